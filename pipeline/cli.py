@@ -1,0 +1,120 @@
+"""The ``cspack`` command: run a quarter, scaffold the next one, list what can be run and built."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from .params import ParamsError, available_quarters, params_path
+from .paths import outputs_dir, project_root
+from .quarters import Quarter, QuarterError
+from .runner import BuildError, BuildLocked, pack_dir, run_quarter
+
+
+def cmd_run(args) -> int:
+    root = project_root()
+    result = run_quarter(args.quarter, root, echo=True, progress=None if not args.no_progress else False)
+    print(f"pack: {result.pack.relative_to(root)}")
+    return 0
+
+
+def new_quarter(label: str, root: Path | None = None) -> tuple[Path, Path]:
+    """Write ``params/<label>.yaml`` and its commentary file from the latest earlier quarter:
+    same inputs (to be updated by the analyst), the new quarter and date, empty commentary headings."""
+    root = root or project_root()
+    q = Quarter.parse(label)
+    target = params_path(q, root)
+    if target.exists():
+        raise ParamsError(f"{target.relative_to(root)} already exists; edit it instead")
+    earlier = [x for x in available_quarters(root) if x < q]
+    if not earlier:
+        raise ParamsError(f"no params file before {q.label} to copy from in {target.parent.relative_to(root)}")
+    prev = earlier[-1]
+    text = params_path(prev, root).read_text(encoding="utf-8")
+    import yaml
+    old = yaml.safe_load(text)
+    old_comm = root / old["commentary"]
+    new_comm_rel = str(Path(old["commentary"]).with_name(f"{q.label}.md"))
+    subs = {"quarter": q.label, "data_as_at": q.end.isoformat(), "commentary": new_comm_rel}
+    for key, value in subs.items():
+        text, n = re.subn(rf"(?m)^{key}:.*$", f"{key}: {value}", text)
+        if n != 1:
+            raise ParamsError(f"{params_path(prev, root).relative_to(root)}: expected one top-level '{key}:' line")
+    header = (f"# Scaffolded from {prev.label} by `cspack new-quarter {q.label}`: check every input path below\n"
+              f"# points at this quarter's files before running `cspack run --quarter {q.label}`.\n")
+    target.write_text(header + text, encoding="utf-8")
+    headings = [l for l in old_comm.read_text(encoding="utf-8").splitlines() if l.startswith("## ")]
+    body = [f"# Analyst commentary, {q.long_label}", "",
+            "<!-- One section per heading; the pack prints each under its section. HTML is shown as text. -->", ""]
+    for h in headings:
+        body += [h, "", f"<!-- commentary for {h[3:]} in {q.label} -->", ""]
+    comm = root / new_comm_rel
+    comm.parent.mkdir(parents=True, exist_ok=True)
+    if not comm.exists():
+        comm.write_text("\n".join(body), encoding="utf-8")
+    return target, comm
+
+
+def cmd_new_quarter(args) -> int:
+    root = project_root()
+    p, c = new_quarter(args.quarter, root)
+    print(f"created {p.relative_to(root)} and {c.relative_to(root)}")
+    return 0
+
+
+def quarters_status(root: Path | None = None) -> list[dict]:
+    root = root or project_root()
+    rows = []
+    for q in available_quarters(root):
+        m = pack_dir(q, root) / "manifest.json"
+        built = json.loads(m.read_text(encoding="utf-8")) if m.exists() else None
+        failed = sorted((outputs_dir(root) / "failed").glob(f"{q.label}-*"))
+        rows.append({"quarter": q.label, "built": built["finished"] if built else "",
+                     "status": built["status"] if built else "not built",
+                     "failed_runs": len(failed),
+                     "pack": str((pack_dir(q, root) / "pack.html").relative_to(root)) if built else ""})
+    return rows
+
+
+def cmd_quarters(args) -> int:
+    rows = quarters_status()
+    if not rows:
+        print("no quarters: add params/<FY>-<Q>.yaml (cspack new-quarter 2026-27-Q2)")
+        return 0
+    print(f"{'quarter':<12} {'status':<10} {'built (UTC)':<26} {'failed runs':<12} pack")
+    for r in rows:
+        print(f"{r['quarter']:<12} {r['status']:<10} {r['built']:<26} {r['failed_runs']:<12} {r['pack']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="cspack", description="Build Children's Services quarterly packs.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="build a quarter's pack (default: the latest params file)")
+    r.add_argument("--quarter", help="financial quarter such as 2026-27-Q2")
+    r.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    r.set_defaults(func=cmd_run)
+    n = sub.add_parser("new-quarter", help="scaffold params and commentary for a quarter from the previous one")
+    n.add_argument("quarter")
+    n.set_defaults(func=cmd_new_quarter)
+    s = sub.add_parser("quarters", help="list quarters that can be run and what has been built")
+    s.set_defaults(func=cmd_quarters)
+    args = ap.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ParamsError, QuarterError) as exc:
+        print(f"cspack: {exc}", file=sys.stderr)
+        return 2
+    except BuildLocked as exc:
+        print(f"cspack: {exc}", file=sys.stderr)
+        return 3
+    except BuildError as exc:
+        print(f"cspack: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Budget monitoring arithmetic with the conventions of seed 004 (see DESIGN.md, Finance)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def variance_pct(variance: float, budget: float) -> float:
+    """Under (-)/over spend as a percentage of the controllable budget.
+
+    A zero budget with spend is 100.0% (seed 004: "Additional placements expected"); a negative
+    (income) budget takes the percentage against its absolute value (grant income: -0.027 on
+    -2.295 is -1.2%)."""
+    if budget == 0:
+        if variance == 0:
+            return 0.0
+        return math.copysign(100.0, variance)
+    return variance / abs(budget) * 100.0
+
+
+def forecast_table(lines: pd.DataFrame) -> pd.DataFrame:
+    """Add ``variance_gbpm`` (forecast - budget) and ``variance_pct`` to budget lines."""
+    out = lines.copy()
+    out["variance_gbpm"] = out["full_year_forecast_gbpm"] - out["controllable_budget_gbpm"]
+    out["variance_pct"] = [variance_pct(v, b) for v, b in
+                           zip(out["variance_gbpm"], out["controllable_budget_gbpm"])]
+    return out
+
+
+def position(lines: pd.DataFrame, funding: pd.DataFrame | None = None) -> dict:
+    """Totals before and after additional funding, from unrounded line values."""
+    t = forecast_table(lines)
+    budget = float(t["controllable_budget_gbpm"].sum())
+    forecast = float(t["full_year_forecast_gbpm"].sum())
+    extra = float(funding["amount_gbpm"].sum()) if funding is not None and len(funding) else 0.0
+    over = t[t["variance_gbpm"].round(3) > 0]
+    largest = t.loc[t["variance_gbpm"].idxmax()]
+    return {
+        "budget": budget,
+        "forecast": forecast,
+        "variance": forecast - budget,
+        "variance_pct": variance_pct(forecast - budget, budget),
+        "additional_funding": extra,
+        "funding_lines": [] if funding is None else list(funding.itertuples(index=False)),
+        "budget_after_funding": budget + extra,
+        "variance_after_funding": forecast - budget - extra,
+        "variance_after_funding_pct": variance_pct(forecast - budget - extra, budget + extra),
+        "n_lines": len(t),
+        "n_over": len(over),
+        "largest_line": str(largest["service_line"]),
+        "largest_variance": float(largest["variance_gbpm"]),
+        "largest_variance_pct": float(largest["variance_pct"]),
+        "largest_share": float(largest["variance_gbpm"]) / (forecast - budget) if forecast != budget else math.nan,
+    }

@@ -1,0 +1,66 @@
+"""Plain-English findings with the numbers in them, built from tested calculations."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .finance import position
+from .formatting import gbpm, number, pct, plural, spend_phrase
+from .report import escape_md
+
+
+def budget_summary(lines: pd.DataFrame, funding: pd.DataFrame | None, quarter) -> str:
+    p = position(lines, funding)
+    text = (f"The forecast outturn for {quarter.fy} as at Quarter {quarter.q} is {gbpm(p['forecast'])} "
+            f"against a net controllable budget of {gbpm(p['budget'])}: "
+            f"{spend_phrase(p['variance'])} ({pct(p['variance_pct'])}).")
+    if p["additional_funding"]:
+        names = ", ".join(escape_md(f.funding_line) for f in p["funding_lines"])
+        text += (f" After the use of {gbpm(p['additional_funding'])} of additional funding ({names}), the "
+                 f"forecast position is {spend_phrase(p['variance_after_funding'])} "
+                 f"({pct(p['variance_after_funding_pct'])} of {gbpm(p['budget_after_funding'])}).")
+    if p["largest_variance"] > 0:
+        share = f", {pct(100 * p['largest_share'])} of the total" if p["variance"] > 0 else ""
+        text += (f" The largest overspend is on {escape_md(p['largest_line'])}: "
+                 f"{gbpm(p['largest_variance'])} ({pct(p['largest_variance_pct'])} of its budget{share}."
+                 f" {number(p['n_over'])} of {number(p['n_lines'])} service lines are forecast to overspend.")
+    return text
+
+
+def deliverables_summary(deliverables: pd.DataFrame) -> str:
+    n = len(deliverables)
+    rated = deliverables["rating"].fillna("").astype(str).str.strip()
+    counts = rated[rated != ""].value_counts()
+    order = ["Strong", "Good", "Review", "Action"]
+    parts = [f"{number(counts[r])} {r}" for r in order if r in counts]
+    unrated = int((rated == "").sum())
+    text = f"Owners rate the {plural(n, 'Council Plan deliverable')} led by the portfolio: {', '.join(parts) or 'none rated'}"
+    if unrated:
+        text += f"; {number(unrated)} {'has' if unrated == 1 else 'have'} no rating this quarter"
+    return text + "."
+
+
+def data_summary(register: pd.DataFrame, quarantine: pd.DataFrame) -> str:
+    files = len(register)
+    rows = int(register["rows_in"].sum())
+    synthetic = register["synthetic"].astype(str).str.lower().eq("true")
+    text = (f"This pack read {plural(files, 'input file')} holding {number(rows)} rows. "
+            f"{number(int(register['rows_kept'].sum()))} rows were kept and "
+            f"{number(int(register['rows_quarantined'].sum()))} quarantined")
+    text += (f" (reasons listed below)." if len(quarantine) else ", so every row read is used.")
+    if synthetic.any():
+        text += f" {plural(int(synthetic.sum()), 'input')} are synthetic and labelled so wherever they appear."
+    else:
+        text += " None of the data is synthetic."
+    return text
+
+
+def synthetic_notice(register: pd.DataFrame) -> str:
+    synthetic = register[register["synthetic"].astype(str).str.lower().eq("true")]
+    if len(synthetic):
+        names = ", ".join(escape_md(x) for x in synthetic["input"])
+        return (f"**Synthetic data.** {plural(len(synthetic), 'input')} in this pack ({names}) are produced by "
+                "cspack's synthetic-authority generator. They are realistic but not real: no figure drawn "
+                "from them describes a real council or child.")
+    return ("**No synthetic data.** Every figure in this pack comes from a published source named in the "
+            "register below: the council's own published reports (transcribed) and official statistics.")

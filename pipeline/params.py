@@ -1,0 +1,136 @@
+"""One YAML file per quarter in ``params/`` names the authority, the quarter, the inputs and the
+analyst's commentary. Loading it validates every field and names the file and key on error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from .paths import params_dir, project_root
+from .quarters import Quarter, QuarterError
+
+
+class ParamsError(ValueError):
+    """A params file that is missing, unreadable or wrong; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    key: str
+    path: Path  # absolute
+    rel_path: str  # as written in the params file, relative to the project root
+    description: str
+    source: str
+    synthetic: bool
+
+
+@dataclass(frozen=True)
+class QuarterParams:
+    path: Path
+    authority: str
+    authority_code: str
+    portfolio: str
+    quarter: Quarter
+    data_as_at: date
+    inputs: dict[str, InputSpec]
+    commentary: Path
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def any_synthetic(self) -> bool:
+        return any(s.synthetic for s in self.inputs.values())
+
+
+REQUIRED = ("authority", "authority_code", "portfolio", "quarter", "data_as_at", "inputs", "commentary")
+
+
+def params_path(quarter: Quarter, root: Path | None = None) -> Path:
+    return params_dir(root) / f"{quarter.label}.yaml"
+
+
+def available_quarters(root: Path | None = None) -> list[Quarter]:
+    """Quarters with a params file, oldest first. Files not named like a quarter are ignored."""
+    found = []
+    for p in sorted(params_dir(root).glob("*.yaml")):
+        try:
+            found.append(Quarter.parse(p.stem))
+        except QuarterError:
+            continue
+    return sorted(found)
+
+
+def resolve_quarter(text: str | None, root: Path | None = None) -> Quarter:
+    """The quarter named (validated) or, when blank, the latest with a params file."""
+    if text:
+        return Quarter.parse(text)
+    quarters = available_quarters(root)
+    if not quarters:
+        raise ParamsError(f"no params files in {params_dir(root)}: create one with "
+                          "`cspack new-quarter 2026-27-Q2` or copy an existing one")
+    return quarters[-1]
+
+
+def load_params(quarter: Quarter | str | None = None, root: Path | None = None) -> QuarterParams:
+    root = root or project_root()
+    q = quarter if isinstance(quarter, Quarter) else resolve_quarter(quarter, root)
+    path = params_path(q, root)
+    if not path.exists():
+        have = ", ".join(x.label for x in available_quarters(root)) or "none"
+        raise ParamsError(f"no params file for {q.label}: expected {path.relative_to(root)} "
+                          f"(quarters with params: {have}; scaffold one with "
+                          f"`cspack new-quarter {q.label}`)")
+    rel = path.relative_to(root)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{rel}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{rel}: expected a mapping of keys ({', '.join(REQUIRED)})")
+    missing = [k for k in REQUIRED if k not in raw]
+    if missing:
+        raise ParamsError(f"{rel}: missing key(s) {', '.join(missing)}")
+    try:
+        file_q = Quarter.parse(str(raw["quarter"]))
+    except QuarterError as exc:
+        raise ParamsError(f"{rel}: key 'quarter': {exc}") from exc
+    if file_q != q:
+        raise ParamsError(f"{rel}: key 'quarter' says {file_q.label} but the file is named for {q.label}")
+    as_at = raw["data_as_at"]
+    if isinstance(as_at, str):
+        try:
+            as_at = date.fromisoformat(as_at)
+        except ValueError as exc:
+            raise ParamsError(f"{rel}: key 'data_as_at': expected a date like 2021-06-30, got {as_at!r}") from exc
+    if not isinstance(as_at, date):
+        raise ParamsError(f"{rel}: key 'data_as_at': expected a date like 2021-06-30, got {as_at!r}")
+    if not isinstance(raw["inputs"], dict) or not raw["inputs"]:
+        raise ParamsError(f"{rel}: key 'inputs': expected a mapping of input name to file")
+    inputs = {}
+    problems = []
+    for key, spec in raw["inputs"].items():
+        if isinstance(spec, str):
+            spec = {"path": spec}
+        if not isinstance(spec, dict) or "path" not in spec:
+            problems.append(f"inputs.{key}: expected a file path or a mapping with 'path'")
+            continue
+        p = (root / spec["path"]).resolve()
+        if not p.exists():
+            problems.append(f"inputs.{key}: file {spec['path']} does not exist")
+        if not spec.get("source"):
+            problems.append(f"inputs.{key}: 'source' is required (where the figures come from)")
+        inputs[key] = InputSpec(key=key, path=p, rel_path=str(spec["path"]),
+                                description=str(spec.get("description", "")),
+                                source=str(spec.get("source", "")),
+                                synthetic=bool(spec.get("synthetic", False)))
+    commentary = (root / str(raw["commentary"])).resolve()
+    if not commentary.exists():
+        problems.append(f"commentary: file {raw['commentary']} does not exist")
+    if problems:
+        raise ParamsError(f"{rel}: " + "; ".join(problems))
+    return QuarterParams(path=path, authority=str(raw["authority"]),
+                         authority_code=str(raw["authority_code"]), portfolio=str(raw["portfolio"]),
+                         quarter=q, data_as_at=as_at, inputs=inputs, commentary=commentary,
+                         settings=dict(raw.get("settings") or {}))

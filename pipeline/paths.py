@@ -1,0 +1,37 @@
+"""Where things live. Every path is resolved from the project root, never from the cwd of a kernel."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_root() -> Path:
+    """The project root: ``$CSPACK_ROOT`` if set, else the nearest folder above the cwd holding
+    ``params/`` and ``notebooks/``, else the folder above this package (an editable install)."""
+    env = os.environ.get("CSPACK_ROOT")
+    if env:
+        return Path(env).resolve()
+    cwd = Path.cwd().resolve()
+    for candidate in (cwd, *cwd.parents):
+        if (candidate / "params").is_dir() and (candidate / "notebooks").is_dir():
+            return candidate
+    return PACKAGE_DIR.parent
+
+
+def params_dir(root: Path | None = None) -> Path:
+    return (root or project_root()) / "params"
+
+
+def notebooks_dir(root: Path | None = None) -> Path:
+    return (root or project_root()) / "notebooks"
+
+
+def outputs_dir(root: Path | None = None) -> Path:
+    return (root or project_root()) / "outputs"
+
+
+def processed_dir(root: Path | None = None) -> Path:
+    return (root or project_root()) / "data" / "processed"
