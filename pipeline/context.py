@@ -19,7 +19,7 @@ from .tables import TableStore
 
 # params input key -> schema family, where they differ
 SCHEMA_OF = {"kpi_service_plan_2023_25": "service_plan_measures"}
-REGISTER_COLUMNS = ["input", "file", "description", "source", "synthetic", "sha256", "rows_in",
+REGISTER_COLUMNS = ["input", "group", "file", "description", "source", "synthetic", "sha256", "rows_in",
                     "rows_kept", "rows_quarantined", "columns"]
 
 
@@ -47,7 +47,7 @@ class QuarterContext:
         typed = {}
         for key, spec in self.params.inputs.items():
             res = read_input(spec, SCHEMA_OF.get(key, key))
-            register.append({"input": key, "file": spec.rel_path, "description": spec.description,
+            register.append({"input": key, "group": spec.group, "file": spec.rel_path, "description": spec.description,
                              "source": spec.source, "synthetic": spec.synthetic, "sha256": res.sha256,
                              "rows_in": res.rows_in, "rows_kept": len(res.kept),
                              "rows_quarantined": res.rows_in - len(res.kept), "columns": len(res.columns)})

@@ -21,23 +21,42 @@ def variance_pct(variance: float, budget: float) -> float:
 
 
 def forecast_table(lines: pd.DataFrame) -> pd.DataFrame:
-    """Add ``variance_gbpm`` (forecast - budget) and ``variance_pct`` to budget lines."""
+    """Add ``variance_gbpm`` and ``variance_pct`` to budget lines.
+
+    The variance is forecast - budget, unless the source supplies its own (``published_variance_gbpm``):
+    a published report computes it from unrounded figures, so it is more exact than the difference of
+    its rounded columns (seed 004: safeguarding 34.241 - 32.439 = 1.802, published 1.803)."""
     out = lines.copy()
-    out["variance_gbpm"] = out["full_year_forecast_gbpm"] - out["controllable_budget_gbpm"]
+    computed = out["full_year_forecast_gbpm"] - out["controllable_budget_gbpm"]
+    if "published_variance_gbpm" in out:
+        out["variance_gbpm"] = out["published_variance_gbpm"].where(out["published_variance_gbpm"].notna(), computed)
+    else:
+        out["variance_gbpm"] = computed
     out["variance_pct"] = [variance_pct(v, b) for v, b in
                            zip(out["variance_gbpm"], out["controllable_budget_gbpm"])]
     return out
 
 
-def position(lines: pd.DataFrame, funding: pd.DataFrame | None = None) -> dict:
-    """Totals before and after additional funding, from unrounded line values."""
+def position(lines: pd.DataFrame, funding: pd.DataFrame | None = None,
+             totals: pd.DataFrame | None = None) -> dict:
+    """Totals before and after additional funding. Computed from the lines (unrounded data); where
+    the source supplies its own published "Total" row (computed from unrounded figures that we only
+    have rounded), that total is used and ``lines_sum`` records what the rounded lines add to."""
     t = forecast_table(lines)
-    budget = float(t["controllable_budget_gbpm"].sum())
-    forecast = float(t["full_year_forecast_gbpm"].sum())
+    lines_budget = float(t["controllable_budget_gbpm"].sum())
+    lines_forecast = float(t["full_year_forecast_gbpm"].sum())
+    budget, forecast, total_source = lines_budget, lines_forecast, "lines"
+    if totals is not None and (totals["row"] == "Total").any():
+        row = totals[totals["row"] == "Total"].iloc[0]
+        budget, forecast = float(row["controllable_budget_gbpm"]), float(row["full_year_forecast_gbpm"])
+        total_source = "published"
     extra = float(funding["amount_gbpm"].sum()) if funding is not None and len(funding) else 0.0
     over = t[t["variance_gbpm"].round(3) > 0]
     largest = t.loc[t["variance_gbpm"].idxmax()]
     return {
+        "total_source": total_source,
+        "lines_budget": lines_budget,
+        "lines_forecast": lines_forecast,
         "budget": budget,
         "forecast": forecast,
         "variance": forecast - budget,
@@ -50,6 +69,7 @@ def position(lines: pd.DataFrame, funding: pd.DataFrame | None = None) -> dict:
         "n_lines": len(t),
         "n_over": len(over),
         "largest_line": str(largest["service_line"]),
+        "largest_short": str(largest.get("short_name", largest["service_line"])),
         "largest_variance": float(largest["variance_gbpm"]),
         "largest_variance_pct": float(largest["variance_pct"]),
         "largest_share": float(largest["variance_gbpm"]) / (forecast - budget) if forecast != budget else math.nan,

@@ -46,7 +46,7 @@ SCHEMAS: dict[str, dict[str, list[str]]] = {
     "traded_partially": {"required": ["service_area", "trading_area", "income_target_gbpm", "projected_income_gbpm"],
                          "numeric": ["income_target_gbpm", "projected_income_gbpm", "published_excess_gbpm"]},
     "measures": {"required": ["measure_ref", "measure_name", "polarity", "period", "value_raw"], "numeric": []},
-    "deliverables": {"required": ["deliverable", "rating"], "numeric": []},
+    "deliverables": {"required": ["deliverable"], "numeric": []},  # a blank rating is "not rated"
     "service_plan_measures": {"required": ["measure", "source"], "numeric": []},
 }
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .finance import position
 from .formatting import gbpm, number, pct, plural, spend_phrase
 from .report import escape_md
 
 
-def budget_summary(lines: pd.DataFrame, funding: pd.DataFrame | None, quarter) -> str:
-    p = position(lines, funding)
+def budget_summary(p: dict, quarter) -> str:
+    """Two or three sentences on the forecast position; ``p`` is ``finance.position(...)``."""
     text = (f"The forecast outturn for {quarter.fy} as at Quarter {quarter.q} is {gbpm(p['forecast'])} "
             f"against a net controllable budget of {gbpm(p['budget'])}: "
             f"{spend_phrase(p['variance'])} ({pct(p['variance_pct'])}).")

@@ -25,6 +25,7 @@ class InputSpec:
     description: str
     source: str
     synthetic: bool
+    group: str = "Other inputs"  # how the data overview groups inputs
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None) 
         inputs[key] = InputSpec(key=key, path=p, rel_path=str(spec["path"]),
                                 description=str(spec.get("description", "")),
                                 source=str(spec.get("source", "")),
-                                synthetic=bool(spec.get("synthetic", False)))
+                                synthetic=bool(spec.get("synthetic", False)),
+                                group=str(spec.get("group") or "Other inputs"))
     commentary = (root / str(raw["commentary"])).resolve()
     if not commentary.exists():
         problems.append(f"commentary: file {raw['commentary']} does not exist")

@@ -19,8 +19,9 @@ def budget_findings(lines: pd.DataFrame, totals: pd.DataFrame | None = None) -> 
     """Recompute published variances, percentages and totals; report where the rounded
     published table does not cast (DESIGN.md: say so in a note rather than forcing totals)."""
     out = []
-    t = forecast_table(lines)
-    if "published_variance_gbpm" in t:
+    t = forecast_table(lines.drop(columns=["published_variance_gbpm"], errors="ignore"))
+    if "published_variance_gbpm" in lines:
+        t["published_variance_gbpm"] = lines["published_variance_gbpm"]
         diff = (t["variance_gbpm"] - t["published_variance_gbpm"]).abs()
         off = t[diff > 0.0005]
         if len(off):
@@ -37,7 +38,8 @@ def budget_findings(lines: pd.DataFrame, totals: pd.DataFrame | None = None) -> 
         diff = (t["variance_pct"].round(1) - t["published_variance_pct"]).abs()
         off = t[diff > 0.05]
         finding = (f"{plural(len(off), 'line')} of {len(t)} differ from the recomputed percentage by up to "
-                   f"{pct(diff.max())} points ({'; '.join(off['service_line'].head(4))}): rounding of the inputs"
+                   f"{pct(diff.max())} points ({'; '.join(off['service_line'].head(4))}): the published figures "
+                   "were computed from unrounded data"
                    if len(off) else f"all {len(t)} published percentages agree when recomputed")
         out.append(_f("budget_lines", "percentage of controllable budget", finding, len(off)))
     if totals is not None and len(totals):
@@ -53,9 +55,25 @@ def budget_findings(lines: pd.DataFrame, totals: pd.DataFrame | None = None) -> 
     return out
 
 
-def marker_findings(key: str, df: pd.DataFrame, id_columns: int = 0) -> list[dict]:
-    """Count DfE suppression / not-applicable markers (c, x, z, k, low) in a published file."""
-    values = df.iloc[:, id_columns:]
+def measure_columns(df: pd.DataFrame) -> list[str]:
+    """Columns holding measures: most of their values, markers and blanks aside, are numbers.
+    Identifier columns (area names, codes, breakdowns) are never counted for markers."""
+    cols = []
+    for c in df.columns:
+        s = df[c].astype(str).str.strip()
+        markers = s.str.lower().isin(DFE_MARKERS)
+        s = s[(s != "") & ~markers]
+        if not len(s) and markers.any():
+            cols.append(c)  # a measure suppressed in every row
+        elif len(s) and pd.to_numeric(s.str.replace(",", ""), errors="coerce").notna().mean() > 0.5:
+            cols.append(c)
+    return cols
+
+
+def marker_findings(key: str, df: pd.DataFrame) -> list[dict]:
+    """Count DfE suppression / not-applicable markers (c, x, z, k, low) in a published file's
+    measure columns."""
+    values = df[measure_columns(df)].astype(str)
     lowered = values.apply(lambda s: s.str.strip().str.lower())
     hits = lowered.isin(DFE_MARKERS)
     n = int(hits.to_numpy().sum())

@@ -88,9 +88,13 @@ def variance_chart(lines: pd.DataFrame, title: str, subtitle: str):
                     ha="left" if v >= 0 else "right", va="center", fontsize=8, color=DARK_GREY)
     ax.set_xlabel("Forecast under (-) / over spend, £m")
     ax.set_ylabel("")
-    ax.set_title(title)
-    fig.text(0.0, 1.0, subtitle, transform=ax.transAxes, fontsize=9, color=DARK_GREY, va="bottom",
-             ha="left")
+    titled(fig, ax, title, subtitle)
     ax.margins(x=0.15)
-    ax.title.set_position((0, 1.06))
     return fig
+
+
+def titled(fig, ax, title: str, subtitle: str) -> None:
+    """Finding as the bold title, measure/geography/period as the subtitle, both left-aligned."""
+    ax.set_title(subtitle, loc="left", fontsize=9, fontweight="normal", color=DARK_GREY, pad=10)
+    fig.suptitle(title, x=0.02, ha="left", fontsize=12, fontweight="bold", color="#0b0c0c")
+    fig.tight_layout()

@@ -16,13 +16,16 @@ SUMMARY = "Summary"
 DATA = "Data quality and method"
 
 
-def _funding(ctx: QuarterContext) -> pd.DataFrame | None:
-    return ctx.table("additional_funding") if "additional_funding" in ctx.params.inputs else None
+def _optional(ctx: QuarterContext, key: str) -> pd.DataFrame | None:
+    return ctx.table(key) if key in ctx.params.inputs else None
+
+
+def budget_position(ctx: QuarterContext) -> dict:
+    return position(ctx.table("budget_lines"), _optional(ctx, "additional_funding"), _optional(ctx, "budget_totals"))
 
 
 def summary_text(ctx: QuarterContext) -> Markdown:
-    lines = ctx.table("budget_lines")
-    text = narrative.budget_summary(lines, _funding(ctx), ctx.quarter)
+    text = narrative.budget_summary(budget_position(ctx), ctx.quarter)
     if "deliverables" in ctx.params.inputs:
         text += "\n\n" + narrative.deliverables_summary(ctx.table("deliverables"))
     return Markdown(text)
@@ -30,8 +33,7 @@ def summary_text(ctx: QuarterContext) -> Markdown:
 
 def position_table(ctx: QuarterContext) -> HTML:
     """Total and total after additional funding, in the published layout."""
-    lines = ctx.table("budget_lines")
-    p = position(lines, _funding(ctx))
+    p = budget_position(ctx)
     rows = [{"": "Total", "Controllable Budget £m": p["budget"], "Full Year Forecast £m": p["forecast"],
              "Forecast Under (-)/Over Spend £m": p["variance"], "Percentage Under (-)/Over Spend": p["variance_pct"]}]
     for f in p["funding_lines"]:
@@ -50,12 +52,20 @@ def position_table(ctx: QuarterContext) -> HTML:
     return HTML(table_html(df, f"Forecast outturn position, {ctx.params.portfolio}, {ctx.quarter.fy} Quarter {ctx.quarter.q}",
                            fmt, numeric=money + ["Percentage Under (-)/Over Spend"],
                            total_rows=[0, len(df) - 1] if len(df) > 1 else [0],
-                           note="Computed from the service-line figures; under (-) / over spend."))
+                           note=position_note(p)))
+
+
+def position_note(p: dict) -> str:
+    if p["total_source"] == "published":
+        return ("Totals are as published, computed by the council from unrounded figures; the rounded "
+                f"service lines add to {gbpm(p['lines_budget'])} budget and {gbpm(p['lines_forecast'])} forecast. "
+                "Under (-) / over spend.")
+    return "Totals computed from unrounded service-line figures, then rounded. Under (-) / over spend."
 
 
 def variance_figure(ctx: QuarterContext):
     t = forecast_table(ctx.table("budget_lines"))
-    p = position(t, _funding(ctx))
+    p = budget_position(ctx)
     top = t.loc[t["variance_gbpm"].idxmax()]
     if p["variance"] > 0 and top["variance_gbpm"] > 0:
         title = f"{top['short_name']}: {pct(100 * top['variance_gbpm'] / p['variance'])} of the {gbpm(p['variance'])} forecast overspend"
@@ -86,20 +96,27 @@ def data_text(ctx: QuarterContext) -> Markdown:
 
 
 def register_table(ctx: QuarterContext) -> HTML:
+    """One table per group of inputs (the council's report, national statistics, ...), each with
+    its sources beneath; file paths and SHA-256 fingerprints go to tables.xlsx and the manifest."""
     reg = ctx.register()
     df = pd.DataFrame({
+        "Group": reg["group"],
         "Input": reg["description"].where(reg["description"] != "", reg["input"]),
-        "File": reg["file"],
         "Rows read": reg["rows_in"].astype(int),
         "Rows kept": reg["rows_kept"].astype(int),
         "Rows quarantined": reg["rows_quarantined"].astype(int),
         "Synthetic": reg["synthetic"].astype(str).str.lower().map({"true": "Yes", "false": "No"}),
         "Source": reg["source"],
+        "File": reg["file"],
     })
     ctx.publish("data_inputs", df.assign(SHA256=reg["sha256"]), "Inputs read, with row counts and sources", DATA)
     counts = ["Rows read", "Rows kept", "Rows quarantined"]
-    return HTML(table_html(df, f"Inputs read for {ctx.quarter.label}", {c: number for c in counts}, numeric=counts,
-                           note="Every input's SHA-256 fingerprint is in manifest.json and tables.xlsx."))
+    parts = []
+    for group, g in df.groupby("Group", sort=False):
+        sources = merge_sources(g["Source"])
+        parts.append(table_html(g[["Input"] + counts + ["Synthetic"]], f"{group}: {len(g)} inputs",
+                                {c: number for c in counts}, numeric=counts, note=f"Source: {sources}."))
+    return HTML("".join(parts))
 
 
 def findings_table(ctx: QuarterContext) -> HTML:
@@ -111,7 +128,38 @@ def findings_table(ctx: QuarterContext) -> HTML:
         "Level": f["level"].map({"info": "Note", "warning": "Check"}).fillna(f["level"]),
     })
     ctx.publish("data_quality_findings", df, "Data-quality findings", DATA)
-    return HTML(table_html(df, "Data-quality findings", note="Note: for information. Check: read before relying on the figures."))
+    return HTML(table_html(condense_markers(df), "Data-quality findings",
+                           note="Note: for information. Check: read before relying on the figures. "
+                                "Every finding, file by file, is in tables.xlsx."))
+
+
+def merge_sources(sources) -> str:
+    """``"Report X, section 4.3"`` and ``"Report X, section 4.5"`` -> ``"Report X: section 4.3; section 4.5"``."""
+    import re
+
+    grouped: dict[str, list[str]] = {}
+    for src in dict.fromkeys(sources):
+        m = re.match(r"^(.*), ((?:section|sections|Appendix|table)\b.*)$", src)
+        prefix, part = (m.group(1), m.group(2)) if m else (src, "")
+        grouped.setdefault(prefix, [])
+        if part:
+            grouped[prefix].append(part)
+    return "; ".join(f"{p} ({', '.join(parts)})" if parts else p for p, parts in grouped.items())
+
+
+def condense_markers(df: pd.DataFrame) -> pd.DataFrame:
+    """One row for the suppression-marker counts of all published files (the detail stays in xlsx)."""
+    m = df["Check"] == "suppression markers"
+    if m.sum() <= 1:
+        return df
+    counts = df.loc[m, "Finding"].str.extract(r"^([\d,]+) cells")[0].dropna().str.replace(",", "").astype(int)
+    row = {"Input": f"{number(int(m.sum()))} published statistics files", "Check": "suppression markers",
+           "Finding": (f"{number(int(counts.sum()))} cells in {number(len(counts))} files hold DfE suppression or "
+                       "not-applicable markers (c, x, z, k, low, u); they stay missing, never zero"),
+           "Level": "Note"}
+    first = int(m.to_numpy().nonzero()[0][0])
+    rest = df[~m]
+    return pd.concat([rest.iloc[:first], pd.DataFrame([row]), rest.iloc[first:]], ignore_index=True)
 
 
 def quarantine_view(ctx: QuarterContext):
