@@ -19,6 +19,22 @@ from .tables import TableStore
 
 # params input key -> schema family, where they differ
 SCHEMA_OF = {"kpi_service_plan_2023_25": "service_plan_measures"}
+PREP_MODULES = ("context.py", "inputs.py", "quality.py", "finance.py", "params.py")
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the modules that prepare inputs: a preparation made by other code is stale."""
+    import hashlib
+
+    from . import __version__
+    from .paths import PACKAGE_DIR
+
+    h = hashlib.sha256(__version__.encode())
+    for name in PREP_MODULES:
+        h.update((PACKAGE_DIR / name).read_bytes())
+    return h.hexdigest()
+
+
 REGISTER_COLUMNS = ["input", "group", "file", "description", "source", "synthetic", "sha256", "rows_in",
                     "rows_kept", "rows_quarantined", "columns"]
 
@@ -74,15 +90,19 @@ class QuarterContext:
         pd.DataFrame(findings, columns=quality.FINDING_COLUMNS).to_csv(self.work_dir / "findings.csv", index=False)
         (self.work_dir / "prepared.json").write_text(json.dumps(
             {"quarter": self.quarter.label, "params": str(self.params.path.relative_to(self.root)),
+             "code": code_fingerprint(),
              "inputs": {r["input"]: r["sha256"] for r in register}}, indent=1), encoding="utf-8")
         return reg
 
     def is_prepared(self) -> bool:
-        """True when the work folder holds a preparation of exactly the current input files."""
+        """True when the work folder holds a preparation of exactly the current input files, made by
+        the current preparation code."""
         p = self.work_dir / "prepared.json"
         if not p.exists():
             return False
         done = json.loads(p.read_text(encoding="utf-8"))
+        if done.get("code") != code_fingerprint() or done.get("quarter") != self.quarter.label:
+            return False
         want = {k: s.path for k, s in self.params.inputs.items()}
         if set(done.get("inputs", {})) != set(want):
             return False

@@ -138,7 +138,7 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
             if d.exists():
                 shutil.rmtree(d)
         (staging / "notebooks").mkdir(parents=True)
-        work.mkdir(parents=True)
+        _seed_work(processed_dir(root) / q.label, work)
         log = _logger(staging / "build.log", echo)
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         t0 = time.perf_counter()
@@ -195,6 +195,16 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
     return result
 
 
+def _seed_work(previous: Path, work: Path) -> None:
+    """Start the staging work folder from the last preparation of this quarter (inputs, register,
+    findings), never its tables. ``open_quarter`` re-prepares unless every input file and the
+    preparation code are unchanged, so a re-run on the same inputs skips reading them again."""
+    if (previous / "prepared.json").exists():
+        shutil.copytree(previous, work, ignore=shutil.ignore_patterns("tables"))
+    else:
+        work.mkdir(parents=True)
+
+
 def _cell_timings(nb_path: Path) -> list[float]:
     nb = nbformat.read(nb_path, as_version=4)
     return [round(float(c.metadata.get("papermill", {}).get("duration") or 0.0), 3)
@@ -203,7 +213,11 @@ def _cell_timings(nb_path: Path) -> list[float]:
 
 def _finish(params: QuarterParams, root, nbs, staging, work, final, timings, started, t0, log) -> BuildResult:
     executed = [staging / "notebooks" / nb.name for nb in nbs]
-    register = pd.read_csv(work / "register.csv", keep_default_na=False)
+    reg_file = work / "register.csv"
+    # notebooks that never prepared inputs (a benchmark's floor build) still export
+    register = (pd.read_csv(reg_file, keep_default_na=False) if reg_file.exists()
+                else pd.DataFrame(columns=["input", "file", "source", "synthetic", "sha256", "rows_in",
+                                           "rows_kept", "rows_quarantined"]))
     notice = synthetic_notice(register) if register["synthetic"].astype(str).str.lower().eq("true").any() else ""
     q = params.quarter
     meta = {

@@ -1,0 +1,24 @@
+import pipeline.context as context
+from pipeline.context import open_quarter, split_commentary
+
+
+def test_preparation_is_reused_only_for_identical_inputs_and_code(small_project, monkeypatch):
+    ctx = open_quarter("2021-22-Q1", root=small_project)
+    assert ctx.is_prepared()
+    reg = ctx.register()
+    assert (reg["rows_in"] == reg["rows_kept"] + reg["rows_quarantined"]).all()
+    lines = small_project / "data/raw/seed004_2021-22-Q1/budget_lines.csv"
+    lines.write_text(lines.read_text().replace("43.072", "43.100"))
+    assert not ctx.is_prepared()  # an input changed
+    ctx = open_quarter("2021-22-Q1", root=small_project)
+    assert ctx.table("budget_lines").set_index("line_id").at["placements", "controllable_budget_gbpm"] == 43.1
+    monkeypatch.setattr(context, "code_fingerprint", lambda: "other code")
+    assert not ctx.is_prepared()  # the preparation code changed
+
+
+def test_commentary_sections_and_escaping(small_project):
+    ctx = open_quarter("2021-22-Q1", root=small_project)
+    ctx.params.commentary.write_text("# t\n\n## Summary\n\nA <b>bold</b> & **fine** claim.\n<!-- hidden -->\n")
+    assert ctx.commentary("summary") == "A &lt;b&gt;bold&lt;/b&gt; &amp; **fine** claim."
+    assert ctx.commentary("Performance") == ""
+    assert split_commentary("## A\nx\n## B\ny\n") == {"a": "x\n", "b": "y\n"}
