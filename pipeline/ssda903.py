@@ -1,0 +1,161 @@
+"""SSDA903 children-looked-after returns: versioned code lists, placement categories, the
+episode-history rules cspack enforces itself, and counts (starts, ceased, 31 March) from a return.
+
+Code lists live in ``reference/ssda903_codes.csv`` with the first and last collection year each code
+is valid for and its source (the DfE's own validator, ``csc-validator-be-903``, which pins pandas<2
+and so is not a dependency)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REFERENCE = Path(__file__).resolve().parent / "reference"
+EPISODE_COLUMNS = ["CHILD", "DECOM", "RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "DEC", "REC",
+                   "REASON_PLACE_CHANGE", "HOME_POST", "PL_POST", "URN"]
+HEADER_COLUMNS = ["CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB"]
+UASC_COLUMNS = ["CHILD", "SEX", "DOB", "DUC"]
+MISSING_COLUMNS = ["CHILD", "SEX", "DOB", "MISSING", "MIS_START", "MIS_END"]
+DATE_FORMAT = "%d/%m/%Y"  # as DfE's return files write dates
+
+# cspack's placement categories (issue 6), in display order
+CATEGORIES = ["in_house_fostering", "agency_fostering", "kinship_fostering", "in_house_childrens_home",
+              "external_childrens_home", "secure", "supported_accommodation", "placed_with_parents",
+              "placed_for_adoption", "other"]
+CATEGORY_LABELS = {
+    "in_house_fostering": "In-house fostering", "agency_fostering": "Agency fostering",
+    "kinship_fostering": "Kinship (connected) fostering", "in_house_childrens_home": "In-house children's homes",
+    "external_childrens_home": "External children's homes", "secure": "Secure children's homes",
+    "supported_accommodation": "Supported and independent accommodation (16+)",
+    "placed_with_parents": "Placed with parents", "placed_for_adoption": "Placed for adoption", "other": "Other placements",
+}
+
+
+def year_start(collection_year: str) -> int:
+    """``"2024-25"`` -> 2024."""
+    return int(collection_year[:4])
+
+
+def collection_year_label(start: int) -> str:
+    return f"{start}-{(start + 1) % 100:02d}"
+
+
+@lru_cache(maxsize=1)
+def code_table() -> pd.DataFrame:
+    return pd.read_csv(REFERENCE / "ssda903_codes.csv", dtype=str, keep_default_na=False)
+
+
+def valid_codes(field: str, collection_year: str) -> set[str]:
+    """Codes valid for ``field`` in a collection year such as ``"2024-25"``."""
+    t = code_table()
+    t = t[t["field"] == field]
+    y = year_start(collection_year)
+    first = t["first_year"].str[:4].astype(int)
+    last = t["last_year"].str[:4].replace("", "9999").astype(int)
+    return set(t.loc[(first <= y) & (y <= last), "code"])
+
+
+def place_category(place: pd.Series, provider: pd.Series) -> pd.Series:
+    """cspack's placement category from PLACE and PLACE_PROVIDER."""
+    place = place.astype(str).str.upper()
+    provider = provider.astype(str).str.upper()
+    out = pd.Series("other", index=place.index, dtype=object)
+    out[place.isin(["U1", "U2", "U3"])] = "kinship_fostering"
+    foster = place.isin(["U4", "U5", "U6"])
+    out[foster & provider.isin(["PR1"])] = "in_house_fostering"
+    out[foster & ~provider.isin(["PR1"])] = "agency_fostering"
+    home = place.eq("K2")
+    out[home & provider.eq("PR1")] = "in_house_childrens_home"
+    out[home & ~provider.eq("PR1")] = "external_childrens_home"
+    out[place.eq("K1")] = "secure"
+    out[place.isin(["H5", "K3", "P2"])] = "supported_accommodation"
+    out[place.eq("P1")] = "placed_with_parents"
+    out[place.isin(["A3", "A4", "A5", "A6"])] = "placed_for_adoption"
+    return out
+
+
+# ---- reading and counting returns -----------------------------------------------------------------
+def read_return(folder: Path) -> dict[str, pd.DataFrame]:
+    """The tables of one collection year's return (episodes, header, and uasc/missing if present),
+    as text; dates parsed into ``*_date`` columns."""
+    out = {}
+    for name in ("episodes", "header", "uasc", "missing"):
+        p = Path(folder) / f"{name}.csv"
+        if p.exists():
+            out[name] = pd.read_csv(p, dtype=str, keep_default_na=False)
+    eps = out["episodes"]
+    for col in ("DECOM", "DEC"):
+        eps[f"{col}_date"] = pd.to_datetime(eps[col].replace("", None), format=DATE_FORMAT)
+    return out
+
+
+def year_counts(episodes: pd.DataFrame, collection_year: str) -> dict[str, int]:
+    """DfE-style counts for one return: children starting, ceasing, and looked after at the end of
+    the year (31 March; for a part-year return, its last date)."""
+    y = year_start(collection_year)
+    start, end = pd.Timestamp(y, 4, 1), pd.Timestamp(y + 1, 3, 31)
+    started = episodes.loc[(episodes["RNE"] == "S") & episodes["DECOM_date"].between(start, end), "CHILD"].nunique()
+    ceased_mask = episodes["DEC_date"].between(start, end) & ~episodes["REC"].isin(["X1", ""])
+    ceased = episodes.loc[ceased_mask, "CHILD"].nunique()
+    open_at_end = episodes["DEC_date"].isna() & (episodes["DECOM_date"] <= end)
+    return {"starts": int(started), "ceased": int(ceased), "at_end": int(episodes.loc[open_at_end, "CHILD"].nunique())}
+
+
+# ---- the episode rules cspack enforces -------------------------------------------------------------
+RULES = {
+    "codes": "every code valid for the collection year (PLACE, LS, RNE, REC, CIN, PLACE_PROVIDER, REASON_PLACE_CHANGE)",
+    "dec_rec_pair": "DEC and REC both filled or both blank",
+    "dec_after_decom": "DEC not before DECOM",
+    "in_year": "episodes overlap the collection year (DECOM not after its end, DEC not before its start)",
+    "overlap": "a child's episodes do not overlap",
+    "x1_continues": "an episode ending X1 is followed the same day by another episode of the same child",
+    "continuation_rne": "an episode that follows another on the same day is not RNE 'S'",
+    "one_open": "at most one open episode per child",
+}
+
+
+def check_episodes(episodes: pd.DataFrame, collection_year: str) -> pd.DataFrame:
+    """Every breach of the project's episode rules, one row each: rule, row (file row number), CHILD,
+    column, value. Empty when the return is clean. Vectorised: no row-wise apply."""
+    e = episodes.reset_index(drop=True).copy()
+    e["row"] = np.arange(len(e)) + 2
+    y = year_start(collection_year)
+    start, end = pd.Timestamp(y, 4, 1), pd.Timestamp(y + 1, 3, 31)
+    if "DECOM_date" not in e:
+        for col in ("DECOM", "DEC"):
+            e[f"{col}_date"] = pd.to_datetime(e[col].replace("", None), format=DATE_FORMAT, errors="coerce")
+    out = []
+
+    def add(rule, mask, column):
+        if mask.any():
+            bad = e.loc[mask]
+            out.append(pd.DataFrame({"rule": rule, "row": bad["row"], "CHILD": bad["CHILD"], "column": column,
+                                     "value": bad[column].astype(str) if column in bad else ""}))
+
+    for field in ("PLACE", "LS", "RNE", "CIN", "PLACE_PROVIDER"):
+        add("codes", ~e[field].isin(valid_codes(field, collection_year)), field)
+    add("codes", (e["REC"] != "") & ~e["REC"].isin(valid_codes("REC", collection_year)), "REC")
+    rpc = e["REASON_PLACE_CHANGE"]
+    add("codes", (rpc != "") & ~rpc.isin(valid_codes("REASON_PLACE_CHANGE", collection_year)), "REASON_PLACE_CHANGE")
+    add("dec_rec_pair", (e["DEC"] == "") != (e["REC"] == ""), "REC")
+    add("dec_after_decom", e["DEC_date"] < e["DECOM_date"], "DEC")
+    add("in_year", (e["DECOM_date"] > end) | (e["DEC_date"] < start), "DECOM")
+    s = e.sort_values(["CHILD", "DECOM_date", "row"])
+    nxt_child = s["CHILD"].shift(-1)
+    nxt_start = s["DECOM_date"].shift(-1)
+    same = nxt_child == s["CHILD"]
+    ends = s["DEC_date"].fillna(pd.Timestamp.max)
+    add("overlap", e.index.isin(s.index[same & (nxt_start < ends)]), "DEC")
+    x1 = s["REC"] == "X1"
+    add("x1_continues", e.index.isin(s.index[x1 & ~(same & (nxt_start == s["DEC_date"]))]), "REC")
+    prev_same = s["CHILD"].shift(1) == s["CHILD"]
+    follows = prev_same & (s["DEC_date"].shift(1) == s["DECOM_date"]) & (s["REC"].shift(1) == "X1")
+    add("continuation_rne", e.index.isin(s.index[follows & (s["RNE"] == "S")]), "RNE")
+    n_open = e[e["DEC"] == ""].groupby("CHILD")["row"].transform("size")
+    add("one_open", e.index.isin(n_open.index[n_open > 1]), "DEC")
+    if not out:
+        return pd.DataFrame(columns=["rule", "row", "CHILD", "column", "value"])
+    return pd.concat(out, ignore_index=True).sort_values(["row", "rule"]).reset_index(drop=True)

@@ -1,0 +1,497 @@
+"""A synthetic authority calibrated to Derbyshire: children looked after, a finance ledger and
+quarterly returns, from one seeded stochastic process with explicit rates.
+
+Everything it writes is synthetic and says so in its metadata. The rates it uses are written beside
+the output (``oracle/``), so a forecast can be scored against a process that knows them.
+
+The process, month by month from April 2015 (603 children looked after at 31 March 2015):
+- entries: in a year with a published target the number of starts is fixed to it and spread over
+  the months with seasonal weights (a Poisson process conditioned on its total); beyond the
+  published years, Poisson with the trend of the last three years;
+- exits: children reach 18 and leave; the other exits of a targeted year are fixed to the published
+  figure (31 March count last year + starts - 31 March count this year) and drawn without replacement
+  with weights from an explicit hazard by placement category, age band and time in care; beyond the
+  published years each child leaves with probability hazard x the last calibrated monthly multiplier;
+- moves between placement categories and legal-status changes: monthly probabilities by category
+  and age, destinations from a matrix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from .ssda903 import CATEGORIES, collection_year_label
+
+AGE_BANDS = ["under_1", "1_to_4", "5_to_9", "10_to_15", "16_to_17"]
+AGE_EDGES = np.array([0, 1, 5, 10, 16, 18])  # years
+DURATION_BANDS = ["under_6m", "6m_to_2y", "2y_plus"]
+FIRST_MONTH = date(2015, 4, 1)
+LAST_MONTH = date(2026, 9, 1)  # the last month generated: 2026-27 Q2 ends 30 September 2026
+
+# Derbyshire (E10000007), years ending 31 March. Source: data/raw/published/national/benchmarks_core.csv
+# (measure ids cla_31mar_number, cla_starts_number, cla_ceased_number), from DfE's CLA statistics.
+PUBLISHED = {
+    2015: (603, 253, 280), 2016: (585, 265, 302), 2017: (630, 295, 257), 2018: (709, 338, 265),
+    2019: (801, 369, 283), 2020: (862, 394, 336), 2021: (898, 375, 343), 2022: (911, 337, 328),
+    2023: (995, 483, 403), 2024: (1056, 485, 428), 2025: (1024, 405, 440),
+}
+CALIBRATION_SOURCE = ("DfE children looked after in England statistics for Derbyshire (E10000007), as curated in "
+                      "data/raw/published/national/benchmarks_core.csv: 31 March counts, starts and ceased, "
+                      "years ending 31 March 2015 to 2025")
+
+# seasonal weights for starts and exits, April..March (assumption: a little higher in autumn and March)
+SEASON = np.array([1.00, 0.98, 0.97, 0.95, 0.88, 1.05, 1.08, 1.06, 0.90, 1.02, 1.03, 1.08])
+
+# age band shares of children starting to be looked after (England pattern, DfE CLA statistics: assumption)
+ENTRY_AGE = np.array([0.19, 0.15, 0.17, 0.37, 0.12])
+# age band shares of children looked after at 31 March (initial population, England pattern: assumption)
+STOCK_AGE = np.array([0.05, 0.14, 0.19, 0.38, 0.24])
+
+# first placement category by age band at entry (rows: AGE_BANDS; columns: CATEGORIES)
+ENTRY_CATEGORY = np.array([
+    # inh   agy   kin   ihCH  exCH  sec   supp  par   adop  other
+    [0.48, 0.14, 0.22, 0.00, 0.00, 0.00, 0.00, 0.06, 0.00, 0.10],  # under 1 (other: mother and baby units)
+    [0.46, 0.18, 0.26, 0.00, 0.00, 0.00, 0.00, 0.07, 0.00, 0.03],
+    [0.42, 0.22, 0.24, 0.01, 0.03, 0.00, 0.00, 0.06, 0.00, 0.02],
+    [0.30, 0.24, 0.14, 0.04, 0.14, 0.01, 0.03, 0.05, 0.00, 0.05],
+    [0.14, 0.14, 0.06, 0.03, 0.14, 0.02, 0.39, 0.02, 0.00, 0.06],
+])
+# category mix of the initial population by age band
+STOCK_CATEGORY = np.array([
+    [0.45, 0.15, 0.20, 0.00, 0.00, 0.00, 0.00, 0.05, 0.10, 0.05],
+    [0.36, 0.17, 0.22, 0.00, 0.00, 0.00, 0.00, 0.07, 0.16, 0.02],
+    [0.38, 0.24, 0.22, 0.02, 0.05, 0.00, 0.00, 0.06, 0.01, 0.02],
+    [0.33, 0.26, 0.15, 0.05, 0.12, 0.01, 0.00, 0.05, 0.00, 0.03],
+    [0.24, 0.18, 0.10, 0.04, 0.11, 0.01, 0.27, 0.02, 0.00, 0.03],
+])
+# relative exit hazard by category (placed with parents and for adoption end soonest: assumption)
+EXIT_HAZARD = np.array([0.55, 0.45, 0.80, 0.45, 0.45, 0.60, 0.90, 2.40, 3.20, 0.90])
+EXIT_AGE = np.array([1.30, 1.20, 0.80, 0.70, 0.90])  # by age band
+EXIT_DURATION = np.array([1.40, 1.00, 0.60])  # by time in care band
+# monthly probability of a placement move by category (assumption, consistent with about 10% of
+# children having three or more placements in a year: DfE placement stability, Derbyshire 2025 11.7%)
+MOVE_PROB = np.array([0.020, 0.022, 0.012, 0.030, 0.030, 0.080, 0.025, 0.020, 0.000, 0.060])
+# destination of a move (rows: from-category) ; the diagonal is unused
+MOVE_DEST = np.array([
+    [0.00, 0.30, 0.15, 0.05, 0.25, 0.02, 0.08, 0.10, 0.00, 0.05],
+    [0.35, 0.00, 0.10, 0.05, 0.30, 0.02, 0.10, 0.05, 0.00, 0.03],
+    [0.40, 0.25, 0.00, 0.02, 0.10, 0.00, 0.08, 0.10, 0.00, 0.05],
+    [0.15, 0.15, 0.05, 0.00, 0.40, 0.05, 0.15, 0.02, 0.00, 0.03],
+    [0.10, 0.15, 0.05, 0.20, 0.00, 0.05, 0.35, 0.02, 0.00, 0.08],
+    [0.05, 0.05, 0.00, 0.20, 0.55, 0.00, 0.10, 0.00, 0.00, 0.05],
+    [0.10, 0.10, 0.05, 0.05, 0.30, 0.05, 0.00, 0.10, 0.00, 0.25],
+    [0.45, 0.25, 0.20, 0.00, 0.05, 0.00, 0.00, 0.00, 0.00, 0.05],
+    [0.70, 0.20, 0.10, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00],
+    [0.30, 0.20, 0.10, 0.05, 0.20, 0.05, 0.05, 0.05, 0.00, 0.00],
+])
+ADOPTION_MOVE_PROB = 0.012  # monthly, children under 5 in fostering
+# exit reasons by category (REC codes and probabilities) for exits before 18
+EXIT_REASONS = {
+    "default": (["E4A", "E4B", "E13", "E41", "E47", "E8", "E3"], [0.55, 0.05, 0.12, 0.08, 0.08, 0.07, 0.05]),
+    "kinship_fostering": (["E45", "E41", "E4A", "E13"], [0.55, 0.15, 0.20, 0.10]),
+    "in_house_fostering": (["E4A", "E46", "E13", "E41", "E8"], [0.50, 0.15, 0.15, 0.10, 0.10]),
+    "agency_fostering": (["E4A", "E46", "E13", "E41", "E8"], [0.55, 0.10, 0.15, 0.10, 0.10]),
+    "placed_with_parents": (["E4A", "E41", "E13"], [0.85, 0.10, 0.05]),
+    "placed_for_adoption": (["E11", "E12"], [0.55, 0.45]),
+    "secure": (["E4A", "E14", "E9", "E8"], [0.30, 0.35, 0.20, 0.15]),
+}
+AT_18_REASONS = (["E17", "E5", "E6", "E8", "E7"], [0.30, 0.45, 0.12, 0.10, 0.03])
+CIN_CODES = (["N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8"], [0.62, 0.04, 0.04, 0.08, 0.14, 0.02, 0.01, 0.05])
+ETHNIC_CODES = (["WBRI", "WOTH", "WIRT", "WROM", "MWBC", "MWBA", "MWAS", "MOTH", "APKN", "AOTH", "BCRB", "BAFR",
+                 "CHNE", "OOTH", "NOBT"],
+                [0.86, 0.03, 0.005, 0.005, 0.03, 0.01, 0.01, 0.015, 0.005, 0.005, 0.005, 0.005, 0.002, 0.008, 0.005])
+REASON_CHANGE = (["CARPL", "CHILD", "CREQB", "STAND", "LAREQ", "PLACE", "OTHER", "CLOSE", "ALLEG", "APPRR", "CREQO"],
+                 [0.33, 0.10, 0.08, 0.12, 0.10, 0.10, 0.09, 0.03, 0.02, 0.02, 0.01])
+PROVIDER = {  # PLACE_PROVIDER by category
+    "in_house_fostering": (["PR1"], [1.0]), "agency_fostering": (["PR4", "PR5"], [0.8, 0.2]),
+    "kinship_fostering": (["PR1"], [1.0]), "in_house_childrens_home": (["PR1"], [1.0]),
+    "external_childrens_home": (["PR4", "PR5", "PR2"], [0.88, 0.06, 0.06]), "secure": (["PR2", "PR3"], [0.8, 0.2]),
+    "supported_accommodation": (["PR4", "PR5", "PR1"], [0.6, 0.2, 0.2]), "placed_with_parents": (["PR0"], [1.0]),
+    "placed_for_adoption": (["PR1", "PR5"], [0.8, 0.2]), "other": (["PR3", "PR4", "PR1"], [0.4, 0.4, 0.2]),
+}
+# share of placements over 20 miles from home by category (calibrated to Derbyshire's published
+# 29% to 32% of children placed over 20 miles, 2021-2025: benchmarks_core cla_pct_over20miles)
+FAR_SHARE = np.array([0.08, 0.35, 0.15, 0.10, 0.72, 0.85, 0.30, 0.02, 0.45, 0.50])
+HOME_SECTORS = ["DE4 3", "DE4 4", "DE5 3", "DE7 5", "DE11 0", "DE12 6", "DE21 4", "DE22 1", "DE23 6", "DE24 8",
+                "DE55 7", "DE56 1", "DE65 5", "DE73 8", "DE75 7", "S40 1", "S40 4", "S41 7", "S42 6", "S43 3",
+                "S44 5", "S45 9", "S18 1", "S21 4", "SK13 8", "SK17 6", "SK22 4", "SK23 0", "NG10 4", "NG16 3"]
+FAR_SECTORS = ["NG7 2", "B12 9", "ST4 1", "LE3 5", "M14 5", "S1 2", "WS1 4", "LS6 1", "DN1 3", "HU3 2", "WV2 4",
+               "CV2 3", "PE1 5", "LN1 1", "BD8 7", "WF1 2", "OL1 3", "CW1 2", "NN1 4", "TF1 6"]
+
+
+@dataclass
+class Config:
+    seed: int = 2026
+    scale: float = 1.0
+
+
+@dataclass
+class Simulation:
+    """Child-level results: children, events (episode boundaries) and the oracle tables."""
+    children: pd.DataFrame
+    events: pd.DataFrame
+    oracle: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def month_starts() -> list[date]:
+    out, d = [], FIRST_MONTH
+    while d <= LAST_MONTH:
+        out.append(d)
+        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return out
+
+
+def _days_in_month(d: date) -> int:
+    nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return (nxt - d).days
+
+
+def _age_band(age_years: np.ndarray) -> np.ndarray:
+    return np.clip(np.searchsorted(AGE_EDGES, age_years, side="right") - 1, 0, 4)
+
+
+def _duration_band(days: np.ndarray) -> np.ndarray:
+    return np.where(days < 183, 0, np.where(days < 730, 1, 2))
+
+
+def _choice_rows(rng, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each i, a column index drawn from probs[rows[i]] (vectorised inverse-CDF)."""
+    cum = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)[rows]
+    u = rng.random(len(rows))[:, None]
+    return np.minimum((u > cum).sum(axis=1), probs.shape[1] - 1)
+
+
+def targets(scale: float) -> dict[int, dict[str, int]]:
+    """Per year ending 31 March (2016-2025): starts and ceased to hit, and the 31 March count."""
+    out = {}
+    for y in range(2016, 2026):
+        stock, starts, ceased_published = PUBLISHED[y]
+        prev = PUBLISHED[y - 1][0]
+        s = int(round(starts * scale))
+        out[y] = {"starts": s, "at_31_march": int(round(stock * scale)),
+                  "ceased": int(round(prev * scale)) + s - int(round(stock * scale)),
+                  "ceased_published": ceased_published}
+    return out
+
+
+def simulate(cfg: Config) -> Simulation:
+    rng = np.random.default_rng(cfg.seed)
+    months = month_starts()
+    tg = targets(cfg.scale)
+    # capacity: initial stock plus every start, with margin for the free-running years
+    n0 = int(round(PUBLISHED[2015][0] * cfg.scale))
+    cap = n0 + sum(t["starts"] for t in tg.values()) + int(1200 * cfg.scale) + 100
+    dob = np.zeros(cap, dtype=np.int64)
+    start = np.zeros(cap, dtype=np.int64)
+    cat = np.zeros(cap, dtype=np.int64)
+    ls = np.zeros(cap, dtype="<U2")
+    active = np.zeros(cap, dtype=bool)
+    last_event = np.zeros(cap, dtype=np.int64)
+    n = 0
+    ev_child, ev_day, ev_kind, ev_cat, ev_ls, ev_rec = [], [], [], [], [], []
+
+    def log(idx, day, kind, rec=None):
+        ev_child.append(idx)
+        ev_day.append(day)
+        ev_kind.append(np.full(len(idx), kind))
+        ev_cat.append(cat[idx].copy())
+        ev_ls.append(ls[idx].copy())
+        ev_rec.append(np.full(len(idx), "") if rec is None else rec)
+        last_event[idx] = day
+
+    # ---- initial population at 31 March 2015 -------------------------------------------------------
+    origin = date(2015, 3, 31).toordinal()
+    band = rng.choice(5, size=n0, p=STOCK_AGE)
+    age_days = (AGE_EDGES[band] + rng.random(n0) * (AGE_EDGES[band + 1] - AGE_EDGES[band])) * 365.25
+    idx = np.arange(n0)
+    dob[idx] = origin - age_days.astype(np.int64)
+    in_care = np.minimum(age_days - 1, rng.exponential(2.3 * 365.25, n0)).astype(np.int64)
+    start[idx] = origin - np.maximum(in_care, 1)
+    cat[idx] = _choice_rows(rng, STOCK_CATEGORY, band)
+    ls[idx] = np.where(cat[idx] == 8, "E1", rng.choice(["C2", "V2", "C1"], size=n0, p=[0.78, 0.15, 0.07]))
+    active[idx] = True
+    log(idx, start[idx], "S")
+    n = n0
+
+    oracle_entries, oracle_exits = [], []
+    calibrated_mults: list[float] = []  # monthly exit multipliers of the calibrated years
+    ym_exits_plan: dict[int, np.ndarray] = {}
+    done_exits: dict[int, int] = {}
+    annual_starts: list[int] = []  # starts in each completed year, for the free-running trend
+    starts_this_year = 0
+    for mi, m0 in enumerate(months):
+        fy_end = m0.year + 1 if m0.month >= 4 else m0.year  # year ending 31 March
+        mpos = (m0.month - 4) % 12  # 0 = April
+        d0, ndays = m0.toordinal(), _days_in_month(m0)
+        target = tg.get(fy_end)
+        # ---- entries ---------------------------------------------------------------------------------
+        if mpos == 0:
+            starts_this_year = 0
+        if target is not None:
+            if mpos == 0:
+                starts_plan = rng.multinomial(target["starts"], SEASON / SEASON.sum())
+                ym_exits_plan[fy_end] = np.cumsum(rng.multinomial(target["ceased"], SEASON / SEASON.sum()))
+                done_exits[fy_end] = 0
+            k = int(starts_plan[mpos])
+            expected = target["starts"] * SEASON[mpos] / SEASON.sum()
+        else:
+            expected = np.mean(annual_starts[-3:]) * SEASON[mpos] / SEASON.sum()
+            k = int(rng.poisson(expected))
+        for b in range(5):
+            oracle_entries.append((m0.isoformat(), AGE_BANDS[b], expected * ENTRY_AGE[b], target is not None))
+        starts_this_year += k
+        if k:
+            new = np.arange(n, n + k)
+            n += k
+            day = d0 + rng.integers(0, ndays, k)
+            b = rng.choice(5, size=k, p=ENTRY_AGE)
+            a = (AGE_EDGES[b] + rng.random(k) * (AGE_EDGES[b + 1] - AGE_EDGES[b])) * 365.25
+            a = np.minimum(a, 17.9 * 365.25)
+            dob[new] = day - a.astype(np.int64)
+            start[new] = day
+            cat[new] = _choice_rows(rng, ENTRY_CATEGORY, b)
+            ls[new] = np.where(b >= 3, rng.choice(["V2", "C1", "L1", "J1"], size=k, p=[0.45, 0.40, 0.10, 0.05]),
+                               rng.choice(["V2", "C1", "L2", "L1"], size=k, p=[0.25, 0.60, 0.08, 0.07]))
+            active[new] = True
+            log(new, day, "S")
+        # ---- children reaching 18 this month ------------------------------------------------------------
+        act = np.flatnonzero(active[:n])
+        eighteen = dob[act] + int(18 * 365.25)
+        turning = act[(eighteen >= d0) & (eighteen < d0 + ndays) & (eighteen > last_event[act])]
+        if len(turning):
+            rec = rng.choice(AT_18_REASONS[0], size=len(turning), p=AT_18_REASONS[1])
+            day = dob[turning] + int(18 * 365.25)
+            active[turning] = False
+            log(turning, day, "E", rec)
+        # ---- other exits -------------------------------------------------------------------------------
+        elig = np.flatnonzero(active[:n])
+        elig = elig[last_event[elig] < d0]
+        age_b = _age_band((d0 - dob[elig]) / 365.25)
+        dur_b = _duration_band(d0 - start[elig])
+        w = EXIT_HAZARD[cat[elig]] * EXIT_AGE[age_b] * EXIT_DURATION[dur_b]
+        if target is not None:
+            done_exits[fy_end] += len(turning)
+            want = int(ym_exits_plan[fy_end][mpos]) - done_exits[fy_end]
+            k = int(np.clip(want, 0, len(elig)))
+            if k:
+                keys = rng.random(len(elig)) ** (1.0 / w)
+                leaving = elig[np.argpartition(-keys, k - 1)[:k]]
+            else:
+                leaving = elig[:0]
+            done_exits[fy_end] += k
+            month_mult = k / w.sum() if w.sum() else 0.0
+            calibrated_mults.append(month_mult)
+        else:
+            month_mult = float(np.mean(calibrated_mults[-12:]))
+            leaving = elig[rng.random(len(elig)) < np.minimum(w * month_mult, 0.9)]
+        oracle_exits.append((m0.isoformat(), month_mult, target is not None))
+        if len(leaving):
+            rec = np.empty(len(leaving), dtype="<U3")
+            lc = cat[leaving]
+            for ci, name in enumerate(CATEGORIES):
+                sel = lc == ci
+                if sel.any():
+                    codes, p = EXIT_REASONS.get(name, EXIT_REASONS["default"])
+                    rec[sel] = rng.choice(codes, size=int(sel.sum()), p=p)
+            day = d0 + rng.integers(0, ndays, len(leaving))
+            active[leaving] = False
+            log(leaving, day, "E", rec)
+        # ---- placement moves (one event per child per month) -----------------------------------------
+        stay = np.flatnonzero(active[:n])
+        stay = stay[last_event[stay] < d0]
+        ages = (d0 - dob[stay]) / 365.25
+        p_move = MOVE_PROB[cat[stay]] * np.where(ages >= 16, 1.3, 1.0)
+        young_fostered = (ages < 5) & np.isin(cat[stay], [0, 1, 2])
+        to_adoption = young_fostered & (rng.random(len(stay)) < ADOPTION_MOVE_PROB)
+        moving = (rng.random(len(stay)) < p_move) & ~to_adoption
+        movers = stay[moving]
+        if len(movers):
+            dest = MOVE_DEST[cat[movers]].copy()
+            a_m = (d0 - dob[movers]) / 365.25
+            dest[a_m < 16, 6] = 0.0  # supported accommodation is for 16 and 17 year olds
+            dest[a_m >= 16, 8] = 0.0
+            cat[movers] = _choice_rows(rng, dest, np.arange(len(movers)))
+            kinds = np.where(np.isin(ls[movers], ["L1", "L2"]), "B", "P")
+            ls[movers] = np.where(kinds == "B", "C1", ls[movers])
+            day = d0 + rng.integers(0, ndays, len(movers))
+            for kind in ("P", "B"):
+                sel = kinds == kind
+                if sel.any():
+                    log(movers[sel], day[sel], kind)
+        adopters = stay[to_adoption]
+        if len(adopters):
+            cat[adopters] = 8
+            ls[adopters] = "E1"
+            log(adopters, d0 + rng.integers(0, ndays, len(adopters)), "B")
+        # ---- legal status changes ------------------------------------------------------------------------
+        still = np.flatnonzero(active[:n])
+        still = still[last_event[still] < d0]
+        p_ls = np.select([np.isin(ls[still], ["L1", "L2"]), ls[still] == "C1", ls[still] == "V2", ls[still] == "J1"],
+                         [0.85, 0.11, 0.015, 0.25], 0.0)
+        change = still[rng.random(len(still)) < p_ls]
+        if len(change):
+            old = ls[change]
+            ls[change] = np.select([np.isin(old, ["L1", "L2", "V2"]), old == "C1", old == "J1"], ["C1", "C2", "V2"], old)
+            log(change, d0 + rng.integers(0, ndays, len(change)), "L")
+        if mpos == 11:
+            annual_starts.append(starts_this_year)
+    events = pd.DataFrame({
+        "child": np.concatenate(ev_child), "day": np.concatenate(ev_day), "kind": np.concatenate(ev_kind),
+        "category": np.concatenate(ev_cat), "ls": np.concatenate(ev_ls), "rec": np.concatenate(ev_rec),
+    })
+    events = events.sort_values(["child", "day"], kind="stable").reset_index(drop=True)
+    children = pd.DataFrame({"child": np.arange(n), "dob": dob[:n], "start": start[:n]})
+    oracle = {
+        "entries": pd.DataFrame(oracle_entries, columns=["month", "age_band", "expected_starts", "calibrated"]),
+        "exit_multiplier": pd.DataFrame(oracle_exits, columns=["month", "monthly_multiplier", "calibrated"]),
+    }
+    return Simulation(children=children, events=events, oracle=oracle)
+
+
+# ---- SSDA903 returns ---------------------------------------------------------------------------------
+COLLECTION_YEARS = list(range(2019, 2027))  # 2019-20 .. 2026-27 (the last to 30 September 2026)
+PLACE_SUBTYPES = {  # category -> (codes, probabilities); year-dependent codes resolved in _place_code
+    "in_house_fostering": (["U4", "U6", "U5"], [0.45, 0.50, 0.05]),
+    "agency_fostering": (["U4", "U6", "U5"], [0.40, 0.57, 0.03]),
+    "kinship_fostering": (["U1", "U3", "U2"], [0.40, 0.57, 0.03]),
+    "in_house_childrens_home": (["K2"], [1.0]), "external_childrens_home": (["K2"], [1.0]), "secure": (["K1"], [1.0]),
+    "supported_accommodation": (["SUPPORTED"], [1.0]), "placed_with_parents": (["P1"], [1.0]),
+    "placed_for_adoption": (["A5", "A6"], [0.3, 0.7]),
+    "other": (["S1", "R1", "R2", "R3", "OTHER"], [0.35, 0.15, 0.10, 0.10, 0.30]),
+}
+
+
+def _place_code(sub: pd.Series, collection_year: int) -> pd.Series:
+    """Codes that changed between collection years: semi-independent H5 became supported
+    accommodation K3 in 2024-25; Z1 was divided into Z11-Z14 in 2025-26."""
+    out = sub.copy()
+    out[sub == "SUPPORTED"] = "K3" if collection_year >= 2024 else "H5"
+    out[sub == "OTHER"] = "Z11" if collection_year >= 2025 else "Z1"
+    return out
+
+
+def _fmt(days: pd.Series) -> pd.Series:
+    """Day ordinals -> dd/mm/yyyy text ('' for missing)."""
+    out = pd.Series("", index=days.index, dtype=object)
+    ok = days.notna()
+    dates = pd.to_datetime(days[ok].astype(np.int64) - 719163, unit="D")  # ordinal of 1970-01-01 is 719163
+    out[ok] = dates.dt.strftime("%d/%m/%Y")
+    return out
+
+
+def build_episodes(sim: Simulation, cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Episodes (all years, ordinal days, DEC may be NaN) and child attributes (header fields)."""
+    rng = np.random.default_rng([cfg.seed, 903])
+    ch = sim.children.copy()
+    k = len(ch)
+    ch["sex"] = rng.choice(["1", "2"], size=k, p=[0.55, 0.45])
+    ch["ethnic"] = rng.choice(ETHNIC_CODES[0], size=k, p=np.array(ETHNIC_CODES[1]) / sum(ETHNIC_CODES[1]))
+    ch["upn"] = [f"S{cfg.seed % 1000:03d}{i:09d}" for i in range(k)]  # synthetic UPN pattern: never a real one
+    ch["home_post"] = rng.choice(HOME_SECTORS, size=k)
+    ch["cin"] = rng.choice(CIN_CODES[0], size=k, p=CIN_CODES[1])
+    age_at_start = (ch["start"] - ch["dob"]) / 365.25
+    ch["uasc"] = (age_at_start >= 14) & (rng.random(k) < 0.06)
+    ch.loc[ch["uasc"], "cin"] = "N8"
+    ch["child_id"] = [f"{700000 + int(cfg.seed % 97) * 1000000 + i}" for i in range(k)]
+
+    ev = sim.events
+    opens = ev[ev["kind"] != "E"].copy()
+    nxt = ev.groupby("child")["day"].shift(-1)
+    nxt_kind = ev.groupby("child")["kind"].shift(-1)
+    nxt_rec = ev.groupby("child")["rec"].shift(-1)
+    opens["dec"] = nxt[opens.index]
+    opens["rec"] = np.where(nxt_kind[opens.index] == "E", nxt_rec[opens.index],
+                            np.where(nxt_kind[opens.index].isna(), "", "X1"))
+    placement_change = opens["kind"].isin(["S", "P", "B"])
+    n = int(placement_change.sum())
+    cats = np.array(CATEGORIES)[opens.loc[placement_change, "category"].to_numpy()]
+    sub = np.empty(n, dtype=object)
+    prov = np.empty(n, dtype=object)
+    for name in CATEGORIES:
+        sel = cats == name
+        if sel.any():
+            codes, p = PLACE_SUBTYPES[name]
+            sub[sel] = rng.choice(codes, size=int(sel.sum()), p=p)
+            codes, p = PROVIDER[name]
+            prov[sel] = rng.choice(codes, size=int(sel.sum()), p=p)
+    cat_idx = opens.loc[placement_change, "category"].to_numpy()
+    far = rng.random(n) < FAR_SHARE[cat_idx]
+    home = ch["home_post"].to_numpy()[opens.loc[placement_change, "child"].to_numpy()]
+    pl_post = np.where(far, rng.choice(FAR_SECTORS, size=n), rng.choice(HOME_SECTORS, size=n))
+    pl_post = np.where(cats == "placed_with_parents", home, pl_post)
+    homes = {"in_house_childrens_home": (100100, 12), "external_childrens_home": (200200, 150), "secure": (300300, 10)}
+    urn = np.full(n, "XXXXXXX", dtype=object)
+    for name, (base, pool) in homes.items():
+        sel = cats == name
+        urn[sel] = [f"SC{base + int(x):06d}" for x in rng.integers(0, pool, int(sel.sum()))]
+    for col, values in (("sub", sub), ("provider", prov), ("pl_post", pl_post), ("urn", urn), ("far", far)):
+        opens[col] = None
+        opens.loc[placement_change, col] = values
+    opens[["sub", "provider", "pl_post", "urn", "far"]] = opens.groupby("child")[["sub", "provider", "pl_post", "urn", "far"]].ffill()
+    opens["reason_change"] = ""
+    moves = opens["kind"].isin(["P", "B"])
+    opens.loc[moves, "reason_change"] = rng.choice(REASON_CHANGE[0], size=int(moves.sum()), p=REASON_CHANGE[1])
+    opens = opens.rename(columns={"kind": "rne"}).reset_index(drop=True)
+    return opens, ch
+
+
+def ssda903_returns(episodes: pd.DataFrame, children: pd.DataFrame, cfg: Config) -> dict[str, dict[str, pd.DataFrame]]:
+    """One return per collection year 2019-20 .. 2026-27 in DfE's column layout: an episode open
+    across 31 March appears in both years, open (DEC and REC blank) in the earlier one."""
+    rng = np.random.default_rng([cfg.seed, 904])
+    ch = children.set_index("child")
+    out = {}
+    for y in COLLECTION_YEARS:
+        start = date(y, 4, 1).toordinal()
+        end = (date(2026, 9, 30) if y == 2026 else date(y + 1, 3, 31)).toordinal()
+        dec = episodes["dec"]
+        inc = (episodes["day"] <= end) & (dec.isna() | (dec >= start))
+        e = episodes[inc].copy()
+        closed = e["dec"].notna() & (e["dec"] <= end)
+        c = ch.loc[e["child"]]
+        eps = pd.DataFrame({
+            "CHILD": c["child_id"].to_numpy(), "DECOM": _fmt(e["day"]).to_numpy(), "RNE": e["rne"].to_numpy(),
+            "LS": e["ls"].to_numpy(), "CIN": c["cin"].to_numpy(),
+            "PLACE": _place_code(e["sub"], y).to_numpy(), "PLACE_PROVIDER": e["provider"].to_numpy(),
+            "DEC": _fmt(e["dec"].where(closed)).to_numpy(), "REC": np.where(closed, e["rec"], ""),
+            "REASON_PLACE_CHANGE": e["reason_change"].to_numpy(), "HOME_POST": c["home_post"].to_numpy(),
+            "PL_POST": e["pl_post"].to_numpy(), "URN": e["urn"].to_numpy(),
+        })
+        kids = ch.loc[np.unique(e["child"])]
+        female = kids["sex"] == "2"
+        age_end = (end - kids["dob"]) / 365.25
+        mother = np.where(female & (age_end >= 12), np.where(rng.random(len(kids)) < 0.02, "1", "0"), "")
+        mc_dob = np.where(mother == "1", _fmt(pd.Series(np.minimum(end - 30, kids["dob"] + int(16 * 365.25)),
+                                                       index=kids.index)), "")
+        sex = kids["sex"].map({"1": "M", "2": "F"}) if y >= 2024 else kids["sex"]
+        header = pd.DataFrame({"CHILD": kids["child_id"].to_numpy(), "SEX": sex.to_numpy(),
+                               "DOB": _fmt(kids["dob"]).to_numpy(), "ETHNIC": kids["ethnic"].to_numpy(),
+                               "UPN": kids["upn"].to_numpy(), "MOTHER": mother, "MC_DOB": mc_dob})
+        u = kids[kids["uasc"]]
+        uasc = pd.DataFrame({"CHILD": u["child_id"].to_numpy(), "SEX": sex[u.index].to_numpy(),
+                             "DOB": _fmt(u["dob"]).to_numpy(), "DUC": _fmt(u["dob"] + int(18 * 365.25)).to_numpy()})
+        # missing from care: children 12+ in children's homes or supported accommodation
+        risky = e["category"].isin([3, 4, 6]).to_numpy()
+        lo = np.maximum(e["day"].to_numpy(), start)
+        hi = np.minimum(e["dec"].fillna(end).to_numpy(), end)
+        age_lo = (lo - c["dob"].to_numpy()) / 365.25
+        months = np.clip((hi - lo) / 30.4, 0, None)
+        lam = np.where(risky & (age_lo >= 12), 0.12 * months, 0.0)
+        count = rng.poisson(lam)
+        rows = np.repeat(np.arange(len(e)), count)
+        ms = lo[rows] + (rng.random(len(rows)) * np.maximum(hi[rows] - lo[rows], 1)).astype(np.int64)
+        me = ms + rng.integers(0, 4, len(rows))
+        cc = c.iloc[rows]
+        missing = pd.DataFrame({"CHILD": cc["child_id"].to_numpy(), "SEX": sex.reindex(cc.index).to_numpy(),
+                                "DOB": _fmt(cc["dob"]).to_numpy(),
+                                "MISSING": np.where(rng.random(len(rows)) < 0.85, "M", "A"),
+                                "MIS_START": _fmt(pd.Series(ms)).to_numpy(),
+                                "MIS_END": _fmt(pd.Series(np.where(me <= end, me, np.nan))).to_numpy()})
+        missing = missing.sort_values(["CHILD", "MIS_START"], kind="stable")
+        out[collection_year_label(y)] = {"episodes": eps, "header": header, "uasc": uasc, "missing": missing}
+    return out
