@@ -90,6 +90,21 @@ def cmd_quarters(args) -> int:
     return 0
 
 
+def cmd_demo_data(args) -> int:
+    import time
+
+    from .synthetic import Config, write_demo
+
+    root = project_root()
+    out = Path(args.out) if args.out else root / "data" / "raw" / "synthetic"
+    t = time.perf_counter()
+    files = write_demo(out, Config(seed=args.seed, scale=args.scale), messy=args.messy)
+    size = sum(len(b) for b in files.values())
+    print(f"wrote {len(files)} synthetic files ({size / 1e6:.1f} MB) to {out} in {time.perf_counter() - t:.1f}s "
+          f"(seed {args.seed}, scale {args.scale}{', messy' if args.messy else ''})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="cspack", description="Build Children's Services quarterly packs.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -102,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     n.set_defaults(func=cmd_new_quarter)
     s = sub.add_parser("quarters", help="list quarters that can be run and what has been built")
     s.set_defaults(func=cmd_quarters)
+    d = sub.add_parser("demo-data", help="generate the synthetic authority's data (SSDA903, ledger, returns, oracle)")
+    d.add_argument("--seed", type=int, default=2026, help="random seed (default 2026, the bundled data)")
+    d.add_argument("--scale", type=float, default=1.0, help="multiply the authority (national is about 80)")
+    d.add_argument("--out", help="output folder (default data/raw/synthetic)")
+    d.add_argument("--messy", action="store_true", help="write the files as councils' systems export them")
+    d.set_defaults(func=cmd_demo_data)
     args = ap.parse_args(argv)
     try:
         return args.func(args)

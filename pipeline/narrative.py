@@ -54,12 +54,17 @@ def data_summary(register: pd.DataFrame, quarantine: pd.DataFrame) -> str:
     return text
 
 
-def synthetic_notice(register: pd.DataFrame) -> str:
+def synthetic_notice(register: pd.DataFrame, calibration: str = "") -> str:
+    """Names every synthetic input and what it is calibrated to; says so when nothing is synthetic."""
     synthetic = register[register["synthetic"].astype(str).str.lower().eq("true")]
     if len(synthetic):
-        names = ", ".join(escape_md(x) for x in synthetic["input"])
-        return (f"**Synthetic data.** {plural(len(synthetic), 'input')} in this pack ({names}) are produced by "
-                "cspack's synthetic-authority generator. They are realistic but not real: no figure drawn "
-                "from them describes a real council or child.")
+        names = "; ".join(escape_md(d or k) for d, k in zip(synthetic.get("description", synthetic["input"]),
+                                                             synthetic["input"]))
+        text = (f"**Synthetic data.** {plural(len(synthetic), 'input')} in this pack are produced by cspack's "
+                f"synthetic-authority generator: {names}. They are realistic but not real: no figure drawn from "
+                "them describes a real council or child.")
+        if calibration:
+            text += f" Calibrated to: {escape_md(calibration)}."
+        return text
     return ("**No synthetic data.** Every figure in this pack comes from a published source named in the "
             "register below: the council's own published reports (transcribed) and official statistics.")

@@ -92,7 +92,8 @@ def commentary(ctx: QuarterContext, section: str) -> Markdown:
 # ---- data quality and method -------------------------------------------------------------------
 def data_text(ctx: QuarterContext) -> Markdown:
     reg = ctx.register()
-    return Markdown(narrative.data_summary(reg, ctx.quarantine()) + "\n\n" + narrative.synthetic_notice(reg))
+    calibration = str(ctx.params.settings.get("synthetic_calibration", ""))
+    return Markdown(narrative.data_summary(reg, ctx.quarantine()) + "\n\n" + narrative.synthetic_notice(reg, calibration))
 
 
 def register_table(ctx: QuarterContext) -> HTML:

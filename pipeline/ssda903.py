@@ -147,8 +147,8 @@ def check_episodes(episodes: pd.DataFrame, collection_year: str) -> pd.DataFrame
     nxt_child = s["CHILD"].shift(-1)
     nxt_start = s["DECOM_date"].shift(-1)
     same = nxt_child == s["CHILD"]
-    ends = s["DEC_date"].fillna(pd.Timestamp.max)
-    add("overlap", e.index.isin(s.index[same & (nxt_start < ends)]), "DEC")
+    overlapping = same & ((nxt_start < s["DEC_date"]) | s["DEC_date"].isna())  # an open episode is followed
+    add("overlap", e.index.isin(s.index[overlapping]), "DEC")
     x1 = s["REC"] == "X1"
     add("x1_continues", e.index.isin(s.index[x1 & ~(same & (nxt_start == s["DEC_date"]))]), "REC")
     prev_same = s["CHILD"].shift(1) == s["CHILD"]

@@ -58,8 +58,8 @@ ENTRY_CATEGORY = np.array([
     [0.48, 0.14, 0.22, 0.00, 0.00, 0.00, 0.00, 0.06, 0.00, 0.10],  # under 1 (other: mother and baby units)
     [0.46, 0.18, 0.26, 0.00, 0.00, 0.00, 0.00, 0.07, 0.00, 0.03],
     [0.42, 0.22, 0.24, 0.01, 0.03, 0.00, 0.00, 0.06, 0.00, 0.02],
-    [0.30, 0.24, 0.14, 0.04, 0.14, 0.01, 0.03, 0.05, 0.00, 0.05],
-    [0.14, 0.14, 0.06, 0.03, 0.14, 0.02, 0.39, 0.02, 0.00, 0.06],
+    [0.30, 0.22, 0.14, 0.03, 0.10, 0.01, 0.03, 0.10, 0.00, 0.07],
+    [0.12, 0.12, 0.06, 0.03, 0.11, 0.02, 0.42, 0.04, 0.00, 0.08],
 ])
 # category mix of the initial population by age band
 STOCK_CATEGORY = np.array([
@@ -70,7 +70,7 @@ STOCK_CATEGORY = np.array([
     [0.24, 0.18, 0.10, 0.04, 0.11, 0.01, 0.27, 0.02, 0.00, 0.03],
 ])
 # relative exit hazard by category (placed with parents and for adoption end soonest: assumption)
-EXIT_HAZARD = np.array([0.55, 0.45, 0.80, 0.45, 0.45, 0.60, 0.90, 2.40, 3.20, 0.90])
+EXIT_HAZARD = np.array([0.65, 0.55, 0.80, 0.45, 0.45, 0.60, 0.70, 1.20, 3.20, 0.90])
 EXIT_AGE = np.array([1.30, 1.20, 0.80, 0.70, 0.90])  # by age band
 EXIT_DURATION = np.array([1.40, 1.00, 0.60])  # by time in care band
 # monthly probability of a placement move by category (assumption, consistent with about 10% of
@@ -78,8 +78,8 @@ EXIT_DURATION = np.array([1.40, 1.00, 0.60])  # by time in care band
 MOVE_PROB = np.array([0.020, 0.022, 0.012, 0.030, 0.030, 0.080, 0.025, 0.020, 0.000, 0.060])
 # destination of a move (rows: from-category) ; the diagonal is unused
 MOVE_DEST = np.array([
-    [0.00, 0.30, 0.15, 0.05, 0.25, 0.02, 0.08, 0.10, 0.00, 0.05],
-    [0.35, 0.00, 0.10, 0.05, 0.30, 0.02, 0.10, 0.05, 0.00, 0.03],
+    [0.00, 0.30, 0.15, 0.04, 0.16, 0.02, 0.10, 0.15, 0.00, 0.08],
+    [0.35, 0.00, 0.10, 0.04, 0.20, 0.02, 0.12, 0.12, 0.00, 0.05],
     [0.40, 0.25, 0.00, 0.02, 0.10, 0.00, 0.08, 0.10, 0.00, 0.05],
     [0.15, 0.15, 0.05, 0.00, 0.40, 0.05, 0.15, 0.02, 0.00, 0.03],
     [0.10, 0.15, 0.05, 0.20, 0.00, 0.05, 0.35, 0.02, 0.00, 0.08],
@@ -89,14 +89,14 @@ MOVE_DEST = np.array([
     [0.70, 0.20, 0.10, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00],
     [0.30, 0.20, 0.10, 0.05, 0.20, 0.05, 0.05, 0.05, 0.00, 0.00],
 ])
-ADOPTION_MOVE_PROB = 0.012  # monthly, children under 5 in fostering
+ADOPTION_MOVE_PROB = 0.030  # monthly, children under 5 in fostering
 # exit reasons by category (REC codes and probabilities) for exits before 18
 EXIT_REASONS = {
-    "default": (["E4A", "E4B", "E13", "E41", "E47", "E8", "E3"], [0.55, 0.05, 0.12, 0.08, 0.08, 0.07, 0.05]),
-    "kinship_fostering": (["E45", "E41", "E4A", "E13"], [0.55, 0.15, 0.20, 0.10]),
-    "in_house_fostering": (["E4A", "E46", "E13", "E41", "E8"], [0.50, 0.15, 0.15, 0.10, 0.10]),
-    "agency_fostering": (["E4A", "E46", "E13", "E41", "E8"], [0.55, 0.10, 0.15, 0.10, 0.10]),
-    "placed_with_parents": (["E4A", "E41", "E13"], [0.85, 0.10, 0.05]),
+    "default": (["E4A", "E4B", "E13", "E41", "E47", "E8", "E3"], [0.32, 0.05, 0.18, 0.08, 0.07, 0.22, 0.08]),
+    "kinship_fostering": (["E45", "E41", "E4A", "E13"], [0.62, 0.15, 0.13, 0.10]),
+    "in_house_fostering": (["E4A", "E46", "E47", "E13", "E41", "E8"], [0.28, 0.12, 0.08, 0.20, 0.10, 0.22]),
+    "agency_fostering": (["E4A", "E46", "E47", "E13", "E41", "E8"], [0.30, 0.10, 0.08, 0.20, 0.10, 0.22]),
+    "placed_with_parents": (["E4A", "E41", "E13"], [0.70, 0.15, 0.15]),
     "placed_for_adoption": (["E11", "E12"], [0.55, 0.45]),
     "secure": (["E4A", "E14", "E9", "E8"], [0.30, 0.35, 0.20, 0.15]),
 }
@@ -116,7 +116,7 @@ PROVIDER = {  # PLACE_PROVIDER by category
 }
 # share of placements over 20 miles from home by category (calibrated to Derbyshire's published
 # 29% to 32% of children placed over 20 miles, 2021-2025: benchmarks_core cla_pct_over20miles)
-FAR_SHARE = np.array([0.08, 0.35, 0.15, 0.10, 0.72, 0.85, 0.30, 0.02, 0.45, 0.50])
+FAR_SHARE = np.array([0.15, 0.45, 0.20, 0.10, 0.75, 0.85, 0.40, 0.02, 0.45, 0.50])
 HOME_SECTORS = ["DE4 3", "DE4 4", "DE5 3", "DE7 5", "DE11 0", "DE12 6", "DE21 4", "DE22 1", "DE23 6", "DE24 8",
                 "DE55 7", "DE56 1", "DE65 5", "DE73 8", "DE75 7", "S40 1", "S40 4", "S41 7", "S42 6", "S43 3",
                 "S44 5", "S45 9", "S18 1", "S21 4", "SK13 8", "SK17 6", "SK22 4", "SK23 0", "NG10 4", "NG16 3"]
@@ -495,3 +495,437 @@ def ssda903_returns(episodes: pd.DataFrame, children: pd.DataFrame, cfg: Config)
         missing = missing.sort_values(["CHILD", "MIS_START"], kind="stable")
         out[collection_year_label(y)] = {"episodes": eps, "header": header, "uasc": uasc, "missing": missing}
     return out
+
+
+# ---- finance ledger -------------------------------------------------------------------------------
+LEDGER_YEARS = list(range(2019, 2027))
+# weekly unit cost per placement category in 2021-22 prices, with source or "assumption"
+UNIT_COSTS = [
+    ("in_house_fostering", 750.0, "PSSRU Unit Costs 2017: LA foster care £646 per child per week in 2016-17 "
+     "(benchmarks_core foster_care_cost_per_child_per_week), uplifted to 2021-22"),
+    ("agency_fostering", 850.0, "CMA children's social care market study interim report (2021): IFA placement about "
+     "£820 per week c.2020 (benchmarks_core ifa_price_per_week), uplifted"),
+    ("kinship_fostering", 420.0, "assumption: fostering allowance and support for connected carers"),
+    ("in_house_childrens_home", 3100.0, "Derbyshire council-run children's home £3,642 per week c.2024-25 "
+     "(benchmarks_core inhouse_childrens_home_cost_per_week, low confidence), deflated to 2021-22"),
+    ("external_childrens_home", 5300.0, "NAO Managing children's residential care (2025): £6,106 per place per week "
+     "2023-24 (benchmarks_core childrens_home_cost_per_place_per_week_derived), deflated to 2021-22"),
+    ("secure", 7500.0, "assumption: secure children's home welfare placement"),
+    ("supported_accommodation", 1400.0, "assumption: supported accommodation for 16 and 17 year olds"),
+    ("placed_with_parents", 60.0, "assumption: support costs while placed with parents"),
+    ("placed_for_adoption", 250.0, "assumption: adoption placement support"),
+    ("other", 1200.0, "assumption: residential schools, mother and baby units, health placements"),
+]
+# uplift applied from each financial year to the next (assumption, close to CPI; children's homes rose faster)
+UPLIFT = {2019: 0.02, 2020: 0.02, 2021: 0.0, 2022: 0.09, 2023: 0.07, 2024: 0.045, 2025: 0.035, 2026: 0.03}
+PLACEMENT_BUDGET = {2019: 36.0, 2020: 38.5, 2021: 43.072, 2022: 49.0, 2023: 57.252, 2024: 62.0, 2025: 66.5, 2026: 70.0}
+PLACEMENT_BUDGET_SOURCE = ("2021-22: seed 004 (£43.072m); 2023-24: seed 001, Early Help & Safeguarding agency and "
+                           "contracted services £57.252m; other years: assumption")
+# other service lines: seed 004 2021-22 controllable budget (£m), drift of spend against budget in 2021-22
+# (seed 004's forecast percentage), division, and subjective split (shares of the budget)
+OTHER_LINES = [
+    ("disabilities", "Support for Children with Disabilities", 5.397, 0.125, "Early Help & Safeguarding",
+     [("Employees", 0.45), ("Agency and contracted services", 0.40), ("Transfer payments", 0.10), ("Supplies and services", 0.05)]),
+    ("safeguarding", "Children's Safeguarding services", 32.439, 0.056, "Early Help & Safeguarding",
+     [("Employees", 0.78), ("Supplies and services", 0.08), ("Transport", 0.04), ("Agency and contracted services", 0.10)]),
+    ("early_help", "Early Help & Preventative Services", 6.891, 0.028, "Early Help & Safeguarding",
+     [("Employees", 0.85), ("Premises", 0.05), ("Supplies and services", 0.10)]),
+    ("school_transport", "Home to School Transport", 15.915, 0.123, "Schools & Learning", [("Transport", 1.0)]),
+    ("education_support", "Education support services", 4.092, 0.457, "Schools & Learning",
+     [("Employees", 0.80), ("Supplies and services", 0.25), ("Premises", 0.10), ("Income", -0.15)]),
+    ("management_support", "Management, Finance, ICT and other support services", 13.681, -0.032, "Strategic Services",
+     [("Employees", 0.75), ("Supplies and services", 0.25)]),
+    ("transformation", "Achieving Great Futures", 5.685, 0.0, "Performance, Quality and Partnerships",
+     [("Agency and contracted services", 0.60), ("Employees", 0.40)]),
+    ("pensions", "Pensions payable to former staff", 4.538, 0.051, "Strategic Services", [("Employees", 1.0)]),
+    ("redundancy", "Redundancy", 0.033, 0.0, "Strategic Services", [("Employees", 1.0)]),
+    ("grant_income", "Grant income", -2.295, 0.012, "Strategic Services", [("Grants", 1.0)]),
+    ("unallocated", "Unallocated budget", 1.788, -0.789, "Strategic Services", [("Supplies and services", 1.0)]),
+]
+PLACEMENT_SUBJECTIVE = {"in_house_fostering": "Transfer payments", "kinship_fostering": "Transfer payments",
+                        "in_house_childrens_home": "Employees", "placed_with_parents": "Transfer payments",
+                        "placed_for_adoption": "Transfer payments"}  # others: agency and contracted services
+SHORT_NAMES = {"placements": "Placements", "disabilities": "Children with disabilities", "safeguarding": "Safeguarding",
+               "early_help": "Early help", "school_transport": "Home to school transport",
+               "education_support": "Education support", "management_support": "Management and support",
+               "transformation": "Achieving Great Futures", "pensions": "Pensions", "redundancy": "Redundancy",
+               "grant_income": "Grant income", "unallocated": "Unallocated budget"}
+
+
+PLACEMENT_SPEND_2021_22 = 57.833  # £m: seed 004 forecast, placements 53.133 + additional placements expected 4.700
+
+
+def unit_cost_table(factor: float = 1.0) -> pd.DataFrame:
+    """Weekly unit cost by category and financial year: the sourced 2021-22 costs times one
+    calibration ``factor`` (so 2021-22 placement spend matches seed 004), uplifted year by year."""
+    index = {2021: 1.0}
+    for y in range(2022, 2027):
+        index[y] = index[y - 1] * (1 + UPLIFT[y])
+    for y in (2020, 2019):
+        index[y] = index[y + 1] / (1 + UPLIFT[y + 1])
+    rows = [(cat, collection_year_label(y), round(cost * factor * index[y], 2), cost, round(factor, 6), src)
+            for cat, cost, src in UNIT_COSTS for y in LEDGER_YEARS]
+    return pd.DataFrame(rows, columns=["category", "financial_year", "weekly_cost_gbp", "sourced_cost_2021_22",
+                                       "calibration_factor", "source"])
+
+
+def placement_days(episodes_cat: np.ndarray, start_day: np.ndarray, end_day: np.ndarray,
+                   first: int, last: int) -> np.ndarray:
+    """Occupied days per (day, category) from first to last (inclusive), by difference arrays:
+    a child is in a placement from its start day up to the day before it ends (open: to ``last``)."""
+    n_days = last - first + 1
+    diff = np.zeros((n_days + 1, len(CATEGORIES)), dtype=np.int64)
+    s = np.clip(start_day - first, 0, n_days)
+    e = np.clip(end_day - first, 0, n_days)
+    keep = e > s
+    np.add.at(diff, (s[keep], episodes_cat[keep]), 1)
+    np.add.at(diff, (e[keep], episodes_cat[keep]), -1)
+    return np.cumsum(diff, axis=0)[:n_days]
+
+
+def monthly_placement_costs(episodes: pd.DataFrame, categories: np.ndarray, costs: pd.DataFrame) -> pd.DataFrame:
+    """Placement days and cost (integer pence) by month and category from episodes with ordinal
+    ``day`` (start) and ``dec`` (end, NaN if open at 30 September 2026)."""
+    first, last = date(LEDGER_YEARS[0], 4, 1).toordinal(), date(2026, 9, 30).toordinal()
+    end = episodes["dec"].fillna(last + 1).to_numpy(np.int64)
+    occ = placement_days(categories, episodes["day"].to_numpy(np.int64), end, first, last)
+    days = pd.DataFrame(occ, columns=CATEGORIES)
+    dates = pd.to_datetime(np.arange(first, last + 1) - 719163, unit="D")
+    days["month"] = dates.strftime("%Y-%m")
+    by_month = days.groupby("month")[CATEGORIES].sum().stack().rename("days").reset_index()
+    by_month.columns = ["month", "category", "days"]
+    by_month["financial_year"] = [collection_year_label(int(m[:4]) - (int(m[5:]) < 4)) for m in by_month["month"]]
+    by_month = by_month.merge(costs[["category", "financial_year", "weekly_cost_gbp"]],
+                              on=["category", "financial_year"], how="left")
+    # pence, rounded half up once per month and category: days x weekly cost / 7
+    by_month["cost_pence"] = np.floor(by_month["days"] * by_month["weekly_cost_gbp"] * 100 / 7 + 0.5).astype(np.int64)
+    return by_month
+
+
+def _money(pence: np.ndarray) -> np.ndarray:
+    p = np.asarray(pence, dtype=np.int64)
+    sign = np.where(p < 0, "-", "")
+    a = np.abs(p)
+    return np.char.add(np.char.add(sign, (a // 100).astype(str)), np.char.add(".", np.char.zfill((a % 100).astype(str), 2)))
+
+
+def calibrated_unit_costs(episodes: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    """The unit-cost table with the factor that makes 2021-22 placement spend equal seed 004's
+    forecast (scaled by ``cfg.scale``)."""
+    cats = episodes["category"].to_numpy(np.int64)
+    raw = monthly_placement_costs(episodes, cats, unit_cost_table(1.0))
+    spend = raw.loc[raw["financial_year"] == "2021-22", "cost_pence"].sum() / 1e8
+    return unit_cost_table(PLACEMENT_SPEND_2021_22 * cfg.scale / spend)
+
+
+def build_ledger(episodes: pd.DataFrame, cfg: Config, costs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Monthly ledger lines 2019-20 to 2026-27 (to September 2026) and the cost-centre mapping."""
+    rng = np.random.default_rng([cfg.seed, 101])
+    pc = monthly_placement_costs(episodes, episodes["category"].to_numpy(np.int64), costs)
+    centres = []
+    for i, cat in enumerate(CATEGORIES):
+        centres.append((f"CP{101 + i}", f"Placements - {cat.replace('_', ' ')}", "placements",
+                        "Placements for Children in Care/unable to remain at home", "Early Help & Safeguarding",
+                        PLACEMENT_SUBJECTIVE.get(cat, "Agency and contracted services"), cat))
+    for j, (lid, name, _b, _d, division, split) in enumerate(OTHER_LINES):
+        for k, (subj, _share) in enumerate(split):
+            centres.append((f"C{200 + 10 * j + k}", f"{name} - {subj.lower()}", lid, name, division, subj, ""))
+    cc = pd.DataFrame(centres, columns=["cost_centre", "cost_centre_name", "service_line_id", "service_line",
+                                        "division", "subjective", "placement_category"])
+    months = sorted(pc["month"].unique())
+    rows = []
+    for fy in LEDGER_YEARS:
+        fyl = collection_year_label(fy)
+        fy_months = [m for m in months if collection_year_label(int(m[:4]) - (int(m[5:]) < 4)) == fyl]
+        # placements: budget split by last year's cost mix, actuals from placement days x unit costs
+        prev = pc[pc["financial_year"] == collection_year_label(fy - 1)]
+        prev = prev if len(prev) else pc[pc["financial_year"] == fyl]
+        mix = prev.groupby("category")["cost_pence"].sum().reindex(CATEGORIES).fillna(0)
+        mix = mix / mix.sum()
+        for i, cat in enumerate(CATEGORIES):
+            budget = PLACEMENT_BUDGET[fy] * cfg.scale * 1e8 * mix[cat]
+            actual = pc[(pc["financial_year"] == fyl) & (pc["category"] == cat)].set_index("month")["cost_pence"]
+            rows.append((fyl, f"CP{101 + i}", budget, actual.reindex(fy_months).to_numpy(np.int64), True))
+        years_from = fy - 2021
+        for j, (lid, name, b2021, drift2021, _div, split) in enumerate(OTHER_LINES):
+            annual = b2021 * cfg.scale * 1e8 * 1.03 ** years_from
+            drift = drift2021 if fy == 2021 else drift2021 * 0.5 + rng.normal(0, 0.02)
+            for k, (_subj, share) in enumerate(split):
+                noise = rng.normal(0, 0.04, len(fy_months))
+                monthly = annual * share / 12 * (1 + drift) * (1 + noise)
+                rows.append((fyl, f"C{200 + 10 * j + k}", annual * share, np.round(monthly).astype(np.int64), False))
+    out = []
+    for fyl, centre, budget, actual, is_placement in rows:
+        n = len(actual)
+        month_list = [m for m in months if collection_year_label(int(m[:4]) - (int(m[5:]) < 4)) == fyl]
+        budget_pence = int(round(budget))
+        ytd = np.cumsum(actual)
+        period = np.arange(1, n + 1)
+        if is_placement:
+            month_days = np.array([_days_in_month(date(int(m[:4]), int(m[5:]), 1)) for m in month_list])
+            remaining_days = 365 - np.cumsum(month_days)
+            run_rate = actual / month_days
+            forecast = ytd + np.round(run_rate * remaining_days).astype(np.int64)
+            commitment = np.round(actual * 0.5).astype(np.int64)
+        else:
+            last3 = pd.Series(actual).rolling(3, min_periods=1).mean().to_numpy()
+            forecast = ytd + np.round(last3 * (12 - period)).astype(np.int64)
+            commitment = np.round(np.abs(budget_pence) / 12 * 0.05 * np.ones(n)).astype(np.int64)
+        out.append(pd.DataFrame({
+            "financial_year": fyl, "period": period, "month": month_list, "cost_centre": centre,
+            "budget_annual": _money(np.full(n, budget_pence)), "budget_month": _money(np.full(n, round(budget_pence / 12))),
+            "actual": _money(actual), "commitment": _money(commitment), "forecast_full_year": _money(forecast)}))
+    ledger = pd.concat(out, ignore_index=True).merge(cc.drop(columns="placement_category"), on="cost_centre")
+    ledger = ledger[["financial_year", "period", "month", "cost_centre", "cost_centre_name", "service_line_id",
+                     "service_line", "division", "subjective", "budget_annual", "budget_month", "actual",
+                     "commitment", "forecast_full_year"]].sort_values(["month", "cost_centre"], kind="stable")
+    return ledger.reset_index(drop=True), cc
+
+
+# ---- quarterly returns ------------------------------------------------------------------------------
+def quarters_generated() -> list[tuple[int, int]]:
+    """(financial year start, quarter) from 2019-20 Q1 to 2026-27 Q2."""
+    return [(y, q) for y in LEDGER_YEARS for q in (1, 2, 3, 4) if (y, q) <= (2026, 2)]
+
+
+def _quarter_end_month(y: int, q: int) -> str:
+    m = 3 * q + 3
+    return f"{y + (m > 12)}-{(m - 1) % 12 + 1:02d}"
+
+
+def _seed_table(name: str) -> pd.DataFrame:
+    from .paths import project_root
+    return pd.read_csv(project_root() / "data" / "raw" / "seed004_2021-22-Q1" / f"{name}.csv", dtype=str,
+                       keep_default_na=False)
+
+
+def _perturb(df: pd.DataFrame, cols: list[str], rng, sd: float, scale: float) -> pd.DataFrame:
+    out = df.copy()
+    for c in cols:
+        v = pd.to_numeric(out[c]) * scale * np.exp(rng.normal(0, sd, len(out)))
+        out[c] = np.round(v, 3)
+    return out
+
+
+SYNTHETIC_SOURCE = "synthetic: cspack synthetic-authority generator (calibrated to Derbyshire); not real data"
+
+
+def quarterly_returns(ledger: pd.DataFrame, episodes: pd.DataFrame, cfg: Config) -> dict[str, dict[str, pd.DataFrame]]:
+    """For each quarter: the service-line budget monitoring summary from the ledger at the quarter's
+    last month, and synthetic savings, growth, risks, reserves, aged debt, traded services,
+    deliverables and key measures in seed 004's layouts."""
+    out = {}
+    led = ledger.assign(b=ledger["budget_annual"].astype(float), f=ledger["forecast_full_year"].astype(float))
+    seeds = {n: _seed_table(n) for n in ("savings_initiatives", "growth_items", "financial_risks", "earmarked_reserves",
+                                         "aged_debt", "traded_fully", "traded_partially", "deliverables")}
+    for y, q in quarters_generated():
+        label = f"{collection_year_label(y)}-Q{q}"
+        rng = np.random.default_rng([cfg.seed, y, q])
+        year_rng = np.random.default_rng([cfg.seed, y])
+        m = led[led["month"] == _quarter_end_month(y, q)]
+        lines = m.groupby(["service_line_id", "service_line"], sort=False)[["b", "f"]].sum().reset_index()
+        lines = lines.sort_values("service_line_id", key=lambda s: s.map(list(SHORT_NAMES).index), kind="stable")
+        tables = {"budget_lines": pd.DataFrame({
+            "line_id": lines["service_line_id"], "service_line": lines["service_line"],
+            "short_name": lines["service_line_id"].map(SHORT_NAMES),
+            "controllable_budget_gbpm": (lines["b"] / 1e6).round(6), "full_year_forecast_gbpm": (lines["f"] / 1e6).round(6),
+            "source": f"{SYNTHETIC_SOURCE}; ledger at {_quarter_end_month(y, q)}"})}
+        funding = [("Covid-19 Funding", 4.850 * cfg.scale)] if y == 2021 else []
+        tables["additional_funding"] = pd.DataFrame([(f, round(a, 3), SYNTHETIC_SOURCE) for f, a in funding],
+                                                    columns=["funding_line", "amount_gbpm", "source"])
+        sav = _perturb(seeds["savings_initiatives"], ["budget_reduction_gbpm"], year_rng, 0.3, cfg.scale)
+        sav["forecast_achieved_gbpm"] = np.round(sav["budget_reduction_gbpm"] * np.clip(
+            rng.beta(2, 2, len(sav)) + q * 0.1, 0, 1), 3)
+        sav = sav.drop(columns=["published_shortfall_gbpm", "published_mark"]).assign(source=SYNTHETIC_SOURCE)
+        tables["savings_initiatives"] = sav
+        tables["growth_items"] = _perturb(seeds["growth_items"], ["amount_gbpm"], year_rng, 0.25, cfg.scale).assign(source=SYNTHETIC_SOURCE)
+        risks = _perturb(seeds["financial_risks"], ["sensitivity_gbpm"], rng, 0.2, cfg.scale)
+        risks["likelihood"] = np.clip(pd.to_numeric(risks["likelihood"]) + rng.integers(-1, 2, len(risks)), 1, 5)
+        tables["financial_risks"] = risks.assign(source=SYNTHETIC_SOURCE)
+        res = _perturb(seeds["earmarked_reserves"], ["balance_gbpm"], rng, 0.1, cfg.scale)
+        tables["earmarked_reserves"] = res.assign(movement=rng.choice(["increased", "unchanged", "decreased"], len(res)),
+                                                  source=SYNTHETIC_SOURCE)
+        debt = _perturb(seeds["aged_debt"], ["amount_gbpm"], rng, 0.3, cfg.scale).drop(columns=["published_pct"])
+        tables["aged_debt"] = debt.assign(movement=rng.choice(["increased", "unchanged", "decreased"], len(debt)),
+                                          source=SYNTHETIC_SOURCE)
+        tf = _perturb(seeds["traded_fully"], ["gross_expenditure_gbpm", "gross_income_gbpm"], rng, 0.03, cfg.scale)
+        tables["traded_fully"] = tf.drop(columns=["published_contribution_gbpm"]).assign(source=SYNTHETIC_SOURCE)
+        tp = _perturb(seeds["traded_partially"], ["income_target_gbpm", "projected_income_gbpm"], rng, 0.1, cfg.scale)
+        tables["traded_partially"] = tp.drop(columns=["published_excess_gbpm"]).assign(source=SYNTHETIC_SOURCE)
+        d = seeds["deliverables"].copy()
+        d["rating"] = rng.choice(["Strong", "Good", "Good", "Good", "Review", "Action"], len(d))
+        tables["deliverables"] = d.assign(source=SYNTHETIC_SOURCE)
+        out[label] = tables
+    return out
+
+
+# ---- writing ------------------------------------------------------------------------------------------
+def _csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def oracle_tables(sim: Simulation, costs: pd.DataFrame, returns: dict, cfg: Config) -> dict[str, pd.DataFrame]:
+    from . import ssda903
+
+    hazards = pd.DataFrame([(c, a, d, EXIT_HAZARD[i] * EXIT_AGE[j] * EXIT_DURATION[k])
+                            for i, c in enumerate(CATEGORIES) for j, a in enumerate(AGE_BANDS)
+                            for k, d in enumerate(DURATION_BANDS)],
+                           columns=["category", "age_band", "duration_band", "relative_hazard"])
+    moves = pd.DataFrame(MOVE_DEST, index=CATEGORIES, columns=CATEGORIES).rename_axis("from_category").reset_index()
+    moves.insert(1, "monthly_move_probability", MOVE_PROB)
+    cal = []
+    tg = targets(cfg.scale)
+    for yl, r in returns.items():
+        y = int(yl[:4])
+        if y + 1 not in tg:
+            continue
+        e = r["episodes"].copy()
+        for col in ("DECOM", "DEC"):
+            e[f"{col}_date"] = pd.to_datetime(e[col].replace("", None), format="%d/%m/%Y")
+        got = ssda903.year_counts(e, yl)
+        t = tg[y + 1]
+        pub = PUBLISHED[y + 1]
+        for measure, published, target, achieved in (
+                ("children looked after at 31 March", pub[0] * cfg.scale, t["at_31_march"], got["at_end"]),
+                ("children starting to be looked after", pub[1] * cfg.scale, t["starts"], got["starts"]),
+                ("children ceasing to be looked after", pub[2] * cfg.scale, t["ceased"], got["ceased"])):
+            cal.append((yl, measure, published, target, achieved, round(100 * (achieved - published) / published, 2)))
+    calibration = pd.DataFrame(cal, columns=["collection_year", "measure", "published_x_scale", "target", "achieved",
+                                             "pct_difference_from_published"])
+    return {"entry_rates": sim.oracle["entries"], "exit_multiplier": sim.oracle["exit_multiplier"],
+            "exit_hazards": hazards, "moves": moves, "unit_costs": costs, "calibration": calibration}
+
+
+def generate(cfg: Config) -> dict[str, bytes]:
+    """Every file of the demo data set as {relative path: bytes}. Deterministic for a seed."""
+    sim = simulate(cfg)
+    episodes, children = build_episodes(sim, cfg)
+    returns = ssda903_returns(episodes, children, cfg)
+    costs = calibrated_unit_costs(episodes, cfg)
+    ledger, centres = build_ledger(episodes, cfg, costs)
+    quarterly = quarterly_returns(ledger, episodes, cfg)
+    files: dict[str, bytes] = {}
+    for yl, tables in returns.items():
+        for name, df in tables.items():
+            files[f"ssda903/{yl}/{name}.csv"] = _csv(df)
+    for fy, part in ledger.groupby("financial_year", sort=True):
+        files[f"ledger/ledger_{fy}.csv"] = _csv(part)
+    files["ledger/cost_centres.csv"] = _csv(centres)
+    for label, tables in quarterly.items():
+        for name, df in tables.items():
+            files[f"returns/{label}/{name}.csv"] = _csv(df)
+    for name, df in oracle_tables(sim, costs, returns, cfg).items():
+        files[f"oracle/{name}.csv"] = _csv(df)
+    meta = {
+        "synthetic": True,
+        "notice": "SYNTHETIC DATA produced by cspack's synthetic-authority generator. Realistic but not real: "
+                  "no figure describes a real council or child.",
+        "generator": "pipeline.synthetic", "seed": cfg.seed, "scale": cfg.scale,
+        "calibrated_to": [CALIBRATION_SOURCE,
+                          "Derbyshire placement mix, share placed over 20 miles and ceased-by-reason shares "
+                          "(benchmarks_core.csv), approximately: see oracle/calibration.csv and the README",
+                          "Seed 004: 2021-22 controllable budget £131.236m by service line and placement spend "
+                          f"£{PLACEMENT_SPEND_2021_22}m", PLACEMENT_BUDGET_SOURCE,
+                          "Unit costs: oracle/unit_costs.csv names the source of each"],
+        "period": "2019-20 Q1 to 2026-27 Q2 (SSDA903 returns 2019-20 to 2026-27, the last to 30 September 2026)",
+        "files": {p: {"sha256": __import__("hashlib").sha256(b).hexdigest(), "bytes": len(b)} for p, b in sorted(files.items())},
+    }
+    files["metadata.json"] = (json.dumps(meta, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    return files
+
+
+# ---- messy exports -------------------------------------------------------------------------------------
+LEDGER_HEADINGS = {"financial_year": "Fin Year", "period": "Period", "month": "Month", "cost_centre": "Cost Centre",
+                   "cost_centre_name": "Cost Centre Description", "service_line_id": "Service Line Code",
+                   "service_line": "Service Line", "division": "Division", "subjective": "Subjective",
+                   "budget_annual": "Annual Budget", "budget_month": "Budget (Month)", "actual": "Actual",
+                   "commitment": "Commitments", "forecast_full_year": "Forecast Outturn"}
+MONEY = ["budget_annual", "budget_month", "actual", "commitment", "forecast_full_year"]
+
+
+def _messy_money(values: pd.Series, rng) -> pd.Series:
+    """"£1,234.56", "(1,234.56)", "1,234.56-" and "-" for nil, as finance systems print money."""
+    v = values.astype(float)
+    text = v.abs().map(lambda x: f"{x:,.2f}")
+    style = rng.integers(0, 3, len(v))
+    neg = np.where(style == 0, "(" + text + ")", np.where(style == 1, text + "-", "-" + text))
+    pos = np.where(rng.random(len(v)) < 0.5, "£" + text, text)
+    return pd.Series(np.where(v < 0, neg, np.where(v == 0, "-", pos)), index=values.index)
+
+
+def messy_ledger(df: pd.DataFrame, fy: str, rng) -> bytes:
+    """A ledger as a finance system exports it: title rows, human headings in a shuffled order,
+    subtotals per service line, a grand total, stray blank rows, money as text, cp1252 with a £ sign."""
+    d = df.copy()
+    for c in MONEY:
+        d[c] = _messy_money(df[c], rng)
+    order = list(rng.permutation(list(LEDGER_HEADINGS)))
+    parts = []
+    for sl, g in d.groupby("service_line", sort=False):
+        g = g[order].rename(columns=LEDGER_HEADINGS)
+        parts.append(g)
+        tot = {LEDGER_HEADINGS[c]: "" for c in order}
+        tot[LEDGER_HEADINGS["cost_centre_name"]] = f"Total {sl}"
+        for c in ("actual", "budget_month"):
+            tot[LEDGER_HEADINGS[c]] = f"{df.loc[g.index, c].astype(float).sum():,.2f}"
+        parts.append(pd.DataFrame([tot]))
+        if rng.random() < 0.3:
+            parts.append(pd.DataFrame([{LEDGER_HEADINGS[c]: "" for c in order}]))
+    grand = {LEDGER_HEADINGS[c]: "" for c in order}
+    grand[LEDGER_HEADINGS["cost_centre_name"]] = "GRAND TOTAL"
+    grand[LEDGER_HEADINGS["actual"]] = f"{df['actual'].astype(float).sum():,.2f}"
+    body = pd.concat(parts + [pd.DataFrame([grand])], ignore_index=True).to_csv(index=False, lineterminator="\r\n")
+    title = (f"Synthetic County Council (SYNTHETIC DATA),,,\r\nChildren's Services - revenue monitoring extract {fy},,,\r\n"
+             f"Report: GL_DETAIL_CS  Amounts in £,,,\r\n,,,\r\n")
+    return (title + body).encode("cp1252")
+
+
+def messy_csv(data: bytes, rng) -> bytes:
+    """A return as exported by hand: byte-order mark, CRLF, shuffled columns, stray blank rows."""
+    df = pd.read_csv(__import__("io").BytesIO(data), dtype=str, keep_default_na=False)
+    df = df[list(rng.permutation(df.columns))]
+    text = df.to_csv(index=False, lineterminator="\r\n").split("\r\n")
+    out = [text[0]]
+    for line in text[1:]:
+        out.append(line)
+        if line and rng.random() < 0.01:
+            out.append("," * (len(df.columns) - 1))
+    return ("\ufeff" + "\r\n".join(out)).encode("utf-8")
+
+
+def messify(files: dict[str, bytes], cfg: Config) -> dict[str, bytes]:
+    """The same content as councils' systems export it; the oracle and metadata stay clean."""
+    rng = np.random.default_rng([cfg.seed, 999])
+    out = {}
+    for path, data in files.items():
+        if path.startswith("ledger/ledger_"):
+            df = pd.read_csv(__import__("io").BytesIO(data), dtype=str, keep_default_na=False)
+            out[path] = messy_ledger(df, path[-11:-4], rng)
+        elif path.startswith(("ssda903/", "returns/")) and path.endswith(".csv"):
+            out[path] = messy_csv(data, rng)
+        else:
+            out[path] = data
+    return out
+
+
+def write_demo(out_dir, cfg: Config, messy: bool = False) -> dict[str, bytes]:
+    """Generate and write the demo data set; returns the files written. Existing generated files
+    in ``out_dir`` are replaced; the folder's README is kept."""
+    from pathlib import Path
+
+    files = generate(cfg)
+    if messy:
+        files = messify(files, cfg)
+        meta = json.loads(files["metadata.json"])
+        meta["messy"] = True
+        files["metadata.json"] = (json.dumps(meta, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    out = Path(out_dir)
+    for sub in ("ssda903", "ledger", "returns", "oracle"):
+        if (out / sub).exists():
+            import shutil
+            shutil.rmtree(out / sub)
+    for rel, data in files.items():
+        p = out / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return files

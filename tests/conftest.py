@@ -69,10 +69,22 @@ def small_project(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_pack(tmp_path_factory):
-    """The default pack built once from a copy of the project with all bundled data."""
+def project_copy(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("default") / "proj")
+
+
+@pytest.fixture(scope="session")
+def built_pack(project_copy):
+    """The default pack (the latest quarter: the synthetic authority), built once from a copy of
+    the project with all bundled data."""
     from pipeline.runner import run_quarter
 
-    root = copy_project(tmp_path_factory.mktemp("default") / "proj")
-    result = run_quarter(None, root, echo=False, progress=False)
-    return root, result
+    return project_copy, run_quarter(None, project_copy, echo=False, progress=False)
+
+
+@pytest.fixture(scope="session")
+def published_pack(project_copy):
+    """Derbyshire's published Q1 2021-22, built from the same copy."""
+    from pipeline.runner import run_quarter
+
+    return project_copy, run_quarter("2021-22-Q1", project_copy, echo=False, progress=False)
