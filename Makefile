@@ -6,9 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cspack-installed
 
-.PHONY: pack test lab bench browser clean help
+.PHONY: pack test lab bench bench-generate demo-data browser clean help
 help:
-	@echo "make pack | make test | make lab | make bench | make clean"
+	@echo "make pack | make test | make lab | make bench | make bench-generate | make demo-data | make clean"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "cspack: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -38,6 +38,12 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_build.py
+
+bench-generate: $(STAMP)
+	$(BIN)/python benchmarks/bench_generate.py 1 80
+
+demo-data: $(STAMP)
+	$(BIN)/cspack demo-data
 
 clean:
 	rm -rf $(VENV) .pytest_cache
