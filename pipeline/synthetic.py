@@ -755,8 +755,50 @@ def quarterly_returns(ledger: pd.DataFrame, episodes: pd.DataFrame, cfg: Config)
         d = seeds["deliverables"].copy()
         d["rating"] = rng.choice(["Strong", "Good", "Good", "Good", "Review", "Action"], len(d))
         tables["deliverables"] = d.assign(source=SYNTHETIC_SOURCE)
+        tables["measures"] = measure_return(episodes, y, q)
         out[label] = tables
     return out
+
+
+MEASURES = [  # ref, name, polarity, unit, target as a service plan writes it
+    ("cla_number", "Children looked after", "lower", "number", "TBC"),
+    ("cla_pct_foster", "Children looked after placed in foster care (including kinship)", "higher", "percent", "70.0%"),
+    ("cla_pct_over20miles", "Children looked after placed more than 20 miles from home", "lower", "percent",
+     "To remain lower than national average"),
+    ("ceased_pct_returned_home", "Children ceasing care who returned home to parents (E4A)", "higher", "percent", "18.0%"),
+    ("ceased_pct_sgo", "Children ceasing care through special guardianship orders", "higher", "percent",
+     "Increasing annual trend"),
+]
+
+
+def _measure_values(episodes: pd.DataFrame, period_start: int, at: int) -> dict[str, float]:
+    dec = episodes["dec"].fillna(10 ** 9)
+    open_ = episodes[(episodes["day"] <= at) & (dec > at)]
+    ceased = episodes[(dec >= period_start) & (dec <= at) & ~episodes["rec"].isin(["X1", ""])]
+    foster = open_["category"].isin([0, 1, 2]).mean() * 100
+    far = open_["far"].astype(bool).mean() * 100
+    n_ceased = max(len(ceased), 1)
+    return {"cla_number": float(open_["child"].nunique()), "cla_pct_foster": foster, "cla_pct_over20miles": far,
+            "ceased_pct_returned_home": ceased["rec"].eq("E4A").sum() / n_ceased * 100,
+            "ceased_pct_sgo": ceased["rec"].isin(["E45", "E46", "E47", "E48"]).sum() / n_ceased * 100}
+
+
+def measure_return(episodes: pd.DataFrame, y: int, q: int) -> pd.DataFrame:
+    """Key measures as a service plan table holds them: the two previous years' year-end values,
+    this year to date, and the target, with values written as text ("64.0%", "1,080")."""
+    qe = date.fromisoformat(_quarter_end_month(y, q) + "-01")
+    qe = date(qe.year, qe.month, _days_in_month(qe)).toordinal()
+    rows = []
+    periods = [(f"{yy}-{yy + 1}", date(yy, 4, 1).toordinal(), date(yy + 1, 3, 31).toordinal()) for yy in (y - 2, y - 1)]
+    periods.append((f"{y}-{y + 1}", date(y, 4, 1).toordinal(), qe))
+    values = {label: _measure_values(episodes, a, b) for label, a, b in periods}
+    for ref, name, polarity, unit, target in MEASURES:
+        for label, _a, _b in periods:
+            v = values[label][ref]
+            rows.append((ref, name, "no", polarity, unit, label, f"{v:,.0f}" if unit == "number" else f"{v:.1f}%"))
+        rows.append((ref, name, "no", polarity, unit, "Target", target))
+    return pd.DataFrame(rows, columns=["measure_ref", "measure_name", "name_inferred", "polarity", "unit", "period",
+                                       "value_raw"]).assign(source=SYNTHETIC_SOURCE)
 
 
 # ---- writing ------------------------------------------------------------------------------------------

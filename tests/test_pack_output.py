@@ -30,9 +30,9 @@ def test_default_pack_is_the_latest_quarter_and_says_synthetic(built_pack):
     assert result.out_dir == root / "outputs" / "2026-27" / "Q2"
     page = result.pack.read_text(encoding="utf-8")
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
-    assert "Synthetic data: 14 of the 18 inputs of this pack are synthetic" in text
+    assert "Synthetic data: 15 of the 19 inputs of this pack are synthetic" in text
     assert "calibrated to DfE's published counts for Derbyshire" in text
-    assert "Synthetic data. 14 inputs in this pack are produced by cspack's synthetic-authority generator" in text
+    assert "Synthetic data. 15 inputs in this pack are produced by cspack's synthetic-authority generator" in text
     assert "SSDA903 episodes 2026-27 (to 30 September 2026)" in text
     assert "The forecast outturn for 2026-27 as at Quarter 2 is £" in text
 

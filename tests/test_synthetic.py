@@ -184,3 +184,15 @@ def test_episode_rules_catch_each_breach():
     assert ssda903.check_episodes(h5, "2025-26")["rule"].tolist() == ["codes"]
     h5_2024 = _episodes([("4", "01/05/2024", "S", "C1", "H5", "", "")])
     assert ssda903.check_episodes(h5_2024, "2024-25").empty
+
+
+def test_measure_returns_agree_with_the_ssda903_returns(files):
+    m = pd.read_csv(io.BytesIO(files["returns/2025-26-Q4/measures.csv"]), dtype=str)
+    cla = m[(m["measure_ref"] == "cla_number") & (m["period"] != "Target")].set_index("period")["value_raw"].str.replace(",", "").astype(int)
+    r = _returns(files)
+    assert cla["2024-2025"] == 1024  # Derbyshire's published 31 March 2025 count
+    assert cla["2025-2026"] == ssda903.year_counts(r["2025-26"], "2025-26")["at_end"]
+    ceased = r["2025-26"][~r["2025-26"]["REC"].isin(["", "X1"])]
+    rh = m[(m["measure_ref"] == "ceased_pct_returned_home") & (m["period"] == "2025-2026")]["value_raw"].item()
+    assert rh == f"{ceased['REC'].eq('E4A').mean() * 100:.1f}%"
+    assert m[m["period"] == "Target"]["value_raw"].tolist()[2] == "To remain lower than national average"
