@@ -1,0 +1,272 @@
+"""Parsers for values as councils and the DfE really write them: money, dates, measure values
+("18 (Dec 22)", "48.1 (P)", "£2,964,938.51", "TBC") and targets ("Maintain >70%", "15-20",
+"To remain lower than national average"). Each returns structured fields and keeps the original
+text; anything not understood is reported as unparsed, never guessed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+# ---- money -----------------------------------------------------------------------------------------
+_MONEY_RE = re.compile(r"^(?P<lead>[-(]?)\s*£?\s*(?P<num>\d{1,3}(?:,\d{3})+|\d+)?(?P<dec>\.\d+)?\s*(?P<trail>[-)]?)$")
+NIL = {"-", "–", "—", "nil", ""}
+
+
+class ParseError(ValueError):
+    """A value that could not be read; the message says what was expected."""
+
+
+def parse_pence(text) -> int | None:
+    """Money text to integer pence, exactly: "£1,234.56" -> 123456, "(1,234)" -> -123400,
+    "1,234.50-" -> -123450, "-" or blank -> 0 for a nil amount, None only for a missing cell (NaN/None).
+    Raises ParseError for anything else, and for more than two decimal places."""
+    if text is None:
+        return None
+    if isinstance(text, float):
+        if text != text:  # NaN
+            return None
+        text = repr(text)
+    if isinstance(text, int):
+        return text * 100
+    s = str(text).strip().replace("\u00a0", " ").replace(" ", "")
+    if s.lower() in NIL:
+        return 0
+    s = s.replace("£", "")
+    neg = False
+    if s.startswith("(") and s.endswith(")"):
+        neg, s = True, s[1:-1]
+    elif s.endswith("-"):
+        neg, s = True, s[:-1]
+    elif s.startswith("-"):
+        neg, s = True, s[1:]
+    if not re.fullmatch(r"(\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+", s):
+        raise ParseError(f"expected an amount such as £1,234.56, (1,234.56) or 1,234.56-, got {text!r}")
+    try:
+        d = Decimal(s.replace(",", ""))
+    except InvalidOperation as exc:  # pragma: no cover - the regex already rules this out
+        raise ParseError(f"expected an amount, got {text!r}") from exc
+    if d.as_tuple().exponent < -2:
+        raise ParseError(f"expected pounds and pence (at most two decimals), got {text!r}")
+    pence = int(d * 100)
+    return -pence if neg else pence
+
+
+# ---- dates -----------------------------------------------------------------------------------------
+DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d %b %Y", "%d %B %Y",
+                "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M")
+
+
+def parse_date(text) -> date | None:
+    """A date in any of the formats councils' systems export (day first, never month first).
+    Blank -> None. Raises ParseError naming the formats tried."""
+    if text is None:
+        return None
+    if isinstance(text, datetime):
+        return text.date()
+    if isinstance(text, date):
+        return text
+    s = str(text).strip()
+    if not s or s.lower() in ("nat", "nan"):
+        return None
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(s, fmt).date()
+        except ValueError:
+            continue
+    raise ParseError(f"expected a date as dd/mm/yyyy (or yyyy-mm-dd), got {text!r}")
+
+
+# ---- measure values --------------------------------------------------------------------------------
+@dataclass
+class MeasureValue:
+    original: str
+    status: str  # value | several | missing | unparsed
+    value: float | None = None
+    unit: str | None = None  # percent, gbp, gbp_m, number, days, per_10k, per_100k
+    as_of: str | None = None
+    provisional: bool = False
+    comparable: bool = True
+    note: str | None = None
+    secondary: str | None = None  # "3,943,267 miles", "39 per 10K pop", "9 out of 11 responses"
+    change_pp: float | None = None  # "+ 1.5 percentage points from Aug 22"
+    parts: list = field(default_factory=list)  # [(label, value, unit)] for "Primary 96.3% Secondary 94.8%"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+MISSING_WORDS = {
+    "n/a": "not applicable", "na": "not applicable", "-": "no value", "–": "no value", "": "no value",
+    "ad": "awaiting data", "tbc": "to be confirmed", "cancelled": "cancelled", "baseline": "baseline",
+    "new measure": "new measure",
+}
+_NUM = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+
+
+def _number(s: str) -> float:
+    return float(s.replace(",", ""))
+
+
+def _unit_of(token: str) -> tuple[float, str]:
+    token = token.strip()
+    m = re.fullmatch(rf"£({_NUM})m", token)
+    if m:
+        return _number(m.group(1)), "gbp_m"
+    m = re.fullmatch(rf"£({_NUM})", token)
+    if m:
+        return _number(m.group(1)), "gbp"
+    m = re.fullmatch(rf"({_NUM})%", token)
+    if m:
+        return _number(m.group(1)), "percent"
+    m = re.fullmatch(rf"({_NUM})\s*days?", token)
+    if m:
+        return _number(m.group(1)), "days"
+    m = re.fullmatch(rf"({_NUM})\s*per\s*(10|100)K\s*pop", token, re.I)
+    if m:
+        return _number(m.group(1)), f"per_{m.group(2)}k"
+    m = re.fullmatch(_NUM, token)
+    if m and re.search(r"\d", token):
+        return _number(token), "number"
+    raise ValueError(token)
+
+
+def _bracket(v: MeasureValue, inner: str) -> None:
+    """Interpret one bracketed or trailing qualifier."""
+    t = inner.strip()
+    low = t.lower()
+    if low in ("p", "provisional"):
+        v.provisional = True
+    elif "not comparable" in low:
+        v.comparable = False
+        v.note = t
+    elif low.startswith("published "):
+        v.as_of = t
+    elif re.search(r"out of \d+ responses", low) or re.search(r"\bmiles\b", low) or "per 10k" in low or \
+            re.fullmatch(rf"{_NUM}%", t):
+        m = re.match(r"(\d+ out of \d+ responses)\s*(.*)", t)
+        if m:
+            v.secondary = m.group(1)
+            if m.group(2):
+                v.as_of = m.group(2)
+        else:
+            v.secondary = t
+    elif "baseline" in low:
+        v.note = t
+    elif re.search(_MONTH, t) or re.search(r"\d{2}/\d{2}/\d{2}", t) or "term" in low or re.search(r"\d{4}", t):
+        v.as_of = t
+    else:
+        raise ValueError(t)
+
+
+def parse_measure_value(text) -> MeasureValue:
+    """One cell of a service-plan measures table, structured. Never raises: what it cannot read
+    comes back with status ``unparsed``."""
+    original = "" if text is None else str(text)
+    s = re.sub(r"\s+", " ", original.replace("\u00a0", " ")).strip()
+    low = s.lower()
+    if low in MISSING_WORDS or low.startswith(("new measure", "tbc", "due in", "awaiting", "baseline")):
+        reason = MISSING_WORDS.get(low) or ("new measure" if low.startswith("new measure") else
+                                            "to be confirmed" if low.startswith("tbc") else low)
+        return MeasureValue(original, "missing", note=reason)
+    v = MeasureValue(original, "value")
+    # "(85.8 - Dec 22) + 1.5 percentage points from Aug 22": a level and its change
+    m = re.fullmatch(rf"\(({_NUM}%?)\s*-\s*([^)]*)\)\s*([+-])\s*({_NUM})\s*percentage points(?: from (.*))?", s)
+    if m:
+        v.value, v.unit = _unit_of(m.group(1) if m.group(1).endswith("%") else m.group(1) + "%")
+        v.as_of = m.group(2).strip()
+        v.change_pp = _number(m.group(4)) * (-1 if m.group(3) == "-" else 1)
+        v.note = f"change from {m.group(5)}" if m.group(5) else None
+        return v
+    # "Primary 96.3% Secondary 94.8%": labelled parts
+    parts = re.findall(rf"([A-Za-z][A-Za-z ]*?)\s+({_NUM}%)", s)
+    if len(parts) >= 2 and re.fullmatch(rf"(?:\s*[A-Za-z][A-Za-z ]*?\s+{_NUM}%)+", s):
+        v.status = "several"
+        v.parts = [(label.strip(), *_unit_of(val)) for label, val in parts]
+        return v
+    # a leading value, then bracketed or trailing qualifiers
+    m = re.match(rf"^(£?{_NUM}m?%?(?:\s*days?)?(?:\s*per\s*(?:10|100)K\s*pop)?)(.*)$", s, re.I)
+    if not m or not re.search(r"\d", m.group(1)):
+        return MeasureValue(original, "unparsed", note="not a recognised value")
+    try:
+        v.value, v.unit = _unit_of(m.group(1))
+        rest = m.group(2).strip()
+        for inner in re.findall(r"\(([^()]*)\)", rest):
+            _bracket(v, inner)
+        trailing = re.sub(r"\([^()]*\)", " ", rest).strip()
+        if trailing:
+            _bracket(v, trailing)
+    except ValueError as exc:
+        return MeasureValue(original, "unparsed", note=f"did not understand {exc.args[0]!r}")
+    return v
+
+
+# ---- targets ---------------------------------------------------------------------------------------
+@dataclass
+class TargetRule:
+    original: str
+    kind: str  # threshold | thresholds | range | national | quartile | trend | gap | baseline | tbc | monitor | none | unparsed
+    op: str | None = None  # for threshold: "<", ">", "<=", ">=", "=" (meet or beat, by polarity)
+    value: float | None = None
+    high: float | None = None  # for range
+    unit: str | None = None
+    direction: str | None = None  # above / below / increase / decrease / narrow
+    quartile: str | None = None  # top / upper-middle
+    basis: str | None = None  # level / rate of improvement
+    maintain: bool = False
+    parts: list = field(default_factory=list)  # [(label, value, unit)] for "Primary 96.2% Secondary 95.0%"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_target(text) -> TargetRule:
+    """A target as service plans write it, as a structured rule. Unknown wording -> ``unparsed``."""
+    original = "" if text is None else str(text)
+    s = re.sub(r"\s+", " ", original).strip()
+    low = s.lower()
+    if low in ("", "-", "–", "n/a", "na", "none"):
+        return TargetRule(original, "none")
+    if low.startswith("tbc") or low.startswith("to be set") or low.startswith("to be confirmed"):
+        return TargetRule(original, "tbc")
+    if low.startswith("baseline"):
+        return TargetRule(original, "baseline")
+    if low in ("to be monitored", "monitor"):
+        return TargetRule(original, "monitor")
+    maintain = low.startswith(("maintain", "to maintain", "to remain"))
+    if "quartile" in low:
+        q = "top" if "top" in low else "upper-middle" if re.search(r"upper[- ]middle", low) else None
+        if q:
+            return TargetRule(original, "quartile", quartile=q, maintain=maintain)
+    if "gap" in low and re.search(r"narrow|reduc", low):
+        return TargetRule(original, "gap", direction="narrow")
+    if "national" in low:
+        basis = "rate of improvement" if "improvement" in low else "level"
+        if re.search(r"\b(above|higher|exceed)\b", low):
+            return TargetRule(original, "national", direction="above", basis=basis, maintain=maintain)
+        if re.search(r"\b(below|lower)\b", low):
+            return TargetRule(original, "national", direction="below", basis=basis, maintain=maintain)
+    if re.search(r"\b(increas\w*|rising)\b", low) and re.search(r"trend|year|baseline", low):
+        return TargetRule(original, "trend", direction="increase")
+    if re.search(r"\b(reduc\w*|decreas\w*|falling)\b", low) and re.search(r"trend|year", low):
+        return TargetRule(original, "trend", direction="decrease")
+    m = re.fullmatch(rf"({_NUM})\s*-\s*({_NUM})(%?)", s)
+    if m and m.group(1) and m.group(2):
+        return TargetRule(original, "range", value=_number(m.group(1)), high=_number(m.group(2)),
+                          unit="percent" if m.group(3) else "number")
+    several = parse_measure_value(s)
+    if several.status == "several":
+        return TargetRule(original, "thresholds", op="=", parts=several.parts)
+    m = re.fullmatch(rf"(?:maintain\s+(?:performance\s+)?)?([<>]=?|≤|≥)?\s*"
+                     rf"(£?{_NUM}m?%?(?:\s*days?)?(?:\s*per\s*(?:10|100)K\s*pop)?)(?:\s*\(.*\))?", s, re.I)
+    if m and re.search(r"\d", m.group(2)):
+        try:
+            value, unit = _unit_of(m.group(2))
+        except ValueError:
+            return TargetRule(original, "unparsed")
+        op = {"≤": "<=", "≥": ">="}.get(m.group(1) or "", m.group(1) or "=")
+        return TargetRule(original, "threshold", op=op, value=value, unit=unit, maintain=maintain)
+    return TargetRule(original, "unparsed")
