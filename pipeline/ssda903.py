@@ -159,3 +159,81 @@ def check_episodes(episodes: pd.DataFrame, collection_year: str) -> pd.DataFrame
     if not out:
         return pd.DataFrame(columns=["rule", "row", "CHILD", "column", "value"])
     return pd.concat(out, ignore_index=True).sort_values(["row", "rule"]).reset_index(drop=True)
+
+
+# ---- merging collection years ------------------------------------------------------------------------
+HISTORY_RULES = {
+    "duplicate_across_years": "the same episode (CHILD, DECOM) in several returns: the latest return's version is kept",
+    "overlap_truncated": "an episode overlapping the child's next episode ends (X1) when the next begins (fixed, flagged)",
+    "vanished": "an episode open at the end of a return is missing from the next year's return (kept, flagged)",
+}
+
+
+def merge_returns(returns: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """One episode history from several collection years' returns.
+
+    Rules, in order: (1) rows breaking a rule of their own year (codes, DEC/REC pairing, DEC before
+    DECOM, outside the year) are quarantined with the rule; (2) an episode in several returns keeps
+    the latest return's version (an episode open at 31 March is closed in a later return); (3) an
+    episode overlapping the child's next one is truncated at the next start with REC X1, and flagged;
+    (4) an episode left open at the end of a return but absent from the next return is kept and
+    flagged as vanished. Returns ``episodes`` (with ``collection_year`` and ``fix``), ``header`` (the
+    latest row per child, SEX as M/F), ``quarantine`` and ``reconciliation``."""
+    rows, quarantine, recon = [], [], []
+    years = sorted(returns)
+    for y in years:
+        e = returns[y]["episodes"].copy().reset_index(drop=True)
+        if "DECOM_date" not in e:
+            for col in ("DECOM", "DEC"):
+                e[f"{col}_date"] = pd.to_datetime(e[col].replace("", None), format=DATE_FORMAT, errors="coerce")
+        breaches = check_episodes(e, y)
+        own = breaches[~breaches["rule"].isin(["overlap", "x1_continues", "continuation_rne", "one_open"])]
+        bad_rows = set(own["row"])
+        if len(own):
+            quarantine.append(own.assign(collection_year=y, reason=own["rule"].map(RULES)))
+        e["row"] = np.arange(len(e)) + 2
+        e["collection_year"] = y
+        rows.append(e[~e["row"].isin(bad_rows)])
+        recon.append({"collection_year": y, "rows_read": len(e), "rows_quarantined": len(bad_rows)})
+    allrows = pd.concat(rows, ignore_index=True)
+    merged = allrows.sort_values(["CHILD", "DECOM_date", "collection_year"]).drop_duplicates(
+        ["CHILD", "DECOM_date"], keep="last").copy()
+    duplicates = len(allrows) - len(merged)
+    merged["fix"] = ""
+    # (3) overlaps: truncate at the next start
+    merged = merged.sort_values(["CHILD", "DECOM_date"]).reset_index(drop=True)
+    nxt_start = merged.groupby("CHILD")["DECOM_date"].shift(-1)
+    over = nxt_start.notna() & (merged["DEC_date"].isna() | (merged["DEC_date"] > nxt_start))
+    merged.loc[over, "DEC_date"] = nxt_start[over]
+    merged.loc[over, "DEC"] = nxt_start[over].dt.strftime(DATE_FORMAT)
+    merged.loc[over, "REC"] = "X1"
+    merged.loc[over, "fix"] = "overlap_truncated"
+    # (4) open at the end of a return, absent from the next one that exists
+    later = {y: years[i + 1] for i, y in enumerate(years[:-1])}
+    open_eps = allrows[allrows["DEC"] == ""]
+    seen = set(zip(allrows["CHILD"], allrows["DECOM"], allrows["collection_year"]))
+    vanished_keys = {(c, d) for c, d, y in zip(open_eps["CHILD"], open_eps["DECOM"], open_eps["collection_year"])
+                     if y in later and (c, d, later[y]) not in seen}
+    vanished = np.array([(c, d) in vanished_keys for c, d in zip(merged["CHILD"], merged["DECOM"])], dtype=bool)
+    merged.loc[vanished & (merged["fix"] == ""), "fix"] = "vanished"
+    headers = []
+    for y in years:
+        h = returns[y]["header"].copy()
+        h["collection_year"] = y
+        headers.append(h)
+    header = pd.concat(headers).drop_duplicates("CHILD", keep="last")
+    header["SEX"] = header["SEX"].replace({"1": "M", "2": "F"})
+    q = (pd.concat(quarantine, ignore_index=True) if quarantine else
+         pd.DataFrame(columns=["rule", "row", "CHILD", "column", "value", "collection_year", "reason"]))
+    rec = pd.DataFrame(recon)
+    summary = pd.DataFrame([
+        ("rows read (all returns)", int(rec["rows_read"].sum())),
+        ("rows quarantined", int(rec["rows_quarantined"].sum())),
+        ("duplicates merged across years", duplicates),
+        ("episodes kept", len(merged)),
+        ("of which overlaps truncated", int((merged["fix"] == "overlap_truncated").sum())),
+        ("of which vanished from the next return", int((merged["fix"] == "vanished").sum())),
+    ], columns=["item", "count"])
+    assert summary.at[0, "count"] == summary.at[1, "count"] + duplicates + len(merged)
+    return {"episodes": merged.drop(columns=["row"]), "header": header, "quarantine": q,
+            "reconciliation": summary, "by_year": rec}

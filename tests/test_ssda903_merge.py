@@ -1,0 +1,68 @@
+"""Merging SSDA903 returns across collection years: each rule on injected defects."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline import ssda903
+
+ROOT = Path(__file__).resolve().parents[1]
+SYN = ROOT / "data" / "raw" / "synthetic" / "ssda903"
+
+
+@pytest.fixture
+def returns():
+    return {p.name: ssda903.read_return(p) for p in sorted(SYN.iterdir()) if p.name in ("2022-23", "2023-24", "2024-25")}
+
+
+def test_clean_returns_merge_with_every_row_accounted_for(returns):
+    m = ssda903.merge_returns(returns)
+    r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
+    assert r["rows read (all returns)"] == sum(len(x["episodes"]) for x in returns.values())
+    assert r["rows read (all returns)"] == r["rows quarantined"] + r["duplicates merged across years"] + r["episodes kept"]
+    assert r["rows quarantined"] == 0 and r["of which overlaps truncated"] == 0 and r["of which vanished from the next return"] == 0
+    e = m["episodes"]
+    assert not e.duplicated(["CHILD", "DECOM"]).any()
+    # an episode open at 31 March 2023 is kept in its closed, later version where it closed
+    open_22 = returns["2022-23"]["episodes"].query("DEC == ''")
+    closed_later = e.merge(open_22[["CHILD", "DECOM"]], on=["CHILD", "DECOM"])
+    assert (closed_later["collection_year"] != "2022-23").all()
+    assert set(m["header"]["SEX"]) <= {"M", "F", "U"}  # 1/2 of earlier years recoded
+
+
+def test_overlap_is_truncated_at_the_next_start_and_flagged(returns):
+    e = returns["2023-24"]["episodes"]
+    second = e.sort_values(["CHILD", "DECOM_date"]).groupby("CHILD").nth(1)
+    second = second[second["DECOM_date"] < ssda903.pd.Timestamp(2024, 3, 1)]
+    child, nxt_start = second.iloc[0]["CHILD"], second.iloc[0]["DECOM"]
+    first = e[e["CHILD"] == child].sort_values("DECOM_date").index[0]
+    e.loc[first, ["DEC", "REC"]] = ["31/03/2024", "E4A"]  # now runs past the next episode's start
+    e["DEC_date"] = ssda903.pd.to_datetime(e["DEC"].replace("", None), format=ssda903.DATE_FORMAT)
+    m = ssda903.merge_returns(returns)
+    fixed = m["episodes"].query("fix == 'overlap_truncated'")
+    assert len(fixed) >= 1
+    row = fixed[fixed["CHILD"] == child].iloc[0]
+    assert row["DEC"] == nxt_start and row["REC"] == "X1"
+
+
+def test_rows_breaking_their_year_rules_are_quarantined_with_the_reason(returns):
+    e = returns["2023-24"]["episodes"]
+    e.loc[e.index[0], "PLACE"] = "K3"  # supported accommodation code only from 2024-25
+    e.loc[e.index[1], "REC"] = "E4A" if e.loc[e.index[1], "DEC"] == "" else ""  # DEC/REC unpaired
+    m = ssda903.merge_returns(returns)
+    q = m["quarantine"]
+    assert {"codes", "dec_rec_pair"} <= set(q["rule"])
+    k3 = q[q["rule"] == "codes"].iloc[0]
+    assert (k3["column"], k3["value"], k3["collection_year"], k3["row"]) == ("PLACE", "K3", "2023-24", 2)
+    assert "valid for the collection year" in k3["reason"]
+
+
+def test_an_open_episode_missing_from_the_next_return_is_flagged_vanished(returns):
+    a = returns["2022-23"]["episodes"]
+    victim = a[a["DEC"] == ""].iloc[0]
+    b = returns["2023-24"]["episodes"]
+    gone = b.index[(b["CHILD"] == victim["CHILD"]) & (b["DECOM"] == victim["DECOM"])]
+    returns["2023-24"]["episodes"] = b.drop(gone)
+    m = ssda903.merge_returns(returns)
+    flagged = m["episodes"].query("fix == 'vanished'")
+    assert list(zip(flagged["CHILD"], flagged["DECOM"])) == [(victim["CHILD"], victim["DECOM"])]
