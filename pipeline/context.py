@@ -12,14 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 from . import quality
-from .inputs import QUARANTINE_COLUMNS, SCHEMAS, read_input, sha256_of
+from .inputs import QUARANTINE_COLUMNS, SCHEMAS, InputError, read_input, sha256_of
 from .params import QuarterParams, load_params
 from .paths import processed_dir, project_root
 from .tables import TableStore
 
 # params input key -> schema family, where they differ
 SCHEMA_OF = {"kpi_service_plan_2023_25": "service_plan_measures"}
-PREP_MODULES = ("context.py", "inputs.py", "quality.py", "finance.py", "params.py")
+PREP_MODULES = ("context.py", "inputs.py", "quality.py", "finance.py", "params.py", "ledger.py", "ssda903.py",
+                "parsing.py")
 
 
 def code_fingerprint() -> str:
@@ -36,7 +37,9 @@ def code_fingerprint() -> str:
 
 
 REGISTER_COLUMNS = ["input", "group", "file", "description", "source", "synthetic", "sha256", "rows_in",
-                    "rows_kept", "rows_quarantined", "columns"]
+                    "rows_kept", "rows_fixed", "rows_dropped", "rows_quarantined", "columns"]
+# rows_in = rows_kept + rows_dropped (subtotals, blank rows, duplicates merged) + rows_quarantined;
+# rows_fixed are kept rows changed by a documented rule
 
 
 @dataclass
@@ -62,19 +65,26 @@ class QuarterContext:
         register, quarantine, findings = [], [], []
         typed = {}
         for key, spec in self.params.inputs.items():
-            res = read_input(spec, SCHEMA_OF.get(key, key))
-            register.append({"input": key, "group": spec.group, "file": spec.rel_path, "description": spec.description,
-                             "source": spec.source, "synthetic": spec.synthetic, "sha256": res.sha256,
-                             "rows_in": res.rows_in, "rows_kept": len(res.kept),
-                             "rows_quarantined": res.rows_in - len(res.kept), "columns": len(res.columns)})
-            if len(res.quarantined):
-                quarantine.append(res.quarantined)
-            if SCHEMA_OF.get(key, key) in SCHEMAS:
-                res.kept.to_csv(inputs_dir / f"{key}.csv", index=False, encoding="utf-8")
-                typed[key] = res.kept
+            entry = {"input": key, "group": spec.group, "file": spec.rel_path, "description": spec.description,
+                     "source": spec.source, "synthetic": spec.synthetic, "sha256": sha256_of(spec.path),
+                     "rows_fixed": 0, "rows_dropped": 0}
+            if spec.kind == "ledger":
+                entry.update(self._prepare_ledger(key, spec, inputs_dir, quarantine, findings))
+            elif spec.kind == "ssda903":
+                entry.update(self._prepare_ssda903(key, spec, inputs_dir, quarantine, findings))
             else:
-                findings += quality.marker_findings(key, res.kept)
-                findings += quality.confidence_findings(key, res.kept)
+                res = read_input(spec, SCHEMA_OF.get(key, key))
+                entry.update(rows_in=res.rows_in, rows_kept=len(res.kept),
+                             rows_quarantined=res.rows_in - len(res.kept), columns=len(res.columns))
+                if len(res.quarantined):
+                    quarantine.append(res.quarantined)
+                if SCHEMA_OF.get(key, key) in SCHEMAS:
+                    res.kept.to_csv(inputs_dir / f"{key}.csv", index=False, encoding="utf-8")
+                    typed[key] = res.kept
+                else:
+                    findings += quality.marker_findings(key, res.kept)
+                    findings += quality.confidence_findings(key, res.kept)
+            register.append(entry)
         if "budget_lines" in typed:
             findings += quality.budget_findings(typed["budget_lines"], typed.get("budget_totals"))
         if "measures" in typed:
@@ -82,7 +92,8 @@ class QuarterContext:
         if "kpi_service_plan_2023_25" in typed:
             t = typed["kpi_service_plan_2023_25"]
             findings += quality.measure_value_findings("kpi_service_plan_2023_25", t,
-                                                       [c for c in t.columns if c[:6] in ("actual", "latest", "target")])
+                                                       [c for c in t.columns if c[:6] in ("actual", "latest")],
+                                                       [c for c in t.columns if c.startswith("target")])
         reg = pd.DataFrame(register, columns=REGISTER_COLUMNS)
         reg.to_csv(self.work_dir / "register.csv", index=False)
         q = pd.concat(quarantine) if quarantine else pd.DataFrame(columns=QUARANTINE_COLUMNS)
@@ -93,6 +104,40 @@ class QuarterContext:
              "code": code_fingerprint(),
              "inputs": {r["input"]: r["sha256"] for r in register}}, indent=1), encoding="utf-8")
         return reg
+
+    def _prepare_ledger(self, key, spec, inputs_dir, quarantine, findings) -> dict:
+        from .ledger import read_ledger
+
+        mapping_spec = self.params.inputs.get("cost_centres")
+        mapping = (pd.read_csv(mapping_spec.path, dtype=str, keep_default_na=False) if mapping_spec else None)
+        r = read_ledger(spec.path, mapping, input_key=key)
+        r.kept.to_csv(inputs_dir / f"{key}.csv", index=False, encoding="utf-8")  # money in integer pence
+        if len(r.quarantined):
+            quarantine.append(r.quarantined[QUARANTINE_COLUMNS])
+        findings += quality.ledger_findings(key, r)
+        return {"rows_in": r.rows_read, "rows_kept": len(r.kept), "rows_dropped": r.total_rows + r.blank_rows,
+                "rows_quarantined": int(r.quarantined["row"].nunique()), "columns": len(r.kept.columns)}
+
+    def _prepare_ssda903(self, key, spec, inputs_dir, quarantine, findings) -> dict:
+        from . import ssda903
+
+        years = sorted(p for p in spec.path.iterdir() if p.is_dir() and (p / "episodes.csv").exists())
+        if not years:
+            raise InputError(f"{spec.rel_path} (input '{key}'): expected one folder per collection year "
+                             "(2024-25/episodes.csv, 2024-25/header.csv, ...)")
+        m = ssda903.merge_returns({p.name: ssda903.read_return(p) for p in years})
+        m["episodes"].drop(columns=["DECOM_date", "DEC_date"]).to_csv(inputs_dir / f"{key}_episodes.csv", index=False)
+        m["header"].to_csv(inputs_dir / f"{key}_header.csv", index=False)
+        q = m["quarantine"]
+        if len(q):  # never the child's identifier: file, row, column, code and rule only
+            quarantine.append(pd.DataFrame({"input": key, "file": spec.rel_path + "/" + q["collection_year"] + "/episodes.csv",
+                                            "row": q["row"], "column": q["column"], "value": q["value"],
+                                            "reason": q["reason"]}))
+        findings += quality.ssda903_findings(key, m)
+        r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
+        return {"rows_in": r["rows read (all returns)"], "rows_kept": r["episodes kept"],
+                "rows_fixed": r["of which overlaps truncated"], "rows_dropped": r["duplicates merged across years"],
+                "rows_quarantined": r["rows quarantined"], "columns": len(ssda903.EPISODE_COLUMNS)}
 
     def is_prepared(self) -> bool:
         """True when the work folder holds a preparation of exactly the current input files, made by

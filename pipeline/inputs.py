@@ -65,7 +65,14 @@ QUARANTINE_COLUMNS = ["input", "file", "row", "column", "value", "reason"]
 
 
 def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, or of a folder (every file's relative path and bytes, in sorted order)."""
     h = hashlib.sha256()
+    path = Path(path)
+    if path.is_dir():
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(str(f.relative_to(path)).encode())
+            h.update(bytes.fromhex(sha256_of(f)))
+        return h.hexdigest()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)

@@ -63,7 +63,8 @@ def build_manifest(*, params, root: Path, register: list[dict], notebooks: list[
         "commentary_file": {"path": str(params.commentary.relative_to(root)),
                             "sha256": sha256_of(params.commentary)},
         "inputs": [{"input": r["input"], "path": r["file"], "sha256": r["sha256"], "rows": int(r["rows_in"]),
-                    "rows_kept": int(r["rows_kept"]), "rows_quarantined": int(r["rows_quarantined"]),
+                    "rows_kept": int(r["rows_kept"]), "rows_fixed": int(r.get("rows_fixed", 0)),
+                    "rows_dropped": int(r.get("rows_dropped", 0)), "rows_quarantined": int(r["rows_quarantined"]),
                     "synthetic": str(r["synthetic"]).lower() == "true", "source": r["source"]}
                    for r in register],
         "notebooks": notebooks,

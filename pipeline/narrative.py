@@ -43,8 +43,10 @@ def data_summary(register: pd.DataFrame, quarantine: pd.DataFrame) -> str:
     files = len(register)
     rows = int(register["rows_in"].sum())
     synthetic = register["synthetic"].astype(str).str.lower().eq("true")
-    text = (f"This pack read {plural(files, 'input file')} holding {number(rows)} rows. "
-            f"{number(int(register['rows_kept'].sum()))} rows were kept and "
+    dropped = int(register["rows_dropped"].sum()) if "rows_dropped" in register else 0
+    text = (f"This pack read {plural(files, 'input')} holding {number(rows)} rows. "
+            f"{number(int(register['rows_kept'].sum()))} rows were kept, {number(dropped)} dropped by rule "
+            f"(subtotals, blank rows, episodes repeated across returns) and "
             f"{number(int(register['rows_quarantined'].sum()))} quarantined")
     text += (f" (reasons listed below)." if len(quarantine) else ", so every row read is used.")
     if synthetic.any():

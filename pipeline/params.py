@@ -26,6 +26,7 @@ class InputSpec:
     source: str
     synthetic: bool
     group: str = "Other inputs"  # how the data overview groups inputs
+    kind: str = ""  # "ledger", "ssda903" (a folder of yearly returns), or "" for a table
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None) 
                                 description=str(spec.get("description", "")),
                                 source=str(spec.get("source", "")),
                                 synthetic=bool(spec.get("synthetic", False)),
-                                group=str(spec.get("group") or "Other inputs"))
+                                group=str(spec.get("group") or "Other inputs"), kind=str(spec.get("kind") or ""))
     commentary = (root / str(raw["commentary"])).resolve()
     if not commentary.exists():
         problems.append(f"commentary: file {raw['commentary']} does not exist")

@@ -86,13 +86,71 @@ def confidence_findings(key: str, df: pd.DataFrame) -> list[dict]:
                "on their basis", low, "warning" if low else "info")]
 
 
-def measure_value_findings(key: str, df: pd.DataFrame, value_columns: list[str]) -> list[dict]:
-    """Count measure values that are not plain numbers ("Due in Q2", "18 (Dec 22)", "TBC")."""
-    text = df[value_columns].stack().astype(str).str.strip()
-    text = text[text != ""]
-    plain = text.str.fullmatch(r"[£-]?[\d,]*\.?\d+%?")
-    n = int((~plain).sum())
-    examples = "; ".join(f'"{v}"' for v in text[~plain].drop_duplicates().head(4))
-    return [_f(key, "measure value formats",
-               f"{number(n)} of {number(len(text))} values are not plain numbers (for example {examples}); "
-               "they are kept verbatim for the measure parser", n)]
+def measure_value_findings(key: str, df: pd.DataFrame, value_columns: list[str],
+                           target_columns: list[str] = ()) -> list[dict]:
+    """Parse every measure value and target (pipeline.parsing) and report what could not be read.
+    A "Target" row of a long table (column ``period``) is parsed as a target."""
+    from .parsing import parse_measure_value, parse_target
+
+    values, targets, marks = [], [], 0
+    for c in value_columns:
+        if "period" in df:
+            period = df["period"].astype(str)
+            is_target = period.str.startswith("Target")
+            is_mark = period.eq("Performance")  # the published rating symbol, not a value
+            marks += int(is_mark.sum())
+            values += list(df.loc[~is_target & ~is_mark, c])
+            targets += list(df.loc[is_target, c])
+        else:
+            values += list(df[c])
+    for c in target_columns:
+        targets += list(df[c])
+    v = [parse_measure_value(x) for x in values if str(x).strip()]
+    t = [parse_target(x) for x in targets if str(x).strip()]
+    bad_v = [x.original for x in v if x.status == "unparsed"]
+    bad_t = [x.original for x in t if x.kind == "unparsed"]
+    missing = sum(x.status == "missing" for x in v)
+    finding = (f"{number(len(v))} values read ({number(len(v) - missing - len(bad_v))} numbers with their unit, as-of date "
+               f"and flags; {number(missing)} marked not available, awaiting data or to be confirmed)")
+    if t:
+        finding += f"; {number(len(t))} targets read as rules"
+    if marks:
+        finding += f"; {plural(marks, 'published performance mark')} kept as ratings"
+    n_bad = len(bad_v) + len(bad_t)
+    if n_bad:
+        examples = "; ".join(f'"{x}"' for x in dict.fromkeys(bad_v + bad_t).keys() if True)
+        finding += f"; {number(n_bad)} not understood and left out, not guessed: {examples[:300]}"
+    return [_f(key, "measure values and targets", finding, n_bad, "warning" if n_bad else "info")]
+
+
+def ledger_findings(key: str, r) -> list[dict]:
+    """What cleaning a ledger extract found: layout, encoding, subtotals reconciled, money totals."""
+    out = [_f(key, "ledger layout", f"header found on row {r.header_row}" + (f" of sheet {r.sheet!r}" if r.sheet else "")
+              + f"; {number(r.total_rows)} subtotal and total rows and {number(r.blank_rows)} blank rows dropped by rule",
+              r.total_rows + r.blank_rows)]
+    for note in r.notes:
+        out.append(_f(key, "encoding", note, 0))
+    if len(r.totals):
+        bad = r.totals[~r.totals["agrees"]]
+        out.append(_f(key, "subtotals reconciled to the detail",
+                      f"{number(len(r.totals) - len(bad))} of {number(len(r.totals))} subtotal amounts equal their detail "
+                      "to the penny" + (f"; {number(len(bad))} do not (rows {', '.join(map(str, bad['row'].head(5)))})"
+                                        if len(bad) else ""), len(bad), "warning" if len(bad) else "info"))
+    actual = int(r.kept["actual"].sum()) if "actual" in r.kept else 0
+    out.append(_f(key, "money kept", f"actuals kept total £{actual / 100:,.2f} over {number(len(r.kept))} lines, read as "
+                  "integer pence (no rounding)", 0))
+    return out
+
+
+def ssda903_findings(key: str, m: dict) -> list[dict]:
+    r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
+    years = ", ".join(m["by_year"]["collection_year"])
+    out = [_f(key, "returns merged", f"{number(len(m['by_year']))} collection years ({years}): "
+              f"{number(r['duplicates merged across years'])} episodes appeared in more than one return and the latest "
+              f"version was kept; {number(r['episodes kept'])} episodes in the history", r["duplicates merged across years"])]
+    out.append(_f(key, "episode rules", f"{number(r['rows quarantined'])} rows broke a rule of their year and were "
+                  f"quarantined; {number(r['of which overlaps truncated'])} overlaps truncated at the next start; "
+                  f"{number(r['of which vanished from the next return'])} open episodes missing from the next return",
+                  r["rows quarantined"] + r["of which overlaps truncated"] + r["of which vanished from the next return"],
+                  "warning" if r["rows quarantined"] or r["of which vanished from the next return"] else "info"))
+    return out

@@ -9,7 +9,7 @@ from IPython.display import HTML, Markdown
 from . import narrative
 from .context import QuarterContext
 from .finance import forecast_table, position
-from .formatting import gbpm, gbpm_plain, number, pct, spend_phrase
+from .formatting import gbpm, gbpm_plain, number, pct, plural, spend_phrase
 from .report import chart, escape_md, table_html, variance_chart
 
 SUMMARY = "Summary"
@@ -105,18 +105,23 @@ def register_table(ctx: QuarterContext) -> HTML:
         "Input": reg["description"].where(reg["description"] != "", reg["input"]),
         "Rows read": reg["rows_in"].astype(int),
         "Rows kept": reg["rows_kept"].astype(int),
+        "of which fixed": reg["rows_fixed"].astype(int),
+        "Rows dropped by rule": reg["rows_dropped"].astype(int),
         "Rows quarantined": reg["rows_quarantined"].astype(int),
         "Synthetic": reg["synthetic"].astype(str).str.lower().map({"true": "Yes", "false": "No"}),
         "Source": reg["source"],
         "File": reg["file"],
     })
     ctx.publish("data_inputs", df.assign(SHA256=reg["sha256"]), "Inputs read, with row counts and sources", DATA)
-    counts = ["Rows read", "Rows kept", "Rows quarantined"]
+    counts = ["Rows read", "Rows kept", "of which fixed", "Rows dropped by rule", "Rows quarantined"]
     parts = []
     for group, g in df.groupby("Group", sort=False):
         sources = merge_sources(g["Source"])
         parts.append(table_html(g[["Input"] + counts + ["Synthetic"]], f"{group}: {len(g)} inputs",
                                 {c: number for c in counts}, numeric=counts, note=f"Source: {sources}."))
+    parts.append('<p class="table-note">Rows read = rows kept + rows dropped by rule (subtotals, blank rows, the same '
+                 'episode in several returns) + rows quarantined. Fixed rows are kept rows changed by a documented '
+                 'rule.</p>')
     return HTML("".join(parts))
 
 
@@ -154,8 +159,8 @@ def condense_markers(df: pd.DataFrame) -> pd.DataFrame:
     if m.sum() <= 1:
         return df
     counts = df.loc[m, "Finding"].str.extract(r"^([\d,]+) cells")[0].dropna().str.replace(",", "").astype(int)
-    row = {"Input": f"{number(int(m.sum()))} published statistics files", "Check": "suppression markers",
-           "Finding": (f"{number(int(counts.sum()))} cells in {number(len(counts))} files hold DfE suppression or "
+    row = {"Input": f"{plural(int(m.sum()), 'file')} without a schema", "Check": "suppression markers",
+           "Finding": (f"{number(int(counts.sum()))} cells in {plural(len(counts), 'file')} hold DfE suppression or "
                        "not-applicable markers (c, x, z, k, low, u); they stay missing, never zero"),
            "Level": "Note"}
     first = int(m.to_numpy().nonzero()[0][0])

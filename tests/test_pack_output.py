@@ -30,10 +30,13 @@ def test_default_pack_is_the_latest_quarter_and_says_synthetic(built_pack):
     assert result.out_dir == root / "outputs" / "2026-27" / "Q2"
     page = result.pack.read_text(encoding="utf-8")
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
-    assert "Synthetic data: 15 of the 19 inputs of this pack are synthetic" in text
+    assert "Synthetic data: 14 of the 18 inputs of this pack are synthetic" in text
     assert "calibrated to DfE's published counts for Derbyshire" in text
-    assert "Synthetic data. 15 inputs in this pack are produced by cspack's synthetic-authority generator" in text
-    assert "SSDA903 episodes 2026-27 (to 30 September 2026)" in text
+    assert "Synthetic data. 14 inputs in this pack are produced by cspack's synthetic-authority generator" in text
+    assert "SSDA903 returns 2019-20 to 2026-27 (episodes and header), merged into one history" in text
+    assert "8 collection years (2019-20, 2020-21" in text and "latest version was kept" in text
+    assert "header found on row 1; 0 subtotal and total rows and 0 blank rows dropped by rule" in text
+    assert "read as integer pence (no rounding)" in text
     assert "The forecast outturn for 2026-27 as at Quarter 2 is £" in text
 
 
@@ -88,7 +91,7 @@ def test_summary_and_data_overview_carry_real_numbers(pack):
     text = re.sub(r"\s+", " ", text)
     assert "an overspend of £19.618m (14.9%)" in text
     assert "an overspend of £14.768m (10.9% of £136.086m)" in text
-    assert "This pack read 34 input files" in text
+    assert "This pack read 34 inputs" in text
     assert "No synthetic data." in text
     assert "the published total is £150.854m: a rounding difference of £0.002m" in text
     assert "Key areas of success" in text  # the analyst's commentary
@@ -127,7 +130,7 @@ def test_manifest_lets_anyone_rerun_the_pack(pack):
     assert len(m["inputs"]) == 34
     for i in m["inputs"][:5]:
         assert hashlib.sha256((root / i["path"]).read_bytes()).hexdigest() == i["sha256"]
-        assert i["rows"] == i["rows_kept"] + i["rows_quarantined"]
+        assert i["rows"] == i["rows_kept"] + i["rows_dropped"] + i["rows_quarantined"]
     assert {n["notebook"] for n in m["notebooks"]} == {"00_prepare.ipynb", "10_summary.ipynb",
                                                       "90_data_and_method.ipynb"}
     assert all(n["seconds"] > 0 and n["cells"] for n in m["notebooks"])

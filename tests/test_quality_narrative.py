@@ -24,10 +24,13 @@ def test_marker_findings_count_dfe_markers():
     assert f["count"] == 4 and "1 'c'" in f["finding"] and "never zero" in f["finding"]
 
 
-def test_measure_value_findings_keep_odd_formats():
-    df = pd.DataFrame({"v": ["18 (Dec 22)", "48.1", "TBC", "£2,964,938.51", "", "15.1%"]})
-    (f,) = quality.measure_value_findings("m", df, ["v"])
-    assert f["count"] == 2 and '"18 (Dec 22)"' in f["finding"] and "5 values" in f["finding"]
+def test_measure_value_findings_parse_and_report_the_unreadable():
+    df = pd.DataFrame({"v": ["18 (Dec 22)", "48.1 (P)", "TBC", "£2,964,938.51", "", "about half"],
+                       "t": ["15-20", "Maintain >70%", "sometime soon", "", "TBC", "91%"]})
+    (f,) = quality.measure_value_findings("m", df, ["v"], ["t"])
+    assert f["count"] == 2 and f["level"] == "warning"
+    assert f["finding"].startswith("5 values read (3 numbers with their unit, as-of date and flags; 1 marked")
+    assert "5 targets read as rules" in f["finding"] and '"about half"; "sometime soon"' in f["finding"]
 
 
 def test_budget_summary_carries_the_numbers():
