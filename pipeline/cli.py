@@ -90,6 +90,48 @@ def cmd_quarters(args) -> int:
     return 0
 
 
+def check_quarter(quarter: str | None, root: Path | None = None) -> tuple[int, list[str]]:
+    """Validate a quarter's inputs without building the pack. Returns (exit code, report lines)."""
+    import tempfile
+
+    from . import quality
+    from .context import QuarterContext
+    from .inputs import InputError
+    from .params import load_params
+
+    root = root or project_root()
+    params = load_params(quarter or None, root)
+    lines = [f"cspack check {params.quarter.label}: {len(params.inputs)} inputs in {params.path.relative_to(root)}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = QuarterContext(params=params, root=root, work_dir=Path(tmp))
+        try:
+            reg = ctx.prepare()
+        except InputError as exc:
+            return 1, lines + [f"ERROR {exc}"]
+        for r in reg.itertuples():
+            flag = "QUARANTINE" if r.rows_quarantined else "ok"
+            lines.append(f"  {flag:<10} {r.input:<28} {r.rows_in:>8,} read {r.rows_kept:>8,} kept {r.rows_fixed:>6,} fixed "
+                         f"{r.rows_dropped:>7,} dropped {r.rows_quarantined:>6,} quarantined")
+        grouped = quality.group_quarantine(ctx.quarantine())
+        if grouped:
+            lines.append("Quarantined rows:")
+            lines += [f"  {g}" for g in grouped]
+        checks = ctx.findings()
+        checks = checks[checks["level"] == "warning"]
+        if len(checks):
+            lines.append("Findings to check:")
+            lines += [f"  {c.input}: {c.check}: {c.finding}" for c in checks.itertuples()]
+        lines.append(f"Result: every input read; {int(reg['rows_quarantined'].sum()):,} rows quarantined, "
+                     f"{quality.plural(len(checks), 'finding')} to check")
+    return 0, lines
+
+
+def cmd_check(args) -> int:
+    code, lines = check_quarter(args.quarter)
+    print("\n".join(lines))
+    return code
+
+
 def cmd_demo_data(args) -> int:
     import time
 
@@ -117,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     n.set_defaults(func=cmd_new_quarter)
     s = sub.add_parser("quarters", help="list quarters that can be run and what has been built")
     s.set_defaults(func=cmd_quarters)
+    c = sub.add_parser("check", help="validate a quarter's inputs without building the pack")
+    c.add_argument("--quarter", help="financial quarter such as 2026-27-Q2 (default: the latest)")
+    c.set_defaults(func=cmd_check)
     d = sub.add_parser("demo-data", help="generate the synthetic authority's data (SSDA903, ledger, returns, oracle)")
     d.add_argument("--seed", type=int, default=2026, help="random seed (default 2026, the bundled data)")
     d.add_argument("--scale", type=float, default=1.0, help="multiply the authority (national is about 80)")

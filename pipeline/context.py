@@ -64,27 +64,43 @@ class QuarterContext:
         inputs_dir.mkdir(parents=True, exist_ok=True)
         register, quarantine, findings = [], [], []
         typed = {}
+        errors = []
         for key, spec in self.params.inputs.items():
-            entry = {"input": key, "group": spec.group, "file": spec.rel_path, "description": spec.description,
-                     "source": spec.source, "synthetic": spec.synthetic, "sha256": sha256_of(spec.path),
-                     "rows_fixed": 0, "rows_dropped": 0}
-            if spec.kind == "ledger":
-                entry.update(self._prepare_ledger(key, spec, inputs_dir, quarantine, findings))
-            elif spec.kind == "ssda903":
-                entry.update(self._prepare_ssda903(key, spec, inputs_dir, quarantine, findings))
-            else:
-                res = read_input(spec, SCHEMA_OF.get(key, key))
-                entry.update(rows_in=res.rows_in, rows_kept=len(res.kept),
-                             rows_quarantined=res.rows_in - len(res.kept), columns=len(res.columns))
-                if len(res.quarantined):
-                    quarantine.append(res.quarantined)
-                if SCHEMA_OF.get(key, key) in SCHEMAS:
-                    res.kept.to_csv(inputs_dir / f"{key}.csv", index=False, encoding="utf-8")
-                    typed[key] = res.kept
-                else:
-                    findings += quality.marker_findings(key, res.kept)
-                    findings += quality.confidence_findings(key, res.kept)
+            try:
+                entry = self._prepare_one(key, spec, inputs_dir, quarantine, findings, typed)
+            except (InputError, ValueError) as exc:  # LedgerError and ParseError are ValueErrors
+                errors.append(str(exc))
+                continue
             register.append(entry)
+        if errors:
+            raise InputError(f"{len(errors)} input(s) of {self.params.path.name} could not be read:\n  - "
+                             + "\n  - ".join(errors))
+        self._finish_prepare(register, quarantine, findings, typed)
+        return pd.DataFrame(register, columns=REGISTER_COLUMNS)
+
+    def _prepare_one(self, key, spec, inputs_dir, quarantine, findings, typed) -> dict:
+        entry = {"input": key, "group": spec.group, "file": spec.rel_path, "description": spec.description,
+                 "source": spec.source, "synthetic": spec.synthetic, "sha256": sha256_of(spec.path),
+                 "rows_fixed": 0, "rows_dropped": 0}
+        if spec.kind == "ledger":
+            entry.update(self._prepare_ledger(key, spec, inputs_dir, quarantine, findings))
+        elif spec.kind == "ssda903":
+            entry.update(self._prepare_ssda903(key, spec, inputs_dir, quarantine, findings))
+        else:
+            res = read_input(spec, SCHEMA_OF.get(key, key))
+            entry.update(rows_in=res.rows_in, rows_kept=len(res.kept),
+                         rows_quarantined=res.rows_in - len(res.kept), columns=len(res.columns))
+            if len(res.quarantined):
+                quarantine.append(res.quarantined)
+            if SCHEMA_OF.get(key, key) in SCHEMAS:
+                res.kept.to_csv(inputs_dir / f"{key}.csv", index=False, encoding="utf-8")
+                typed[key] = res.kept
+            else:
+                findings += quality.marker_findings(key, res.kept)
+                findings += quality.confidence_findings(key, res.kept)
+        return entry
+
+    def _finish_prepare(self, register, quarantine, findings, typed) -> None:
         if "budget_lines" in typed:
             findings += quality.budget_findings(typed["budget_lines"], typed.get("budget_totals"))
         if "measures" in typed:
@@ -103,7 +119,6 @@ class QuarterContext:
             {"quarter": self.quarter.label, "params": str(self.params.path.relative_to(self.root)),
              "code": code_fingerprint(),
              "inputs": {r["input"]: r["sha256"] for r in register}}, indent=1), encoding="utf-8")
-        return reg
 
     def _prepare_ledger(self, key, spec, inputs_dir, quarantine, findings) -> dict:
         from .ledger import read_ledger
@@ -136,7 +151,7 @@ class QuarterContext:
         findings += quality.ssda903_findings(key, m)
         r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
         return {"rows_in": r["rows read (all returns)"], "rows_kept": r["episodes kept"],
-                "rows_fixed": r["of which overlaps truncated"], "rows_dropped": r["duplicates merged across years"],
+                "rows_fixed": r["of which overlaps truncated"], "rows_dropped": r["rows dropped by rule"],
                 "rows_quarantined": r["rows quarantined"], "columns": len(ssda903.EPISODE_COLUMNS)}
 
     def is_prepared(self) -> bool:

@@ -21,7 +21,7 @@ class InputError(ValueError):
 # Known input families: required columns and those that must hold numbers. Inputs not listed
 # here (published DfE and national files) are read as text and described, not typed.
 SCHEMAS: dict[str, dict[str, list[str]]] = {
-    "budget_lines": {"required": ["line_id", "service_line", "short_name", "controllable_budget_gbpm",
+    "budget_lines": {"unique": ["line_id"], "required": ["line_id", "service_line", "short_name", "controllable_budget_gbpm",
                                   "full_year_forecast_gbpm", "source"],
                      "numeric": ["controllable_budget_gbpm", "full_year_forecast_gbpm",
                                  "published_variance_gbpm", "published_variance_pct"]},
@@ -30,16 +30,21 @@ SCHEMAS: dict[str, dict[str, list[str]]] = {
                                   "published_variance_gbpm", "published_variance_pct"]},
     "additional_funding": {"required": ["funding_line", "amount_gbpm", "source"], "numeric": ["amount_gbpm"]},
     "one_off_items": {"required": ["kind", "amount_gbpm", "description"], "numeric": ["amount_gbpm"]},
-    "savings_initiatives": {"required": ["initiative", "budget_reduction_gbpm", "forecast_achieved_gbpm"],
+    "savings_initiatives": {"non_negative": ["budget_reduction_gbpm", "forecast_achieved_gbpm"],
+                            "required": ["initiative", "budget_reduction_gbpm", "forecast_achieved_gbpm"],
                             "numeric": ["budget_reduction_gbpm", "forecast_achieved_gbpm",
                                         "published_shortfall_gbpm"]},
     "savings_targets": {"required": ["component", "budget_reduction_gbpm"], "numeric": ["budget_reduction_gbpm"]},
     "savings_notes": {"required": ["note", "text"], "numeric": []},
-    "growth_items": {"required": ["item", "amount_gbpm", "kind"], "numeric": ["amount_gbpm"]},
+    "growth_items": {"required": ["item", "amount_gbpm", "kind"], "numeric": ["amount_gbpm"],
+                     "non_negative": ["amount_gbpm"]},
     "financial_risks": {"required": ["service", "risk", "sensitivity_gbpm", "likelihood"],
-                        "numeric": ["sensitivity_gbpm", "likelihood"]},
-    "earmarked_reserves": {"required": ["reserve", "balance_gbpm", "movement"], "numeric": ["balance_gbpm"]},
-    "aged_debt": {"required": ["age_band", "amount_gbpm"], "numeric": ["amount_gbpm", "published_pct"]},
+                        "numeric": ["sensitivity_gbpm", "likelihood"], "non_negative": ["sensitivity_gbpm"],
+                        "range": {"likelihood": (1, 5)}},
+    "earmarked_reserves": {"required": ["reserve", "balance_gbpm", "movement"], "numeric": ["balance_gbpm"],
+                           "non_negative": ["balance_gbpm"]},
+    "aged_debt": {"required": ["age_band", "amount_gbpm"], "numeric": ["amount_gbpm", "published_pct"],
+                  "non_negative": ["amount_gbpm"]},
     "debt_written_off": {"required": ["period", "amount_gbpm"], "numeric": ["amount_gbpm"]},
     "traded_fully": {"required": ["service_area", "trading_area", "gross_expenditure_gbpm", "gross_income_gbpm"],
                      "numeric": ["gross_expenditure_gbpm", "gross_income_gbpm", "published_contribution_gbpm"]},
@@ -80,6 +85,8 @@ def sha256_of(path: Path) -> str:
 
 
 def _read_csv_text(spec: InputSpec) -> pd.DataFrame:
+    if spec.path.stat().st_size == 0:
+        raise InputError(f"{spec.rel_path} (input '{spec.key}'): the file is empty; expected a header row and data")
     try:
         return pd.read_csv(spec.path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -117,6 +124,27 @@ def read_input(spec: InputSpec, schema_key: str | None = None) -> ReadResult:
                              "value": raw.at[idx, col], "reason": "expected a number"})
         bad |= invalid
         typed[col] = values
+    for col in schema.get("non_negative", []):
+        if col in typed:
+            neg = (typed[col] < 0) & ~bad
+            for idx in raw.index[neg]:
+                problems.append({"input": spec.key, "file": spec.rel_path, "row": int(idx) + 2, "column": col,
+                                 "value": raw.at[idx, col], "reason": "negative where only zero or more is allowed"})
+            bad |= neg
+    for col, (lo, hi) in schema.get("range", {}).items():
+        if col in typed:
+            out = ((typed[col] < lo) | (typed[col] > hi)) & ~bad
+            for idx in raw.index[out]:
+                problems.append({"input": spec.key, "file": spec.rel_path, "row": int(idx) + 2, "column": col,
+                                 "value": raw.at[idx, col], "reason": f"expected a value from {lo} to {hi}"})
+            bad |= out
+    for col in schema.get("unique", []):
+        dup = raw[col].duplicated(keep="first") & (raw[col].str.strip() != "") & ~bad
+        first_row = {v: int(i) + 2 for i, v in raw[col][~raw[col].duplicated(keep="first")].items()}
+        for idx in raw.index[dup]:
+            problems.append({"input": spec.key, "file": spec.rel_path, "row": int(idx) + 2, "column": col,
+                             "value": raw.at[idx, col], "reason": f"duplicate of row {first_row[raw.at[idx, col]]}"})
+        bad |= dup
     for col in schema["required"]:
         blank = raw[col].str.strip() == ""
         for idx in raw.index[blank & ~bad]:

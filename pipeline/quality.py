@@ -146,11 +146,26 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
     r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
     years = ", ".join(m["by_year"]["collection_year"])
     out = [_f(key, "returns merged", f"{number(len(m['by_year']))} collection years ({years}): "
-              f"{number(r['duplicates merged across years'])} episodes appeared in more than one return and the latest "
-              f"version was kept; {number(r['episodes kept'])} episodes in the history", r["duplicates merged across years"])]
+              f"{number(r['of which the same episode in a later return'])} episodes appeared in more than one return and "
+              f"the latest version was kept; {number(r['of which exact duplicate rows within a return'])} exact "
+              f"duplicate rows and {number(r['of which blank rows'])} blank rows dropped; "
+              f"{number(r['episodes kept'])} episodes in the history", r["rows dropped by rule"])]
     out.append(_f(key, "episode rules", f"{number(r['rows quarantined'])} rows broke a rule of their year and were "
                   f"quarantined; {number(r['of which overlaps truncated'])} overlaps truncated at the next start; "
                   f"{number(r['of which vanished from the next return'])} open episodes missing from the next return",
                   r["rows quarantined"] + r["of which overlaps truncated"] + r["of which vanished from the next return"],
                   "warning" if r["rows quarantined"] or r["of which vanished from the next return"] else "info"))
     return out
+
+
+def group_quarantine(q: pd.DataFrame, max_rows: int = 8) -> list[str]:
+    """One line per file, column and reason, with the count and the first row numbers."""
+    if not len(q):
+        return []
+    lines = []
+    for (file, column, reason), g in q.groupby(["file", "column", "reason"], sort=False):
+        rows = sorted(set(int(r) for r in g["row"]))
+        shown = ", ".join(map(str, rows[:max_rows])) + (", ..." if len(rows) > max_rows else "")
+        values = ", ".join(repr(v) for v in list(dict.fromkeys(g["value"].astype(str)))[:3])
+        lines.append(f"{file}, column {column}: {reason} ({plural(len(rows), 'row')}: {shown}; found {values})")
+    return lines

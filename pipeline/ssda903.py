@@ -78,17 +78,38 @@ def place_category(place: pd.Series, provider: pd.Series) -> pd.Series:
 
 
 # ---- reading and counting returns -----------------------------------------------------------------
+def parse_dates(text: pd.Series) -> pd.Series:
+    """dd/mm/yyyy as DfE writes dates, and yyyy-mm-dd as some systems export them; anything else
+    (and month-first dates that are not valid day-first ones) becomes NaT, caught by rule bad_date."""
+    t = text.astype(str).str.strip()
+    out = pd.to_datetime(t.where(t != ""), format=DATE_FORMAT, errors="coerce")
+    iso = pd.to_datetime(t.where(out.isna() & (t != "")), format="%Y-%m-%d", errors="coerce")
+    return out.fillna(iso)
+
+
 def read_return(folder: Path) -> dict[str, pd.DataFrame]:
     """The tables of one collection year's return (episodes, header, and uasc/missing if present),
-    as text; dates parsed into ``*_date`` columns."""
+    as text with blank rows dropped; dates parsed into ``*_date`` columns."""
+    folder = Path(folder)
     out = {}
+    for name in ("episodes", "header"):
+        if not (folder / f"{name}.csv").exists():
+            raise ValueError(f"{folder.name}: no {name}.csv in this collection year's folder (expected episodes.csv "
+                             "and header.csv, as DfE's SSDA903 files are named)")
     for name in ("episodes", "header", "uasc", "missing"):
-        p = Path(folder) / f"{name}.csv"
+        p = folder / f"{name}.csv"
         if p.exists():
-            out[name] = pd.read_csv(p, dtype=str, keep_default_na=False)
+            df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            nonblank = (df != "").any(axis=1)
+            df = df.assign(_row=np.arange(len(df)) + 2)  # the file's row number, header being row 1
+            df.attrs["blank_rows"] = int((~nonblank).sum())
+            out[name] = df[nonblank].reset_index(drop=True)
     eps = out["episodes"]
+    missing = [c for c in EPISODE_COLUMNS if c not in eps]
+    if missing:
+        raise ValueError(f"{folder.name}/episodes.csv: missing column(s) {', '.join(missing)}")
     for col in ("DECOM", "DEC"):
-        eps[f"{col}_date"] = pd.to_datetime(eps[col].replace("", None), format=DATE_FORMAT)
+        eps[f"{col}_date"] = parse_dates(eps[col])
     return out
 
 
@@ -114,6 +135,7 @@ RULES = {
     "x1_continues": "an episode ending X1 is followed the same day by another episode of the same child",
     "continuation_rne": "an episode that follows another on the same day is not RNE 'S'",
     "one_open": "at most one open episode per child",
+    "bad_date": "DECOM filled and DECOM/DEC dates as dd/mm/yyyy",
 }
 
 
@@ -126,7 +148,7 @@ def check_episodes(episodes: pd.DataFrame, collection_year: str) -> pd.DataFrame
     start, end = pd.Timestamp(y, 4, 1), pd.Timestamp(y + 1, 3, 31)
     if "DECOM_date" not in e:
         for col in ("DECOM", "DEC"):
-            e[f"{col}_date"] = pd.to_datetime(e[col].replace("", None), format=DATE_FORMAT, errors="coerce")
+            e[f"{col}_date"] = parse_dates(e[col])
     out = []
 
     def add(rule, mask, column):
@@ -135,6 +157,8 @@ def check_episodes(episodes: pd.DataFrame, collection_year: str) -> pd.DataFrame
             out.append(pd.DataFrame({"rule": rule, "row": bad["row"], "CHILD": bad["CHILD"], "column": column,
                                      "value": bad[column].astype(str) if column in bad else ""}))
 
+    add("bad_date", e["DECOM_date"].isna(), "DECOM")
+    add("bad_date", (e["DEC"].str.strip() != "") & e["DEC_date"].isna(), "DEC")
     for field in ("PLACE", "LS", "RNE", "CIN", "PLACE_PROVIDER"):
         add("codes", ~e[field].isin(valid_codes(field, collection_year)), field)
     add("codes", (e["REC"] != "") & ~e["REC"].isin(valid_codes("REC", collection_year)), "REC")
@@ -186,15 +210,21 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.D
         if "DECOM_date" not in e:
             for col in ("DECOM", "DEC"):
                 e[f"{col}_date"] = pd.to_datetime(e[col].replace("", None), format=DATE_FORMAT, errors="coerce")
-        breaches = check_episodes(e, y)
-        own = breaches[~breaches["rule"].isin(["overlap", "x1_continues", "continuation_rne", "one_open"])]
+        blank = int(returns[y]["episodes"].attrs.get("blank_rows", 0))
+        e["row"] = e.pop("_row") if "_row" in e else np.arange(len(e)) + 2
+        exact = e.duplicated(EPISODE_COLUMNS, keep="first")
+        within = int(exact.sum())
+        e = e[~exact]
+        breaches = check_episodes(e.drop(columns="row"), y)
+        breaches["row"] = e["row"].to_numpy()[breaches["row"].to_numpy() - 2] if len(breaches) else breaches["row"]
+        own = breaches[~breaches["rule"].isin(["overlap", "continuation_rne", "one_open"])]
         bad_rows = set(own["row"])
         if len(own):
             quarantine.append(own.assign(collection_year=y, reason=own["rule"].map(RULES)))
-        e["row"] = np.arange(len(e)) + 2
-        e["collection_year"] = y
+        e = e.assign(collection_year=y)
         rows.append(e[~e["row"].isin(bad_rows)])
-        recon.append({"collection_year": y, "rows_read": len(e), "rows_quarantined": len(bad_rows)})
+        recon.append({"collection_year": y, "rows_read": len(e) + within + blank, "duplicates_within": within,
+                      "blank_rows": blank, "rows_quarantined": len(bad_rows)})
     allrows = pd.concat(rows, ignore_index=True)
     merged = allrows.sort_values(["CHILD", "DECOM_date", "collection_year"]).drop_duplicates(
         ["CHILD", "DECOM_date"], keep="last").copy()
@@ -218,7 +248,7 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.D
     merged.loc[vanished & (merged["fix"] == ""), "fix"] = "vanished"
     headers = []
     for y in years:
-        h = returns[y]["header"].copy()
+        h = returns[y]["header"].drop(columns="_row", errors="ignore").copy()
         h["collection_year"] = y
         headers.append(h)
     header = pd.concat(headers).drop_duplicates("CHILD", keep="last")
@@ -229,11 +259,14 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.D
     summary = pd.DataFrame([
         ("rows read (all returns)", int(rec["rows_read"].sum())),
         ("rows quarantined", int(rec["rows_quarantined"].sum())),
-        ("duplicates merged across years", duplicates),
+        ("rows dropped by rule", duplicates + int(rec["duplicates_within"].sum()) + int(rec["blank_rows"].sum())),
+        ("of which the same episode in a later return", duplicates),
+        ("of which exact duplicate rows within a return", int(rec["duplicates_within"].sum())),
+        ("of which blank rows", int(rec["blank_rows"].sum())),
         ("episodes kept", len(merged)),
         ("of which overlaps truncated", int((merged["fix"] == "overlap_truncated").sum())),
         ("of which vanished from the next return", int((merged["fix"] == "vanished").sum())),
     ], columns=["item", "count"])
-    assert summary.at[0, "count"] == summary.at[1, "count"] + duplicates + len(merged)
+    assert summary.at[0, "count"] == summary.at[1, "count"] + summary.at[2, "count"] + len(merged)
     return {"episodes": merged.drop(columns=["row"]), "header": header, "quarantine": q,
             "reconciliation": summary, "by_year": rec}

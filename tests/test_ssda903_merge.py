@@ -19,7 +19,8 @@ def test_clean_returns_merge_with_every_row_accounted_for(returns):
     m = ssda903.merge_returns(returns)
     r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
     assert r["rows read (all returns)"] == sum(len(x["episodes"]) for x in returns.values())
-    assert r["rows read (all returns)"] == r["rows quarantined"] + r["duplicates merged across years"] + r["episodes kept"]
+    assert r["rows read (all returns)"] == r["rows quarantined"] + r["rows dropped by rule"] + r["episodes kept"]
+    assert r["rows dropped by rule"] == r["of which the same episode in a later return"]  # clean returns
     assert r["rows quarantined"] == 0 and r["of which overlaps truncated"] == 0 and r["of which vanished from the next return"] == 0
     e = m["episodes"]
     assert not e.duplicated(["CHILD", "DECOM"]).any()
