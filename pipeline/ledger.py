@@ -104,7 +104,7 @@ def _read_rows(path: Path, sheet: str | None) -> tuple[list[list[str]], str, str
 def _find_header(rows: list[list[str]], scan: int = 30) -> int | None:
     for i, row in enumerate(rows[:scan]):
         mapped = {HEADINGS.get(_norm(c)) for c in row if c.strip()}
-        if all(r in mapped for r in REQUIRED) and len(mapped - {None}) >= 3:
+        if all(r in mapped for r in REQUIRED):
             return i
     return None
 

@@ -270,3 +270,26 @@ def parse_target(text) -> TargetRule:
         op = {"≤": "<=", "≥": ">="}.get(m.group(1) or "", m.group(1) or "=")
         return TargetRule(original, "threshold", op=op, value=value, unit=unit, maintain=maintain)
     return TargetRule(original, "unparsed")
+
+
+# ---- DfE statistics markers ---------------------------------------------------------------------------
+DFE_MARKER_MEANINGS = {  # as DfE's explore-education-statistics files use them (GSS symbols guidance)
+    "c": "confidential: suppressed to protect individuals",
+    "x": "not available",
+    "z": "not applicable",
+    "k": "rounds to zero but is not zero",
+    "low": "rounds to zero but is not zero",
+    "u": "low reliability",
+    ":": "not available",
+}
+
+
+def dfe_values(text):
+    """A DfE statistics column as typed values: ``value`` (float, NaN where there is no number),
+    ``marker`` and ``meaning`` (blank where the cell is a number). A marker is never read as zero."""
+    import pandas as pd
+
+    s = pd.Series(text, dtype=str).fillna("").str.strip()
+    marker = s.str.lower().where(s.str.lower().isin(DFE_MARKER_MEANINGS), "")
+    value = pd.to_numeric(s.str.replace(",", "").where(marker == ""), errors="coerce")
+    return pd.DataFrame({"value": value, "marker": marker, "meaning": marker.map(DFE_MARKER_MEANINGS).fillna("")})
