@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .parsing import ParseError, parse_pence
+from .parsing import ParseError, parse_pence, parse_pence_series
 
 MONEY_COLUMNS = ["budget_annual", "budget_month", "actual", "commitment", "forecast_full_year"]
 # heading as exported (normalised: lower case, letters and digits) -> cspack column
@@ -140,15 +140,16 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
     quarantine = []
     pence = {}
     for col in [c for c in MONEY_COLUMNS if c in detail]:
-        values = []
-        for row, text in zip(detail["_row"], detail[col]):
+        values, bad = parse_pence_series(detail[col])
+        for row, text in zip(detail.loc[bad, "_row"], detail.loc[bad, col]):
             try:
-                values.append(parse_pence(text))
+                parse_pence(text)
+                reason = "expected an amount"  # pragma: no cover - the two parsers agree (tested)
             except ParseError as exc:
-                quarantine.append({"input": input_key, "file": path.name, "sheet": sheet_used or "", "row": row,
-                                   "column": col, "value": text, "reason": str(exc)})
-                values.append(None)
-        pence[col] = pd.array(values, dtype="Int64")
+                reason = str(exc)
+            quarantine.append({"input": input_key, "file": path.name, "sheet": sheet_used or "", "row": row,
+                               "column": col, "value": text, "reason": reason})
+        pence[col] = values.array
     bad_cc = detail["cost_centre"] == ""
     for row in detail.loc[bad_cc, "_row"]:
         quarantine.append({"input": input_key, "file": path.name, "sheet": sheet_used or "", "row": row,

@@ -131,3 +131,23 @@ def test_seed_measure_tables_parse_with_no_unexplained_row():
                   "Performance notated within Children’s Services plan to reflect contribution made to these "
                   "Health indicators"}
     assert unparsed == documented  # listed in data/raw/seed002/README.md
+
+
+@given(st.lists(st.one_of(
+    st.integers(min_value=-10**11, max_value=10**11).map(lambda p: ("-" if p < 0 else "") + f"{abs(p) // 100:,}.{abs(p) % 100:02d}"),
+    st.integers(min_value=0, max_value=10**9).map(lambda p: f"({p // 100:,}.{p % 100:02d})"),
+    st.integers(min_value=0, max_value=10**9).map(lambda p: f"£{p // 100}.{p % 10}"),
+    st.integers(min_value=0, max_value=10**9).map(lambda p: f"{p // 100:,}-"),
+    st.sampled_from(["-", "", "12.345", "abc", "(12", "1,23", "£", ".5", "1.", "--5", "(-5)"]),
+    st.text(max_size=6)), max_size=30))
+def test_vectorised_money_parser_agrees_with_the_scalar_one(cells):
+    from pipeline.parsing import parse_pence_series
+
+    values, bad = parse_pence_series(cells)
+    for cell, v, b in zip(cells, values, bad):
+        try:
+            want = parse_pence(cell)
+        except ParseError:
+            assert b, repr(cell)
+            continue
+        assert not b and int(v) == want, repr(cell)
