@@ -57,12 +57,6 @@ class LedgerResult:
     def reconciles(self) -> bool:
         return self.rows_read == len(self.kept) + self.total_rows + self.blank_rows + self.quarantined["row"].nunique()
 
-    def reconciliation(self) -> pd.DataFrame:
-        """Rows read = kept + totals + blank + quarantined, and money before and after cleaning."""
-        rows = [("rows read below the header", self.rows_read), ("rows kept", len(self.kept)),
-                ("subtotal and total rows dropped", self.total_rows), ("blank rows dropped", self.blank_rows),
-                ("rows quarantined", int(self.quarantined["row"].nunique()))]
-        return pd.DataFrame(rows, columns=["item", "rows"])
 
 
 def _norm(text: str) -> str:

@@ -7,7 +7,9 @@ import pandas as pd
 from .finance import forecast_table
 from .formatting import gbpm, number, pct, plural
 
-DFE_MARKERS = {"c", "x", "z", "k", "low", "u", ":"}
+from .parsing import DFE_MARKER_MEANINGS
+
+DFE_MARKERS = set(DFE_MARKER_MEANINGS)  # one list of DfE markers, with meanings, in parsing.py
 FINDING_COLUMNS = ["input", "check", "finding", "count", "level"]
 
 
