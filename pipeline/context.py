@@ -15,12 +15,13 @@ from . import quality
 from .inputs import QUARANTINE_COLUMNS, SCHEMAS, InputError, read_input, sha256_of
 from .params import QuarterParams, load_params
 from .paths import processed_dir, project_root
+from .schemas import read_table, write_table
 from .tables import TableStore
 
 # params input key -> schema family, where they differ
 SCHEMA_OF = {"kpi_service_plan_2023_25": "service_plan_measures"}
 PREP_MODULES = ("context.py", "inputs.py", "quality.py", "finance.py", "params.py", "ledger.py", "ssda903.py",
-                "parsing.py")
+                "parsing.py", "schemas.py")
 
 
 def code_fingerprint() -> str:
@@ -67,38 +68,37 @@ class QuarterContext:
         errors = []
         for key, spec in self.params.inputs.items():
             try:
-                entry = self._prepare_one(key, spec, inputs_dir, quarantine, findings, typed)
+                entries = self._prepare_one(key, spec, inputs_dir, quarantine, findings, typed)
             except (InputError, ValueError) as exc:  # LedgerError and ParseError are ValueErrors
                 errors.append(str(exc))
                 continue
-            register.append(entry)
+            register += entries
         if errors:
             raise InputError(f"{len(errors)} input(s) of {self.params.path.name} could not be read:\n  - "
                              + "\n  - ".join(errors))
         self._finish_prepare(register, quarantine, findings, typed)
         return pd.DataFrame(register, columns=REGISTER_COLUMNS)
 
-    def _prepare_one(self, key, spec, inputs_dir, quarantine, findings, typed) -> dict:
+    def _prepare_one(self, key, spec, inputs_dir, quarantine, findings, typed) -> list[dict]:
         entry = {"input": key, "group": spec.group, "file": spec.rel_path, "description": spec.description,
                  "source": spec.source, "synthetic": spec.synthetic, "sha256": sha256_of(spec.path),
                  "rows_fixed": 0, "rows_dropped": 0}
         if spec.kind == "ledger":
             entry.update(self._prepare_ledger(key, spec, inputs_dir, quarantine, findings))
         elif spec.kind == "ssda903":
-            entry.update(self._prepare_ssda903(key, spec, inputs_dir, quarantine, findings))
+            return self._prepare_ssda903(entry, key, spec, inputs_dir, quarantine, findings)
         else:
             res = read_input(spec, SCHEMA_OF.get(key, key))
-            entry.update(rows_in=res.rows_in, rows_kept=len(res.kept),
-                         rows_quarantined=res.rows_in - len(res.kept), columns=len(res.columns))
+            entry.update(rows_in=res.rows_in, rows_kept=len(res.kept), rows_dropped=res.blank_rows,
+                         rows_quarantined=res.rows_in - res.blank_rows - len(res.kept), columns=len(res.columns))
             if len(res.quarantined):
                 quarantine.append(res.quarantined)
             if SCHEMA_OF.get(key, key) in SCHEMAS:
-                res.kept.to_csv(inputs_dir / f"{key}.csv", index=False, encoding="utf-8")
-                typed[key] = res.kept
+                typed[key] = write_table(res.kept, inputs_dir / f"{key}.parquet", SCHEMA_OF.get(key, key))
             else:
                 findings += quality.marker_findings(key, res.kept)
                 findings += quality.confidence_findings(key, res.kept)
-        return entry
+        return [entry]
 
     def _finish_prepare(self, register, quarantine, findings, typed) -> None:
         if "budget_lines" in typed:
@@ -111,14 +111,15 @@ class QuarterContext:
                                                        [c for c in t.columns if c[:6] in ("actual", "latest")],
                                                        [c for c in t.columns if c.startswith("target")])
         reg = pd.DataFrame(register, columns=REGISTER_COLUMNS)
-        reg.to_csv(self.work_dir / "register.csv", index=False)
-        q = pd.concat(quarantine) if quarantine else pd.DataFrame(columns=QUARANTINE_COLUMNS)
-        q.to_csv(self.work_dir / "quarantine.csv", index=False)
-        pd.DataFrame(findings, columns=quality.FINDING_COLUMNS).to_csv(self.work_dir / "findings.csv", index=False)
+        write_table(reg, self.work_dir / "register.parquet", "register")
+        q = (pd.concat(quarantine, ignore_index=True)[QUARANTINE_COLUMNS] if quarantine
+             else pd.DataFrame(columns=QUARANTINE_COLUMNS))
+        write_table(q.astype({"value": str}), self.work_dir / "quarantine.parquet", "quarantine")
+        write_table(pd.DataFrame(findings, columns=quality.FINDING_COLUMNS), self.work_dir / "findings.parquet", "findings")
         (self.work_dir / "prepared.json").write_text(json.dumps(
             {"quarter": self.quarter.label, "params": str(self.params.path.relative_to(self.root)),
              "code": code_fingerprint(),
-             "inputs": {r["input"]: r["sha256"] for r in register}}, indent=1), encoding="utf-8")
+             "inputs": {k: sha256_of(s.path) for k, s in self.params.inputs.items()}}, indent=1), encoding="utf-8")
 
     def _prepare_ledger(self, key, spec, inputs_dir, quarantine, findings) -> dict:
         from .ledger import read_ledger
@@ -126,14 +127,16 @@ class QuarterContext:
         mapping_spec = self.params.inputs.get("cost_centres")
         mapping = (pd.read_csv(mapping_spec.path, dtype=str, keep_default_na=False) if mapping_spec else None)
         r = read_ledger(spec.path, mapping, input_key=key)
-        r.kept.to_csv(inputs_dir / f"{key}.csv", index=False, encoding="utf-8")  # money in integer pence
+        write_table(r.kept, inputs_dir / f"{key}.parquet", "ledger")  # money in integer pence
         if len(r.quarantined):
             quarantine.append(r.quarantined[QUARANTINE_COLUMNS])
         findings += quality.ledger_findings(key, r)
         return {"rows_in": r.rows_read, "rows_kept": len(r.kept), "rows_dropped": r.total_rows + r.blank_rows,
                 "rows_quarantined": int(r.quarantined["row"].nunique()), "columns": len(r.kept.columns)}
 
-    def _prepare_ssda903(self, key, spec, inputs_dir, quarantine, findings) -> dict:
+    def _prepare_ssda903(self, entry, key, spec, inputs_dir, quarantine, findings) -> list[dict]:
+        """The merged episode history and the header, UASC and missing tables, each with its own
+        register line (``ssda903``, ``ssda903:header``, ...) and its quarantine."""
         from . import ssda903
 
         years = sorted(p for p in spec.path.iterdir() if p.is_dir() and (p / "episodes.csv").exists())
@@ -141,18 +144,34 @@ class QuarterContext:
             raise InputError(f"{spec.rel_path} (input '{key}'): expected one folder per collection year "
                              "(2024-25/episodes.csv, 2024-25/header.csv, ...)")
         m = ssda903.merge_returns({p.name: ssda903.read_return(p) for p in years})
-        m["episodes"].drop(columns=["DECOM_date", "DEC_date"]).to_csv(inputs_dir / f"{key}_episodes.csv", index=False)
-        m["header"].to_csv(inputs_dir / f"{key}_header.csv", index=False)
+        eps = m["episodes"].drop(columns=["DECOM", "DEC"]).rename(columns={"DECOM_date": "DECOM", "DEC_date": "DEC"})
+        write_table(eps[[c for c in ssda903.EPISODE_COLUMNS + ["collection_year", "fix"] if c in eps]],
+                    inputs_dir / f"{key}_episodes.parquet", "ssda903_episodes")
+        write_table(m["header"], inputs_dir / f"{key}_header.parquet", "ssda903_header")
+        if len(m["uasc"]):
+            write_table(m["uasc"].drop(columns=["SEX"], errors="ignore"), inputs_dir / f"{key}_uasc.parquet", "ssda903_uasc")
+        if len(m["missing"]):
+            write_table(m["missing"].drop(columns=["SEX", "DOB"], errors="ignore"), inputs_dir / f"{key}_missing.parquet",
+                        "ssda903_missing")
         q = m["quarantine"]
         if len(q):  # never the child's identifier: file, row, column, code and rule only
-            quarantine.append(pd.DataFrame({"input": key, "file": spec.rel_path + "/" + q["collection_year"] + "/episodes.csv",
-                                            "row": q["row"], "column": q["column"], "value": q["value"],
-                                            "reason": q["reason"]}))
+            quarantine.append(pd.DataFrame({"input": key, "file": spec.rel_path + "/" + q["collection_year"] + "/"
+                                            + q["table"] + ".csv", "row": q["row"], "column": q["column"],
+                                            "value": q["value"], "reason": q["reason"]}))
         findings += quality.ssda903_findings(key, m)
         r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
-        return {"rows_in": r["rows read (all returns)"], "rows_kept": r["episodes kept"],
-                "rows_fixed": r["of which overlaps truncated"], "rows_dropped": r["rows dropped by rule"],
-                "rows_quarantined": r["rows quarantined"], "columns": len(ssda903.EPISODE_COLUMNS)}
+        entries = [{**entry, "rows_in": r["rows read (all returns)"], "rows_kept": r["episodes kept"],
+                    "rows_fixed": r["of which overlaps truncated"], "rows_dropped": r["rows dropped by rule"],
+                    "rows_quarantined": r["rows quarantined"], "columns": len(ssda903.EPISODE_COLUMNS)}]
+        for table, t in m["tables"].groupby("table", sort=False):
+            entries.append({**entry, "input": f"{key}:{table}",
+                            "description": f"{table}.csv of each collection year ({ssda903.TABLE_DESCRIPTIONS[table]})",
+                            "rows_in": int(t["rows_read"].sum()), "rows_kept": int(t["rows_kept"].sum()),
+                            "rows_dropped": int(t["blank_rows"].sum() + t["duplicates_within"].sum()),
+                            "rows_quarantined": int(t["rows_quarantined"].sum()),
+                            "columns": len({"header": ssda903.HEADER_COLUMNS, "uasc": ssda903.UASC_COLUMNS,
+                                            "missing": ssda903.MISSING_COLUMNS}[table])})
+        return entries
 
     def is_prepared(self) -> bool:
         """True when the work folder holds a preparation of exactly the current input files, made by
@@ -175,21 +194,29 @@ class QuarterContext:
     # ---- reading prepared data ---------------------------------------------------------------
     def table(self, key: str) -> pd.DataFrame:
         """A typed, validated input table (quarantined rows removed and counted in the register)."""
-        p = self.work_dir / "inputs" / f"{key}.csv"
+        p = self.work_dir / "inputs" / f"{key}.parquet"
         if not p.exists():
-            have = ", ".join(sorted(x.stem for x in (self.work_dir / "inputs").glob("*.csv")))
+            have = ", ".join(sorted(x.stem for x in (self.work_dir / "inputs").glob("*.parquet")))
             raise KeyError(f"no prepared input '{key}' for {self.quarter.label} (prepared: {have}); "
                            f"is it named under 'inputs' in {self.params.path.name}?")
-        return pd.read_csv(p, keep_default_na=False, na_values=[""])
+        return read_table(p, self._schema_of(key))
+
+    def _schema_of(self, key: str) -> str:
+        spec = self.params.inputs.get(key) or self.params.inputs.get(key.rsplit("_", 1)[0])
+        if spec is not None and spec.kind == "ledger":
+            return "ledger"
+        if spec is not None and spec.kind == "ssda903":
+            return "ssda903_" + key.rsplit("_", 1)[1]
+        return SCHEMA_OF.get(key, key)
 
     def register(self) -> pd.DataFrame:
-        return pd.read_csv(self.work_dir / "register.csv", keep_default_na=False)
+        return read_table(self.work_dir / "register.parquet", "register")
 
     def findings(self) -> pd.DataFrame:
-        return pd.read_csv(self.work_dir / "findings.csv", keep_default_na=False)
+        return read_table(self.work_dir / "findings.parquet", "findings")
 
     def quarantine(self) -> pd.DataFrame:
-        return pd.read_csv(self.work_dir / "quarantine.csv", keep_default_na=False)
+        return read_table(self.work_dir / "quarantine.parquet", "quarantine")
 
     def publish(self, name: str, df: pd.DataFrame, title: str, section: str) -> str:
         return self.tables.publish(name, df, title, section)

@@ -148,6 +148,22 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
     for row in detail.loc[bad_cc, "_row"]:
         quarantine.append({"input": input_key, "file": path.name, "sheet": sheet_used or "", "row": row,
                            "column": "cost_centre", "value": "", "reason": "required value is blank"})
+    if "month" in detail:
+        month, bad_month = parse_month_series(detail["month"])
+        for row, text in zip(detail.loc[bad_month, "_row"], detail.loc[bad_month, "month"]):
+            quarantine.append({"input": input_key, "file": path.name, "sheet": sheet_used or "", "row": row,
+                               "column": "month", "value": text,
+                               "reason": "expected a month such as 2026-04, Apr-26, April 2026 or 01/04/2026"})
+        if "financial_year" in detail:
+            fy_start = pd.to_numeric(detail["financial_year"].str[:4], errors="coerce")
+            m_index = month.dt.year * 12 + month.dt.month - 4  # April of year y -> 12y
+            outside = month.notna() & fy_start.notna() & ((m_index < fy_start * 12) | (m_index > fy_start * 12 + 11))
+            for row, text, fy in zip(detail.loc[outside, "_row"], detail.loc[outside, "month"],
+                                     detail.loc[outside, "financial_year"]):
+                quarantine.append({"input": input_key, "file": path.name, "sheet": sheet_used or "", "row": row,
+                                   "column": "month", "value": text,
+                                   "reason": f"month outside financial year {fy} (April to March)"})
+        detail["month"] = month
     q = pd.DataFrame(quarantine, columns=["input", "file", "sheet", "row", "column", "value", "reason"])
     for col, arr in pence.items():
         detail[col] = arr
@@ -155,12 +171,49 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
     kept = detail[~detail["_row"].isin(bad_rows)].copy()
     if "period" in kept:
         kept["period"] = pd.to_numeric(kept["period"], errors="coerce").astype("Int64")
+    if "month" not in kept and "period" in kept and "financial_year" in kept:
+        kept["month"] = month_of_period(kept["financial_year"], kept["period"])
     totals = _reconcile_totals(df, is_total, blank, detail)
     if mapping is not None:
         kept = _map_cost_centres(kept, mapping, where)
     result = LedgerResult(str(path), sheet_used, h + 1, len(df), kept.drop(columns="_row").reset_index(drop=True),
                           q, totals, int(blank.sum()), int(is_total.sum()), encoding, notes)
     return result
+
+
+_MONTH_FORMATS = ("%Y-%m", "%b-%y", "%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%m/%Y", "%Y%m", "%d/%m/%Y", "%Y-%m-%d",
+                  "%b %y", "%B %y")
+
+
+def parse_month_series(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Ledger months as finance systems print them ("2026-04", "Apr-26", "April 2026", "04/2026",
+    "01/04/2026") -> the first day of the month; returns (months, invalid) where invalid marks
+    non-blank text that is not a month. Blank stays missing."""
+    t = text.astype(str).str.strip()
+    out = pd.Series(pd.NaT, index=t.index, dtype="datetime64[ns]")
+    todo = t != ""
+    for fmt in _MONTH_FORMATS:
+        if not todo.any():
+            break
+        got = pd.to_datetime(t.where(todo), format=fmt, errors="coerce")
+        hit = got.notna() & todo
+        out[hit] = got[hit]
+        todo &= ~hit
+    out = out.dt.to_period("M").dt.to_timestamp()
+    return out, todo & (t != "")
+
+
+def month_of_period(financial_year: pd.Series, period: pd.Series) -> pd.Series:
+    """Period 1 of 2026-27 is April 2026 ... period 12 is March 2027 (13+ are year-end adjustments:
+    March)."""
+    start = pd.to_numeric(financial_year.astype(str).str[:4], errors="coerce")
+    p = pd.to_numeric(period, errors="coerce").clip(upper=12)
+    months = (start * 12 + 3 + p - 1)  # April = month index 3 (0-based)
+    ok = months.notna()
+    out = pd.Series(pd.NaT, index=period.index, dtype="datetime64[ns]")
+    out[ok] = pd.to_datetime({"year": (months[ok] // 12).astype(int), "month": (months[ok] % 12 + 1).astype(int),
+                              "day": 1})
+    return out
 
 
 def _reconcile_totals(df, is_total, blank, detail) -> pd.DataFrame:

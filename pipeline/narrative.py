@@ -40,9 +40,12 @@ def deliverables_summary(deliverables: pd.DataFrame) -> str:
 
 
 def data_summary(register: pd.DataFrame, quarantine: pd.DataFrame) -> str:
-    files = len(register)
+    # an input with several tables (SSDA903: episodes, header, uasc, missing) has a line per table,
+    # named "input:table"; it is still one input
+    base = register[~register["input"].astype(str).str.contains(":")]
+    files = len(base)
     rows = int(register["rows_in"].sum())
-    synthetic = register["synthetic"].astype(str).str.lower().eq("true")
+    synthetic = base["synthetic"].astype(str).str.lower().eq("true")
     dropped = int(register["rows_dropped"].sum()) if "rows_dropped" in register else 0
     text = (f"This pack read {plural(files, 'input')} holding {number(rows)} rows. "
             f"{number(int(register['rows_kept'].sum()))} rows were kept, {number(dropped)} dropped by rule "
@@ -58,7 +61,8 @@ def data_summary(register: pd.DataFrame, quarantine: pd.DataFrame) -> str:
 
 def synthetic_notice(register: pd.DataFrame, calibration: str = "") -> str:
     """Names every synthetic input and what it is calibrated to; says so when nothing is synthetic."""
-    synthetic = register[register["synthetic"].astype(str).str.lower().eq("true")]
+    base = register[~register["input"].astype(str).str.contains(":")]
+    synthetic = base[base["synthetic"].astype(str).str.lower().eq("true")]
     if len(synthetic):
         names = "; ".join(escape_md(d or k) for d, k in zip(synthetic.get("description", synthetic["input"]),
                                                              synthetic["input"]))

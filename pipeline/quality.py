@@ -157,6 +157,17 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
                   f"{number(r['of which vanished from the next return'])} open episodes missing from the next return",
                   r["rows quarantined"] + r["of which overlaps truncated"] + r["of which vanished from the next return"],
                   "warning" if r["rows quarantined"] or r["of which vanished from the next return"] else "info"))
+    no_header = r.get("of which the child has no usable header row", 0)
+    if no_header:
+        out.append(_f(key, "episodes without a header", f"{number(no_header)} episodes belong to children with no usable "
+                      "header row (date of birth unknown): kept, but left out of anything by age", no_header, "warning"))
+    t = m.get("tables")
+    if t is not None and len(t):
+        for table, g in t.groupby("table", sort=False):
+            nq = int(g["rows_quarantined"].sum())
+            out.append(_f(f"{key}:{table}", f"{table} rules",
+                          f"{number(int(g['rows_read'].sum()))} rows read over {number(len(g))} returns; {number(nq)} "
+                          f"quarantined by rule; {number(int(g['rows_kept'].sum()))} kept", nq, "warning" if nq else "info"))
     return out
 
 

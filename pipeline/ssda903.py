@@ -104,10 +104,14 @@ def read_return(folder: Path) -> dict[str, pd.DataFrame]:
             df = df.assign(_row=np.arange(len(df)) + 2)  # the file's row number, header being row 1
             df.attrs["blank_rows"] = int((~nonblank).sum())
             out[name] = df[nonblank].reset_index(drop=True)
+    for name, need in (("episodes", EPISODE_COLUMNS), ("header", ["CHILD", "SEX", "DOB", "ETHNIC"]),
+                       ("uasc", ["CHILD", "DOB", "DUC"]), ("missing", ["CHILD", "MISSING", "MIS_START", "MIS_END"])):
+        if name in out:
+            missing = [c for c in need if c not in out[name]]
+            if missing:
+                raise ValueError(f"{folder.name}/{name}.csv: missing column(s) {', '.join(missing)}; "
+                                 f"found {', '.join(c for c in out[name].columns if c != '_row')}")
     eps = out["episodes"]
-    missing = [c for c in EPISODE_COLUMNS if c not in eps]
-    if missing:
-        raise ValueError(f"{folder.name}/episodes.csv: missing column(s) {', '.join(missing)}")
     for col in ("DECOM", "DEC"):
         eps[f"{col}_date"] = parse_dates(eps[col])
     return out
@@ -185,11 +189,116 @@ def check_episodes(episodes: pd.DataFrame, collection_year: str) -> pd.DataFrame
     return pd.concat(out, ignore_index=True).sort_values(["row", "rule"]).reset_index(drop=True)
 
 
+# ---- header, UASC and missing tables -------------------------------------------------------------------
+TABLE_DESCRIPTIONS = {"header": "one row per child: sex, date of birth, ethnicity",
+                      "uasc": "unaccompanied asylum-seeking children: date UASC status ceased",
+                      "missing": "missing and away-from-placement episodes"}
+TABLE_RULES = {
+    "header": {
+        "bad_date": "DOB as dd/mm/yyyy",
+        "dob_future": "DOB not after the end of the collection year",
+        "codes": "SEX and ETHNIC codes valid for the collection year",
+        "duplicate_child": "one header row per child in a return",
+    },
+    "uasc": {
+        "bad_date": "DOB and DUC as dd/mm/yyyy",
+        "duc_by_18": "DUC (date UASC status ceased) after DOB and no later than the 18th birthday",
+    },
+    "missing": {
+        "bad_date": "MIS_START (and MIS_END when filled) as dd/mm/yyyy",
+        "codes": "MISSING is M (missing) or A (away from placement without authorisation)",
+        "mis_end_after_start": "MIS_END not before MIS_START",
+        "in_year": "MIS_START not after the end of the collection year",
+    },
+}
+
+
+def _eighteenth(dob: pd.Series) -> pd.Series:
+    return dob + pd.DateOffset(years=18)
+
+
+def check_table(table: str, df: pd.DataFrame, collection_year: str) -> pd.DataFrame:
+    """Breaches of the rules in ``TABLE_RULES[table]`` for a header, uasc or missing table of one
+    return: rule, row (the file's row number), column, value. Vectorised."""
+    d = df.reset_index(drop=True)
+    rows = d["_row"] if "_row" in d else pd.Series(np.arange(len(d)) + 2)
+    y = year_start(collection_year)
+    end = pd.Timestamp(y + 1, 3, 31)
+    out = []
+
+    def add(rule, mask, column):
+        mask = pd.Series(mask, index=d.index).fillna(False).astype(bool)
+        if mask.any():
+            out.append(pd.DataFrame({"rule": rule, "row": rows[mask].to_numpy(), "column": column,
+                                     "value": d.loc[mask, column].astype(str).to_numpy() if column in d else ""}))
+
+    def dates(col):
+        return parse_dates(d[col]) if col in d else pd.Series(pd.NaT, index=d.index)
+
+    if table == "header":
+        dob = dates("DOB")
+        add("bad_date", dob.isna(), "DOB")
+        add("dob_future", dob > end, "DOB")
+        for field in ("SEX", "ETHNIC"):
+            if field in d:
+                add("codes", ~d[field].isin(valid_codes(field, collection_year)), field)
+        add("duplicate_child", d["CHILD"].duplicated(keep="first"), "CHILD")
+    elif table == "uasc":
+        dob, duc = dates("DOB"), dates("DUC")
+        add("bad_date", dob.isna(), "DOB")
+        add("bad_date", dob.notna() & duc.isna(), "DUC")
+        ok = dob.notna() & duc.notna()
+        add("duc_by_18", ok & ((duc <= dob) | (duc > _eighteenth(dob.fillna(pd.Timestamp(2000, 1, 1))))), "DUC")
+    elif table == "missing":
+        start, stop = dates("MIS_START"), dates("MIS_END")
+        add("bad_date", start.isna(), "MIS_START")
+        add("bad_date", (d["MIS_END"].str.strip() != "") & stop.isna(), "MIS_END")
+        add("codes", ~d["MISSING"].isin(["M", "A"]), "MISSING")
+        add("mis_end_after_start", stop < start, "MIS_END")
+        add("in_year", start > end, "MIS_START")
+    else:
+        raise ValueError(f"no rules for SSDA903 table {table!r}")
+    if not out:
+        return pd.DataFrame(columns=["rule", "row", "column", "value"])
+    return pd.concat(out, ignore_index=True).drop_duplicates("row", keep="first").sort_values("row").reset_index(drop=True)
+
+
+def _clean_table(table: str, returns: dict, years: list[str], quarantine: list, recon: list) -> pd.DataFrame:
+    """One table across the years: rule breaches quarantined, dates typed, collection_year added."""
+    parts = []
+    for y in years:
+        if table not in returns[y]:
+            continue
+        raw = returns[y][table]
+        exact = raw.drop(columns="_row", errors="ignore").duplicated(keep="first")
+        d = raw[~exact].reset_index(drop=True)
+        breaches = check_table(table, d, y)
+        if len(breaches):
+            quarantine.append(breaches.assign(collection_year=y, table=table, CHILD="",
+                                              reason=breaches["rule"].map(TABLE_RULES[table])))
+        rows = d["_row"] if "_row" in d else pd.Series(np.arange(len(d)) + 2)
+        keep = d[~rows.isin(set(breaches["row"]))].drop(columns="_row", errors="ignore").copy()
+        keep["collection_year"] = y
+        blank = int(raw.attrs.get("blank_rows", 0))
+        recon.append({"table": table, "collection_year": y, "rows_read": len(raw) + blank, "blank_rows": blank,
+                      "duplicates_within": int(exact.sum()), "rows_quarantined": len(breaches), "rows_kept": len(keep)})
+        parts.append(keep)
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    for col in ("DOB", "MC_DOB", "DUC", "MIS_START", "MIS_END"):
+        if col in out:
+            out[col] = parse_dates(out[col])
+    return out
+
+
 # ---- merging collection years ------------------------------------------------------------------------
 HISTORY_RULES = {
     "duplicate_across_years": "the same episode (CHILD, DECOM) in several returns: the latest return's version is kept",
     "overlap_truncated": "an episode overlapping the child's next episode ends (X1) when the next begins (fixed, flagged)",
     "vanished": "an episode open at the end of a return is missing from the next year's return (kept, flagged)",
+    "under_18": "an episode starting on or after the child's 18th birthday (DOB from the header) is quarantined",
+    "no_header": "an episode whose child has no usable header row is kept and counted (age unknown)",
 }
 
 
@@ -246,19 +355,33 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.D
                      if y in later and (c, d, later[y]) not in seen}
     vanished = np.array([(c, d) in vanished_keys for c, d in zip(merged["CHILD"], merged["DECOM"])], dtype=bool)
     merged.loc[vanished & (merged["fix"] == ""), "fix"] = "vanished"
-    headers = []
-    for y in years:
-        h = returns[y]["header"].drop(columns="_row", errors="ignore").copy()
-        h["collection_year"] = y
-        headers.append(h)
-    header = pd.concat(headers).drop_duplicates("CHILD", keep="last")
-    header["SEX"] = header["SEX"].replace({"1": "M", "2": "F"})
+    tables_recon: list[dict] = []
+    header = _clean_table("header", returns, years, quarantine, tables_recon)
+    header = header.drop_duplicates("CHILD", keep="last").reset_index(drop=True)
+    header["SEX"] = header["SEX"].replace({"1": "M", "2": "F", "U": pd.NA})
+    extra = {t: _clean_table(t, returns, years, quarantine, tables_recon) for t in ("uasc", "missing")}
+    # episodes of a child with no usable header row: kept (the placement happened) and counted
+    no_header = ~merged["CHILD"].isin(set(header["CHILD"]))
+    # an episode starting on or after the child's 18th birthday is not an episode of a child
+    dob = pd.Series(pd.to_datetime(header.set_index("CHILD")["DOB"]).reindex(merged["CHILD"]).to_numpy(),
+                    index=merged.index)
+    adult = dob.notna() & (merged["DECOM_date"] >= _eighteenth(dob.fillna(pd.Timestamp(2000, 1, 1))))
+    if adult.any():
+        a = merged[adult]
+        quarantine.append(pd.DataFrame({"rule": "under_18", "row": a["row"], "CHILD": a["CHILD"], "column": "DECOM",
+                                        "value": a["DECOM"], "collection_year": a["collection_year"],
+                                        "reason": "the episode starts before the child's 18th birthday (DOB from the header)"}))
+        merged = merged[~adult].reset_index(drop=True)
+        no_header = no_header[~adult].reset_index(drop=True)
     q = (pd.concat(quarantine, ignore_index=True) if quarantine else
          pd.DataFrame(columns=["rule", "row", "CHILD", "column", "value", "collection_year", "reason"]))
+    if "table" not in q:
+        q["table"] = "episodes"
+    q["table"] = q["table"].fillna("episodes")
     rec = pd.DataFrame(recon)
     summary = pd.DataFrame([
         ("rows read (all returns)", int(rec["rows_read"].sum())),
-        ("rows quarantined", int(rec["rows_quarantined"].sum())),
+        ("rows quarantined", int(rec["rows_quarantined"].sum()) + int(adult.sum())),
         ("rows dropped by rule", duplicates + int(rec["duplicates_within"].sum()) + int(rec["blank_rows"].sum())),
         ("of which the same episode in a later return", duplicates),
         ("of which exact duplicate rows within a return", int(rec["duplicates_within"].sum())),
@@ -266,7 +389,12 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.D
         ("episodes kept", len(merged)),
         ("of which overlaps truncated", int((merged["fix"] == "overlap_truncated").sum())),
         ("of which vanished from the next return", int((merged["fix"] == "vanished").sum())),
+        ("of which the child has no usable header row", int(no_header.sum())),
     ], columns=["item", "count"])
     assert summary.at[0, "count"] == summary.at[1, "count"] + summary.at[2, "count"] + len(merged)
-    return {"episodes": merged.drop(columns=["row"]), "header": header, "quarantine": q,
-            "reconciliation": summary, "by_year": rec}
+    tr = pd.DataFrame(tables_recon, columns=["table", "collection_year", "rows_read", "blank_rows", "duplicates_within",
+                                             "rows_quarantined", "rows_kept"])
+    assert (tr["rows_read"] == tr["blank_rows"] + tr["duplicates_within"] + tr["rows_quarantined"] + tr["rows_kept"]).all()
+    return {"episodes": merged.drop(columns=["row"]), "header": header, "uasc": extra["uasc"],
+            "missing": extra["missing"], "quarantine": q, "reconciliation": summary, "by_year": rec,
+            "tables": tr}

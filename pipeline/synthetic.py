@@ -897,10 +897,12 @@ def _messy_money(values: pd.Series, rng) -> pd.Series:
 
 def messy_ledger(df: pd.DataFrame, fy: str, rng) -> bytes:
     """A ledger as a finance system exports it: title rows, human headings in a shuffled order,
-    subtotals per service line, a grand total, stray blank rows, money as text, cp1252 with a £ sign."""
+    subtotals per service line, a grand total, stray blank rows, money as text, months as "Apr-26",
+    cp1252 with a £ sign."""
     d = df.copy()
     for c in MONEY:
         d[c] = _messy_money(df[c], rng)
+    d["month"] = pd.to_datetime(df["month"], format="%Y-%m").dt.strftime("%b-%y")  # "Apr-26", as Oracle prints it
     order = list(rng.permutation(list(LEDGER_HEADINGS)))
     parts = []
     for sl, g in d.groupby("service_line", sort=False):
@@ -935,6 +937,24 @@ def messy_csv(data: bytes, rng) -> bytes:
     return ("\ufeff" + "\r\n".join(out)).encode("utf-8")
 
 
+def messy_return(data: bytes, title: str, rng) -> bytes:
+    """A quarterly return as a finance officer saves it from Excel: title rows, human headings
+    ("Controllable Budget £m"), money as "£1.234", "(0.500)" or "0.500-", "-" for nil, a stray
+    blank row; then the byte-order mark, CRLF and shuffled columns of ``messy_csv``."""
+    df = pd.read_csv(__import__("io").BytesIO(data), dtype=str, keep_default_na=False)
+    for c in [c for c in df.columns if c.endswith("_gbpm")]:
+        v = pd.to_numeric(df[c], errors="coerce")
+        text = df[c].str.lstrip("-")
+        neg = np.where(rng.random(len(v)) < 0.5, "(" + text + ")", text + "-")
+        pos = np.where(rng.random(len(v)) < 0.5, "£" + text, text)
+        df[c] = np.where(df[c] == "", "", np.where(v < 0, neg, np.where(v == 0, "-", pos)))
+    df.columns = [" ".join(w.capitalize() for w in c.split("_")).replace("Gbpm", "£m") for c in df.columns]
+    body = messy_csv(df.to_csv(index=False).encode("utf-8"), rng).decode("utf-8").lstrip("\ufeff")
+    width = "," * (len(df.columns) - 1)
+    return ("\ufeff" + f"Synthetic County Council (SYNTHETIC DATA){width}\r\n{title}{width}\r\n{width}\r\n"
+            + body).encode("utf-8")
+
+
 def messify(files: dict[str, bytes], cfg: Config) -> dict[str, bytes]:
     """The same content as councils' systems export it; the oracle and metadata stay clean."""
     rng = np.random.default_rng([cfg.seed, 999])
@@ -943,7 +963,9 @@ def messify(files: dict[str, bytes], cfg: Config) -> dict[str, bytes]:
         if path.startswith("ledger/ledger_"):
             df = pd.read_csv(__import__("io").BytesIO(data), dtype=str, keep_default_na=False)
             out[path] = messy_ledger(df, path[-11:-4], rng)
-        elif path.startswith(("ssda903/", "returns/")) and path.endswith(".csv"):
+        elif path.startswith("returns/") and path.endswith(".csv"):
+            out[path] = messy_return(data, f"Children's Services {path.split('/')[1]}: {path.split('/')[-1][:-4]}", rng)
+        elif path.startswith("ssda903/") and path.endswith(".csv"):
             out[path] = messy_csv(data, rng)
         else:
             out[path] = data

@@ -70,9 +70,21 @@ def test_08_text_in_numbers(tmp_path):
     assert reasons(res) == [(2, "controllable_budget_gbpm", "expected a number")]
 
 
-def test_09_bracket_negative_in_a_tidy_table(tmp_path):
-    res = table(tmp_path, "budget_lines", LINES_HEADER + "a,A,A,(1.5),2,s\n")
-    assert reasons(res) == [(2, "controllable_budget_gbpm", "expected a number")]
+def test_09_numbers_as_finance_systems_print_them(tmp_path):
+    res = table(tmp_path, "budget_lines", LINES_HEADER + 'a,A,A,(1.5),2,s\nb,B,B,0.25-,"£1,234.5",s\nc,C,C,-,2,s\n'
+                'd,D,D,1.5.2,2,s\n')
+    assert res.kept["controllable_budget_gbpm"].tolist() == [-1.5, -0.25, 0.0]
+    assert res.kept["full_year_forecast_gbpm"].tolist()[1] == 1234.5
+    assert reasons(res) == [(5, "controllable_budget_gbpm", "expected a number")]
+
+
+def test_09b_title_rows_blank_rows_and_human_headings(tmp_path):
+    text = ("Synthetic County Council,,,,,\nBudget monitoring Q2,,,,,\n,,,,,\n"
+            "Line ID,Service Line,Short Name,Controllable Budget £m,Full Year Forecast (£m),Source\n"
+            "a,A,A,1,2,s\n,,,,,\nb,B,B,x,2,s\n")
+    res = table(tmp_path, "budget_lines", text)
+    assert res.header_row == 4 and res.rows_in == 3 and res.blank_rows == 1 and len(res.kept) == 1
+    assert reasons(res) == [(7, "controllable_budget_gbpm", "expected a number")]  # the file's own row number
 
 
 def test_10_negative_where_not_allowed(tmp_path):
@@ -286,3 +298,75 @@ def test_46_dfe_markers_stay_missing_with_their_meaning():
     assert d["value"].iloc[1:5].isna().all() and not (d["value"] == 0).any()
     assert d["meaning"].iloc[1] == "confidential: suppressed to protect individuals"
     assert d["marker"].tolist() == ["", "c", "x", "z", "low", "", ""]
+
+
+# ---- SSDA903 header, UASC and missing tables (47-56) --------------------------------------------------
+def write_tables(tmp_path, header_rows=None, uasc_rows=None, missing_rows=None, episodes=None, year="2023-24"):
+    d = tmp_path / "r" / year
+    write_return(tmp_path / "r", year, episodes or [{"CHILD": "1", "DECOM": "01/05/2023"}], header=header_rows is None)
+    if header_rows is not None:
+        pd.DataFrame(header_rows, columns=ssda903.HEADER_COLUMNS).fillna("").to_csv(d / "header.csv", index=False)
+    if uasc_rows is not None:
+        pd.DataFrame(uasc_rows, columns=ssda903.UASC_COLUMNS).to_csv(d / "uasc.csv", index=False)
+    if missing_rows is not None:
+        pd.DataFrame(missing_rows, columns=ssda903.MISSING_COLUMNS).to_csv(d / "missing.csv", index=False)
+    return ssda903.merge_returns({year: ssda903.read_return(d)})
+
+
+def by_table(m, table):
+    q = m["quarantine"]
+    q = q[q["table"] == table]
+    return sorted(zip(q["rule"], q["column"], q["value"]))
+
+
+H = {"CHILD": "1", "SEX": "1", "DOB": "01/01/2010", "ETHNIC": "WBRI", "UPN": "", "MOTHER": "", "MC_DOB": ""}
+
+
+@pytest.mark.parametrize("n,row,expect", [
+    (47, {"DOB": "31/02/2010"}, [("bad_date", "DOB", "31/02/2010")]),
+    (48, {"DOB": "01/01/2030"}, [("dob_future", "DOB", "01/01/2030")]),
+    (49, {"SEX": "9"}, [("codes", "SEX", "9")]),
+    (50, {"ETHNIC": "XXXX"}, [("codes", "ETHNIC", "XXXX")]),
+    (51, {"SEX": "M"}, [("codes", "SEX", "M")]),  # M/F only from 2024-25; 1/2 before
+])
+def test_header_rules_quarantine(tmp_path, n, row, expect):
+    m = write_tables(tmp_path, header_rows=[H | row])
+    assert by_table(m, "header") == expect
+    # the episode is kept but its child has no usable header, and that is counted
+    r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
+    assert r["episodes kept"] == 1 and r["of which the child has no usable header row"] == 1
+
+
+def test_52_two_different_header_rows_for_one_child(tmp_path):
+    m = write_tables(tmp_path, header_rows=[H, H | {"ETHNIC": "WIRI"}])
+    assert by_table(m, "header") == [("duplicate_child", "CHILD", "1")]
+    assert m["header"]["ETHNIC"].tolist() == ["WBRI"]
+    t = m["tables"].set_index("table").loc["header"]
+    assert (t["rows_read"], t["rows_kept"], t["rows_quarantined"]) == (2, 1, 1)
+
+
+def test_53_episode_starting_after_18th_birthday_is_quarantined(tmp_path):
+    m = write_tables(tmp_path, header_rows=[H | {"DOB": "01/04/2005"}],
+                     episodes=[{"CHILD": "1", "DECOM": "01/05/2023"}])
+    assert quarantined(m) == [("under_18", "DECOM", "01/05/2023")]
+    assert len(m["episodes"]) == 0
+
+
+@pytest.mark.parametrize("n,row,expect", [
+    (54, ["1", "1", "01/01/2007", "01/01/2026"], [("duc_by_18", "DUC", "01/01/2026")]),
+    (55, ["1", "1", "01/01/2007", "first of Jan"], [("bad_date", "DUC", "first of Jan")]),
+])
+def test_uasc_rules(tmp_path, n, row, expect):
+    m = write_tables(tmp_path, uasc_rows=[row, ["2", "2", "01/01/2007", "01/01/2025"]])
+    assert by_table(m, "uasc") == expect and len(m["uasc"]) == 1
+
+
+@pytest.mark.parametrize("n,row,expect", [
+    (56, ["1", "1", "01/01/2010", "Q", "01/06/2023", "02/06/2023"], [("codes", "MISSING", "Q")]),
+    (57, ["1", "1", "01/01/2010", "M", "05/06/2023", "02/06/2023"], [("mis_end_after_start", "MIS_END", "02/06/2023")]),
+    (58, ["1", "1", "01/01/2010", "A", "01/06/2024", ""], [("in_year", "MIS_START", "01/06/2024")]),
+])
+def test_missing_rules(tmp_path, n, row, expect):
+    m = write_tables(tmp_path, missing_rows=[row, ["1", "1", "01/01/2010", "M", "01/07/2023", ""]])
+    assert by_table(m, "missing") == expect
+    assert len(m["missing"]) == 1 and m["missing"]["MIS_END"].isna().all()

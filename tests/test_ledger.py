@@ -91,3 +91,22 @@ def test_subtotal_that_disagrees_with_its_detail_is_reported(tmp_path):
     r = read_ledger(p, MAPPING)
     row = r.totals.iloc[0]
     assert (row["shown_pence"], row["detail_pence"], bool(row["agrees"])) == (1600, 1500, False)
+
+
+def test_months_are_dates_whatever_their_printed_form(tmp_path):
+    p = _write(tmp_path, "l.csv", "Fin Year,Month,Cost Centre,Actual\n"
+               "2026-27,2026-04,C1,1.00\n2026-27,May-26,C1,1.00\n2026-27,June 2026,C1,1.00\n2026-27,07/2026,C1,1.00\n"
+               "2026-27,01/08/2026,C1,1.00\n2026-27,Smarch,C1,1.00\n2026-27,Mar-26,C2,1.00\n")
+    r = read_ledger(p, MAPPING)
+    assert list(r.kept["month"].dt.strftime("%Y-%m")) == ["2026-04", "2026-05", "2026-06", "2026-07", "2026-08"]
+    q = r.quarantined.set_index("row")
+    assert q.at[7, "reason"].startswith("expected a month such as 2026-04") and q.at[7, "value"] == "Smarch"
+    assert q.at[8, "reason"] == "month outside financial year 2026-27 (April to March)"
+    assert r.reconciles
+
+
+def test_month_comes_from_period_when_the_export_has_none(tmp_path):
+    p = _write(tmp_path, "l.csv", "Fin Year,Period,Cost Centre,Actual\n2026-27,1,C1,1.00\n2026-27,10,C1,1.00\n"
+               "2026-27,13,C1,1.00\n")
+    r = read_ledger(p, MAPPING)
+    assert list(r.kept["month"].dt.strftime("%Y-%m")) == ["2026-04", "2027-01", "2027-03"]

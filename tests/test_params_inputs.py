@@ -50,14 +50,14 @@ def test_bad_rows_are_quarantined_with_row_column_and_reason_never_dropped(tmp_p
     f.write_text("line_id,service_line,short_name,controllable_budget_gbpm,full_year_forecast_gbpm,"
                  "published_variance_gbpm,source\n"
                  "a,Line A,A,1.000,2.000,1.000,s\n"
-                 "b,Line B,B,(1.5),2.000,,s\n"
+                 "b,Line B,B,one and a half,2.000,,s\n"
                  "c,,C,1.000,1.000,0,s\n"
                  "d,Line D,D,1.000,3.000,,s\n"
                  "e,Line E,E,,3.000,,s\n")
     res = read_input(_spec(f))
     assert res.rows_in == 5 and len(res.kept) == 2 and len(res.kept) + res.quarantined["row"].nunique() == res.rows_in
     q = res.quarantined.set_index("row")
-    assert q.at[3, "column"] == "controllable_budget_gbpm" and q.at[3, "value"] == "(1.5)"
+    assert q.at[3, "column"] == "controllable_budget_gbpm" and q.at[3, "value"] == "one and a half"
     assert q.at[3, "reason"] == "expected a number"
     assert q.at[4, "column"] == "service_line" and q.at[4, "reason"] == "required value is blank"
     assert list(res.kept["line_id"]) == ["a", "d"]  # a blank optional number is missing, not bad

@@ -196,3 +196,52 @@ def test_measure_returns_agree_with_the_ssda903_returns(files):
     rh = m[(m["measure_ref"] == "ceased_pct_returned_home") & (m["period"] == "2025-2026")]["value_raw"].item()
     assert rh == f"{ceased['REC'].eq('E4A').mean() * 100:.1f}%"
     assert m[m["period"] == "Target"]["value_raw"].tolist()[2] == "To remain lower than national average"
+
+
+def test_messy_returns_read_to_the_clean_tables(files):
+    """Title rows, human headings, money as "£1.234"/"(0.5)"/"0.5-", blank rows, BOM, CRLF and shuffled
+    columns: every quarterly return of two quarters reads to exactly the clean table."""
+    from pipeline.inputs import read_input
+    from pipeline.params import InputSpec
+
+    messy = synthetic.messify(files, Config())
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        checked = 0
+        for path in sorted(p for p in files if p.startswith(("returns/2021-22-Q1/", "returns/2026-27-Q2/"))):
+            key = path.split("/")[-1][:-4]
+            out = {}
+            for kind, data in (("clean", files[path]), ("messy", messy[path])):
+                p = Path(d) / f"{kind}_{key}.csv"
+                p.write_bytes(data)
+                out[kind] = read_input(InputSpec(key=key, path=p, rel_path=p.name, description="", source="",
+                                                 synthetic=True))
+            c, m = out["clean"], out["messy"]
+            assert m.header_row == 4 and m.quarantined.empty and c.quarantined.empty, path
+            assert m.rows_in == len(c.kept) + m.blank_rows
+            pd.testing.assert_frame_equal(m.kept[list(c.kept.columns)], c.kept, obj=path)
+            checked += 1
+        assert checked >= 20
+    assert "Controllable Budget £m" in messy["returns/2026-27-Q2/budget_lines.csv"].decode("utf-8")
+
+
+def test_messy_demo_prepares_the_same_processed_tables(tmp_path):
+    """The whole messy variant (ledger, returns, SSDA903) prepares to the same Parquet tables."""
+    from tests.conftest import copy_project
+    from pipeline.context import open_quarter
+
+    root = copy_project(tmp_path / "proj")
+    clean = open_quarter("2026-27-Q2", work_dir=str(tmp_path / "clean"), root=root)
+    synthetic.write_demo(root / "data" / "raw" / "synthetic", Config(), messy=True)
+    messy = open_quarter("2026-27-Q2", work_dir=str(tmp_path / "messy"), root=root)
+    names = sorted(p.stem for p in (tmp_path / "clean" / "inputs").glob("*.parquet"))
+    assert "ledger" in names and "ssda903_episodes" in names and "budget_lines" in names
+    for name in names:
+        a, b = clean.table(name), messy.table(name)
+        sort = [c for c in ("month", "cost_centre", "CHILD", "DECOM", "MIS_START") if c in a] or list(a.columns[:1])
+        a = a.sort_values(sort, kind="stable").reset_index(drop=True)
+        b = b[list(a.columns)].sort_values(sort, kind="stable").reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b, obj=name)
+    rc, rm = clean.register().set_index("input"), messy.register().set_index("input")
+    assert (rc["rows_kept"] == rm["rows_kept"]).all() and rm["rows_quarantined"].sum() == 0
+    assert rm.loc["ledger", "rows_dropped"] > 10  # subtotals and blank rows, counted
