@@ -166,8 +166,10 @@ class QuarterContext:
         for table, t in m["tables"].groupby("table", sort=False):
             entries.append({**entry, "input": f"{key}:{table}",
                             "description": f"{table}.csv of each collection year ({ssda903.TABLE_DESCRIPTIONS[table]})",
-                            "rows_in": int(t["rows_read"].sum()), "rows_kept": int(t["rows_kept"].sum()),
-                            "rows_dropped": int(t["blank_rows"].sum() + t["duplicates_within"].sum()),
+                            "rows_in": int(t["rows_read"].sum()),
+                            "rows_kept": int(t["rows_kept"].sum() - t["superseded"].sum()),
+                            "rows_dropped": int(t["blank_rows"].sum() + t["duplicates_within"].sum()
+                                                + t["superseded"].sum()),
                             "rows_quarantined": int(t["rows_quarantined"].sum()),
                             "columns": len({"header": ssda903.HEADER_COLUMNS, "uasc": ssda903.UASC_COLUMNS,
                                             "missing": ssda903.MISSING_COLUMNS}[table])})

@@ -167,7 +167,9 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
             nq = int(g["rows_quarantined"].sum())
             out.append(_f(f"{key}:{table}", f"{table} rules",
                           f"{number(int(g['rows_read'].sum()))} rows read over {number(len(g))} returns; {number(nq)} "
-                          f"quarantined by rule; {number(int(g['rows_kept'].sum()))} kept", nq, "warning" if nq else "info"))
+                          f"quarantined by rule; {number(int(g['superseded'].sum()))} replaced by a later return's "
+                          f"version; {number(int(g['rows_kept'].sum() - g['superseded'].sum()))} kept", nq,
+                          "warning" if nq else "info"))
     return out
 
 

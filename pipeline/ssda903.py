@@ -357,9 +357,18 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.D
     merged.loc[vanished & (merged["fix"] == ""), "fix"] = "vanished"
     tables_recon: list[dict] = []
     header = _clean_table("header", returns, years, quarantine, tables_recon)
+    # a child's header (and UASC row) is repeated in every return that includes the child, a missing
+    # episode open at 31 March in two returns: the latest return's version is kept
+    n_header = len(header)
     header = header.drop_duplicates("CHILD", keep="last").reset_index(drop=True)
     header["SEX"] = header["SEX"].replace({"1": "M", "2": "F", "U": pd.NA})
     extra = {t: _clean_table(t, returns, years, quarantine, tables_recon) for t in ("uasc", "missing")}
+    superseded = {"header": n_header - len(header)}
+    for t, keys in (("uasc", ["CHILD"]), ("missing", ["CHILD", "MIS_START"])):
+        n = len(extra[t])
+        if n:
+            extra[t] = extra[t].drop_duplicates(keys, keep="last").reset_index(drop=True)
+        superseded[t] = n - len(extra[t])
     # episodes of a child with no usable header row: kept (the placement happened) and counted
     no_header = ~merged["CHILD"].isin(set(header["CHILD"]))
     # an episode starting on or after the child's 18th birthday is not an episode of a child
@@ -395,6 +404,12 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.D
     tr = pd.DataFrame(tables_recon, columns=["table", "collection_year", "rows_read", "blank_rows", "duplicates_within",
                                              "rows_quarantined", "rows_kept"])
     assert (tr["rows_read"] == tr["blank_rows"] + tr["duplicates_within"] + tr["rows_quarantined"] + tr["rows_kept"]).all()
+    # rows_kept per return; "superseded" = kept rows replaced by a later return's version of the same row
+    tr["superseded"] = 0
+    for t, n in superseded.items():
+        last = tr.index[tr["table"] == t]
+        if len(last):
+            tr.loc[last[-1], "superseded"] = n
     return {"episodes": merged.drop(columns=["row"]), "header": header, "uasc": extra["uasc"],
             "missing": extra["missing"], "quarantine": q, "reconciliation": summary, "by_year": rec,
             "tables": tr}

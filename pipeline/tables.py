@@ -19,7 +19,8 @@ def _slug(name: str) -> str:
 
 
 class TableStore:
-    """Tables live in ``<work_dir>/tables/<name>.csv`` with an index of titles and order."""
+    """Tables live in ``<work_dir>/tables/<name>.parquet`` (types kept, so numbers stay numbers in
+    tables.xlsx) with an index of titles and order."""
 
     def __init__(self, work_dir: Path):
         self.dir = Path(work_dir) / "tables"
@@ -31,7 +32,7 @@ class TableStore:
     def publish(self, name: str, df: pd.DataFrame, title: str, section: str) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
         slug = _slug(name)
-        df.to_csv(self.dir / f"{slug}.csv", index=False, encoding="utf-8")
+        df.reset_index(drop=True).to_parquet(self.dir / f"{slug}.parquet", index=False)
         index = [e for e in self._index() if e["name"] != slug]
         index.append({"name": slug, "title": title, "section": section})
         (self.dir / INDEX).write_text(json.dumps(index, indent=1), encoding="utf-8")
@@ -41,7 +42,7 @@ class TableStore:
         return self._index()
 
     def load(self, name: str) -> pd.DataFrame:
-        return pd.read_csv(self.dir / f"{_slug(name)}.csv", keep_default_na=False, na_values=[""])
+        return pd.read_parquet(self.dir / f"{_slug(name)}.parquet")
 
     def write_xlsx(self, out: Path, sheet_order: list[str] | None = None) -> list[str]:
         """One sheet per table, numbers as numbers; a contents sheet lists titles. Returns sheet names."""

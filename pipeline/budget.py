@@ -1,0 +1,455 @@
+"""Budget monitoring and forecast outturn (seed 004, sections 4.3-4.10), computed rather than typed.
+
+Conventions (DESIGN.md, Finance): £m to three decimals; under (-) / over spend; a percentage of the
+controllable budget to one decimal, 100.0% for spend against a zero budget, against the absolute
+value of a negative (income) budget; totals from unrounded data. Every mark is a symbol and a word.
+
+Forecasts per service line come from the ledger when there is one: the budget holder's forecast
+where the ledger carries it, otherwise a projection from the year-to-date actuals and the monthly
+spending profile of the prior years, with a range. Without a ledger (a published quarter transcribed
+from a report), the budget lines input is used as published."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .finance import variance_pct
+
+PENCE_PER_M = 100_000_000
+
+# ---- marks: a symbol and a word, never colour alone ----------------------------------------------------
+BUDGET_MARKS = {"within": "☑ Within budget", "over": "☐ Over budget"}
+SAVINGS_MARKS = {"achieved": "✓ Achieved", "shortfall": "✗ Shortfall"}
+MOVEMENT_MARKS = {"increased": "↑ Increased", "unchanged": "= Unchanged", "decreased": "▼ Decreased"}
+TRADED_MARKS = {"contribution": "✓ Contribution", "breakeven": "= Break-even", "deficit": "✗ Deficit"}
+
+
+def _r3(x: float) -> float:
+    """Rounded to £0.001m, half away from zero, as the report prints it."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return math.nan
+    return float(np.sign(x) * math.floor(abs(x) * 1000 + 0.5) / 1000)
+
+
+def budget_mark(variance_gbpm: float) -> str:
+    """``over`` when the forecast exceeds the budget by at least £0.001m as printed, else ``within``."""
+    return "over" if _r3(variance_gbpm) > 0 else "within"
+
+
+def movement(now: float, before: float | None, tolerance: float = 0.0005) -> str:
+    """``increased`` / ``unchanged`` / ``decreased`` comparing two £m balances."""
+    if before is None or (isinstance(before, float) and math.isnan(before)):
+        return ""
+    if now - before > tolerance:
+        return "increased"
+    if before - now > tolerance:
+        return "decreased"
+    return "unchanged"
+
+
+# ---- the forecast table -------------------------------------------------------------------------------
+TABLE_COLUMNS = ["Service line", "Controllable Budget £m", "Full Year Forecast £m", "Forecast Under (-)/Over Spend £m",
+                 "Percentage Under (-)/Over Spend", "Budget Performance"]
+
+
+def lines_table(lines: pd.DataFrame) -> pd.DataFrame:
+    """Budget lines (``service_line``, ``controllable_budget_gbpm``, ``full_year_forecast_gbpm``, optional
+    ``published_variance_gbpm``) with ``variance_gbpm``, ``variance_pct`` and ``mark``. The variance is
+    the forecast less the budget unless the source published its own (computed by the council from
+    unrounded figures, so more exact than the difference of its rounded columns)."""
+    out = lines.copy().reset_index(drop=True)
+    computed = out["full_year_forecast_gbpm"] - out["controllable_budget_gbpm"]
+    if "published_variance_gbpm" in out:
+        out["variance_gbpm"] = out["published_variance_gbpm"].where(out["published_variance_gbpm"].notna(), computed)
+    else:
+        out["variance_gbpm"] = computed
+    out["variance_pct"] = [variance_pct(v, b) for v, b in zip(out["variance_gbpm"], out["controllable_budget_gbpm"])]
+    out["mark"] = [budget_mark(v) for v in out["variance_gbpm"]]
+    return out
+
+
+@dataclass
+class Position:
+    lines: pd.DataFrame  # lines_table output
+    budget: float
+    forecast: float
+    variance: float
+    variance_pct: float
+    funding: pd.DataFrame  # funding_line, amount_gbpm
+    total_source: str  # "lines" or "published"
+    lines_budget: float
+    lines_forecast: float
+
+    @property
+    def additional_funding(self) -> float:
+        return float(self.funding["amount_gbpm"].sum()) if len(self.funding) else 0.0
+
+    @property
+    def budget_after(self) -> float:
+        return self.budget + self.additional_funding
+
+    @property
+    def variance_after(self) -> float:
+        return self.forecast - self.budget_after
+
+    @property
+    def variance_after_pct(self) -> float:
+        return variance_pct(self.variance_after, self.budget_after)
+
+
+def budget_position(lines: pd.DataFrame, funding: pd.DataFrame | None = None,
+                    totals: pd.DataFrame | None = None) -> Position:
+    """Totals before and after additional funding, from the unrounded lines; where the source supplies
+    its own published "Total" row (from unrounded figures we only have rounded) that total is used and
+    the rounded lines' sums are kept to report the casting difference."""
+    t = lines_table(lines)
+    lb, lf = float(t["controllable_budget_gbpm"].sum()), float(t["full_year_forecast_gbpm"].sum())
+    budget, forecast, source = lb, lf, "lines"
+    if totals is not None and (totals["row"] == "Total").any():
+        row = totals[totals["row"] == "Total"].iloc[0]
+        budget, forecast, source = float(row["controllable_budget_gbpm"]), float(row["full_year_forecast_gbpm"]), "published"
+    f = funding if funding is not None else pd.DataFrame(columns=["funding_line", "amount_gbpm"])
+    return Position(t, budget, forecast, forecast - budget, variance_pct(forecast - budget, budget),
+                    f[["funding_line", "amount_gbpm"]].reset_index(drop=True), source, lb, lf)
+
+
+def forecast_table(p: Position) -> pd.DataFrame:
+    """The table as councils publish it: lines, Total, additional funding lines, Total after use of
+    additional funding. ``row_kind`` says which is which (line, total, funding, total_after)."""
+    t = p.lines
+    rows = [{"Service line": r.service_line, "Controllable Budget £m": r.controllable_budget_gbpm,
+             "Full Year Forecast £m": r.full_year_forecast_gbpm, "Forecast Under (-)/Over Spend £m": r.variance_gbpm,
+             "Percentage Under (-)/Over Spend": r.variance_pct, "Budget Performance": BUDGET_MARKS[r.mark],
+             "row_kind": "line"} for r in t.itertuples()]
+    rows.append({"Service line": "Total", "Controllable Budget £m": p.budget, "Full Year Forecast £m": p.forecast,
+                 "Forecast Under (-)/Over Spend £m": p.variance, "Percentage Under (-)/Over Spend": p.variance_pct,
+                 "Budget Performance": BUDGET_MARKS[budget_mark(p.variance)], "row_kind": "total"})
+    for f in p.funding.itertuples():
+        rows.append({"Service line": f.funding_line, "Controllable Budget £m": f.amount_gbpm, "Full Year Forecast £m": None,
+                     "Forecast Under (-)/Over Spend £m": None, "Percentage Under (-)/Over Spend": None,
+                     "Budget Performance": "", "row_kind": "funding"})
+    if len(p.funding):
+        rows.append({"Service line": "Total after use of additional funding", "Controllable Budget £m": p.budget_after,
+                     "Full Year Forecast £m": p.forecast, "Forecast Under (-)/Over Spend £m": p.variance_after,
+                     "Percentage Under (-)/Over Spend": p.variance_after_pct,
+                     "Budget Performance": BUDGET_MARKS[budget_mark(p.variance_after)], "row_kind": "total_after"})
+    return pd.DataFrame(rows)
+
+
+def casting_note(p: Position) -> str:
+    """Say where rounded lines do not cast to the total (never force them)."""
+    shown_b = sum(_r3(x) for x in p.lines["controllable_budget_gbpm"])
+    shown_f = sum(_r3(x) for x in p.lines["full_year_forecast_gbpm"])
+    gaps = []
+    if abs(shown_b - _r3(p.budget)) >= 0.0005:
+        gaps.append(f"budget lines add to £{shown_b:,.3f}m against the total £{_r3(p.budget):,.3f}m")
+    if abs(shown_f - _r3(p.forecast)) >= 0.0005:
+        gaps.append(f"forecast lines add to £{shown_f:,.3f}m against the total £{_r3(p.forecast):,.3f}m")
+    base = ("Totals are computed from unrounded figures, then rounded"
+            + (" (as published by the council)" if p.total_source == "published" else "") + ".")
+    if gaps:
+        base += " Rounded lines do not cast exactly: " + "; ".join(gaps) + "."
+    return base + " Under (-) / over spend; percentages of the controllable budget."
+
+
+# ---- forecasts from the ledger -----------------------------------------------------------------------
+def quarter_end_month(fy: str, q: int) -> pd.Timestamp:
+    """2026-27 Q2 -> 2026-09-01 (the month of the quarter's last ledger period)."""
+    start = int(fy[:4])
+    m = 3 * q + 3
+    return pd.Timestamp(start + (m > 12), (m - 1) % 12 + 1, 1)
+
+
+def _m(pence) -> float:
+    return float(pence) / PENCE_PER_M
+
+
+def ledger_lines(ledger: pd.DataFrame, fy: str, as_at: pd.Timestamp) -> pd.DataFrame:
+    """Per service line at a month: budget (annual, that month), year-to-date actual, budget holder's
+    forecast (NaN where the ledger has none), months of actuals. £m from integer pence."""
+    led = ledger[(ledger["financial_year"] == fy) & (ledger["month"] <= as_at)]
+    if not len(led):
+        raise ValueError(f"the ledger has no {fy} rows up to {as_at:%B %Y}")
+    last = led[led["month"] == led["month"].max()]
+    order = list(dict.fromkeys(ledger["service_line_id"]))
+    g = led.groupby("service_line_id", sort=False)
+    out = pd.DataFrame({
+        "service_line": g["service_line"].first(),
+        "controllable_budget_gbpm": last.groupby("service_line_id")["budget_annual"].sum().map(_m),
+        "ytd_actual_gbpm": g["actual"].sum().map(_m),
+        "months": g["month"].nunique(),
+    })
+    if "forecast_full_year" in last and last["forecast_full_year"].notna().any():
+        fc = last.groupby("service_line_id")["forecast_full_year"].agg(lambda s: s.sum() if s.notna().any() else pd.NA)
+        out["holder_forecast_gbpm"] = pd.to_numeric(fc, errors="coerce").map(lambda v: v / PENCE_PER_M if pd.notna(v) else np.nan)
+    else:
+        out["holder_forecast_gbpm"] = np.nan
+    out = out.reindex([o for o in order if o in out.index])
+    out.index.name = "line_id"
+    return out.reset_index()
+
+
+def profile_projection(ledger: pd.DataFrame, fy: str, as_at: pd.Timestamp, coverage: float = 0.8) -> pd.DataFrame:
+    """Full-year projection per line from year-to-date actuals and the share of the year's spend that
+    prior complete years had reached by the same month: projection = YTD / mean share; the range runs
+    over the projections each prior year's share implies (its ``coverage`` central interval, from a
+    normal fit when there are three or more prior years). With no complete prior year the projection
+    is straight-line (YTD x 12 / months) and has no range. Columns: line_id, projection_gbpm, low_gbpm,
+    high_gbpm, method, prior_years."""
+    from statistics import NormalDist
+
+    cur = ledger_lines(ledger, fy, as_at)
+    period = int(((as_at.year - int(fy[:4])) * 12 + as_at.month - 4)) + 1
+    prior = ledger[ledger["financial_year"] < fy]
+    full = prior.groupby("financial_year")["month"].nunique()
+    years = sorted(full.index[full >= 12])
+    z = NormalDist().inv_cdf(0.5 + coverage / 2)
+    rows = []
+    for r in cur.itertuples():
+        shares = []
+        for y in years:
+            p = prior[(prior["financial_year"] == y) & (prior["service_line_id"] == r.line_id)]
+            if not len(p):
+                continue
+            annual = float(p["actual"].sum())
+            months = (p["month"].dt.year - int(y[:4])) * 12 + p["month"].dt.month - 4 + 1
+            to_date = float(p.loc[months <= period, "actual"].sum())
+            if annual > 0 and to_date > 0:
+                shares.append(to_date / annual)
+        ytd = r.ytd_actual_gbpm
+        if shares:
+            proj = np.array([ytd / s for s in shares])
+            centre = ytd / float(np.mean(shares))
+            if len(proj) >= 3:
+                sd = float(np.std(proj, ddof=1))
+                low, high = centre - z * sd, centre + z * sd
+            else:
+                low, high = float(proj.min()), float(proj.max())
+            method = f"profile of {len(shares)} prior year{'s' if len(shares) != 1 else ''}"
+        else:
+            centre, low, high = ytd * 12 / max(period, 1), math.nan, math.nan
+            method = "straight line (no prior-year profile)"
+        rows.append({"line_id": r.line_id, "projection_gbpm": centre, "low_gbpm": low, "high_gbpm": high,
+                     "method": method, "prior_years": len(shares)})
+    return pd.DataFrame(rows)
+
+
+def ledger_forecast(ledger: pd.DataFrame, fy: str, q: int, projected_lines: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Budget lines for a quarter from the ledger: the budget holder's forecast where the ledger has one
+    (``forecast_source`` = "budget holder"), else the profile projection; ``projected_lines`` are lines
+    always projected (the placements line until the placement cost projection exists). The profile
+    projection and its range are kept beside every line as a cross-check."""
+    as_at = quarter_end_month(fy, q)
+    cur = ledger_lines(ledger, fy, as_at)
+    proj = profile_projection(ledger, fy, as_at)
+    out = cur.merge(proj, on="line_id", how="left")
+    use_holder = out["holder_forecast_gbpm"].notna() & ~out["line_id"].isin(projected_lines)
+    out["full_year_forecast_gbpm"] = out["holder_forecast_gbpm"].where(use_holder, out["projection_gbpm"])
+    out["forecast_source"] = np.where(use_holder, "budget holder", "projection: " + out["method"])
+    return out
+
+
+def forecast_path(ledger: pd.DataFrame, fy: str, upto_q: int) -> pd.DataFrame:
+    """The total and per-line forecast at each quarter end of a year up to ``upto_q`` (budget holders'
+    forecasts, projected where missing): fy, quarter, line_id, service_line, budget, forecast, variance."""
+    rows = []
+    for q in range(1, upto_q + 1):
+        if not (ledger["month"] == quarter_end_month(fy, q)).any():
+            continue
+        t = ledger_forecast(ledger, fy, q)
+        rows.append(t.assign(financial_year=fy, quarter=q)[
+            ["financial_year", "quarter", "line_id", "service_line", "controllable_budget_gbpm",
+             "full_year_forecast_gbpm", "forecast_source"]])
+    if not rows:
+        return pd.DataFrame(columns=["financial_year", "quarter", "line_id", "service_line", "controllable_budget_gbpm",
+                                     "full_year_forecast_gbpm", "forecast_source", "variance_gbpm"])
+    out = pd.concat(rows, ignore_index=True)
+    out["variance_gbpm"] = out["full_year_forecast_gbpm"] - out["controllable_budget_gbpm"]
+    return out
+
+
+def in_sentence(name: str) -> str:
+    """A line name inside a sentence: sentence-case names lose their capital ("Home to school
+    transport" -> "home to school transport"); title-case names and acronyms stay ("Achieving Great
+    Futures", "ICT")."""
+    words = str(name).split()
+    if len(words) and words[0][:1].isupper() and words[0][1:2].islower() and not any(w[:1].isupper() for w in words[1:]):
+        return words[0][0].lower() + str(name)[1:]
+    return str(name)
+
+
+def movements(now: pd.DataFrame, before: pd.DataFrame, label_before: str) -> pd.DataFrame:
+    """Per line: the forecast variance now and at the previous quarter end, the change, and a sentence
+    ("The forecast overspend on home to school transport rose by £0.412m since Q1")."""
+    from .formatting import gbpm
+
+    b = before.set_index("line_id")["variance_gbpm"]
+    rows = []
+    for r in now.itertuples():
+        prev = b.get(r.line_id, math.nan)
+        change = r.variance_gbpm - prev if pd.notna(prev) else math.nan
+        name = in_sentence(getattr(r, "short_name", None) or r.service_line)
+        if pd.isna(change):
+            text = f"{r.service_line}: no forecast at {label_before} to compare."
+        else:
+            kind = "overspend" if _r3(r.variance_gbpm) > 0 else ("underspend" if _r3(r.variance_gbpm) < 0 else "position")
+            if _r3(change) == 0:
+                text = f"The forecast {kind} on {name} is unchanged since {label_before}."
+            else:
+                was = "overspend" if _r3(prev) > 0 else ("underspend" if _r3(prev) < 0 else "balanced position")
+                if kind == was:
+                    grew = (change > 0) == (kind == "overspend")
+                    text = (f"The forecast {kind} on {name} {'rose' if grew else 'fell'} by {gbpm(abs(change))} since "
+                            f"{label_before}.")
+                else:
+                    text = (f"The forecast on {name} moved from {'an ' + was if was != 'balanced position' else 'a balanced position'}"
+                            f" of {gbpm(abs(prev))} at {label_before} to "
+                            f"{'an ' + kind if kind != 'position' else 'balance'}"
+                            f"{' of ' + gbpm(abs(r.variance_gbpm)) if kind != 'position' else ''}: a change of "
+                            f"{gbpm(change, signed=True)}.")
+        rows.append({"line_id": r.line_id, "service_line": r.service_line, "variance_gbpm": r.variance_gbpm,
+                     "previous_variance_gbpm": prev, "change_gbpm": change, "text": text})
+    return pd.DataFrame(rows)
+
+
+def forecast_accuracy(ledger: pd.DataFrame, before_fy: str) -> pd.DataFrame:
+    """For each complete year before ``before_fy`` (12 months in the ledger): each quarter's forecast
+    outturn (budget holders' forecasts at the quarter end) against the final outturn (the year's
+    actuals), by line and in total. Columns: financial_year, quarter, line_id, service_line,
+    forecast_gbpm, outturn_gbpm, error_gbpm (forecast - outturn), error_pct (of outturn)."""
+    months = ledger.groupby("financial_year")["month"].nunique()
+    years = [y for y in sorted(months.index) if months[y] >= 12 and y < before_fy]
+    rows = []
+    for y in years:
+        out = ledger[ledger["financial_year"] == y].groupby("service_line_id")["actual"].sum().map(_m)
+        names = ledger[ledger["financial_year"] == y].groupby("service_line_id")["service_line"].first()
+        for q in (1, 2, 3, 4):
+            t = ledger_forecast(ledger, y, q).set_index("line_id")
+            for lid in t.index:
+                rows.append({"financial_year": y, "quarter": q, "line_id": lid, "service_line": names.get(lid, lid),
+                             "forecast_gbpm": float(t.at[lid, "full_year_forecast_gbpm"]),
+                             "outturn_gbpm": float(out.get(lid, 0.0))})
+    df = pd.DataFrame(rows, columns=["financial_year", "quarter", "line_id", "service_line", "forecast_gbpm", "outturn_gbpm"])
+    if not len(df):
+        return df.assign(error_gbpm=[], error_pct=[])
+    tot = df.groupby(["financial_year", "quarter"], as_index=False)[["forecast_gbpm", "outturn_gbpm"]].sum()
+    tot["line_id"], tot["service_line"] = "total", "Total"
+    df = pd.concat([df, tot[df.columns]], ignore_index=True)
+    df["error_gbpm"] = df["forecast_gbpm"] - df["outturn_gbpm"]
+    df["error_pct"] = np.where(df["outturn_gbpm"] != 0, df["error_gbpm"] / df["outturn_gbpm"].abs() * 100, np.nan)
+    return df
+
+
+# ---- savings, growth, risks, reserves, debt, traded services ---------------------------------------
+def savings_table(initiatives: pd.DataFrame, targets: pd.DataFrame | None) -> tuple[pd.DataFrame, dict]:
+    """Initiatives with shortfall (-) / additional savings and a mark; the total position; the shortfall
+    of identified savings against the target (targets brought forward + current year)."""
+    t = initiatives.copy().reset_index(drop=True)
+    t["shortfall_gbpm"] = t["forecast_achieved_gbpm"] - t["budget_reduction_gbpm"]
+    t["mark"] = np.where(t["shortfall_gbpm"].map(_r3) < 0, "shortfall", "achieved")
+    identified = float(t["budget_reduction_gbpm"].sum())
+    achieved = float(t["forecast_achieved_gbpm"].sum())
+    target = float(targets["budget_reduction_gbpm"].sum()) if targets is not None and len(targets) else math.nan
+    summary = {"identified": identified, "achieved": achieved, "shortfall": achieved - identified, "target": target,
+               "unidentified": target - identified if not math.isnan(target) else math.nan,
+               "n_shortfall": int((t["mark"] == "shortfall").sum()), "n": len(t)}
+    rows = [{"Initiative": r.initiative, "Note": "" if pd.isna(getattr(r, "note", "")) else str(getattr(r, "note", "")),
+             "Budget Reduction Amount £m": r.budget_reduction_gbpm, "Forecast to be Achieved £m": r.forecast_achieved_gbpm,
+             "Shortfall (-)/Additional Savings Achieved £m": r.shortfall_gbpm, "Mark": SAVINGS_MARKS[r.mark]}
+            for r in t.itertuples()]
+    rows.append({"Initiative": "Total Position", "Note": "", "Budget Reduction Amount £m": identified,
+                 "Forecast to be Achieved £m": achieved, "Shortfall (-)/Additional Savings Achieved £m": achieved - identified,
+                 "Mark": SAVINGS_MARKS["shortfall" if _r3(achieved - identified) < 0 else "achieved"]})
+    if not math.isnan(target):
+        rows.append({"Initiative": "Shortfall/(Surplus) of Identified Savings", "Note": "",
+                     "Budget Reduction Amount £m": target - identified, "Forecast to be Achieved £m": 0.0,
+                     "Shortfall (-)/Additional Savings Achieved £m": -(target - identified), "Mark": ""})
+    return pd.DataFrame(rows), summary
+
+
+LIKELIHOOD_PROBABILITY = {1: 0.1, 2: 0.3, 3: 0.5, 4: 0.7, 5: 0.9}
+
+
+def risk_table(risks: pd.DataFrame, variance_gbpm: float,
+               probability: dict[int, float] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Risks with an expected impact (sensitivity x the probability its likelihood stands for) and the
+    risk-adjusted outturn: the forecast variance, plus expected impacts (central), up to plus every
+    sensitivity (all occur)."""
+    prob = probability or LIKELIHOOD_PROBABILITY
+    t = risks.copy().reset_index(drop=True)
+    t["likelihood"] = t["likelihood"].astype(int)
+    t["probability"] = t["likelihood"].map(prob)
+    t["expected_gbpm"] = t["sensitivity_gbpm"] * t["probability"]
+    summary = {"variance": variance_gbpm, "expected": float(t["expected_gbpm"].sum()),
+               "all": float(t["sensitivity_gbpm"].sum()),
+               "central": variance_gbpm + float(t["expected_gbpm"].sum()),
+               "high": variance_gbpm + float(t["sensitivity_gbpm"].sum())}
+    return t, summary
+
+
+def reserves_table(reserves: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Reserves with their movement over the quarter: from the previous quarter's balances when given,
+    else as the source states it. A Total Reserves row (its movement from the totals)."""
+    t = reserves.copy().reset_index(drop=True)
+    if previous is not None and len(previous):
+        before = previous.set_index("reserve")["balance_gbpm"]
+        t["movement"] = [movement(b, before.get(r, math.nan)) or m for r, b, m in
+                         zip(t["reserve"], t["balance_gbpm"], t.get("movement", [""] * len(t)))]
+        total_move = movement(float(t["balance_gbpm"].sum()), float(previous["balance_gbpm"].sum()))
+    else:
+        moves = set(t.get("movement", pd.Series(dtype=str)).dropna())
+        total_move = moves.pop() if len(moves) == 1 else ""
+    rows = [{"Reserve": r.reserve, "£m": r.balance_gbpm, "Movement": MOVEMENT_MARKS.get(str(r.movement), "")}
+            for r in t.itertuples()]
+    rows.append({"Reserve": "Total Reserves", "£m": float(t["balance_gbpm"].sum()),
+                 "Movement": MOVEMENT_MARKS.get(total_move, "")})
+    return pd.DataFrame(rows)
+
+
+def debt_table(debt: pd.DataFrame) -> pd.DataFrame:
+    """The aged debt profile with each band's share of the total, its movement mark, and the total."""
+    t = debt.copy().reset_index(drop=True)
+    total = float(t["amount_gbpm"].sum())
+    rows = [{"Age of debt": r.age_band, "£m": r.amount_gbpm, "% of total": 100 * r.amount_gbpm / total if total else math.nan,
+             "Movement": MOVEMENT_MARKS.get(str(getattr(r, "movement", "")), "")} for r in t.itertuples()]
+    rows.append({"Age of debt": "Total", "£m": total, "% of total": 100.0 if total else math.nan, "Movement": ""})
+    return pd.DataFrame(rows)
+
+
+def traded_tables(fully: pd.DataFrame | None, partially: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fully traded areas: contribution (+) / deficit (-) to general overheads = income - expenditure;
+    partially traded: excess (+) / shortfall (-) against the income target. Each with a mark."""
+    def mark(v):
+        r = _r3(v)
+        return TRADED_MARKS["contribution" if r > 0 else "deficit" if r < 0 else "breakeven"]
+
+    f = pd.DataFrame()
+    if fully is not None and len(fully):
+        c = fully["gross_income_gbpm"] - fully["gross_expenditure_gbpm"]
+        f = pd.DataFrame({"Service area": fully["service_area"], "Trading area": fully["trading_area"],
+                          "Projected Gross Controllable Expenditure £m": fully["gross_expenditure_gbpm"],
+                          "Projected Gross Controllable Income £m": fully["gross_income_gbpm"],
+                          "Forecast Contribution/Deficit(-) to General Overheads £m": c,
+                          "Performance": c.map(mark),
+                          "Transferred to Earmarked Reserves?": fully.get("to_earmarked_reserves", "")})
+    p = pd.DataFrame()
+    if partially is not None and len(partially):
+        e = partially["projected_income_gbpm"] - partially["income_target_gbpm"]
+        p = pd.DataFrame({"Service area": partially["service_area"], "Trading area": partially["trading_area"],
+                          "Budgeted Income Target £m": partially["income_target_gbpm"],
+                          "Projected Actual Income £m": partially["projected_income_gbpm"],
+                          "Forecast Excess/Shortfall(-) compared to Target £m": e, "Performance": e.map(
+                              lambda v: "✓ Excess" if _r3(v) > 0 else "✗ Shortfall" if _r3(v) < 0 else "= On target")})
+    return f, p
+
+
+# ---- material variances ------------------------------------------------------------------------------
+def material_lines(lines: pd.DataFrame, min_gbpm: float = 0.1, min_pct: float = 2.0) -> pd.DataFrame:
+    """Lines whose forecast variance is at least ``min_gbpm`` (either way) and at least ``min_pct`` of
+    the budget, largest first."""
+    t = lines[(lines["variance_gbpm"].abs() >= min_gbpm - 1e-9) & (lines["variance_pct"].abs() >= min_pct - 1e-9)]
+    return t.reindex(t["variance_gbpm"].abs().sort_values(ascending=False).index)
