@@ -208,18 +208,16 @@ def profile_projection(ledger: pd.DataFrame, fy: str, as_at: pd.Timestamp, cover
     full = prior.groupby("financial_year")["month"].nunique()
     years = sorted(full.index[full >= 12])
     z = NormalDist().inv_cdf(0.5 + coverage / 2)
+    p = prior[prior["financial_year"].isin(years)]
+    pos = (p["month"].dt.year - p["financial_year"].str[:4].astype(int)) * 12 + p["month"].dt.month - 4 + 1
+    act = p["actual"].astype("float64")
+    g = pd.DataFrame({"y": p["financial_year"], "l": p["service_line_id"], "annual": act,
+                      "to_date": act.where(pos <= period, 0.0)}).groupby(["l", "y"])[["annual", "to_date"]].sum()
+    g = g[(g["annual"] > 0) & (g["to_date"] > 0)]
+    share_of = (g["to_date"] / g["annual"]).groupby(level=0).apply(list).to_dict()
     rows = []
     for r in cur.itertuples():
-        shares = []
-        for y in years:
-            p = prior[(prior["financial_year"] == y) & (prior["service_line_id"] == r.line_id)]
-            if not len(p):
-                continue
-            annual = float(p["actual"].sum())
-            months = (p["month"].dt.year - int(y[:4])) * 12 + p["month"].dt.month - 4 + 1
-            to_date = float(p.loc[months <= period, "actual"].sum())
-            if annual > 0 and to_date > 0:
-                shares.append(to_date / annual)
+        shares = share_of.get(r.line_id, [])
         ytd = r.ytd_actual_gbpm
         if shares:
             proj = np.array([ytd / s for s in shares])
@@ -253,14 +251,14 @@ def ledger_forecast(ledger: pd.DataFrame, fy: str, q: int, projected_lines: tupl
     return out
 
 
-def forecast_path(ledger: pd.DataFrame, fy: str, upto_q: int) -> pd.DataFrame:
-    """The total and per-line forecast at each quarter end of a year up to ``upto_q`` (budget holders'
-    forecasts, projected where missing): fy, quarter, line_id, service_line, budget, forecast, variance."""
+def forecast_path(ledger: pd.DataFrame, fy: str, upto_q: int, projected_lines: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The total and per-line forecast at each quarter end of a year up to ``upto_q``, made the same way
+    as this quarter's (``ledger_forecast``): fy, quarter, line_id, service_line, budget, forecast, variance."""
     rows = []
     for q in range(1, upto_q + 1):
         if not (ledger["month"] == quarter_end_month(fy, q)).any():
             continue
-        t = ledger_forecast(ledger, fy, q)
+        t = ledger_forecast(ledger, fy, q, projected_lines)
         rows.append(t.assign(financial_year=fy, quarter=q)[
             ["financial_year", "quarter", "line_id", "service_line", "controllable_budget_gbpm",
              "full_year_forecast_gbpm", "forecast_source"]])
@@ -453,3 +451,37 @@ def material_lines(lines: pd.DataFrame, min_gbpm: float = 0.1, min_pct: float = 
     the budget, largest first."""
     t = lines[(lines["variance_gbpm"].abs() >= min_gbpm - 1e-9) & (lines["variance_pct"].abs() >= min_pct - 1e-9)]
     return t.reindex(t["variance_gbpm"].abs().sort_values(ascending=False).index)
+
+
+# ---- placement drivers: numbers and unit cost --------------------------------------------------------
+def placement_days(episodes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> int:
+    """Days in care between ``start`` and ``end`` inclusive over all episodes (DECOM, DEC as dates;
+    an open episode runs to ``end``). An episode's last day (DEC) is not counted: the child moved on."""
+    s = episodes["DECOM"].clip(lower=start)
+    e = episodes["DEC"].fillna(end + pd.Timedelta(days=1)).clip(upper=end + pd.Timedelta(days=1))
+    return int((e - s).dt.days.clip(lower=0).sum())
+
+
+def placement_drivers(episodes: pd.DataFrame, ledger: pd.DataFrame, fy: str, q: int, line_id: str = "placements") -> dict:
+    """Why placement spend moved, year to date against the same months last year: placement days
+    (numbers) and spend per placement day (unit cost); the volume effect = change in days x last
+    year's cost per day, the unit cost effect = this year's days x the change in cost per day (the two
+    add up to the change in spend). Children in care at the quarter end against a year earlier."""
+    start = pd.Timestamp(int(fy[:4]), 4, 1)
+    end = quarter_end_month(fy, q) + pd.offsets.MonthEnd(0)
+    prev_start, prev_end = start - pd.DateOffset(years=1), end - pd.DateOffset(years=1)
+    days_now, days_prev = placement_days(episodes, start, end), placement_days(episodes, prev_start, prev_end)
+
+    def in_care(day):
+        return int(episodes.loc[(episodes["DECOM"] <= day) & (episodes["DEC"].isna() | (episodes["DEC"] > day)), "CHILD"].nunique())
+
+    led = ledger[ledger["service_line_id"] == line_id]
+    spend_now = _m(led.loc[(led["month"] >= start) & (led["month"] <= end), "actual"].sum())
+    spend_prev = _m(led.loc[(led["month"] >= prev_start) & (led["month"] <= prev_end), "actual"].sum())
+    out = {"days_now": days_now, "days_prev": days_prev, "spend_now": spend_now, "spend_prev": spend_prev,
+           "children_now": in_care(end), "children_prev": in_care(prev_end), "end": end, "prev_end": prev_end}
+    if days_now and days_prev and spend_prev:
+        cpd_now, cpd_prev = spend_now * 1e6 / days_now, spend_prev * 1e6 / days_prev
+        out.update(cost_per_day_now=cpd_now, cost_per_day_prev=cpd_prev,
+                   volume_effect=(days_now - days_prev) * cpd_prev / 1e6, price_effect=days_now * (cpd_now - cpd_prev) / 1e6)
+    return out

@@ -9,14 +9,15 @@ import sys
 from pathlib import Path
 
 from .params import ParamsError, available_quarters, params_path
-from .paths import outputs_dir, project_root
+from .paths import outputs_dir, project_root, shown_path
 from .quarters import Quarter, QuarterError
 from .runner import BuildError, BuildLocked, pack_dir, run_quarter
 
 
 def cmd_run(args) -> int:
     root = project_root()
-    result = run_quarter(args.quarter, root, echo=True, progress=None if not args.no_progress else False)
+    result = run_quarter(args.quarter, root, echo=True, progress=None if not args.no_progress else False,
+                         params_file=args.params)
     print(f"pack: {result.pack.relative_to(root)}")
     return 0
 
@@ -90,7 +91,7 @@ def cmd_quarters(args) -> int:
     return 0
 
 
-def check_quarter(quarter: str | None, root: Path | None = None) -> tuple[int, list[str]]:
+def check_quarter(quarter: str | None, root: Path | None = None, params_file: str | None = None) -> tuple[int, list[str]]:
     """Validate a quarter's inputs without building the pack. Returns (exit code, report lines)."""
     import tempfile
 
@@ -100,8 +101,8 @@ def check_quarter(quarter: str | None, root: Path | None = None) -> tuple[int, l
     from .params import load_params
 
     root = root or project_root()
-    params = load_params(quarter or None, root)
-    lines = [f"cspack check {params.quarter.label}: {len(params.inputs)} inputs in {params.path.relative_to(root)}"]
+    params = load_params(quarter or None, root, path=params_file)
+    lines = [f"cspack check {params.quarter.label}: {len(params.inputs)} inputs in {shown_path(params.path, root)}"]
     with tempfile.TemporaryDirectory() as tmp:
         ctx = QuarterContext(params=params, root=root, work_dir=Path(tmp))
         try:
@@ -127,7 +128,7 @@ def check_quarter(quarter: str | None, root: Path | None = None) -> tuple[int, l
 
 
 def cmd_check(args) -> int:
-    code, lines = check_quarter(args.quarter)
+    code, lines = check_quarter(args.quarter, params_file=args.params)
     print("\n".join(lines))
     return code
 
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="build a quarter's pack (default: the latest params file)")
     r.add_argument("--quarter", help="financial quarter such as 2026-27-Q2")
+    r.add_argument("--params", help="params file to use (default: the one in params/ named for the quarter)")
     r.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     r.set_defaults(func=cmd_run)
     n = sub.add_parser("new-quarter", help="scaffold params and commentary for a quarter from the previous one")
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=cmd_quarters)
     c = sub.add_parser("check", help="validate a quarter's inputs without building the pack")
     c.add_argument("--quarter", help="financial quarter such as 2026-27-Q2 (default: the latest)")
+    c.add_argument("--params", help="params file to use (default: the one in params/ named for the quarter)")
     c.set_defaults(func=cmd_check)
     d = sub.add_parser("demo-data", help="generate the synthetic authority's data (SSDA903, ledger, returns, oracle)")
     d.add_argument("--seed", type=int, default=2026, help="random seed (default 2026, the bundled data)")

@@ -14,7 +14,7 @@ import pandas as pd
 from . import quality
 from .inputs import QUARANTINE_COLUMNS, SCHEMAS, InputError, read_input, sha256_of
 from .params import QuarterParams, load_params
-from .paths import processed_dir, project_root
+from .paths import processed_dir, project_root, shown_path
 from .schemas import read_table, write_table
 from .tables import TableStore
 
@@ -87,6 +87,8 @@ class QuarterContext:
             entry.update(self._prepare_ledger(key, spec, inputs_dir, quarantine, findings))
         elif spec.kind == "ssda903":
             return self._prepare_ssda903(entry, key, spec, inputs_dir, quarantine, findings)
+        elif spec.kind == "returns_history":
+            entry.update(self._prepare_history(key, spec, inputs_dir, quarantine, findings))
         else:
             res = read_input(spec, SCHEMA_OF.get(key, key))
             entry.update(rows_in=res.rows_in, rows_kept=len(res.kept), rows_dropped=res.blank_rows,
@@ -117,22 +119,81 @@ class QuarterContext:
         write_table(q.astype({"value": str}), self.work_dir / "quarantine.parquet", "quarantine")
         write_table(pd.DataFrame(findings, columns=quality.FINDING_COLUMNS), self.work_dir / "findings.parquet", "findings")
         (self.work_dir / "prepared.json").write_text(json.dumps(
-            {"quarter": self.quarter.label, "params": str(self.params.path.relative_to(self.root)),
+            {"quarter": self.quarter.label, "params": shown_path(self.params.path, self.root),
              "code": code_fingerprint(),
              "inputs": {k: sha256_of(s.path) for k, s in self.params.inputs.items()}}, indent=1), encoding="utf-8")
 
     def _prepare_ledger(self, key, spec, inputs_dir, quarantine, findings) -> dict:
+        """One ledger file, or a folder of them (every ``ledger*`` CSV or Excel file: one per year),
+        into one table of every month; the latest file wins where two hold the same month."""
         from .ledger import read_ledger
 
         mapping_spec = self.params.inputs.get("cost_centres")
         mapping = (pd.read_csv(mapping_spec.path, dtype=str, keep_default_na=False) if mapping_spec else None)
-        r = read_ledger(spec.path, mapping, input_key=key)
-        write_table(r.kept, inputs_dir / f"{key}.parquet", "ledger")  # money in integer pence
-        if len(r.quarantined):
-            quarantine.append(r.quarantined[QUARANTINE_COLUMNS])
-        findings += quality.ledger_findings(key, r)
-        return {"rows_in": r.rows_read, "rows_kept": len(r.kept), "rows_dropped": r.total_rows + r.blank_rows,
-                "rows_quarantined": int(r.quarantined["row"].nunique()), "columns": len(r.kept.columns)}
+        files = ([spec.path] if spec.path.is_file() else
+                 sorted(p for p in spec.path.iterdir() if p.name.lower().startswith("ledger")
+                        and p.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".xls")))
+        if not files:
+            raise InputError(f"{spec.rel_path} (input '{key}'): no ledger files (named ledger*.csv or ledger*.xlsx) "
+                             "in this folder")
+        kept, counts = [], {"rows_in": 0, "rows_kept": 0, "rows_dropped": 0, "rows_quarantined": 0}
+        for f in files:
+            r = read_ledger(f, mapping, input_key=key)
+            if len(r.quarantined):
+                q = r.quarantined.copy()
+                q["file"] = (spec.rel_path + "/" + f.name) if f != spec.path else spec.rel_path
+                quarantine.append(q[QUARANTINE_COLUMNS])
+            findings += quality.ledger_findings(key if len(files) == 1 else f"{key}:{f.name}", r)
+            kept.append(r.kept)
+            counts["rows_in"] += r.rows_read
+            counts["rows_kept"] += len(r.kept)
+            counts["rows_dropped"] += r.total_rows + r.blank_rows
+            counts["rows_quarantined"] += int(r.quarantined["row"].nunique())
+        table = pd.concat(kept, ignore_index=True)
+        write_table(table, inputs_dir / f"{key}.parquet", "ledger")  # money in integer pence
+        return counts | {"columns": len(table.columns)}
+
+    def _prepare_history(self, key, spec, inputs_dir, quarantine, findings) -> dict:
+        """Earlier quarters' returns (one folder per quarter, named like 2026-27-Q1) up to and including
+        this quarter: each known table family stacked with a ``quarter`` column into
+        ``<key>_<family>.parquet``, for movements and charts over time."""
+        from .inputs import SCHEMAS as FAMILIES
+        from .params import InputSpec
+        from .quarters import Quarter
+
+        folders = []
+        for p in sorted(spec.path.iterdir()):
+            try:
+                q = Quarter.parse(p.name)
+            except Exception:
+                continue
+            if p.is_dir() and (q.fy, q.q) <= (self.quarter.fy, self.quarter.q):
+                folders.append((q, p))
+        if not folders:
+            raise InputError(f"{spec.rel_path} (input '{key}'): no quarter folders (named like 2026-27-Q1) up to "
+                             f"{self.quarter.label}")
+        stacks: dict[str, list] = {}
+        counts = {"rows_in": 0, "rows_kept": 0, "rows_dropped": 0, "rows_quarantined": 0, "columns": 0}
+        for q, folder in folders:
+            for f in sorted(folder.glob("*.csv")):
+                if f.stem not in FAMILIES:
+                    continue
+                sub = InputSpec(key=f.stem, path=f, rel_path=f"{spec.rel_path}/{folder.name}/{f.name}",
+                                description="", source=spec.source, synthetic=spec.synthetic)
+                res = read_input(sub, f.stem)
+                if len(res.quarantined):
+                    quarantine.append(res.quarantined.assign(input=key))
+                stacks.setdefault(f.stem, []).append(res.kept.assign(quarter=q.label))
+                counts["rows_in"] += res.rows_in
+                counts["rows_kept"] += len(res.kept)
+                counts["rows_dropped"] += res.blank_rows
+                counts["rows_quarantined"] += res.rows_in - res.blank_rows - len(res.kept)
+        for family, parts in stacks.items():
+            write_table(pd.concat(parts, ignore_index=True), inputs_dir / f"{key}_{family}.parquet", f"history_{family}")
+        counts["columns"] = len(stacks)
+        findings.append(quality._f(key, "quarters of returns", f"{len(folders)} quarters ({folders[0][0].label} to "
+                                   f"{folders[-1][0].label}) of {len(stacks)} tables read for movements and trends", 0))
+        return counts
 
     def _prepare_ssda903(self, entry, key, spec, inputs_dir, quarantine, findings) -> list[dict]:
         """The merged episode history and the header, UASC and missing tables, each with its own
@@ -209,6 +270,9 @@ class QuarterContext:
             return "ledger"
         if spec is not None and spec.kind == "ssda903":
             return "ssda903_" + key.rsplit("_", 1)[1]
+        for k, s in self.params.inputs.items():
+            if s.kind == "returns_history" and key.startswith(k + "_"):
+                return "history_" + key[len(k) + 1:]
         return SCHEMA_OF.get(key, key)
 
     def register(self) -> pd.DataFrame:
@@ -245,11 +309,13 @@ def split_commentary(text: str) -> dict[str, str]:
     return out
 
 
-def open_quarter(quarter: str = "", work_dir: str = "", root: Path | None = None) -> QuarterContext:
+def open_quarter(quarter: str = "", work_dir: str = "", root: Path | None = None,
+                 params_file: str = "") -> QuarterContext:
     """The context for a quarter (blank: the latest params file). ``work_dir`` blank means
-    ``data/processed/<quarter>``; the runner passes a staging folder instead."""
+    ``data/processed/<quarter>``; the runner passes a staging folder instead. ``params_file`` names
+    the params file when it is not the one in ``params/`` named for the quarter."""
     root = root or project_root()
-    params = load_params(quarter or None, root)
+    params = load_params(quarter or None, root, path=params_file or None)
     wd = Path(work_dir) if work_dir else processed_dir(root) / params.quarter.label
     if not wd.is_absolute():
         wd = root / wd

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import __version__
+from .paths import shown_path
 
 PACKAGES = ["cspack", "jupyterlab", "ipykernel", "papermill", "nbconvert", "nbformat", "pandas", "numpy",
             "matplotlib", "seaborn", "statsmodels", "pyyaml", "openpyxl"]
@@ -59,7 +60,7 @@ def build_manifest(*, params, root: Path, register: list[dict], notebooks: list[
         "data_as_at": params.data_as_at.isoformat(),
         "started": started,
         "finished": finished,
-        "params_file": {"path": str(params.path.relative_to(root)), "sha256": sha256_of(params.path)},
+        "params_file": {"path": shown_path(params.path, root), "sha256": sha256_of(params.path)},
         "commentary_file": {"path": str(params.commentary.relative_to(root)),
                             "sha256": sha256_of(params.commentary)},
         "inputs": [{"input": r["input"], "path": r["file"], "sha256": r["sha256"], "rows": int(r["rows_in"]),

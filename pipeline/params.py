@@ -3,6 +3,7 @@ analyst's commentary. Loading it validates every field and names the file and ke
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,7 +27,8 @@ class InputSpec:
     source: str
     synthetic: bool
     group: str = "Other inputs"  # how the data overview groups inputs
-    kind: str = ""  # "ledger", "ssda903" (a folder of yearly returns), or "" for a table
+    kind: str = ""  # "ledger" (a file, or a folder of ledger_* files), "ssda903" (a folder of yearly
+    # returns), "returns_history" (a folder of quarter folders of returns), or "" for a table
 
 
 @dataclass(frozen=True)
@@ -46,22 +48,40 @@ class QuarterParams:
         return any(s.synthetic for s in self.inputs.values())
 
 
+KINDS = ("", "ledger", "ssda903", "returns_history")
 REQUIRED = ("authority", "authority_code", "portfolio", "quarter", "data_as_at", "inputs", "commentary")
 
 
+_LABEL = re.compile(r"(?<!\d)(\d{4}-\d{2}-Q[1-4])(?![0-9])")
+
+
+def quarter_of_name(stem: str) -> Quarter | None:
+    """The quarter a params file is named for: ``2026-27-Q2.yaml`` or a name that contains the label,
+    such as ``derbyshire-2021-22-Q1-published.yaml``."""
+    m = _LABEL.search(stem)
+    if not m:
+        return None
+    try:
+        return Quarter.parse(m.group(1))
+    except QuarterError:
+        return None
+
+
 def params_path(quarter: Quarter, root: Path | None = None) -> Path:
-    return params_dir(root) / f"{quarter.label}.yaml"
+    """The params file for a quarter: the one file in ``params/`` named for it (``<label>.yaml`` when
+    none exists yet). Two files for one quarter must be chosen between with ``--params``."""
+    d = params_dir(root)
+    found = [p for p in sorted(d.glob("*.yaml")) if quarter_of_name(p.stem) == quarter]
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise ParamsError(f"{len(found)} params files are named for {quarter.label} ({names}); "
+                          "choose one with --params")
+    return found[0] if found else d / f"{quarter.label}.yaml"
 
 
 def available_quarters(root: Path | None = None) -> list[Quarter]:
-    """Quarters with a params file, oldest first. Files not named like a quarter are ignored."""
-    found = []
-    for p in sorted(params_dir(root).glob("*.yaml")):
-        try:
-            found.append(Quarter.parse(p.stem))
-        except QuarterError:
-            continue
-    return sorted(found)
+    """Quarters with a params file, oldest first. Files not named for a quarter are ignored."""
+    return sorted({q for p in params_dir(root).glob("*.yaml") if (q := quarter_of_name(p.stem)) is not None})
 
 
 def resolve_quarter(text: str | None, root: Path | None = None) -> Quarter:
@@ -75,16 +95,30 @@ def resolve_quarter(text: str | None, root: Path | None = None) -> Quarter:
     return quarters[-1]
 
 
-def load_params(quarter: Quarter | str | None = None, root: Path | None = None) -> QuarterParams:
+def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
+                path: Path | str | None = None) -> QuarterParams:
+    """A quarter's params (blank: the latest), or the params file at ``path`` (then its own
+    ``quarter`` key names the quarter, and must match the quarter in its file name)."""
     root = root or project_root()
-    q = quarter if isinstance(quarter, Quarter) else resolve_quarter(quarter, root)
-    path = params_path(q, root)
+    if path is not None:
+        path = Path(path)
+        path = (path if path.is_absolute() else root / path).resolve()
+        if not path.exists():
+            raise ParamsError(f"no params file {path}")
+        q = quarter_of_name(path.stem)
+        if q is None:
+            raise ParamsError(f"{path.name}: a params file's name must contain its quarter, such as 2021-22-Q1")
+        if quarter and (Quarter.parse(quarter) if isinstance(quarter, str) else quarter) != q:
+            raise ParamsError(f"{path.name} is named for {q.label}, not {quarter}")
+    else:
+        q = quarter if isinstance(quarter, Quarter) else resolve_quarter(quarter, root)
+        path = params_path(q, root)
     if not path.exists():
         have = ", ".join(x.label for x in available_quarters(root)) or "none"
         raise ParamsError(f"no params file for {q.label}: expected {path.relative_to(root)} "
                           f"(quarters with params: {have}; scaffold one with "
                           f"`cspack new-quarter {q.label}`)")
-    rel = path.relative_to(root)
+    rel = path.relative_to(root) if path.is_relative_to(root) else path
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -121,6 +155,9 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None) 
         p = (root / spec["path"]).resolve()
         if not p.exists():
             problems.append(f"inputs.{key}: file {spec['path']} does not exist")
+        kind = str(spec.get("kind") or "")
+        if kind not in KINDS:
+            problems.append(f"inputs.{key}: kind {kind!r} is not one of {', '.join(repr(k) for k in KINDS)}")
         if not spec.get("source"):
             problems.append(f"inputs.{key}: 'source' is required (where the figures come from)")
         inputs[key] = InputSpec(key=key, path=p, rel_path=str(spec["path"]),

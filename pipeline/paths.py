@@ -35,3 +35,9 @@ def outputs_dir(root: Path | None = None) -> Path:
 
 def processed_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / "data" / "processed"
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """``path`` relative to the project root where it lies inside it, else absolute."""
+    path = Path(path)
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)

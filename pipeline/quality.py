@@ -44,6 +44,17 @@ def budget_findings(lines: pd.DataFrame, totals: pd.DataFrame | None = None) -> 
                    "were computed from unrounded data"
                    if len(off) else f"all {len(t)} published percentages agree when recomputed")
         out.append(_f("budget_lines", "percentage of controllable budget", finding, len(off)))
+    if "published_mark" in lines:
+        from .budget import budget_mark
+
+        computed = t["variance_gbpm"].map(budget_mark)
+        off = t[computed != lines["published_mark"].astype(str).str.strip().str.lower()]
+        finding = (f"{plural(len(off), 'line')} of {len(t)} {'carries' if len(off) == 1 else 'carry'} a published mark that its figures do not explain: "
+                   + "; ".join(f"{r.service_line} (published {m}, variance {gbpm(r.variance_gbpm)})"
+                               for r, m in zip(off.itertuples(), lines.loc[off.index, "published_mark"]))
+                   + "; the pack shows the mark its figures give" if len(off)
+                   else f"all {len(t)} published budget marks agree with the recomputed variances")
+        out.append(_f("budget_lines", "budget performance marks", finding, len(off), "warning" if len(off) else "info"))
     if totals is not None and len(totals):
         tot = totals[totals["row"] == "Total"]
         if len(tot):

@@ -28,7 +28,8 @@ from .tables import TableStore
 
 KERNEL = "cspack"
 SECTION_ORDER = ["Summary", "Performance", "Budget forecast", "Key variances", "Placements",
-                 "Savings, growth, risks, reserves, debt and traded services", "Data quality and method"]
+                 "Budget savings, growth, risks, reserves, debt and traded services", "Forecast accuracy",
+                 "Data quality and method"]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -119,15 +120,20 @@ def _error_summary(exc, nb_name: str) -> str:
 
 
 def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool = True,
-                progress: bool | None = None, notebooks: list[Path] | None = None) -> BuildResult:
+                progress: bool | None = None, notebooks: list[Path] | None = None,
+                params_file: str | Path | None = None) -> BuildResult:
     """Build the pack for ``quarter`` (blank: the latest params file). Raises ``ParamsError`` for a
     missing or bad params file, ``BuildError`` when a notebook fails, ``BuildLocked`` when the
     quarter is already building."""
     import papermill as pm
 
     root = (root or project_root()).resolve()
-    q = resolve_quarter(quarter, root)
-    params = load_params(q, root)
+    if params_file:
+        params = load_params(quarter or None, root, path=params_file)
+        q = params.quarter
+    else:
+        q = resolve_quarter(quarter, root)
+        params = load_params(q, root)
     nbs = notebooks or list_notebooks(root)
     final = pack_dir(params, root)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -154,7 +160,8 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
                 log.info(f"[{i}/{len(nbs)}] {nb.name} ...")
                 try:
                     pm.execute_notebook(str(nb), str(out_nb), kernel_name=KERNEL, cwd=str(root),
-                                        parameters={"quarter": q.label, "work_dir": str(work)},
+                                        parameters={"quarter": q.label, "work_dir": str(work),
+                                                    "params_file": str(params.path)},
                                         progress_bar={"desc": f"  {nb.stem}", "unit": "cell", "leave": False}
                                         if show_bar else False, log_output=False)
                 except Exception as exc:  # papermill raises PapermillExecutionError for cell errors

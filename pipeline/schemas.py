@@ -32,8 +32,9 @@ def _opt(dtype, checks=None):
     return pa.Column(dtype, nullable=True, coerce=True, checks=checks or [], required=False)
 
 
-def _input_schema(family: str) -> pa.DataFrameSchema:
-    """A quarterly-return table from its family's rules in ``inputs.SCHEMAS``."""
+def _input_schema(family: str, stacked: bool = False) -> pa.DataFrameSchema:
+    """A quarterly-return table from its family's rules in ``inputs.SCHEMAS``; ``stacked``: several
+    quarters of it, with a ``quarter`` column (keys unique within a quarter, not across)."""
     rules = SCHEMAS[family]
     cols = {}
     for c in rules["required"]:
@@ -47,7 +48,12 @@ def _input_schema(family: str) -> pa.DataFrameSchema:
             checks.append(pa.Check.in_range(lo, hi))
         cols[c] = (_col(FLOAT, nullable=False, checks=checks) if c in rules["required"] else _opt(FLOAT, checks))
     for c in rules.get("unique", []):
-        cols[c] = _col(TEXT, nullable=False, unique=True)
+        cols[c] = _col(TEXT, nullable=False, unique=not stacked)
+    if stacked:
+        cols["quarter"] = _col(TEXT, nullable=False, checks=[pa.Check.str_matches(r"^\d{4}-\d{2}-Q[1-4]$")])
+        unique = rules.get("unique", [])
+        checks = [pa.Check(lambda d, u=tuple(unique): ~d.duplicated(["quarter", *u]), name=f"{'+'.join(unique)} unique within a quarter")] if unique else []
+        return pa.DataFrameSchema(cols, name=f"{family} (quarters stacked)", checks=checks)
     return pa.DataFrameSchema(cols, name=family)
 
 
@@ -56,6 +62,7 @@ _EPISODE_CODES = ["RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "REC", "REASON_
 
 TABLES: dict[str, pa.DataFrameSchema] = {
     **{family: _input_schema(family) for family in SCHEMAS},
+    **{f"history_{family}": _input_schema(family, stacked=True) for family in SCHEMAS},
     "ledger": pa.DataFrameSchema({
         "financial_year": _opt(TEXT, [_FY]),
         "period": _opt(INT, [pa.Check.in_range(1, 16)]),

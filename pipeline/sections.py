@@ -20,8 +20,20 @@ def _optional(ctx: QuarterContext, key: str) -> pd.DataFrame | None:
     return ctx.table(key) if key in ctx.params.inputs else None
 
 
+def _lines(ctx: QuarterContext) -> pd.DataFrame:
+    """The quarter's budget lines as the budget section computes them (from the ledger when there is
+    one), so the summary and the budget section always agree."""
+    from .budget_sections import view
+
+    return view(ctx).position.lines
+
+
 def budget_position(ctx: QuarterContext) -> dict:
-    return position(ctx.table("budget_lines"), _optional(ctx, "additional_funding"), _optional(ctx, "budget_totals"))
+    from .budget_sections import view
+
+    v = view(ctx)
+    totals = _optional(ctx, "budget_totals") if v.source == "returns" else None
+    return position(v.position.lines, _optional(ctx, "additional_funding"), totals)
 
 
 def summary_text(ctx: QuarterContext) -> Markdown:
@@ -64,7 +76,7 @@ def position_note(p: dict) -> str:
 
 
 def variance_figure(ctx: QuarterContext):
-    t = forecast_table(ctx.table("budget_lines"))
+    t = forecast_table(_lines(ctx))
     p = budget_position(ctx)
     top = t.loc[t["variance_gbpm"].idxmax()]
     if p["variance"] > 0 and top["variance_gbpm"] > 0:

@@ -738,6 +738,14 @@ def quarterly_returns(ledger: pd.DataFrame, episodes: pd.DataFrame, cfg: Config)
             rng.beta(2, 2, len(sav)) + q * 0.1, 0, 1), 3)
         sav = sav.drop(columns=["published_shortfall_gbpm", "published_mark"]).assign(source=SYNTHETIC_SOURCE)
         tables["savings_initiatives"] = sav
+        identified = float(sav["budget_reduction_gbpm"].sum())
+        current = round(identified * float(year_rng.uniform(0.05, 0.3)), 3)
+        tables["savings_targets"] = pd.DataFrame(
+            [("Prior Year B/f", round(identified * float(year_rng.uniform(0.9, 1.5)), 3), SYNTHETIC_SOURCE),
+             ("Current Year", current, SYNTHETIC_SOURCE)], columns=["component", "budget_reduction_gbpm", "source"])
+        tables["debt_written_off"] = pd.DataFrame(
+            [(f"year to {_quarter_end_month(y, q)}", round(float(rng.uniform(0.002, 0.02)) * cfg.scale * q, 3),
+              SYNTHETIC_SOURCE)], columns=["period", "amount_gbpm", "source"])
         tables["growth_items"] = _perturb(seeds["growth_items"], ["amount_gbpm"], year_rng, 0.25, cfg.scale).assign(source=SYNTHETIC_SOURCE)
         risks = _perturb(seeds["financial_risks"], ["sensitivity_gbpm"], rng, 0.2, cfg.scale)
         risks["likelihood"] = np.clip(pd.to_numeric(risks["likelihood"]) + rng.integers(-1, 2, len(risks)), 1, 5)

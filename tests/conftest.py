@@ -87,4 +87,6 @@ def published_pack(project_copy):
     """Derbyshire's published Q1 2021-22, built from the same copy."""
     from pipeline.runner import run_quarter
 
-    return project_copy, run_quarter("2021-22-Q1", project_copy, echo=False, progress=False)
+    # as `cspack run --params params/derbyshire-2021-22-Q1-published.yaml`
+    return project_copy, run_quarter(root=project_copy, echo=False, progress=False,
+                                     params_file="params/derbyshire-2021-22-Q1-published.yaml")

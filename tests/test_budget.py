@@ -198,3 +198,16 @@ def test_forecast_accuracy_for_complete_years_only():
     tot = acc[(acc["line_id"] == "total") & (acc["financial_year"] == "2025-26")]
     assert tot["error_gbpm"].tolist() == pytest.approx([0.1] * 4)  # each line forecast £0.050m over its outturn
     assert tot["outturn_gbpm"].iloc[0] == pytest.approx(18.0)
+
+
+def test_placement_drivers_split_the_change_into_numbers_and_unit_cost():
+    eps = pd.DataFrame({"CHILD": ["1", "2", "3"],
+                        "DECOM": pd.to_datetime(["2024-01-01", "2025-04-01", "2025-10-01"]),
+                        "DEC": pd.to_datetime([pd.NaT, "2025-07-01", pd.NaT])})
+    assert budget.placement_days(eps, pd.Timestamp(2025, 4, 1), pd.Timestamp(2025, 4, 30)) == 60  # 1 and 2, 30 days each
+    led = pd.DataFrame({"service_line_id": "placements", "month": pd.to_datetime(["2024-04-01", "2025-04-01"]),
+                        "actual": [30 * 100 * 100, 60 * 150 * 100], "financial_year": ["2024-25", "2025-26"]})
+    d = budget.placement_drivers(eps, led, "2025-26", 1)
+    assert d["children_now"] == 2 and d["children_prev"] == 1  # 30 June 2025: children 1 and 2 (2 leaves on 1 July)
+    assert d["days_now"] == 91 + 91 and d["days_prev"] == 91
+    assert d["volume_effect"] + d["price_effect"] == pytest.approx(d["spend_now"] - d["spend_prev"])

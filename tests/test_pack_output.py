@@ -30,9 +30,9 @@ def test_default_pack_is_the_latest_quarter_and_says_synthetic(built_pack):
     assert result.out_dir == root / "outputs" / "2026-27" / "Q2"
     page = result.pack.read_text(encoding="utf-8")
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
-    assert "Synthetic data: 14 of the 18 inputs of this pack are synthetic" in text
+    assert "Synthetic data: 17 of the 21 inputs of this pack are synthetic" in text
     assert "calibrated to DfE's published counts for Derbyshire" in text
-    assert "Synthetic data. 14 inputs in this pack are produced by cspack's synthetic-authority generator" in text
+    assert "Synthetic data. 17 inputs in this pack are produced by cspack's synthetic-authority generator" in text
     assert "SSDA903 returns 2019-20 to 2026-27 (episodes and header), merged into one history" in text
     assert "8 collection years (2019-20, 2020-21" in text and "latest version was kept" in text
     assert "header found on row 1; 0 subtotal and total rows and 0 blank rows dropped by rule" in text
@@ -126,12 +126,12 @@ def test_manifest_lets_anyone_rerun_the_pack(pack):
     root, out, _ = pack
     m = json.loads((out / "manifest.json").read_text())
     assert m["status"] == "ok" and m["quarter"] == "2021-22-Q1"
-    assert m["params_file"]["path"] == "params/2021-22-Q1.yaml"
+    assert m["params_file"]["path"] == "params/derbyshire-2021-22-Q1-published.yaml"
     assert len(m["inputs"]) == 34
     for i in m["inputs"][:5]:
         assert hashlib.sha256((root / i["path"]).read_bytes()).hexdigest() == i["sha256"]
         assert i["rows"] == i["rows_kept"] + i["rows_dropped"] + i["rows_quarantined"]
-    assert {n["notebook"] for n in m["notebooks"]} == {"00_prepare.ipynb", "10_summary.ipynb",
+    assert {n["notebook"] for n in m["notebooks"]} == {"00_prepare.ipynb", "10_summary.ipynb", "20_budget.ipynb",
                                                       "90_data_and_method.ipynb"}
     assert all(n["seconds"] > 0 and n["cells"] for n in m["notebooks"])
     assert m["packages"]["pandas"][0].isdigit() and "commit" in m["git"]
