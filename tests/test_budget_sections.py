@@ -1,0 +1,80 @@
+"""The budget section on every quarter of a synthetic year: every table published (so it reaches
+tables.xlsx), movements against the previous quarter, the forecast path and accuracy charts."""
+
+import pandas as pd
+import pytest
+from IPython.display import HTML, Image, Markdown
+
+from pipeline import budget_sections as b
+from pipeline.context import open_quarter
+
+from .conftest import copy_project
+
+ALL_TABLES = {"budget_forecast", "budget_forecast_sources", "budget_movements", "budget_forecast_by_quarter",
+              "budget_savings", "budget_savings_targets", "budget_growth", "budget_risks", "budget_reserves",
+              "budget_aged_debt", "budget_traded_fully", "budget_traded_partially", "forecast_accuracy"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("budget") / "proj")
+
+
+def run_section(ctx):
+    shown = [b.forecast_text(ctx), b.forecast_table(ctx), b.movement_view(ctx), b.path_figure(ctx),
+             b.forecast_sources(ctx), b.key_variances(ctx)]
+    for f in (b.savings, b.growth, b.risks, b.reserves, b.debt, b.traded, b.accuracy):
+        shown += f(ctx)
+    return shown
+
+
+@pytest.mark.parametrize("label", ["2025-26-Q1", "2025-26-Q2", "2025-26-Q3", "2025-26-Q4"])
+def test_every_table_for_every_quarter_of_a_year(project, tmp_path, label):
+    ctx = open_quarter(label, work_dir=str(tmp_path / "w"), root=project)
+    shown = run_section(ctx)
+    assert {e["name"] for e in ctx.tables.entries()} >= ALL_TABLES
+    images = [s for s in shown if isinstance(s, Image)]
+    assert len(images) == 3  # forecast by quarter, aged debt over time, forecast accuracy
+    q = int(label[-1])
+    moves = b.movement_view(ctx).data
+    assert ("since Q%d" % (q - 1) if q > 1 else "since 2024-25 Q4") in moves
+    by_q = ctx.tables.load("budget_forecast_by_quarter")
+    assert set(by_q.loc[by_q["financial_year"] == "2025-26", "quarter"]) == set(range(1, q + 1))
+    acc = ctx.tables.load("forecast_accuracy")
+    assert acc["financial_year"].max() == "2024-25"  # completed years only, before this one
+    # the table and the summary agree: one source of budget lines
+    table = ctx.tables.load("budget_forecast")
+    total = table[table["Service line"] == "Total"].iloc[0]
+    lines = b.view(ctx).position.lines
+    assert total["Full Year Forecast £m"] == pytest.approx(lines["full_year_forecast_gbpm"].sum())
+
+
+def test_placements_line_is_projected_and_labelled(project, tmp_path):
+    ctx = open_quarter("2025-26-Q2", work_dir=str(tmp_path / "w"), root=project)
+    d = b.view(ctx).detail.set_index("line_id")
+    assert d.at["placements", "forecast_source"].startswith("projection: profile of")
+    assert (d.drop(index="placements")["forecast_source"] == "budget holder").all()
+    text = b.forecast_text(ctx).data
+    assert "uses the profile method until the placement cost projection" in text
+    kv = b.key_variances(ctx).data
+    assert "children were in care on 30 September 2025" in kv and "from the cost per day" in kv
+
+
+def test_published_quarter_has_no_ledger_and_says_what_it_cannot_show(project, tmp_path):
+    ctx = open_quarter(work_dir=str(tmp_path / "w"), root=project,
+                       params_file="params/derbyshire-2021-22-Q1-published.yaml")
+    assert b.view(ctx).source == "returns"
+    assert "cannot be shown" in b.movement_view(ctx).data
+    assert "no ledger" in b.accuracy(ctx)[0].data
+    kv = b.key_variances(ctx).data
+    # at least £0.200m and 2%: the lines seed 004 explains (4.4.1-4.4.8) plus additional placements
+    assert kv.count("#### ") == 9 and "Early Help" not in kv
+    assert "Dedicated Schools Grant of £1.112m" in kv  # the analyst's commentary, from the commentary file
+
+
+def test_commentary_in_key_variances_is_rendered_safely(tmp_path):
+    ctx = open_quarter(work_dir=str(tmp_path / "w"), root=copy_project(tmp_path / "own"),
+                       params_file="params/derbyshire-2021-22-Q1-published.yaml")
+    ctx.params.commentary.write_text("## Key variances: pensions\n\n<script>alert(1)</script> **Pension** costs.\n")
+    kv = b.key_variances(ctx).data
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; **Pension** costs." in kv and "<script>" not in kv
