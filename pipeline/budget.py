@@ -174,76 +174,91 @@ def ledger_lines(ledger: pd.DataFrame, fy: str, as_at: pd.Timestamp) -> pd.DataF
     led = ledger[(ledger["financial_year"] == fy) & (ledger["month"] <= as_at)]
     if not len(led):
         raise ValueError(f"the ledger has no {fy} rows up to {as_at:%B %Y}")
-    last = led[led["month"] == led["month"].max()]
     order = list(dict.fromkeys(ledger["service_line_id"]))
     g = led.groupby("service_line_id", sort=False)
-    out = pd.DataFrame({
-        "service_line": g["service_line"].first(),
-        "controllable_budget_gbpm": last.groupby("service_line_id")["budget_annual"].sum().map(_m),
-        "ytd_actual_gbpm": g["actual"].sum().map(_m),
+    last = led[led["month"] == led["month"].max()]
+    gl = last.groupby("service_line_id", sort=False)
+    names = led.drop_duplicates("service_line_id").set_index("service_line_id")["service_line"]
+    res = pd.DataFrame({
+        "service_line": names,
+        "controllable_budget_gbpm": gl["budget_annual"].sum().astype("float64") / PENCE_PER_M,
+        "ytd_actual_gbpm": g["actual"].sum().astype("float64") / PENCE_PER_M,
         "months": g["month"].nunique(),
+        "holder_forecast_gbpm": (gl["forecast_full_year"].sum(min_count=1).astype("float64") / PENCE_PER_M
+                                 if "forecast_full_year" in last else np.nan),
     })
-    if "forecast_full_year" in last and last["forecast_full_year"].notna().any():
-        fc = last.groupby("service_line_id")["forecast_full_year"].agg(lambda s: s.sum() if s.notna().any() else pd.NA)
-        out["holder_forecast_gbpm"] = pd.to_numeric(fc, errors="coerce").map(lambda v: v / PENCE_PER_M if pd.notna(v) else np.nan)
-    else:
-        out["holder_forecast_gbpm"] = np.nan
-    out = out.reindex([o for o in order if o in out.index])
-    out.index.name = "line_id"
-    return out.reset_index()
+    res = res.reindex([o for o in order if o in res.index])
+    res.index.name = "line_id"
+    return res.reset_index()
 
 
-def profile_projection(ledger: pd.DataFrame, fy: str, as_at: pd.Timestamp, coverage: float = 0.8) -> pd.DataFrame:
+def spending_shares(ledger: pd.DataFrame) -> pd.DataFrame:
+    """For every complete year (12 months) and line: the share of the year's actual spend reached by
+    the end of each period (1 = April ... 12 = March). Columns: line_id, financial_year, period, share."""
+    months = ledger.groupby("financial_year")["month"].nunique()
+    years = set(months.index[months >= 12])
+    p = ledger[ledger["financial_year"].isin(years)]
+    if not len(p):
+        return pd.DataFrame(columns=["line_id", "financial_year", "period", "share"])
+    pos = (p["month"].dt.year - p["financial_year"].str[:4].astype(int)) * 12 + p["month"].dt.month - 4 + 1
+    g = (pd.DataFrame({"line_id": p["service_line_id"], "financial_year": p["financial_year"], "period": pos.clip(1, 12),
+                       "actual": p["actual"].astype("float64")})
+         .groupby(["line_id", "financial_year", "period"])["actual"].sum().unstack("period", fill_value=0.0)
+         .reindex(columns=range(1, 13), fill_value=0.0))
+    cum = g.cumsum(axis=1)
+    annual = cum[12]
+    share = cum.div(annual.where(annual > 0), axis=0)
+    out = share.stack().rename("share").reset_index()
+    return out[out["share"] > 0]
+
+
+def profile_projection(ledger: pd.DataFrame, fy: str, as_at: pd.Timestamp, coverage: float = 0.8,
+                       current: pd.DataFrame | None = None, shares: pd.DataFrame | None = None) -> pd.DataFrame:
     """Full-year projection per line from year-to-date actuals and the share of the year's spend that
     prior complete years had reached by the same month: projection = YTD / mean share; the range runs
     over the projections each prior year's share implies (its ``coverage`` central interval, from a
     normal fit when there are three or more prior years). With no complete prior year the projection
     is straight-line (YTD x 12 / months) and has no range. Columns: line_id, projection_gbpm, low_gbpm,
-    high_gbpm, method, prior_years."""
+    high_gbpm, method, prior_years. ``current`` (``ledger_lines``) and ``shares`` (``spending_shares``)
+    may be passed in when already computed."""
     from statistics import NormalDist
 
-    cur = ledger_lines(ledger, fy, as_at)
+    cur = current if current is not None else ledger_lines(ledger, fy, as_at)
     period = int(((as_at.year - int(fy[:4])) * 12 + as_at.month - 4)) + 1
-    prior = ledger[ledger["financial_year"] < fy]
-    full = prior.groupby("financial_year")["month"].nunique()
-    years = sorted(full.index[full >= 12])
+    sh = shares if shares is not None else spending_shares(ledger)
+    sh = sh[(sh["financial_year"] < fy) & (sh["period"] == min(period, 12))]
+    share_of = sh.groupby("line_id")["share"].apply(list).to_dict()
     z = NormalDist().inv_cdf(0.5 + coverage / 2)
-    p = prior[prior["financial_year"].isin(years)]
-    pos = (p["month"].dt.year - p["financial_year"].str[:4].astype(int)) * 12 + p["month"].dt.month - 4 + 1
-    act = p["actual"].astype("float64")
-    g = pd.DataFrame({"y": p["financial_year"], "l": p["service_line_id"], "annual": act,
-                      "to_date": act.where(pos <= period, 0.0)}).groupby(["l", "y"])[["annual", "to_date"]].sum()
-    g = g[(g["annual"] > 0) & (g["to_date"] > 0)]
-    share_of = (g["to_date"] / g["annual"]).groupby(level=0).apply(list).to_dict()
     rows = []
     for r in cur.itertuples():
-        shares = share_of.get(r.line_id, [])
+        shares_l = share_of.get(r.line_id, [])
         ytd = r.ytd_actual_gbpm
-        if shares:
-            proj = np.array([ytd / s for s in shares])
-            centre = ytd / float(np.mean(shares))
+        if shares_l:
+            proj = np.array([ytd / x for x in shares_l])
+            centre = ytd / float(np.mean(shares_l))
             if len(proj) >= 3:
                 sd = float(np.std(proj, ddof=1))
                 low, high = centre - z * sd, centre + z * sd
             else:
                 low, high = float(proj.min()), float(proj.max())
-            method = f"profile of {len(shares)} prior year{'s' if len(shares) != 1 else ''}"
+            method = f"profile of {len(shares_l)} prior year{'s' if len(shares_l) != 1 else ''}"
         else:
             centre, low, high = ytd * 12 / max(period, 1), math.nan, math.nan
             method = "straight line (no prior-year profile)"
         rows.append({"line_id": r.line_id, "projection_gbpm": centre, "low_gbpm": low, "high_gbpm": high,
-                     "method": method, "prior_years": len(shares)})
+                     "method": method, "prior_years": len(shares_l)})
     return pd.DataFrame(rows)
 
 
-def ledger_forecast(ledger: pd.DataFrame, fy: str, q: int, projected_lines: tuple[str, ...] = ()) -> pd.DataFrame:
+def ledger_forecast(ledger: pd.DataFrame, fy: str, q: int, projected_lines: tuple[str, ...] = (),
+                    shares: pd.DataFrame | None = None) -> pd.DataFrame:
     """Budget lines for a quarter from the ledger: the budget holder's forecast where the ledger has one
     (``forecast_source`` = "budget holder"), else the profile projection; ``projected_lines`` are lines
     always projected (the placements line until the placement cost projection exists). The profile
     projection and its range are kept beside every line as a cross-check."""
     as_at = quarter_end_month(fy, q)
     cur = ledger_lines(ledger, fy, as_at)
-    proj = profile_projection(ledger, fy, as_at)
+    proj = profile_projection(ledger, fy, as_at, current=cur, shares=shares)
     out = cur.merge(proj, on="line_id", how="left")
     use_holder = out["holder_forecast_gbpm"].notna() & ~out["line_id"].isin(projected_lines)
     out["full_year_forecast_gbpm"] = out["holder_forecast_gbpm"].where(use_holder, out["projection_gbpm"])
@@ -255,10 +270,11 @@ def forecast_path(ledger: pd.DataFrame, fy: str, upto_q: int, projected_lines: t
     """The total and per-line forecast at each quarter end of a year up to ``upto_q``, made the same way
     as this quarter's (``ledger_forecast``): fy, quarter, line_id, service_line, budget, forecast, variance."""
     rows = []
+    shares = spending_shares(ledger)
     for q in range(1, upto_q + 1):
         if not (ledger["month"] == quarter_end_month(fy, q)).any():
             continue
-        t = ledger_forecast(ledger, fy, q, projected_lines)
+        t = ledger_forecast(ledger, fy, q, projected_lines, shares)
         rows.append(t.assign(financial_year=fy, quarter=q)[
             ["financial_year", "quarter", "line_id", "service_line", "controllable_budget_gbpm",
              "full_year_forecast_gbpm", "forecast_source"]])
@@ -314,19 +330,20 @@ def movements(now: pd.DataFrame, before: pd.DataFrame, label_before: str) -> pd.
     return pd.DataFrame(rows)
 
 
-def forecast_accuracy(ledger: pd.DataFrame, before_fy: str) -> pd.DataFrame:
+def forecast_accuracy(ledger: pd.DataFrame, before_fy: str, projected_lines: tuple[str, ...] = ()) -> pd.DataFrame:
     """For each complete year before ``before_fy`` (12 months in the ledger): each quarter's forecast
-    outturn (budget holders' forecasts at the quarter end) against the final outturn (the year's
-    actuals), by line and in total. Columns: financial_year, quarter, line_id, service_line,
+    outturn, made as the pack makes it (budget holders' forecasts at the quarter end, ``projected_lines``
+    and lines without one projected), against the final outturn (the year's actuals), by line and in total. Columns: financial_year, quarter, line_id, service_line,
     forecast_gbpm, outturn_gbpm, error_gbpm (forecast - outturn), error_pct (of outturn)."""
     months = ledger.groupby("financial_year")["month"].nunique()
     years = [y for y in sorted(months.index) if months[y] >= 12 and y < before_fy]
     rows = []
+    shares = spending_shares(ledger)
     for y in years:
         out = ledger[ledger["financial_year"] == y].groupby("service_line_id")["actual"].sum().map(_m)
         names = ledger[ledger["financial_year"] == y].groupby("service_line_id")["service_line"].first()
         for q in (1, 2, 3, 4):
-            t = ledger_forecast(ledger, y, q).set_index("line_id")
+            t = ledger_forecast(ledger, y, q, projected_lines, shares).set_index("line_id")
             for lid in t.index:
                 rows.append({"financial_year": y, "quarter": q, "line_id": lid, "service_line": names.get(lid, lid),
                              "forecast_gbpm": float(t.at[lid, "full_year_forecast_gbpm"]),

@@ -480,7 +480,7 @@ def accuracy(ctx: QuarterContext):
     if v.source != "ledger":
         return [Markdown("*Forecast accuracy needs the ledgers of completed years (each quarter's forecast against "
                          "the final outturn); this quarter's params name no ledger.*")]
-    acc = budget.forecast_accuracy(v.ledger, ctx.quarter.fy)
+    acc = budget.forecast_accuracy(v.ledger, ctx.quarter.fy, _projected(ctx))
     if not len(acc):
         return [Markdown("*The ledger holds no complete earlier year, so forecast accuracy cannot be measured yet.*")]
     ctx.publish("forecast_accuracy", acc, "Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)

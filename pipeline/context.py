@@ -153,10 +153,14 @@ class QuarterContext:
         write_table(table, inputs_dir / f"{key}.parquet", "ledger")  # money in integer pence
         return counts | {"columns": len(table.columns)}
 
+    HISTORY_FAMILIES = ("budget_lines", "earmarked_reserves", "aged_debt")
+    HISTORY_QUARTERS = 8
+
     def _prepare_history(self, key, spec, inputs_dir, quarantine, findings) -> dict:
-        """Earlier quarters' returns (one folder per quarter, named like 2026-27-Q1) up to and including
-        this quarter: each known table family stacked with a ``quarter`` column into
-        ``<key>_<family>.parquet``, for movements and charts over time."""
+        """Earlier quarters' returns (one folder per quarter, named like 2026-27-Q1): the last
+        ``HISTORY_QUARTERS`` up to and including this quarter (two years: this year's and last year's
+        quarters, for movements and charts over time); of each, the tables that have a history in the
+        pack (``HISTORY_FAMILIES``), stacked with a ``quarter`` column into ``<key>_<family>.parquet``."""
         from .inputs import SCHEMAS as FAMILIES
         from .params import InputSpec
         from .quarters import Quarter
@@ -172,11 +176,12 @@ class QuarterContext:
         if not folders:
             raise InputError(f"{spec.rel_path} (input '{key}'): no quarter folders (named like 2026-27-Q1) up to "
                              f"{self.quarter.label}")
+        folders = sorted(folders, key=lambda f: (f[0].fy, f[0].q))[-self.HISTORY_QUARTERS:]
         stacks: dict[str, list] = {}
         counts = {"rows_in": 0, "rows_kept": 0, "rows_dropped": 0, "rows_quarantined": 0, "columns": 0}
         for q, folder in folders:
             for f in sorted(folder.glob("*.csv")):
-                if f.stem not in FAMILIES:
+                if f.stem not in FAMILIES or f.stem not in self.HISTORY_FAMILIES:
                     continue
                 sub = InputSpec(key=f.stem, path=f, rel_path=f"{spec.rel_path}/{folder.name}/{f.name}",
                                 description="", source=spec.source, synthetic=spec.synthetic)
