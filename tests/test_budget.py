@@ -211,3 +211,15 @@ def test_placement_drivers_split_the_change_into_numbers_and_unit_cost():
     assert d["children_now"] == 2 and d["children_prev"] == 1  # 30 June 2025: children 1 and 2 (2 leaves on 1 July)
     assert d["days_now"] == 91 + 91 and d["days_prev"] == 91
     assert d["volume_effect"] + d["price_effect"] == pytest.approx(d["spend_now"] - d["spend_prev"])
+
+
+@pytest.mark.parametrize("projected", [(), ("a",)])
+def test_vectorised_accuracy_equals_the_forecasts_made_quarter_by_quarter(projected):
+    led = toy_ledger(years=("2022-23", "2023-24", "2024-25", "2025-26", "2026-27"))
+    led.loc[(led["financial_year"] == "2023-24") & (led["service_line_id"] == "b"), "forecast_full_year"] = pd.NA
+    acc = budget.forecast_accuracy(led, "2026-27", projected).set_index(["financial_year", "quarter", "line_id"])
+    for y in ("2022-23", "2023-24", "2025-26"):
+        for q in (1, 3):
+            f = budget.ledger_forecast(led, y, q, projected).set_index("line_id")
+            for lid in ("a", "b"):
+                assert acc.at[(y, q, lid), "forecast_gbpm"] == pytest.approx(f.at[lid, "full_year_forecast_gbpm"])
