@@ -136,3 +136,17 @@ def test_manifest_lets_anyone_rerun_the_pack(pack):
     assert all(n["seconds"] > 0 and n["cells"] for n in m["notebooks"])
     assert m["packages"]["pandas"][0].isdigit() and "commit" in m["git"]
     assert (out / "notebooks" / "10_summary.ipynb").is_file()
+
+
+def test_default_pack_carries_every_budget_table_in_xlsx_and_html(built_pack):
+    _, result = built_pack
+    wb = openpyxl.load_workbook(result.out_dir / "tables.xlsx", read_only=True)
+    want = {"budget_forecast", "budget_forecast_sources", "budget_movements", "budget_forecast_by_quarter",
+            "budget_savings", "budget_savings_targets", "budget_growth", "budget_risks", "budget_reserves",
+            "budget_aged_debt", "budget_traded_fully", "budget_traded_partially", "forecast_accuracy"}
+    assert want <= set(wb.sheetnames)
+    page = (result.out_dir / "pack.html").read_text(encoding="utf-8")
+    for heading in ("Budget forecast", "Key variances", "Budget savings", "Financial risks", "Earmarked reserves",
+                    "Debt position", "Traded services", "Forecast accuracy"):
+        assert f">{heading}<" in page or f">{heading}</a>" in page, heading
+    assert "☐ Over budget" in page and "✗ Shortfall" in page
