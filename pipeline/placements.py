@@ -1,0 +1,661 @@
+"""Children in care: daily stock, monthly flows, placement days and cost from the cleaned SSDA903
+episode history; a stochastic stock-flow projection fitted with statsmodels; baselines, backtests
+and scenarios.
+
+Everything is vectorised over episodes (difference arrays, ``np.repeat``), never a row-wise apply.
+Time steps are calendar months: a child in care at the start of a month may leave care (discrete-time
+hazard by placement category, age band and time in care) or move placement (by category); children
+reach 18 on their birthday and leave; new entrants arrive by age band (a count GLM with trend and
+month of year)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .ssda903 import CATEGORIES, CATEGORY_LABELS, place_category
+
+AGE_BANDS = ["under_1", "1_to_4", "5_to_9", "10_to_15", "16_to_17"]
+AGE_EDGES = np.array([0, 1, 5, 10, 16, 18])  # years
+DURATION_BANDS = ["under_6m", "6m_to_2y", "2y_plus"]
+DURATION_EDGES_DAYS = np.array([0, 183, 730])
+REASON_GROUPS = {"returned_home": ("E4A", "E4B", "E13"), "special_guardianship": ("E43", "E44", "E45", "E46", "E47", "E48"),
+                 "adoption": ("E11", "E12")}
+REASON_LABELS = {"returned_home": "Returned home", "special_guardianship": "Special guardianship order",
+                 "adoption": "Adopted", "age_18": "Reached 18", "other": "Other reasons"}
+NC = len(CATEGORIES)
+
+
+# ---- episodes -> spells ----------------------------------------------------------------------------
+def prepare(episodes: pd.DataFrame, header: pd.DataFrame) -> pd.DataFrame:
+    """Episodes with dates, placement category, date of birth and the start of the child's period of
+    care (a period runs through episodes joined by X1 on the same day). Columns: CHILD, start, end
+    (NaT when open), category (index into CATEGORIES), REC, dob, period_start, next_category (the
+    category of the continuing episode when the episode ends X1, else -1)."""
+    e = episodes[["CHILD", "DECOM", "DEC", "PLACE", "PLACE_PROVIDER", "REC"]].copy()
+    e["start"] = pd.to_datetime(e["DECOM"])
+    e["end"] = pd.to_datetime(e["DEC"])
+    e["category"] = pd.Categorical(place_category(e["PLACE"], e["PLACE_PROVIDER"]), categories=CATEGORIES).codes
+    e["REC"] = e["REC"].fillna("").astype(str)
+    dob = pd.to_datetime(header.drop_duplicates("CHILD", keep="last").set_index("CHILD")["DOB"])
+    e["dob"] = e["CHILD"].map(dob)
+    e = e[e["dob"].notna()].sort_values(["CHILD", "start"]).reset_index(drop=True)
+    prev_same = e["CHILD"].eq(e["CHILD"].shift())
+    continues = prev_same & e["REC"].shift().eq("X1") & e["end"].shift().eq(e["start"])
+    period_id = (~continues).cumsum()
+    e["period_start"] = e.groupby(period_id)["start"].transform("min")
+    nxt_cont = continues.shift(-1, fill_value=False)
+    e["next_category"] = np.where(nxt_cont, e["category"].shift(-1).fillna(-1), -1).astype(int)
+    e["new_period"] = ~continues
+    return e[["CHILD", "start", "end", "category", "REC", "dob", "period_start", "next_category", "new_period"]]
+
+
+def as_at(spells: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
+    """The history as it was known at the end of ``origin`` (a date): episodes starting later are
+    removed, later end dates (and reasons) blanked. A backtest fits only on this."""
+    s = spells[spells["start"] <= origin].copy()
+    late = s["end"] > origin
+    s.loc[late, "end"] = pd.NaT
+    s.loc[late, "REC"] = ""
+    s.loc[late, "next_category"] = -1
+    return s
+
+
+def _days(ts: pd.Series | pd.Timestamp) -> np.ndarray:
+    return (pd.to_datetime(ts).to_numpy("datetime64[D]").astype(np.int64)) if not isinstance(ts, pd.Timestamp) \
+        else np.int64(ts.to_datetime64().astype("datetime64[D]").astype(np.int64))
+
+
+def _band_of_years(age: np.ndarray) -> np.ndarray:
+    return np.clip(np.searchsorted(AGE_EDGES, age, side="right") - 1, 0, len(AGE_BANDS) - 1)
+
+
+# ---- daily stock -------------------------------------------------------------------------------------
+def daily_stock(spells: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, by: str = "category") -> pd.DataFrame:
+    """Children in care on each day from ``start`` to ``end`` (a child counts on the days from its
+    episode start up to the day before it ends), by ``category``, ``age_band`` (age on each day, not
+    at episode start: each episode is cut at the birthdays where the band changes) or ``both``
+    (columns "category|age_band"). Difference arrays: no loop over episodes."""
+    first, last = int(_days(start)), int(_days(end))
+    n_days = last - first + 1
+    s = _days(spells["start"])
+    e = np.where(spells["end"].isna(), last + 1, _days(spells["end"].fillna(end)))
+    cat = spells["category"].to_numpy()
+    if by == "category":
+        keys, n_keys, segs = cat, NC, (s, e)
+        seg_keys = keys
+    else:
+        # cut at birthdays 1, 5, 10, 16 (and 18): pieces of at most 6 segments per episode
+        dob = spells["dob"]
+        cuts = np.stack([_days(dob + pd.DateOffset(years=int(y))) for y in AGE_EDGES[1:]], axis=1)  # (n, 5)
+        bounds = np.concatenate([s[:, None], np.clip(cuts, s[:, None], e[:, None]), e[:, None]], axis=1)
+        seg_s, seg_e = bounds[:, :-1], bounds[:, 1:]
+        band = np.broadcast_to(np.arange(6), seg_s.shape).copy()  # segment j: band j-1 .. (0 before 1st birthday)
+        band = np.minimum(band, len(AGE_BANDS) - 1)
+        keep = seg_e > seg_s
+        # segments after the 18th birthday (j = 5) are not a child's: dropped
+        keep &= np.arange(6)[None, :] < 5
+        seg_s, seg_e, band = seg_s[keep], seg_e[keep], band[keep]
+        seg_cat = np.repeat(cat[:, None], 6, axis=1)[keep]
+        segs = (seg_s, seg_e)
+        if by == "age_band":
+            seg_keys, n_keys = band, len(AGE_BANDS)
+        else:
+            seg_keys, n_keys = seg_cat * len(AGE_BANDS) + band, NC * len(AGE_BANDS)
+    a = np.clip(segs[0] - first, 0, n_days)
+    b = np.clip(segs[1] - first, 0, n_days)
+    ok = b > a
+    diff = np.zeros((n_days + 1, n_keys), dtype=np.int64)
+    np.add.at(diff, (a[ok], seg_keys[ok]), 1)
+    np.add.at(diff, (b[ok], seg_keys[ok]), -1)
+    stock = np.cumsum(diff, axis=0)[:n_days]
+    if by == "category":
+        cols = CATEGORIES
+    elif by == "age_band":
+        cols = AGE_BANDS
+    else:
+        cols = [f"{c}|{b}" for c in CATEGORIES for b in AGE_BANDS]
+    return pd.DataFrame(stock, index=pd.date_range(start, end, freq="D"), columns=cols)
+
+
+# ---- monthly flows --------------------------------------------------------------------------------------
+def reason_group(rec: pd.Series, dob: pd.Series, end: pd.Series) -> pd.Series:
+    out = pd.Series("other", index=rec.index, dtype=object)
+    for g, codes in REASON_GROUPS.items():
+        out[rec.isin(codes)] = g
+    adult = end >= dob + pd.DateOffset(years=18) - pd.Timedelta(days=1)
+    out[adult & ~rec.isin(REASON_GROUPS["adoption"])] = "age_18"
+    return out
+
+
+def monthly_flows(spells: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """By calendar month: children starting a period of care, moves between placement categories
+    (an X1 continuation into another category), and periods ceased by reason group."""
+    months = pd.period_range(start, end, freq="M")
+    idx = pd.PeriodIndex(months)
+    s = spells
+    starts = s.loc[s["new_period"], "start"].dt.to_period("M").value_counts()
+    moved = s[(s["next_category"] >= 0) & (s["next_category"] != s["category"]) & s["end"].notna()]
+    moves = moved["end"].dt.to_period("M").value_counts()
+    ended = s[s["end"].notna() & (s["REC"] != "X1") & (s["REC"] != "")]
+    groups = reason_group(ended["REC"], ended["dob"], ended["end"])
+    ceased = pd.crosstab(ended["end"].dt.to_period("M"), groups)
+    out = pd.DataFrame(index=idx)
+    out["starts"] = starts.reindex(idx, fill_value=0)
+    out["moves"] = moves.reindex(idx, fill_value=0)
+    for g in REASON_LABELS:
+        out[f"ceased_{g}"] = ceased[g].reindex(idx, fill_value=0) if g in ceased else 0
+    out["ceased"] = out[[f"ceased_{g}" for g in REASON_LABELS]].sum(axis=1)
+    out.index.name = "month"
+    return out.astype(int)
+
+
+# ---- placement days and cost ---------------------------------------------------------------------------
+def unit_costs_by_year(costs: pd.DataFrame, years: list[str], inflation: float) -> pd.DataFrame:
+    """Weekly unit cost per category for each financial year: the params table's cost for its base
+    year, uplifted (or deflated) by ``inflation`` a year. ``costs``: category, weekly_cost_gbp,
+    base_year."""
+    rows = []
+    for r in costs.itertuples():
+        base = int(str(r.base_year)[:4])
+        for y in years:
+            rows.append({"category": r.category, "financial_year": y,
+                         "weekly_cost_gbp": float(r.weekly_cost_gbp) * (1 + inflation) ** (int(y[:4]) - base)})
+    return pd.DataFrame(rows)
+
+
+def fy_of(dates: pd.DatetimeIndex) -> np.ndarray:
+    y = dates.year - (dates.month < 4)
+    return np.array([f"{a}-{(a + 1) % 100:02d}" for a in y])
+
+
+def days_and_cost(stock: pd.DataFrame, costs: pd.DataFrame, inflation: float) -> pd.DataFrame:
+    """Placement days and cost (£m) by financial year, quarter and category from a daily stock by
+    category."""
+    fy = fy_of(stock.index)
+    q = ((stock.index.month - 4) % 12) // 3 + 1
+    long = stock.assign(financial_year=fy, quarter=q).groupby(["financial_year", "quarter"]).sum()
+    long = long.stack().rename("days").reset_index().rename(columns={"level_2": "category"})
+    uc = unit_costs_by_year(costs, sorted(set(fy)), inflation)
+    long = long.merge(uc, on=["category", "financial_year"], how="left")
+    long["cost_gbpm"] = long["days"] * long["weekly_cost_gbp"] / 7 / 1e6
+    return long
+
+
+# ---- the model ---------------------------------------------------------------------------------------------
+@dataclass
+class Fitted:
+    origin: pd.Timestamp
+    entry_params: pd.DataFrame  # GLM coefficients per age band (for the record)
+    entry_mean: np.ndarray  # (horizon, 5): expected entrants per month and age band
+    entry_alpha: float  # negative binomial dispersion (0: Poisson)
+    entry_category: np.ndarray  # (5, NC): first category by age band
+    exit_table: np.ndarray  # (NC, 5, 3): monthly exit probability
+    move_prob: np.ndarray  # (NC, 2): monthly move probability by category, under 16 / 16+
+    move_dest: np.ndarray  # (NC, NC)
+    reason_mix: np.ndarray  # (NC, 4): returned home, SGO, adoption, other among exits before 18
+    months: pd.PeriodIndex  # the projected months
+    window: tuple[pd.Timestamp, pd.Timestamp]
+    notes: list[str] = field(default_factory=list)
+    entry_sd: float = 0.0  # year-to-year sd of log entrants (rates drift by this much a year on each path)
+    exit_sd: float = 0.0  # year-to-year sd of the log exit rate
+
+
+def child_months(spells: pd.DataFrame, first: pd.Period, last: pd.Period) -> pd.DataFrame:
+    """One row per episode and month it covers the first day of (from ``first`` to ``last``): the
+    child's category, age band and time-in-care band on that day, and what happened in the month:
+    ``exit`` (the period of care ended, not at 18), ``move`` (continued in another category) or
+    nothing. The at-risk population of the hazard models."""
+    s = spells
+    m0 = s["start"].dt.to_period("M")
+    # first month start covered: the month after the start, or the start month when it starts on the 1st
+    first_cov = np.where(s["start"].dt.day == 1, m0.astype("int64"), m0.astype("int64") + 1)
+    end_m = s["end"].dt.to_period("M")
+    last_open = last.ordinal
+    # covers the first day of month k if start <= day1(k) < end
+    last_cov = np.where(s["end"].isna(), last_open,
+                        np.where(s["end"].dt.day == 1, end_m.astype("int64") - 1, end_m.astype("int64")))
+    lo = np.maximum(first_cov, first.ordinal)
+    hi = np.minimum(last_cov, last.ordinal)
+    n = np.clip(hi - lo + 1, 0, None)
+    rows = np.repeat(np.arange(len(s)), n)
+    month = lo[rows] + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    day1 = pd.PeriodIndex.from_ordinals(month, freq="M").to_timestamp()
+    dob = s["dob"].to_numpy()[rows]
+    age = (day1.to_numpy() - dob).astype("timedelta64[D]").astype(np.int64) / 365.25
+    dur = (day1.to_numpy() - s["period_start"].to_numpy()[rows]).astype("timedelta64[D]").astype(np.int64)
+    ends_here = (last_cov[rows] == month) & s["end"].notna().to_numpy()[rows]
+    rec = s["REC"].to_numpy()[rows]
+    nxt = s["next_category"].to_numpy()[rows]
+    cat = s["category"].to_numpy()[rows]
+    # an exit at 18 is deterministic in the simulation: not a hazard event
+    at18 = ends_here & (s["end"].to_numpy()[rows] >= (pd.to_datetime(dob) + pd.DateOffset(years=18)).to_numpy()
+                        - np.timedelta64(1, "D"))
+    out = pd.DataFrame({"month": month, "category": cat, "age_band": _band_of_years(age),
+                        "duration_band": np.searchsorted(DURATION_EDGES_DAYS, dur, side="right") - 1,
+                        "exit": ends_here & (rec != "X1") & (rec != "") & ~at18,
+                        "move": ends_here & (rec == "X1") & (nxt >= 0) & (nxt != cat),
+                        "dest": np.where(ends_here & (rec == "X1"), nxt, -1),
+                        "rec": np.where(ends_here, rec, ""), "age": age})
+    return out[out["age"] < 18]
+
+
+def fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int = 36, window_years: int = 3,
+        trend_weight: float = 0.0) -> Fitted:
+    """Fit the models on the ``window_years`` before ``origin`` (month ends): entrants by age band as a
+    negative binomial GLM (log link) with a linear trend and month of year; exits as a discrete-time
+    logistic hazard on category, age band and time-in-care band; moves as a logistic model on category
+    and age 16+; move destinations, first placements and exit reasons as observed shares in the window
+    (with a small prior towards the whole history where a cell is thin)."""
+    import statsmodels.api as sm
+
+    origin = pd.Timestamp(origin)
+    last = origin.to_period("M")
+    first = last - 12 * window_years + 1
+    notes = []
+    # entries -----------------------------------------------------------------------------------------
+    starts = spells[spells["new_period"] & (spells["start"] >= first.to_timestamp()) & (spells["start"] <= origin)]
+    age0 = ((starts["start"] - starts["dob"]).dt.days / 365.25).to_numpy()
+    sb = _band_of_years(age0)
+    months = pd.period_range(first, last, freq="M")
+    counts = pd.crosstab(starts["start"].dt.to_period("M"), sb).reindex(index=months, columns=range(5), fill_value=0)
+    future = pd.period_range(last + 1, periods=horizon, freq="M")
+
+    def design(ms, t0):
+        t = (np.array([m.ordinal for m in ms]) - t0) / 12.0
+        moy = np.array([m.month for m in ms])
+        X = pd.get_dummies(pd.Categorical(moy, categories=range(1, 13)), prefix="m", drop_first=True, dtype=float)
+        X.insert(0, "trend", t)
+        return sm.add_constant(X, has_constant="add")
+
+    Xh = design(months, last.ordinal)
+    Xf = design(future, last.ordinal)
+    mean = np.zeros((horizon, 5))
+    params = {}
+    total = counts.sum(axis=1).to_numpy()
+    # one model on the total with age-band shares: more stable than five thin models
+    try:
+        glm = sm.GLM(total, Xh, family=sm.families.NegativeBinomial(alpha=0.05)).fit()
+        # dispersion from Pearson chi2 (method of moments), then refit
+        mu = glm.mu
+        alpha = max(float(((total - mu) ** 2 - mu).sum() / (mu ** 2).sum()), 1e-4)
+        glm = sm.GLM(total, Xh, family=sm.families.NegativeBinomial(alpha=alpha)).fit()
+        # the fitted trend is reported, not extrapolated: the level is carried forward with the seasonal
+        # pattern (backtests on the synthetic authority: extrapolating a three-year trend doubled the
+        # 12-month error); trend_weight 1 extrapolates it
+        beta = glm.params.copy()
+        params = beta.to_dict()
+        season = np.exp(Xf.drop(columns=["const", "trend"]).to_numpy() @ beta.drop(["const", "trend"]).to_numpy())
+        season_hist = np.exp(Xh.drop(columns=["const", "trend"]).to_numpy() @ beta.drop(["const", "trend"]).to_numpy())
+        # the level: the last twelve months' entrants, seasonally adjusted
+        level = float((total[-12:] / season_hist[-12:]).mean())
+        pred = level * season * np.exp(beta["trend"] * trend_weight * (np.arange(1, horizon + 1) / 12.0))
+    except Exception as exc:  # pragma: no cover - statsmodels fails only on degenerate data
+        alpha = 0.0
+        pred = np.full(horizon, total[-12:].mean())
+        notes.append(f"entry model did not fit ({exc}); the last year's average is used")
+    share = counts.sum(axis=0).to_numpy() / max(counts.to_numpy().sum(), 1)
+    mean = pred[:, None] * share[None, :]
+    ent_cat = np.ones((5, NC)) * 0.01
+    np.add.at(ent_cat, (sb, starts["category"].to_numpy()), 1)
+    ent_cat /= ent_cat.sum(axis=1, keepdims=True)
+    # exits and moves -------------------------------------------------------------------------------
+    cm = child_months(spells[spells["start"] <= origin], first, last)
+    y = cm["exit"].astype(float).to_numpy()
+    Xe = pd.get_dummies(cm[["category", "age_band", "duration_band"]].astype(str), drop_first=False, dtype=float)
+    Xe = Xe.drop(columns=[c for c in ("category_0", "age_band_3", "duration_band_1") if c in Xe])
+    Xe = sm.add_constant(Xe, has_constant="add")
+    try:
+        exit_model = sm.GLM(y, Xe, family=sm.families.Binomial()).fit()
+        grid = pd.DataFrame([(c, a, d) for c in range(NC) for a in range(5) for d in range(3)],
+                            columns=["category", "age_band", "duration_band"])
+        Xg = pd.get_dummies(grid.astype(str), drop_first=False, dtype=float).reindex(columns=Xe.columns, fill_value=0.0)
+        Xg["const"] = 1.0
+        exit_table = exit_model.predict(Xg[Xe.columns]).to_numpy().reshape(NC, 5, 3)
+    except Exception as exc:  # pragma: no cover
+        rate = y.mean() if len(y) else 0.02
+        exit_table = np.full((NC, 5, 3), rate)
+        notes.append(f"exit model did not fit ({exc}); one rate is used")
+    older = (cm["age"] >= 16).to_numpy()
+    move_prob = np.zeros((NC, 2))
+    for c in range(NC):
+        for o in (0, 1):
+            sel = (cm["category"].to_numpy() == c) & (older == bool(o)) & ~cm["exit"].to_numpy()
+            n = sel.sum()
+            move_prob[c, o] = (cm["move"].to_numpy()[sel].sum() + 0.5) / (n + 25) if n else 0.0
+    dest = np.ones((NC, NC)) * 0.05
+    mv = cm[cm["move"]]
+    np.add.at(dest, (mv["category"].to_numpy(), mv["dest"].to_numpy()), 1)
+    np.fill_diagonal(dest, 0)
+    dest /= dest.sum(axis=1, keepdims=True)
+    ex = cm[cm["exit"]]
+    grp = pd.Series("other", index=ex.index)
+    for k, (g, codes) in enumerate(REASON_GROUPS.items()):
+        grp[ex["rec"].isin(codes)] = g
+    gi = grp.map({"returned_home": 0, "special_guardianship": 1, "adoption": 2, "other": 3}).to_numpy()
+    mix = np.ones((NC, 4)) * 0.05
+    np.add.at(mix, (ex["category"].to_numpy(), gi), 1)
+    mix /= mix.sum(axis=1, keepdims=True)
+    entry_sd, exit_sd = year_to_year_variation(spells, origin)
+    return Fitted(origin, pd.DataFrame([params]), mean, alpha, ent_cat, exit_table, move_prob, dest, mix, future,
+                  (first.to_timestamp(), origin), notes, entry_sd, exit_sd)
+
+
+def year_to_year_variation(spells: pd.DataFrame, origin: pd.Timestamp, floor: float = 0.03) -> tuple[float, float]:
+    """How much the yearly number of entrants and the yearly exit rate (periods ended before 18 per
+    child in care) moved from one year to the next in the history before ``origin``: the standard
+    deviation of their log year-on-year changes (at least ``floor``). The simulation lets each path's
+    rates drift by as much, so its ranges carry the uncertainty of future rates, not only chance."""
+    o = pd.Timestamp(origin)
+    first = spells["start"].min()
+    years = []
+    k = 0
+    while True:
+        hi = o - pd.DateOffset(years=k)
+        lo = hi - pd.DateOffset(years=1)
+        if lo < max(first, pd.Timestamp(2000, 1, 1)) or k > 15:
+            break
+        ent = int((spells["new_period"] & (spells["start"] > lo) & (spells["start"] <= hi)).sum())
+        end = spells["end"]
+        ended = spells[(end > lo) & (end <= hi) & ~spells["REC"].isin(["X1", ""])]
+        adult = ended["end"] >= ended["dob"] + pd.DateOffset(years=18) - pd.Timedelta(days=1)
+        stock = len(state_at(spells, hi)) + len(state_at(spells, lo))
+        years.append((ent, (len(ended) - int(adult.sum())) / max(stock / 2, 1)))
+        k += 1
+    years = [y for y in years if y[0] > 0 and y[1] > 0]
+    if len(years) < 3:
+        return 0.10, 0.10  # too little history to say: a wide default, stated in the method note
+    e = np.diff(np.log([y[0] for y in years]))
+    x = np.diff(np.log([y[1] for y in years]))
+    return max(float(np.std(e, ddof=1)), floor), max(float(np.std(x, ddof=1)), floor)
+
+
+# ---- scenarios ------------------------------------------------------------------------------------------
+@dataclass
+class Scenario:
+    name: str = "Baseline"
+    step_down_share: float = 0.0  # share of children in external children's homes stepped down to fostering in year 1
+    in_house_carers: int = 0  # extra in-house fostering placements: agency placements shifted, over the first year
+    returns_home_uplift: float = 0.0  # relative rise in the hazard of returning home (0.2 = +20%)
+    sgo_uplift: float = 0.0  # relative rise in the hazard of leaving on a special guardianship order
+    inflation: float | None = None  # annual unit-cost inflation (None: the params value)
+
+    def describe(self) -> str:
+        parts = []
+        if self.step_down_share:
+            parts.append(f"{self.step_down_share:.0%} of children in external children's homes step down to fostering over a year")
+        if self.in_house_carers:
+            parts.append(f"{self.in_house_carers} more in-house fostering placements instead of agency ones")
+        if self.returns_home_uplift:
+            parts.append(f"returns home {self.returns_home_uplift:+.0%}")
+        if self.sgo_uplift:
+            parts.append(f"special guardianship orders {self.sgo_uplift:+.0%}")
+        if self.inflation is not None:
+            parts.append(f"unit-cost inflation {self.inflation:.1%} a year")
+        return "; ".join(parts) or "the fitted rates, unchanged"
+
+
+def state_at(spells: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+    """Children in care on ``day``: category, age in days, days in care."""
+    s = spells[(spells["start"] <= day) & (spells["end"].isna() | (spells["end"] > day))]
+    s = s.drop_duplicates("CHILD", keep="last")
+    return pd.DataFrame({"category": s["category"].to_numpy(),
+                         "age_days": (day - s["dob"]).dt.days.to_numpy(),
+                         "care_days": (day - s["period_start"]).dt.days.to_numpy()})
+
+
+def simulate(model: Fitted, state: pd.DataFrame, paths: int = 1000, seed: int = 2026,
+             scenario: Scenario | None = None) -> dict[str, np.ndarray]:
+    """Monte Carlo over ``paths`` futures, month by month, all paths at once. Returns ``stock``
+    (paths, months, NC): children in care at each month end by category; ``exits`` (paths, months, 5):
+    returned home, SGO, adoption, other, reached 18; ``starts`` (paths, months)."""
+    sc = scenario or Scenario()
+    rng = np.random.default_rng(seed)
+    H = len(model.months)
+    n0 = len(state)
+    mean_total = model.entry_mean.sum(axis=1)
+    cap = n0 + int(np.ceil(mean_total.sum() * 1.6 + 10 * np.sqrt(mean_total.sum()) + 20))
+    cat = np.full((paths, cap), -1, dtype=np.int16)
+    age = np.zeros((paths, cap), dtype=np.int32)
+    care = np.zeros((paths, cap), dtype=np.int32)
+    cat[:, :n0] = state["category"].to_numpy()
+    age[:, :n0] = state["age_days"].to_numpy()
+    care[:, :n0] = state["care_days"].to_numpy()
+    used = np.full(paths, n0)
+    stock = np.zeros((paths, H, NC), dtype=np.int32)
+    exits = np.zeros((paths, H, 5), dtype=np.int32)
+    starts = np.zeros((paths, H), dtype=np.int32)
+    exit_table = model.exit_table.copy()
+    mix = model.reason_mix.copy()
+    # scenario: more returns home / SGOs raise the exit hazard by the share those reasons make up
+    if sc.returns_home_uplift or sc.sgo_uplift:
+        factor = 1 + mix[:, 0] * sc.returns_home_uplift + mix[:, 1] * sc.sgo_uplift
+        exit_table = np.minimum(exit_table * factor[:, None, None], 0.95)
+        mix = mix * np.array([1 + sc.returns_home_uplift, 1 + sc.sgo_uplift, 1, 1])[None, :]
+        mix /= mix.sum(axis=1, keepdims=True)
+    ext, agency, inhouse = CATEGORIES.index("external_childrens_home"), CATEGORIES.index("agency_fostering"), \
+        CATEGORIES.index("in_house_fostering")
+    band_days = (AGE_EDGES[1:-1] * 365.25).astype(np.int64)  # 1st, 5th, 10th, 16th birthdays in days
+    d18, d16 = int(18 * 365.25), int(16 * 365.25)
+    fc, fa, fr = cat.reshape(-1), age.reshape(-1), care.reshape(-1)  # flat views: work on active slots only
+    sa, ad = CATEGORIES.index("supported_accommodation"), CATEGORIES.index("placed_for_adoption")
+    # each path's rates drift as a random walk with the history's year-to-year variation
+    steps = np.sqrt(1 / 12)
+    entry_mult = np.exp(np.cumsum(rng.normal(0, model.entry_sd * steps, (paths, H)), axis=1))
+    exit_mult = np.exp(np.cumsum(rng.normal(0, model.exit_sd * steps, (paths, H)), axis=1))
+    for h, m in enumerate(model.months):
+        days = m.days_in_month
+        # entrants: gamma-Poisson (negative binomial) around the GLM mean
+        mu = mean_total[h] * entry_mult[:, h]
+        lam = rng.gamma(1 / model.entry_alpha, mu * model.entry_alpha, paths) if model.entry_alpha > 0 else np.full(paths, mu)
+        k = np.minimum(rng.poisson(lam), cap - used)
+        starts[:, h] = k
+        if k.sum():
+            pi = np.repeat(np.arange(paths), k)
+            si = used[pi] + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
+            band = rng.choice(5, size=len(pi), p=model.entry_mean[h] / model.entry_mean[h].sum())
+            first_cat = (rng.random(len(pi))[:, None] > np.cumsum(model.entry_category[band], axis=1)).sum(1)
+            a_days = ((AGE_EDGES[band] + rng.random(len(pi)) * (AGE_EDGES[band + 1] - AGE_EDGES[band])) * 365.25)
+            cat[pi, si] = np.minimum(first_cat, NC - 1)
+            age[pi, si] = np.minimum(a_days, 17.9 * 365.25).astype(np.int32)
+            care[pi, si] = 0
+            used += k
+        act = np.flatnonzero(fc >= 0)
+        a_act = fa[act]
+        # reaching 18 this month
+        turning = a_act + days >= d18
+        t_idx = act[turning]
+        exits[:, h, 4] = np.bincount(t_idx // cap, minlength=paths)
+        fc[t_idx] = -1
+        keep = ~turning
+        act, a_act = act[keep], a_act[keep]
+        c_act, r_act = fc[act], fr[act]
+        # exits by hazard: category x age band x time-in-care band
+        ab = sum((a_act >= x).astype(np.int8) for x in band_days)
+        db = (r_act >= DURATION_EDGES_DAYS[1]).astype(np.int8) + (r_act >= DURATION_EDGES_DAYS[2])
+        leaving = rng.random(len(act)) < np.minimum(exit_table[c_act, ab, db] * exit_mult[act // cap, h], 0.95)
+        if leaving.any():
+            l_idx = act[leaving]
+            reason = (rng.random(len(l_idx))[:, None] > np.cumsum(mix[c_act[leaving]], axis=1)).sum(1).clip(0, 3)
+            np.add.at(exits, (l_idx // cap, h, reason), 1)
+            fc[l_idx] = -1
+            keep = ~leaving
+            act, a_act, c_act = act[keep], a_act[keep], c_act[keep]
+        # moves: by category, under 16 / 16 and over; destinations by origin category
+        older = a_act >= d16
+        moving = rng.random(len(act)) < model.move_prob[c_act, older.astype(np.int8)]
+        if moving.any():
+            m_idx = act[moving]
+            d = model.move_dest[fc[m_idx]].copy()
+            young = ~older[moving]
+            d[young, sa] = 0
+            d[~young, ad] = 0
+            d /= d.sum(axis=1, keepdims=True)
+            fc[m_idx] = (rng.random(len(m_idx))[:, None] > np.cumsum(d, axis=1)).sum(1).clip(0, NC - 1)
+        # scenarios that shift placements, spread over the first year
+        if sc.step_down_share and h < 12:
+            e_idx = act[fc[act] == ext]
+            now = e_idx[rng.random(len(e_idx)) < 1 - (1 - sc.step_down_share) ** (1 / 12)]
+            fc[now] = np.where(rng.random(len(now)) < 0.5, agency, inhouse)
+        if sc.in_house_carers and h < 12:
+            want = int(round(sc.in_house_carers / 12 * (h + 1))) - int(round(sc.in_house_carers / 12 * h))
+            a_idx = act[fc[act] == agency]
+            if want and len(a_idx):
+                order = np.lexsort((rng.random(len(a_idx)), a_idx // cap))
+                a_sorted = a_idx[order]
+                path_of = a_sorted // cap
+                rank = np.arange(len(a_sorted)) - np.searchsorted(path_of, path_of)
+                fc[a_sorted[rank < want]] = inhouse
+        fa[act] += days
+        fr[act] += days
+        stock[:, h, :] = np.bincount((act // cap) * NC + fc[act], minlength=paths * NC).reshape(paths, NC)
+    return {"stock": stock, "exits": exits, "starts": starts}
+
+
+def fan(stock: np.ndarray, months: pd.PeriodIndex, levels=(0.5, 0.8, 0.95)) -> pd.DataFrame:
+    """Median and central ranges of total children in care by month."""
+    total = stock.sum(axis=2)
+    out = pd.DataFrame({"month": months.to_timestamp(how="end").normalize(), "median": np.median(total, axis=0)})
+    for lv in levels:
+        lo, hi = (1 - lv) / 2, 1 - (1 - lv) / 2
+        out[f"low_{int(lv * 100)}"] = np.quantile(total, lo, axis=0)
+        out[f"high_{int(lv * 100)}"] = np.quantile(total, hi, axis=0)
+    return out
+
+
+def projected_cost(stock: np.ndarray, months: pd.PeriodIndex, costs: pd.DataFrame, inflation: float,
+                   state_counts: np.ndarray) -> pd.DataFrame:
+    """Cost (£m) per path and financial year: each month's placement days (the mean of its opening
+    and closing stock, by category, times its days) times the weekly cost / 7 for that year."""
+    fys = fy_of(months.to_timestamp())
+    uc = unit_costs_by_year(costs, sorted(set(fys)), inflation).pivot(index="financial_year", columns="category",
+                                                                        values="weekly_cost_gbp")[CATEGORIES]
+    opening = np.concatenate([np.broadcast_to(state_counts, (stock.shape[0], 1, NC)), stock[:, :-1]], axis=1)
+    days = (opening + stock) / 2 * np.array([m.days_in_month for m in months])[None, :, None]
+    daily = uc.loc[fys].to_numpy() / 7  # (H, NC)
+    cost = (days * daily[None]).sum(axis=2) / 1e6  # (paths, H)
+    df = pd.DataFrame(cost.T, index=fys)
+    return df.groupby(level=0).sum().T  # (paths, years)
+
+
+# ---- baselines and the cross-check ----------------------------------------------------------------------
+def monthly_totals(spells: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Children in care at each month end."""
+    d = daily_stock(spells, start, end).sum(axis=1)
+    return d[d.index.is_month_end]
+
+
+def markov_forecast(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int, reference_months: int = 12) -> np.ndarray:
+    """A deterministic Markov stock-flow model of the kind Social Finance's demand model uses: monthly
+    transition rates between (category x age band at episode start) states and out of care, averaged
+    over the reference window, constant entrants per month (the window's average): point forecasts of
+    total children in care at each of the next ``horizon`` month ends."""
+    last = pd.Timestamp(origin).to_period("M")
+    first = last - reference_months + 1
+    cm = child_months(spells[spells["start"] <= origin], first, last)
+    S = NC * 5
+    st = cm["category"].to_numpy() * 5 + cm["age_band"].to_numpy()
+    T = np.zeros((S, S + 1))
+    dest_cat = np.where(cm["move"], cm["dest"], cm["category"]).astype(int)
+    to = np.where(cm["exit"], S, dest_cat * 5 + cm["age_band"].to_numpy())
+    np.add.at(T, (st, to), 1)
+    # ageing: a child in band b leaves it at a rate of one over the band's length in months
+    occupied = T.sum(axis=1)
+    P = np.divide(T, occupied[:, None], out=np.zeros_like(T), where=occupied[:, None] > 0)
+    widths = np.diff(AGE_EDGES) * 12
+    for c in range(NC):
+        for b in range(5):
+            s = c * 5 + b
+            up = 1 / widths[b]
+            stay = P[s, :S].copy()
+            P[s, :S] = stay * (1 - up)
+            if b < 4:
+                P[s, c * 5 + b + 1] += stay.sum() * up
+            else:
+                P[s, S] += stay.sum() * up  # leave at 18
+    starts = spells[spells["new_period"] & (spells["start"] > first.to_timestamp()) & (spells["start"] <= origin)]
+    sb = _band_of_years(((starts["start"] - starts["dob"]).dt.days / 365.25).to_numpy())
+    entrants = np.zeros(S)
+    np.add.at(entrants, starts["category"].to_numpy() * 5 + sb, 1)
+    entrants /= reference_months
+    x = np.zeros(S)
+    s0 = state_at(spells, pd.Timestamp(origin))
+    np.add.at(x, s0["category"].to_numpy() * 5 + _band_of_years(s0["age_days"].to_numpy() / 365.25), 1)
+    out = []
+    for _ in range(horizon):
+        x = x @ P[:, :S] + entrants
+        out.append(x.sum())
+    return np.array(out)
+
+
+def ets_forecast(totals: pd.Series, horizon: int) -> pd.DataFrame:
+    """Holt's damped-trend exponential smoothing (statsmodels ETS) on the monthly totals, with its
+    simulated 80% interval: the aggregate cross-check."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    y = pd.Series(totals.astype(float).to_numpy(), index=pd.period_range(end=totals.index[-1].to_period("M"),
+                                                                         periods=len(totals), freq="M"))
+    model = ETSModel(y, error="add", trend="add", damped_trend=True).fit(disp=False)
+    frame = model.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=0.2)
+    return pd.DataFrame({"mean": frame["mean"].to_numpy(), "low_80": frame["pi_lower"].to_numpy(),
+                         "high_80": frame["pi_upper"].to_numpy()})
+
+
+# ---- backtest ----------------------------------------------------------------------------------------------
+def wape(forecast: np.ndarray, actual: np.ndarray) -> float:
+    """Weighted absolute % error: sum |f - a| / sum a x 100."""
+    actual = np.asarray(actual, dtype=float)
+    return float(np.abs(np.asarray(forecast) - actual).sum() / actual.sum() * 100) if actual.sum() else np.nan
+
+
+def _month_end(origin: pd.Timestamp, h: int) -> pd.Timestamp:
+    return (pd.Timestamp(origin).to_period("M") + h).to_timestamp(how="end").normalize()
+
+
+def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Timestamp, horizons=(3, 6, 12, 24),
+             paths: int = 300, seed: int = 2026, window_years: int = 3) -> pd.DataFrame:
+    """Rolling origins: at each, the history as known then (``as_at``), the model fitted and simulated,
+    and the naive (persistence) and Markov forecasts; scored against what happened, at each horizon
+    that has an outcome by ``data_end``. One row per origin and horizon."""
+    rows = []
+    for origin in origins:
+        origin = pd.Timestamp(origin)
+        reachable = [h for h in horizons if _month_end(origin, h) <= data_end]
+        if not reachable:
+            continue
+        hmax = max(reachable)
+        known = as_at(spells, origin)
+        model = fit(known, origin, horizon=hmax, window_years=window_years)
+        state = state_at(known, origin)
+        sim = simulate(model, state, paths=paths, seed=seed)
+        total = sim["stock"].sum(axis=2)
+        markov = markov_forecast(known, origin, hmax)
+        now = len(state)
+        for h in horizons:
+            end = _month_end(origin, h)
+            if end > data_end:
+                continue
+            actual = int(state_at(spells, end).shape[0])
+            q = {lv: np.quantile(total[:, h - 1], [(1 - lv) / 2, 1 - (1 - lv) / 2]) for lv in (0.5, 0.8, 0.95)}
+            rows.append({"origin": origin.date(), "horizon": h, "actual": actual, "model": float(np.median(total[:, h - 1])),
+                         "naive": now, "markov": float(markov[h - 1]),
+                         **{f"in_{int(lv * 100)}": bool(q[lv][0] <= actual <= q[lv][1]) for lv in q}})
+    return pd.DataFrame(rows)
+
+
+def backtest_summary(bt: pd.DataFrame) -> pd.DataFrame:
+    """By horizon: weighted absolute % error of the model, naive persistence and the Markov model, and
+    how often the 50/80/95% ranges contained the outcome."""
+    out = []
+    for h, g in bt.groupby("horizon"):
+        out.append({"horizon_months": h, "origins": len(g), "model_wape": wape(g["model"], g["actual"]),
+                    "naive_wape": wape(g["naive"], g["actual"]), "markov_wape": wape(g["markov"], g["actual"]),
+                    "coverage_50": g["in_50"].mean() * 100, "coverage_80": g["in_80"].mean() * 100,
+                    "coverage_95": g["in_95"].mean() * 100})
+    return pd.DataFrame(out)
+
+
+def category_label(c: str) -> str:
+    return CATEGORY_LABELS.get(c, c)
