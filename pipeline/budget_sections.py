@@ -75,10 +75,32 @@ def _make_view(ctx: QuarterContext) -> BudgetView:
             detail = detail.iloc[sorted(range(len(detail)), key=lambda i: rank.get(detail["line_id"].iloc[i], len(rank) + i))]
             detail = detail.reset_index(drop=True)
         detail["short_name"] = detail.get("short_name", detail["service_line"]).fillna(detail["service_line"])
+        detail = _with_placement_projection(ctx, detail)
         v = BudgetView(budget.budget_position(detail, funding, None), "ledger", detail, led)
     else:
         v = BudgetView(budget.budget_position(ctx.table("budget_lines"), funding, totals), "returns", None, None)
     return v
+
+
+def _with_placement_projection(ctx: QuarterContext, detail: pd.DataFrame) -> pd.DataFrame:
+    """The placements line from the placement cost projection (spend to date plus the projected cost
+    of the months left), when the params give what it needs; otherwise unchanged."""
+    from . import placement_sections as ps
+
+    line = str(ctx.params.settings.get("placements_line", "placements"))
+    if line not in set(detail["line_id"]) or not ps.available(ctx):
+        return detail
+    rest = ps.current_year_cost(ctx)
+    if rest is None:
+        return detail
+    d = detail.copy()
+    i = d.index[d["line_id"] == line][0]
+    ytd = float(d.at[i, "ytd_actual_gbpm"])
+    d.at[i, "full_year_forecast_gbpm"] = ytd + rest["median"]
+    d.at[i, "low_gbpm"], d.at[i, "high_gbpm"] = ytd + rest["low"], ytd + rest["high"]
+    d.at[i, "forecast_source"] = "placement projection (SSDA903 stock-flow model)"
+    d.at[i, "method"] = "placement projection: spend to date plus the simulated cost of the months left"
+    return d
 
 
 def _fmt_table():
@@ -100,7 +122,7 @@ def forecast_text(ctx: QuarterContext) -> Markdown:
         holder = int((d["forecast_source"] == "budget holder").sum())
         text += (f" Forecasts come from the ledger to {budget.quarter_end_month(ctx.quarter.fy, ctx.quarter.q):%B %Y}: "
                  f"{number(holder)} lines use the budget holder's forecast")
-        proj = d[d["forecast_source"] != "budget holder"]
+        proj = d[d["forecast_source"].str.startswith("projection")]
         if len(proj):
             parts = []
             for r in proj.itertuples():
@@ -109,7 +131,13 @@ def forecast_text(ctx: QuarterContext) -> Markdown:
             text += ("; projected from the year-to-date spend and the monthly spending profile of earlier years: "
                      + "; ".join(parts))
         text += "."
-        if "placements" in set(proj["line_id"]):
+        pp = d[d["forecast_source"].str.startswith("placement projection")]
+        if len(pp):
+            r = pp.iloc[0]
+            text += (f" {escape_md(r['service_line'])} is forecast by the placement projection (see Placements): "
+                     f"{gbpm(r['full_year_forecast_gbpm'])}, 80% range {gbpm(r['low_gbpm'])} to {gbpm(r['high_gbpm'])}; the "
+                     f"budget holder's forecast is {gbpm(r['holder_forecast_gbpm'])}.")
+        if "placements" in set(proj["line_id"]) and not len(pp):
             text += (" The placements line uses the profile method until the placement cost projection (numbers of "
                      "children by placement type times unit costs) is built; the budget holder's forecast is shown "
                      "beside it below.")
@@ -199,7 +227,11 @@ def movement_view(ctx: QuarterContext):
     total_before = float(before["variance_gbpm"].sum())
     head = (f"The total forecast is now {spend_phrase(total_now)}, against {spend_phrase(total_before)} at {label}: "
             f"a change of {gbpm(total_now - total_before, signed=True)}. By line, largest change first:")
-    return Markdown(head + "\n\n" + "\n".join(lines))
+    note = ""
+    if view(ctx).detail is not None and view(ctx).detail["forecast_source"].str.startswith("placement projection").any():
+        note = ("\n\n*The placements line is now forecast by the placement projection; at earlier quarter ends it is "
+                "the profile projection (the method of `projected_lines`), so part of its movement is the change of method.*")
+    return Markdown(head + "\n\n" + "\n".join(lines) + note)
 
 
 def path_figure(ctx: QuarterContext):

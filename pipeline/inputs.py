@@ -54,6 +54,8 @@ SCHEMAS: dict[str, dict[str, list[str]]] = {
     "measures": {"required": ["measure_ref", "measure_name", "polarity", "period", "value_raw"], "numeric": []},
     "deliverables": {"required": ["deliverable"], "numeric": []},  # a blank rating is "not rated"
     "service_plan_measures": {"required": ["measure", "source"], "numeric": []},
+    "placement_unit_costs": {"required": ["category", "weekly_cost_gbp", "base_year", "source"], "numeric": ["weekly_cost_gbp"],
+                             "non_negative": ["weekly_cost_gbp"], "unique": ["category"]},
 }
 
 

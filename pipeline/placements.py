@@ -334,7 +334,7 @@ def fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int = 36, window_ye
     grp = pd.Series("other", index=ex.index)
     for k, (g, codes) in enumerate(REASON_GROUPS.items()):
         grp[ex["rec"].isin(codes)] = g
-    gi = grp.map({"returned_home": 0, "special_guardianship": 1, "adoption": 2, "other": 3}).to_numpy()
+    gi = grp.map({"returned_home": 0, "special_guardianship": 1, "adoption": 2, "other": 3}).to_numpy(dtype=np.int64)
     mix = np.ones((NC, 4)) * 0.05
     np.add.at(mix, (ex["category"].to_numpy(), gi), 1)
     mix /= mix.sum(axis=1, keepdims=True)
@@ -349,20 +349,22 @@ def year_to_year_variation(spells: pd.DataFrame, origin: pd.Timestamp, floor: fl
     deviation of their log year-on-year changes (at least ``floor``). The simulation lets each path's
     rates drift by as much, so its ranges carry the uncertainty of future rates, not only chance."""
     o = pd.Timestamp(origin)
-    first = spells["start"].min()
+    first = max(spells["start"].min(), pd.Timestamp(2000, 1, 1), o - pd.DateOffset(years=15))
+    daily = daily_stock(spells, first, o).sum(axis=1)
+    ended_all = spells[spells["end"].notna() & ~spells["REC"].isin(["X1", ""])]
+    adult_all = ended_all["end"] >= ended_all["dob"] + pd.DateOffset(years=18) - pd.Timedelta(days=1)
+    ended_all = ended_all[~adult_all]
     years = []
     k = 0
     while True:
         hi = o - pd.DateOffset(years=k)
         lo = hi - pd.DateOffset(years=1)
-        if lo < max(first, pd.Timestamp(2000, 1, 1)) or k > 15:
+        if lo < first:
             break
         ent = int((spells["new_period"] & (spells["start"] > lo) & (spells["start"] <= hi)).sum())
-        end = spells["end"]
-        ended = spells[(end > lo) & (end <= hi) & ~spells["REC"].isin(["X1", ""])]
-        adult = ended["end"] >= ended["dob"] + pd.DateOffset(years=18) - pd.Timedelta(days=1)
-        stock = len(state_at(spells, hi)) + len(state_at(spells, lo))
-        years.append((ent, (len(ended) - int(adult.sum())) / max(stock / 2, 1)))
+        n_end = int(((ended_all["end"] > lo) & (ended_all["end"] <= hi)).sum())
+        stock = float(daily[(daily.index > lo) & (daily.index <= hi)].mean())
+        years.append((ent, n_end / max(stock, 1)))
         k += 1
     years = [y for y in years if y[0] > 0 and y[1] > 0]
     if len(years) < 3:
@@ -406,13 +408,28 @@ def state_at(spells: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
                          "care_days": (day - s["period_start"]).dt.days.to_numpy()})
 
 
+def _uniform(idx: np.ndarray, h: int, stream: int, seed: int) -> np.ndarray:
+    """Uniform numbers in [0, 1) fixed by (child slot, month, stream, seed): a counter-based generator
+    (the splitmix64 finaliser), so a scenario run meets the same chance events as the baseline for the
+    same child and month (common random numbers), whatever else the scenario changes."""
+    with np.errstate(over="ignore"):
+        x = (idx.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+             + np.uint64((h + 1) * 0xBF58476D1CE4E5B9 % (1 << 64))
+             + np.uint64((stream * 0x94D049BB133111EB + seed * 0x2545F4914F6CDD1D) % (1 << 64)))
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
 def simulate(model: Fitted, state: pd.DataFrame, paths: int = 1000, seed: int = 2026,
              scenario: Scenario | None = None) -> dict[str, np.ndarray]:
     """Monte Carlo over ``paths`` futures, month by month, all paths at once. Returns ``stock``
     (paths, months, NC): children in care at each month end by category; ``exits`` (paths, months, 5):
     returned home, SGO, adoption, other, reached 18; ``starts`` (paths, months)."""
     sc = scenario or Scenario()
-    rng = np.random.default_rng(seed)
     H = len(model.months)
     n0 = len(state)
     mean_total = model.entry_mean.sum(axis=1)
@@ -441,23 +458,28 @@ def simulate(model: Fitted, state: pd.DataFrame, paths: int = 1000, seed: int = 
     d18, d16 = int(18 * 365.25), int(16 * 365.25)
     fc, fa, fr = cat.reshape(-1), age.reshape(-1), care.reshape(-1)  # flat views: work on active slots only
     sa, ad = CATEGORIES.index("supported_accommodation"), CATEGORIES.index("placed_for_adoption")
-    # each path's rates drift as a random walk with the history's year-to-year variation
+    # each path's rates drift as a random walk with the history's year-to-year variation. Every random
+    # draw is tied to its path (and child slot), so path p is the same future in a run of any size and
+    # under any scenario: separate streams per purpose, rows drawn path by path
     steps = np.sqrt(1 / 12)
-    entry_mult = np.exp(np.cumsum(rng.normal(0, model.entry_sd * steps, (paths, H)), axis=1))
-    exit_mult = np.exp(np.cumsum(rng.normal(0, model.exit_sd * steps, (paths, H)), axis=1))
+    entry_mult = np.exp(np.cumsum(np.random.default_rng([seed, 1]).normal(0, model.entry_sd * steps, (paths, H)), axis=1))
+    exit_mult = np.exp(np.cumsum(np.random.default_rng([seed, 2]).normal(0, model.exit_sd * steps, (paths, H)), axis=1))
+    band_p = np.cumsum(model.entry_mean / model.entry_mean.sum(axis=1, keepdims=True), axis=1)
     for h, m in enumerate(model.months):
         days = m.days_in_month
         # entrants: gamma-Poisson (negative binomial) around the GLM mean
+        g = np.random.default_rng([seed, 100 + h])
         mu = mean_total[h] * entry_mult[:, h]
-        lam = rng.gamma(1 / model.entry_alpha, mu * model.entry_alpha, paths) if model.entry_alpha > 0 else np.full(paths, mu)
-        k = np.minimum(rng.poisson(lam), cap - used)
+        lam = g.gamma(1 / model.entry_alpha, mu * model.entry_alpha, paths) if model.entry_alpha > 0 else mu
+        k = np.minimum(np.random.default_rng([seed, 1000 + h]).poisson(lam), cap - used)
         starts[:, h] = k
         if k.sum():
             pi = np.repeat(np.arange(paths), k)
             si = used[pi] + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
-            band = rng.choice(5, size=len(pi), p=model.entry_mean[h] / model.entry_mean[h].sum())
-            first_cat = (rng.random(len(pi))[:, None] > np.cumsum(model.entry_category[band], axis=1)).sum(1)
-            a_days = ((AGE_EDGES[band] + rng.random(len(pi)) * (AGE_EDGES[band + 1] - AGE_EDGES[band])) * 365.25)
+            slot = pi * cap + si
+            band = (_uniform(slot, h, 8, seed)[:, None] > band_p[h][None, :]).sum(1).clip(0, 4)
+            first_cat = (_uniform(slot, h, 9, seed)[:, None] > np.cumsum(model.entry_category[band], axis=1)).sum(1)
+            a_days = ((AGE_EDGES[band] + _uniform(slot, h, 10, seed) * (AGE_EDGES[band + 1] - AGE_EDGES[band])) * 365.25)
             cat[pi, si] = np.minimum(first_cat, NC - 1)
             age[pi, si] = np.minimum(a_days, 17.9 * 365.25).astype(np.int32)
             care[pi, si] = 0
@@ -475,17 +497,17 @@ def simulate(model: Fitted, state: pd.DataFrame, paths: int = 1000, seed: int = 
         # exits by hazard: category x age band x time-in-care band
         ab = sum((a_act >= x).astype(np.int8) for x in band_days)
         db = (r_act >= DURATION_EDGES_DAYS[1]).astype(np.int8) + (r_act >= DURATION_EDGES_DAYS[2])
-        leaving = rng.random(len(act)) < np.minimum(exit_table[c_act, ab, db] * exit_mult[act // cap, h], 0.95)
+        leaving = _uniform(act, h, 1, seed) < np.minimum(exit_table[c_act, ab, db] * exit_mult[act // cap, h], 0.95)
         if leaving.any():
             l_idx = act[leaving]
-            reason = (rng.random(len(l_idx))[:, None] > np.cumsum(mix[c_act[leaving]], axis=1)).sum(1).clip(0, 3)
+            reason = (_uniform(l_idx, h, 2, seed)[:, None] > np.cumsum(mix[c_act[leaving]], axis=1)).sum(1).clip(0, 3)
             np.add.at(exits, (l_idx // cap, h, reason), 1)
             fc[l_idx] = -1
             keep = ~leaving
             act, a_act, c_act = act[keep], a_act[keep], c_act[keep]
         # moves: by category, under 16 / 16 and over; destinations by origin category
         older = a_act >= d16
-        moving = rng.random(len(act)) < model.move_prob[c_act, older.astype(np.int8)]
+        moving = _uniform(act, h, 3, seed) < model.move_prob[c_act, older.astype(np.int8)]
         if moving.any():
             m_idx = act[moving]
             d = model.move_dest[fc[m_idx]].copy()
@@ -493,17 +515,17 @@ def simulate(model: Fitted, state: pd.DataFrame, paths: int = 1000, seed: int = 
             d[young, sa] = 0
             d[~young, ad] = 0
             d /= d.sum(axis=1, keepdims=True)
-            fc[m_idx] = (rng.random(len(m_idx))[:, None] > np.cumsum(d, axis=1)).sum(1).clip(0, NC - 1)
+            fc[m_idx] = (_uniform(m_idx, h, 4, seed)[:, None] > np.cumsum(d, axis=1)).sum(1).clip(0, NC - 1)
         # scenarios that shift placements, spread over the first year
         if sc.step_down_share and h < 12:
             e_idx = act[fc[act] == ext]
-            now = e_idx[rng.random(len(e_idx)) < 1 - (1 - sc.step_down_share) ** (1 / 12)]
-            fc[now] = np.where(rng.random(len(now)) < 0.5, agency, inhouse)
+            now = e_idx[_uniform(e_idx, h, 5, seed) < 1 - (1 - sc.step_down_share) ** (1 / 12)]
+            fc[now] = np.where(_uniform(now, h, 6, seed) < 0.5, agency, inhouse)
         if sc.in_house_carers and h < 12:
             want = int(round(sc.in_house_carers / 12 * (h + 1))) - int(round(sc.in_house_carers / 12 * h))
             a_idx = act[fc[act] == agency]
             if want and len(a_idx):
-                order = np.lexsort((rng.random(len(a_idx)), a_idx // cap))
+                order = np.lexsort((_uniform(a_idx, h, 7, seed), a_idx // cap))
                 a_sorted = a_idx[order]
                 path_of = a_sorted // cap
                 rank = np.arange(len(a_sorted)) - np.searchsorted(path_of, path_of)
@@ -620,6 +642,8 @@ def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Tim
     and the naive (persistence) and Markov forecasts; scored against what happened, at each horizon
     that has an outcome by ``data_end``. One row per origin and horizon."""
     rows = []
+    actual_totals = daily_stock(spells, min(pd.Timestamp(o) for o in origins) if origins else data_end, data_end).sum(axis=1) \
+        if origins else None
     for origin in origins:
         origin = pd.Timestamp(origin)
         reachable = [h for h in horizons if _month_end(origin, h) <= data_end]
@@ -637,7 +661,7 @@ def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Tim
             end = _month_end(origin, h)
             if end > data_end:
                 continue
-            actual = int(state_at(spells, end).shape[0])
+            actual = int(actual_totals.loc[end])
             q = {lv: np.quantile(total[:, h - 1], [(1 - lv) / 2, 1 - (1 - lv) / 2]) for lv in (0.5, 0.8, 0.95)}
             rows.append({"origin": origin.date(), "horizon": h, "actual": actual, "model": float(np.median(total[:, h - 1])),
                          "naive": now, "markov": float(markov[h - 1]),

@@ -6,6 +6,7 @@ import pytest
 from IPython.display import HTML, Image, Markdown
 
 from pipeline import budget_sections as b
+from pipeline import placement_sections as ps
 from pipeline.context import open_quarter
 
 from .conftest import copy_project
@@ -29,7 +30,9 @@ def run_section(ctx):
 
 
 @pytest.mark.parametrize("label", ["2025-26-Q1", "2025-26-Q2", "2025-26-Q3", "2025-26-Q4"])
-def test_every_table_for_every_quarter_of_a_year(project, tmp_path, label):
+def test_every_table_for_every_quarter_of_a_year(project, tmp_path, label, monkeypatch):
+    # the placement model is tested in test_placements.py and once below; here the budget's own methods
+    monkeypatch.setattr(ps, "available", lambda ctx: False)
     ctx = open_quarter(label, work_dir=str(tmp_path / "w"), root=project)
     shown = run_section(ctx)
     assert {e["name"] for e in ctx.tables.entries()} >= ALL_TABLES
@@ -49,7 +52,8 @@ def test_every_table_for_every_quarter_of_a_year(project, tmp_path, label):
     assert total["Full Year Forecast £m"] == pytest.approx(lines["full_year_forecast_gbpm"].sum())
 
 
-def test_placements_line_is_projected_and_labelled(project, tmp_path):
+def test_placements_line_is_projected_and_labelled(project, tmp_path, monkeypatch):
+    monkeypatch.setattr(ps, "available", lambda ctx: False)
     ctx = open_quarter("2025-26-Q2", work_dir=str(tmp_path / "w"), root=project)
     d = b.view(ctx).detail.set_index("line_id")
     assert d.at["placements", "forecast_source"].startswith("projection: profile of")
@@ -78,3 +82,17 @@ def test_commentary_in_key_variances_is_rendered_safely(tmp_path):
     ctx.params.commentary.write_text("## Key variances: pensions\n\n<script>alert(1)</script> **Pension** costs.\n")
     kv = b.key_variances(ctx).data
     assert "&lt;script&gt;alert(1)&lt;/script&gt; **Pension** costs." in kv and "<script>" not in kv
+
+
+def test_placements_line_uses_the_placement_projection_when_it_can(project, tmp_path):
+    ctx = open_quarter("2026-27-Q2", work_dir=str(tmp_path / "w"), root=project)
+    d = b.view(ctx).detail.set_index("line_id")
+    r = d.loc["placements"]
+    rest = ps.current_year_cost(ctx)
+    assert r["forecast_source"] == "placement projection (SSDA903 stock-flow model)"
+    assert r["full_year_forecast_gbpm"] == pytest.approx(r["ytd_actual_gbpm"] + rest["median"])
+    assert r["low_gbpm"] < r["full_year_forecast_gbpm"] < r["high_gbpm"]
+    assert "forecast by the placement projection (see Placements)" in b.forecast_text(ctx).data
+    assert "part of its movement is the change of method" in b.movement_view(ctx).data
+    # computed once and cached in the work folder, keyed by inputs, settings and code
+    assert (ctx.work_dir / "derived" / "placements" / "key.txt").read_text() == ps._key(ctx)

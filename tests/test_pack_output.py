@@ -30,9 +30,9 @@ def test_default_pack_is_the_latest_quarter_and_says_synthetic(built_pack):
     assert result.out_dir == root / "outputs" / "2026-27" / "Q2"
     page = result.pack.read_text(encoding="utf-8")
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
-    assert "Synthetic data: 17 of the 21 inputs of this pack are synthetic" in text
+    assert "Synthetic data: 18 of the 22 inputs of this pack are synthetic" in text
     assert "calibrated to DfE's published counts for Derbyshire" in text
-    assert "Synthetic data. 17 inputs in this pack are produced by cspack's synthetic-authority generator" in text
+    assert "Synthetic data. 18 inputs in this pack are produced by cspack's synthetic-authority generator" in text
     assert "SSDA903 returns 2019-20 to 2026-27 (episodes and header), merged into one history" in text
     assert "8 collection years (2019-20, 2020-21" in text and "latest version was kept" in text
     assert "header found on row 1; 0 subtotal and total rows and 0 blank rows dropped by rule" in text
@@ -132,6 +132,7 @@ def test_manifest_lets_anyone_rerun_the_pack(pack):
         assert hashlib.sha256((root / i["path"]).read_bytes()).hexdigest() == i["sha256"]
         assert i["rows"] == i["rows_kept"] + i["rows_dropped"] + i["rows_quarantined"]
     assert {n["notebook"] for n in m["notebooks"]} == {"00_prepare.ipynb", "10_summary.ipynb", "20_budget.ipynb",
+                                                      "30_placements.ipynb", "40_savings_risks_accuracy.ipynb",
                                                       "90_data_and_method.ipynb"}
     assert all(n["seconds"] > 0 and n["cells"] for n in m["notebooks"])
     assert m["packages"]["pandas"][0].isdigit() and "commit" in m["git"]
@@ -143,10 +144,13 @@ def test_default_pack_carries_every_budget_table_in_xlsx_and_html(built_pack):
     wb = openpyxl.load_workbook(result.out_dir / "tables.xlsx", read_only=True)
     want = {"budget_forecast", "budget_forecast_sources", "budget_movements", "budget_forecast_by_quarter",
             "budget_savings", "budget_savings_targets", "budget_growth", "budget_risks", "budget_reserves",
-            "budget_aged_debt", "budget_traded_fully", "budget_traded_partially", "forecast_accuracy"}
+            "budget_aged_debt", "budget_traded_fully", "budget_traded_partially", "forecast_accuracy",
+            "placements_projection", "placements_mix", "placements_flows", "placements_unit_costs",
+            "placements_cost_projection", "placements_scenarios", "placements_backtest",
+            "placements_backtest_summary"}
     assert want <= set(wb.sheetnames)
     page = (result.out_dir / "pack.html").read_text(encoding="utf-8")
-    for heading in ("Budget forecast", "Key variances", "Budget savings", "Financial risks", "Earmarked reserves",
-                    "Debt position", "Traded services", "Forecast accuracy"):
+    for heading in ("Budget forecast", "Key variances", "Placements", "What-if scenarios", "Budget savings",
+                    "Financial risks", "Earmarked reserves", "Debt position", "Traded services", "Forecast accuracy"):
         assert f">{heading}<" in page or f">{heading}</a>" in page, heading
     assert "☐ Over budget" in page and "✗ Shortfall" in page
