@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cspack-installed
 
-.PHONY: pack test lab bench bench-generate bench-clean demo-data browser clean help
+.PHONY: pack test lab bench bench-generate bench-clean bench-placements demo-data browser clean help
 help:
 	@echo "make pack | make test | make lab | make bench | make bench-generate | make demo-data | make clean"
 
@@ -41,6 +41,9 @@ bench: $(STAMP)
 
 bench-generate: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py 1 80
+
+bench-placements: $(STAMP)
+	$(BIN)/python benchmarks/bench_placements.py
 
 bench-clean: $(STAMP)
 	$(BIN)/python benchmarks/bench_clean.py 80

@@ -193,7 +193,7 @@ class Fitted:
     entry_alpha: float  # negative binomial dispersion (0: Poisson)
     entry_category: np.ndarray  # (5, NC): first category by age band
     exit_table: np.ndarray  # (NC, 5, 3): monthly exit probability
-    move_prob: np.ndarray  # (NC, 2): monthly move probability by category, under 16 / 16+
+    move_prob: np.ndarray  # (NC, 5, 3): monthly move probability by category, age band and time-in-care band
     move_dest: np.ndarray  # (NC, NC)
     reason_mix: np.ndarray  # (NC, 4): returned home, SGO, adoption, other among exits before 18
     months: pd.PeriodIndex  # the projected months
@@ -244,11 +244,11 @@ def child_months(spells: pd.DataFrame, first: pd.Period, last: pd.Period) -> pd.
 
 def fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int = 36, window_years: int = 3,
         trend_weight: float = 0.0) -> Fitted:
-    """Fit the models on the ``window_years`` before ``origin`` (month ends): entrants by age band as a
-    negative binomial GLM (log link) with a linear trend and month of year; exits as a discrete-time
-    logistic hazard on category, age band and time-in-care band; moves as a logistic model on category
-    and age 16+; move destinations, first placements and exit reasons as observed shares in the window
-    (with a small prior towards the whole history where a cell is thin)."""
+    """Fit the models on the ``window_years`` before ``origin`` (month ends): entrants as a negative
+    binomial GLM (log link) with a linear trend and month of year, shared between age bands by their
+    observed shares; exits and moves as discrete-time logistic hazards on placement category, age band
+    and time-in-care band; move destinations, first placements and exit reasons as observed shares in
+    the window (with a small prior where a cell is thin)."""
     import statsmodels.api as sm
 
     origin = pd.Timestamp(origin)
@@ -307,24 +307,25 @@ def fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int = 36, window_ye
     Xe = pd.get_dummies(cm[["category", "age_band", "duration_band"]].astype(str), drop_first=False, dtype=float)
     Xe = Xe.drop(columns=[c for c in ("category_0", "age_band_3", "duration_band_1") if c in Xe])
     Xe = sm.add_constant(Xe, has_constant="add")
-    try:
-        exit_model = sm.GLM(y, Xe, family=sm.families.Binomial()).fit()
-        grid = pd.DataFrame([(c, a, d) for c in range(NC) for a in range(5) for d in range(3)],
-                            columns=["category", "age_band", "duration_band"])
-        Xg = pd.get_dummies(grid.astype(str), drop_first=False, dtype=float).reindex(columns=Xe.columns, fill_value=0.0)
-        Xg["const"] = 1.0
-        exit_table = exit_model.predict(Xg[Xe.columns]).to_numpy().reshape(NC, 5, 3)
-    except Exception as exc:  # pragma: no cover
-        rate = y.mean() if len(y) else 0.02
-        exit_table = np.full((NC, 5, 3), rate)
-        notes.append(f"exit model did not fit ({exc}); one rate is used")
-    older = (cm["age"] >= 16).to_numpy()
-    move_prob = np.zeros((NC, 2))
-    for c in range(NC):
-        for o in (0, 1):
-            sel = (cm["category"].to_numpy() == c) & (older == bool(o)) & ~cm["exit"].to_numpy()
-            n = sel.sum()
-            move_prob[c, o] = (cm["move"].to_numpy()[sel].sum() + 0.5) / (n + 25) if n else 0.0
+    grid = pd.DataFrame([(c, a, d) for c in range(NC) for a in range(5) for d in range(3)],
+                        columns=["category", "age_band", "duration_band"])
+    Xg = pd.get_dummies(grid.astype(str), drop_first=False, dtype=float).reindex(columns=Xe.columns, fill_value=0.0)
+    Xg["const"] = 1.0
+    Xg = Xg[Xe.columns]
+
+    def hazard(outcome: np.ndarray, rows: np.ndarray, what: str) -> np.ndarray:
+        try:
+            res = sm.GLM(outcome[rows], Xe[rows], family=sm.families.Binomial()).fit()
+            return res.predict(Xg).to_numpy().reshape(NC, 5, 3)
+        except Exception as exc:  # pragma: no cover - only on degenerate data
+            notes.append(f"{what} model did not fit ({exc}); one rate is used")
+            rate = outcome[rows].mean() if rows.any() else 0.02
+            return np.full((NC, 5, 3), rate)
+
+    everyone = np.ones(len(y), dtype=bool)
+    exit_table = hazard(y, everyone, "exit")
+    # moves: among child-months that did not end in leaving care, the same covariates
+    move_prob = hazard(cm["move"].astype(float).to_numpy(), ~cm["exit"].to_numpy(), "move")
     dest = np.ones((NC, NC)) * 0.05
     mv = cm[cm["move"]]
     np.add.at(dest, (mv["category"].to_numpy(), mv["dest"].to_numpy()), 1)
@@ -507,7 +508,10 @@ def simulate(model: Fitted, state: pd.DataFrame, paths: int = 1000, seed: int = 
             act, a_act, c_act = act[keep], a_act[keep], c_act[keep]
         # moves: by category, under 16 / 16 and over; destinations by origin category
         older = a_act >= d16
-        moving = _uniform(act, h, 3, seed) < model.move_prob[c_act, older.astype(np.int8)]
+        ab_m = sum((a_act >= x).astype(np.int8) for x in band_days)
+        r_m = fr[act]
+        db_m = (r_m >= DURATION_EDGES_DAYS[1]).astype(np.int8) + (r_m >= DURATION_EDGES_DAYS[2])
+        moving = _uniform(act, h, 3, seed) < model.move_prob[c_act, ab_m, db_m]
         if moving.any():
             m_idx = act[moving]
             d = model.move_dest[fc[m_idx]].copy()

@@ -162,7 +162,7 @@ def test_in_house_carers_scenario_moves_agency_placements():
                        "care_days": [400] * 30})
     m = pl.Fitted(pd.Timestamp("2024-03-31"), pd.DataFrame(), np.full((12, 5), 1e-9), 0.0,
                   np.full((5, len(CATEGORIES)), 1 / len(CATEGORIES)), np.zeros((len(CATEGORIES), 5, 3)),
-                  np.zeros((len(CATEGORIES), 2)), np.full((len(CATEGORIES), len(CATEGORIES)), 0.1),
+                  np.zeros((len(CATEGORIES), 5, 3)), np.full((len(CATEGORIES), len(CATEGORIES)), 0.1),
                   np.full((len(CATEGORIES), 4), 0.25), pd.period_range("2024-04", periods=12, freq="M"),
                   (pd.Timestamp("2021-04-01"), pd.Timestamp("2024-03-31")))
     out = pl.simulate(m, st, paths=5, seed=1, scenario=pl.Scenario(in_house_carers=12))
