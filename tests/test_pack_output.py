@@ -30,7 +30,7 @@ def test_default_pack_is_the_latest_quarter_and_says_synthetic(built_pack):
     assert result.out_dir == root / "outputs" / "2026-27" / "Q2"
     page = result.pack.read_text(encoding="utf-8")
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
-    assert "Synthetic data: 18 of the 22 inputs of this pack are synthetic" in text
+    assert "Synthetic data: 18 of the 24 inputs of this pack are synthetic" in text
     assert "calibrated to DfE's published counts for Derbyshire" in text
     assert "Synthetic data. 18 inputs in this pack are produced by cspack's synthetic-authority generator" in text
     assert "SSDA903 returns 2019-20 to 2026-27 (episodes and header), merged into one history" in text
@@ -131,7 +131,8 @@ def test_manifest_lets_anyone_rerun_the_pack(pack):
     for i in m["inputs"][:5]:
         assert hashlib.sha256((root / i["path"]).read_bytes()).hexdigest() == i["sha256"]
         assert i["rows"] == i["rows_kept"] + i["rows_dropped"] + i["rows_quarantined"]
-    assert {n["notebook"] for n in m["notebooks"]} == {"00_prepare.ipynb", "10_summary.ipynb", "20_budget.ipynb",
+    assert {n["notebook"] for n in m["notebooks"]} == {"00_prepare.ipynb", "10_summary.ipynb", "15_performance.ipynb",
+                                                      "20_budget.ipynb",
                                                       "30_placements.ipynb", "40_savings_risks_accuracy.ipynb",
                                                       "90_data_and_method.ipynb"}
     assert all(n["seconds"] > 0 and n["cells"] for n in m["notebooks"])
@@ -147,10 +148,11 @@ def test_default_pack_carries_every_budget_table_in_xlsx_and_html(built_pack):
             "budget_aged_debt", "budget_traded_fully", "budget_traded_partially", "forecast_accuracy",
             "placements_projection", "placements_mix", "placements_flows", "placements_unit_costs",
             "placements_cost_projection", "placements_scenarios", "placements_backtest",
-            "placements_backtest_summary"}
+            "placements_backtest_summary", "performance_measures", "performance_benchmark_cla",
+            "performance_deliverables"}
     assert want <= set(wb.sheetnames)
     page = (result.out_dir / "pack.html").read_text(encoding="utf-8")
-    for heading in ("Budget forecast", "Key variances", "Placements", "What-if scenarios", "Budget savings",
+    for heading in ("Performance", "Key measures", "Budget forecast", "Key variances", "Placements", "What-if scenarios", "Budget savings",
                     "Financial risks", "Earmarked reserves", "Debt position", "Traded services", "Forecast accuracy"):
         assert f">{heading}<" in page or f">{heading}</a>" in page, heading
     assert "☐ Over budget" in page and "✗ Shortfall" in page

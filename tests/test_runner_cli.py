@@ -18,9 +18,9 @@ def test_build_success_then_failure_keeps_previous_pack(small_project):
                  "notebooks/00_prepare.ipynb", "notebooks/10_summary.ipynb"]:
         assert (out / name).is_file(), name
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "ok" and [n["status"] for n in manifest["notebooks"]] == ["ok"] * 6
+    assert manifest["status"] == "ok" and [n["status"] for n in manifest["notebooks"]] == ["ok"] * 7
     log = (out / "build.log").read_text()
-    assert "[1/6] 00_prepare.ipynb ok" in log and "built 2021-22-Q1" in log
+    assert "[1/7] 00_prepare.ipynb ok" in log and "built 2021-22-Q1" in log
     assert (small_project / "data" / "processed" / "2021-22-Q1" / "register.parquet").is_file()
     pack_before = (out / "pack.html").read_bytes()
     assert b"Testshire County Council" in pack_before
