@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -66,4 +67,30 @@ class TableStore:
             pd.DataFrame(contents, columns=["sheet", "title", "section"]).to_excel(xw, sheet_name="contents", index=False)
             for e, sheet in zip(entries, sheets):
                 self.load(e["name"]).to_excel(xw, sheet_name=sheet, index=False)
+            fixed = datetime(2000, 1, 1, tzinfo=timezone.utc).replace(tzinfo=None)
+            xw.book.properties.created = fixed
+            xw.book.properties.modified = fixed
+            xw.book.properties.creator = "cspack"
+        normalise_zip(out)
         return sheets
+
+
+def normalise_zip(path: Path) -> None:
+    """Rewrite a zip (an xlsx) with fixed entry timestamps and a fixed core.xml time, so the same
+    tables give the same bytes on every build (openpyxl stamps the time of writing)."""
+    import re
+    import zipfile
+
+    path = Path(path)
+    with zipfile.ZipFile(path) as z:
+        items = [(i, z.read(i.filename)) for i in z.infolist()]
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for info, data in items:
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", data)
+            zi = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = info.external_attr
+            z.writestr(zi, data)
+    tmp.replace(path)
