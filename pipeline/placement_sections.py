@@ -18,6 +18,7 @@ from . import placements as pl
 from .context import QuarterContext
 from .formatting import gbpm, gbpm_plain, number, pct, plural
 from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TURQUOISE, chart, table_html, titled
+from .disclosure import FOOTNOTE, suppress
 from .ssda903 import CATEGORIES, CATEGORY_LABELS
 
 SECTION = "Placements"
@@ -276,7 +277,10 @@ def mix_figure(ctx: QuarterContext):
     title = (f"Fostering {pct(last[fost].sum())} and residential {pct(last[res].sum())} of placements")
     titled(fig, ax, title, f"Placement mix at each month end, % of children in care; {ctx.params.authority}")
     mix = hist.reset_index()
-    ctx.publish("placements_mix", mix, "Children in care by placement type at each month end", SECTION)
+    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    mix_out, _ = suppress(mix, CATEGORIES, threshold)
+    ctx.publish("placements_mix", mix_out, "Children in care by placement type at each month end ("
+                + FOOTNOTE.format(n=threshold - 1) + ")", SECTION)
     alt = ("Stacked area chart of the placement mix over five years: " + "; ".join(
         f"{CATEGORY_LABELS[c]} {pct(first[c])} to {pct(last[c])}" for c in CATEGORIES) + ".")
     return chart(fig, alt)
@@ -292,6 +296,12 @@ def flows_figure(ctx: QuarterContext):
     f = f[whole]
     reasons = ["ceased_returned_home", "ceased_special_guardianship", "ceased_adoption", "ceased_age_18", "ceased_other"]
     q = f.resample("QE").sum()
+    # small numbers: a reason with fewer than the threshold in a quarter is drawn within "other reasons"
+    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    for r in reasons[:-1]:
+        small = (q[r] > 0) & (q[r] < threshold)
+        q.loc[small, "ceased_other"] += q.loc[small, r]
+        q.loc[small, r] = 0
     fig, ax = plt.subplots(figsize=(8.5, 4))
     x = np.arange(len(q))
     ax.bar(x - 0.2, q["starts"], width=0.4, color=DARK_BLUE, label="Started care")
@@ -300,7 +310,8 @@ def flows_figure(ctx: QuarterContext):
     hatches = ["", "//", "..", "xx", ""]
     for r, col, ht in zip(reasons, colours, hatches):
         ax.bar(x + 0.2, q[r], width=0.4, bottom=bottom, color=col, hatch=ht, edgecolor="white", linewidth=0.3,
-               label="Ceased: " + pl.REASON_LABELS[r.replace("ceased_", "")].lower())
+               label="Ceased: " + (pl.REASON_LABELS[r.replace("ceased_", "")].lower() if r != "ceased_other" else
+                                   "other reasons (and any reason with fewer than " + str(threshold) + ")"))
         bottom += q[r].to_numpy()
     ax.set_xticks(x, [f"{d.year - (d.month < 4)}-{(d.year - (d.month < 4) + 1) % 100:02d} Q{((d.month - 4) % 12) // 3 + 1}"
                       for d in q.index], rotation=45, fontsize=7, ha="right")
@@ -309,7 +320,14 @@ def flows_figure(ctx: QuarterContext):
     s_in, s_out = int(q["starts"].iloc[-4:].sum()), int(q["ceased"].iloc[-4:].sum())
     titled(fig, ax, f"{number(s_in)} started care and {number(s_out)} left in the last year",
            f"Children starting and ceasing care by quarter and reason; {ctx.params.authority}")
-    ctx.publish("placements_flows", b["flows"], "Children starting, moving and ceasing care by month", SECTION)
+    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    fl = b["flows"].copy()
+    parts = [c for c in fl.columns if c.startswith("ceased_")]
+    fl_out, _ = suppress(fl, parts, threshold, total_col="ceased")
+    for c in ("starts", "moves"):
+        fl_out[c] = suppress(fl[[c]], [c], threshold, secondary=False)[0][c]
+    ctx.publish("placements_flows", fl_out, "Children starting, moving and ceasing care by month ("
+                + FOOTNOTE.format(n=threshold - 1) + ")", SECTION)
     alt = (f"Bar chart by quarter of children starting care and ceasing care by reason over three years; in the last "
            f"four quarters {number(s_in)} started and {number(s_out)} ceased.")
     return chart(fig, alt)
