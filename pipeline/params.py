@@ -49,6 +49,13 @@ class QuarterParams:
 
 
 KINDS = ("", "ledger", "ssda903", "returns_history")
+OPTIONAL = ("settings",)
+INPUT_KEYS = ("path", "kind", "group", "description", "source", "synthetic", "allow_outside_project")
+SETTINGS: dict[str, type | tuple] = {
+    "small_count_threshold": int, "material_variance_gbpm": (int, float), "material_variance_pct": (int, float),
+    "projected_lines": list, "placements_line": str, "placement_inflation": (int, float), "placement_paths": int,
+    "placement_seed": int, "benchmark_authority": str, "rating_basis": str, "synthetic_calibration": str,
+}
 REQUIRED = ("authority", "authority_code", "portfolio", "quarter", "data_as_at", "inputs", "commentary")
 
 
@@ -128,6 +135,23 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise ParamsError(f"{rel}: missing key(s) {', '.join(missing)}")
+    unknown = [k for k in raw if k not in REQUIRED + OPTIONAL]
+    if unknown:
+        raise ParamsError(f"{rel}: unknown key(s) {', '.join(map(str, unknown))} (allowed: "
+                          f"{', '.join(REQUIRED + OPTIONAL)}); a misspelt key would otherwise be ignored")
+    for k in ("authority", "authority_code", "portfolio", "commentary"):
+        if not isinstance(raw[k], str) or not raw[k].strip():
+            raise ParamsError(f"{rel}: key '{k}': expected text, got {raw[k]!r}")
+    settings = raw.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ParamsError(f"{rel}: key 'settings': expected a mapping, got {settings!r}")
+    for k, v in settings.items():
+        want = SETTINGS.get(k)
+        if want is None:
+            raise ParamsError(f"{rel}: settings.{k} is not a known setting (known: {', '.join(sorted(SETTINGS))})")
+        if not isinstance(v, want) or isinstance(v, bool) and bool not in (want if isinstance(want, tuple) else (want,)):
+            names = " or ".join(t.__name__ for t in (want if isinstance(want, tuple) else (want,)))
+            raise ParamsError(f"{rel}: settings.{k}: expected {names}, got {v!r}")
     try:
         file_q = Quarter.parse(str(raw["quarter"]))
     except QuarterError as exc:
@@ -152,9 +176,15 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
         if not isinstance(spec, dict) or "path" not in spec:
             problems.append(f"inputs.{key}: expected a file path or a mapping with 'path'")
             continue
+        extra = [k for k in spec if k not in INPUT_KEYS]
+        if extra:
+            problems.append(f"inputs.{key}: unknown key(s) {', '.join(map(str, extra))} (allowed: {', '.join(INPUT_KEYS)})")
         p = (root / spec["path"]).resolve()
         if not p.exists():
             problems.append(f"inputs.{key}: file {spec['path']} does not exist")
+        elif not spec.get("allow_outside_project") and not any(p.is_relative_to((root / d).resolve()) for d in ("data", "params")):
+            problems.append(f"inputs.{key}: {spec['path']} lies outside the project's data/ and params/ folders; "
+                            "move it in, or say `allow_outside_project: true` for this input")
         kind = str(spec.get("kind") or "")
         if kind not in KINDS:
             problems.append(f"inputs.{key}: kind {kind!r} is not one of {', '.join(repr(k) for k in KINDS)}")

@@ -41,6 +41,36 @@ def test_params_errors_name_file_and_key(small_project):
         load_params("2021-22-Q1", small_project)
 
 
+@pytest.mark.parametrize("change,message", [
+    (lambda t: t + "autority: typo\n", r"unknown key\(s\) autority"),
+    (lambda t: t + "settings:\n  small_count_treshold: 5\n", r"settings.small_count_treshold is not a known setting"),
+    (lambda t: t + "settings:\n  small_count_threshold: five\n", r"settings.small_count_threshold: expected int, got 'five'"),
+    (lambda t: t + "settings:\n  placement_paths: true\n", r"settings.placement_paths: expected int, got True"),
+    (lambda t: t.replace('    source: "seed 004, section 4.3"\n    group: "Council report"',
+                         '    source: "seed 004, section 4.3"\n    group: "Council report"\n    sauce: x'),
+     r"inputs.budget_lines: unknown key\(s\) sauce"),
+    (lambda t: t.replace("authority: Testshire County Council", "authority: 12"), r"key 'authority': expected text"),
+])
+def test_params_are_validated_before_anything_runs(small_project, change, message):
+    f = small_project / "params" / "2021-22-Q1.yaml"
+    f.write_text(change(f.read_text()))
+    with pytest.raises(ParamsError, match=message):
+        load_params("2021-22-Q1", small_project)
+
+
+def test_inputs_outside_the_project_need_an_explicit_allowance(small_project, tmp_path):
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text("line_id\n")
+    f = small_project / "params" / "2021-22-Q1.yaml"
+    text = f.read_text()
+    f.write_text(text.replace("data/raw/seed004_2021-22-Q1/budget_totals.csv", str(outside)))
+    with pytest.raises(ParamsError, match=r"inputs.budget_totals: .* lies outside the project's data/ and params/"):
+        load_params("2021-22-Q1", small_project)
+    f.write_text(text.replace("data/raw/seed004_2021-22-Q1/budget_totals.csv", str(outside))
+                 .replace('  budget_totals:\n', '  budget_totals:\n    allow_outside_project: true\n'))
+    assert load_params("2021-22-Q1", small_project).inputs["budget_totals"].path == outside.resolve()
+
+
 def _spec(path, key="budget_lines"):
     return InputSpec(key=key, path=path, rel_path=path.name, description="", source="test", synthetic=False)
 
