@@ -110,6 +110,24 @@ def _replace_dir(staging: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+def _recover(final: Path, work_root: Path, label: str) -> list[str]:
+    """Under the quarter's lock no other build of it runs, so any staging folder of it is left by a
+    run that was killed: remove them. If a run was killed in the instant between moving the previous
+    pack aside and moving the new one in, put the previous pack back. Returns what was done."""
+    done = []
+    for d in list(final.parent.glob(f".{final.name}.staging-*")) + list(work_root.glob(f".{label}.staging-*")):
+        shutil.rmtree(d, ignore_errors=True)
+        done.append(f"removed {d.name} left by a killed run")
+    olds = sorted(final.parent.glob(f".{final.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds and not final.exists():
+        os.replace(olds[-1], final)
+        done.append(f"restored the previous pack from {olds[-1].name}")
+        olds = olds[:-1]
+    for o in olds:
+        shutil.rmtree(o, ignore_errors=True)
+    return done
+
+
 def _error_summary(exc, nb_name: str) -> str:
     cell = getattr(exc, "cell_index", None)
     ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
@@ -138,6 +156,7 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
     final = pack_dir(params, root)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     with quarter_lock(outputs_dir(root) / q.fy / f".{q.name}.lock"):
+        recovered = _recover(final, processed_dir(root), q.label)
         staging = final.with_name(f".{q.name}.staging-{os.getpid()}")
         work = processed_dir(root) / f".{q.label}.staging-{os.getpid()}"
         for d in (staging, work):
@@ -151,6 +170,8 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
         timings: list[dict] = []
         show_bar = sys.stderr.isatty() if progress is None else progress
         log.info(f"cspack: building {q.label} for {params.authority} ({len(nbs)} notebooks)")
+        for line in recovered:
+            log.info(line)
         old_env = os.environ.get("CSPACK_ROOT")
         os.environ["CSPACK_ROOT"] = str(root)
         try:
