@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .finance import forecast_table as finance_forecast_table
 from .finance import variance_pct
 
 PENCE_PER_M = 100_000_000
@@ -61,13 +62,7 @@ def lines_table(lines: pd.DataFrame) -> pd.DataFrame:
     ``published_variance_gbpm``) with ``variance_gbpm``, ``variance_pct`` and ``mark``. The variance is
     the forecast less the budget unless the source published its own (computed by the council from
     unrounded figures, so more exact than the difference of its rounded columns)."""
-    out = lines.copy().reset_index(drop=True)
-    computed = out["full_year_forecast_gbpm"] - out["controllable_budget_gbpm"]
-    if "published_variance_gbpm" in out:
-        out["variance_gbpm"] = out["published_variance_gbpm"].where(out["published_variance_gbpm"].notna(), computed)
-    else:
-        out["variance_gbpm"] = computed
-    out["variance_pct"] = [variance_pct(v, b) for v, b in zip(out["variance_gbpm"], out["controllable_budget_gbpm"])]
+    out = finance_forecast_table(lines.reset_index(drop=True))
     out["mark"] = [budget_mark(v) for v in out["variance_gbpm"]]
     return out
 

@@ -14,7 +14,7 @@ from IPython.display import HTML, Markdown
 from . import budget
 from .context import QuarterContext
 from .formatting import gbpm, gbpm_plain, number, pct, plural, spend_phrase
-from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, chart, escape_md, table_html, titled
+from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, chart, escape_md, table_html, titled
 
 FORECAST = "Budget forecast"
 VARIANCES = "Key variances"
@@ -87,7 +87,7 @@ def _with_placement_projection(ctx: QuarterContext, detail: pd.DataFrame) -> pd.
     of the months left), when the params give what it needs; otherwise unchanged."""
     from . import placement_sections as ps
 
-    line = str(ctx.params.settings.get("placements_line", "placements"))
+    line = ps.placements_line(ctx)
     if line not in set(detail["line_id"]) or not ps.available(ctx):
         return detail
     rest = ps.current_year_cost(ctx)
@@ -484,25 +484,27 @@ def _debt_chart(ctx: QuarterContext, h: pd.DataFrame):
     return chart(fig, f"Stacked bar chart of aged debt by age band over the last {len(piv)} quarters; totals: {totals}.")
 
 
+def _traded_part(ctx: QuarterContext, t: pd.DataFrame, name: str, title: str, sentence: str, note: str) -> list:
+    ctx.publish(name, t, title, SAVINGS)
+    money = [c for c in t.columns if c.endswith("£m")]
+    return [Markdown(sentence), HTML(table_html(t, title, {c: gbpm_plain for c in money}, numeric=money, note=note))]
+
+
 def traded(ctx: QuarterContext):
     f, p = budget.traded_tables(_optional(ctx, "traded_fully"), _optional(ctx, "traded_partially"))
     out = []
     if len(f):
-        ctx.publish("budget_traded_fully", f, "Fully traded areas", SAVINGS)
-        money = [c for c in f.columns if c.endswith("£m")]
         net = float(f["Forecast Contribution/Deficit(-) to General Overheads £m"].sum())
-        out.append(Markdown(f"Fully traded areas are forecast to make a net {'contribution' if net >= 0 else 'deficit'} of "
-                            f"{gbpm(abs(net))} to general overheads."))
-        out.append(HTML(table_html(f, "Fully traded areas", {c: gbpm_plain for c in money}, numeric=money,
-                                   note="Contribution / deficit (-) to general overheads = projected income less expenditure.")))
+        out += _traded_part(ctx, f, "budget_traded_fully", "Fully traded areas",
+                            f"Fully traded areas are forecast to make a net {'contribution' if net >= 0 else 'deficit'} "
+                            f"of {gbpm(abs(net))} to general overheads.",
+                            "Contribution / deficit (-) to general overheads = projected income less expenditure.")
     if len(p):
-        ctx.publish("budget_traded_partially", p, "Partially traded areas", SAVINGS)
-        money = [c for c in p.columns if c.endswith("£m")]
         net = float(p["Forecast Excess/Shortfall(-) compared to Target £m"].sum())
-        out.append(Markdown(f"Partially traded areas are forecast to {'exceed' if net >= 0 else 'fall short of'} their "
-                            f"income targets by {gbpm(abs(net))} in total."))
-        out.append(HTML(table_html(p, "Partially traded areas", {c: gbpm_plain for c in money}, numeric=money,
-                                   note="Excess / shortfall (-) against the budgeted income target.")))
+        out += _traded_part(ctx, p, "budget_traded_partially", "Partially traded areas",
+                            f"Partially traded areas are forecast to {'exceed' if net >= 0 else 'fall short of'} their "
+                            f"income targets by {gbpm(abs(net))} in total.",
+                            "Excess / shortfall (-) against the budgeted income target.")
     return out or [Markdown("*No traded services inputs in this quarter's params.*")]
 
 

@@ -8,7 +8,6 @@ import math
 import re
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -86,6 +85,7 @@ def _compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     key = next(k for k, s in ctx.params.inputs.items() if s.kind == "ssda903")
     episodes = ctx.table(f"{key}_episodes")
     spells = pl.prepare(episodes, ctx.table(f"{key}_header"))
+    no_dob = int(spells.attrs.get("episodes_without_dob", 0))
     # the returns begin with the first collection year held: before it, children who left are missing
     ret_start = pd.Timestamp(int(episodes["collection_year"].min()[:4]), 4, 1)
     origin = pd.Timestamp(ctx.params.data_as_at)
@@ -143,7 +143,7 @@ def _compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     params = pd.DataFrame([{"origin": origin, "window_start": model.window[0], "entry_sd": model.entry_sd,
                             "exit_sd": model.exit_sd, "entry_alpha": model.entry_alpha, "paths": paths, "seed": seed,
                             "inflation": inflation, "entries_per_month": float(model.entry_mean[:12].sum() / 12),
-                            "notes": "; ".join(model.notes)}])
+                            "notes": "; ".join(model.notes), "episodes_without_dob": no_dob}])
     exits = pd.DataFrame(sim["exits"].mean(axis=0), columns=["returned_home", "special_guardianship", "adoption",
                                                             "other", "age_18"])
     exits.insert(0, "month", model.months.to_timestamp(how="end").normalize())
@@ -187,10 +187,10 @@ def headline(ctx: QuarterContext) -> Markdown:
         parts.append(f"At {r.month:%-d %B %Y} the projection's median is {number(r.median)} (80% range "
                      f"{number(r.low_80)} to {number(r.high_80)}).")
     cost = b["cost_paths"]
-    budget = _placements_budget(ctx)
+    budget, ytd = _line_figures(ctx)
     if budget is not None:
         fy = ctx.quarter.fy
-        over = cost[fy] + _ytd(ctx) - budget if fy in cost else None
+        over = cost[fy] + ytd - budget if fy in cost else None
         if over is not None:
             lo, hi = np.quantile(over, [0.1, 0.9])
             verb = "exceed" if np.median(over) > 0 else "fall below"
@@ -201,33 +201,21 @@ def headline(ctx: QuarterContext) -> Markdown:
     return Markdown(" ".join(p for p in parts if p))
 
 
-def _ledger(ctx):
-    k = next((k for k, s in ctx.params.inputs.items() if s.kind == "ledger"), None)
-    return ctx.table(k) if k else None
-
-
-def _placements_line(ctx) -> str:
+def placements_line(ctx) -> str:
+    """The budget line the placement projection forecasts (settings.placements_line)."""
     return str(ctx.params.settings.get("placements_line", "placements"))
 
 
-def _placements_budget(ctx) -> float | None:
-    led = _ledger(ctx)
-    if led is None:
-        return None
-    from .budget import ledger_lines, quarter_end_month
+def _line_figures(ctx) -> tuple[float | None, float]:
+    """The placements line's budget (None without a ledger) and spend to date, as the budget section
+    read them from the ledger (its view, computed once per context)."""
+    from .budget_sections import view
 
-    t = ledger_lines(led, ctx.quarter.fy, quarter_end_month(ctx.quarter.fy, ctx.quarter.q)).set_index("line_id")
-    return float(t.at[_placements_line(ctx), "controllable_budget_gbpm"]) if _placements_line(ctx) in t.index else None
-
-
-def _ytd(ctx) -> float:
-    led = _ledger(ctx)
-    if led is None:
-        return 0.0
-    from .budget import ledger_lines, quarter_end_month
-
-    t = ledger_lines(led, ctx.quarter.fy, quarter_end_month(ctx.quarter.fy, ctx.quarter.q)).set_index("line_id")
-    return float(t.at[_placements_line(ctx), "ytd_actual_gbpm"]) if _placements_line(ctx) in t.index else 0.0
+    d = view(ctx).detail
+    if d is None or placements_line(ctx) not in set(d["line_id"]):
+        return None, 0.0
+    r = d.set_index("line_id").loc[placements_line(ctx)]
+    return float(r["controllable_budget_gbpm"]), float(r["ytd_actual_gbpm"])
 
 
 def fan_figure(ctx: QuarterContext):
@@ -346,7 +334,7 @@ def unit_costs_table(ctx: QuarterContext) -> HTML:
             continue
         rows.append({"Placement type": CATEGORY_LABELS[c], "Weekly cost £": float(costs.at[c, "weekly_cost_gbp"]),
                      "Base year": costs.at[c, "base_year"], f"Placement days {ctx.quarter.fy} to date": int(days.get(c, 0)),
-                     f"Cost to date £m": float(last4.loc[last4["category"] == c, "cost_gbpm"].sum())})
+                     "Cost to date £m": float(last4.loc[last4["category"] == c, "cost_gbpm"].sum())})
     t = pd.DataFrame(rows)
     ctx.publish("placements_unit_costs", t, "Placement unit costs and days", SECTION)
     src = "; ".join(dict.fromkeys(costs["source"]))
@@ -360,8 +348,7 @@ def unit_costs_table(ctx: QuarterContext) -> HTML:
 def cost_table(ctx: QuarterContext) -> HTML:
     b = bundle(ctx)
     cost = b["cost_paths"]
-    budget = _placements_budget(ctx)
-    ytd = _ytd(ctx)
+    budget, ytd = _line_figures(ctx)
     rows = []
     for i, y in enumerate(cost.columns):
         v = cost[y] + (ytd if y == ctx.quarter.fy else 0.0)
@@ -384,7 +371,7 @@ def cost_table(ctx: QuarterContext) -> HTML:
 def scenario_table(ctx: QuarterContext) -> HTML:
     s = bundle(ctx)["scenarios"]
     years = sorted(s["financial_year"].unique())
-    ytd = _ytd(ctx)
+    _, ytd = _line_figures(ctx)
     rows = []
     for name, g in s.groupby("scenario", sort=False):
         g = g.set_index("financial_year")
@@ -447,4 +434,6 @@ def method_note(ctx: QuarterContext) -> Markdown:
         f"{pct(100 * p['entry_sd'])} and {pct(100 * p['exit_sd'])} a year), so the ranges carry the uncertainty of the "
         "rates and not only chance. Costs are placement days times the weekly unit cost / 7, uplifted by "
         f"{pct(100 * p['inflation'])} a year. An exponential smoothing model (ETS, damped trend) on the monthly totals "
-        "is shown as a cross-check.")
+        "is shown as a cross-check."
+        + (f" {number(p['episodes_without_dob'])} episodes of children with no usable header row (no date of birth) "
+           "are left out: see Data quality and method." if p.get("episodes_without_dob", 0) else ""))

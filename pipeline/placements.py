@@ -41,6 +41,7 @@ def prepare(episodes: pd.DataFrame, header: pd.DataFrame) -> pd.DataFrame:
     e["REC"] = e["REC"].fillna("").astype(str)
     dob = pd.to_datetime(header.drop_duplicates("CHILD", keep="last").set_index("CHILD")["DOB"])
     e["dob"] = e["CHILD"].map(dob)
+    no_dob = int(e["dob"].isna().sum())  # no usable header row: counted in the data-quality findings
     e = e[e["dob"].notna()].sort_values(["CHILD", "start"]).reset_index(drop=True)
     prev_same = e["CHILD"].eq(e["CHILD"].shift())
     continues = prev_same & e["REC"].shift().eq("X1") & e["end"].shift().eq(e["start"])
@@ -49,7 +50,9 @@ def prepare(episodes: pd.DataFrame, header: pd.DataFrame) -> pd.DataFrame:
     nxt_cont = continues.shift(-1, fill_value=False)
     e["next_category"] = np.where(nxt_cont, e["category"].shift(-1).fillna(-1), -1).astype(int)
     e["new_period"] = ~continues
-    return e[["CHILD", "start", "end", "category", "REC", "dob", "period_start", "next_category", "new_period"]]
+    out = e[["CHILD", "start", "end", "category", "REC", "dob", "period_start", "next_category", "new_period"]]
+    out.attrs["episodes_without_dob"] = no_dob
+    return out
 
 
 def as_at(spells: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:

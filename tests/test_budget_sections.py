@@ -1,9 +1,8 @@
 """The budget section on every quarter of a synthetic year: every table published (so it reaches
 tables.xlsx), movements against the previous quarter, the forecast path and accuracy charts."""
 
-import pandas as pd
 import pytest
-from IPython.display import HTML, Image, Markdown
+from IPython.display import Image
 
 from pipeline import budget_sections as b
 from pipeline import placement_sections as ps

@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from pipeline.runner import _recover, list_notebooks, run_quarter
 
 from .conftest import ROOT

@@ -7,7 +7,7 @@ import pytest
 from pipeline.context import open_quarter
 from pipeline.schemas import TABLES, SchemaError, conform, read_table, write_table
 
-from .conftest import ROOT, copy_project
+from .conftest import copy_project
 
 
 @pytest.fixture(scope="module")
