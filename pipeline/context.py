@@ -6,12 +6,13 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from . import quality
+from . import pseudonymise, quality
 from .inputs import QUARANTINE_COLUMNS, SCHEMAS, InputError, read_input, sha256_of
 from .params import QuarterParams, load_params
 from .paths import processed_dir, project_root, shown_path
@@ -54,6 +55,17 @@ class QuarterContext:
         return self.params.quarter
 
     @property
+    def pseudonym_key(self) -> bytes:
+        """The secret key for pseudonymising child-level tables (read once; see pipeline.pseudonymise)."""
+        if getattr(self, "_pseudonym_key", None) is None:
+            self._pseudonym_key = pseudonymise.load_key(self.root)
+        return self._pseudonym_key
+
+    def _key_id_if_used(self) -> str:
+        used = any(s.kind == "ssda903" for s in self.params.inputs.values())
+        return pseudonymise.key_id(self.pseudonym_key) if used else ""
+
+    @property
     def tables(self) -> TableStore:
         return TableStore(self.work_dir)
 
@@ -62,6 +74,13 @@ class QuarterContext:
         """Read, hash, count and validate every input; write typed tables, the quarantine, the
         register and the quality findings into the work folder. Returns the register."""
         inputs_dir = self.work_dir / "inputs"
+        # a new preparation replaces the last one whole: no file of an earlier preparation (or an earlier
+        # version of cspack, before pseudonymisation) is left behind beside the new tables
+        if inputs_dir.exists():
+            shutil.rmtree(inputs_dir)
+        for f in self.work_dir.glob("*"):
+            if f.is_file() and f.suffix in (".csv", ".parquet", ".json"):
+                f.unlink()
         inputs_dir.mkdir(parents=True, exist_ok=True)
         register, quarantine, findings = [], [], []
         typed = {}
@@ -120,7 +139,7 @@ class QuarterContext:
         write_table(pd.DataFrame(findings, columns=quality.FINDING_COLUMNS), self.work_dir / "findings.parquet", "findings")
         (self.work_dir / "prepared.json").write_text(json.dumps(
             {"quarter": self.quarter.label, "params": shown_path(self.params.path, self.root),
-             "code": code_fingerprint(),
+             "code": code_fingerprint(), "pseudonym_key_id": self._key_id_if_used(),
              "inputs": {k: sha256_of(s.path) for k, s in self.params.inputs.items()}}, indent=1), encoding="utf-8")
 
     def _prepare_ledger(self, key, spec, inputs_dir, quarantine, findings) -> dict:
@@ -211,15 +230,18 @@ class QuarterContext:
                              "(2024-25/episodes.csv, 2024-25/header.csv, ...)")
         m = ssda903.merge_returns({p.name: ssda903.read_return(p) for p in years})
         eps = m["episodes"].drop(columns=["DECOM", "DEC"]).rename(columns={"DECOM_date": "DECOM", "DEC_date": "DEC"})
-        write_table(eps[[c for c in ssda903.EPISODE_COLUMNS + ["collection_year", "fix"] if c in eps]],
-                    inputs_dir / f"{key}_episodes.parquet", "ssda903_episodes")
-        write_table(m["header"], inputs_dir / f"{key}_header.parquet", "ssda903_header")
+        # written pseudonymised: keyed hash of CHILD, no UPN, postcode sectors, month of birth
+        safe = pseudonymise.ssda903_tables({
+            "episodes": eps[[c for c in ssda903.EPISODE_COLUMNS + ["collection_year", "fix"] if c in eps]],
+            "header": m["header"], "uasc": m["uasc"].drop(columns=["SEX"], errors="ignore"),
+            "missing": m["missing"].drop(columns=["SEX", "DOB"], errors="ignore")}, self.pseudonym_key)
+        write_table(safe["episodes"], inputs_dir / f"{key}_episodes.parquet", "ssda903_episodes")
+        write_table(safe["header"], inputs_dir / f"{key}_header.parquet", "ssda903_header")
         if len(m["uasc"]):
-            write_table(m["uasc"].drop(columns=["SEX"], errors="ignore"), inputs_dir / f"{key}_uasc.parquet", "ssda903_uasc")
+            write_table(safe["uasc"], inputs_dir / f"{key}_uasc.parquet", "ssda903_uasc")
         if len(m["missing"]):
-            write_table(m["missing"].drop(columns=["SEX", "DOB"], errors="ignore"), inputs_dir / f"{key}_missing.parquet",
-                        "ssda903_missing")
-        q = m["quarantine"]
+            write_table(safe["missing"], inputs_dir / f"{key}_missing.parquet", "ssda903_missing")
+        q = pseudonymise.quarantine_values(m["quarantine"])
         if len(q):  # never the child's identifier: file, row, column, code and rule only
             quarantine.append(pd.DataFrame({"input": key, "file": spec.rel_path + "/" + q["collection_year"] + "/"
                                             + q["table"] + ".csv", "row": q["row"], "column": q["column"],
@@ -250,6 +272,8 @@ class QuarterContext:
         done = json.loads(p.read_text(encoding="utf-8"))
         if done.get("code") != code_fingerprint() or done.get("quarter") != self.quarter.label:
             return False
+        if done.get("pseudonym_key_id") and done["pseudonym_key_id"] != pseudonymise.key_id(self.pseudonym_key):
+            return False  # prepared under another key: re-prepare so pseudonyms agree with this key's
         want = {k: s.path for k, s in self.params.inputs.items()}
         if set(done.get("inputs", {})) != set(want):
             return False
@@ -289,8 +313,11 @@ class QuarterContext:
     def quarantine(self) -> pd.DataFrame:
         return read_table(self.work_dir / "quarantine.parquet", "quarantine")
 
-    def publish(self, name: str, df: pd.DataFrame, title: str, section: str) -> str:
-        return self.tables.publish(name, df, title, section)
+    def publish(self, name: str, df: pd.DataFrame, title: str, section: str, child_counts: list[str] | None = None) -> str:
+        """Publish a table to the pack's tables.xlsx. ``child_counts`` names the columns counting children:
+        they are checked for unsuppressed small counts (settings.small_count_threshold)."""
+        return self.tables.publish(name, df, title, section, child_counts,
+                                   int(self.params.settings.get("small_count_threshold", 5)))
 
     # ---- commentary --------------------------------------------------------------------------
     def commentary(self, section: str) -> str:

@@ -268,7 +268,7 @@ def mix_figure(ctx: QuarterContext):
     threshold = int(ctx.params.settings.get("small_count_threshold", 5))
     mix_out, _ = suppress(mix, CATEGORIES, threshold)
     ctx.publish("placements_mix", mix_out, "Children in care by placement type at each month end ("
-                + FOOTNOTE.format(n=threshold - 1) + ")", SECTION)
+                + FOOTNOTE.format(n=threshold - 1) + ")", SECTION, child_counts=CATEGORIES)
     alt = ("Stacked area chart of the placement mix over five years: " + "; ".join(
         f"{CATEGORY_LABELS[c]} {pct(first[c])} to {pct(last[c])}" for c in CATEGORIES) + ".")
     return chart(fig, alt)
@@ -315,7 +315,7 @@ def flows_figure(ctx: QuarterContext):
     for c in ("starts", "moves"):
         fl_out[c] = suppress(fl[[c]], [c], threshold, secondary=False)[0][c]
     ctx.publish("placements_flows", fl_out, "Children starting, moving and ceasing care by month ("
-                + FOOTNOTE.format(n=threshold - 1) + ")", SECTION)
+                + FOOTNOTE.format(n=threshold - 1) + ")", SECTION, child_counts=parts + ["ceased", "starts", "moves"])
     alt = (f"Bar chart by quarter of children starting care and ceasing care by reason over three years; in the last "
            f"four quarters {number(s_in)} started and {number(s_out)} ceased.")
     return chart(fig, alt)

@@ -51,6 +51,10 @@ def prepare(episodes: pd.DataFrame, header: pd.DataFrame) -> pd.DataFrame:
     e["next_category"] = np.where(nxt_cont, e["category"].shift(-1).fillna(-1), -1).astype(int)
     e["new_period"] = ~continues
     out = e[["CHILD", "start", "end", "category", "REC", "dob", "period_start", "next_category", "new_period"]]
+    # ordered by circumstances, never by the (pseudonymised) child code: episodes that differ only in their
+    # code are interchangeable to the model, so the fit and the simulation's draws do not depend on the key
+    out = out.sort_values(["start", "period_start", "dob", "category", "end", "REC", "next_category", "new_period"],
+                          kind="stable", na_position="last").reset_index(drop=True)
     out.attrs["episodes_without_dob"] = no_dob
     return out
 

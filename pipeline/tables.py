@@ -30,17 +30,33 @@ class TableStore:
         p = self.dir / INDEX
         return json.loads(p.read_text(encoding="utf-8")) if p.exists() else []
 
-    def publish(self, name: str, df: pd.DataFrame, title: str, section: str) -> str:
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def publish(self, name: str, df: pd.DataFrame, title: str, section: str, child_counts: list[str] | None = None,
+                threshold: int = 5) -> str:
+        """Publish ``df``. ``child_counts``: its columns that count children (from child-level data); the
+        table is refused if any of them shows a count from 1 to ``threshold - 1`` (not suppressed), and is
+        marked so the export checks it again."""
         slug = _slug(name)
+        if child_counts:
+            check_suppressed(df, child_counts, threshold, slug)
+        self.dir.mkdir(parents=True, exist_ok=True)
         df.reset_index(drop=True).to_parquet(self.dir / f"{slug}.parquet", index=False)
         index = [e for e in self._index() if e["name"] != slug]
-        index.append({"name": slug, "title": title, "section": section})
+        entry = {"name": slug, "title": title, "section": section}
+        if child_counts:
+            entry.update(child_counts=list(child_counts), threshold=int(threshold))
+        index.append(entry)
         (self.dir / INDEX).write_text(json.dumps(index, indent=1), encoding="utf-8")
         return slug
 
     def entries(self) -> list[dict]:
         return self._index()
+
+    def check_disclosure(self) -> int:
+        """Re-check every table marked as holding counts of children; returns how many were checked."""
+        marked = [e for e in self.entries() if e.get("child_counts")]
+        for e in marked:
+            check_suppressed(self.load(e["name"]), e["child_counts"], e["threshold"], e["name"])
+        return len(marked)
 
     def load(self, name: str) -> pd.DataFrame:
         return pd.read_parquet(self.dir / f"{_slug(name)}.parquet")
@@ -94,3 +110,21 @@ def normalise_zip(path: Path) -> None:
             zi.external_attr = info.external_attr
             z.writestr(zi, data)
     tmp.replace(path)
+
+
+class DisclosureError(ValueError):
+    """A table would publish a small count of children."""
+
+
+def check_suppressed(df: pd.DataFrame, cols: list[str], threshold: int, name: str) -> None:
+    """Raise if any of ``cols`` holds a count from 1 to ``threshold - 1``: every such count must have been
+    replaced by the suppression marker (pipeline.disclosure) before publishing."""
+    for c in cols:
+        if c not in df:
+            raise DisclosureError(f"table {name}: column {c!r}, declared as counting children, is missing")
+        v = pd.to_numeric(df[c], errors="coerce")
+        bad = v[(v > 0) & (v < threshold)]
+        if len(bad):
+            raise DisclosureError(f"table {name}: column {c!r} shows {len(bad)} count(s) of children from 1 to "
+                                  f"{threshold - 1} (first at row {int(bad.index[0]) + 1}: {bad.iloc[0]:g}); small counts "
+                                  "must be suppressed before publishing (pipeline.disclosure.suppress)")

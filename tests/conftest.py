@@ -9,6 +9,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """The test session's builds pseudonymise with a key of their own, outside every project folder
+    (never the user's key in ~/.config/cspack)."""
+    import os
+    import tempfile
+
+    if not os.environ.get("CSPACK_PSEUDONYM_KEY"):
+        os.environ["CSPACK_KEY_FILE"] = str(Path(tempfile.mkdtemp(prefix="cspack-test-key-")) / "pseudonym.key")
 SEED004 = ROOT / "data" / "raw" / "seed004_2021-22-Q1"
 
 

@@ -31,7 +31,28 @@ def test_prepare_joins_x1_continuations_into_one_period_and_reads_categories():
     assert s.loc[("1", pd.Timestamp("2024-03-01")), "period_start"] == pd.Timestamp("2024-01-01")
     assert s.loc[("1", pd.Timestamp("2024-01-01")), "next_category"] == HOME_EXT
     assert s.loc[("1", pd.Timestamp("2024-01-01")), "category"] == FOSTER_IH
-    assert list(s["new_period"]) == [True, False, True]
+    assert s["new_period"].to_dict() == {("1", pd.Timestamp("2024-01-01")): True, ("2", pd.Timestamp("2024-02-01")): True,
+                                         ("1", pd.Timestamp("2024-03-01")): False}
+
+
+def test_spell_order_and_simulation_do_not_depend_on_child_codes():
+    """Codes are pseudonyms under a secret key: relabelling the children (another key) must give the same
+    spells in the same order and the same simulated futures."""
+    rng = np.random.default_rng(3)
+    n = 300
+    eps = pd.DataFrame({"CHILD": [str(i) for i in range(n)],
+                        "DECOM": pd.to_datetime("2020-04-01") + pd.to_timedelta(rng.integers(0, 1400, n), "D"),
+                        "PLACE": rng.choice(["U1", "U4", "K2", "R1"], n), "PLACE_PROVIDER": rng.choice(["PR1", "PR4"], n),
+                        "REC": ""})
+    eps["DEC"] = pd.NaT
+    header = pd.DataFrame({"CHILD": eps["CHILD"], "DOB": pd.to_datetime("2009-01-01")
+                           + pd.to_timedelta(rng.integers(0, 12, n) * 30, "D")})
+    relabel = {c: f"z{(int(c) * 7919) % 1009:04d}" for c in eps["CHILD"]}
+    a = pl.prepare(eps, header)
+    b = pl.prepare(eps.assign(CHILD=eps["CHILD"].map(relabel)), header.assign(CHILD=header["CHILD"].map(relabel)))
+    pd.testing.assert_frame_equal(a.drop(columns="CHILD"), b.drop(columns="CHILD"))
+    day = pd.Timestamp("2024-03-31")
+    pd.testing.assert_frame_equal(pl.state_at(a, day), pl.state_at(b, day))
 
 
 def test_daily_stock_open_across_year_end_and_a_move_on_one_day():
