@@ -6,6 +6,7 @@ counted, never treated as zero."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,17 +90,23 @@ def bands(values: pd.Series, higher_better: bool) -> pd.Series:
 
 
 def benchmark(series: pd.DataFrame, authority: str, period: str, polarity: str, sn_2025: pd.DataFrame,
-              sn_2021: pd.DataFrame | None = None) -> Benchmark:
+              sn_2021: pd.DataFrame | None = None, value: float | None = None) -> Benchmark:
     """Benchmark ``authority`` (new code such as E10000007, old code such as 830, or its name) for
-    ``period`` in a ``dfe_series``."""
+    ``period`` in a ``dfe_series``. ``value``: the figure to place among all authorities instead of the
+    authority's published one (its own more recent return, or a synthetic authority calibrated to it);
+    the band and rank are then among the other authorities with this value in the authority's place."""
     higher = polarity != "lower"
     p = series[series["period"] == str(period)]
     las = p[p["level"] == "Local authority"].set_index("old_la_code")
     hit = las[(las.index == str(authority)) | (las["code"] == str(authority)) | (las["name"] == str(authority))]
     if not len(hit):
         raise KeyError(f"no local authority {authority!r} in the series for {period}")
-    me = hit.iloc[0]
+    me = hit.iloc[0].copy()
     old = hit.index[0]
+    if value is not None and not np.isnan(value):
+        las = las.copy()
+        las.loc[old, "value"] = value
+        me["value"] = value
     eng = p.loc[p["level"] == "National", "value"]
     reg = p[(p["level"] == "Regional") & (p["code"] == me["region_code"])]
     sns = neighbours(sn_2025, sn_2021, old, period)
@@ -118,3 +125,57 @@ def benchmark(series: pd.DataFrame, authority: str, period: str, polarity: str, 
                      float(sn_vals.mean()) if sn_vals.notna().any() else np.nan, int(sn_vals.notna().sum()),
                      int(sn_vals.isna().sum()), str(b.get(old, "")), int(ranked.get(old, 0)) if not np.isnan(ranked.get(old, np.nan)) else 0,
                      int(las["value"].notna().sum()), pv, direction)
+
+
+# ---- DfE series behind the catalogue's ``benchmark`` keys --------------------------------------------
+# input: the params input key of the DfE file; basis: how a financial year maps to DfE's time_period
+# ("march": the year ending 31 March, 2021-22 -> 2022; "september": the workforce census at 30 September
+# of the year's first half, 2021-22 -> 2021).
+_RETURNED_PLANNED = ("Returned home to live with parents or other person with parental responsibility which was "
+                     "part of the care planning process")
+SERIES: dict[str, dict] = {
+    "cla_rate": {"input": "cla_number_and_rate", "value": "rate_per_10000", "basis": "march",
+                 "filters": {"population_type": "Children looked after on 31 March each year"},
+                 "title": "Children looked after per 10,000 children"},
+    "ceased_returned_home_planned": {"input": "dfe_ceased", "value": "percentage", "basis": "march",
+                                     "filters": {"cla_group": "Reason episode ceased", "characteristic": _RETURNED_PLANNED},
+                                     "title": "Ceased care: returned home as part of the care plan, %"},
+    "ceased_sgo": {"input": "dfe_ceased", "value": "percentage", "basis": "march",
+                   "filters": {"cla_group": "Reason episode ceased", "characteristic": "Special guardianship orders"},
+                   "title": "Ceased care: special guardianship orders, %"},
+    "icpc_15_days": {"input": "dfe_icpc", "value": "icpc_within_15_days_pct", "basis": "march",
+                     "title": "Initial child protection conferences within 15 working days, %"},
+    "sw_vacancy_rate": {"input": "dfe_workforce", "value": "vacancy_rate_fte", "basis": "september",
+                        "title": "Social worker vacancy rate (FTE), %"},
+    "sw_agency_rate": {"input": "dfe_workforce", "value": "agency_rate_fte", "basis": "september",
+                       "title": "Agency social workers (FTE), %"},
+    "sw_caseload": {"input": "dfe_workforce", "value": "caseload_fte", "basis": "september",
+                    "title": "Average caseload per FTE case holder"},
+}
+
+
+def _icpc_within_15(raw: pd.DataFrame) -> pd.DataFrame:
+    """ICPCs within 15 working days as a percentage of all ICPCs (DfE's two duration bands 0-10 and 11-15
+    days); a marker in any part leaves the value missing."""
+    parts = [dfe_values(raw[c].astype(str))["value"] for c in ("Duration_0-10_days", "Duration_11-15_days", "ICPC")]
+    pct = (parts[0] + parts[1]) / parts[2] * 100
+    out = raw.copy()
+    out["icpc_within_15_days_pct"] = pct.round(1).map(lambda v: "x" if pd.isna(v) else f"{v:.1f}").to_numpy()
+    return out
+
+
+def series_for(key: str, raw: pd.DataFrame) -> pd.DataFrame:
+    """The tidy series (``dfe_series``) for a catalogue benchmark key from its DfE file."""
+    spec = SERIES[key]
+    if key == "icpc_15_days":
+        raw = _icpc_within_15(raw)
+    return dfe_series(raw, spec["value"], spec.get("filters"))
+
+
+def dfe_period(period: str, basis: str) -> str:
+    """The DfE time_period matching a measure's financial-year period ("2021-2022" or "2021-22")."""
+    m = re.match(r"^(\d{4})-(\d{2}|\d{4})", str(period))
+    if not m:
+        return ""
+    y0 = int(m.group(1))
+    return str(y0 + 1 if basis == "march" else y0)

@@ -245,13 +245,16 @@ def parse_target(text) -> TargetRule:
         return TargetRule(original, "gap", direction="narrow")
     if "national" in low:
         basis = "rate of improvement" if "improvement" in low else "level"
+        if re.search(r"\b(better)\b", low) and not re.search(r"\b(above|higher|exceed|below|lower)\b", low):
+            return TargetRule(original, "national", direction="better", basis=basis, maintain=maintain)
         if re.search(r"\b(above|higher|exceed)\b", low):
             return TargetRule(original, "national", direction="above", basis=basis, maintain=maintain)
         if re.search(r"\b(below|lower)\b", low):
             return TargetRule(original, "national", direction="below", basis=basis, maintain=maintain)
-    if re.search(r"\b(increas\w*|rising)\b", low) and re.search(r"trend|year|baseline", low):
+    since = r"trend|year|baseline|from (?:the )?(?:previous|last|\d{4}-\d{2})"
+    if re.search(r"\b(increas\w*|rising)\b", low) and re.search(since, low):
         return TargetRule(original, "trend", direction="increase")
-    if re.search(r"\b(reduc\w*|decreas\w*|falling)\b", low) and re.search(r"trend|year", low):
+    if re.search(r"\b(reduc\w*|decreas\w*|falling)\b", low) and re.search(since, low):
         return TargetRule(original, "trend", direction="decrease")
     m = re.fullmatch(rf"({_NUM})\s*-\s*({_NUM})(%?)", s)
     if m and m.group(1) and m.group(2):
@@ -260,6 +263,8 @@ def parse_target(text) -> TargetRule:
     several = parse_measure_value(s)
     if several.status == "several":
         return TargetRule(original, "thresholds", op="=", parts=several.parts)
+    s = re.sub(r"^(maintain\s+(?:performance\s+)?)(above|over|below|under)\s+",
+               lambda m: m.group(1) + (">" if m.group(2) in ("above", "over") else "<"), s, flags=re.I)
     m = re.fullmatch(rf"(?:maintain\s+(?:performance\s+)?)?([<>]=?|≤|≥)?\s*"
                      rf"(£?{_NUM}m?%?(?:\s*days?)?(?:\s*per\s*(?:10|100)K\s*pop)?)(?:\s*\(.*\))?", s, re.I)
     if m and re.search(r"\d", m.group(2)):

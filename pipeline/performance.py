@@ -8,11 +8,13 @@ import math
 import re
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from .benchmarks import benchmark, dfe_series
-from .context import QuarterContext
+from . import catalogue
+from .benchmarks import SERIES, benchmark, dfe_period, dfe_series, series_for
+from .context import QuarterContext, split_commentary
 from .formatting import number, pct, plural
 from .parsing import parse_measure_value, parse_target
 from .ratings import RATINGS, SYMBOLS, rate
@@ -31,42 +33,83 @@ def _fy_short(fy: str) -> str:
     return f"{fy[2:4]}-{fy[5:7]}"
 
 
-def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative") -> pd.DataFrame:
+def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat: pd.DataFrame | None = None,
+                  bench=None) -> pd.DataFrame:
     """One row per measure: latest and previous values with their periods, the target for this year
-    (``Target <yy-yy>`` where given, else ``Target``), the national benchmark where the return gives
-    one, and the rating with its sentence."""
+    (the return's ``Target <yy-yy>``, else its ``Target``, else the catalogue's target for the year, else
+    the return's last), the catalogue's outcome, objective and definition where the measure is in it, the
+    benchmarks (``bench(key, period, value, polarity)``: England, region, neighbours, quartile band and rank
+    from the DfE series the catalogue names; else England as the return gives it), the direction of travel
+    and the rating with its sentence."""
+    from .ratings import Rating
+
+    ids = catalogue.match(measures, cat) if cat is not None else {}
+    cat_i = cat.set_index("id") if cat is not None else None
     rows = []
     for ref, g in measures.groupby("measure_ref", sort=False):
         first = g.iloc[0]
+        c = cat_i.loc[ids[ref]] if ref in ids else None
         years = g[g["period"].str.match(_YEAR)].copy()
         years["v"] = years["value_raw"].map(_value)
         years = years[years["v"].notna()].sort_values("period")
         targets = g[g["period"].str.startswith("Target")]
         t_this = targets[targets["period"] == f"Target {_fy_short(fy)}"]
-        t = (t_this if len(t_this) else targets[targets["period"] == "Target"] if (targets["period"] == "Target").any()
-             else targets.tail(1))
-        target = str(t["value_raw"].iloc[0]) if len(t) else ""
+        t_generic = targets[targets["period"] == "Target"]
+        cat_target = catalogue.target_for(c, fy) if c is not None else ""
+        if len(t_this):
+            target, target_from = str(t_this["value_raw"].iloc[0]), "return"
+        elif len(t_generic):
+            target, target_from = str(t_generic["value_raw"].iloc[0]), "return"
+        elif cat_target:
+            target, target_from = cat_target, f"catalogue ({fy})"
+        elif len(targets):
+            target, target_from = str(targets["value_raw"].iloc[-1]), "return (" + targets["period"].iloc[-1] + ")"
+        else:
+            target, target_from = "", ""
         nat = g[g["period"].str.lower().str.startswith("national")]
         national = _value(nat["value_raw"].iloc[0]) if len(nat) else math.nan
         latest = years.iloc[-1] if len(years) else None
         prev = years.iloc[-2] if len(years) > 1 else None
         value = float(latest["v"]) if latest is not None else None
+        polarity = str(first["polarity"])
+        unit = str(first.get("unit", "")) or (c["unit"] if c is not None else "")
+        b = None
+        key = c["benchmark"] if c is not None else ""
+        if key and bench is not None and latest is not None:
+            b = bench(key, latest["period"], value, polarity)
+        england = national
+        england_from = "return" if not math.isnan(national) else ""
+        if b is not None and b["period_matches"] and not math.isnan(b["england"]):
+            england, england_from = b["england"], f"DfE {b['period']}"
+        direction = ""
+        if prev is not None:
+            d = float(latest["v"]) - float(prev["v"])
+            direction = "unchanged" if abs(d) < 1e-9 else ("improved" if (d > 0) == (polarity != "lower") else "worsened")
+            direction += f" since {prev['period'][:4]}-{prev['period'][7:9]}"
         stale = latest is not None and int(latest["period"][:4]) < int(fy[:4]) - 1
-        r = rate(value, target, str(first["polarity"]), str(first.get("unit", "")) or None, basis=basis,
-                 national=None if math.isnan(national) else national,
-                 previous=float(prev["v"]) if prev is not None else None)
+        r = rate(value, target, polarity, unit or None, basis=basis,
+                 national=None if math.isnan(england) else england,
+                 previous=float(prev["v"]) if prev is not None else None,
+                 quartile_band=(b["band"] or None) if b is not None and b["period_matches"] else None)
         if stale:  # a value two or more years old is shown, not rated against this year's target
-            from .ratings import Rating
-
-            r = Rating("Not available", f"The latest value ({_shown(value, first.get('unit', ''))}, {latest['period']}) is "
+            r = Rating("Not available", f"The latest value ({_shown(value, unit)}, {latest['period']}) is "
                                         f"more than a year old: not rated against the {fy} target.")
-        rows.append({"measure_ref": ref, "measure": first["measure_name"], "polarity": first["polarity"],
-                     "unit": first.get("unit", ""), "latest_period": latest["period"] if latest is not None else "",
+        rows.append({"measure_ref": ref, "catalogue_id": ids.get(ref, ""), "measure": first["measure_name"],
+                     "polarity": polarity, "unit": unit,
+                     "outcome": c["outcome"] if c is not None else "", "objective": c["objective"] if c is not None else "",
+                     "definition": c["definition"] if c is not None else "", "frequency": c["frequency"] if c is not None else "",
+                     "latest_period": latest["period"] if latest is not None else "",
                      "latest": value if value is not None else math.nan,
                      "previous_period": prev["period"] if prev is not None else "",
                      "previous": float(prev["v"]) if prev is not None else math.nan, "target": target,
-                     "target_rule": parse_target(target).kind, "national": national, "rating": r.rating,
-                     "better_by": r.better_by, "explanation": r.sentence})
+                     "target_from": target_from, "target_rule": parse_target(target).kind,
+                     "national": england, "national_from": england_from,
+                     "region": b["region"] if b else math.nan, "region_name": b["region_name"] if b else "",
+                     "neighbours_mean": b["sn_mean"] if b else math.nan, "neighbours_with_value": b["sn_count"] if b else 0,
+                     "quartile_band": b["band"] if b else "", "rank": b["rank"] if b else 0, "of": b["of"] if b else 0,
+                     "benchmark_series": key, "benchmark_period": b["period"] if b else "",
+                     "benchmark_note": b["note"] if b else ("" if not key else "DfE file not in this quarter's params"),
+                     "direction": direction, "rating": r.rating, "better_by": r.better_by, "explanation": r.sentence})
     return pd.DataFrame(rows)
 
 
@@ -86,11 +129,69 @@ def key_areas(t: pd.DataFrame, n: int = 3) -> tuple[list[str], list[str]]:
     return [fmt(r) for r in good.itertuples()], [fmt(r) for r in bad.itertuples()]
 
 
+def _read_dfe(ctx: QuarterContext, key: str) -> pd.DataFrame:
+    return pd.read_csv(ctx.params.inputs[key].path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
+    """The quarter's measure catalogue (input ``measure_catalogue``), checked; None when not in the params."""
+    if "measure_catalogue" not in ctx.params.inputs:
+        return None
+    return catalogue.load(ctx.params.inputs["measure_catalogue"].path, set(SERIES))
+
+
+def bencher(ctx: QuarterContext):
+    """``bench(key, period, value, polarity)`` for ``measure_table``: the benchmarks of the authority named
+    by settings.benchmark_authority (else the params' authority code) in the DfE series ``key``, for the
+    DfE period matching the measure's financial year, or the latest published before it (said in
+    ``note``). The value placed among all authorities is the measure's own."""
+    inputs = ctx.params.inputs
+    who = str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
+    cache: dict = {}
+
+    def bench(key: str, period: str, value, polarity: str):
+        spec = SERIES[key]
+        if spec["input"] not in inputs or "sn_model_2025" not in inputs:
+            return None
+        if key not in cache:
+            cache[key] = series_for(key, _read_dfe(ctx, spec["input"]))
+            if "_sn" not in cache:
+                cache["_sn"] = (_read_dfe(ctx, "sn_model_2025"),
+                                _read_dfe(ctx, "sn_groupings_2021") if "sn_groupings_2021" in inputs else None)
+        series = cache[key]
+        want = dfe_period(period, spec["basis"])
+        have = sorted(p for p in series.loc[series["level"] == "Local authority", "period"].unique() if p <= want)
+        if not want or not have:
+            return None
+        use = want if want in have else have[-1]
+        try:
+            b = benchmark(series, who, use, polarity, *cache["_sn"],
+                          value=None if value is None or (isinstance(value, float) and math.isnan(value)) else value)
+        except KeyError:
+            return None
+        note = "" if use == want else (f"{SERIES[key]['title']}: DfE's latest published figures are for {use}, and the "
+                                       f"{period[:4]}-{period[7:9]} value is placed among them")
+        return {"england": b.england, "region": b.region, "region_name": b.region_name, "sn_mean": b.sn_mean,
+                "sn_count": b.sn_count, "band": b.band, "rank": b.rank, "of": b.of, "period": use,
+                "period_matches": True, "note": note}
+
+    return bench
+
+
 def _table(ctx: QuarterContext) -> pd.DataFrame | None:
     if "measures" not in ctx.params.inputs:
         return None
+    cached = getattr(ctx, "_performance_table", None)
+    if cached is not None:
+        return cached
     basis = str(ctx.params.settings.get("rating_basis", "relative"))
-    return measure_table(ctx.table("measures"), ctx.quarter.fy, basis)
+    t = measure_table(ctx.table("measures"), ctx.quarter.fy, basis, catalogue_of(ctx), bencher(ctx))
+    ctx._performance_table = t
+    return t
+
+
+def grouping(ctx: QuarterContext) -> str:
+    return str(ctx.params.settings.get("measure_grouping", "outcome"))
 
 
 def summary(ctx: QuarterContext) -> Markdown:
@@ -113,31 +214,92 @@ def summary(ctx: QuarterContext) -> Markdown:
     return Markdown(text)
 
 
+def _display_table(t: pd.DataFrame, caption: str) -> str:
+    bench = [(f"{_shown(m, u)} ({n})" if not math.isnan(m) else "") for m, n, u in
+             zip(t["neighbours_mean"], t["neighbours_with_value"], t["unit"])]
+    shown = pd.DataFrame({
+        "Measure": t["measure"],
+        "Latest": [f"{_shown(v, u)} ({p[:4]}-{p[7:9]})" if p else "" for v, u, p in zip(t["latest"], t["unit"], t["latest_period"])],
+        "Target": t["target"], "Rating": t["rating"].map(SYMBOLS), "Why": t["explanation"],
+        "England": [_shown(v, u) for v, u in zip(t["national"], t["unit"])],
+        "Neighbours (n)": bench,
+        "Band (rank)": [f"{b} ({r} of {o})" if b else "" for b, r, o in zip(t["quartile_band"], t["rank"], t["of"])],
+        "Direction": t["direction"]})
+    return table_html(shown, caption, numeric=["Latest", "England", "Neighbours (n)"])
+
+
 def measures_table(ctx: QuarterContext) -> HTML:
+    """Every key measure in one table (all outcomes), published to tables.xlsx."""
     t = _table(ctx)
     if t is None:
         return HTML("")
-    shown = pd.DataFrame({
-        "Measure": t["measure"], "Latest": [f"{_shown(v, u)} ({p})" if p else "" for v, u, p in
-                                            zip(t["latest"], t["unit"], t["latest_period"])],
-        "Previous": [_shown(v, u) for v, u in zip(t["previous"], t["unit"])],
-        "Target": t["target"], "England": [_shown(v, u) for v, u in zip(t["national"], t["unit"])],
-        "Rating": t["rating"].map(SYMBOLS), "Why": t["explanation"]})
-    ctx.publish("performance_measures", t, "Key measures rated against target", SECTION)
-    return HTML(table_html(shown, "Key measures against target", numeric=["Latest", "Previous", "England"],
-                           note="Source: the quarter's key measures return; England where the return gives the "
-                                "national benchmark. Ratings follow the council's rating key, never colour alone."))
+    ctx.publish("performance_measures", t, "Key measures rated against target, with benchmarks", SECTION)
+    return HTML(_display_table(t, "Key measures against target"))
+
+
+def _sources_note(t: pd.DataFrame, ctx: QuarterContext) -> str:
+    notes = sorted({n for n in t["benchmark_note"] if n})
+    who = str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
+    syn = (" The authority's figures are SYNTHETIC; England, neighbours and bands are DfE's published figures, the "
+           f"neighbours those of {who}, the authority the synthetic data are calibrated to.") if ctx.params.any_synthetic else ""
+    return ("Source: the quarter's key measures return; targets from the return, else the measure catalogue "
+            "(params/measures). England, statistical neighbours' mean (with how many of the ten have a value), "
+            "quartile band (A best, following the measure's polarity) and rank among all authorities from DfE's "
+            "published files where the catalogue names a series; otherwise England as the return gives it, and blank "
+            "where there is no national series. Direction compares the latest value with the previous period's "
+            "(the measures are annual, so the previous period is the same period last year). Ratings follow the "
+            "council's rating key, never colour alone." + syn + (" " + " ".join(f"{n}." for n in notes) if notes else ""))
+
+
+def outcome_sections(ctx: QuarterContext) -> list:
+    """For each council outcome (settings.measure_grouping: a catalogue column, default ``outcome``): a
+    heading, its counts by rating, its measures table and its trend charts; measures not in the
+    catalogue come last."""
+    t = _table(ctx)
+    if t is None:
+        return [Markdown("*No key measures input in this quarter's params.*")]
+    ctx.publish("performance_measures", t, "Key measures rated against target, with benchmarks", SECTION)
+    col = grouping(ctx)
+    cat = catalogue_of(ctx)
+    if cat is not None and col in cat.columns:
+        groups = t["catalogue_id"].map(cat.set_index("id")[col]).fillna("")
+    else:
+        groups = pd.Series("", index=t.index)
+    other = "Other measures (not in the measure catalogue)"
+    groups = groups.where(groups != "", other)
+    named = [g for g in dict.fromkeys(groups) if g != other]  # in the order the return lists its measures
+    if all(re.match(r"Outcome \d", g) for g in named):
+        named = sorted(named, key=lambda g: int(re.match(r"Outcome (\d+)", g).group(1)))
+    order = named + ([other] if (groups == other).any() else [])
+    out = []
+    for g in order:
+        sub = t[groups == g]
+        counts = sub["rating"].value_counts()
+        line = ", ".join(f"{number(counts.get(r, 0))} {SYMBOLS[r]}" for r in RATINGS if counts.get(r, 0))
+        out.append(Markdown(f"#### {escape_md(g)}\n\n{plural(len(sub), 'measure')}: {line}."))
+        out.append(HTML(_display_table(sub, f"{g}: key measures")))
+        fig = _trend_figure(ctx, sub, f"{g.split(':')[0]}: measures over time, with target and England")
+        if fig is not None:
+            out.append(fig)
+    out.append(Markdown("*" + escape_md(_sources_note(t, ctx)) + "*"))
+    return out
 
 
 def trend_figure(ctx: QuarterContext):
-    if "measures" not in ctx.params.inputs:
+    t = _table(ctx)
+    if t is None:
         return Markdown("")
+    return _trend_figure(ctx, t, "Key measures over time, with target and England") or Markdown("")
+
+
+def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
+    """Small multiples of the measures in ``sub`` with two or more years of values."""
     m = ctx.table("measures")
-    t = _table(ctx).set_index("measure_ref")
-    refs = [r for r, g in m.groupby("measure_ref", sort=False)
-            if g["period"].str.match(_YEAR).sum() >= 2 and t.at[r, "unit"] in ("percent", "number")]
+    t = sub.set_index("measure_ref")
+    refs = [r for r, g in m[m["measure_ref"].isin(t.index)].groupby("measure_ref", sort=False)
+            if g["period"].str.match(_YEAR).sum() >= 2 and t.at[r, "unit"] in ("percent", "number", "points", "rate", "days")]
     if not refs:
-        return Markdown("")
+        return None
     n = len(refs)
     cols = 3
     rows = math.ceil(n / cols)
@@ -164,7 +326,7 @@ def trend_figure(ctx: QuarterContext):
                plt.Line2D([], [], color=ORANGE, linestyle="--", label="Target"),
                plt.Line2D([], [], color=DARK_GREY, linestyle=":", label="England")]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
-    fig.suptitle("Key measures over time, with target and England", x=0.02, ha="left", fontsize=12, fontweight="bold")
+    fig.suptitle(title, x=0.02, ha="left", fontsize=12, fontweight="bold")
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     return chart(fig, "Small multiples of key measures over time with the target (dashed) and England (dotted): "
                       + "; ".join(lines) + ".")
@@ -215,16 +377,69 @@ def benchmark_strip(ctx: QuarterContext):
     return [Markdown(escape_md(b.sentence()) + (f" {escape_md(label.strip(' ()'))}." if label else "")), chart(fig, alt)]
 
 
+def benchmark_strips(ctx: QuarterContext):
+    """One strip per key measure with a DfE series: every authority's value as a grey dot, the
+    authority's own as a dark diamond, England as a dotted line, and which way is better."""
+    t = _table(ctx)
+    if t is None:
+        return [Markdown("")]
+    rows = t[t["benchmark_period"] != ""]
+    if not len(rows):
+        return [Markdown("*No key measure of this quarter has a DfE series in the params, so none is placed among "
+                         "all authorities.*")]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 0.95 * len(rows) + 1.1), squeeze=False)
+    alt = []
+    for ax, r in zip(axes[:, 0], rows.itertuples()):
+        s = series_for(r.benchmark_series, _read_dfe(ctx, SERIES[r.benchmark_series]["input"]))
+        las = s[(s["period"] == r.benchmark_period) & (s["level"] == "Local authority")]["value"].dropna().sort_values()
+        y = (np.arange(len(las)) * 0.618 % 1 - 0.5) * 0.6  # a fixed spread, no random jitter
+        ax.scatter(las.to_numpy(), y, s=7, color=FOCUS_GREY, linewidths=0)
+        if not math.isnan(r.national):
+            ax.axvline(r.national, color=DARK_GREY, linestyle=":", linewidth=1.2)
+        ax.scatter([r.latest], [0], marker="D", s=46, color=DARK_BLUE, zorder=3)
+        ax.set_ylim(-0.6, 0.6)
+        ax.set_yticks([])
+        ax.tick_params(labelsize=7)
+        for side in ("left", "right", "top"):
+            ax.spines[side].set_visible(False)
+        better = "better →" if r.polarity != "lower" else "← better"
+        ax.set_title(f"{r.measure}: {_shown(r.latest, r.unit)}, band {r.quartile_band or 'n/a'}, rank {r.rank} of {r.of} "
+                     f"(DfE {r.benchmark_period}; {better})", fontsize=8, loc="left")
+        alt.append(f"{r.measure}: {_shown(r.latest, r.unit)}, quartile band {r.quartile_band or 'not available'}, rank "
+                   f"{r.rank} of {r.of}, England {_shown(r.national, r.unit)}")
+    handles = [plt.Line2D([], [], color=FOCUS_GREY, marker="o", linestyle="", label="Each authority"),
+               plt.Line2D([], [], color=DARK_BLUE, marker="D", linestyle="",
+                          label=ctx.params.authority.split(" (")[0] + (" (synthetic)" if ctx.params.any_synthetic else "")),
+               plt.Line2D([], [], color=DARK_GREY, linestyle=":", label="England")]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
+    top = rows.sort_values("quartile_band").iloc[0]
+    lead = "best placed on " if len(rows) > 1 else ""
+    fig.suptitle(f"Among all authorities: {lead}{top['measure'][:50]} in band {top['quartile_band'] or 'n/a'} (A best)",
+                 x=0.02, ha="left", fontsize=12, fontweight="bold")
+    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    return [chart(fig, "Strip charts placing the authority among all authorities on each benchmarked measure: "
+                  + "; ".join(alt) + ".")]
+
+
+def _deliverable_commentary(ctx: QuarterContext, n: int) -> str:
+    sections = split_commentary(ctx.params.commentary.read_text(encoding="utf-8"))
+    return sections.get(f"deliverable {n}", "").strip()  # table_html escapes every cell
+
+
 def deliverables(ctx: QuarterContext):
     if "deliverables" not in ctx.params.inputs:
         return HTML("")
     d = ctx.table("deliverables")
     rating = d["rating"].fillna("").astype(str).str.strip()
-    t = pd.DataFrame({"Deliverable": d["deliverable"],
+    t = pd.DataFrame({"No.": range(1, len(d) + 1), "Deliverable": d["deliverable"],
                       "Owner's rating": rating.map(lambda r: SYMBOLS.get(r, "– Not rated") if r else "– Not rated"),
-                      "Expected completion": d.get("expected_completion", pd.Series("", index=d.index)).fillna("")})
-    ctx.publish("performance_deliverables", t, "Council Plan deliverables and owners' ratings", SECTION)
-    return HTML(table_html(t, "Council Plan deliverables", note="Rated by their owners."))
+                      "Expected completion": d.get("expected_completion", pd.Series("", index=d.index)).fillna(""),
+                      "Commentary": [_deliverable_commentary(ctx, i) for i in range(1, len(d) + 1)]})
+    ctx.publish("performance_deliverables", t, "Council Plan deliverables, owners' ratings and commentary", SECTION)
+    n = int((t["Commentary"] != "").sum())
+    return HTML(table_html(t, "Council Plan deliverables",
+                           note="Rated by their owners. Commentary from the quarter's commentary file (a section "
+                                f"'## Deliverable N' for deliverable N): {n} of {len(t)} have commentary."))
 
 
 def catalogue_rules(texts: pd.Series) -> pd.DataFrame:

@@ -109,7 +109,8 @@ def rate(value: float | None, target: str | TargetRule | None, polarity: str, un
         if rule.basis == "rate of improvement":
             return Rating("Not available", "A target on the rate of improvement against national needs both series' "
                           "changes; not rated.")
-        return _against(value, national, rule.direction == "above", unit, basis, "the national average")
+        higher = (polarity != "lower") if rule.direction == "better" else rule.direction == "above"
+        return _against(value, national, higher, unit, basis, "the national average")
     if k == "quartile":
         if not quartile_band:
             return Rating("Not available", f"{_fmt(value, unit)}: the quartile band is not available, so the target "

@@ -70,3 +70,45 @@ def test_suppressed_values_stay_missing_and_bands_follow_polarity():
 
 def test_2021_groupings_before_2025(sn):
     assert neighbours(sn[0], sn[1], "830", "2023") != [] and len(neighbours(sn[0], sn[1], "830", "2023")) == 10
+
+
+def _dfe(name):
+    return pd.read_csv(DFE / name, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+@pytest.mark.parametrize("key,file,fy,want", [
+    # seed 001's published actuals for Derbyshire, reproduced from DfE's files for every authority
+    ("icpc_15_days", "c4_children_in_need_section_47s_and_icpcs_2013_to_2025.csv", "2020-2021", 84.2),
+    ("icpc_15_days", "c4_children_in_need_section_47s_and_icpcs_2013_to_2025.csv", "2021-2022", 88.5),
+    ("sw_vacancy_rate", "csww_indicators_2017_to_2025.csv", "2020-2021", 11.5),  # "published 30/09/20"
+    ("sw_vacancy_rate", "csww_indicators_2017_to_2025.csv", "2021-2022", 9.6),
+    ("sw_agency_rate", "csww_indicators_2017_to_2025.csv", "2020-2021", 7.7),
+    ("sw_agency_rate", "csww_indicators_2017_to_2025.csv", "2021-2022", 7.1),
+    ("ceased_returned_home_planned", "la_children_who_ceased_during_the_year.csv", "2020-2021", 15.0),  # seed 001: 15.0%
+    ("ceased_sgo", "la_children_who_ceased_during_the_year.csv", "2020-2021", 19.0),  # seed 001: 19.1% (DfE rounds)
+])
+def test_catalogue_series_reproduce_seed001_actuals(key, file, fy, want, sn):
+    from pipeline.benchmarks import SERIES, dfe_period, series_for
+
+    s = series_for(key, _dfe(file))
+    b = benchmark(s, "E10000007", dfe_period(fy, SERIES[key]["basis"]), "higher", *sn)
+    assert b.value == pytest.approx(want, abs=0.05)
+    assert not np.isnan(b.england) and b.sn_count >= 8 and b.band in "ABCD" and b.of > 130
+
+
+def test_a_value_of_our_own_is_placed_among_the_other_authorities(sn):
+    from pipeline.benchmarks import series_for
+
+    s = series_for("sw_vacancy_rate", _dfe("csww_indicators_2017_to_2025.csv"))
+    best = benchmark(s, "E10000007", "2024", "lower", *sn, value=0.0)
+    worst = benchmark(s, "E10000007", "2024", "lower", *sn, value=101.0)  # Isles of Scilly: 100%
+    published = benchmark(s, "E10000007", "2024", "lower", *sn)
+    assert best.band == "A" and best.rank == 1 and worst.band == "D" and worst.rank == worst.of
+    assert published.value == 13.9 and best.england == published.england  # only the authority's own value moves
+
+
+def test_dfe_periods_follow_each_series_basis():
+    from pipeline.benchmarks import dfe_period
+
+    assert dfe_period("2021-2022", "march") == "2022" and dfe_period("2021-22", "september") == "2021"
+    assert dfe_period("Target", "march") == ""

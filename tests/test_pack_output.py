@@ -30,7 +30,7 @@ def test_default_pack_is_the_latest_quarter_and_says_synthetic(built_pack):
     assert result.out_dir == root / "outputs" / "2026-27" / "Q2"
     page = result.pack.read_text(encoding="utf-8")
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
-    assert "Synthetic data: 18 of the 24 inputs of this pack are synthetic" in text
+    assert "Synthetic data: 18 of the 28 inputs of this pack are synthetic" in text
     assert "calibrated to DfE's published counts for Derbyshire" in text
     assert "Synthetic data. 18 inputs in this pack are produced by cspack's synthetic-authority generator" in text
     assert "SSDA903 returns 2019-20 to 2026-27 (episodes and header), merged into one history" in text
@@ -91,7 +91,7 @@ def test_summary_and_data_overview_carry_real_numbers(pack):
     text = re.sub(r"\s+", " ", text)
     assert "an overspend of £19.618m (14.9%)" in text
     assert "an overspend of £14.768m (10.9% of £136.086m)" in text
-    assert "This pack read 34 inputs" in text
+    assert "This pack read 35 inputs" in text
     assert "No synthetic data." in text
     assert "the published total is £150.854m: a rounding difference of £0.002m" in text
     assert "Key areas of success" in text  # the analyst's commentary
@@ -127,7 +127,7 @@ def test_manifest_lets_anyone_rerun_the_pack(pack):
     m = json.loads((out / "manifest.json").read_text())
     assert m["status"] == "ok" and m["quarter"] == "2021-22-Q1"
     assert m["params_file"]["path"] == "params/derbyshire-2021-22-Q1-published.yaml"
-    assert len(m["inputs"]) == 34
+    assert len(m["inputs"]) == 35
     for i in m["inputs"][:5]:
         assert hashlib.sha256((root / i["path"]).read_bytes()).hexdigest() == i["sha256"]
         assert i["rows"] == i["rows_kept"] + i["rows_dropped"] + i["rows_quarantined"]
@@ -152,7 +152,7 @@ def test_default_pack_carries_every_budget_table_in_xlsx_and_html(built_pack):
             "performance_deliverables"}
     assert want <= set(wb.sheetnames)
     page = (result.out_dir / "pack.html").read_text(encoding="utf-8")
-    for heading in ("Performance", "Key measures", "Budget forecast", "Key variances", "Placements", "What-if scenarios", "Budget savings",
+    for heading in ("Performance", "Key measures by council outcome", "Key measures among all authorities", "Budget forecast", "Key variances", "Placements", "What-if scenarios", "Budget savings",
                     "Financial risks", "Earmarked reserves", "Debt position", "Traded services", "Forecast accuracy"):
         assert f">{heading}<" in page or f">{heading}</a>" in page, heading
     assert "☐ Over budget" in page and "✗ Shortfall" in page
