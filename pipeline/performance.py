@@ -253,8 +253,8 @@ def _sources_note(t: pd.DataFrame, ctx: QuarterContext) -> str:
 
 def outcome_sections(ctx: QuarterContext) -> list:
     """For each council outcome (settings.measure_grouping: a catalogue column, default ``outcome``): a
-    heading, its counts by rating, its measures table and its trend charts; measures not in the
-    catalogue come last."""
+    heading, its counts by rating, its measures table, its trend charts and a strip per benchmarked
+    measure placing the authority among all authorities; measures not in the catalogue come last."""
     t = _table(ctx)
     if t is None:
         return [Markdown("*No key measures input in this quarter's params.*")]
@@ -281,6 +281,8 @@ def outcome_sections(ctx: QuarterContext) -> list:
         fig = _trend_figure(ctx, sub, f"{g.split(':')[0]}: measures over time, with target and England")
         if fig is not None:
             out.append(fig)
+        if (sub["benchmark_period"] != "").any():
+            out += benchmark_strips(ctx, sub)
     out.append(Markdown("*" + escape_md(_sources_note(t, ctx)) + "*"))
     return out
 
@@ -297,7 +299,8 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
     m = ctx.table("measures")
     t = sub.set_index("measure_ref")
     refs = [r for r, g in m[m["measure_ref"].isin(t.index)].groupby("measure_ref", sort=False)
-            if g["period"].str.match(_YEAR).sum() >= 2 and t.at[r, "unit"] in ("percent", "number", "points", "rate", "days")]
+            if g.loc[g["period"].str.match(_YEAR), "value_raw"].map(_value).notna().sum() >= 2
+            and t.at[r, "unit"] in ("percent", "number", "points", "rate", "days")]
     if not refs:
         return None
     n = len(refs)
@@ -377,17 +380,17 @@ def benchmark_strip(ctx: QuarterContext):
     return [Markdown(escape_md(b.sentence()) + (f" {escape_md(label.strip(' ()'))}." if label else "")), chart(fig, alt)]
 
 
-def benchmark_strips(ctx: QuarterContext):
-    """One strip per key measure with a DfE series: every authority's value as a grey dot, the
-    authority's own as a dark diamond, England as a dotted line, and which way is better."""
-    t = _table(ctx)
+def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None, label: str = "Among all authorities"):
+    """One strip per key measure (of ``sub``, else all) with a DfE series: every authority's value as a
+    grey dot, the authority's own as a dark diamond, England as a dotted line, and which way is better."""
+    t = _table(ctx) if sub is None else sub
     if t is None:
         return [Markdown("")]
     rows = t[t["benchmark_period"] != ""]
     if not len(rows):
-        return [Markdown("*No key measure of this quarter has a DfE series in the params, so none is placed among "
-                         "all authorities.*")]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 0.95 * len(rows) + 1.1), squeeze=False)
+        return [Markdown("*No key measure here has a DfE series in the params, so none is placed among all "
+                         "authorities.*")]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.1 * len(rows) + 1.4), squeeze=False)
     alt = []
     for ax, r in zip(axes[:, 0], rows.itertuples()):
         s = series_for(r.benchmark_series, _read_dfe(ctx, SERIES[r.benchmark_series]["input"]))
@@ -414,7 +417,7 @@ def benchmark_strips(ctx: QuarterContext):
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
     top = rows.sort_values("quartile_band").iloc[0]
     lead = "best placed on " if len(rows) > 1 else ""
-    fig.suptitle(f"Among all authorities: {lead}{top['measure'][:50]} in band {top['quartile_band'] or 'n/a'} (A best)",
+    fig.suptitle(f"{label}: {lead}{top['measure'][:50]} in band {top['quartile_band'] or 'n/a'} (A best)",
                  x=0.02, ha="left", fontsize=12, fontweight="bold")
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     return [chart(fig, "Strip charts placing the authority among all authorities on each benchmarked measure: "

@@ -152,7 +152,7 @@ def test_default_pack_carries_every_budget_table_in_xlsx_and_html(built_pack):
             "performance_deliverables"}
     assert want <= set(wb.sheetnames)
     page = (result.out_dir / "pack.html").read_text(encoding="utf-8")
-    for heading in ("Performance", "Key measures by council outcome", "Key measures among all authorities", "Budget forecast", "Key variances", "Placements", "What-if scenarios", "Budget savings",
+    for heading in ("Performance", "Key measures by council outcome", "Budget forecast", "Key variances", "Placements", "What-if scenarios", "Budget savings",
                     "Financial risks", "Earmarked reserves", "Debt position", "Traded services", "Forecast accuracy"):
         assert f">{heading}<" in page or f">{heading}</a>" in page, heading
     assert "☐ Over budget" in page and "✗ Shortfall" in page

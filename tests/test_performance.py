@@ -42,7 +42,7 @@ def test_published_pack_groups_measures_by_outcome_with_benchmarks_and_deliverab
     # grouped as seed 004 groups them, by the Council Plan 2021-25 priorities (settings.measure_grouping)
     for heading in ("<h4", "High performing, value for money and resident focused services",
                     "Effective early help for individuals and communities", "A prosperous and green Derbyshire",
-                    "Key measures among all authorities", "Children looked after against all authorities"):
+                    "Strip charts placing the authority among all authorities", "Children looked after against all authorities"):
         assert heading in page
     assert "15.1% against a target of 18.0% is 16.1% worse: Action." in page  # the golden case, still
     assert "The Pause Project has worked with the current group of women" in page  # ## Deliverable 8
