@@ -119,14 +119,28 @@ def _shown(v, unit) -> str:
     return pct(v) if unit == "percent" else f"£{number(v)}" if unit == "gbp" else number(v, 0 if float(v).is_integer() else 1)
 
 
-def key_areas(t: pd.DataFrame, n: int = 3) -> tuple[list[str], list[str]]:
-    """The measures furthest better than target (success) and furthest worse (consideration), each
-    as its rating sentence."""
+def key_areas(t: pd.DataFrame, n: int = 3, vs_england: int = 2) -> tuple[list[str], list[str]]:
+    """Key areas of success and for consideration: the measures furthest better than target (and those
+    Review or Action, furthest worse), each as its rating sentence; then up to ``vs_england`` measures
+    furthest better (or worse) than England by more than 5%, not already listed, with their numbers."""
     rated = t[t["rating"] != "Not available"].dropna(subset=["better_by"])
     good = rated[rated["better_by"] > 0].sort_values("better_by", ascending=False).head(n)
     bad = rated[rated["rating"].isin(["Review", "Action"])].sort_values("better_by").head(n)
     fmt = lambda r: f"**{escape_md(r.measure)}**: {escape_md(r.explanation)}"  # noqa: E731
-    return [fmt(r) for r in good.itertuples()], [fmt(r) for r in bad.itertuples()]
+    out_good, out_bad = [fmt(r) for r in good.itertuples()], [fmt(r) for r in bad.itertuples()]
+    listed = set(good["measure_ref"]) | set(bad["measure_ref"])
+    e = t[t["national"].notna() & t["latest"].notna() & (t["national"] != 0) & ~t["measure_ref"].isin(listed)].copy()
+    if len(e):
+        sign = e["polarity"].map(lambda p: -1.0 if p == "lower" else 1.0)
+        e["vs"] = sign * (e["latest"] - e["national"]) / e["national"].abs() * 100
+        src = lambda r: r.national_from if r.national_from else "return"  # noqa: E731
+        for r in e[e["vs"] > 5].sort_values("vs", ascending=False).head(vs_england).itertuples():
+            out_good.append(f"**{escape_md(r.measure)}**: {_shown(r.latest, r.unit)} against England's "
+                            f"{_shown(r.national, r.unit)} ({escape_md(src(r))}) is {abs(r.vs):.1f}% better than England.")
+        for r in e[e["vs"] < -5].sort_values("vs").head(vs_england).itertuples():
+            out_bad.append(f"**{escape_md(r.measure)}**: {_shown(r.latest, r.unit)} against England's "
+                           f"{_shown(r.national, r.unit)} ({escape_md(src(r))}) is {abs(r.vs):.1f}% worse than England.")
+    return out_good, out_bad
 
 
 def _read_dfe(ctx: QuarterContext, key: str) -> pd.DataFrame:
@@ -278,13 +292,23 @@ def outcome_sections(ctx: QuarterContext) -> list:
         line = ", ".join(f"{number(counts.get(r, 0))} {SYMBOLS[r]}" for r in RATINGS if counts.get(r, 0))
         out.append(Markdown(f"#### {escape_md(g)}\n\n{plural(len(sub), 'measure')}: {line}."))
         out.append(HTML(_display_table(sub, f"{g}: key measures")))
-        fig = _trend_figure(ctx, sub, f"{g.split(':')[0]}: measures over time, with target and England")
+        fig = _trend_figure(ctx, sub, _trend_title(g, sub))
         if fig is not None:
             out.append(fig)
         if (sub["benchmark_period"] != "").any():
             out += benchmark_strips(ctx, sub)
     out.append(Markdown("*" + escape_md(_sources_note(t, ctx)) + "*"))
     return out
+
+
+def _trend_title(group: str, sub: pd.DataFrame) -> str:
+    """A title that states the finding: how many rated measures are on or better than target."""
+    rated = sub[sub["rating"] != "Not available"]
+    head = group.split(":")[0][:45]
+    if not len(rated):
+        return f"{head}: no measure rated this quarter"
+    ok = int(rated["rating"].isin(["Strong", "Good"]).sum())
+    return f"{head}: {ok} of {len(rated)} rated measures on or better than target"
 
 
 def trend_figure(ctx: QuarterContext):
@@ -417,7 +441,7 @@ def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None, label
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
     top = rows.sort_values("quartile_band").iloc[0]
     lead = "best placed on " if len(rows) > 1 else ""
-    fig.suptitle(f"{label}: {lead}{top['measure'][:50]} in band {top['quartile_band'] or 'n/a'} (A best)",
+    fig.suptitle(f"{label}: {lead}{top['measure'][:75]} in band {top['quartile_band'] or 'n/a'} (A best)",
                  x=0.02, ha="left", fontsize=12, fontweight="bold")
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     return [chart(fig, "Strip charts placing the authority among all authorities on each benchmarked measure: "

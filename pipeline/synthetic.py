@@ -776,7 +776,36 @@ MEASURES = [  # ref, name, polarity, unit, target as a service plan writes it
     ("ceased_pct_returned_home", "Children ceasing care who returned home to parents (E4A)", "higher", "percent", "18.0%"),
     ("ceased_pct_sgo", "Children ceasing care through special guardianship orders", "higher", "percent",
      "Increasing annual trend"),
+    ("foster_council_number", "Children in care living with council foster carers", "higher", "number",
+     "Increasing annual trend"),
 ]
+# measures the SSDA903 return cannot give (conference timeliness, workforce, inspections, audits): a smooth
+# path per measure (level in 2024-25, change a year) with a fixed wobble from a hash of the measure and year,
+# so they need no random stream of their own and the other generated files stay as they were.
+# ref, name, polarity, unit, target, level, change a year, wobble, decimals
+OPERATIONAL = [
+    ("icpc_15_days", "Initial child protection conferences within 15 days", "higher", "percent",
+     "Maintain upper-middle or better national quartile performance", 86.0, 0.8, 2.5, 1),
+    ("assessments_45_days", "Children's social work assessments completed within 45 days", "higher", "percent",
+     "Maintain upper-middle or better national quartile performance", 90.5, -0.3, 1.5, 1),
+    ("sw_vacancy_rate", "Social worker vacancy rate (FTE, before agency cover)", "lower", "percent",
+     "To remain lower than national average", 12.5, -0.6, 1.5, 1),
+    ("sw_agency_rate", "Social workers who are agency workers (FTE)", "lower", "percent",
+     "To remain lower than national average", 9.5, -0.4, 1.2, 1),
+    ("sw_caseload", "Average social worker caseload (children and families teams)", "lower", "number", "15-20",
+     17.6, 0.3, 0.8, 1),
+    ("childrens_homes_good", "Council children's homes rated good or outstanding", "higher", "percent",
+     "Maintain performance above 90%", 91.0, 0.5, 4.0, 1),
+    ("reflective_reviews_good", "Practice areas in reflective case reviews judged good or better", "higher", "percent",
+     "Maintain performance above 70%", 76.0, 1.0, 2.5, 1),
+]
+
+
+def _operational_value(ref: str, year: int, level: float, change: float, wobble: float) -> float:
+    import zlib
+
+    u = zlib.crc32(f"{ref}:{year}".encode()) / 0xFFFFFFFF  # in [0, 1], fixed for the measure and year
+    return level + change * (year - 2024) + wobble * (2 * u - 1)
 
 
 def _measure_values(episodes: pd.DataFrame, period_start: int, at: int) -> dict[str, float]:
@@ -788,7 +817,8 @@ def _measure_values(episodes: pd.DataFrame, period_start: int, at: int) -> dict[
     n_ceased = max(len(ceased), 1)
     return {"cla_number": float(open_["child"].nunique()), "cla_pct_foster": foster, "cla_pct_over20miles": far,
             "ceased_pct_returned_home": ceased["rec"].eq("E4A").sum() / n_ceased * 100,
-            "ceased_pct_sgo": ceased["rec"].isin(["E45", "E46", "E47", "E48"]).sum() / n_ceased * 100}
+            "ceased_pct_sgo": ceased["rec"].isin(["E45", "E46", "E47", "E48"]).sum() / n_ceased * 100,
+            "foster_council_number": float(open_.loc[open_["category"] == 0, "child"].nunique())}
 
 
 def measure_return(episodes: pd.DataFrame, y: int, q: int) -> pd.DataFrame:
@@ -804,6 +834,11 @@ def measure_return(episodes: pd.DataFrame, y: int, q: int) -> pd.DataFrame:
         for label, _a, _b in periods:
             v = values[label][ref]
             rows.append((ref, name, "no", polarity, unit, label, f"{v:,.0f}" if unit == "number" else f"{v:.1f}%"))
+        rows.append((ref, name, "no", polarity, unit, "Target", target))
+    for ref, name, polarity, unit, target, level, change, wobble, dp in OPERATIONAL:
+        for label, _a, _b in periods:
+            v = min(_operational_value(ref, int(label[:4]), level, change, wobble), 100.0)
+            rows.append((ref, name, "no", polarity, unit, label, f"{v:.{dp}f}%" if unit == "percent" else f"{v:.{dp}f}"))
         rows.append((ref, name, "no", polarity, unit, "Target", target))
     return pd.DataFrame(rows, columns=["measure_ref", "measure_name", "name_inferred", "polarity", "unit", "period",
                                        "value_raw"]).assign(source=SYNTHETIC_SOURCE)

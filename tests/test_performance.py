@@ -2,10 +2,16 @@
 every target of the service plans either a structured rule or unrated with its reason."""
 
 import pandas as pd
+import pytest
 
 from pipeline.performance import catalogue_rules, key_areas, measure_table
 
-from .conftest import ROOT, SEED004
+from .conftest import ROOT, SEED004, copy_project
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("performance") / "proj")
 
 
 def test_seed004_measures_rated_as_the_golden_cases():
@@ -60,3 +66,35 @@ def test_default_pack_benchmarks_the_synthetic_measures_and_says_so(built_pack):
     assert "The authority&#x27;s figures are SYNTHETIC" in page or "The authority's figures are SYNTHETIC" in page
     t = pd.read_excel(result.out_dir / "tables.xlsx", sheet_name="performance_measures", engine="openpyxl")
     assert t["quartile_band"].isin(list("ABCD")).sum() >= 2 and t["direction"].str.contains("since").all()
+
+
+def test_key_areas_include_the_measures_furthest_from_england():
+    t = pd.DataFrame({
+        "measure_ref": ["a", "b", "c", "d"], "measure": ["Returns home", "SGO", "Vacancy rate", "Caseload"],
+        "polarity": ["higher", "higher", "lower", "lower"], "unit": ["percent"] * 3 + ["number"],
+        "latest": [15.0, 19.0, 9.6, 17.0], "national": [18.0, 13.0, 16.7, 16.9],
+        "national_from": ["DfE 2022"] * 4, "rating": ["Not available"] * 4, "better_by": [float("nan")] * 4,
+        "explanation": [""] * 4})
+    good, bad = key_areas(t)
+    assert good == ["**SGO**: 19.0% against England's 13.0% (DfE 2022) is 46.2% better than England.",
+                    "**Vacancy rate**: 9.6% against England's 16.7% (DfE 2022) is 42.5% better than England."]
+    assert bad == ["**Returns home**: 15.0% against England's 18.0% (DfE 2022) is 16.7% worse than England."]
+    # caseload is within 5% of England: neither
+
+
+@pytest.mark.parametrize("label", ["2025-26-Q1", "2025-26-Q2", "2025-26-Q3", "2025-26-Q4", "2026-27-Q1", "2026-27-Q2"])
+def test_the_section_for_every_bundled_quarter(bundled, tmp_path, label):
+    from IPython.display import HTML
+
+    from pipeline import performance as p
+    from pipeline.context import open_quarter
+
+    ctx = open_quarter(label, work_dir=str(tmp_path / "w"), root=bundled)
+    shown = p.outcome_sections(ctx)
+    assert any(isinstance(s, HTML) and "Outcome 2: Happy, safe and healthy people" in s.data for s in shown)
+    t = ctx.tables.load("performance_measures")
+    assert (t["catalogue_id"] != "").all() and t["latest_period"].str[:4].astype(int).max() == int(label[:4])
+    assert (t["quartile_band"].isin(list("ABCD"))).sum() >= 2  # the measures with a DfE series, placed
+    assert t["rating"].isin(["Strong", "Good", "Review", "Action"]).any()
+    summary = p.summary(ctx).data
+    assert summary.startswith(f"Of {len(t)} key measures this quarter")
