@@ -144,7 +144,18 @@ def key_areas(t: pd.DataFrame, n: int = 3, vs_england: int = 2) -> tuple[list[st
 
 
 def _read_dfe(ctx: QuarterContext, key: str) -> pd.DataFrame:
-    return pd.read_csv(ctx.params.inputs[key].path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    """A DfE file of the params, read once per notebook run (several figures use the same file)."""
+    cache = ctx.__dict__.setdefault("_dfe_files", {})
+    if key not in cache:
+        cache[key] = pd.read_csv(ctx.params.inputs[key].path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return cache[key]
+
+
+def _series(ctx: QuarterContext, key: str) -> pd.DataFrame:
+    cache = ctx.__dict__.setdefault("_dfe_series", {})
+    if key not in cache:
+        cache[key] = series_for(key, _read_dfe(ctx, SERIES[key]["input"]))
+    return cache[key]
 
 
 def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
@@ -168,7 +179,7 @@ def bencher(ctx: QuarterContext):
         if spec["input"] not in inputs or "sn_model_2025" not in inputs:
             return None
         if key not in cache:
-            cache[key] = series_for(key, _read_dfe(ctx, spec["input"]))
+            cache[key] = _series(ctx, key)
             if "_sn" not in cache:
                 cache["_sn"] = (_read_dfe(ctx, "sn_model_2025"),
                                 _read_dfe(ctx, "sn_groupings_2021") if "sn_groupings_2021" in inputs else None)
@@ -417,7 +428,7 @@ def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None, label
     fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.1 * len(rows) + 1.4), squeeze=False)
     alt = []
     for ax, r in zip(axes[:, 0], rows.itertuples()):
-        s = series_for(r.benchmark_series, _read_dfe(ctx, SERIES[r.benchmark_series]["input"]))
+        s = _series(ctx, r.benchmark_series)
         las = s[(s["period"] == r.benchmark_period) & (s["level"] == "Local authority")]["value"].dropna().sort_values()
         y = (np.arange(len(las)) * 0.618 % 1 - 0.5) * 0.6  # a fixed spread, no random jitter
         ax.scatter(las.to_numpy(), y, s=7, color=FOCUS_GREY, linewidths=0)
