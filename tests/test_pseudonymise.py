@@ -69,3 +69,31 @@ def test_a_key_inside_the_project_or_too_short_is_refused(tmp_path, monkeypatch)
         ps.load_key(tmp_path / "project")
     monkeypatch.setenv(ps.KEY_ENV, "a long enough secret for the test")
     assert ps.load_key(tmp_path / "project") == b"a long enough secret for the test"
+
+
+def test_packs_are_the_same_whichever_key_prepared_them(tmp_path, monkeypatch):
+    """Two builds of the default quarter under two keys: different pseudonyms in data/processed, byte-identical
+    pack.html and tables.xlsx."""
+    import hashlib
+
+    import yaml
+
+    from pipeline.runner import run_quarter
+
+    from .conftest import copy_project
+
+    root = copy_project(tmp_path / "proj")
+    params = root / "params" / "2026-27-Q2.yaml"
+    p = yaml.safe_load(params.read_text(encoding="utf-8"))
+    p["settings"]["placement_paths"] = 100  # the model's size does not matter here
+    params.write_text(yaml.safe_dump(p, sort_keys=False), encoding="utf-8")
+    digests, children = [], []
+    for key in ("first key, long enough to be a secret", "second key, also long enough to be one"):
+        monkeypatch.setenv(ps.KEY_ENV, key)
+        result = run_quarter(None, root, echo=False, progress=False)
+        digests.append({f: hashlib.sha256((result.out_dir / f).read_bytes()).hexdigest()
+                        for f in ("pack.html", "tables.xlsx")})
+        eps = pd.read_parquet(root / "data" / "processed" / result.quarter / "inputs" / "ssda903_episodes.parquet")
+        children.append(set(eps["CHILD"]))
+    assert children[0].isdisjoint(children[1])  # re-prepared under the second key
+    assert digests[0] == digests[1]
