@@ -37,7 +37,7 @@ IDENTIFYING = {"CHILD", "UPN", "DOB", "MC_DOB", "HOME_POST", "PL_POST"}
 _POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$")
 
 
-class PseudonymKeyError(RuntimeError):
+class PseudonymKeyError(ValueError):
     """The pseudonymisation key cannot be found or is in an unsafe place."""
 
 
@@ -60,12 +60,16 @@ def load_key(project_root: Path | None = None) -> bytes:
         if path == root or root in path.parents:
             raise PseudonymKeyError(f"the pseudonymisation key file {path} is inside the project folder {root}: keep it "
                             f"outside (set {KEY_FILE_ENV} to a path elsewhere, or {KEY_ENV})")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-    key = path.read_text(encoding="utf-8").strip()
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise PseudonymKeyError(f"the pseudonymisation key file {path} cannot be made or read ({exc.strerror}): set "
+                                f"{KEY_FILE_ENV} to a writable path outside the project, or {KEY_ENV}") from None
     if len(key) < 16:
         raise PseudonymKeyError(f"the pseudonymisation key file {path} holds fewer than 16 characters: delete it to have a "
                         "new one made, or write a long random secret in it")

@@ -97,3 +97,12 @@ def test_packs_are_the_same_whichever_key_prepared_them(tmp_path, monkeypatch):
         children.append(set(eps["CHILD"]))
     assert children[0].isdisjoint(children[1])  # re-prepared under the second key
     assert digests[0] == digests[1]
+
+
+def test_an_unwritable_key_place_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv(ps.KEY_ENV, raising=False)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the key's folder should be")
+    monkeypatch.setenv(ps.KEY_FILE_ENV, str(blocker / "cspack" / "pseudonym.key"))
+    with pytest.raises(ps.PseudonymKeyError, match="cannot be made or read.*set CSPACK_KEY_FILE"):
+        ps.load_key(tmp_path / "project")
