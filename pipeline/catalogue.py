@@ -71,23 +71,26 @@ def target_for(cat_row: pd.Series, fy: str) -> str:
     return str(cat_row.get(f"target_{fy}", "") or "")
 
 
+def rule_of(text: str, polarity: str = "higher") -> dict:
+    """A target text as its structured rule, or with its reason for being unrated."""
+    from .ratings import rate
+
+    rule = parse_target(text)
+    reason = rate(1.0, rule, polarity).sentence if rule.kind in UNRATED else ""
+    return {"target": text, "rule": rule.kind, "op": rule.op or "", "value": rule.value, "high": rule.high,
+            "direction": rule.direction or "", "quartile": rule.quartile or "", "unrated_reason": reason}
+
+
+def text_rules(texts: pd.Series) -> pd.DataFrame:
+    """Every distinct target text of a service plan's table with its rule or unrated reason."""
+    return pd.DataFrame([rule_of(t) for t in texts.dropna().astype(str).unique()])
+
+
 def rules(cat: pd.DataFrame) -> pd.DataFrame:
     """Every target text of the catalogue, by measure and year, with its structured rule or the reason
     it is not rated."""
-    from .ratings import rate
-
-    out = []
-    for _, r in cat.iterrows():
-        for c in target_columns(cat):
-            text = r[c]
-            if not text:
-                continue
-            rule = parse_target(text)
-            reason = rate(1.0, rule, r["polarity"]).sentence if rule.kind in UNRATED else ""
-            out.append({"id": r["id"], "year": c[len("target_"):], "target": text, "rule": rule.kind,
-                        "op": rule.op or "", "value": rule.value, "high": rule.high, "direction": rule.direction or "",
-                        "quartile": rule.quartile or "", "unrated_reason": reason})
-    return pd.DataFrame(out)
+    return pd.DataFrame([{"id": r["id"], "year": col[len("target_"):], **rule_of(r[col], r["polarity"])}
+                         for _, r in cat.iterrows() for col in target_columns(cat) if r[col]])
 
 
 def matcher(cat: pd.DataFrame) -> dict[str, str]:

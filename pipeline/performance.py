@@ -13,11 +13,11 @@ import pandas as pd
 from IPython.display import HTML, Markdown
 
 from . import catalogue
-from .benchmarks import SERIES, benchmark, dfe_period, dfe_series, series_for
+from .benchmarks import SERIES, benchmark, dfe_period, series_for
 from .context import QuarterContext, split_commentary
 from .formatting import number, pct, plural
 from .parsing import parse_measure_value, parse_target
-from .ratings import RATINGS, SYMBOLS, rate
+from .ratings import RATINGS, SYMBOLS, Rating, rate
 from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, chart, escape_md, table_html, titled
 
 SECTION = "Performance"
@@ -41,8 +41,6 @@ def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat:
     benchmarks (``bench(key, period, value, polarity)``: England, region, neighbours, quartile band and rank
     from the DfE series the catalogue names; else England as the return gives it), the direction of travel
     and the rating with its sentence."""
-    from .ratings import Rating
-
     ids = catalogue.match(measures, cat) if cat is not None else {}
     cat_i = cat.set_index("id") if cat is not None else None
     rows = []
@@ -79,7 +77,7 @@ def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat:
             b = bench(key, latest["period"], value, polarity)
         england = national
         england_from = "return" if not math.isnan(national) else ""
-        if b is not None and b["period_matches"] and not math.isnan(b["england"]):
+        if b is not None and not math.isnan(b["england"]):
             england, england_from = b["england"], f"DfE {b['period']}"
         direction = ""
         if prev is not None:
@@ -90,7 +88,7 @@ def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat:
         r = rate(value, target, polarity, unit or None, basis=basis,
                  national=None if math.isnan(england) else england,
                  previous=float(prev["v"]) if prev is not None else None,
-                 quartile_band=(b["band"] or None) if b is not None and b["period_matches"] else None)
+                 quartile_band=(b["band"] or None) if b is not None else None)
         if stale:  # a value two or more years old is shown, not rated against this year's target
             r = Rating("Not available", f"The latest value ({_shown(value, unit)}, {latest['period']}) is "
                                         f"more than a year old: not rated against the {fy} target.")
@@ -152,17 +150,31 @@ def _read_dfe(ctx: QuarterContext, key: str) -> pd.DataFrame:
 
 
 def _series(ctx: QuarterContext, key: str) -> pd.DataFrame:
+    """The tidy DfE series behind a ``benchmarks.SERIES`` key, built once per notebook run."""
     cache = ctx.__dict__.setdefault("_dfe_series", {})
     if key not in cache:
         cache[key] = series_for(key, _read_dfe(ctx, SERIES[key]["input"]))
     return cache[key]
 
 
+def _neighbour_models(ctx: QuarterContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """DfE's 2025 statistical neighbour model and (when in the params) the April 2021 groupings."""
+    return (_read_dfe(ctx, "sn_model_2025"),
+            _read_dfe(ctx, "sn_groupings_2021") if "sn_groupings_2021" in ctx.params.inputs else None)
+
+
+def _who(ctx: QuarterContext) -> str:
+    return str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
+
+
 def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
-    """The quarter's measure catalogue (input ``measure_catalogue``), checked; None when not in the params."""
+    """The quarter's measure catalogue (input ``measure_catalogue``), checked, read once per notebook run;
+    None when not in the params."""
     if "measure_catalogue" not in ctx.params.inputs:
         return None
-    return catalogue.load(ctx.params.inputs["measure_catalogue"].path, set(SERIES))
+    if "_catalogue" not in ctx.__dict__:
+        ctx._catalogue = catalogue.load(ctx.params.inputs["measure_catalogue"].path, set(SERIES))
+    return ctx._catalogue
 
 
 def bencher(ctx: QuarterContext):
@@ -171,34 +183,27 @@ def bencher(ctx: QuarterContext):
     DfE period matching the measure's financial year, or the latest published before it (said in
     ``note``). The value placed among all authorities is the measure's own."""
     inputs = ctx.params.inputs
-    who = str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
-    cache: dict = {}
+    who = _who(ctx)
 
     def bench(key: str, period: str, value, polarity: str):
         spec = SERIES[key]
         if spec["input"] not in inputs or "sn_model_2025" not in inputs:
             return None
-        if key not in cache:
-            cache[key] = _series(ctx, key)
-            if "_sn" not in cache:
-                cache["_sn"] = (_read_dfe(ctx, "sn_model_2025"),
-                                _read_dfe(ctx, "sn_groupings_2021") if "sn_groupings_2021" in inputs else None)
-        series = cache[key]
+        series = _series(ctx, key)
         want = dfe_period(period, spec["basis"])
         have = sorted(p for p in series.loc[series["level"] == "Local authority", "period"].unique() if p <= want)
         if not want or not have:
             return None
         use = want if want in have else have[-1]
         try:
-            b = benchmark(series, who, use, polarity, *cache["_sn"],
+            b = benchmark(series, who, use, polarity, *_neighbour_models(ctx),
                           value=None if value is None or (isinstance(value, float) and math.isnan(value)) else value)
         except KeyError:
             return None
-        note = "" if use == want else (f"{SERIES[key]['title']}: DfE's latest published figures are for {use}, and the "
+        note = "" if use == want else (f"{spec['title']}: DfE's latest published figures are for {use}, and the "
                                        f"{period[:4]}-{period[7:9]} value is placed among them")
         return {"england": b.england, "region": b.region, "region_name": b.region_name, "sn_mean": b.sn_mean,
-                "sn_count": b.sn_count, "band": b.band, "rank": b.rank, "of": b.of, "period": use,
-                "period_matches": True, "note": note}
+                "sn_count": b.sn_count, "band": b.band, "rank": b.rank, "of": b.of, "period": use, "note": note}
 
     return bench
 
@@ -253,18 +258,9 @@ def _display_table(t: pd.DataFrame, caption: str) -> str:
     return table_html(shown, caption, numeric=["Latest", "England", "Neighbours (n)"])
 
 
-def measures_table(ctx: QuarterContext) -> HTML:
-    """Every key measure in one table (all outcomes), published to tables.xlsx."""
-    t = _table(ctx)
-    if t is None:
-        return HTML("")
-    ctx.publish("performance_measures", t, "Key measures rated against target, with benchmarks", SECTION)
-    return HTML(_display_table(t, "Key measures against target"))
-
-
 def _sources_note(t: pd.DataFrame, ctx: QuarterContext) -> str:
     notes = sorted({n for n in t["benchmark_note"] if n})
-    who = str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
+    who = _who(ctx)
     syn = (" The authority's figures are SYNTHETIC; England, neighbours and bands are DfE's published figures, the "
            f"neighbours those of {who}, the authority the synthetic data are calibrated to.") if ctx.params.any_synthetic else ""
     return ("Source: the quarter's key measures return; targets from the return, else the measure catalogue "
@@ -322,13 +318,6 @@ def _trend_title(group: str, sub: pd.DataFrame) -> str:
     return f"{head}: {ok} of {len(rated)} rated measures on or better than target"
 
 
-def trend_figure(ctx: QuarterContext):
-    t = _table(ctx)
-    if t is None:
-        return Markdown("")
-    return _trend_figure(ctx, t, "Key measures over time, with target and England") or Markdown("")
-
-
 def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
     """Small multiples of the measures in ``sub`` with two or more years of values."""
     m = ctx.table("measures")
@@ -373,23 +362,14 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
 def benchmark_strip(ctx: QuarterContext):
     """Children looked after per 10,000 in every authority (the DfE file named in the params), the
     benchmark authority highlighted, with England, its region and its neighbours' mean."""
-    key = next((k for k in ctx.params.inputs if k.startswith("cla_number_and_rate")), None)
-    sn_keys = ("sn_model_2025", "sn_groupings_2021")
-    if key is None or sn_keys[0] not in ctx.params.inputs:
-        return [Markdown("*The benchmark strip needs DfE's children-looked-after rates (`cla_number_and_rate...`) and "
+    if SERIES["cla_rate"]["input"] not in ctx.params.inputs or "sn_model_2025" not in ctx.params.inputs:
+        return [Markdown("*The benchmark strip needs DfE's children-looked-after rates (`cla_number_and_rate`) and "
                         "statistical neighbour model (`sn_model_2025`) in this quarter's params.*")]
-
-    def read(k):
-        return pd.read_csv(ctx.params.inputs[k].path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-
-    raw = read(key)
-    s25 = read(sn_keys[0])
-    s21 = read(sn_keys[1]) if sn_keys[1] in ctx.params.inputs else None
-    s = dfe_series(raw, "rate_per_10000", {"population_type": "Children looked after on 31 March each year"})
+    s = _series(ctx, "cla_rate")
     period = max(p for p in s["period"].unique() if int(p) <= ctx.quarter.end.year)
-    who = str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
+    who = _who(ctx)
     try:
-        b = benchmark(s, who, period, "lower", s25, s21)
+        b = benchmark(s, who, period, "lower", *_neighbour_models(ctx))
     except KeyError:
         return [Markdown(f"*The authority {escape_md(who)} is not in the DfE file, so it cannot be placed among "
                         "authorities; set settings.benchmark_authority.*")]
@@ -415,7 +395,7 @@ def benchmark_strip(ctx: QuarterContext):
     return [Markdown(escape_md(b.sentence()) + (f" {escape_md(label.strip(' ()'))}." if label else "")), chart(fig, alt)]
 
 
-def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None, label: str = "Among all authorities"):
+def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None):
     """One strip per key measure (of ``sub``, else all) with a DfE series: every authority's value as a
     grey dot, the authority's own as a dark diamond, England as a dotted line, and which way is better."""
     t = _table(ctx) if sub is None else sub
@@ -452,7 +432,7 @@ def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None, label
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
     top = rows.sort_values("quartile_band").iloc[0]
     lead = "best placed on " if len(rows) > 1 else ""
-    fig.suptitle(f"{label}: {lead}{top['measure'][:75]} in band {top['quartile_band'] or 'n/a'} (A best)",
+    fig.suptitle(f"Among all authorities: {lead}{top['measure'][:75]} in band {top['quartile_band'] or 'n/a'} (A best)",
                  x=0.02, ha="left", fontsize=12, fontweight="bold")
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     return [chart(fig, "Strip charts placing the authority among all authorities on each benchmarked measure: "
@@ -478,15 +458,3 @@ def deliverables(ctx: QuarterContext):
     return HTML(table_html(t, "Council Plan deliverables",
                            note="Rated by their owners. Commentary from the quarter's commentary file (a section "
                                 f"'## Deliverable N' for deliverable N): {n} of {len(t)} have commentary."))
-
-
-def catalogue_rules(texts: pd.Series) -> pd.DataFrame:
-    """Every target text with its structured rule, or its reason for being unrated."""
-    out = []
-    for t in texts.dropna().astype(str).unique():
-        rule = parse_target(t)
-        reason = "" if rule.kind not in ("unparsed", "none", "tbc", "monitor", "baseline", "gap") else \
-            rate(1.0, rule, "higher").sentence
-        out.append({"target": t, "rule": rule.kind, "op": rule.op or "", "value": rule.value, "high": rule.high,
-                    "direction": rule.direction or "", "quartile": rule.quartile or "", "unrated_reason": reason})
-    return pd.DataFrame(out)

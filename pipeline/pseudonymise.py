@@ -92,12 +92,11 @@ def child_pseudonyms(ids: pd.Series, key: bytes) -> pd.Series:
 def postcode_sector(values: pd.Series) -> pd.Series:
     """Full postcodes cut to the sector ("DE4 3AG" to "DE4 3"); a value that is already a sector or
     district is kept as it is; anything else that is not a postcode is blanked."""
-    s = values.fillna("").astype(str).str.upper().str.replace(r"\s+", "", regex=True)
+    text = values.fillna("").astype(str).str.upper().str.strip()
+    s = text.str.replace(r"\s+", "", regex=True)
     full = s.str.match(_POSTCODE.pattern)
-    sector = s.str[:-3] + " " + s.str[-3:-2]
-    partial = values.fillna("").astype(str).str.upper().str.strip().str.match(r"^[A-Z]{1,2}[0-9][A-Z0-9]?( [0-9])?$")
-    return pd.Series(np.where(full, sector, np.where(partial, values.fillna("").astype(str).str.upper().str.strip(), "")),
-                     index=values.index)
+    partial = text.str.match(r"^[A-Z]{1,2}[0-9][A-Z0-9]?( [0-9])?$")
+    return pd.Series(np.where(full, s.str[:-3] + " " + s.str[-3:-2], np.where(partial, text, "")), index=values.index)
 
 
 def month_of(dates: pd.Series) -> pd.Series:

@@ -261,8 +261,9 @@ def _finish(params: QuarterParams, root, nbs, staging, work, final, timings, sta
     }
     (staging / "pack.html").write_text(export_pack(executed, meta), encoding="utf-8")
     log.info("exported pack.html")
-    TableStore(work).check_disclosure()  # no table counting children leaves with a small count shown
-    TableStore(work).write_xlsx(staging / "tables.xlsx", SECTION_ORDER)
+    store = TableStore(work)
+    store.check_disclosure()  # no table counting children leaves with a small count shown
+    store.write_xlsx(staging / "tables.xlsx", SECTION_ORDER)
     log.info("wrote tables.xlsx")
     seconds = time.perf_counter() - t0
     finished = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -19,6 +19,7 @@ The process, month by month from April 2015 (603 children looked after at 31 Mar
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -802,8 +803,6 @@ OPERATIONAL = [
 
 
 def _operational_value(ref: str, year: int, level: float, change: float, wobble: float) -> float:
-    import zlib
-
     u = zlib.crc32(f"{ref}:{year}".encode()) / 0xFFFFFFFF  # in [0, 1], fixed for the measure and year
     return level + change * (year - 2024) + wobble * (2 * u - 1)
 

@@ -112,7 +112,7 @@ def _bench(sn):
         b = benchmark(s, "E10000007", use, polarity, *sn, value=value)
         return {"england": b.england, "region": b.region, "region_name": b.region_name, "sn_mean": b.sn_mean,
                 "sn_count": b.sn_count, "band": b.band, "rank": b.rank, "of": b.of, "period": use,
-                "period_matches": True, "note": ""}
+                "note": ""}
     return bench
 
 

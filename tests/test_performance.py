@@ -4,7 +4,8 @@ every target of the service plans either a structured rule or unrated with its r
 import pandas as pd
 import pytest
 
-from pipeline.performance import catalogue_rules, key_areas, measure_table
+from pipeline.catalogue import text_rules as catalogue_rules
+from pipeline.performance import key_areas, measure_table
 
 from .conftest import ROOT, SEED004, copy_project
 
