@@ -82,13 +82,52 @@ class TableStore:
                 sheets.append(sheet)
             pd.DataFrame(contents, columns=["sheet", "title", "section"]).to_excel(xw, sheet_name="contents", index=False)
             for e, sheet in zip(entries, sheets):
-                self.load(e["name"]).to_excel(xw, sheet_name=sheet, index=False)
+                text_safe(self.load(e["name"])).to_excel(xw, sheet_name=sheet, index=False)
+            for ws in xw.book.worksheets:
+                cells_as_text(ws)
             fixed = datetime(2000, 1, 1, tzinfo=timezone.utc).replace(tzinfo=None)
             xw.book.properties.created = fixed
             xw.book.properties.modified = fixed
             xw.book.properties.creator = "cspack"
         normalise_zip(out)
         return sheets
+
+
+# a cell whose text starts with one of these is read by spreadsheets as a formula when typed or re-entered
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the control characters a workbook cannot hold (openpyxl refuses them) replaced by
+    U+FFFD in every text cell and heading, so a stray byte in an input cannot stop the export."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    def clean(v):
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v
+
+    out = df.copy()
+    out.columns = [clean(c) for c in out.columns]
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(clean)
+    return out
+
+
+def cells_as_text(ws) -> int:
+    """Every text cell of ``ws`` stored as text, never as a formula: openpyxl turns a string starting
+    with ``=`` into a live formula (a commentary line, a deliverable's ``=HYPERLINK(...)``, the pack's own
+    "= Unchanged"), so such cells are set back to text, and every text cell starting with a formula
+    character is marked quote-prefixed so Excel keeps it as text when it is edited. Returns the number
+    of cells changed."""
+    n = 0
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
+            if cell.data_type == "s" and isinstance(cell.value, str) and cell.value.startswith(FORMULA_START):
+                cell.quotePrefix = True
+                n += 1
+    return n
 
 
 def normalise_zip(path: Path) -> None:
