@@ -308,7 +308,13 @@ class QuarterContext:
         return read_table(self.work_dir / "register.parquet", "register")
 
     def findings(self) -> pd.DataFrame:
-        return read_table(self.work_dir / "findings.parquet", "findings")
+        """The quality findings of the preparation, and those the params call for (params.settings_findings:
+        read from the params each time, so a changed setting is never missed by a cached preparation)."""
+        from .params import settings_findings
+
+        f = read_table(self.work_dir / "findings.parquet", "findings")
+        extra = settings_findings(self.params)
+        return pd.concat([f, pd.DataFrame(extra, columns=f.columns)], ignore_index=True) if extra else f
 
     def quarantine(self) -> pd.DataFrame:
         return read_table(self.work_dir / "quarantine.parquet", "quarantine")
@@ -323,22 +329,60 @@ class QuarterContext:
     def commentary(self, section: str) -> str:
         """The analyst's commentary for a section (``## Section`` in the quarter's commentary file),
         as Markdown with any HTML escaped. Blank when the analyst wrote nothing."""
-        text = self.params.commentary.read_text(encoding="utf-8")
-        sections = split_commentary(text)
+        sections = read_commentary(self.params.commentary)
         return html.escape(sections.get(section.strip().lower(), "").strip(), quote=False)
 
 
+class CommentaryError(ValueError):
+    """A commentary file that cannot be read (too large, not a regular file, not UTF-8)."""
+
+
+_COMMENTARY_CACHE: dict = {}
+
+
+def read_commentary(path: Path) -> dict[str, str]:
+    """The sections of a commentary file (see ``split_commentary``), read once per version of the file.
+    Only a regular file of at most ``params.MAX_COMMENTARY_BYTES`` is read (params checks it too; this
+    guards a file changed since)."""
+    import os
+    import stat
+
+    from .params import MAX_COMMENTARY_BYTES
+
+    path = Path(path)
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise CommentaryError(f"commentary {path} is not a regular file: only regular files are read")
+    if st.st_size > MAX_COMMENTARY_BYTES:
+        raise CommentaryError(f"commentary {path} is {st.st_size:,} bytes, more than the {MAX_COMMENTARY_BYTES:,} "
+                              "a commentary file may hold")
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _COMMENTARY_CACHE:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_COMMENTARY_BYTES + 1)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CommentaryError(f"commentary {path}: not UTF-8 text at byte {exc.start}") from None
+        _COMMENTARY_CACHE.clear()
+        _COMMENTARY_CACHE[key] = split_commentary(text)
+    return _COMMENTARY_CACHE[key]
+
+
 def split_commentary(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
+    """``## Heading`` sections of a commentary file, keyed by the heading in lower case, each the
+    lines under it (HTML comment lines left out). Linear in the length of the text: lines are gathered
+    in lists and joined once (appending to a string held in a dict copies it every time), and headings
+    are recognised without a backtracking pattern."""
+    parts: dict[str, list[str]] = {}
     current = None
     for line in text.splitlines():
-        m = re.match(r"^##\s+(.+?)\s*$", line)
-        if m:
-            current = m.group(1).strip().lower()
-            out[current] = ""
+        if line.startswith("##") and line[2:3].isspace() and line[2:].strip():
+            current = line[2:].strip().lower()
+            parts[current] = []  # a repeated heading starts its section again, as before
         elif current is not None and not line.lstrip().startswith("<!--"):
-            out[current] += line + "\n"
-    return out
+            parts[current].append(line)
+    return {k: "".join(x + "\n" for x in v) for k, v in parts.items()}
 
 
 def open_quarter(quarter: str = "", work_dir: str = "", root: Path | None = None,

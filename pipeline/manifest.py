@@ -61,7 +61,7 @@ def build_manifest(*, params, root: Path, register: list[dict], notebooks: list[
         "started": started,
         "finished": finished,
         "params_file": {"path": shown_path(params.path, root), "sha256": sha256_of(params.path)},
-        "commentary_file": {"path": str(params.commentary.relative_to(root)),
+        "commentary_file": {"path": shown_path(params.commentary, root),
                             "sha256": sha256_of(params.commentary)},
         "inputs": [{"input": r["input"], "path": r["file"], "sha256": r["sha256"], "rows": int(r["rows_in"]),
                     "rows_kept": int(r["rows_kept"]), "rows_fixed": int(r.get("rows_fixed", 0)),
