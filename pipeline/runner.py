@@ -65,17 +65,36 @@ def list_notebooks(root: Path) -> list[Path]:
 
 @contextlib.contextmanager
 def quarter_lock(lock_path: Path):
-    """An exclusive lock per quarter, released by the OS even when a run crashes."""
+    """An exclusive lock per quarter, released by the OS even when a run crashes. The lock file is
+    removed when the build ends (no ``.Q2.lock`` left beside the packs); a run that opened the file just
+    before it was removed finds, once it holds the lock, that the file it locked is no longer the one at
+    the path, and tries again on the new file, so two runs never both hold the quarter."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as fh:
+    while True:
+        fh = open(lock_path, "a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            fh.close()
             raise BuildLocked(f"another build of this quarter is running (lock {lock_path}); "
                               "wait for it to finish") from None
+        try:
+            same = os.fstat(fh.fileno()).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        fh.close()  # locked a file the previous holder had just removed: lock the current one
+    try:
+        fh.seek(0)
+        fh.truncate()
         fh.write(str(os.getpid()))
         fh.flush()
         yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)  # removed while still held, so no run can lock it in between
+        fh.close()
 
 
 def _logger(log_file: Path, echo: bool) -> logging.Logger:
