@@ -97,6 +97,40 @@ def quarter_lock(lock_path: Path):
         fh.close()
 
 
+# What a kernel process prints on its own stderr (not a cell's output, which the notebook keeps) is
+# written to a file per build and read back after each notebook: these lines are expected on every
+# successful build and are dropped; anything else goes to the build log as a warning.
+#  - ipykernel warns on every start that its local TCP sockets are not encrypted (they are bound to
+#    127.0.0.1 and every message is signed with the connection file's key, readable by this user only);
+#  - jupyter_client interrupts a kernel before shutting it down, and ipykernel logs that as an ERROR
+#    "KeyboardInterrupt caught in kernel" even when the kernel was idle.
+KERNEL_NOISE = re.compile(r"Kernel is running over TCP without encryption|KeyboardInterrupt caught in kernel|"
+                          r"All communication \(including code and outputs\)|Use IPC transport or launch with")
+
+
+def _kernel_manager(stderr_path: Path):
+    """A kernel manager class whose kernels write their process stderr to ``stderr_path``."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class BuildKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            with open(stderr_path, "ab") as err:  # the child keeps its own copy of the descriptor
+                kw["stderr"] = err
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return BuildKernelManager
+
+
+def _kernel_messages(stderr_path: Path) -> list[str]:
+    """The kernel's stderr since the last call, without the expected noise (KERNEL_NOISE); the file is
+    emptied."""
+    if not stderr_path.exists():
+        return []
+    text = stderr_path.read_text(encoding="utf-8", errors="replace")
+    stderr_path.write_text("")
+    return [ANSI.sub("", ln).rstrip() for ln in text.splitlines() if ln.strip() and not KERNEL_NOISE.search(ln)]
+
+
 def _logger(log_file: Path, echo: bool) -> logging.Logger:
     log = logging.getLogger(f"cspack.build.{os.getpid()}.{time.monotonic_ns()}")
     log.setLevel(logging.INFO)
@@ -193,6 +227,7 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
             log.info(line)
         old_env = os.environ.get("CSPACK_ROOT")
         os.environ["CSPACK_ROOT"] = str(root)
+        kernel_err = work / ".kernel-stderr.log"  # removed with the staging folder, whatever happens
         try:
             for i, nb in enumerate(nbs, 1):
                 out_nb = staging / "notebooks" / nb.name
@@ -203,8 +238,11 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
                                         parameters={"quarter": q.label, "work_dir": str(work),
                                                     "params_file": str(params.path)},
                                         progress_bar={"desc": f"  {nb.stem}", "unit": "cell", "leave": False}
-                                        if show_bar else False, log_output=False)
+                                        if show_bar else False, log_output=False,
+                                        kernel_manager_class=_kernel_manager(kernel_err))
                 except Exception as exc:  # papermill raises PapermillExecutionError for cell errors
+                    for line in _kernel_messages(kernel_err):
+                        log.warning(f"kernel: {line}")
                     msg = _error_summary(exc, nb.name)
                     timings.append({"notebook": nb.name, "seconds": round(time.perf_counter() - t, 3),
                                     "status": "failed"})
@@ -220,10 +258,13 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
                     raise BuildError(f"build of {q.label} failed in {msg}\nexecuted notebooks kept in "
                                      f"{failed.relative_to(root)}; previous pack untouched") from exc
                 secs = time.perf_counter() - t
+                for line in _kernel_messages(kernel_err):
+                    log.warning(f"kernel: {line}")
                 cells = _cell_timings(out_nb)
                 timings.append({"notebook": nb.name, "seconds": round(secs, 3), "status": "ok", "cells": cells})
                 log.info(f"[{i}/{len(nbs)}] {nb.name} ok in {secs:.1f}s "
                          f"({len(cells)} cells; slowest {max(cells, default=0):.2f}s)")
+            kernel_err.unlink(missing_ok=True)
             result = _finish(params, root, nbs, staging, work, final, timings, started, t0, log)
         except BuildError:
             raise

@@ -42,3 +42,60 @@ def test_tables_xlsx_has_no_formula_cell_and_keeps_every_value(tmp_path):
     assert h["A1"].value == "=SUM(A1:A2)" and h["A1"].data_type == "s"
     assert h["A2"].value == "a\ufffdb"
     assert wb["contents"]["B3"].value == "=cmd|' /C calc'!A0" and wb["contents"]["B3"].data_type == "s"
+
+
+def test_the_lock_file_is_removed_when_the_build_ends_and_still_excludes(tmp_path):
+    import fcntl
+    import os
+
+    from pipeline.runner import BuildLocked, quarter_lock
+
+    lock = tmp_path / "2026-27" / ".Q2.lock"
+    with quarter_lock(lock):
+        assert lock.read_text() == str(os.getpid())
+        with pytest.raises(BuildLocked):
+            with quarter_lock(lock):
+                pass
+        assert lock.exists()  # a refused second run leaves the holder's lock alone
+    assert not lock.exists()  # nothing left beside the packs
+    with pytest.raises(RuntimeError, match="boom"):
+        with quarter_lock(lock):
+            raise RuntimeError("boom")
+    assert not lock.exists()  # removed on failure too
+    # a run that opened the file just before the holder removed it must not hold the quarter: it finds
+    # the file it locked is gone and locks the one now at the path
+    lock.write_text("")
+    stale = open(lock, "a+")
+    fcntl.flock(stale, fcntl.LOCK_EX)
+    lock.unlink()
+    fcntl.flock(stale, fcntl.LOCK_UN)
+    with quarter_lock(lock):
+        other = open(lock, "a+")
+        with pytest.raises(BlockingIOError):  # the lock is on the file at the path
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other.close()
+    stale.close()
+
+
+def test_a_build_prints_no_kernel_noise_and_logs_real_kernel_messages(small_project, capfd):
+    """The kernels' own stderr (ipykernel's TCP warning on start, the "KeyboardInterrupt caught in kernel"
+    ERROR at shutdown) does not reach the terminal or the build log on a successful build; anything else a
+    kernel prints there goes to the build log. No lock file is left beside the packs."""
+    import nbformat
+
+    from pipeline.runner import run_quarter
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('quarter = ""\nwork_dir = ""\nparams_file = ""', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import os\nos.write(2, b'a real kernel problem\\n')"),
+    ], metadata={"kernelspec": {"name": "cspack", "display_name": "cspack", "language": "python"}})
+    path = small_project / "notebooks" / "00_only.ipynb"
+    nbformat.write(nb, path)
+    result = run_quarter("2021-22-Q1", small_project, echo=False, progress=False, notebooks=[path, path])
+    err = capfd.readouterr().err
+    log = (result.out_dir / "build.log").read_text()
+    for noise in ("without encryption", "KeyboardInterrupt"):
+        assert noise not in err and noise not in log
+    assert log.count("WARNING kernel: a real kernel problem") == 2  # one per notebook run
+    assert not list((small_project / "outputs" / "2021-22").glob(".*"))  # no .Q1.lock, no staging
+    assert not list((small_project / "data" / "processed" / "2021-22-Q1").glob(".kernel*"))
