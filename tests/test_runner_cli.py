@@ -85,4 +85,3 @@ def test_a_second_run_of_the_same_quarter_is_refused(tmp_path):
                 pass
     with quarter_lock(lock):  # released after the first run ends
         pass
-
