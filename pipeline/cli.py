@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -150,6 +152,8 @@ def cmd_demo_data(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="cspack", description="Build Children's Services quarterly packs.")
+    ap.add_argument("--debug", action="store_true",
+                    help="show the Python traceback of an unexpected error (also: CSPACK_DEBUG=1)")
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="build a quarter's pack (default: the latest params file)")
     r.add_argument("--quarter", help="financial quarter such as 2026-27-Q2")
@@ -172,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--messy", action="store_true", help="write the files as councils' systems export them")
     d.set_defaults(func=cmd_demo_data)
     args = ap.parse_args(argv)
+    debug = args.debug or os.environ.get("CSPACK_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)
     except (ParamsError, QuarterError) as exc:
@@ -183,6 +188,71 @@ def main(argv: list[str] | None = None) -> int:
     except BuildError as exc:
         print(f"cspack: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("cspack: interrupted; the previous pack is untouched", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if debug:
+            raise
+        print(f"cspack: {os_error_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # no Python traceback reaches a user: one line, the details in a log
+        if debug:
+            raise
+        log = _error_log(exc)
+        where = f"; details in {log}" if log else ""
+        print(f"cspack: unexpected error: {type(exc).__name__}: {_one_line(exc)}{where} "
+              "(run with --debug to see the traceback)", file=sys.stderr)
+        return 1
+
+
+OS_HINTS = {errno.EACCES: "check you may write there (and that the folder is not read-only)",
+            errno.EPERM: "check you may write there (and that the folder is not read-only)",
+            errno.EROFS: "the disk is mounted read-only; build on a writable disk",
+            errno.ENOSPC: "free some space on the disk and run again",
+            errno.EDQUOT: "your disk quota is full; free some space and run again",
+            errno.ENOENT: "check the path exists", errno.EISDIR: "a folder is where a file was expected",
+            errno.ENOTDIR: "a file is where a folder was expected"}
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OSError in one line: what failed, the path (or paths) and what to do."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    paths = " -> ".join(_shown(x) for x in (exc.filename, exc.filename2) if x)
+    hint = OS_HINTS.get(exc.errno or 0, "")
+    return f"{what}: {paths or 'no path given by the system'}" + (f" ({hint})" if hint else "")
+
+
+def _shown(path) -> str:
+    try:
+        return shown_path(Path(os.fsdecode(path)).resolve(), project_root())
+    except Exception:
+        return str(path)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _error_log(exc: BaseException) -> str:
+    """Write the traceback of an unexpected error to ``outputs/cspack-error.log`` (else the temporary
+    folder); returns the path shown to the user, or "" when no log could be written."""
+    import tempfile
+    import traceback
+    from datetime import datetime, timezone
+
+    text = (f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} cspack {' '.join(sys.argv[1:])}\n"
+            + "".join(traceback.format_exception(exc)))
+    for folder in (outputs_dir(), Path(tempfile.gettempdir())):
+        try:
+            path = folder / "cspack-error.log"
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+            return shown_path(path, project_root())
+        except Exception:
+            continue
+    return ""
 
 
 if __name__ == "__main__":

@@ -99,3 +99,61 @@ def test_a_build_prints_no_kernel_noise_and_logs_real_kernel_messages(small_proj
     assert log.count("WARNING kernel: a real kernel problem") == 2  # one per notebook run
     assert not list((small_project / "outputs" / "2021-22").glob(".*"))  # no .Q1.lock, no staging
     assert not list((small_project / "data" / "processed" / "2021-22-Q1").glob(".kernel*"))
+
+
+def _one_line_error(capsys):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+def test_os_errors_are_one_line_naming_the_path(small_project, monkeypatch, capsys):
+    import errno
+    import shutil
+
+    from pipeline import cli
+
+    monkeypatch.setenv("CSPACK_ROOT", str(small_project))
+    # the outputs folder is a file: the build cannot make its folder (a real OS error, even as root)
+    shutil.rmtree(small_project / "outputs")
+    (small_project / "outputs").write_text("not a folder")
+    assert cli.main(["run", "--quarter", "2021-22-Q1"]) == 1
+    err = _one_line_error(capsys)
+    assert err.startswith("cspack: ") and "outputs" in err and "(a file is where a folder was expected)" in err
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(small_project / "outputs" / "2021-22" / "x.tmp"))
+
+    monkeypatch.setattr(cli, "run_quarter", full)
+    assert cli.main(["run"]) == 1
+    assert _one_line_error(capsys) == ("cspack: No space left on device: outputs/2021-22/x.tmp (free some space on "
+                                       "the disk and run again)")
+
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(small_project / "outputs" / "2021-22" / ".Q1.lock"))
+
+    monkeypatch.setattr(cli, "run_quarter", denied)
+    assert cli.main(["run"]) == 1
+    assert "Permission denied: outputs/2021-22/.Q1.lock (check you may write there" in _one_line_error(capsys)
+
+
+def test_an_unexpected_error_is_one_line_pointing_to_a_log_and_debug_shows_it(small_project, monkeypatch, capsys):
+    from pipeline import cli
+
+    monkeypatch.setenv("CSPACK_ROOT", str(small_project))
+
+    def broken(*a, **k):
+        raise KeyError("a column the code did not expect\nsecond line")
+
+    monkeypatch.setattr(cli, "check_quarter", broken)
+    assert cli.main(["check"]) == 1
+    err = _one_line_error(capsys)
+    assert err.startswith("cspack: unexpected error: KeyError: ") and "details in outputs/cspack-error.log" in err
+    assert "--debug" in err
+    log = (small_project / "outputs" / "cspack-error.log").read_text()
+    assert "Traceback" in log and "a column the code did not expect" in log
+    with pytest.raises(KeyError):
+        cli.main(["--debug", "check"])
+    monkeypatch.setenv("CSPACK_DEBUG", "1")
+    with pytest.raises(KeyError):
+        cli.main(["check"])
