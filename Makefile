@@ -33,8 +33,10 @@ pack: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
+# JupyterLab refuses to start as root unless told (--allow-root), as in a container or CI shell.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=. --MultiKernelManager.default_kernel_name=cspack
+	$(BIN)/jupyter lab --notebook-dir=. --MultiKernelManager.default_kernel_name=cspack \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_build.py
