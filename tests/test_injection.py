@@ -1,6 +1,6 @@
 """Strings from data and commentary are rendered as text: markup injected through each input family of
 the fixture project (budget lines, funding lines, deliverables, the funding source, commentary) never
-reaches the pack as markup."""
+reaches the pack as markup, and a formula never reaches tables.xlsx as a formula."""
 
 import csv
 import io
@@ -9,6 +9,7 @@ from pipeline.runner import run_quarter
 
 PAYLOAD = '<img src=x onerror="alert(1)">'
 SCRIPT = "<script>alert(2)</script>"
+FORMULA = '=HYPERLINK("http://evil.example/","click")'
 
 
 def _edit_csv(path, column, row, value):
@@ -59,6 +60,7 @@ def test_markup_in_the_ledger_and_ssda903_is_shown_as_text(tmp_path):
     eps = pd.read_csv(eps_file, dtype=str, keep_default_na=False)
     eps.loc[0, "PLACE"] = PAYLOAD
     eps.loc[1, "HOME_POST"] = SCRIPT
+    eps.loc[2, "PLACE"] = FORMULA  # quarantined, so listed in tables.xlsx's quarantine sheet
     eps.to_csv(eps_file, index=False)
     result = run_quarter(None, root, echo=False, progress=False)
     page = (result.out_dir / "pack.html").read_text(encoding="utf-8")
@@ -70,3 +72,6 @@ def test_markup_in_the_ledger_and_ssda903_is_shown_as_text(tmp_path):
         xml = b"".join(z.read(n) for n in z.namelist() if n.endswith(".xml"))
     assert b"<img src=x" not in xml and b"<script" not in xml.lower()
     assert b"&lt;img src=x" in xml  # the quarantined PLACE code is listed, as text
+    # no cell of tables.xlsx is a formula: the injected =HYPERLINK and the pack's own "= Unchanged" are text
+    assert b"<f>" not in xml and b"<f " not in xml
+    assert b"=HYPERLINK(" in xml
