@@ -36,9 +36,13 @@ def new_quarter(label: str, root: Path | None = None) -> tuple[Path, Path]:
     if not earlier:
         raise ParamsError(f"no params file before {q.label} to copy from in {target.parent.relative_to(root)}")
     prev = earlier[-1]
+    from .params import read_yaml
+
     text = params_path(prev, root).read_text(encoding="utf-8")
-    import yaml
-    old = yaml.safe_load(text)
+    old = read_yaml(params_path(prev, root))  # the earlier quarter's file loaded as load_params does
+    if not isinstance(old, dict) or not isinstance(old.get("commentary"), str):
+        raise ParamsError(f"{params_path(prev, root).relative_to(root)}: new-quarter copies a params file whose "
+                          "'commentary' is one path inside the project; run `cspack check` on it first")
     old_comm = root / old["commentary"]
     new_comm_rel = str(Path(old["commentary"]).with_name(f"{q.label}.md"))
     subs = {"quarter": q.label, "data_as_at": q.end.isoformat(), "commentary": new_comm_rel}
