@@ -89,9 +89,10 @@ def test_a_build_prints_no_kernel_noise_and_logs_real_kernel_messages(small_proj
         nbformat.v4.new_code_cell('quarter = ""\nwork_dir = ""\nparams_file = ""', metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("import os\nos.write(2, b'a real kernel problem\\n')"),
     ], metadata={"kernelspec": {"name": "cspack", "display_name": "cspack", "language": "python"}})
-    path = small_project / "notebooks" / "00_only.ipynb"
-    nbformat.write(nb, path)
-    result = run_quarter("2021-22-Q1", small_project, echo=False, progress=False, notebooks=[path, path])
+    paths = [small_project / "notebooks" / f"0{i}_only.ipynb" for i in (1, 2)]
+    for path in paths:
+        nbformat.write(nb, path)
+    result = run_quarter("2021-22-Q1", small_project, echo=False, progress=False, notebooks=paths)
     err = capfd.readouterr().err
     log = (result.out_dir / "build.log").read_text()
     for noise in ("without encryption", "KeyboardInterrupt"):
