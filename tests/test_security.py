@@ -85,13 +85,12 @@ def test_a_build_prints_no_kernel_noise_and_logs_real_kernel_messages(small_proj
 
     from pipeline.runner import run_quarter
 
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('quarter = ""\nwork_dir = ""\nparams_file = ""', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("import os\nos.write(2, b'a real kernel problem\\n')"),
-    ], metadata={"kernelspec": {"name": "cspack", "display_name": "cspack", "language": "python"}})
     paths = [small_project / "notebooks" / f"0{i}_only.ipynb" for i in (1, 2)]
-    for path in paths:
-        nbformat.write(nb, path)
+    for path in paths:  # a notebook of its own each (cell ids are unique across the pack)
+        nbformat.write(nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_code_cell('quarter = ""\nwork_dir = ""\nparams_file = ""', metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell("import os\nos.write(2, b'a real kernel problem\\n')"),
+        ], metadata={"kernelspec": {"name": "cspack", "display_name": "cspack", "language": "python"}}), path)
     result = run_quarter("2021-22-Q1", small_project, echo=False, progress=False, notebooks=paths)
     err = capfd.readouterr().err
     log = (result.out_dir / "build.log").read_text()
