@@ -46,16 +46,28 @@ def test_overlap_is_truncated_at_the_next_start_and_flagged(returns):
     assert row["DEC"] == nxt_start and row["REC"] == "X1"
 
 
-def test_rows_breaking_their_year_rules_are_quarantined_with_the_reason(returns):
-    e = returns["2023-24"]["episodes"]
-    e.loc[e.index[0], "PLACE"] = "K3"  # supported accommodation code only from 2024-25
-    e.loc[e.index[1], "REC"] = "E4A" if e.loc[e.index[1], "DEC"] == "" else ""  # DEC/REC unpaired
+def test_a_code_not_valid_for_its_year_and_an_unpaired_rec_are_flagged_and_the_rows_kept(returns):
+    # rules run on the history's latest version of each episode: episodes closed in 2023-24, open in 2024-25
+    e, last = returns["2023-24"]["episodes"], returns["2024-25"]["episodes"]
+    closed = e.index[e["DEC"] != ""]
+    e.loc[closed[0], "PLACE"] = "K3"  # supported accommodation code only from 2024-25
+    e.loc[closed[1], "REC"] = ""  # ended with no reason
+    open_ = last.index[last["DEC"] == ""][0]
+    last.loc[open_, "REC"] = "E4A"  # a reason for ending on an open episode
     m = ssda903.merge_returns(returns)
-    q = m["quarantine"]
-    assert {"codes", "dec_rec_pair"} <= set(q["rule"])
-    k3 = q[q["rule"] == "codes"].iloc[0]
-    assert (k3["column"], k3["value"], k3["collection_year"], k3["row"]) == ("PLACE", "K3", "2023-24", 2)
-    assert "valid for the collection year" in k3["reason"]
+    assert m["quarantine"].empty
+    f = m["flags"]
+    k3 = f[f["rule"] == "codes"].iloc[0]
+    assert (k3["column"], k3["value"], k3["collection_year"], k3["row"]) == ("PLACE", "K3", "2023-24", closed[0] + 2)
+    assert "not valid for the collection year" in k3["reason"]
+    assert len(f[f["rule"].isin(["rec_x1", "rec_missing"]) & (f["collection_year"] == "2023-24")]) == 1
+    blanked = f[f["rule"] == "rec_blanked"]
+    assert (blanked["collection_year"].tolist(), blanked["value"].tolist()) == (["2024-25"], ["E4A"])
+    kept = m["episodes"]
+    for frame, i in ((e, closed[0]), (e, closed[1]), (last, open_)):  # every one of them still in the history
+        assert ((kept["CHILD"] == frame.loc[i, "CHILD"]) & (kept["DECOM"] == frame.loc[i, "DECOM"])).any()
+    assert kept.loc[(kept["CHILD"] == last.loc[open_, "CHILD"]) & (kept["DECOM"] == last.loc[open_, "DECOM"]),
+                    "REC"].tolist() == [""]
 
 
 def test_an_open_episode_missing_from_the_next_return_is_flagged_vanished(returns):
