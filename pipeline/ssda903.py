@@ -518,7 +518,8 @@ def check_table(table: str, df: pd.DataFrame, collection_year: str,
         add("bad_date", dob.isna(), "DOB")
         add("dob_future", dob > end, "DOB")
         if first_decom is not None:
-            add("dob_after_decom", dob > d["CHILD"].map(first_decom).astype("datetime64[ns]"), "DOB")
+            first = pd.Series(d["CHILD"].map(dict(first_decom)).to_numpy(), index=d.index, dtype="datetime64[ns]")
+            add("dob_after_decom", dob > first, "DOB")
         for field in ("SEX", "ETHNIC"):
             if field in d:
                 add("codes", ~normalise_code(d[field]).isin(valid_codes(field, collection_year)), field)
@@ -580,8 +581,10 @@ def _clean_table(table: str, returns: dict, years: list[str], quarantine: list, 
         return pd.DataFrame()
     out = pd.concat(parts, ignore_index=True)
     for col in ("DOB", "MC_DOB", "DUC", "MIS_START", "MIS_END"):
-        if col in out:
+        if col in out and len(out):
             out[col] = pd.concat([parse_dates(g[col], o) for o, g in out.groupby("_order")]).reindex(out.index)
+        elif col in out:
+            out[col] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
     return out.drop(columns="_order")
 
 
@@ -835,7 +838,7 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
         merged = merged[~adult]
         no_header = no_header[~adult]
         fixes = fixes[~adult]
-    merged["fix"] = [";".join(dict.fromkeys(f)) for f in fixes]
+    merged["fix"] = pd.Series([";".join(dict.fromkeys(f)) for f in fixes], index=merged.index, dtype=object).astype(str)
     merged = merged.reset_index(drop=True)
     no_header = no_header.reset_index(drop=True)
     q = (pd.concat(quarantine, ignore_index=True) if quarantine else
