@@ -186,11 +186,12 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
                   nq, "warning" if nq else "info"))
     fixed = [("REC blanked on an open episode (the child kept in care)", "of which REC blanked on an open episode"),
              ("overlaps truncated at the next episode's start", "of which overlaps truncated"),
-             ("a missing REC set to X1 where the next episode began that day", "of which REC set to X1")]
+             ("a missing REC set to X1 where the next episode began that day", "of which REC set to X1"),
+             ("open at the end of a return but missing from the next return, ended on that year's first day",
+              "of which vanished from the next return")]
     flagged = [("X1 with no continuing episode", "of which X1 with no continuation"),
                ("ended with no reason", "of which ended with no reason"),
-               ("a code not valid for the collection year", "of which a code not valid for the year"),
-               ("open at the end of a return but missing from the next return", "of which vanished from the next return")]
+               ("a code not valid for the collection year", "of which a code not valid for the year")]
     n_fixed = int(r["of which fixed by a rule"])
     n_flag = int(r["of which flagged and kept as they are"])
     out.append(_f(key, "episode fixes and flags",
@@ -202,7 +203,8 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
     if missing_next:
         out.append(_f(key, "open episodes missing from the next return",
                       f"{number(missing_next)} episodes open at the end of a return are not in the next year's return; "
-                      "they are kept open (the child counted in care) until a return closes them", missing_next, "warning"))
+                      "as that return lists every child looked after in its year, each was ended on the year's first day "
+                      "(1 April), the reason unknown", missing_next, "warning"))
     c = m.get("continuity")
     if c is not None and len(c):
         rows = "; ".join(f"{_long_date(x.date)}: {number(x.in_history)} in the history, {number(x.in_return)} in "

@@ -238,9 +238,9 @@ def _read_xml(path: Path) -> dict[str, pd.DataFrame]:
         cid = text(h, "CHILDID") or text(child, "CHILDID")
         if h is not None:
             rows["header"].append({"CHILD": cid, **{c: text(h, c) for c in HEADER_COLUMNS[1:]}})
-            u = h.find("UASC")
-            if u is not None and text(u, "DUC"):
-                rows["uasc"].append({"CHILD": cid, "SEX": text(h, "SEX"), "DOB": text(h, "DOB"), "DUC": text(u, "DUC")})
+            duc = text(h, "DUC") or text(h.find("UASC"), "DUC")  # <UASC>1</UASC><DUC>..</DUC> in DfE's layout
+            if duc:
+                rows["uasc"].append({"CHILD": cid, "SEX": text(h, "SEX"), "DOB": text(h, "DOB"), "DUC": duc})
             for a in h.iter("AMISSING"):
                 rows["missing"].append({"CHILD": cid, "DOB": text(h, "DOB"), "MISSING": text(a, "MISSING"),
                                         "MIS_START": text(a, "MIS_START"), "MIS_END": text(a, "MIS_END")})
@@ -599,6 +599,8 @@ UNUSABLE = {
 # structural fixes (the row is changed) and flags (the row is kept as it is), in the order applied
 FIXES = {
     "rec_blanked": "an open episode (no DEC) with a reason for ending (REC): REC blanked, the child kept in care",
+    "vanished_closed": "an episode open at the end of a return is missing from the next year's return, which lists "
+                       "every child looked after in its year: ended on that year's first day (1 April), reason unknown",
     "overlap_truncated": "an episode overlapping the child's next episode ends (X1) when the next begins",
     "rec_x1": "an episode ended with no reason (REC) on the day the child's next episode begins: REC set to X1",
 }
@@ -609,7 +611,6 @@ FLAGS = {
     "codes": "a code not valid for the collection year (after upper-casing and removing spaces): kept, placement "
              "shown as other where PLACE is unknown",
     "before_year": "an episode that ended before the collection year began, reported in that year's return: kept",
-    "vanished": "an episode open at the end of a return is missing from the next year's return: kept open",
 }
 HISTORY_RULES = {
     "duplicate_across_years": "the same episode (CHILD, DECOM) in several returns: the latest usable version is kept",
@@ -664,10 +665,11 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     counted on this raw input (episodes re-reported across returns, open episodes missing from the next
     return); (3) rows that cannot be used (no readable DECOM or DEC, DEC before DECOM, DECOM after the
     year) quarantined; (4) the latest return's version of each episode (CHILD, DECOM) kept; (5) structural
-    fixes, each flagged and counted: REC blanked on an open episode, overlaps truncated at the next start
-    (X1), a missing REC set to X1 where the next episode begins that day; (6) row rules, flagged and kept
-    (codes of the episode's collection year, an X1 with no continuation, an ended episode with no reason,
-    an open episode missing from the next return); only an episode starting after the child's 18th
+    fixes, each flagged and counted: REC blanked on an open episode, an open episode missing from the
+    next return ended on that return's first day (1 April), overlaps truncated at the next start (X1), a
+    missing REC set to X1 where the next episode begins that day; (6) row rules, flagged and kept
+    (codes of the episode's collection year, an X1 with no continuation, an ended episode with no reason);
+    only an episode starting after the child's 18th
     birthday is quarantined here; (7) the continuity check: children in care at each 31 March from the
     history against the open episodes of that year's own return.
 
@@ -729,7 +731,8 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     present = set(zip(keyed["CHILD"], keyed["DECOM_date"], keyed["collection_year"]))
     nxt = {y: collection_year_label(year_start(y) + 1) for y in years}
     raw_open = keyed[keyed["DEC"] == ""]
-    vanished_keys = {(c, d) for c, d, y in zip(raw_open["CHILD"], raw_open["DECOM_date"], raw_open["collection_year"])
+    vanished_keys = {(c, d, y): pd.Timestamp(year_start(y) + 1, 4, 1)
+                     for c, d, y in zip(raw_open["CHILD"], raw_open["DECOM_date"], raw_open["collection_year"])
                      if nxt[y] in returns and (c, d, nxt[y]) not in present}
     # (3) rows that cannot be used
     ends = raw["collection_year"].map({y: pd.Timestamp(year_start(y) + 1, 3, 31) for y in years})
@@ -772,6 +775,13 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     rec_open = merged["DEC_date"].isna() & (merged["REC"] != "")
     mark(rec_open, "rec_blanked", "REC")
     merged.loc[rec_open, "REC"] = ""
+    close_on = pd.Series([vanished_keys.get(k, pd.NaT) for k in zip(merged["CHILD"], merged["DECOM_date"],
+                                                                     merged["collection_year"])],
+                         index=merged.index, dtype="datetime64[ns]")
+    vanished = close_on.notna() & merged["DEC_date"].isna()
+    mark(vanished, "vanished_closed", "DEC", "DECOM")
+    merged.loc[vanished, "DEC_date"] = close_on[vanished]
+    merged.loc[vanished, "DEC"] = close_on[vanished].dt.strftime(DATE_FORMAT)
     same_child = merged["CHILD"].shift(-1) == merged["CHILD"]
     nxt_start = merged["DECOM_date"].shift(-1).where(same_child)
     over = nxt_start.notna() & (merged["DEC_date"].isna() | (merged["DEC_date"] > nxt_start))
@@ -781,7 +791,7 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     merged.loc[over, "REC"] = "X1"
     closed = merged["DEC_date"].notna()
     continues = nxt_start.notna() & (nxt_start == merged["DEC_date"])
-    no_rec = closed & (merged["REC"] == "")
+    no_rec = closed & (merged["REC"] == "") & ~vanished
     mark(no_rec & continues, "rec_x1", "REC")
     merged.loc[no_rec & continues, "REC"] = "X1"
     # (6) row rules: flagged, kept
@@ -806,9 +816,6 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
             flags.append(pd.DataFrame({"rule": "codes", "row": f["row"], "CHILD": f["CHILD"], "column": field,
                                        "value": f[field], "collection_year": f["collection_year"], "file": f["file"],
                                        "reason": FLAGS["codes"]}))
-    keys = list(zip(merged["CHILD"], merged["DECOM_date"]))
-    vanished = pd.Series([k in vanished_keys for k in keys], index=merged.index) & merged["DEC_date"].isna()
-    mark(vanished, "vanished", "DEC", "DECOM")
     # header, UASC and missing tables (DOB checked against the child's first episode)
     tables_recon: list[dict] = []
     first_decom = merged.groupby("CHILD")["DECOM_date"].min()
@@ -870,7 +877,7 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
                      "not_in_history": len(lost), "lost_to_quarantine": len(lost & q_children),
                      "only_in_history": len(hist - own_open)})
     continuity = pd.DataFrame(cont)
-    changed = merged["fix"].str.contains("rec_blanked|overlap_truncated|rec_x1", regex=True)
+    changed = merged["fix"].str.contains("|".join(FIXES), regex=True)
     summary = pd.DataFrame([
         ("rows read (all returns)", int(rec["rows_read"].sum())),
         ("rows quarantined", int(rec["rows_quarantined"].sum())),
@@ -888,7 +895,7 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
         ("of which X1 with no continuation", int(merged["fix"].str.contains("x1_no_continuation").sum())),
         ("of which ended with no reason", int(merged["fix"].str.contains("rec_missing").sum())),
         ("of which a code not valid for the year", int(merged["fix"].str.contains("codes").sum())),
-        ("of which vanished from the next return", int(merged["fix"].str.contains("vanished").sum())),
+        ("of which vanished from the next return", int(merged["fix"].str.contains("vanished_closed").sum())),
         ("of which the child has no usable header row", int(no_header.sum())),
         ("episodes re-reported across returns (raw input)", re_reported),
         ("open episodes missing from the next return (raw input)", len(vanished_keys)),

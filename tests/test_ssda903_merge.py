@@ -70,12 +70,33 @@ def test_a_code_not_valid_for_its_year_and_an_unpaired_rec_are_flagged_and_the_r
                     "REC"].tolist() == [""]
 
 
-def test_an_open_episode_missing_from_the_next_return_is_flagged_vanished(returns):
+def test_an_open_episode_missing_from_the_next_return_is_ended_on_that_years_first_day(returns):
     a = returns["2022-23"]["episodes"]
     victim = a[a["DEC"] == ""].iloc[0]
-    b = returns["2023-24"]["episodes"]
-    gone = b.index[(b["CHILD"] == victim["CHILD"]) & (b["DECOM"] == victim["DECOM"])]
-    returns["2023-24"]["episodes"] = b.drop(gone)
+    for y in ("2023-24", "2024-25"):  # gone from every later return (the child's whole record)
+        b = returns[y]["episodes"]
+        returns[y]["episodes"] = b[b["CHILD"] != victim["CHILD"]]
     m = ssda903.merge_returns(returns)
-    flagged = m["episodes"].query("fix == 'vanished'")
+    flagged = m["episodes"][m["episodes"]["fix"].str.contains("vanished_closed")]
     assert list(zip(flagged["CHILD"], flagged["DECOM"])) == [(victim["CHILD"], victim["DECOM"])]
+    # the 2023-24 return lists every child looked after in 2023-24: the episode ended by its first day
+    assert flagged["DEC_date"].tolist() == [ssda903.pd.Timestamp(2023, 4, 1)]
+    r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
+    assert r["open episodes missing from the next return (raw input)"] == 1
+
+
+def test_an_episode_left_out_of_one_return_but_open_in_a_later_one_stays_open(returns):
+    a = returns["2022-23"]["episodes"]
+    last = returns["2024-25"]["episodes"]
+    open_later = set(zip(last.loc[last["DEC"] == "", "CHILD"], last.loc[last["DEC"] == "", "DECOM"]))
+    victim = next(r for r in a[a["DEC"] == ""].itertuples() if (r.CHILD, r.DECOM) in open_later)
+    b = returns["2023-24"]["episodes"]
+    returns["2023-24"]["episodes"] = b[b["CHILD"] != victim.CHILD]
+    m = ssda903.merge_returns(returns)
+    e = m["episodes"]
+    row = e[(e["CHILD"] == victim.CHILD) & (e["DECOM"] == victim.DECOM)].iloc[0]
+    assert row["collection_year"] == "2024-25" and ssda903.pd.isna(row["DEC_date"]) and row["fix"] == ""
+    c = m["continuity"].set_index("collection_year")
+    # the 2023-24 return left the child out: the history has one child more in care on 31 March 2024
+    assert c.at["2023-24", "in_history"] - c.at["2023-24", "in_return"] == 1
+    assert c.at["2023-24", "only_in_history"] == 1 and c.at["2023-24", "lost_to_quarantine"] == 0
