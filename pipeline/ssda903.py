@@ -277,7 +277,11 @@ def _read_sheetlike(path: Path, sheet=0) -> pd.DataFrame:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
         df["_row"] = np.arange(len(df)) + 2  # the file's row number, header being row 1
     else:
-        df = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False)
+        try:
+            df = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False, engine="openpyxl")
+        except Exception as exc:  # a damaged or encrypted workbook: one clear line, never a traceback
+            raise ValueError(f"{path.name}" + (f", sheet {sheet}" if isinstance(sheet, str) else "")
+                             + f": could not be read as an Excel workbook ({type(exc).__name__}: {exc})") from None
         df["_row"] = np.arange(len(df)) + 2
     df.columns = [c if c == "_row" else str(c).strip().upper().replace(" ", "_") for c in df.columns]
     df = df.fillna("")
@@ -297,7 +301,10 @@ def _find_files(folder: Path) -> dict[str, tuple[Path, object]]:
         books = [p for n, p in sorted(files.items()) if n.endswith((".xlsx", ".xlsm")) and not n.startswith("~$")]
         for b in books:
             import openpyxl
-            wb = openpyxl.load_workbook(b, read_only=True)
+            try:
+                wb = openpyxl.load_workbook(b, read_only=True)
+            except Exception as exc:
+                raise ValueError(f"{b.name}: could not be read as an Excel workbook ({type(exc).__name__}: {exc})") from None
             sheets = {s.title.strip().lower(): s.title for s in wb.worksheets if s.sheet_state == "visible"}
             wb.close()
             for t in TABLES:
