@@ -100,3 +100,19 @@ def test_an_episode_left_out_of_one_return_but_open_in_a_later_one_stays_open(re
     # the 2023-24 return left the child out: the history has one child more in care on 31 March 2024
     assert c.at["2023-24", "in_history"] - c.at["2023-24", "in_return"] == 1
     assert c.at["2023-24", "only_in_history"] == 1 and c.at["2023-24", "lost_to_quarantine"] == 0
+
+
+def test_the_episode_schema_knows_every_fix_and_flag_and_nothing_else(returns):
+    from pipeline.schemas import SchemaError, conform
+
+    m = ssda903.merge_returns(returns)
+    eps = m["episodes"].drop(columns=["DECOM", "DEC"]).rename(columns={"DECOM_date": "DECOM", "DEC_date": "DEC"})
+    eps = eps[[c for c in ssda903.EPISODE_COLUMNS + ["collection_year", "fix"] if c in eps]].head(3).copy()
+    names = list(ssda903.FIXES) + list(ssda903.FLAGS)
+    for i, fix in enumerate(["", ";".join(names), names[-1]]):
+        eps.iloc[i, eps.columns.get_loc("fix")] = fix
+    conform(eps, "ssda903_episodes")
+    for bad in ("vanished", "rec_blanked;", "overlap_truncated;typo"):
+        eps.iloc[0, eps.columns.get_loc("fix")] = bad
+        with pytest.raises(SchemaError):
+            conform(eps, "ssda903_episodes")
