@@ -222,9 +222,8 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
                           f"are not in care in the history ({number(x.lost_to_quarantine)} through quarantine) and "
                           f"{number(x.only_in_history)} in care in the history are not open in the return; check "
                           f"{x.collection_year}'s return and the next one first", abs(int(x.difference)), "error"))
-    for note in m.get("notes", []):
-        level = "info" if "was not read" in note else "warning"
-        out.append(_f(key, "files read", note, 0 if level == "info" else 1, level))
+    for note in m.get("notes", []):  # stray folders (a year misnamed is a year lost), zeros restored, date order
+        out.append(_f(key, "files read", note, 1, "warning"))
     no_header = r.get("of which the child has no usable header row", 0)
     if no_header:
         out.append(_f(key, "episodes without a header", f"{number(no_header)} episodes belong to children with no usable "

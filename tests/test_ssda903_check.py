@@ -61,7 +61,8 @@ def test_check_passes_a_foreign_style_history_read_whole(tmp_path):
     text = "\n".join(lines)
     assert code == 0, text
     assert "Result: every input read" in text and "leading zeros" in text
-    assert "folder 'old' is not named as a collection year" not in text  # a note, not a finding to check
+    # stray folders are named for the user to check (a misnamed year would be a year not read)
+    assert "folder 'old' is not named as a collection year" in text and "'2019-20 - Copy'" in text
 
 
 def test_check_fails_on_a_continuity_error_naming_the_year(tmp_path):
