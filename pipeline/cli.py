@@ -124,10 +124,27 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
             lines.append("Quarantined rows:")
             lines += [f"  {g}" for g in grouped]
         checks = ctx.findings()
-        checks = checks[checks["level"] == "warning"]
+        checks = checks[checks["level"].isin(["warning", "error"])]
         if len(checks):
             lines.append("Findings to check:")
-            lines += [f"  {c.input}: {c.check}: {c.finding}" for c in checks.itertuples()]
+            lines += [f"  {'ERROR ' if c.level == 'error' else ''}{c.input}: {c.check}: {c.finding}"
+                      for c in checks.itertuples()]
+        # exit 1 when an input lost too many rows to quarantine, or a continuity check failed
+        limit = float(params.settings.get("max_quarantine_pct", 5))
+        share = 100 * reg["rows_quarantined"] / reg["rows_in"].where(reg["rows_in"] > 0)
+        over = reg[share > limit].assign(pct=share[share > limit])
+        errors = checks[checks["level"] == "error"]
+        if len(over) or len(errors):
+            first = []
+            for r in over.sort_values("pct", ascending=False).itertuples():
+                first.append(f"input '{r.input}' ({r.file}): {r.rows_quarantined:,} of {r.rows_in:,} rows ({r.pct:.1f}%) "
+                             f"quarantined, more than settings.max_quarantine_pct ({limit:g}%); look first at its "
+                             "quarantined rows above (the most frequent reason is usually one column or one date format)")
+            for c in errors.itertuples():
+                first.append(f"input '{c.input}': {c.check}: {c.finding}")
+            lines.append("Result: FAILED; look first at:")
+            lines += [f"  {i}. {t}" for i, t in enumerate(first, 1)]
+            return 1, lines
         lines.append(f"Result: every input read; {int(reg['rows_quarantined'].sum()):,} rows quarantined, "
                      f"{quality.plural(len(checks), 'finding')} to check")
     return 0, lines

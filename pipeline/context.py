@@ -224,11 +224,23 @@ class QuarterContext:
         register line (``ssda903``, ``ssda903:header``, ...) and its quarantine."""
         from . import ssda903
 
-        years = sorted(p for p in spec.path.iterdir() if p.is_dir() and (p / "episodes.csv").exists())
-        if not years:
-            raise InputError(f"{spec.rel_path} (input '{key}'): expected one folder per collection year "
+        if not spec.path.is_dir():
+            raise InputError(f"{spec.rel_path} (input '{key}'): expected a folder with one folder per collection year "
                              "(2024-25/episodes.csv, 2024-25/header.csv, ...)")
-        m = ssda903.merge_returns({p.name: ssda903.read_return(p) for p in years})
+        try:
+            years, notes = ssda903.find_returns(spec.path)
+            if not years:
+                raise ValueError("expected one folder per collection year (2024-25/episodes.csv, 2024-25/header.csv, "
+                                 "or DfE's XML submission in 2024-25/)" + (f"; {'; '.join(notes)}" if notes else ""))
+            returns = {}
+            for y, p in years.items():
+                try:
+                    returns[y] = ssda903.read_return(p)
+                except ValueError as exc:
+                    raise ValueError(f"{y}: {exc}" if not str(exc).startswith(p.name) else str(exc)) from None
+            m = ssda903.merge_returns(returns, notes)
+        except ValueError as exc:
+            raise InputError(f"{spec.rel_path} (input '{key}'): {exc}") from None
         eps = m["episodes"].drop(columns=["DECOM", "DEC"]).rename(columns={"DECOM_date": "DECOM", "DEC_date": "DEC"})
         # written pseudonymised: keyed hash of CHILD, no UPN, postcode sectors, month of birth
         safe = pseudonymise.ssda903_tables({
@@ -243,17 +255,19 @@ class QuarterContext:
             write_table(safe["missing"], inputs_dir / f"{key}_missing.parquet", "ssda903_missing")
         q = pseudonymise.quarantine_values(m["quarantine"])
         if len(q):  # never the child's identifier: file, row, column, code and rule only
+            fname = q["file"].fillna("").astype(str) if "file" in q else pd.Series("", index=q.index)
+            fname = fname.where(fname != "", q["table"] + ".csv")
             quarantine.append(pd.DataFrame({"input": key, "file": spec.rel_path + "/" + q["collection_year"] + "/"
-                                            + q["table"] + ".csv", "row": q["row"], "column": q["column"],
+                                            + fname, "row": q["row"], "column": q["column"],
                                             "value": q["value"], "reason": q["reason"]}))
         findings += quality.ssda903_findings(key, m)
         r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
         entries = [{**entry, "rows_in": r["rows read (all returns)"], "rows_kept": r["episodes kept"],
-                    "rows_fixed": r["of which overlaps truncated"], "rows_dropped": r["rows dropped by rule"],
+                    "rows_fixed": r["of which fixed by a rule"], "rows_dropped": r["rows dropped by rule"],
                     "rows_quarantined": r["rows quarantined"], "columns": len(ssda903.EPISODE_COLUMNS)}]
         for table, t in m["tables"].groupby("table", sort=False):
             entries.append({**entry, "input": f"{key}:{table}",
-                            "description": f"{table}.csv of each collection year ({ssda903.TABLE_DESCRIPTIONS[table]})",
+                            "description": f"{table} table of each collection year ({ssda903.TABLE_DESCRIPTIONS[table]})",
                             "rows_in": int(t["rows_read"].sum()),
                             "rows_kept": int(t["rows_kept"].sum() - t["superseded"].sum()),
                             "rows_dropped": int(t["blank_rows"].sum() + t["duplicates_within"].sum()

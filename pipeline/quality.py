@@ -155,19 +155,75 @@ def ledger_findings(key: str, r) -> list[dict]:
     return out
 
 
+def _long_date(ts) -> str:
+    ts = pd.Timestamp(ts)
+    return f"{ts.day} {ts.strftime('%B %Y')}"
+
+
 def ssda903_findings(key: str, m: dict) -> list[dict]:
+    """What merging the SSDA903 returns found, in the order of the work (pipeline.ssda903.merge_returns):
+    the returns read, rows quarantined (only what cannot be used), fixes and flags (rows kept), children
+    in care at each 31 March against each year's own return, and anything noticed about the files."""
     r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
-    years = ", ".join(m["by_year"]["collection_year"])
-    out = [_f(key, "returns merged", f"{number(len(m['by_year']))} collection years ({years}): "
-              f"{number(r['of which the same episode in a later return'])} episodes appeared in more than one return and "
-              f"the latest version was kept; {number(r['of which exact duplicate rows within a return'])} exact "
+    by = m["by_year"]
+    years = list(by["collection_year"])
+    span = years[0] if len(years) == 1 else f"{years[0]} to {years[-1]}"
+    out = [_f(key, "returns merged", f"{plural(len(years), 'collection year')} ({span}): "
+              f"{number(r['episodes re-reported across returns (raw input)'])} episodes were reported in more than "
+              f"one return and the latest usable version was kept ({number(r['of which the same episode in a later return'])} "
+              f"earlier versions set aside); {number(r['of which exact duplicate rows within a return'])} exact "
               f"duplicate rows and {number(r['of which blank rows'])} blank rows dropped; "
               f"{number(r['episodes kept'])} episodes in the history", r["rows dropped by rule"])]
-    out.append(_f(key, "episode rules", f"{number(r['rows quarantined'])} rows broke a rule of their year and were "
-                  f"quarantined; {number(r['of which overlaps truncated'])} overlaps truncated at the next start; "
-                  f"{number(r['of which vanished from the next return'])} open episodes missing from the next return",
-                  r["rows quarantined"] + r["of which overlaps truncated"] + r["of which vanished from the next return"],
-                  "warning" if r["rows quarantined"] or r["of which vanished from the next return"] else "info"))
+    q = m["quarantine"]
+    qe = q[q["table"] == "episodes"] if len(q) else q
+    nq = int(r["rows quarantined"])
+    read = int(r["rows read (all returns)"])
+    why = "; ".join(f"{number(int(n))} {rule.replace('_', ' ')}" for rule, n in qe.groupby("rule").size().items()) if len(qe) else ""
+    out.append(_f(key, "episode rows quarantined",
+                  f"{number(nq)} of {number(read)} episode rows ({100 * nq / max(read, 1):.1f}%) could not be used "
+                  "(no readable start date or end date, an end before the start, a start after the year, or a start "
+                  f"after the child's 18th birthday) and were quarantined" + (f": {why}" if why else ""),
+                  nq, "warning" if nq else "info"))
+    fixed = [("REC blanked on an open episode (the child kept in care)", "of which REC blanked on an open episode"),
+             ("overlaps truncated at the next episode's start", "of which overlaps truncated"),
+             ("a missing REC set to X1 where the next episode began that day", "of which REC set to X1"),
+             ("open at the end of a return but missing from the next return, ended on that year's first day",
+              "of which vanished from the next return")]
+    flagged = [("X1 with no continuing episode", "of which X1 with no continuation"),
+               ("ended with no reason", "of which ended with no reason"),
+               ("a code not valid for the collection year", "of which a code not valid for the year")]
+    n_fixed = int(r["of which fixed by a rule"])
+    n_flag = int(r["of which flagged and kept as they are"])
+    out.append(_f(key, "episode fixes and flags",
+                  f"{number(n_fixed)} episodes fixed by a rule and kept ("
+                  + "; ".join(f"{number(int(r[k]))} {t}" for t, k in fixed) + f"); {number(n_flag)} more flagged and kept "
+                  "as they are (" + "; ".join(f"{number(int(r[k]))} {t}" for t, k in flagged) + ")",
+                  n_fixed + n_flag, "warning" if n_fixed + n_flag else "info"))
+    missing_next = int(r["open episodes missing from the next return (raw input)"])
+    if missing_next:
+        out.append(_f(key, "open episodes missing from the next return",
+                      f"{number(missing_next)} episodes open at the end of a return are not in the next year's return; "
+                      "as that return lists every child looked after in its year, each was ended on the year's first day "
+                      "(1 April), the reason unknown", missing_next, "warning"))
+    c = m.get("continuity")
+    if c is not None and len(c):
+        rows = "; ".join(f"{_long_date(x.date)}: {number(x.in_history)} in the history, {number(x.in_return)} in "
+                         f"{x.collection_year}'s return" for x in c.itertuples())
+        lost = int(c["lost_to_quarantine"].sum())
+        out.append(_f(key, "children in care at each 31 March",
+                      f"{rows}; children in care affected by quarantine: {number(lost)}", lost,
+                      "warning" if lost else "info"))
+        from .ssda903 import CONTINUITY_TOLERANCE_PCT as tol
+        for x in c[c["difference_pct"] > tol].itertuples():
+            out.append(_f(key, f"continuity {x.collection_year}",
+                          f"children in care on {_long_date(x.date)}: {number(x.in_history)} in the merged history against "
+                          f"{number(x.in_return)} open in {x.collection_year}'s own return, a difference of "
+                          f"{x.difference_pct:.1f}% (more than {tol:g}%): {number(x.not_in_history)} children of the return "
+                          f"are not in care in the history ({number(x.lost_to_quarantine)} through quarantine) and "
+                          f"{number(x.only_in_history)} in care in the history are not open in the return; check "
+                          f"{x.collection_year}'s return and the next one first", abs(int(x.difference)), "error"))
+    for note in m.get("notes", []):  # stray folders (a year misnamed is a year lost), zeros restored, date order
+        out.append(_f(key, "files read", note, 1, "warning"))
     no_header = r.get("of which the child has no usable header row", 0)
     if no_header:
         out.append(_f(key, "episodes without a header", f"{number(no_header)} episodes belong to children with no usable "

@@ -80,7 +80,10 @@ TABLES: dict[str, pa.DataFrameSchema] = {
         "DEC": _col(DATE),
         "HOME_POST": _opt(TEXT), "PL_POST": _opt(TEXT), "URN": _opt(TEXT),
         "collection_year": _col(TEXT, nullable=False, checks=[_FY]),
-        "fix": _col(TEXT),
+        # the fixes and flags of pipeline.ssda903 (FIXES, FLAGS) applied to the row, joined by ";"
+        "fix": _col(TEXT, checks=[pa.Check.str_matches(
+            r"^(?:(?:rec_blanked|vanished_closed|overlap_truncated|rec_x1|rec_missing|x1_no_continuation|"
+            r"continuation_rne|codes|before_year)(?:;(?!$)|$))*$")]),
     }, name="SSDA903 episode history",
         checks=[pa.Check(lambda d: d["DEC"].isna() | (d["DEC"] >= d["DECOM"]), name="DEC not before DECOM")]),
     "ssda903_header": pa.DataFrameSchema({

@@ -221,14 +221,9 @@ def quarantined(m):
 
 
 @pytest.mark.parametrize("n,episode,expect", [
-    (30, {"CHILD": "1", "DECOM": "01/05/2023", "PLACE": "X9"}, [("codes", "PLACE", "X9")]),
-    (31, {"CHILD": "1", "DECOM": "01/05/2023", "PLACE": "K3"}, [("codes", "PLACE", "K3")]),
     (32, {"CHILD": "1", "DECOM": "01/05/2023", "DEC": "01/04/2023", "REC": "E4A"}, [("dec_after_decom", "DEC", "01/04/2023")]),
-    (33, {"CHILD": "1", "DECOM": "01/05/2023", "DEC": "01/06/2023"}, [("dec_rec_pair", "REC", "")]),
     (34, {"CHILD": "1", "DECOM": "01/05/2031"}, [("in_year", "DECOM", "01/05/2031")]),
     (35, {"CHILD": "1", "DECOM": "2023/13/45"}, [("bad_date", "DECOM", "2023/13/45")]),
-    (36, {"CHILD": "1", "DECOM": "01/05/2023", "LS": "Q7"}, [("codes", "LS", "Q7")]),
-    (37, {"CHILD": "1", "DECOM": "01/05/2023", "RNE": "Z"}, [("codes", "RNE", "Z")]),
 ])
 def test_ssda903_rules_quarantine(tmp_path, n, episode, expect):
     m = merged(tmp_path, [episode])
@@ -236,10 +231,25 @@ def test_ssda903_rules_quarantine(tmp_path, n, episode, expect):
     assert len(m["episodes"]) == 0
 
 
-def test_38_x1_with_no_continuing_episode_is_quarantined(tmp_path):
+# a code not valid for its year, or an ended episode with no reason, is flagged and the row kept (issue 13)
+@pytest.mark.parametrize("n,episode,expect", [
+    (30, {"CHILD": "1", "DECOM": "01/05/2023", "PLACE": "X9"}, [("codes", "PLACE", "X9")]),
+    (31, {"CHILD": "1", "DECOM": "01/05/2023", "PLACE": "K3"}, [("codes", "PLACE", "K3")]),
+    (33, {"CHILD": "1", "DECOM": "01/05/2023", "DEC": "01/06/2023"}, [("rec_missing", "REC", "")]),
+    (36, {"CHILD": "1", "DECOM": "01/05/2023", "LS": "Q7"}, [("codes", "LS", "Q7")]),
+    (37, {"CHILD": "1", "DECOM": "01/05/2023", "RNE": "Z"}, [("codes", "RNE", "Z")]),
+])
+def test_ssda903_rules_flag_and_keep(tmp_path, n, episode, expect):
+    m = merged(tmp_path, [episode])
+    assert quarantined(m) == [] and len(m["episodes"]) == 1
+    assert sorted(zip(m["flags"]["rule"], m["flags"]["column"], m["flags"]["value"])) == expect
+
+
+def test_38_x1_with_no_continuing_episode_is_kept_and_flagged(tmp_path):
     m = merged(tmp_path, [{"CHILD": "1", "DECOM": "01/05/2023", "DEC": "01/06/2023", "REC": "X1"},
                           {"CHILD": "1", "DECOM": "03/06/2023", "RNE": "P"}])
-    assert quarantined(m) == [("x1_continues", "REC", "X1")]
+    assert quarantined(m) == [] and len(m["episodes"]) == 2
+    assert list(zip(m["flags"]["rule"], m["flags"]["value"])) == [("x1_no_continuation", "X1")]
 
 
 def test_39_overlap_is_truncated_and_flagged(tmp_path):
@@ -277,7 +287,7 @@ def test_43_missing_episode_column(tmp_path):
 
 
 def test_44_file_row_numbers_survive_blank_rows(tmp_path):
-    write_return(tmp_path / "r", "2023-24", [{"CHILD": "1", "DECOM": "01/05/2023"}, {"CHILD": "2", "DECOM": "01/05/2023", "PLACE": "X9"}])
+    write_return(tmp_path / "r", "2023-24", [{"CHILD": "1", "DECOM": "01/05/2023"}, {"CHILD": "2", "DECOM": "2023/13/45"}])
     p = tmp_path / "r" / "2023-24" / "episodes.csv"
     lines = p.read_text().splitlines()
     p.write_text("\n".join([lines[0], lines[1], ",,,,,,,,,,,,", lines[2]]) + "\n")

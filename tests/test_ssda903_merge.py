@@ -46,24 +46,73 @@ def test_overlap_is_truncated_at_the_next_start_and_flagged(returns):
     assert row["DEC"] == nxt_start and row["REC"] == "X1"
 
 
-def test_rows_breaking_their_year_rules_are_quarantined_with_the_reason(returns):
-    e = returns["2023-24"]["episodes"]
-    e.loc[e.index[0], "PLACE"] = "K3"  # supported accommodation code only from 2024-25
-    e.loc[e.index[1], "REC"] = "E4A" if e.loc[e.index[1], "DEC"] == "" else ""  # DEC/REC unpaired
+def test_a_code_not_valid_for_its_year_and_an_unpaired_rec_are_flagged_and_the_rows_kept(returns):
+    # rules run on the history's latest version of each episode: episodes closed in 2023-24, open in 2024-25
+    e, last = returns["2023-24"]["episodes"], returns["2024-25"]["episodes"]
+    closed = e.index[e["DEC"] != ""]
+    e.loc[closed[0], "PLACE"] = "K3"  # supported accommodation code only from 2024-25
+    e.loc[closed[1], "REC"] = ""  # ended with no reason
+    open_ = last.index[last["DEC"] == ""][0]
+    last.loc[open_, "REC"] = "E4A"  # a reason for ending on an open episode
     m = ssda903.merge_returns(returns)
-    q = m["quarantine"]
-    assert {"codes", "dec_rec_pair"} <= set(q["rule"])
-    k3 = q[q["rule"] == "codes"].iloc[0]
-    assert (k3["column"], k3["value"], k3["collection_year"], k3["row"]) == ("PLACE", "K3", "2023-24", 2)
-    assert "valid for the collection year" in k3["reason"]
+    assert m["quarantine"].empty
+    f = m["flags"]
+    k3 = f[f["rule"] == "codes"].iloc[0]
+    assert (k3["column"], k3["value"], k3["collection_year"], k3["row"]) == ("PLACE", "K3", "2023-24", closed[0] + 2)
+    assert "not valid for the collection year" in k3["reason"]
+    assert len(f[f["rule"].isin(["rec_x1", "rec_missing"]) & (f["collection_year"] == "2023-24")]) == 1
+    blanked = f[f["rule"] == "rec_blanked"]
+    assert (blanked["collection_year"].tolist(), blanked["value"].tolist()) == (["2024-25"], ["E4A"])
+    kept = m["episodes"]
+    for frame, i in ((e, closed[0]), (e, closed[1]), (last, open_)):  # every one of them still in the history
+        assert ((kept["CHILD"] == frame.loc[i, "CHILD"]) & (kept["DECOM"] == frame.loc[i, "DECOM"])).any()
+    assert kept.loc[(kept["CHILD"] == last.loc[open_, "CHILD"]) & (kept["DECOM"] == last.loc[open_, "DECOM"]),
+                    "REC"].tolist() == [""]
 
 
-def test_an_open_episode_missing_from_the_next_return_is_flagged_vanished(returns):
+def test_an_open_episode_missing_from_the_next_return_is_ended_on_that_years_first_day(returns):
     a = returns["2022-23"]["episodes"]
     victim = a[a["DEC"] == ""].iloc[0]
-    b = returns["2023-24"]["episodes"]
-    gone = b.index[(b["CHILD"] == victim["CHILD"]) & (b["DECOM"] == victim["DECOM"])]
-    returns["2023-24"]["episodes"] = b.drop(gone)
+    for y in ("2023-24", "2024-25"):  # gone from every later return (the child's whole record)
+        b = returns[y]["episodes"]
+        returns[y]["episodes"] = b[b["CHILD"] != victim["CHILD"]]
     m = ssda903.merge_returns(returns)
-    flagged = m["episodes"].query("fix == 'vanished'")
+    flagged = m["episodes"][m["episodes"]["fix"].str.contains("vanished_closed")]
     assert list(zip(flagged["CHILD"], flagged["DECOM"])) == [(victim["CHILD"], victim["DECOM"])]
+    # the 2023-24 return lists every child looked after in 2023-24: the episode ended by its first day
+    assert flagged["DEC_date"].tolist() == [ssda903.pd.Timestamp(2023, 4, 1)]
+    r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
+    assert r["open episodes missing from the next return (raw input)"] == 1
+
+
+def test_an_episode_left_out_of_one_return_but_open_in_a_later_one_stays_open(returns):
+    a = returns["2022-23"]["episodes"]
+    last = returns["2024-25"]["episodes"]
+    open_later = set(zip(last.loc[last["DEC"] == "", "CHILD"], last.loc[last["DEC"] == "", "DECOM"]))
+    victim = next(r for r in a[a["DEC"] == ""].itertuples() if (r.CHILD, r.DECOM) in open_later)
+    b = returns["2023-24"]["episodes"]
+    returns["2023-24"]["episodes"] = b[b["CHILD"] != victim.CHILD]
+    m = ssda903.merge_returns(returns)
+    e = m["episodes"]
+    row = e[(e["CHILD"] == victim.CHILD) & (e["DECOM"] == victim.DECOM)].iloc[0]
+    assert row["collection_year"] == "2024-25" and ssda903.pd.isna(row["DEC_date"]) and row["fix"] == ""
+    c = m["continuity"].set_index("collection_year")
+    # the 2023-24 return left the child out: the history has one child more in care on 31 March 2024
+    assert c.at["2023-24", "in_history"] - c.at["2023-24", "in_return"] == 1
+    assert c.at["2023-24", "only_in_history"] == 1 and c.at["2023-24", "lost_to_quarantine"] == 0
+
+
+def test_the_episode_schema_knows_every_fix_and_flag_and_nothing_else(returns):
+    from pipeline.schemas import SchemaError, conform
+
+    m = ssda903.merge_returns(returns)
+    eps = m["episodes"].drop(columns=["DECOM", "DEC"]).rename(columns={"DECOM_date": "DECOM", "DEC_date": "DEC"})
+    eps = eps[[c for c in ssda903.EPISODE_COLUMNS + ["collection_year", "fix"] if c in eps]].head(3).copy()
+    names = list(ssda903.FIXES) + list(ssda903.FLAGS)
+    for i, fix in enumerate(["", ";".join(names), names[-1]]):
+        eps.iloc[i, eps.columns.get_loc("fix")] = fix
+    conform(eps, "ssda903_episodes")
+    for bad in ("vanished", "rec_blanked;", "overlap_truncated;typo"):
+        eps.iloc[0, eps.columns.get_loc("fix")] = bad
+        with pytest.raises(SchemaError):
+            conform(eps, "ssda903_episodes")
