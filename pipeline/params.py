@@ -54,7 +54,7 @@ INPUT_KEYS = ("path", "kind", "group", "description", "source", "synthetic", "al
 SETTINGS: dict[str, type | tuple] = {
     "small_count_threshold": int, "material_variance_gbpm": (int, float), "material_variance_pct": (int, float),
     "projected_lines": list, "placements_line": str, "placement_inflation": (int, float), "placement_paths": int,
-    "placement_seed": int, "benchmark_authority": str, "rating_basis": str, "synthetic_calibration": str, "measure_grouping": str,
+    "placement_seed": int, "placements_forecast": str, "benchmark_authority": str, "rating_basis": str, "synthetic_calibration": str, "measure_grouping": str,
 }
 REQUIRED = ("authority", "authority_code", "portfolio", "quarter", "data_as_at", "inputs", "commentary")
 
