@@ -184,7 +184,40 @@ def summarise(bt: pd.DataFrame) -> dict:
     return {"by_horizon": rows}
 
 
+def markdown(out: dict) -> str:
+    """The tables of docs/forecast.md from the results."""
+    hz = out["by_horizon"]
+    lines = ["| Months ahead | Forecasts | No change | Markov | ETS | cspack model | Forecast used |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in hz:
+        lines.append(f"| {r['horizon_months']} | {r['forecasts']} | " + " | ".join(
+            f"{r[m + '_wape']:.2f} ({r[m + '_mae']:.1f})" for m in ("naive", "markov", "ets", "model", "used")) + " |")
+    lines += ["", "| Months ahead | Markov - no change | ETS - no change | cspack model - no change | "
+              "Forecast used - no change |", "|---:|---:|---:|---:|---:|"]
+    for r in hz:
+        lines.append(f"| {r['horizon_months']} | " + " | ".join(
+            f"{r[m + '_minus_naive_wape']:+.2f} ± {r[m + '_minus_naive_2se']:.2f} ({r[m + '_beats_naive_in']} of "
+            f"{r['authorities']})" for m in ("markov", "ets", "model", "used")) + " |")
+    lines += ["", "| Months ahead | Model's own 80% range | Calibrated 80% range (all) | Calibrated, once chosen on "
+              "three or more outcomes | Forecast used: no change / Markov / model |", "|---:|---:|---:|---:|---|"]
+    for r in hz:
+        u = r["used_methods"]
+        lines.append(f"| {r['horizon_months']} | {r['model_80_coverage']:.1f} | {r['used_80_coverage']:.1f} | "
+                     f"{r['used_80_coverage_when_calibrated']} | {u.get('naive', 0)} / {u.get('markov', 0)} / "
+                     f"{u.get('model', 0)} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--summarise"]:  # the summary again from the saved rows (after a change to the choice)
+        dest = ROOT / "benchmarks" / "results"
+        raw = pd.read_csv(dest / "bench_forecast_rows.csv")
+        raw = raw[[c for c in raw.columns if not c.startswith("used")]]
+        out = json.loads((dest / "bench_forecast.json").read_text())
+        out.update(summarise(with_used(raw)))
+        (dest / "bench_forecast.json").write_text(json.dumps(out, indent=1, default=str))
+        print(markdown(out))
+        return 0
     seeds = tuple(int(a) for a in sys.argv[1:]) or SEEDS
     t = time.perf_counter()
     parts = []
@@ -203,7 +236,7 @@ def main() -> int:
            "seconds": round(time.perf_counter() - t, 1)}
     (dest / "bench_forecast.json").write_text(json.dumps(out, indent=1, default=str))
     bt.to_csv(dest / "bench_forecast_rows.csv", index=False)
-    print(json.dumps(out["by_horizon"], indent=1, default=str))
+    print(markdown(out))
     return 0
 
 

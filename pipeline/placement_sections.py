@@ -231,8 +231,24 @@ def owner_figures(ctx: QuarterContext) -> dict | None:
            "model_low": float(np.quantile(m, 0.1)), "model_high": float(np.quantile(m, 0.9)),
            "setting": forecast_setting(ctx)}
     out["holder_inside"] = None if holder is None else bool(out["low"] <= holder <= out["high"])
-    out["used"] = holder if (out["setting"] == "budget_holder" and holder is not None) else out["projection"]
+    # what the budget total actually holds for the line (the budget section's view), never assumed
+    src, val = _line_source(ctx)
+    out["used_source"], out["used"] = src, val
     return out
+
+
+def _line_source(ctx) -> tuple[str, float | None]:
+    """How the budget section forecasts the placements line: "projection" (the placement projection),
+    "budget holder", or "profile" (the ledger's profile projection), and its full-year figure."""
+    from .budget_sections import view
+
+    d = view(ctx).detail
+    if d is None or placements_line(ctx) not in set(d["line_id"]):
+        return "none", None
+    r = d.set_index("line_id").loc[placements_line(ctx)]
+    src = str(r["forecast_source"])
+    kind = "projection" if src.startswith("placement projection") else "budget holder" if src == "budget holder" else "profile"
+    return kind, float(r["full_year_forecast_gbpm"])
 
 
 def _holder_forecast(ctx) -> float | None:
@@ -313,11 +329,14 @@ def _owner_text(ctx, own: dict, b: dict) -> str:
         lines.append(f"The ledger has no budget holder's forecast for the line; the projection forecasts "
                      f"{gbpm(own['projection'])} (80% range {gbpm(own['low'])} to {gbpm(own['high'])}).")
     left = _months_ahead(pd.Timestamp(b["params"]["origin"].iloc[0]), pd.Timestamp(int(fy[:4]) + 1, 3, 31))
-    if own["setting"] == "budget_holder" and own["holder"] is not None:
+    if own["used_source"] == "budget holder":
         lines.append("The budget total uses the budget holder's forecast, as this pack's settings ask; the projection "
                      "is shown as a check on it.")
-    elif own["setting"] == "budget_holder":
-        lines.append("This pack's settings ask for the budget holder's forecast, but the ledger has none for the line.")
+    elif own["used_source"] == "profile":
+        lines.append(f"The budget total uses {gbpm(own['used'])} for the line, projected from this year's spending so "
+                     "far and earlier years' monthly pattern"
+                     + (", because this pack's settings ask for the budget holder's forecast but also project this "
+                        "line from the spending pattern." if own["setting"] == "budget_holder" else "."))
     else:
         why = horizon_verdict(b["choice"], max(left, 1)) if "choice" in b else ""
         lines.append("The budget total uses the projection (spend to date plus the projected cost of the "
