@@ -282,7 +282,8 @@ def horizon_verdict(choice: pd.DataFrame, months_ahead: int) -> str:
         return (f"At {h} months the backtest has too few quarter ends with a known outcome ({number(r['origins'])}) to "
                 "judge any model, so the projection assumes no change from today's number." + beyond)
     if r["method"] == "naive":
-        return (f"At {h} months the model has been less accurate than assuming no change (average error "
+        worse = "less accurate than" if round(r["model_wape"], 1) > round(r["naive_wape"], 1) else "no more accurate than"
+        return (f"At {h} months the model has been {worse} assuming no change (average error "
                 f"{pct(r['model_wape'])} against {pct(r['naive_wape'])}; the Markov model {pct(r['markov_wape'])}), "
                 "so the projection assumes no change from today's number." + beyond)
     return (f"At {h} months {pl.METHOD_NAMES[r['method']]} has been the most accurate (average error "
@@ -301,11 +302,19 @@ def headline(ctx: QuarterContext) -> Markdown:
     year_ago = hist[hist["month"] == hist["month"].iloc[-1] - pd.DateOffset(years=1)]
     parts = [f"{number(now)} children were in care on {hist['month'].iloc[-1]:%-d %B %Y}"
              + (f", against {number(int(year_ago[CATEGORIES].iloc[0].sum()))} a year earlier." if len(year_ago) else ".")]
+    said = set()
     for r in _fy_end_rows(fan).itertuples():
         parts.append(f"At {r.month:%-d %B %Y} the projection is {number(r.median)} (80% range "
                      f"{number(r.low_80)} to {number(r.high_80)}).")
         if "choice" in b:
-            parts.append(horizon_verdict(b["choice"], _months_ahead(origin, r.month)))
+            ahead = _months_ahead(origin, r.month)
+            verdict = horizon_verdict(b["choice"], ahead)
+            first = verdict.split(" This is ")[0]
+            if first in said:  # the same horizon's verdict once; only what is new after it
+                verdict = verdict[len(first):].strip() or ""
+            said.add(first)
+            if verdict:
+                parts.append(verdict)
     text = " ".join(parts)
     own = owner_figures(ctx)
     if own is not None and own["budget"] is not None:
@@ -588,7 +597,7 @@ def backtest_view(ctx: QuarterContext):
         "used_wape": "Forecast used %", "naive_wape": "No change %", "markov_wape": "Markov model %",
         "model_wape": "cspack model %", "replayed_wape": "Forecast used, as chosen at the time %",
         "model_coverage_80": "Model's 80% range held outcome %", "used_coverage_80": "Calibrated 80% range held outcome %"})
-    r12 = t.set_index("horizon_months").loc[12] if 12 in set(t["horizon_months"]) else t.iloc[-1]
+    r12 = t[t["horizon_months"] == 12].iloc[0] if 12 in set(t["horizon_months"]) else t.iloc[-1]
     words = []
     for r in t.itertuples():
         if r.used == pl.METHOD_NAMES["naive"]:

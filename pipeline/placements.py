@@ -817,6 +817,7 @@ METHOD_NAMES = {"naive": "no change", "markov": "the Markov stock-flow model", "
 CHOICE_HORIZONS = (3, 6, 12, 24)
 MIN_CHOICE_ORIGINS = 3  # fewer backtest origins at a horizon than this: no change is used there, uncalibrated
 COVERAGE = 0.8
+PRIOR_ORIGINS = 5  # the conformal scale is shrunk toward 1 (the model's own range) as if from this many origins
 
 
 def conformal_factor(scores: np.ndarray, level: float = COVERAGE) -> float:
@@ -837,7 +838,8 @@ def choose(bt: pd.DataFrame, horizons=CHOICE_HORIZONS, methods=METHODS, min_orig
     (rows whose outcome was known: the caller passes only those), no change unless another is strictly
     better; and the conformal scale of the model's range around the chosen forecast. ``bt`` rows need
     ``actual``, the methods' columns, ``low_80`` and ``high_80``. One row per horizon: ``method``,
-    ``origins``, each method's WAPE, ``scale`` (1 when not calibrated) and ``calibrated``."""
+    ``origins``, each method's WAPE, ``scale`` (1 when not calibrated; shrunk toward 1 by
+    ``PRIOR_ORIGINS``) and ``calibrated``."""
     rows = []
     for h in horizons:
         g = bt[bt["horizon"] == h] if len(bt) else bt
@@ -848,7 +850,10 @@ def choose(bt: pd.DataFrame, horizons=CHOICE_HORIZONS, methods=METHODS, min_orig
             best = min(methods, key=lambda m: (round(r[f"{m}_wape"], 9), methods.index(m)))
             r["method"] = best
             half = np.maximum((g["high_80"] - g["low_80"]).to_numpy() / 2, 1.0)
-            r["scale"] = float(np.clip(conformal_factor(np.abs(g["actual"] - g[best]).to_numpy() / half, level), 0.25, 6.0))
+            k = conformal_factor(np.abs(g["actual"] - g[best]).to_numpy() / half, level)
+            # few origins: shrunk toward the model's own range (scale 1), as if it had been seen PRIOR_ORIGINS times
+            k = (len(g) * k + PRIOR_ORIGINS) / (len(g) + PRIOR_ORIGINS)
+            r["scale"] = float(np.clip(k, 0.25, 6.0))
             r["calibrated"] = True
         rows.append(r)
     return pd.DataFrame(rows)
