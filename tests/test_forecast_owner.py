@@ -10,7 +10,6 @@ import pytest
 from pipeline import budget
 from pipeline import budget_sections as bs
 from pipeline import placement_sections as ps
-from pipeline import placements as pl
 from pipeline.context import open_quarter
 
 from .conftest import copy_project
