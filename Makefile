@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cspack-installed
 
-.PHONY: pack test lab bench bench-generate bench-clean bench-placements demo-data browser clean help
+.PHONY: pack test lab bench bench-generate bench-clean bench-placements bench-forecast demo-data browser clean help
 help:
 	@echo "make pack | make test | make lab | make bench | make bench-generate | make demo-data | make clean"
 
@@ -46,6 +46,9 @@ bench-generate: $(STAMP)
 
 bench-placements: $(STAMP)
 	$(BIN)/python benchmarks/bench_placements.py
+
+bench-forecast: $(STAMP)
+	$(BIN)/python benchmarks/bench_forecast.py
 
 bench-clean: $(STAMP)
 	$(BIN)/python benchmarks/bench_clean.py 80

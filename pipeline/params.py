@@ -59,7 +59,7 @@ SETTINGS: dict[str, type | tuple] = {
     "allow_small_count_threshold": bool,
     "small_count_threshold": int, "material_variance_gbpm": (int, float), "material_variance_pct": (int, float),
     "projected_lines": list, "placements_line": str, "placement_inflation": (int, float), "placement_paths": int,
-    "placement_seed": int, "benchmark_authority": str, "rating_basis": str, "synthetic_calibration": str, "measure_grouping": str,
+    "placement_seed": int, "placements_forecast": str, "benchmark_authority": str, "rating_basis": str, "synthetic_calibration": str, "measure_grouping": str,
     "max_quarantine_pct": (int, float),
 }
 # list settings: the type of every element and the most elements allowed

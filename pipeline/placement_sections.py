@@ -103,14 +103,35 @@ def _compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     fy_start = origin.year - (origin.month < 4)
     end = pd.Timestamp(fy_start + HORIZON_YEARS, 3, 31)
     horizon = (end.to_period("M") - origin.to_period("M")).n
-    model = pl.fit(spells, origin, horizon=horizon)
+    model = pl.fit(spells, origin, horizon=horizon, history_start=ret_start)
     state = pl.state_at(spells, origin)
     state_counts = np.bincount(state["category"], minlength=len(CATEGORIES))
     sim = pl.simulate(model, state, paths=paths, seed=seed)
-    fan = pl.fan(sim["stock"], model.months)
-    by_cat = pd.DataFrame(np.median(sim["stock"], axis=0), columns=CATEGORIES)
+    # backtest: quarter ends with three years behind them and at least three months ahead; only outcomes
+    # known at this quarter end. It chooses, per horizon, the forecast used (see placements.choose)
+    bt_origins = [o for o in pd.date_range(ret_start + pd.DateOffset(years=3), origin - pd.DateOffset(months=3),
+                                           freq="QE")][-BACKTEST_ORIGINS:]
+    bt = pl.backtest(spells, bt_origins, origin, paths=BACKTEST_PATHS, seed=seed, history_start=ret_start)
+    choice = pl.choose(bt)
+    methods, scale = pl.horizon_plan(choice, horizon)
+    total = sim["stock"].sum(axis=2)
+    model_median = np.median(total, axis=0)
+    points = {"model": model_median, "naive": np.full(horizon, float(len(state))),
+              "markov": pl.markov_forecast(spells, origin, horizon)}
+    point = np.array([points[m][i] for i, m in enumerate(methods)])
+    used_stock = pl.recentre(sim["stock"], point, scale, centre=model_median)
+    shift = used_stock.sum(axis=2) - total  # per path and month: applied to the scenarios' paths too
+    fan = pl.fan(used_stock, model.months)
+    fan["method"] = methods
+    fan["scale"] = scale
+    fan["months_ahead"] = np.arange(1, horizon + 1)
+    model_fan = pl.fan(sim["stock"], model.months)
+    model_fan["markov"] = points["markov"]
+    model_fan["naive"] = points["naive"]
+    by_cat = pd.DataFrame(np.median(used_stock, axis=0), columns=CATEGORIES)
     by_cat.insert(0, "month", model.months.to_timestamp(how="end").normalize())
-    cost = pl.projected_cost(sim["stock"], model.months, costs, inflation, state_counts)
+    cost = pl.projected_cost(used_stock, model.months, costs, inflation, state_counts)
+    model_cost = pl.projected_cost(sim["stock"], model.months, costs, inflation, state_counts)
     scen_rows = []
     for sc in [pl.Scenario()] + SCENARIOS:
         if sc.name.startswith("Inflation"):
@@ -119,9 +140,10 @@ def _compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
         # so the difference is the scenario's own; SCENARIO_PATHS of the baseline's paths are enough
         n = min(paths, SCENARIO_PATHS)
         if sc.name == "Baseline" or (sc.inflation is not None and sc.describe().startswith("unit-cost")):
-            s_stock = sim["stock"][:n]
+            s_stock = used_stock[:n]
         else:
-            s_stock = pl.simulate(model, state, paths=n, seed=seed, scenario=sc)["stock"]
+            # the scenario's own paths, moved path by path as the baseline's were to the forecast used
+            s_stock = pl.path_shift(pl.simulate(model, state, paths=n, seed=seed, scenario=sc)["stock"], shift[:n])
         s_sim = {"stock": s_stock}
         s_cost = pl.projected_cost(s_stock, model.months, costs,
                                    sc.inflation if sc.inflation is not None else inflation, state_counts)
@@ -135,28 +157,50 @@ def _compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
                               "children_end_median": float(np.median(s_sim["stock"][:, -1].sum(axis=1)))})
     totals = history.set_index("month")[CATEGORIES].sum(axis=1)
     ets = pl.ets_forecast(totals[totals.index >= ret_start + pd.DateOffset(years=1)], horizon)
+    ets_notes, ets_warnings = ets.attrs.get("notes", []), ets.attrs.get("warnings", [])
     ets.insert(0, "month", model.months.to_timestamp(how="end").normalize())
-    # backtest: quarter ends with three years behind them and at least three months ahead
-    bt_origins = [o for o in pd.date_range(ret_start + pd.DateOffset(years=3), origin - pd.DateOffset(months=3),
-                                           freq="QE")][-BACKTEST_ORIGINS:]
-    bt = pl.backtest(spells, bt_origins, origin, paths=BACKTEST_PATHS, seed=seed)
+    bt = pl.replay_choice(bt)
     params = pd.DataFrame([{"origin": origin, "window_start": model.window[0], "entry_sd": model.entry_sd,
                             "exit_sd": model.exit_sd, "entry_alpha": model.entry_alpha, "paths": paths, "seed": seed,
                             "inflation": inflation, "entries_per_month": float(model.entry_mean[:12].sum() / 12),
-                            "notes": "; ".join(model.notes), "episodes_without_dob": no_dob}])
+                            "notes": "; ".join(model.notes + ets_notes), "episodes_without_dob": no_dob}])
+    warn = pd.DataFrame({"source": ["placement model"] * len(model.warnings) + ["ETS cross-check"] * len(ets_warnings),
+                         "warning": model.warnings + ets_warnings})
     exits = pd.DataFrame(sim["exits"].mean(axis=0), columns=["returned_home", "special_guardianship", "adoption",
                                                             "other", "age_18"])
     exits.insert(0, "month", model.months.to_timestamp(how="end").normalize())
     days_cost = pl.days_and_cost(daily, costs, inflation)
     return {"history": history, "flows": flows, "fan": fan, "by_category": by_cat,
             "cost_paths": cost.reset_index(drop=True), "scenarios": pd.DataFrame(scen_rows), "ets": ets,
-            "backtest": bt, "params": params, "exits": exits, "days_cost": days_cost}
+            "backtest": bt, "params": params, "exits": exits, "days_cost": days_cost, "choice": choice,
+            "model_fan": model_fan, "model_cost_paths": model_cost.reset_index(drop=True), "model_warnings": warn}
 
 
 # ---- for the budget section ---------------------------------------------------------------------------
+FORECAST_SETTINGS = ("model", "budget_holder")
+DEFAULT_FORECAST = "model"  # the projection: at each horizon the forecast its own backtest found best (see docs/forecast.md)
+
+
+def forecast_setting(ctx: QuarterContext) -> str:
+    """Which placements forecast the budget total uses: settings.placements_forecast, ``model`` (the
+    placement projection, default) or ``budget_holder`` (the ledger's forecast for the line)."""
+    v = str(ctx.params.settings.get("placements_forecast", DEFAULT_FORECAST) or DEFAULT_FORECAST).strip().lower()
+    if v not in FORECAST_SETTINGS:
+        raise ValueError(f"params settings.placements_forecast is {v!r}: expected one of {', '.join(FORECAST_SETTINGS)}")
+    return v
+
+
+def uses_projection(ctx: QuarterContext) -> bool:
+    """True when the budget total's placements line is the placement projection (the budget section
+    replaces the line with ``current_year_cost``); False when it keeps the budget holder's forecast."""
+    return available(ctx) and forecast_setting(ctx) == "model"
+
+
 def current_year_cost(ctx: QuarterContext) -> dict | None:
-    """The projected cost of the months left in this financial year (median and 80% range, £m)."""
-    if not available(ctx):
+    """The projected cost of the months left in this financial year (median and 80% range, £m) of the
+    forecast used; None when the projection is not available or the settings say the budget total
+    uses the budget holder's forecast (settings.placements_forecast: budget_holder)."""
+    if not uses_projection(ctx):
         return None
     b = bundle(ctx)
     fy = ctx.quarter.fy
@@ -167,38 +211,150 @@ def current_year_cost(ctx: QuarterContext) -> dict | None:
     return {"median": float(np.median(v)), "low": float(np.quantile(v, 0.1)), "high": float(np.quantile(v, 0.9))}
 
 
+def owner_figures(ctx: QuarterContext) -> dict | None:
+    """The placements line's full-year forecast both ways, for this financial year (£m): the budget
+    holder's (None when the ledger has none), the projection's (the forecast used: median and 80%
+    range) and the cspack model's own, whether the holder's figure lies inside the projection's range,
+    and which one the budget total uses."""
+    if not available(ctx):
+        return None
+    b = bundle(ctx)
+    fy = ctx.quarter.fy
+    if fy not in b["cost_paths"].columns:
+        return None
+    budget, ytd = _line_figures(ctx)
+    holder = _holder_forecast(ctx)
+    v = b["cost_paths"][fy] + ytd
+    m = b["model_cost_paths"][fy] + ytd if "model_cost_paths" in b else v
+    out = {"fy": fy, "budget": budget, "ytd": ytd, "holder": holder, "projection": float(np.median(v)),
+           "low": float(np.quantile(v, 0.1)), "high": float(np.quantile(v, 0.9)), "model": float(np.median(m)),
+           "model_low": float(np.quantile(m, 0.1)), "model_high": float(np.quantile(m, 0.9)),
+           "setting": forecast_setting(ctx)}
+    out["holder_inside"] = None if holder is None else bool(out["low"] <= holder <= out["high"])
+    # what the budget total actually holds for the line (the budget section's view), never assumed
+    src, val = _line_source(ctx)
+    out["used_source"], out["used"] = src, val
+    return out
+
+
+def _line_source(ctx) -> tuple[str, float | None]:
+    """How the budget section forecasts the placements line: "projection" (the placement projection),
+    "budget holder", or "profile" (the ledger's profile projection), and its full-year figure."""
+    from .budget_sections import view
+
+    d = view(ctx).detail
+    if d is None or placements_line(ctx) not in set(d["line_id"]):
+        return "none", None
+    r = d.set_index("line_id").loc[placements_line(ctx)]
+    src = str(r["forecast_source"])
+    kind = "projection" if src.startswith("placement projection") else "budget holder" if src == "budget holder" else "profile"
+    return kind, float(r["full_year_forecast_gbpm"])
+
+
+def _holder_forecast(ctx) -> float | None:
+    from .budget_sections import view
+
+    d = view(ctx).detail
+    if d is None or "holder_forecast_gbpm" not in d or placements_line(ctx) not in set(d["line_id"]):
+        return None
+    v = d.set_index("line_id").at[placements_line(ctx), "holder_forecast_gbpm"]
+    return None if pd.isna(v) else float(v)
+
+
 # ---- displays ----------------------------------------------------------------------------------------------
 def _fy_end_rows(fan: pd.DataFrame) -> pd.DataFrame:
     return fan[(fan["month"].dt.month == 3)]
 
 
+def _months_ahead(origin: pd.Timestamp, month: pd.Timestamp) -> int:
+    return (pd.Timestamp(month).to_period("M") - pd.Timestamp(origin).to_period("M")).n
+
+
+def horizon_verdict(choice: pd.DataFrame, months_ahead: int) -> str:
+    """In words: which forecast is used this far ahead and how it compared with "no change" in the
+    backtest at the evaluated horizon that covers it (3, 6, 12 or 24 months)."""
+    hs = choice["horizon"].to_numpy()
+    r = choice.iloc[min(int(np.searchsorted(hs, months_ahead, side="left")), len(hs) - 1)]
+    h = int(r["horizon"])
+    beyond = (f" This is {months_ahead} months ahead, beyond the {h} months the backtest reaches, so it is indicative "
+              "only." if months_ahead > h else "")
+    if not r["calibrated"]:
+        return (f"At {h} months the backtest has too few quarter ends with a known outcome ({number(r['origins'])}) to "
+                "judge any model, so the projection assumes no change from today's number." + beyond)
+    if r["method"] == "naive":
+        worse = "less accurate than" if round(r["model_wape"], 1) > round(r["naive_wape"], 1) else "no more accurate than"
+        return (f"At {h} months the model has been {worse} assuming no change (average error "
+                f"{pct(r['model_wape'])} against {pct(r['naive_wape'])}; the Markov model {pct(r['markov_wape'])}), "
+                "so the projection assumes no change from today's number." + beyond)
+    return (f"At {h} months {pl.METHOD_NAMES[r['method']]} has been the most accurate (average error "
+            f"{pct(r[r['method'] + '_wape'])} against {pct(r['naive_wape'])} for assuming no change), so it is the "
+            "projection used." + beyond)
+
+
 def headline(ctx: QuarterContext) -> Markdown:
     if not available(ctx):
-        return Markdown("*The placements projection needs an SSDA903 input (`kind: ssda903`) and a "
-                        "`placement_unit_costs` table in this quarter's params; this quarter has neither, so the "
-                        "section is not shown.*")
+        return Markdown("*This section needs the council's children-looked-after (SSDA903) returns and the weekly "
+                        "cost of each placement type; this quarter has neither, so it is not shown.*")
     b = bundle(ctx)
     hist, fan = b["history"], b["fan"]
+    origin = pd.Timestamp(b["params"]["origin"].iloc[0])
     now = int(hist[CATEGORIES].iloc[-1].sum())
     year_ago = hist[hist["month"] == hist["month"].iloc[-1] - pd.DateOffset(years=1)]
     parts = [f"{number(now)} children were in care on {hist['month'].iloc[-1]:%-d %B %Y}"
              + (f", against {number(int(year_ago[CATEGORIES].iloc[0].sum()))} a year earlier." if len(year_ago) else ".")]
+    said = set()
     for r in _fy_end_rows(fan).itertuples():
-        parts.append(f"At {r.month:%-d %B %Y} the projection's median is {number(r.median)} (80% range "
+        parts.append(f"At {r.month:%-d %B %Y} the projection is {number(r.median)} (80% range "
                      f"{number(r.low_80)} to {number(r.high_80)}).")
-    cost = b["cost_paths"]
-    budget, ytd = _line_figures(ctx)
-    if budget is not None:
-        fy = ctx.quarter.fy
-        over = cost[fy] + ytd - budget if fy in cost else None
-        if over is not None:
-            lo, hi = np.quantile(over, [0.1, 0.9])
-            verb = "exceed" if np.median(over) > 0 else "fall below"
-            parts.append(f"Placement spending in {fy} is expected to {verb} budget by {gbpm(abs(lo))} to "
-                         f"{gbpm(abs(hi))} (80% range; median {gbpm(float(np.median(over)), signed=True)}), the "
-                         "spend to date plus the projected cost of the remaining months.")
-    parts.append("**SYNTHETIC DATA**: the episodes are the synthetic authority's." if ctx.params.any_synthetic else "")
-    return Markdown(" ".join(p for p in parts if p))
+        if "choice" in b:
+            ahead = _months_ahead(origin, r.month)
+            verdict = horizon_verdict(b["choice"], ahead)
+            first = verdict.split(" This is ")[0]
+            if first in said:  # the same horizon's verdict once; only what is new after it
+                verdict = verdict[len(first):].strip() or ""
+            said.add(first)
+            if verdict:
+                parts.append(verdict)
+    text = " ".join(parts)
+    own = owner_figures(ctx)
+    if own is not None and own["budget"] is not None:
+        text += "\n\n" + _owner_text(ctx, own, b)
+    if ctx.params.any_synthetic:
+        text += "\n\n**SYNTHETIC DATA**: the episodes are the synthetic authority's."
+    return Markdown(text)
+
+
+def _owner_text(ctx, own: dict, b: dict) -> str:
+    """Who owns the placements forecast: the budget holder's figure and the projection's side by side,
+    which one the budget total uses and why, and whether the holder's figure is inside the range."""
+    fy = own["fy"]
+    lines = [f"**Whose forecast.** For {fy} the placements budget is {gbpm(own['budget'])}."]
+    if own["holder"] is not None:
+        inside = ("inside" if own["holder_inside"] else "outside")
+        lines.append(f"The budget holder forecasts {gbpm(own['holder'])}; the projection forecasts "
+                     f"{gbpm(own['projection'])} (80% range {gbpm(own['low'])} to {gbpm(own['high'])}), so the budget "
+                     f"holder's figure is {inside} the projection's range.")
+    else:
+        lines.append(f"The ledger has no budget holder's forecast for the line; the projection forecasts "
+                     f"{gbpm(own['projection'])} (80% range {gbpm(own['low'])} to {gbpm(own['high'])}).")
+    left = _months_ahead(pd.Timestamp(b["params"]["origin"].iloc[0]), pd.Timestamp(int(fy[:4]) + 1, 3, 31))
+    if own["used_source"] == "budget holder":
+        lines.append("The budget total uses the budget holder's forecast, as this pack's settings ask; the projection "
+                     "is shown as a check on it.")
+    elif own["used_source"] == "profile":
+        lines.append(f"The budget total uses {gbpm(own['used'])} for the line, projected from this year's spending so "
+                     "far and earlier years' monthly pattern"
+                     + (", because this pack's settings ask for the budget holder's forecast but also project this "
+                        "line from the spending pattern." if own["setting"] == "budget_holder" else "."))
+    else:
+        why = horizon_verdict(b["choice"], max(left, 1)) if "choice" in b else ""
+        lines.append("The budget total uses the projection (spend to date plus the projected cost of the "
+                     f"{plural(left, 'month')} left), the pack's default: it follows the forecast that has been most "
+                     f"accurate in the pack's own backtest, never one that did worse than assuming no change. {why}")
+    if abs(own["model"] - own["projection"]) >= 0.0005:
+        lines.append(f"The cspack stock-flow model on its own forecasts {gbpm(own['model'])} (80% range "
+                     f"{gbpm(own['model_low'])} to {gbpm(own['model_high'])}).")
+    return " ".join(lines)
 
 
 def placements_line(ctx) -> str:
@@ -228,7 +384,10 @@ def fan_figure(ctx: QuarterContext):
     for lv, alpha in ((95, 0.15), (80, 0.25), (50, 0.4)):
         ax.fill_between(fan["month"], fan[f"low_{lv}"], fan[f"high_{lv}"], color=DARK_BLUE, alpha=alpha, linewidth=0,
                         label=f"{lv}% range")
-    ax.plot(fan["month"], fan["median"], color=DARK_BLUE, linewidth=1.8, label="Projection (median)")
+    ax.plot(fan["month"], fan["median"], color=DARK_BLUE, linewidth=1.8, label="Projection used (median)")
+    mf = b.get("model_fan")
+    if mf is not None and np.abs(mf["median"].to_numpy() - fan["median"].to_numpy()).max() >= 0.5:
+        ax.plot(mf["month"], mf["median"], color=TURQUOISE, linewidth=1.2, linestyle=":", label="cspack model on its own")
     ax.plot(ets["month"], ets["mean"], color=ORANGE, linewidth=1.2, linestyle="--", label="Cross-check: ETS on totals")
     ax.set_ylabel("Children in care")
     ax.legend(frameon=False, fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.08))
@@ -239,7 +398,8 @@ def fan_figure(ctx: QuarterContext):
     alt = (f"Fan chart of children in care: actual month-end numbers to {total.index[-1]:%B %Y} (latest "
            f"{number(total.iloc[-1])}), then the projected median reaching {number(end['median'])} by "
            f"{end['month']:%B %Y} with an 80% range of {number(end['low_80'])} to {number(end['high_80'])}; the ETS "
-           f"cross-check ends at {number(ets['mean'].iloc[-1])}.")
+           f"cross-check ends at {number(ets['mean'].iloc[-1])}."
+           + (f" The cspack model on its own ends at {number(mf['median'].iloc[-1])}." if mf is not None else ""))
     return chart(fig, alt)
 
 
@@ -349,6 +509,7 @@ def cost_table(ctx: QuarterContext) -> HTML:
     b = bundle(ctx)
     cost = b["cost_paths"]
     budget, ytd = _line_figures(ctx)
+    fan = b["fan"]
     rows = []
     for i, y in enumerate(cost.columns):
         v = cost[y] + (ytd if y == ctx.quarter.fy else 0.0)
@@ -357,13 +518,17 @@ def cost_table(ctx: QuarterContext) -> HTML:
         if budget is not None:
             r["Budget £m"] = budget if i == 0 else np.nan
             r["Over (+) / under (-) budget £m (median)"] = float(np.median(v)) - budget
+        if "method" in fan:
+            end = fan[pl.fy_of(pd.DatetimeIndex(fan["month"])) == y]
+            r["Forecast used at the year end"] = str(pl.METHOD_NAMES[end["method"].iloc[-1]]).capitalize() if len(end) else ""
         rows.append(r)
     t = pd.DataFrame(rows)
     ctx.publish("placements_cost_projection", t, "Placement cost projection against budget", SECTION)
     money = [c for c in t.columns if c.endswith("£m") or "£m" in c]
     note = (f"{ctx.quarter.fy}: spend to date from the ledger ({gbpm(ytd)}) plus the projected cost of the months left. "
             "Later years: the whole year projected. The comparison with budget in later years holds this year's "
-            "budget flat: later budgets are not yet set." if budget is not None else
+            "budget flat: later budgets are not yet set. The forecast used at each distance ahead is the one the "
+            "backtest found most accurate there (no change unless another did better)." if budget is not None else
             "No ledger in this quarter's params, so no budget to compare with.")
     return HTML(table_html(t, "Placement cost projection", {c: gbpm_plain for c in money}, numeric=money, note=note))
 
@@ -395,29 +560,79 @@ def scenario_table(ctx: QuarterContext) -> HTML:
                                 "the quarter end and phase in over twelve months."))
 
 
+def backtest_table(bt: pd.DataFrame, choice: pd.DataFrame) -> pd.DataFrame:
+    """By horizon: the forecast used now and its error, no change's and the Markov model's side by side
+    (weighted absolute % error over the backtest's origins), the cspack model's, the error of the
+    forecast as it would have been chosen at each origin (from earlier outcomes only), and how often
+    the calibrated 80% range held the outcome."""
+    rows = []
+    summary = pl.backtest_summary(bt).set_index("horizon_months")
+    for r in choice.itertuples():
+        g = bt[bt["horizon"] == r.horizon]
+        if not len(g):
+            continue
+        rows.append({"horizon_months": int(r.horizon), "origins": int(len(g)), "used": pl.METHOD_NAMES[r.method],
+                     "used_wape": getattr(r, f"{r.method}_wape"), "naive_wape": r.naive_wape,
+                     "markov_wape": r.markov_wape, "model_wape": r.model_wape,
+                     "replayed_wape": pl.wape(g["used"], g["actual"]) if "used" in g else np.nan,
+                     "model_coverage_80": float(summary.at[r.horizon, "coverage_80"]),
+                     "used_coverage_80": float(g["used_in_80"].mean() * 100) if "used_in_80" in g else np.nan,
+                     "scale": float(r.scale)})
+    return pd.DataFrame(rows)
+
+
 def backtest_view(ctx: QuarterContext):
-    bt = bundle(ctx)["backtest"]
+    b = bundle(ctx)
+    bt = b["backtest"]
     if not len(bt):
-        return [Markdown("*Not enough history to backtest: three years before the first origin are needed.*")]
-    summary = pl.backtest_summary(bt)
+        return [Markdown("*Not enough history to backtest: three years before the first quarter end tested are "
+                         "needed, so the projection assumes no change.*")]
+    choice = b["choice"] if "choice" in b else pl.choose(bt)
+    t = backtest_table(bt, choice)
     ctx.publish("placements_backtest", bt, "Backtest: each origin's forecasts and outcomes", SECTION)
-    ctx.publish("placements_backtest_summary", summary, "Backtest accuracy and range coverage", SECTION)
-    t = summary.rename(columns={"horizon_months": "Months ahead", "origins": "Origins", "model_wape": "cspack model %",
-                                "naive_wape": "Naive (no change) %", "markov_wape": "Markov model %",
-                                "coverage_50": "50% range held outcome %", "coverage_80": "80% range held outcome %",
-                                "coverage_95": "95% range held outcome %"})
-    r12 = summary.set_index("horizon_months").loc[12] if 12 in set(summary["horizon_months"]) else summary.iloc[-1]
-    text = (f"Backtest: at {plural(bt['origin'].nunique(), 'quarter end')} from {bt['origin'].min():%B %Y} to "
-            f"{bt['origin'].max():%B %Y}, the model was fitted only on what was known then and its forecasts compared "
-            f"with what happened. Twelve months ahead its weighted absolute error was {pct(r12['model_wape'])}, against "
-            f"{pct(r12['naive_wape'])} for assuming no change and {pct(r12['markov_wape'])} for a deterministic Markov "
-            f"stock-flow model; its 80% range held the outcome {pct(r12['coverage_80'], 0)} of the time (a well-calibrated "
-            "range: about 80%).")
-    fmt = {c: (lambda v: pct(v)) for c in t.columns if c.endswith("%")}
-    return [Markdown(text), HTML(table_html(t, "Backtest: weighted absolute % error of children in care, and range coverage",
-                                            fmt, numeric=list(t.columns[1:]),
-                                            note="Weighted absolute % error: the sum of |forecast - outcome| over "
-                                                 f"origins divided by the sum of outcomes. {BACKTEST_PATHS} simulated paths per origin."))]
+    ctx.publish("placements_backtest_summary", t, "Backtest accuracy by months ahead: the forecast used, no change and "
+                "the Markov model", SECTION)
+    shown = t.assign(used=t["used"].str.capitalize()).drop(columns=["scale"]).rename(columns={
+        "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used",
+        "used_wape": "Forecast used %", "naive_wape": "No change %", "markov_wape": "Markov model %",
+        "model_wape": "cspack model %", "replayed_wape": "Forecast used, as chosen at the time %",
+        "model_coverage_80": "Model's 80% range held outcome %", "used_coverage_80": "Calibrated 80% range held outcome %"})
+    r12 = t[t["horizon_months"] == 12].iloc[0] if 12 in set(t["horizon_months"]) else t.iloc[-1]
+    words = []
+    for r in t.itertuples():
+        if r.used == pl.METHOD_NAMES["naive"]:
+            words.append(f"at {r.horizon_months} months no change (the models did no better)")
+        else:
+            words.append(f"at {r.horizon_months} months {r.used} ({pct(r.used_wape)} against {pct(r.naive_wape)} for "
+                         "no change)")
+    text = (f"Backtest: at {plural(bt['origin'].nunique(), 'quarter end')} from {pd.Timestamp(bt['origin'].min()):%B %Y} "
+            f"to {pd.Timestamp(bt['origin'].max()):%B %Y}, each forecast was made only from what was known then and "
+            "compared with what happened. The projection uses, at each distance ahead, the forecast with the smallest "
+            f"average error there, and no change unless another did better: {'; '.join(words)}. Chosen as it would have "
+            f"been at each quarter end, from the outcomes known by then, the forecast used erred by "
+            f"{pct(r12['replayed_wape'])} at {int(r12['horizon_months'])} months against {pct(r12['naive_wape'])} for no "
+            f"change. Its 80% range is widened or narrowed to what the backtest's errors show; chosen the same way, "
+            f"it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at {int(r12['horizon_months'])} months "
+            f"(the model's own range: {pct(r12['model_coverage_80'], 0)}; a well-calibrated range holds about 80%).")
+    fmt = {c: (lambda v: pct(v)) for c in shown.columns if c.endswith("%")}
+    return [Markdown(text), HTML(table_html(shown, "Backtest: average error of children in care by months ahead, and "
+                                            "range coverage", fmt, numeric=[c for c in shown.columns if c.endswith("%")]
+                                            + ["Quarter ends tested"],
+                                            note="Average error: the sum of |forecast - outcome| over the quarter ends "
+                                                 "tested, divided by the sum of outcomes. The forecast used is the one "
+                                                 "with the smallest error in this table; 'as chosen at the time' repeats "
+                                                 "the choice at each quarter end from the outcomes known by then (where "
+                                                 "fewer than three were known, no change). "
+                                                 f"{BACKTEST_PATHS} simulated paths per quarter end."))]
+
+
+def _warnings_note(ctx) -> str:
+    w = bundle(ctx).get("model_warnings")
+    if w is None or not len(w):
+        return ""
+    ctx.publish("placements_model_warnings", w, "Warnings from the model fitting (for the analyst)", SECTION)
+    return (f" The fitting routines reported {plural(len(w), 'numerical warning')} (usually placement types with few "
+            "children); they are listed in the tables workbook.")
 
 
 def method_note(ctx: QuarterContext) -> Markdown:
@@ -434,6 +649,11 @@ def method_note(ctx: QuarterContext) -> Markdown:
         f"{pct(100 * p['entry_sd'])} and {pct(100 * p['exit_sd'])} a year), so the ranges carry the uncertainty of the "
         "rates and not only chance. Costs are placement days times the weekly unit cost / 7, uplifted by "
         f"{pct(100 * p['inflation'])} a year. An exponential smoothing model (ETS, damped trend) on the monthly totals "
-        "is shown as a cross-check."
+        "is shown as a cross-check. The projection used at each distance ahead is the forecast the backtest found "
+        "most accurate there (no change, the Markov model or this model; no change unless another did better), and "
+        "its 80% range is the model's, widened or narrowed by how far the backtest's outcomes fell from that forecast "
+        "(a conformal calibration)."
+        + (f" Adjustments to the model this quarter: {str(p['notes']).rstrip('.')}." if p.get("notes") else "")
+        + _warnings_note(ctx)
         + (f" {number(p['episodes_without_dob'])} episodes of children with no usable header row (no date of birth) "
            "are left out: see Data quality and method." if p.get("episodes_without_dob", 0) else ""))

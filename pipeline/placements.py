@@ -10,6 +10,8 @@ month of year)."""
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +28,23 @@ REASON_GROUPS = {"returned_home": ("E4A", "E4B", "E13"), "special_guardianship":
 REASON_LABELS = {"returned_home": "Returned home", "special_guardianship": "Special guardianship order",
                  "adoption": "Adopted", "age_18": "Reached 18", "other": "Other reasons"}
 NC = len(CATEGORIES)
+MIN_GLM_MONTHS = 24  # the seasonal entrant GLM has 13 parameters (level, trend, 11 months): two years at least
+ENTRANT_BAND = (0.25, 4.0)
+MAX_SIM_BYTES = 4e9  # simulate refuses a run whose child slots would need more memory than this  # fitted entrants a month against the last year's observed: outside this, a fallback
+
+
+@contextmanager
+def captured_warnings(sink: list[str]):
+    """Warnings raised inside (statsmodels' convergence and domain warnings on thin histories) are kept
+    in ``sink`` as "Category: message (n times)", once each, instead of reaching the console."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    counts: dict[str, int] = {}
+    for w in caught:
+        key = f"{w.category.__name__}: {str(w.message).splitlines()[0][:160]}"
+        counts[key] = counts.get(key, 0) + 1
+    sink.extend(f"{k} ({n} time{'s' if n > 1 else ''})" for k, n in counts.items())
 
 
 # ---- episodes -> spells ----------------------------------------------------------------------------
@@ -35,11 +54,12 @@ def prepare(episodes: pd.DataFrame, header: pd.DataFrame) -> pd.DataFrame:
     (NaT when open), category (index into CATEGORIES), REC, dob, period_start, next_category (the
     category of the continuing episode when the episode ends X1, else -1)."""
     e = episodes[["CHILD", "DECOM", "DEC", "PLACE", "PLACE_PROVIDER", "REC"]].copy()
-    e["start"] = pd.to_datetime(e["DECOM"])
-    e["end"] = pd.to_datetime(e["DEC"])
+    # ``ssda903.merge_returns`` output as it is: the parsed DECOM_date / DEC_date beside the text dates
+    for col, to in (("DECOM", "start"), ("DEC", "end")):
+        e[to] = _dates(episodes[f"{col}_date"] if f"{col}_date" in episodes else episodes[col])
     e["category"] = pd.Categorical(place_category(e["PLACE"], e["PLACE_PROVIDER"]), categories=CATEGORIES).codes
     e["REC"] = e["REC"].fillna("").astype(str)
-    dob = pd.to_datetime(header.drop_duplicates("CHILD", keep="last").set_index("CHILD")["DOB"])
+    dob = _dates(header.drop_duplicates("CHILD", keep="last").set_index("CHILD")["DOB"])
     e["dob"] = e["CHILD"].map(dob)
     no_dob = int(e["dob"].isna().sum())  # no usable header row: counted in the data-quality findings
     e = e[e["dob"].notna()].sort_values(["CHILD", "start"]).reset_index(drop=True)
@@ -57,6 +77,19 @@ def prepare(episodes: pd.DataFrame, header: pd.DataFrame) -> pd.DataFrame:
                           kind="stable", na_position="last").reset_index(drop=True)
     out.attrs["episodes_without_dob"] = no_dob
     return out
+
+
+def _dates(col: pd.Series) -> pd.Series:
+    """Dates as DfE's return files write them (dd/mm/yyyy), ISO (yyyy-mm-dd), or already dates: never
+    the month-first guess of ``pd.to_datetime`` without a format (which reads 05/04/2020 as 4 May)."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return (col.dt.tz_localize(None) if getattr(col.dt, "tz", None) is not None else col).astype("datetime64[ns]")
+    text = col.astype("string").str.strip().replace("", pd.NA)
+    out = pd.to_datetime(text, format="%d/%m/%Y", errors="coerce")
+    iso = out.isna() & text.notna()
+    if iso.any():
+        out[iso] = pd.to_datetime(text[iso].str[:10], format="%Y-%m-%d", errors="coerce")
+    return out.astype("datetime64[ns]")
 
 
 def as_at(spells: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
@@ -205,9 +238,10 @@ class Fitted:
     reason_mix: np.ndarray  # (NC, 4): returned home, SGO, adoption, other among exits before 18
     months: pd.PeriodIndex  # the projected months
     window: tuple[pd.Timestamp, pd.Timestamp]
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # reader-facing notes: guards that changed the model
     entry_sd: float = 0.0  # year-to-year sd of log entrants (rates drift by this much a year on each path)
     exit_sd: float = 0.0  # year-to-year sd of the log exit rate
+    warnings: list[str] = field(default_factory=list)  # statsmodels' warnings while fitting (for the build log)
 
 
 def child_months(spells: pd.DataFrame, first: pd.Period, last: pd.Period) -> pd.DataFrame:
@@ -249,8 +283,21 @@ def child_months(spells: pd.DataFrame, first: pd.Period, last: pd.Period) -> pd.
     return out[out["age"] < 18]
 
 
-def fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int = 36, window_years: int = 3,
-        trend_weight: float = 0.0) -> Fitted:
+def fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int = 36, window_years: float = 3,
+        trend_weight: float = 0.0, history_start: pd.Timestamp | None = None) -> Fitted:
+    """See ``_fit``. Guards: a window shorter than the entrant GLM needs (``MIN_GLM_MONTHS``) is widened
+    when the history allows, else the entrant model drops its month-of-year terms; fitted entrants
+    outside ``ENTRANT_BAND`` times the last year's observed fall back to the observed level; either is
+    said in ``notes``. statsmodels' warnings are kept in ``warnings``, not printed."""
+    caught: list[str] = []
+    with captured_warnings(caught):
+        model = _fit(spells, origin, horizon, window_years, trend_weight, history_start)
+    model.warnings = caught
+    return model
+
+
+def _fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int, window_years: float, trend_weight: float,
+         history_start: pd.Timestamp | None) -> Fitted:
     """Fit the models on the ``window_years`` before ``origin`` (month ends): entrants as a negative
     binomial GLM (log link) with a linear trend and month of year, shared between age bands by their
     observed shares; exits and moves as discrete-time logistic hazards on placement category, age band
@@ -260,8 +307,24 @@ def fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int = 36, window_ye
 
     origin = pd.Timestamp(origin)
     last = origin.to_period("M")
-    first = last - 12 * window_years + 1
     notes = []
+    # the window: the months asked for, widened to what the entrant GLM needs, within the history held
+    h0 = pd.Timestamp(history_start) if history_start is not None else spells["start"].min()
+    held = (last - h0.to_period("M")).n + 1 if pd.notna(h0) else 1
+    asked = max(int(round(12 * window_years)), 1)
+    n_months = asked
+    if asked < MIN_GLM_MONTHS:
+        n_months = max(asked, min(MIN_GLM_MONTHS, held))
+        if n_months > asked:
+            notes.append(f"the {asked}-month window asked for is too short to fit the entrant model (13 parameters), "
+                         f"so {n_months} months are used")
+    if n_months > held:
+        n_months = max(held, 1)
+    first = last - n_months + 1
+    seasonal = n_months >= MIN_GLM_MONTHS
+    if not seasonal:
+        notes.append(f"only {n_months} months of history before the quarter end: entrants are projected at the "
+                     "observed average, with no month-of-year pattern")
     # entries -----------------------------------------------------------------------------------------
     starts = spells[spells["new_period"] & (spells["start"] >= first.to_timestamp()) & (spells["start"] <= origin)]
     age0 = ((starts["start"] - starts["dob"]).dt.days / 365.25).to_numpy()
@@ -283,7 +346,11 @@ def fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int = 36, window_ye
     params = {}
     total = counts.sum(axis=1).to_numpy()
     # one model on the total with age-band shares: more stable than five thin models
+    recent = total[-min(12, len(total)):]
+    observed = float(recent.mean()) if len(recent) else 0.0
     try:
+        if not seasonal:
+            raise _Simple()
         glm = sm.GLM(total, Xh, family=sm.families.NegativeBinomial(alpha=0.05)).fit()
         # dispersion from Pearson chi2 (method of moments), then refit
         mu = glm.mu
@@ -299,10 +366,20 @@ def fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int = 36, window_ye
         # the level: the last twelve months' entrants, seasonally adjusted
         level = float((total[-12:] / season_hist[-12:]).mean())
         pred = level * season * np.exp(beta["trend"] * trend_weight * (np.arange(1, horizon + 1) / 12.0))
-    except Exception as exc:  # pragma: no cover - statsmodels fails only on degenerate data
+        lo, hi = ENTRANT_BAND
+        ratio = float(np.mean(pred)) / observed if observed > 0 else (np.inf if np.mean(pred) > 1 else 1.0)
+        if not np.all(np.isfinite(pred)) or not lo <= ratio <= hi:
+            notes.append(f"the entrant model projected {np.mean(pred):,.1f} entrants a month against "
+                         f"{observed:,.1f} observed in the last year (outside {lo:g} to {hi:g} times): the observed "
+                         "average is used instead")
+            raise _Simple()
+    except _Simple:
         alpha = 0.0
-        pred = np.full(horizon, total[-12:].mean())
-        notes.append(f"entry model did not fit ({exc}); the last year's average is used")
+        pred = np.full(horizon, observed)
+    except Exception as exc:  # statsmodels fails only on degenerate data
+        alpha = 0.0
+        pred = np.full(horizon, observed)
+        notes.append(f"the entrant model could not be fitted ({type(exc).__name__}); the last year's average is used")
     share = counts.sum(axis=0).to_numpy() / max(counts.to_numpy().sum(), 1)
     mean = pred[:, None] * share[None, :]
     ent_cat = np.ones((5, NC)) * 0.01
@@ -349,6 +426,10 @@ def fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int = 36, window_ye
     entry_sd, exit_sd = year_to_year_variation(spells, origin)
     return Fitted(origin, pd.DataFrame([params]), mean, alpha, ent_cat, exit_table, move_prob, dest, mix, future,
                   (first.to_timestamp(), origin), notes, entry_sd, exit_sd)
+
+
+class _Simple(Exception):
+    """Use the observed average for entrants (a guard in ``fit``)."""
 
 
 def year_to_year_variation(spells: pd.DataFrame, origin: pd.Timestamp, floor: float = 0.03) -> tuple[float, float]:
@@ -441,7 +522,13 @@ def simulate(model: Fitted, state: pd.DataFrame, paths: int = 1000, seed: int = 
     H = len(model.months)
     n0 = len(state)
     mean_total = model.entry_mean.sum(axis=1)
+    if not np.all(np.isfinite(mean_total)) or mean_total.min() < 0:
+        raise ValueError("simulate: the entrant means are not finite non-negative numbers (a model that did not fit)")
     cap = n0 + int(np.ceil(mean_total.sum() * 1.6 + 10 * np.sqrt(mean_total.sum()) + 20))
+    if paths * cap * 10 > MAX_SIM_BYTES:
+        raise ValueError(f"simulate: {paths} paths of {cap:,} children need about {paths * cap * 10 / 1e9:.1f} GB; "
+                         f"the fitted model expects {mean_total.sum():,.0f} entrants against {n0:,} children in care now, "
+                         "so it is not run (check the model's notes)")
     cat = np.full((paths, cap), -1, dtype=np.int16)
     age = np.zeros((paths, cap), dtype=np.int32)
     care = np.zeros((paths, cap), dtype=np.int32)
@@ -625,15 +712,38 @@ def markov_forecast(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int, re
 
 def ets_forecast(totals: pd.Series, horizon: int) -> pd.DataFrame:
     """Holt's damped-trend exponential smoothing (statsmodels ETS) on the monthly totals, with its
-    simulated 80% interval: the aggregate cross-check."""
+    simulated 80% interval: the aggregate cross-check. Never below zero (a count); with under two years
+    of months, or when ETS does not fit, the last total carried forward (said in ``attrs["notes"]``);
+    statsmodels' warnings in ``attrs["warnings"]``."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-    y = pd.Series(totals.astype(float).to_numpy(), index=pd.period_range(end=totals.index[-1].to_period("M"),
-                                                                         periods=len(totals), freq="M"))
-    model = ETSModel(y, error="add", trend="add", damped_trend=True).fit(disp=False)
-    frame = model.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=0.2)
-    return pd.DataFrame({"mean": frame["mean"].to_numpy(), "low_80": frame["pi_lower"].to_numpy(),
-                         "high_80": frame["pi_upper"].to_numpy()})
+    notes: list[str] = []
+    caught: list[str] = []
+    values = totals.astype(float).to_numpy()
+    last = float(values[-1]) if len(values) else 0.0
+    flat = pd.DataFrame({"mean": np.full(horizon, last), "low_80": np.full(horizon, last),
+                         "high_80": np.full(horizon, last)})
+    if len(values) < MIN_GLM_MONTHS:
+        notes.append(f"the cross-check needs two years of month-end totals ({len(values)} held): no change is shown")
+        out = flat
+    else:
+        y = pd.Series(values, index=pd.period_range(end=totals.index[-1].to_period("M"), periods=len(values), freq="M"))
+        try:
+            with captured_warnings(caught):
+                model = ETSModel(y, error="add", trend="add", damped_trend=True).fit(disp=False)
+                frame = model.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=0.2)
+            out = pd.DataFrame({"mean": frame["mean"].to_numpy(), "low_80": frame["pi_lower"].to_numpy(),
+                                "high_80": frame["pi_upper"].to_numpy()})
+            if not np.isfinite(out.to_numpy()).all():
+                raise ValueError("not finite")
+        except Exception as exc:  # statsmodels fails only on degenerate series
+            notes.append(f"the cross-check could not be fitted ({type(exc).__name__}): no change is shown")
+            out = flat
+    if (out < 0).any().any():
+        notes.append("the cross-check's forecast was cut at zero children")
+    out = out.clip(lower=0.0)
+    out.attrs["notes"], out.attrs["warnings"] = notes, caught
+    return out
 
 
 # ---- backtest ----------------------------------------------------------------------------------------------
@@ -648,10 +758,12 @@ def _month_end(origin: pd.Timestamp, h: int) -> pd.Timestamp:
 
 
 def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Timestamp, horizons=(3, 6, 12, 24),
-             paths: int = 300, seed: int = 2026, window_years: int = 3) -> pd.DataFrame:
+             paths: int = 300, seed: int = 2026, window_years: float = 3, ets: bool = False,
+             history_start: pd.Timestamp | None = None) -> pd.DataFrame:
     """Rolling origins: at each, the history as known then (``as_at``), the model fitted and simulated,
-    and the naive (persistence) and Markov forecasts; scored against what happened, at each horizon
-    that has an outcome by ``data_end``. One row per origin and horizon."""
+    and the naive (persistence) and Markov forecasts (and ETS on the month-end totals when ``ets``);
+    scored against what happened, at each horizon that has an outcome by ``data_end``. One row per
+    origin and horizon, with the model's 80% range (``low_80``, ``high_80``) for calibration."""
     rows = []
     actual_totals = daily_stock(spells, min(pd.Timestamp(o) for o in origins) if origins else data_end, data_end).sum(axis=1) \
         if origins else None
@@ -662,12 +774,16 @@ def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Tim
             continue
         hmax = max(reachable)
         known = as_at(spells, origin)
-        model = fit(known, origin, horizon=hmax, window_years=window_years)
+        model = fit(known, origin, horizon=hmax, window_years=window_years, history_start=history_start)
         state = state_at(known, origin)
         sim = simulate(model, state, paths=paths, seed=seed)
         total = sim["stock"].sum(axis=2)
         markov = markov_forecast(known, origin, hmax)
         now = len(state)
+        if ets:
+            h0 = max(pd.Timestamp(history_start) if history_start is not None else known["start"].min(),
+                     origin - pd.DateOffset(years=8))
+            ets_mean = ets_forecast(monthly_totals(known, h0, origin), hmax)["mean"].to_numpy()
         for h in horizons:
             end = _month_end(origin, h)
             if end > data_end:
@@ -676,6 +792,8 @@ def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Tim
             q = {lv: np.quantile(total[:, h - 1], [(1 - lv) / 2, 1 - (1 - lv) / 2]) for lv in (0.5, 0.8, 0.95)}
             rows.append({"origin": origin.date(), "horizon": h, "actual": actual, "model": float(np.median(total[:, h - 1])),
                          "naive": now, "markov": float(markov[h - 1]),
+                         **({"ets": float(ets_mean[h - 1])} if ets else {}),
+                         "low_80": float(q[0.8][0]), "high_80": float(q[0.8][1]),
                          **{f"in_{int(lv * 100)}": bool(q[lv][0] <= actual <= q[lv][1]) for lv in q}})
     return pd.DataFrame(rows)
 
@@ -690,6 +808,126 @@ def backtest_summary(bt: pd.DataFrame) -> pd.DataFrame:
                     "coverage_50": g["in_50"].mean() * 100, "coverage_80": g["in_80"].mean() * 100,
                     "coverage_95": g["in_95"].mean() * 100})
     return pd.DataFrame(out)
+
+
+# ---- the forecast used: chosen per horizon by the backtest, ranges calibrated on its residuals --------------
+METHODS = ("naive", "markov", "model")  # in order of preference at a tie: no change first
+METHOD_NAMES = {"naive": "no change", "markov": "the Markov stock-flow model", "model": "the cspack stock-flow model",
+                "ets": "exponential smoothing (ETS)"}
+CHOICE_HORIZONS = (3, 6, 12, 24)
+MIN_CHOICE_ORIGINS = 3  # fewer backtest origins at a horizon than this: no change is used there, uncalibrated
+COVERAGE = 0.8
+PRIOR_ORIGINS = 5  # the conformal scale is shrunk toward 1 (the model's own range) as if from this many origins
+
+
+def conformal_factor(scores: np.ndarray, level: float = COVERAGE) -> float:
+    """Split-conformal scale: the ceil((n + 1) x level)-th smallest of the scores |outcome - forecast| /
+    (half the model's 80% range), so a range of that many half-widths around the forecast would have
+    held the outcome at ``level`` of the backtest's origins (finite-sample corrected; the largest
+    score when n is small)."""
+    s = np.sort(np.asarray(scores, dtype=float)[np.isfinite(scores)])
+    if not len(s):
+        return 1.0
+    k = min(int(np.ceil((len(s) + 1) * level)), len(s))
+    return float(s[k - 1])
+
+
+def choose(bt: pd.DataFrame, horizons=CHOICE_HORIZONS, methods=METHODS, min_origins: int = MIN_CHOICE_ORIGINS,
+           level: float = COVERAGE) -> pd.DataFrame:
+    """At each horizon, the method with the lowest weighted absolute % error in the backtest ``bt``
+    (rows whose outcome was known: the caller passes only those), no change unless another is strictly
+    better; and the conformal scale of the model's range around the chosen forecast. ``bt`` rows need
+    ``actual``, the methods' columns, ``low_80`` and ``high_80``. One row per horizon: ``method``,
+    ``origins``, each method's WAPE, ``scale`` (1 when not calibrated; shrunk toward 1 by
+    ``PRIOR_ORIGINS``) and ``calibrated``."""
+    rows = []
+    for h in horizons:
+        g = bt[bt["horizon"] == h] if len(bt) else bt
+        r = {"horizon": h, "origins": int(len(g)), "method": "naive", "scale": 1.0, "calibrated": False}
+        for m in methods:
+            r[f"{m}_wape"] = wape(g[m], g["actual"]) if len(g) else np.nan
+        if len(g) >= min_origins:
+            best = min(methods, key=lambda m: (round(r[f"{m}_wape"], 9), methods.index(m)))
+            r["method"] = best
+            half = np.maximum((g["high_80"] - g["low_80"]).to_numpy() / 2, 1.0)
+            k = conformal_factor(np.abs(g["actual"] - g[best]).to_numpy() / half, level)
+            # few origins: shrunk toward the model's own range (scale 1), as if it had been seen PRIOR_ORIGINS times
+            k = (len(g) * k + PRIOR_ORIGINS) / (len(g) + PRIOR_ORIGINS)
+            r["scale"] = float(np.clip(k, 0.25, 6.0))
+            r["calibrated"] = True
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def horizon_plan(choice: pd.DataFrame, months: int) -> tuple[np.ndarray, np.ndarray]:
+    """For months 1..``months`` ahead: the method (from the next evaluated horizon at or beyond it; the
+    longest beyond the last) and the range scale (interpolated between evaluated horizons)."""
+    hs = choice["horizon"].to_numpy()
+    ahead = np.arange(1, months + 1)
+    pick = np.minimum(np.searchsorted(hs, ahead, side="left"), len(hs) - 1)
+    return choice["method"].to_numpy()[pick], np.interp(ahead, hs, choice["scale"].to_numpy())
+
+
+def recentre(stock: np.ndarray, point: np.ndarray, scale: np.ndarray, centre: np.ndarray | None = None) -> np.ndarray:
+    """The simulated paths (paths, months, NC) moved so their median total is ``point`` and their spread
+    around it scaled by ``scale`` (each month): total' = point + scale x (total - centre), where
+    ``centre`` is the median total (pass the baseline's to move scenario paths by the same amount, path
+    by path); categories keep each path's mix. Never below zero."""
+    total = stock.sum(axis=2).astype(float)
+    c = np.median(total, axis=0) if centre is None else centre
+    target = np.maximum(point[None, :] + scale[None, :] * (total - c[None, :]), 0.0)
+    return path_shift(stock, target - total)
+
+
+def path_shift(stock: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Add ``delta`` (paths, months) children to each path's total, spread over categories in the
+    path's own mix (the whole category mix of the month's median when a path holds no children)."""
+    total = stock.sum(axis=2).astype(float)
+    mix = np.divide(stock, total[:, :, None], out=np.zeros(stock.shape), where=total[:, :, None] > 0)
+    avg = stock.sum(axis=0).astype(float)
+    avg = avg / np.maximum(avg.sum(axis=1, keepdims=True), 1)
+    mix = np.where(total[:, :, None] > 0, mix, avg[None])
+    return np.maximum(total + delta, 0.0)[:, :, None] * mix
+
+
+def chosen_in_time(bt: pd.DataFrame, origin: pd.Timestamp, **kw) -> pd.DataFrame:
+    """``choose`` as it would have been made at ``origin``: only backtest rows whose outcome month had
+    ended by then."""
+    if not len(bt):
+        return choose(bt, **kw)
+    return choose(bt[_outcome_end(bt) <= pd.Timestamp(origin).to_period("M").ordinal], **kw)
+
+
+def _outcome_end(bt: pd.DataFrame) -> np.ndarray:
+    """The month of each backtest row's outcome (origin + horizon months), as a period ordinal."""
+    o = pd.PeriodIndex(pd.to_datetime(bt["origin"]), freq="M") + 0
+    return np.array((o.asi8 + bt["horizon"].to_numpy()).astype("int64"))
+
+
+def replay_choice(bt: pd.DataFrame, group: str | None = None) -> pd.DataFrame:
+    """The backtest replayed as the pack would have run it: at each origin, the forecast chosen per
+    horizon from the rows whose outcome was known then (``chosen_in_time``), with its 80% range (the
+    model's half-width times the conformal scale). Adds ``used``, ``used_method``, ``used_calibrated``,
+    ``used_low_80``, ``used_high_80`` and ``used_in_80`` to ``bt`` (per ``group``, e.g. authority)."""
+    if not len(bt):
+        return bt.assign(used=[], used_method=[], used_calibrated=[], used_low_80=[], used_high_80=[], used_in_80=[])
+    out = []
+    groups = bt.groupby(group) if group else [(None, bt)]
+    for _, g in groups:
+        ends = _outcome_end(g)
+        for o, go in g.groupby("origin"):
+            ch = choose(g[ends <= pd.Timestamp(o).to_period("M").ordinal]).set_index("horizon")
+            for i, r in go.iterrows():
+                c = ch.loc[r["horizon"]] if r["horizon"] in ch.index else None
+                m = c["method"] if c is not None else "naive"
+                k = float(c["scale"]) if c is not None else 1.0
+                point = float(r[m])
+                half = max((r["high_80"] - r["low_80"]) / 2, 1.0)
+                out.append((i, point, m, bool(c is not None and c["calibrated"]), max(point - k * half, 0.0), point + k * half))
+    u = pd.DataFrame(out, columns=["i", "used", "used_method", "used_calibrated", "used_low_80", "used_high_80"]).set_index("i")
+    res = bt.join(u)
+    res["used_in_80"] = (res["used_low_80"] <= res["actual"]) & (res["actual"] <= res["used_high_80"])
+    return res
 
 
 def category_label(c: str) -> str:

@@ -1,0 +1,244 @@
+"""Benchmark (not a test) for the placement forecast (issue 15): does the forecast the pack uses ever
+lose to "no change"? Run with `make bench-forecast` (about 10 minutes on two cores); results go to
+benchmarks/results/bench_forecast.json and the tables in docs/forecast.md.
+
+Authorities: histories drawn by an independent generator in this file (not cspack's synthetic
+authority, whose stock is pinned to Derbyshire's published counts before April 2025, and not cspack's
+model): each seed has its own size, entrant level drifting as a random walk with occasional steps,
+seasonality, exit hazards by age and time in care whose level drifts too (both levels mean-reverting
+random walks, AR(1) at 0.985 a month), and moves between placement
+types. The truth is known only to the generator; the forecasts see only the history as known at each
+origin (``as_at``).
+
+At rolling origins (every six months with three years of history behind them), horizons 3/6/12/24
+months, each method forecasts children in care: naive (no change), the Markov stock-flow model, ETS on
+the month-end totals, cspack's stock-flow model (median of 200 simulated paths), and "used": the
+forecast the pack would have used at that origin, chosen per horizon by the backtest rows whose
+outcome was known at that origin (``placements.chosen_in_time``), with its 80% range scaled by those
+rows' residuals (conformal). Metrics by horizon: WAPE and MAE over all authorities and origins, how
+many authorities each method beats naive in, the mean per-authority difference from naive with two
+standard errors, and the 80% ranges' coverage (the model's own range and the calibrated one).
+
+The DfE validator's fake SSDA903 data holds one collection year: too short for any origin with three
+years of history, so it is not used here (see docs/forecast.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline import placements as pl  # noqa: E402
+from pipeline.ssda903 import CATEGORIES  # noqa: E402
+
+HISTORY_START = pd.Timestamp(2016, 4, 1)  # the first collection year "held"
+DATA_END = pd.Timestamp(2026, 9, 30)
+HORIZONS = (3, 6, 12, 24)
+METHODS = ("naive", "markov", "ets", "model")
+SEEDS = (11, 12, 13, 14, 15, 16, 17, 18)
+PATHS = 200
+
+FOSTER = [CATEGORIES.index(c) for c in ("in_house_fostering", "agency_fostering", "kinship_fostering")]
+OLDER = [CATEGORIES.index(c) for c in ("in_house_childrens_home", "external_childrens_home", "supported_accommodation")]
+YOUNG = FOSTER + [CATEGORIES.index("placed_with_parents"), CATEGORIES.index("placed_for_adoption")]
+BAND_SHARE = np.array([0.2, 0.18, 0.2, 0.32, 0.1])
+EDGES = np.array([0, 1, 5, 10, 16, 18])
+EXIT_BY_BAND = np.array([0.045, 0.035, 0.022, 0.017, 0.028])
+EXIT_BY_DURATION = np.array([1.6, 1.0, 0.55])  # under 6 months, 6 months to 2 years, 2 years and over
+
+
+def authority(seed: int) -> tuple[pd.DataFrame, dict]:
+    """One authority's episode history from 1996 (kept from ``HISTORY_START`` on, as returns would
+    hold it) to ``DATA_END``, as ``placements.prepare`` returns it."""
+    rng = np.random.default_rng(seed)
+    cfg = {"seed": seed, "entrants_per_month": float(rng.uniform(8, 60)), "entry_drift_sd": float(rng.uniform(0.01, 0.035)),
+           "exit_drift_sd": float(rng.uniform(0.008, 0.025)), "season": float(rng.uniform(0, 0.15)),
+           "step_chance": 1 / 48, "move_rate": float(rng.uniform(0.01, 0.03))}
+    months = pd.period_range("1996-04", DATA_END.to_period("M"), freq="M")  # twenty years to settle
+    e_lvl, x_lvl = 0.0, 0.0
+    act = {"id": np.zeros(0, int), "cat": np.zeros(0, int), "dob": np.zeros(0, "datetime64[D]"),
+           "start": np.zeros(0, "datetime64[D]"), "pstart": np.zeros(0, "datetime64[D]")}
+    rows = []
+    next_id = 0
+    for m in months:
+        d0 = np.datetime64(m.to_timestamp().date(), "D")
+        nd = m.days_in_month
+        # levels wander and revert (AR(1), 0.985 a month), with occasional steps: trends that last a few years
+        e_lvl = 0.985 * e_lvl + rng.normal(0, cfg["entry_drift_sd"]) + (rng.normal(0, 0.2) if rng.random() < cfg["step_chance"] else 0)
+        x_lvl = 0.985 * x_lvl + rng.normal(0, cfg["exit_drift_sd"]) + (rng.normal(0, 0.15) if rng.random() < cfg["step_chance"] else 0)
+        e_lvl, x_lvl = float(np.clip(e_lvl, -0.9, 0.9)), float(np.clip(x_lvl, -0.7, 0.7))
+        # entrants
+        k = rng.poisson(cfg["entrants_per_month"] * np.exp(e_lvl) * (1 + cfg["season"] * np.sin(2 * np.pi * m.month / 12)))
+        if k:
+            day = d0 + rng.integers(0, nd, k).astype("timedelta64[D]")
+            band = rng.choice(5, k, p=BAND_SHARE)
+            age = (EDGES[band] + rng.random(k) * (EDGES[band + 1] - EDGES[band]) * 0.98) * 365.25
+            cat = np.where(band <= 2, rng.choice(YOUNG, k, p=[0.35, 0.2, 0.2, 0.15, 0.1]),
+                           np.where(rng.random(k) < 0.55, rng.choice(FOSTER, k), rng.choice(OLDER, k)))
+            act["id"] = np.r_[act["id"], np.arange(next_id, next_id + k)]
+            next_id += k
+            act["cat"] = np.r_[act["cat"], cat]
+            act["dob"] = np.r_[act["dob"], day - age.astype("timedelta64[D]")]
+            act["start"] = np.r_[act["start"], day]
+            act["pstart"] = np.r_[act["pstart"], day]
+        n = len(act["id"])
+        if not n:
+            continue
+        day = d0 + rng.integers(0, nd, n).astype("timedelta64[D]")
+        age = (d0 - act["dob"]).astype(int) / 365.25
+        dur = (d0 - act["pstart"]).astype(int)
+        band = np.clip(np.searchsorted(EDGES, age, side="right") - 1, 0, 4)
+        dband = (dur >= 183).astype(int) + (dur >= 730)
+        h = EXIT_BY_BAND[band] * EXIT_BY_DURATION[dband] * np.exp(x_lvl)
+        # reaching 18 this month: leave on the birthday
+        b18 = act["dob"] + np.timedelta64(int(18 * 365.25), "D")
+        adult = b18 < d0 + np.timedelta64(nd, "D")
+        leave = (rng.random(n) < h) & (day >= act["start"]) & ~adult
+        end_day = np.where(adult, np.maximum(b18, act["start"] + np.timedelta64(1, "D")), day)
+        rec = np.where(adult, "E41", rng.choice(["E4A", "E11", "E45", "E13", "E41"], n, p=[0.4, 0.15, 0.2, 0.1, 0.15]))
+        gone = adult | leave
+        move = ~gone & (rng.random(n) < cfg["move_rate"]) & (day > act["start"])
+        dest = np.where(age < 16, rng.choice(FOSTER + [CATEGORIES.index("external_childrens_home")], n),
+                        rng.choice(OLDER + FOSTER[:1], n))
+        move &= dest != act["cat"]
+        for mask, r, nxt in ((gone, rec, None), (move, None, dest)):
+            idx = np.flatnonzero(mask)
+            for i in idx:
+                rows.append((act["id"][i], act["start"][i], end_day[i] if nxt is None else day[i], act["cat"][i],
+                             r[i] if nxt is None else "X1", act["dob"][i], act["pstart"][i],
+                             -1 if nxt is None else nxt[i], bool(act["start"][i] == act["pstart"][i])))
+        # movers continue in the new category from the same day
+        act["start"] = np.where(move, day, act["start"])
+        act["cat"] = np.where(move, dest, act["cat"])
+        keep = ~gone
+        for key in act:
+            act[key] = act[key][keep]
+    for i in range(len(act["id"])):  # open at the data's end
+        rows.append((act["id"][i], act["start"][i], np.datetime64("NaT"), act["cat"][i], "", act["dob"][i],
+                     act["pstart"][i], -1, bool(act["start"][i] == act["pstart"][i])))
+    df = pd.DataFrame(rows, columns=["CHILD", "start", "end", "category", "REC", "dob", "period_start", "next_category",
+                                     "new_period"])
+    for c in ("start", "end", "dob", "period_start"):
+        df[c] = pd.to_datetime(df[c])
+    df["CHILD"] = df["CHILD"].astype(str)
+    df["category"] = df["category"].astype(int)
+    # as a council's returns hold it: only episodes still open on or after the first collection year's start
+    df = df[df["end"].isna() | (df["end"] >= HISTORY_START)]
+    # new_period by the X1 chain (the first episode of a period starts on period_start)
+    df["new_period"] = df["start"].eq(df["period_start"])
+    df = df.sort_values(["start", "period_start", "dob", "category"], kind="stable").reset_index(drop=True)
+    return df, cfg
+
+
+def backtest_one(seed: int) -> pd.DataFrame:
+    spells, cfg = authority(seed)
+    origins = list(pd.date_range(HISTORY_START + pd.DateOffset(years=3) - pd.Timedelta(days=1),
+                                 DATA_END - pd.DateOffset(months=3), freq="2QE-MAR"))
+    t = time.perf_counter()
+    bt = pl.backtest(spells, origins, DATA_END, horizons=HORIZONS, paths=PATHS, seed=2026, ets=True,
+                     history_start=HISTORY_START)
+    bt["seconds_per_origin"] = (time.perf_counter() - t) / max(len(origins), 1)
+    bt["seed"] = seed
+    bt["children_at_end"] = int(len(pl.state_at(spells, DATA_END)))
+    return bt
+
+
+def with_used(bt: pd.DataFrame) -> pd.DataFrame:
+    """The forecast the pack would have used at each origin (chosen on earlier outcomes only) and its
+    calibrated 80% range: ``placements.replay_choice`` per authority."""
+    return pl.replay_choice(bt, group="seed")
+
+
+def summarise(bt: pd.DataFrame) -> dict:
+    methods = METHODS + ("used",)
+    rows = []
+    for h, g in bt.groupby("horizon"):
+        r = {"horizon_months": int(h), "authorities": int(g["seed"].nunique()), "forecasts": int(len(g))}
+        for m in methods:
+            r[f"{m}_wape"] = round(pl.wape(g[m], g["actual"]), 2)
+            r[f"{m}_mae"] = round(float(np.abs(g[m] - g["actual"]).mean()), 1)
+        per = g.groupby("seed").apply(lambda x: pd.Series({m: pl.wape(x[m], x["actual"]) for m in methods}),
+                                      include_groups=False)
+        for m in ("markov", "ets", "model", "used"):
+            d = per[m] - per["naive"]
+            r[f"{m}_minus_naive_wape"] = round(float(d.mean()), 2)
+            r[f"{m}_minus_naive_2se"] = round(float(2 * d.std(ddof=1) / np.sqrt(len(d))), 2) if len(d) > 1 else None
+            r[f"{m}_beats_naive_in"] = int((d < 0).sum())
+        r["model_80_coverage"] = round(float(g["in_80"].mean() * 100), 1)
+        r["used_80_coverage"] = round(float(g["used_in_80"].mean() * 100), 1)
+        r["used_methods"] = {k: int(v) for k, v in g["used_method"].value_counts().items()}
+        # the used forecast where it was chosen on enough earlier outcomes
+        cal = g[g["used_calibrated"]]
+        r["used_wape_when_chosen"] = round(pl.wape(cal["used"], cal["actual"]), 2) if len(cal) else None
+        r["naive_wape_same_rows"] = round(pl.wape(cal["naive"], cal["actual"]), 2) if len(cal) else None
+        r["used_80_coverage_when_calibrated"] = round(float(cal["used_in_80"].mean() * 100), 1) if len(cal) else None
+        rows.append(r)
+    return {"by_horizon": rows}
+
+
+def markdown(out: dict) -> str:
+    """The tables of docs/forecast.md from the results."""
+    hz = out["by_horizon"]
+    lines = ["| Months ahead | Forecasts | No change | Markov | ETS | cspack model | Forecast used |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in hz:
+        lines.append(f"| {r['horizon_months']} | {r['forecasts']} | " + " | ".join(
+            f"{r[m + '_wape']:.2f} ({r[m + '_mae']:.1f})" for m in ("naive", "markov", "ets", "model", "used")) + " |")
+    lines += ["", "| Months ahead | Markov - no change | ETS - no change | cspack model - no change | "
+              "Forecast used - no change |", "|---:|---:|---:|---:|---:|"]
+    for r in hz:
+        lines.append(f"| {r['horizon_months']} | " + " | ".join(
+            f"{r[m + '_minus_naive_wape']:+.2f} ± {r[m + '_minus_naive_2se']:.2f} ({r[m + '_beats_naive_in']} of "
+            f"{r['authorities']})" for m in ("markov", "ets", "model", "used")) + " |")
+    lines += ["", "| Months ahead | Model's own 80% range | Calibrated 80% range (all) | Calibrated, once chosen on "
+              "three or more outcomes | Forecast used: no change / Markov / model |", "|---:|---:|---:|---:|---|"]
+    for r in hz:
+        u = r["used_methods"]
+        lines.append(f"| {r['horizon_months']} | {r['model_80_coverage']:.1f} | {r['used_80_coverage']:.1f} | "
+                     f"{r['used_80_coverage_when_calibrated']} | {u.get('naive', 0)} / {u.get('markov', 0)} / "
+                     f"{u.get('model', 0)} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if sys.argv[1:] == ["--summarise"]:  # the summary again from the saved rows (after a change to the choice)
+        dest = ROOT / "benchmarks" / "results"
+        raw = pd.read_csv(dest / "bench_forecast_rows.csv")
+        raw = raw[[c for c in raw.columns if not c.startswith("used")]]
+        out = json.loads((dest / "bench_forecast.json").read_text())
+        out.update(summarise(with_used(raw)))
+        (dest / "bench_forecast.json").write_text(json.dumps(out, indent=1, default=str))
+        print(markdown(out))
+        return 0
+    seeds = tuple(int(a) for a in sys.argv[1:]) or SEEDS
+    t = time.perf_counter()
+    parts = []
+    for s in seeds:
+        parts.append(backtest_one(s))
+        print(f"seed {s}: {len(parts[-1])} forecasts, {parts[-1]['children_at_end'].iloc[0]} children at the end, "
+              f"{parts[-1]['seconds_per_origin'].iloc[0]:.1f} s per origin", flush=True)
+    dest = ROOT / "benchmarks" / "results"
+    dest.mkdir(exist_ok=True)
+    raw = pd.concat(parts, ignore_index=True)
+    raw.to_csv(dest / "bench_forecast_rows.csv", index=False)
+    bt = with_used(raw)
+    out = {"seeds": list(seeds), "paths": PATHS, "horizons": list(HORIZONS), **summarise(bt),
+           "authorities": [authority(s)[1] | {"children_at_end": int(bt.loc[bt["seed"] == s, "children_at_end"].iloc[0])}
+                           for s in seeds],
+           "seconds": round(time.perf_counter() - t, 1)}
+    (dest / "bench_forecast.json").write_text(json.dumps(out, indent=1, default=str))
+    bt.to_csv(dest / "bench_forecast_rows.csv", index=False)
+    print(markdown(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Who owns the placements forecast (issue 14 point 5) and the forecast used (issue 15), on the default
+quarter: the projection follows the forecast its backtest found best at each horizon, the budget
+holder's figure and the projection's are shown side by side, the budget total follows
+settings.placements_forecast, and later years carry the backtest's verdict in words."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import budget
+from pipeline import budget_sections as bs
+from pipeline import placement_sections as ps
+from pipeline.context import open_quarter
+
+from .conftest import copy_project
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("owner") / "proj")
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("owner_work") / "w")
+
+
+def test_projection_follows_the_backtests_choice_and_never_loses_to_no_change_in_it(project, work):
+    ctx = open_quarter("2026-27-Q2", work_dir=work, root=project)
+    b = ps.bundle(ctx)
+    origin = pd.Timestamp(ctx.params.data_as_at)
+    key = next(k for k, s in ctx.params.inputs.items() if s.kind == "ssda903")
+    eps = ctx.table(f"{key}_episodes")
+    # children in care at the quarter end, counted in plain pandas from the prepared episodes
+    start, end = pd.to_datetime(eps["DECOM"]), pd.to_datetime(eps["DEC"])
+    now = eps.loc[(start <= origin) & (end.isna() | (end > origin)), "CHILD"].nunique()
+    fan, choice = b["fan"], b["choice"]
+    naive_months = fan["method"] == "naive"
+    assert np.allclose(fan.loc[naive_months, "median"], now, atol=0.5)
+    model_months = fan["method"] == "model"
+    assert np.allclose(fan.loc[model_months, "median"], b["model_fan"].loc[model_months, "median"], atol=0.5)
+    # the choice: the smallest backtest error at each horizon, no change unless strictly beaten
+    bt = b["backtest"]
+    for r in choice.itertuples():
+        g = bt[bt["horizon"] == r.horizon]
+        errs = {m: np.abs(g[m] - g["actual"]).sum() / g["actual"].sum() * 100 for m in ("naive", "markov", "model")}
+        assert errs[r.method] == pytest.approx(min(errs.values()))
+        if r.method != "naive":
+            assert errs[r.method] < errs["naive"]
+    t = ps.backtest_table(bt, choice)
+    assert (t["used_wape"] <= t["naive_wape"] + 1e-9).all() and (t["used_wape"] <= t["markov_wape"] + 1e-9).all()
+    assert t["replayed_wape"].notna().all() and t["used_coverage_80"].between(0, 100).all()
+
+
+def test_holder_and_projection_side_by_side_and_the_budget_total_follows_the_setting(project, work):
+    ctx = open_quarter("2026-27-Q2", work_dir=work, root=project)
+    own = ps.owner_figures(ctx)
+    led = budget.ledger_forecast(ctx.table(bs._ledger_key(ctx)), ctx.quarter.fy, ctx.quarter.q)
+    holder = float(led.set_index("line_id").at["placements", "holder_forecast_gbpm"])
+    assert own["holder"] == pytest.approx(holder)
+    assert own["holder_inside"] == (own["low"] <= holder <= own["high"])
+    assert own["setting"] == "model" and own["used"] == own["projection"]
+    text = ps.headline(ctx).data
+    assert f"The budget holder forecasts {ps.gbpm(holder)}" in text
+    assert ("inside the projection's range" if own["holder_inside"] else "outside the projection's range") in text
+    assert "The budget total uses the projection" in text
+    assert "At 24 months" in text or "At 12 months" in text  # later years carry the backtest's verdict
+    assert "`" not in text and "kind:" not in text
+    # the budget line is the projection's figure
+    d = bs.view(ctx).detail.set_index("line_id")
+    assert d.at["placements", "full_year_forecast_gbpm"] == pytest.approx(own["projection"])
+
+    ctx2 = open_quarter("2026-27-Q2", work_dir=work, root=project)
+    ctx2.params.settings["placements_forecast"] = "budget_holder"
+    assert ps.current_year_cost(ctx2) is None and not ps.uses_projection(ctx2)
+    d2 = bs.view(ctx2).detail.set_index("line_id")
+    assert d2.at["placements", "forecast_source"] != "placement projection (SSDA903 stock-flow model)"
+    # the text says what the budget total holds, whichever way the budget section reads the setting
+    own2 = ps.owner_figures(ctx2)
+    assert own2["used"] == pytest.approx(d2.at["placements", "full_year_forecast_gbpm"])
+    said = {"budget holder": "uses the budget holder's forecast", "profile": "projected from this year's spending"}
+    assert said[own2["used_source"]] in ps.headline(ctx2).data
+
+    ctx3 = open_quarter("2026-27-Q2", work_dir=work, root=project)
+    ctx3.params.settings["placements_forecast"] = "holder"
+    with pytest.raises(ValueError, match="placements_forecast"):
+        ps.forecast_setting(ctx3)
+
+
+def test_missing_returns_are_explained_in_reader_words(project, work, monkeypatch):
+    ctx = open_quarter("2026-27-Q2", work_dir=work, root=project)
+    monkeypatch.setattr(ps, "available", lambda c: False)
+    text = ps.headline(ctx).data
+    assert "children-looked-after (SSDA903) returns" in text and "kind" not in text and "`" not in text
