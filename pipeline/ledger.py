@@ -65,6 +65,7 @@ class LedgerResult:
     fixes: pd.DataFrame | None = None  # kept rows changed by a documented rule: row, column, value, note
     delimiter: str = ","
     decimal: str = "."
+    row_places: dict = field(default_factory=dict)  # file row of each problem -> (financial year, month) or None
 
     @property
     def reconciles(self) -> bool:
@@ -296,15 +297,21 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
     is_total = ~blank & (((df["cost_centre"] == "") & desc_total) | df["cost_centre"].str.contains(CC_TOTAL_RE))
     is_total &= ~df["_row"].isin(ragged)
     detail = df[~blank & ~is_total & ~df["_row"].isin(ragged)].copy()
-    # an exact copy of an earlier detail row is dropped (never counted twice) and reported
+    # an exact copy of an earlier detail row, in a balances extract (one row per cost centre and month,
+    # carrying the annual budget or forecast), is dropped (never counted twice) and reported; a list of
+    # transactions (no budget or forecast column) can hold two identical payments, so they are kept and counted
     dup = detail.drop(columns="_row").duplicated(keep="first")
+    balances = "budget_annual" in detail or "forecast_full_year" in detail
     dup_rows = detail.loc[dup, "_row"].tolist()
-    if dup_rows:
-        firsts = detail.drop(columns="_row").drop_duplicates(keep="first")
-        notes.append(f"{len(dup_rows)} row(s) exact copies of an earlier row, dropped so they are not counted twice "
-                     f"(rows {', '.join(map(str, dup_rows[:8]))}{', ...' if len(dup_rows) > 8 else ''})")
-        del firsts
-    detail = detail[~dup]
+    shown_rows = f"rows {', '.join(map(str, dup_rows[:8]))}{', ...' if len(dup_rows) > 8 else ''}"
+    if dup_rows and balances:
+        notes.append(f"{len(dup_rows)} row(s) exact copies of an earlier row, dropped so their budget and spend are "
+                     f"not counted twice ({shown_rows})")
+        detail = detail[~dup]
+    elif dup_rows:
+        notes.append(f"{len(dup_rows)} row(s) identical to an earlier row kept: a list of transactions (no budget "
+                     f"column) can hold two identical payments ({shown_rows})")
+        dup_rows = []
     money_cols = [c for c in MONEY_COLUMNS if c in detail]
     text_cells = [v for c in money_cols for v, n in zip(detail[c], numeric.loc[detail.index, c]) if not n]
     try:
@@ -365,11 +372,21 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
         kept = _map_cost_centres(kept, mapping, where, mapping_name)
     cdf = pd.DataFrame(cells, columns=Q_COLUMNS)
     cdf = cdf[~cdf["row"].isin(bad_rows)].reset_index(drop=True)
+    places = {}
+    problem_rows = set(qdf["row"]) | set(cdf["row"])
+    if problem_rows:
+        month_of = detail["month"] if "month" in detail else (
+            month_of_period(detail["financial_year"], detail["period"]) if "period" in detail and "financial_year"
+            in detail else pd.Series(pd.NaT, index=detail.index))
+        for idx in detail.index[detail["_row"].isin(problem_rows)]:
+            fy = detail.at[idx, "financial_year"] if "financial_year" in detail else ""
+            m = month_of[idx]
+            places[int(detail.at[idx, "_row"])] = (fy or None, None if pd.isna(m) else pd.Timestamp(m))
     result = LedgerResult(str(path), sheet_used, last + 1, len(df), kept.drop(columns="_row").reset_index(drop=True),
                           qdf, totals, int(blank.sum()), int(is_total.sum()), encoding, notes,
                           duplicate_rows=len(dup_rows), cells=cdf,
                           fixes=pd.DataFrame(fixes, columns=["row", "column", "value", "note"]),
-                          delimiter=delim or ",", decimal=decimal)
+                          delimiter=delim or ",", decimal=decimal, row_places=places)
     return result
 
 
