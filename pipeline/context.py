@@ -110,10 +110,12 @@ class QuarterContext:
             entry.update(self._prepare_history(key, spec, inputs_dir, quarantine, findings))
         else:
             res = read_input(spec, SCHEMA_OF.get(key, key))
-            entry.update(rows_in=res.rows_in, rows_kept=len(res.kept), rows_dropped=res.blank_rows,
-                         rows_quarantined=res.rows_in - res.blank_rows - len(res.kept), columns=len(res.columns))
+            dropped = res.blank_rows + res.total_rows
+            entry.update(rows_in=res.rows_in, rows_kept=len(res.kept), rows_dropped=dropped, rows_fixed=res.fixed,
+                         rows_quarantined=res.rows_in - dropped - len(res.kept), columns=len(res.columns))
             if len(res.quarantined):
                 quarantine.append(res.quarantined)
+            findings += quality.input_note_findings(key, res)
             if SCHEMA_OF.get(key, key) in SCHEMAS:
                 typed[key] = write_table(res.kept, inputs_dir / f"{key}.parquet", SCHEMA_OF.get(key, key))
             else:
@@ -255,8 +257,9 @@ class QuarterContext:
                 stacks.setdefault(f.stem, []).append(res.kept.assign(quarter=q.label))
                 counts["rows_in"] += res.rows_in
                 counts["rows_kept"] += len(res.kept)
-                counts["rows_dropped"] += res.blank_rows
-                counts["rows_quarantined"] += res.rows_in - res.blank_rows - len(res.kept)
+                counts["rows_dropped"] += res.blank_rows + res.total_rows
+                counts["rows_quarantined"] += res.rows_in - res.blank_rows - res.total_rows - len(res.kept)
+                findings += quality.input_note_findings(f"{key}:{folder.name}/{f.stem}", res)
         for family, parts in stacks.items():
             write_table(pd.concat(parts, ignore_index=True), inputs_dir / f"{key}_{family}.parquet", f"history_{family}")
         counts["columns"] = len(stacks)

@@ -136,6 +136,12 @@ def measure_value_findings(key: str, df: pd.DataFrame, value_columns: list[str],
     return [_f(key, "measure values and targets", finding, n_bad, "warning" if n_bad else "info")]
 
 
+def input_note_findings(key: str, res) -> list[dict]:
+    """What reading a return dropped or changed by rule (its own total rows, a fraction read as a
+    percentage): one warning each, so nothing is changed silently."""
+    return [_f(key, "read by rule", note, 1, "warning") for note in (res.notes or [])]
+
+
 def ledger_findings(key: str, r) -> list[dict]:
     """What cleaning a ledger extract found: layout, encoding and separators, columns ignored, hidden
     sheets, two-row headers, duplicates dropped, values rounded or filled by rule, cells set aside,
