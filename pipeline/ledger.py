@@ -127,7 +127,7 @@ def _read_rows(path: Path, sheet: str | None) -> tuple[list[list[str]], str, str
             import python_calamine
 
             wb = python_calamine.CalamineWorkbook.from_path(str(path))
-            visible = {m.name: "visible" in str(m.visible).lower() for m in wb.sheets_metadata}
+            visible = {m.name: m.visible == python_calamine.SheetVisibleEnum.Visible for m in wb.sheets_metadata}
             book = pd.read_excel(path, sheet_name=None, header=None, dtype=object, engine="calamine")
         except Exception as exc:  # calamine raises its own error types for broken files
             raise LedgerError(f"{path.name}: not a readable Excel workbook ({exc})") from exc
@@ -194,8 +194,11 @@ def _find_header(rows: list[list[str]], scan: int = 30) -> int | None:
 
 
 def _is_sub_row(row: list[str]) -> bool:
-    cells = [_norm(c) for c in row if str(c).strip()]
-    return bool(cells) and all(c in SUB_WORDS or HEADINGS.get(c) for c in cells) and any(c in SUB_WORDS for c in cells)
+    """A second heading row: words only (no digits), short, at least one a sub-heading (Month, Annual)."""
+    raw = [str(c).strip() for c in row if str(c).strip()]
+    cells = [_norm(c) for c in raw]
+    return (bool(cells) and not any(re.search(r"\d", c) for c in raw) and all(len(c.split()) <= 3 for c in raw)
+            and any(c in SUB_WORDS for c in cells))
 
 
 def _is_group_row(row: list[str]) -> bool:
@@ -214,7 +217,11 @@ def _combine(top: list[str], bottom: list[str]) -> list[str]:
         t, b = str(t).strip(), str(b).strip()
         if t:
             group = t
-        if b and _norm(b) in SUB_WORDS and group:
+        elif b and _norm(b) not in SUB_WORDS:
+            group = ""  # a full heading of its own: the merged group ended before it
+        if b and t:
+            out.append(f"{t} {b}")
+        elif b and group:
             out.append(f"{group} {b}")
         else:
             out.append(b or t)
@@ -248,8 +255,10 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
     path = Path(path)
     rows, encoding, sheet_used, noisy, notes, delim = _read_rows(path, sheet)
     where = f"{path.name}" + (f", sheet {sheet_used!r}" if sheet_used else "")
-    if encoding not in ("xlsx", "utf-8", "utf-8-sig") or delim not in (",", ""):
-        where += f" (read as {encoding}" + (f", {DELIMITERS[delim]}-separated" if delim not in (",", "") else "") + ")"
+    how = ([f"read as {encoding}"] if encoding not in ("xlsx", "utf-8", "utf-8-sig") else []) + \
+        ([f"{DELIMITERS[delim]}-separated"] if delim not in (",", "") else [])
+    if how:
+        where += f" ({', '.join(how)})"
     h = _find_header(rows)
     if h is None:
         raise LedgerError(f"{where}: no header row with a cost centre and an actual column in the first 30 rows")
