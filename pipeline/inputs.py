@@ -368,7 +368,7 @@ def _check_ratings(spec, typed, rows) -> None:
 
 _NUMBER_RE = r"^(?P<lead>[-(]?)\s*£?\s*(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)\s*(?P<trail>[-)]?)$"
 _SPACES = dict.fromkeys(map(ord, "\u00a0\u2009\u202f\u2007\u2008\u200a"), None)
-_MINUSES = str.maketrans({"\u2212": "-", "\u2012": "-", "\uFE63": "-", "\uFF0D": "-"})
+_MINUSES = str.maketrans({"\u2212": "-", "\u2012": "-", "\u2013": "-", "\uFE63": "-", "\uFF0D": "-"})
 MAX_NUMBER = 1e12  # a £m figure or a count of a trillion is a broken cell, not a value
 
 

@@ -146,11 +146,14 @@ def money_convention(cells) -> tuple[str, str | None]:
 
 # ---- dates -----------------------------------------------------------------------------------------
 DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d %b %Y", "%d %B %Y",
-                "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M")
+                "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f",
+                "%Y-%m-%dT%H:%M")
+EXCEL_SERIALS = (36526, 73051)  # Excel date serials of 1 January 2000 and 31 December 2099
 
 
 def parse_date(text) -> date | None:
-    """A date in any of the formats councils' systems export (day first, never month first).
+    """A date in any of the formats councils' systems export (day first, never month first), an ISO
+    datetime ("2026-09-01T00:00:00"), or an Excel date serial left in a CSV ("46266", 2000 to 2099).
     Blank -> None. Raises ParseError naming the formats tried."""
     if text is None:
         return None
@@ -161,6 +164,10 @@ def parse_date(text) -> date | None:
     s = str(text).strip()
     if not s or s.lower() in ("nat", "nan"):
         return None
+    if re.fullmatch(r"\d{5}(?:\.0+)?", s) and EXCEL_SERIALS[0] <= float(s) <= EXCEL_SERIALS[1]:
+        from datetime import timedelta
+
+        return date(1899, 12, 30) + timedelta(days=int(float(s)))
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(s, fmt).date()
