@@ -450,17 +450,22 @@ def month_of_period(financial_year: pd.Series, period: pd.Series) -> pd.Series:
 
 
 def _reconcile_totals(df, is_total, blank, detail, decimal=".") -> pd.DataFrame:
-    """Each subtotal against the detail rows since the previous subtotal; a grand total against all."""
+    """Each subtotal against the detail rows since the previous subtotal, or, where a report prints
+    subtotals above their detail, against the detail rows up to the next subtotal; a grand total
+    against all. ``position`` says which (below / above / all)."""
     out = []
     start = 0
     idx = list(df.index)
-    for pos, i in enumerate(idx):
-        if not is_total[i]:
-            continue
+    totals_at = [p for p, i in enumerate(idx) if is_total[i]]
+    for k, pos in enumerate(totals_at):
+        i = idx[pos]
         label = next((df.at[i, c] for c in ("cost_centre_name", "service_line", "subjective", "cost_centre")
                       if c in df and df.at[i, c]), "")
         grand = bool(re.match(r"\s*(grand\s+total|overall\s+result)", label, re.I))
-        scope = detail if grand else detail.loc[[j for j in idx[start:pos] if j in detail.index]]
+        nxt = totals_at[k + 1] if k + 1 < len(totals_at) else len(idx)
+        before = detail if grand else detail.loc[[j for j in idx[start:pos] if j in detail.index]]
+        after = detail.loc[[j for j in idx[pos + 1:nxt] if j in detail.index]]
+        rows = []
         for col in [c for c in ("actual", "budget_month", "budget_annual") if c in df]:
             text = df.at[i, col]
             if not text:
@@ -469,12 +474,19 @@ def _reconcile_totals(df, is_total, blank, detail, decimal=".") -> pd.DataFrame:
                 shown = parse_pence(text, decimal)
             except ParseError:
                 shown = None
-            computed = int(pd.array(scope[col], dtype="Int64").sum()) if col in scope else None
+            b = int(pd.array(before[col], dtype="Int64").sum()) if col in before else None
+            a = int(pd.array(after[col], dtype="Int64").sum()) if col in after else None
+            rows.append((col, shown, b, a))
+        above = (not grand and rows and len(after) and not all(s == b for _, s, b, _ in rows)
+                 and all(s == a for _, s, _, a in rows))
+        for col, shown, b, a in rows:
+            computed = a if above else b
             out.append({"row": int(df.at[i, "_row"]), "label": label, "column": col, "shown_pence": shown,
-                        "detail_pence": computed, "agrees": shown == computed})
+                        "detail_pence": computed, "agrees": shown == computed,
+                        "position": "all" if grand else "above" if above else "below"})
         if not grand:
-            start = pos + 1
-    return pd.DataFrame(out, columns=["row", "label", "column", "shown_pence", "detail_pence", "agrees"])
+            start = nxt if above else pos + 1
+    return pd.DataFrame(out, columns=["row", "label", "column", "shown_pence", "detail_pence", "agrees", "position"])
 
 
 MAPPING_COLUMNS = ("cost_centre", "service_line_id", "service_line", "division", "subjective", "cost_centre_name")

@@ -125,7 +125,7 @@ def test_H14_budget_merged_over_month_and_annual_is_resolved(tmp_path):
     assert "two header rows (rows 2-3) read as one: 'Budget Month', 'Budget Annual'" in r.notes
 
 
-def test_H14b_csv_group_row_above_the_header(tmp_path):
+def test_H18_csv_group_row_above_the_header(tmp_path):
     p = _write(tmp_path, "l.csv", ",,Budget,,\nCost Centre,Actual,Month,Annual,Forecast\nC1,1.00,2.00,24.00,25.00\n")
     r = read_ledger(p, MAPPING)
     assert (r.kept["budget_month"].item(), r.kept["budget_annual"].item()) == (200, 2400) and r.header_row == 2
@@ -199,6 +199,18 @@ def test_H22_sap_result_rows_are_subtotals(tmp_path):
     r = read_ledger(p, MAPPING)
     assert r.kept["actual"].tolist() == [1000, 500] and r.total_rows == 3 and r.reconciles
     assert r.totals["agrees"].all() and len(r.totals) == 3
+
+
+def test_H26_subtotals_printed_above_their_detail_reconcile(tmp_path):
+    p = _write(tmp_path, "l.csv", "Cost Centre,Cost Centre Name,Actual\n,Total Placements,15.00\nC1,Fostering,10.00\n"
+                                  "C1,Fostering,5.00\n,Total Transport,2.00\nC2,Transport,2.00\n,Grand Total,17.00\n")
+    r = read_ledger(p, MAPPING)
+    assert r.kept["actual"].tolist() == [1000, 500, 200] and r.total_rows == 3 and r.reconciles
+    assert r.totals[["row", "detail_pence", "agrees", "position"]].values.tolist() == [
+        [2, 1500, True, "above"], [5, 200, True, "above"], [7, 1700, True, "all"]]
+    # a subtotal that agrees with neither side is reported against the rows before it
+    p = _write(tmp_path, "l.csv", "Cost Centre,Cost Centre Name,Actual\nC1,Fostering,10.00\n,Total,11.00\nC2,T,2.00\n")
+    assert read_ledger(p, MAPPING).totals[["detail_pence", "agrees", "position"]].values.tolist() == [[1000, False, "below"]]
 
 
 def test_H23_unrecognised_extra_columns_are_ignored_with_a_note(tmp_path):
