@@ -19,6 +19,9 @@ from .paths import processed_dir, project_root, shown_path
 from .schemas import read_table, write_table
 from .tables import TableStore
 
+# tables whose rows are the pack's service lines: a row that cannot be read stops the build (a line
+# published without its budget or forecast is a wrong total), never quarantined
+LINE_TABLES = ("budget_lines",)
 # params input key -> schema family, where they differ
 SCHEMA_OF = {"kpi_service_plan_2023_25": "service_plan_measures"}
 PREP_MODULES = ("context.py", "inputs.py", "quality.py", "finance.py", "params.py", "ledger.py", "ssda903.py",
@@ -110,6 +113,12 @@ class QuarterContext:
             entry.update(self._prepare_history(key, spec, inputs_dir, quarantine, findings))
         else:
             res = read_input(spec, SCHEMA_OF.get(key, key))
+            if SCHEMA_OF.get(key, key) in LINE_TABLES and len(res.quarantined):
+                listed = "; ".join(f"row {r.row}, column {r.column}: {str(r.value)[:40]!r} ({r.reason})"
+                                   for r in res.quarantined.head(8).itertuples())
+                raise InputError(f"{spec.rel_path} (input '{key}'): {res.quarantined['row'].nunique()} service line(s) "
+                                 f"could not be read, and the pack would be published without them: {listed}. "
+                                 "Correct the file and run again")
             dropped = res.blank_rows + res.total_rows
             entry.update(rows_in=res.rows_in, rows_kept=len(res.kept), rows_dropped=dropped, rows_fixed=res.fixed,
                          rows_quarantined=res.rows_in - dropped - len(res.kept), columns=len(res.columns))

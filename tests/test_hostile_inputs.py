@@ -523,3 +523,17 @@ def test_H52_cspack_check_reports_a_human_mapping_error_without_a_traceback(ledg
     assert ("ERROR 1 input(s) of 2026-27-Q2.yaml could not be read:\n  - data/raw/ledger/cost_centres.csv (input "
             "'cost_centres'): no cost_centre column; found Code, Service") in lines[-1]
     assert "Traceback" not in "\n".join(lines)
+
+
+def test_H53_a_service_line_of_this_quarter_that_cannot_be_read_stops_the_build(ledger_project):
+    """The returns' budget lines: a line lost to the quarantine would publish totals without it."""
+    (ledger_project / "data" / "raw" / "lines.csv").write_text(
+        "line_id,service_line,short_name,controllable_budget_gbpm,full_year_forecast_gbpm,source\n"
+        "a,A,A,1.0,2.0,s\nb,Grant income,B,-2.660534CR,-2.4,s\nc,C,C,1.0,1e400,s\n")
+    p = ledger_project / "params" / "2026-27-Q2.yaml"
+    p.write_text(p.read_text() + "  budget_lines:\n    path: data/raw/lines.csv\n    source: t\n")
+    with pytest.raises(InputError) as err:
+        prepare(ledger_project)
+    assert ("data/raw/lines.csv (input 'budget_lines'): 2 service line(s) could not be read, and the pack would be "
+            "published without them: row 3, column controllable_budget_gbpm: '-2.660534CR' (expected a number); "
+            "row 4, column full_year_forecast_gbpm: '1e400' (expected a number)") in str(err.value)
