@@ -199,10 +199,15 @@ def _typed(spec, digest, schema, raw, rows, family=None) -> ReadResult:
     bad = pd.Series(False, index=raw.index)
     problems = []
     notes, fixed = [], 0
+    decimal = _decimal_mark(spec, raw, [c for c in schema["numeric"] if c in raw.columns])
+    if decimal == ",":
+        notes.append("numbers written with a decimal comma (European style) throughout the file, read as such")
     for col in schema["numeric"]:
         if col not in raw.columns:
             continue
         text = raw[col].str.strip()
+        if decimal == ",":
+            text = text.str.translate(str.maketrans({",": ".", ".": ","}))
         values = parse_number_series(text)
         invalid = values.isna() & (text != "")
         for idx in raw.index[invalid]:
@@ -256,6 +261,18 @@ def _typed(spec, digest, schema, raw, rows, family=None) -> ReadResult:
     kept = typed[~bad].reset_index(drop=True)
     assert len(kept) + int(bad.sum()) == len(raw)
     return ReadResult(spec, digest, len(raw), kept, quarantined, list(raw.columns), fixed=fixed, notes=notes)
+
+
+def _decimal_mark(spec, raw, columns) -> str:
+    """The file's decimal mark, decided by the whole file (``parsing.money_convention``), never per cell:
+    "0,5" somewhere makes "1,234" elsewhere 1.234, not 1234. A file mixing the two is refused."""
+    from .parsing import ParseError, money_convention
+
+    cells = [v for c in columns for v in raw[c].tolist()]
+    try:
+        return money_convention(cells)[0]
+    except ParseError as exc:
+        raise InputError(f"{spec.rel_path} (input '{spec.key}'): {exc}") from exc
 
 
 def normalise_period(text: str) -> tuple[str | None, str | None]:

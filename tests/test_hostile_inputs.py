@@ -537,3 +537,12 @@ def test_H53_a_service_line_of_this_quarter_that_cannot_be_read_stops_the_build(
     assert ("data/raw/lines.csv (input 'budget_lines'): 2 service line(s) could not be read, and the pack would be "
             "published without them: row 3, column controllable_budget_gbpm: '-2.660534CR' (expected a number); "
             "row 4, column full_year_forecast_gbpm: '1e400' (expected a number)") in str(err.value)
+
+
+def test_H54_a_return_written_with_decimal_commas_is_read_by_the_file_not_the_cell(tmp_path):
+    res = read(tmp_path, "growth_items", 'item,amount_gbpm,kind\nA,"0,5",x\nB,"1,234",x\nC,2,x\n')
+    assert res.kept["amount_gbpm"].tolist() == [0.5, 1.234, 2.0]  # "1,234" is 1.234 in this file, not 1234
+    assert res.notes == ["numbers written with a decimal comma (European style) throughout the file, read as such"]
+    with pytest.raises(InputError, match=r"^returns/growth_items.csv \(input 'growth_items'\): money is written both "
+                                         r"with a decimal point"):
+        read(tmp_path, "growth_items", 'item,amount_gbpm,kind\nA,"0,5",x\nB,1.25,x\n')
