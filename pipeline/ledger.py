@@ -100,6 +100,36 @@ def _cell_text(v) -> tuple[str, bool]:
     return str(v), False
 
 
+def _excel_error_cells(path: Path):
+    """Excel error cells (#REF!, #N/A, #DIV/0!) of a workbook, which calamine reads as empty: a function
+    giving {(row, column): "#REF!"} (0-based) for a sheet, or None when the workbook holds none (a quick
+    look at its XML first: openpyxl reads a sheet only when there is an error to find)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            if not any(b't="e"' in z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/")):
+                return None
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return None
+
+    def errors(sheet: str) -> dict:
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            out = {}
+            for row in wb[sheet].iter_rows():
+                for c in row:
+                    if getattr(c, "data_type", None) == "e" and c.value is not None:
+                        out[(c.row - 1, c.column - 1)] = str(c.value)
+            return out
+        finally:
+            wb.close()
+
+    return errors
+
+
 def _decode(path: Path, raw: bytes) -> str:
     """Text of a CSV, with the encoding named: UTF-16 (by its byte-order mark, or its zero bytes),
     UTF-8 (with or without a mark), else Windows-1252."""
@@ -142,8 +172,12 @@ def _read_rows(path: Path, sheet: str | None) -> tuple[list[list[str]], str, str
             candidates = [n for n in book if n not in hidden]
             if hidden:
                 notes.append(f"hidden sheet(s) not read: {', '.join(hidden)}")
+        errors_in = _excel_error_cells(path) if suffix in (".xlsx", ".xlsm") else None
         for name in candidates:
             cells = book[name].values.tolist()
+            for (i, j), err in (errors_in(name) if errors_in else {}).items():
+                if i < len(cells) and j < len(cells[i]):
+                    cells[i][j] = err  # "#REF!": refused as an amount, never read as a blank (nil) cell
             rows, noisy = [], set()
             for i, r in enumerate(cells):
                 row = []

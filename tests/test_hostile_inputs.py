@@ -546,3 +546,17 @@ def test_H54_a_return_written_with_decimal_commas_is_read_by_the_file_not_the_ce
     with pytest.raises(InputError, match=r"^returns/growth_items.csv \(input 'growth_items'\): money is written both "
                                          r"with a decimal point"):
         read(tmp_path, "growth_items", 'item,amount_gbpm,kind\nA,"0,5",x\nB,1.25,x\n')
+
+
+def test_H55_excel_error_cells_are_refused_never_read_as_a_nil_amount(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["B3"], ws["C3"], ws["D3"] = "Cost Centre", "Actual", "Annual Budget"
+    ws["B4"], ws["C4"], ws["D4"] = "C1", 5.0, "#REF!"
+    ws["B5"], ws["C5"], ws["D5"] = "C2", "#N/A", 7.0
+    p = tmp_path / "ledger.xlsx"
+    wb.save(p)
+    r = read_ledger(p, MAPPING)
+    assert sorted((row, col) for row, col, _ in cells(r)) == [(4, "budget_annual"), (5, "actual")]
+    assert r.cells["reason"].str.contains("not a finite number").all()
+    assert r.kept["budget_annual"].isna().tolist() == [True, False]  # missing, not £0
