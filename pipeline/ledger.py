@@ -371,6 +371,13 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
         for idx, fnote in fixed.items():
             fixes.append({"row": int(detail.at[idx, "_row"]), "column": col, "value": detail.at[idx, col], "note": fnote})
         pence[col] = values.array
+    if "financial_year" in detail:
+        fy_text = detail["financial_year"]
+        fy = fy_text.map(financial_year_of)
+        for idx in detail.index[fy.isna() & (fy_text != "")]:
+            q(detail.at[idx, "_row"], "financial_year", fy_text[idx],
+              "expected a financial year such as 2026-27 (or 2026/27, 2026-2027)")
+        detail["financial_year"] = fy.fillna("")
     bad_cc = detail["cost_centre"] == ""
     for row in detail.loc[bad_cc, "_row"]:
         q(row, "cost_centre", "", "required value is blank")
@@ -481,6 +488,19 @@ def month_of_period(financial_year: pd.Series, period: pd.Series) -> pd.Series:
     out[ok] = pd.to_datetime({"year": (months[ok] // 12).astype(int), "month": (months[ok] % 12 + 1).astype(int),
                               "day": 1})
     return out
+
+
+def financial_year_of(text: str) -> str | None:
+    """A financial year as finance systems print it ("2026-27", "2026/27", "2026-2027", "FY2026/27",
+    "FY 26/27") -> "2026-27"; None when it is not one (the two years must be consecutive)."""
+    t = str(text).strip().lower()
+    m = re.fullmatch(r"(?:fy\s*)?(\d{4}|\d{2})\s*[-/–]\s*(\d{4}|\d{2})", t)
+    if not m:
+        return None
+    a, b = m.group(1), m.group(2)
+    start = int(a) if len(a) == 4 else 2000 + int(a)
+    end = int(b) if len(b) == 4 else (start // 100) * 100 + int(b) + (100 if int(b) < start % 100 else 0)
+    return f"{start}-{end % 100:02d}" if end == start + 1 else None
 
 
 def _reconcile_totals(df, is_total, blank, detail, decimal=".") -> pd.DataFrame:

@@ -560,3 +560,13 @@ def test_H55_excel_error_cells_are_refused_never_read_as_a_nil_amount(tmp_path):
     assert sorted((row, col) for row, col, _ in cells(r)) == [(4, "budget_annual"), (5, "actual")]
     assert r.cells["reason"].str.contains("not a finite number").all()
     assert r.kept["budget_annual"].isna().tolist() == [True, False]  # missing, not £0
+
+
+def test_H56_financial_years_as_systems_print_them(tmp_path):
+    p = _write(tmp_path, "l.csv", "Fin Year,Period,Cost Centre,Actual\n2026/27,1,C1,1.00\nFY2026-2027,2,C1,1.00\n"
+                                  "26/27,3,C1,1.00\n2026-28,4,C1,1.00\n")
+    r = read_ledger(p, MAPPING)
+    assert r.kept["financial_year"].tolist() == ["2026-27"] * 3
+    assert list(r.kept["month"].dt.strftime("%Y-%m")) == ["2026-04", "2026-05", "2026-06"]
+    assert list(zip(r.quarantined["row"], r.quarantined["column"], r.quarantined["reason"])) == [
+        (5, "financial_year", "expected a financial year such as 2026-27 (or 2026/27, 2026-2027)")]
