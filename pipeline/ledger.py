@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .parsing import ParseError, money_convention, money_series, parse_pence
@@ -319,7 +320,6 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
 
     body, ragged = [], set()
     for i, r in enumerate(rows[first:], start=first):
-        r = [str(c) for c in r]
         if len(r) > width and any(c.strip() for c in r[width:]):
             ragged.add(i + 1)
             q(i + 1, "(whole row)", ",".join(r)[:120],
@@ -356,7 +356,10 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
                      f"column) can hold two identical payments ({shown_rows})")
         dup_rows = []
     money_cols = [c for c in MONEY_COLUMNS if c in detail]
-    text_cells = [v for c in money_cols for v, n in zip(detail[c], numeric.loc[detail.index, c]) if not n]
+    text_cells = set()
+    for c in money_cols:
+        vals, num = detail[c].to_numpy(), numeric.loc[detail.index, c].to_numpy(dtype=bool)
+        text_cells.update(vals[~num].tolist())
     try:
         decimal, dnote = money_convention(text_cells)
     except ParseError as exc:
@@ -373,7 +376,7 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
         pence[col] = values.array
     if "financial_year" in detail:
         fy_text = detail["financial_year"]
-        fy = fy_text.map(financial_year_of)
+        fy = fy_text.map({v: financial_year_of(v) for v in fy_text.unique()})
         for idx in detail.index[fy.isna() & (fy_text != "")]:
             q(detail.at[idx, "_row"], "financial_year", fy_text[idx],
               "expected a financial year such as 2026-27 (or 2026/27, 2026-2027)")
@@ -510,7 +513,7 @@ def _reconcile_totals(df, is_total, blank, detail, decimal=".") -> pd.DataFrame:
     out = []
     start = 0
     idx = list(df.index)
-    totals_at = [p for p, i in enumerate(idx) if is_total[i]]
+    totals_at = [int(p) for p in np.flatnonzero(is_total.reindex(idx).to_numpy(dtype=bool))]
     for k, pos in enumerate(totals_at):
         i = idx[pos]
         label = next((df.at[i, c] for c in ("cost_centre_name", "service_line", "subjective", "cost_centre")

@@ -120,22 +120,24 @@ _UK_ONLY = re.compile(r"^[-(]?(?:\d{1,3}(?:,\d{3})+\.\d+|\d+\.(?:\d{1,2}|\d{4,})
 _EU_ONLY = re.compile(r"^[-(]?(?:\d{1,3}(?:\.\d{3})+,\d+|\d+,(?:\d{1,2}|\d{4,}))[-)]?$")
 
 
+_UK_LINES = re.compile(_UK_ONLY.pattern.replace("^", "^(").replace("$", ")$"), re.M)
+_EU_LINES = re.compile(_EU_ONLY.pattern.replace("^", "^(").replace("$", ")$"), re.M)
+
+
 def money_convention(cells) -> tuple[str, str | None]:
     """The decimal mark of a whole file's money cells: "." (1,234.56) or "," (1.234,56), with a note
     when European. A cell only one convention can read ("1,234.56", "12.5" or "1.234,56", "12,5")
     decides; cells either can read ("1,234") follow the file. Raises ParseError when the file mixes
     the two: that is never decided cell by cell."""
-    uk = eu = None
-    n_uk = n_eu = 0
-    for c in cells:
-        s = str(c).strip().translate(_SPACES).translate(_MINUSES).replace("£", "")
-        s = re.sub(r"(?i)(cr|dr)$", "", s)
-        if _UK_ONLY.match(s):
-            n_uk += 1
-            uk = uk or str(c)
-        elif _EU_ONLY.match(s):
-            n_eu += 1
-            eu = eu or str(c)
+    # one pass over the file's cells joined as lines (the hot path of a large ledger)
+    joined = "\n".join(str(c).strip() for c in cells).translate(_SPACES).translate(_MINUSES).replace("£", "")
+    joined = re.sub(r"(?im)(?:cr|dr)$", "", joined)
+    eu_found = _EU_LINES.findall(joined)
+    if not eu_found:  # no cell only the European way can read: the file is read the UK way
+        return ".", None
+    uk_found = _UK_LINES.findall(joined)
+    n_uk, n_eu = len(uk_found), len(eu_found)
+    uk, eu = (uk_found[0] if uk_found else None), eu_found[0]
     if n_uk and n_eu:
         raise ParseError(f"money is written both with a decimal point ({n_uk:,} cells, e.g. {uk!r}) and with a "
                          f"decimal comma ({n_eu:,} cells, e.g. {eu!r}); export the file with one convention")
@@ -432,18 +434,20 @@ def money_series(values, decimal: str = ".", numeric_cells=None) -> tuple["pd.Se
     s = pd.Series(values, dtype=object)
     numeric = (pd.Series(numeric_cells, index=s.index) if numeric_cells is not None
                else pd.Series(False, index=s.index))
-    out, errors, fixes = [], {}, {}
-    for idx, v, num in zip(s.index, s.tolist(), numeric.tolist()):
-        p = _fast_pence(v) if decimal == "." and not isinstance(v, float) else None
-        if p is None:
-            try:
-                m = read_money(v, decimal, bool(num))
-                p = m.pence
-                if m.fix:
-                    fixes[idx] = m.fix
-            except ParseError as exc:
-                errors[idx] = str(exc)
-        out.append(p)
+    values = s.tolist()
+    out = ([_fast_pence(v) if not isinstance(v, float) else None for v in values] if decimal == "."
+           else [None] * len(values))
+    errors, fixes = {}, {}
+    nums = numeric.tolist()
+    for k in [k for k, p in enumerate(out) if p is None]:  # the full reader for what the fast path leaves
+        idx = s.index[k]
+        try:
+            m = read_money(values[k], decimal, bool(nums[k]))
+            out[k] = m.pence
+            if m.fix:
+                fixes[idx] = m.fix
+        except ParseError as exc:
+            errors[idx] = str(exc)
     return pd.Series(pd.array(out, dtype="Int64"), index=s.index), errors, fixes
 
 
