@@ -473,8 +473,10 @@ def parse_month_series(text: pd.Series) -> tuple[pd.Series, pd.Series]:
             got = pd.to_datetime(cand, format=fmt, errors="coerce")
         except (ValueError, OverflowError):  # pragma: no cover - errors="coerce" should cover these
             continue
-        hit = got.notna() & todo
-        out[hit] = got[hit]
+        # a month outside 1900-2100 ("4611-03": a serial read as a year) is not a month: never a timestamp error
+        hit = got.notna() & todo & got.dt.year.between(1900, 2100)
+        if hit.any():
+            out[hit] = got[hit].astype("datetime64[ns]")
         todo &= ~hit
     out = out.dt.to_period("M").dt.to_timestamp()
     return out, todo & (t != "")

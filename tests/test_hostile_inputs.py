@@ -570,3 +570,61 @@ def test_H56_financial_years_as_systems_print_them(tmp_path):
     assert list(r.kept["month"].dt.strftime("%Y-%m")) == ["2026-04", "2026-05", "2026-06"]
     assert list(zip(r.quarantined["row"], r.quarantined["column"], r.quarantined["reason"])) == [
         (5, "financial_year", "expected a financial year such as 2026-27 (or 2026/27, 2026-2027)")]
+
+
+HOSTILE_CELLS = ["", "-", "4611-03", "461103", "99999", "46266", "46266.0", "2026-13", "1e400", "inf", "nan", "-5",
+                 "0", "13", "99", "2026/27", "2026-28", "FY26/27", "#REF!", "\u2212", "(", ")", "CR", "1,2,3",
+                 "1.234,56", "1,234.56", "12.345", "284303.63500000003", "Result", "Total", "\x00", "=1+1", "Q2 2026-27"]
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(*[st.one_of(st.sampled_from(HOSTILE_CELLS), st.text(max_size=8))] * 5),
+                min_size=1, max_size=6))
+def test_H57_any_cells_give_a_reconciled_read_or_a_ledger_error_never_a_traceback(tmp_path, rows):
+    """Whatever the cells of fin year, period, month, actual and budget hold, the reader returns a read
+    that reconciles (rows read = kept + dropped + quarantined) or stops with a LedgerError."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["Fin Year", "Period", "Month", "Cost Centre", "Actual", "Annual Budget"])
+    for fy, period, month, actual, budget_ in rows:
+        w.writerow([fy, period, month, "C1", actual, budget_])
+    p = _write(tmp_path, "fuzz.csv", buf.getvalue())
+    try:
+        r = read_ledger(p, MAPPING)
+    except LedgerError:
+        return
+    assert r.reconciles
+    assert r.kept["actual"].dropna().abs().lt(10 ** 15).all()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["measures", "financial_risks", "budget_lines", "deliverables"]),
+       st.lists(st.lists(st.one_of(st.sampled_from(HOSTILE_CELLS + ["percent", "number", "0.696", "Amber", "3.5",
+                                                                    "2026-2027", "Target"]), st.text(max_size=6)),
+                         min_size=6, max_size=6), min_size=1, max_size=6))
+def test_H58_any_cells_in_a_return_give_a_counted_read_or_an_input_error(tmp_path, key, rows):
+    import csv
+    import io
+
+    head = {"measures": ["measure_ref", "measure_name", "polarity", "unit", "period", "value_raw"],
+            "financial_risks": ["service", "risk", "sensitivity_gbpm", "likelihood", "source", "x"],
+            "budget_lines": ["line_id", "service_line", "short_name", "controllable_budget_gbpm",
+                             "full_year_forecast_gbpm", "source"],
+            "deliverables": ["deliverable", "rating", "priority", "expected_completion", "source", "x"]}[key]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(head)
+    w.writerows([[c.replace("\x00", "") for c in r] for r in rows])
+    try:
+        res = read(tmp_path, key, buf.getvalue())
+    except InputError:
+        return
+    quarantined = res.quarantined["row"].nunique()
+    assert res.rows_in == len(res.kept) + res.blank_rows + res.total_rows + quarantined
