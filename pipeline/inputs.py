@@ -59,14 +59,16 @@ SCHEMAS: dict[str, dict[str, list[str]]] = {
 }
 
 
-# a published return's own total row: a label column reading "Total", "Grand total", "Sub-total", ...
-TOTAL_LABEL = re.compile(r"^\s*(?:grand\s+total|sub-?\s*total|total)\b", re.I)
+# a published return's own total row: a label reading "Total", "Grand total", "Sub-total", "Total:",
+# "Total (£m)", "Total for ..."; or a label starting "Total" whose figures are the sum of the other lines
+TOTAL_LABEL = re.compile(r"^\s*(?:grand\s+|sub-?\s*)?totals?(?:\s*(?:[:(\-–].*|for\s.*|of\s.*))?\s*$", re.I)
+TOTAL_START = re.compile(r"^\s*(?:grand\s+|sub-?\s*)?total\b", re.I)
 # the columns that name a line, per family whose tables are lists of lines (not budget_totals: its rows are totals)
 LABEL_COLUMNS = {"budget_lines": ["line_id", "service_line", "short_name"], "additional_funding": ["funding_line"],
                  "one_off_items": ["kind"], "savings_initiatives": ["initiative"], "savings_targets": ["component"],
                  "growth_items": ["item"], "financial_risks": ["service", "risk"], "earmarked_reserves": ["reserve"],
                  "aged_debt": ["age_band"], "traded_fully": ["service_area", "trading_area"],
-                 "traded_partially": ["service_area", "trading_area"], "measures": ["measure_ref", "measure_name"]}
+                 "traded_partially": ["service_area", "trading_area"]}
 # the owners' rating scale of deliverables (the pack's key); symbols and case variants read as the word
 DELIVERABLE_RATINGS = {"strong": "Strong", "good": "Good", "review": "Review", "action": "Action",
                        "★ strong": "Strong", "✓ good": "Good", "! review": "Review", "✗ action": "Action",
@@ -176,8 +178,7 @@ def read_input(spec: InputSpec, schema_key: str | None = None) -> ReadResult:
     family = schema_key or spec.key
     notes = []
     labels = [c for c in LABEL_COLUMNS.get(family, []) if c in table.columns]
-    is_total = (table[labels].apply(lambda c: c.str.match(TOTAL_LABEL)).any(axis=1) & ~blank
-                if labels and len(table) else pd.Series(False, index=table.index))
+    is_total = _total_rows(table, labels, [c for c in schema["numeric"] if c in table.columns], blank)
     if is_total.any():
         shown = ", ".join(f"row {file_row[i]} ({' '.join(v for v in table.loc[i, labels] if v.strip())!r})"
                           for i in table.index[is_total][:4])
@@ -192,6 +193,27 @@ def read_input(spec: InputSpec, schema_key: str | None = None) -> ReadResult:
     result.header_row = header_row
     result.notes = notes + (result.notes or [])
     return result
+
+
+def _total_rows(table, labels, numeric, blank) -> pd.Series:
+    """Rows that are the return's own totals: a total label ("Total", "Grand total", "Total (£m)"), or
+    a label starting "Total" whose every figure is the sum of the other lines (to rounding). "Total
+    transport uplift" with figures of its own stays a line."""
+    none = pd.Series(False, index=table.index)
+    if not labels or not len(table):
+        return none
+    label = table[labels].apply(lambda c: c.str.strip())
+    strict = label.apply(lambda c: c.str.fullmatch(TOTAL_LABEL)).any(axis=1) & ~blank
+    starts = label.apply(lambda c: c.str.match(TOTAL_START)).any(axis=1) & ~blank & ~strict
+    if starts.any() and numeric:
+        values = pd.DataFrame({c: parse_number_series(table[c].str.strip()) for c in numeric})
+        for i in table.index[starts]:
+            lines = values[~strict & ~blank & (table.index != i)]
+            have = values.loc[i].dropna()
+            tol = 0.0015 * max(len(lines), 1)
+            if len(have) and all(abs(lines[c].sum() - v) <= tol for c, v in have.items()):
+                strict[i] = True
+    return strict
 
 
 def _typed(spec, digest, schema, raw, rows, family=None) -> ReadResult:

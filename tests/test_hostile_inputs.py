@@ -628,3 +628,12 @@ def test_H58_any_cells_in_a_return_give_a_counted_read_or_an_input_error(tmp_pat
         return
     quarantined = res.quarantined["row"].nunique()
     assert res.rows_in == len(res.kept) + res.blank_rows + res.total_rows + quarantined
+
+
+def test_H59_a_line_named_total_something_with_its_own_figures_stays_a_line(tmp_path):
+    head = "item,amount_gbpm,kind\n"
+    res = read(tmp_path, "growth_items", head + "Social workers,1.0,x\nTotal transport uplift,0.4,x\n"
+                                                "Total growth items,1.4,x\nTotal (£m),1.4,x\n")
+    assert res.kept["item"].tolist() == ["Social workers", "Total transport uplift"] and res.total_rows == 2
+    res = read(tmp_path, "measures", M_HEAD + "t,Total number of children in care,lower,number,2026-2027,5\n")
+    assert len(res.kept) == 1 and res.total_rows == 0  # a measure's name is never a total row
