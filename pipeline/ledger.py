@@ -96,8 +96,12 @@ def _cell_text(v) -> tuple[str, bool]:
             return repr(v), False
         if v == int(v) and abs(v) < 1e15:
             return str(int(v)), False
-        t = repr(v)
-        return t, ("e" not in t and len(t.split(".")[1]) > 2)
+        if abs(v) >= 1e15:
+            return repr(v), False  # refused as an amount: too large to be money
+        from decimal import Decimal
+
+        t = format(Decimal(repr(v)), "f")  # 1e-10 (a formula's zero) as 0.0000000001, never scientific
+        return t, len(t.split(".")[1]) > 2
     return str(v), False
 
 

@@ -98,6 +98,7 @@ def read_money(text, decimal: str = ".", numeric_cell: bool = False) -> Money:
     if d.as_tuple().exponent < -2:
         if numeric_cell or -d.as_tuple().exponent >= NOISE_DECIMALS:
             d = d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            d = d if d else Decimal("0.00")  # never "-0.00"
             fix = f"{original!s} rounded to the penny ({d:,.2f})"
         else:
             raise ParseError(f"expected pounds and pence (at most two decimals), got {original!r}")

@@ -95,15 +95,18 @@ def test_H09_an_xlsx_formula_result_is_rounded_and_flagged_and_its_row_kept(tmp_
     ws.append(["Cost Centre", "Actual", "Annual Budget", "Forecast"])
     ws.append(["C1", 100.25, 284303.63500000003, 6256602.0])
     ws.append(["C2", 3.30499999999, 10, 12.5])  # a formula's result: more than pence in a number cell
+    ws.append(["C1", 1e-10, -2.5e-11, 0.0])  # a formula's zero (=A1-B1) with floating-point noise
     p = tmp_path / "ledger.xlsx"
     wb.save(p)
     r = read_ledger(p, MAPPING)
-    assert r.kept["budget_annual"].tolist() == [28430364, 1000]  # the row is kept, budget and forecast intact
-    assert r.kept["forecast_full_year"].tolist() == [625660200, 1250]
-    assert r.kept["actual"].tolist() == [10025, 330]
-    assert r.fixes["note"].tolist() == ["284303.635 rounded to the penny (284,303.64)",
-                                        "3.30499999999 rounded to the penny (3.30)"]
-    assert sorted(r.fixes["column"]) == ["actual", "budget_annual"] and r.cells.empty
+    assert r.kept["budget_annual"].tolist() == [28430364, 1000, 0]  # the row is kept, budget and forecast intact
+    assert r.kept["forecast_full_year"].tolist() == [625660200, 1250, 0]
+    assert r.kept["actual"].tolist() == [10025, 330, 0]
+    assert sorted(r.fixes["note"]) == ["-0.000000000025 rounded to the penny (0.00)",
+                                       "0.0000000001 rounded to the penny (0.00)",
+                                       "284303.635 rounded to the penny (284,303.64)",
+                                       "3.30499999999 rounded to the penny (3.30)"]
+    assert r.cells.empty
 
 
 # ---- ledger structure (H14-H31) ---------------------------------------------------------------------
