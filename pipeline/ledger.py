@@ -388,6 +388,17 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
     bad_cc = detail["cost_centre"] == ""
     for row in detail.loc[bad_cc, "_row"]:
         q(row, "cost_centre", "", "required value is blank")
+    if "period" in detail:
+        # "6", "06", "P06", "Period 6", "6.0" -> 6; 1-16 (13-16 are year-end adjustments)
+        num = detail["period"].str.extract(r"(?i)^\s*(?:p|per|period)?\s*0*(\d{1,2})(?:\.0+)?\s*$")[0]
+        per = pd.to_numeric(num, errors="coerce")
+        bad_per = (detail["period"] != "") & ~per.between(1, 16)
+        for idx in detail.index[bad_per]:
+            q(detail.at[idx, "_row"], "period", detail.at[idx, "period"], "expected a period number from 1 to 16")
+        if "month" not in detail:
+            for idx in detail.index[detail["period"] == ""]:
+                q(detail.at[idx, "_row"], "period", "", "period is blank and there is no month column")
+        detail["period"] = per.where(~bad_per).astype("Int64").astype(str).replace("<NA>", "")
     if "month" in detail:
         month, bad_month = parse_month_series(detail["month"])
         for row, text in zip(detail.loc[bad_month, "_row"], detail.loc[bad_month, "month"]):

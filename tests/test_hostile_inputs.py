@@ -640,3 +640,17 @@ def test_H59_a_line_named_total_something_with_its_own_figures_stays_a_line(tmp_
     assert res.kept["item"].tolist() == ["Social workers", "Total transport uplift"] and res.total_rows == 2
     res = read(tmp_path, "measures", M_HEAD + "t,Total number of children in care,lower,number,2026-2027,5\n")
     assert len(res.kept) == 1 and res.total_rows == 0  # a measure's name is never a total row
+
+
+def test_H60_periods_as_systems_print_them_and_a_period_that_is_not_one(tmp_path):
+    """Without a month column the month comes from the period: a period that cannot be read is
+    quarantined naming row and column, never a row with no month left out of the year unseen."""
+    p = _write(tmp_path, "l.csv", "Fin Year,Period,Cost Centre,Actual\n2026-27,P06,C1,1.00\n2026-27,Period 7,C1,1.00\n"
+                                  "2026-27,06.0,C1,1.00\n2026-27,Sept,C1,1.00\n2026-27,,C1,1.00\n2026-27,17,C1,1.00\n")
+    r = read_ledger(p, MAPPING)
+    assert list(r.kept["month"].dt.strftime("%Y-%m")) == ["2026-09", "2026-10", "2026-09"]
+    assert r.kept["period"].tolist() == [6, 7, 6]
+    assert list(zip(r.quarantined["row"], r.quarantined["column"], r.quarantined["reason"])) == [
+        (5, "period", "expected a period number from 1 to 16"), (7, "period", "expected a period number from 1 to 16"),
+        (6, "period", "period is blank and there is no month column")]
+    assert r.reconciles
