@@ -586,6 +586,13 @@ def normalise_mapping(mapping: pd.DataFrame, name: str = "the cost-centre mappin
     if "service_line_id" not in m:
         m["service_line_id"] = m["service_line"].map(lambda v: re.sub(r"[^a-z0-9]+", "_", str(v).lower()).strip("_"))
     m["cost_centre"] = m["cost_centre"].astype(str).str.strip()
+    cols = [c for c in ("service_line_id", "service_line", "division") if c in m]
+    clash = m.drop_duplicates(["cost_centre"] + cols)
+    clash = clash[clash["cost_centre"].duplicated(keep=False)]
+    if len(clash):
+        codes = ", ".join(dict.fromkeys(clash["cost_centre"]))
+        raise LedgerError(f"{name}: cost centre(s) {codes} mapped to more than one service line or division; "
+                          "keep one row per cost centre")
     return m
 
 

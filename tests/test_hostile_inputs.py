@@ -654,3 +654,12 @@ def test_H60_periods_as_systems_print_them_and_a_period_that_is_not_one(tmp_path
         (5, "period", "expected a period number from 1 to 16"), (7, "period", "expected a period number from 1 to 16"),
         (6, "period", "period is blank and there is no month column")]
     assert r.reconciles
+
+
+def test_H61_a_cost_centre_mapped_to_two_lines_is_refused_never_first_wins(tmp_path):
+    p = _write(tmp_path, "l.csv", "Cost Centre,Actual\nC1,1.00\n")
+    two = pd.concat([MAPPING, MAPPING.iloc[[0]].assign(service_line_id="school_transport")], ignore_index=True)
+    with pytest.raises(LedgerError, match=r"^map.csv: cost centre\(s\) C1 mapped to more than one service line"):
+        read_ledger(p, two, mapping_name="map.csv")
+    same = pd.concat([MAPPING, MAPPING.iloc[[0]]], ignore_index=True)  # an exact repeat is harmless
+    assert read_ledger(p, same).kept["service_line_id"].tolist() == ["placements"]
