@@ -171,8 +171,12 @@ def read_input(spec: InputSpec, schema_key: str | None = None) -> ReadResult:
     table, header_row = _locate_header(spec, schema["required"])
     missing = [c for c in schema["required"] if c not in table.columns]
     if missing:
+        found = ", ".join(map(str, table.columns))
+        sep = next((name for ch, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars"))
+                    if any(ch in str(c) for c in table.columns)), None)
+        hint = f"; the fields look separated by {sep}: save the file as comma-separated CSV" if sep else ""
         raise InputError(f"{spec.rel_path} (input '{spec.key}'): missing column(s) {', '.join(missing)}; "
-                         f"found {', '.join(table.columns)}")
+                         f"found {found[:300]}{hint}")
     blank = (table.apply(lambda c: c.str.strip()) == "").all(axis=1) if len(table.columns) else pd.Series(dtype=bool)
     file_row = pd.Series(range(header_row + 1, header_row + 1 + len(table)), index=table.index)
     family = schema_key or spec.key

@@ -663,3 +663,10 @@ def test_H61_a_cost_centre_mapped_to_two_lines_is_refused_never_first_wins(tmp_p
         read_ledger(p, two, mapping_name="map.csv")
     same = pd.concat([MAPPING, MAPPING.iloc[[0]]], ignore_index=True)  # an exact repeat is harmless
     assert read_ledger(p, same).kept["service_line_id"].tolist() == ["placements"]
+
+
+def test_H62_a_semicolon_return_is_named_as_such(tmp_path):
+    with pytest.raises(InputError, match=r"^returns/growth_items.csv \(input 'growth_items'\): missing column\(s\) "
+                                         r"item, amount_gbpm, kind; found item;amount_gbpm;kind; the fields look "
+                                         r"separated by semicolons: save the file as comma-separated CSV$"):
+        read(tmp_path, "growth_items", "item;amount_gbpm;kind\nA;0,5;x\n")
