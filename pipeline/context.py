@@ -19,6 +19,9 @@ from .paths import processed_dir, project_root, shown_path
 from .schemas import read_table, write_table
 from .tables import TableStore
 
+# tables whose rows are the pack's service lines: a row that cannot be read stops the build (a line
+# published without its budget or forecast is a wrong total), never quarantined
+LINE_TABLES = ("budget_lines",)
 # params input key -> schema family, where they differ
 SCHEMA_OF = {"kpi_service_plan_2023_25": "service_plan_measures"}
 PREP_MODULES = ("context.py", "inputs.py", "quality.py", "finance.py", "params.py", "ledger.py", "ssda903.py",
@@ -110,10 +113,18 @@ class QuarterContext:
             entry.update(self._prepare_history(key, spec, inputs_dir, quarantine, findings))
         else:
             res = read_input(spec, SCHEMA_OF.get(key, key))
-            entry.update(rows_in=res.rows_in, rows_kept=len(res.kept), rows_dropped=res.blank_rows,
-                         rows_quarantined=res.rows_in - res.blank_rows - len(res.kept), columns=len(res.columns))
+            if SCHEMA_OF.get(key, key) in LINE_TABLES and len(res.quarantined):
+                listed = "; ".join(f"row {r.row}, column {r.column}: {str(r.value)[:40]!r} ({r.reason})"
+                                   for r in res.quarantined.head(8).itertuples())
+                raise InputError(f"{spec.rel_path} (input '{key}'): {res.quarantined['row'].nunique()} service line(s) "
+                                 f"could not be read, and the pack would be published without them: {listed}. "
+                                 "Correct the file and run again")
+            dropped = res.blank_rows + res.total_rows
+            entry.update(rows_in=res.rows_in, rows_kept=len(res.kept), rows_dropped=dropped, rows_fixed=res.fixed,
+                         rows_quarantined=res.rows_in - dropped - len(res.kept), columns=len(res.columns))
             if len(res.quarantined):
                 quarantine.append(res.quarantined)
+            findings += quality.input_note_findings(key, res)
             if SCHEMA_OF.get(key, key) in SCHEMAS:
                 typed[key] = write_table(res.kept, inputs_dir / f"{key}.parquet", SCHEMA_OF.get(key, key))
             else:
@@ -142,32 +153,77 @@ class QuarterContext:
              "code": code_fingerprint(), "pseudonym_key_id": self._key_id_if_used(),
              "inputs": {k: sha256_of(s.path) for k, s in self.params.inputs.items()}}, indent=1), encoding="utf-8")
 
+    LOSS_COLUMNS = ("budget_annual", "forecast_full_year", "actual")
+
     def _prepare_ledger(self, key, spec, inputs_dir, quarantine, findings) -> dict:
-        """One ledger file, or a folder of them (every ``ledger*`` CSV or Excel file: one per year),
-        into one table of every month; the latest file wins where two hold the same month."""
-        from .ledger import read_ledger
+        """One ledger file, or a folder of them (every ``ledger*`` CSV or Excel file: one per financial
+        year), into one table of every month. Two files holding the same financial year are an error
+        naming both (a stray copy would double the year). A row or money cell that could not be read
+        in this year up to the quarter's last month stops the build, naming file, row and column: the
+        line it belongs to would be published with a budget, forecast or spend that is not the ledger's.
+        In earlier years (used only for spending profiles and forecast accuracy) it is a warning."""
+        from .budget import quarter_end_month
+        from .ledger import LedgerError, normalise_mapping, read_ledger
 
         mapping_spec = self.params.inputs.get("cost_centres")
-        mapping = (pd.read_csv(mapping_spec.path, dtype=str, keep_default_na=False) if mapping_spec else None)
+        mapping = None
+        if mapping_spec:
+            try:
+                mapping = pd.read_csv(mapping_spec.path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+                raise InputError(f"{mapping_spec.rel_path} (input 'cost_centres'): not a readable UTF-8 CSV "
+                                 f"({str(exc).splitlines()[0]})") from exc
+            mapping = normalise_mapping(mapping, f"{mapping_spec.rel_path} (input 'cost_centres')")
         files = ([spec.path] if spec.path.is_file() else
-                 sorted(p for p in spec.path.iterdir() if p.name.lower().startswith("ledger")
+                 sorted(p for p in spec.path.iterdir() if p.is_file() and p.name.lower().startswith("ledger")
                         and p.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".xls")))
         if not files:
             raise InputError(f"{spec.rel_path} (input '{key}'): no ledger files (named ledger*.csv or ledger*.xlsx) "
                              "in this folder")
-        kept, counts = [], {"rows_in": 0, "rows_kept": 0, "rows_dropped": 0, "rows_quarantined": 0}
+        fy, as_at = self.quarter.fy, quarter_end_month(self.quarter.fy, self.quarter.q)
+        kept, counts = [], {"rows_in": 0, "rows_kept": 0, "rows_dropped": 0, "rows_quarantined": 0, "rows_fixed": 0}
+        year_files: dict[str, str] = {}
+        lost = []
         for f in files:
-            r = read_ledger(f, mapping, input_key=key)
-            if len(r.quarantined):
-                q = r.quarantined.copy()
-                q["file"] = (spec.rel_path + "/" + f.name) if f != spec.path else spec.rel_path
+            shown = (spec.rel_path + "/" + f.name) if f != spec.path else spec.rel_path
+            r = read_ledger(f, mapping, input_key=key,
+                            mapping_name=(f"{mapping_spec.rel_path} (input 'cost_centres')" if mapping_spec else
+                                          "the cost-centre mapping"))
+            years = sorted(set(r.kept["financial_year"].dropna())) if "financial_year" in r.kept else []
+            for y in years:
+                if y in year_files:
+                    raise LedgerError(f"{year_files[y]} and {shown} both hold financial year {y}: a ledger folder "
+                                      "holds one file per year. Remove or rename the copy that is not wanted "
+                                      "(files read are those named ledger*)")
+                year_files[y] = shown
+            sheet = f", sheet {r.sheet!r}" if r.sheet else ""
+            problems = pd.concat([r.quarantined, r.cells], ignore_index=True)
+            if len(problems):
+                q = problems.copy()
+                q["file"] = shown
+                q["reason"] = [("value set aside, row kept: " + rs) if i >= len(r.quarantined) else rs
+                               for i, rs in enumerate(q["reason"])]
                 quarantine.append(q[QUARANTINE_COLUMNS])
+                # where each problem sits: this year up to the quarter (figures published) or not
+                for p in problems.itertuples():
+                    if p.column not in self.LOSS_COLUMNS and p.Index >= len(r.quarantined):
+                        continue  # a commitment or monthly-budget cell: not used in the pack's figures
+                    row_fy, row_month = _row_year_month(f, r, p.row)
+                    if row_fy not in (fy, None) or (row_month is not None and row_month > as_at):
+                        continue
+                    lost.append(f"{shown}{sheet}, row {p.row}, column {p.column}: {str(p.value)[:60]!r} ({p.reason})")
             findings += quality.ledger_findings(key if len(files) == 1 else f"{key}:{f.name}", r)
             kept.append(r.kept)
             counts["rows_in"] += r.rows_read
             counts["rows_kept"] += len(r.kept)
-            counts["rows_dropped"] += r.total_rows + r.blank_rows
+            counts["rows_dropped"] += r.total_rows + r.blank_rows + r.duplicate_rows
             counts["rows_quarantined"] += int(r.quarantined["row"].nunique())
+            counts["rows_fixed"] += int(r.fixes["row"].nunique()) if r.fixes is not None else 0
+        if lost:
+            raise LedgerError(f"{len(lost)} ledger value(s) of {fy} up to {as_at:%B %Y} could not be read, so the "
+                              "service lines they belong to would be published with a wrong budget, forecast or "
+                              "spend: " + "; ".join(lost[:10]) + ("; ..." if len(lost) > 10 else "")
+                              + ". Correct the cells in the ledger (or remove rows that are not wanted) and run again")
         table = pd.concat(kept, ignore_index=True)
         write_table(table, inputs_dir / f"{key}.parquet", "ledger")  # money in integer pence
         return counts | {"columns": len(table.columns)}
@@ -210,8 +266,9 @@ class QuarterContext:
                 stacks.setdefault(f.stem, []).append(res.kept.assign(quarter=q.label))
                 counts["rows_in"] += res.rows_in
                 counts["rows_kept"] += len(res.kept)
-                counts["rows_dropped"] += res.blank_rows
-                counts["rows_quarantined"] += res.rows_in - res.blank_rows - len(res.kept)
+                counts["rows_dropped"] += res.blank_rows + res.total_rows
+                counts["rows_quarantined"] += res.rows_in - res.blank_rows - res.total_rows - len(res.kept)
+                findings += quality.input_note_findings(f"{key}:{folder.name}/{f.stem}", res)
         for family, parts in stacks.items():
             write_table(pd.concat(parts, ignore_index=True), inputs_dir / f"{key}_{family}.parquet", f"history_{family}")
         counts["columns"] = len(stacks)
@@ -381,6 +438,12 @@ def read_commentary(path: Path) -> dict[str, str]:
         _COMMENTARY_CACHE.clear()
         _COMMENTARY_CACHE[key] = split_commentary(text)
     return _COMMENTARY_CACHE[key]
+
+
+def _row_year_month(path, r, row: int):
+    """The financial year and month of a ledger file row (1-based), as far as its cells say; None for
+    what they do not say (a row that could not be placed counts as this year's)."""
+    return r.row_places.get(row, (None, None)) if getattr(r, "row_places", None) else (None, None)
 
 
 def split_commentary(text: str) -> dict[str, str]:

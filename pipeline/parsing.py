@@ -8,33 +8,77 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 # ---- money -----------------------------------------------------------------------------------------
 _MONEY_RE = re.compile(r"^(?P<lead>[-(]?)\s*£?\s*(?P<num>\d{1,3}(?:,\d{3})+|\d+)?(?P<dec>\.\d+)?\s*(?P<trail>[-)]?)$")
 NIL = {"-", "–", "—", "nil", ""}
+# thousands separators as finance systems print them: space, no-break space, thin and narrow spaces,
+# figure space, apostrophe (Swiss exports)
+_SPACES = dict.fromkeys(map(ord, " \u00a0\u2009\u202f\u2007\u2008\u200a'"), None)
+# minus signs other than the hyphen: Unicode minus, figure dash, en dash, small and full-width hyphen-minus
+_MINUSES = str.maketrans({"\u2212": "-", "\u2012": "-", "\u2013": "-", "\uFE63": "-", "\uFF0D": "-"})
+MAX_PENCE = 10 ** 15  # £10 trillion: anything larger is a broken cell, not money
+NOISE_DECIMALS = 6  # "284303.63500000003": an Excel formula's floating-point noise, rounded to the penny
 
 
 class ParseError(ValueError):
     """A value that could not be read; the message says what was expected."""
 
 
-def parse_pence(text) -> int | None:
-    """Money text to integer pence, exactly: "£1,234.56" -> 123456, "(1,234)" -> -123400,
-    "1,234.50-" -> -123450, "-" or blank -> 0 for a nil amount, None only for a missing cell (NaN/None).
-    Raises ParseError for anything else, and for more than two decimal places."""
+@dataclass
+class Money:
+    pence: int | None
+    fix: str | None = None  # what was done to read it (rounded to the penny), for a finding
+
+
+def _float_text(x: float) -> str:
+    return repr(float(x))
+
+
+def read_money(text, decimal: str = ".", numeric_cell: bool = False) -> Money:
+    """Money as finance systems print it, to integer pence, exactly.
+
+    Reads "£1,234.56", "(1,234.56)", "1,234.56-", "-1234.56", "711,562.43CR" (a credit: negative),
+    "711,562.43 DR" (a debit: positive), a Unicode minus ("−1,234.56"), no-break, thin or plain spaces
+    as thousands separators ("1 234 567.89"), and with ``decimal=","`` European numbers ("1.234.567,89",
+    "1 234,56"): the convention is the file's, never guessed per cell (``money_convention``).
+    "-", "nil" or blank is a nil amount (0); None or NaN is a missing cell (None).
+    More than two decimals is refused, except floating-point noise from a formula: a value with six
+    or more decimals ("284303.63500000003"), or any Excel number cell (``numeric_cell``), is rounded
+    half-up to the penny and ``fix`` says so. Infinity, NaN text, scientific notation and amounts of
+    £10 trillion or more are refused: the exact amount is not there to read."""
     if text is None:
-        return None
+        return Money(None)
+    if isinstance(text, bool):
+        raise ParseError(f"expected an amount, got {text!r}")
     if isinstance(text, float):
         if text != text:  # NaN
-            return None
-        text = repr(text)
+            return Money(None)
+        if text in (float("inf"), float("-inf")):
+            raise ParseError(f"expected a finite amount, got {text!r}")
+        text, numeric_cell = _float_text(text), True
     if isinstance(text, int):
-        return text * 100
-    s = str(text).strip().replace("\u00a0", " ").replace(" ", "")
+        if abs(text) * 100 >= MAX_PENCE:
+            raise ParseError(f"expected an amount under £10 trillion, got {text!r}")
+        return Money(text * 100)
+    original = text
+    s = str(text).strip().translate(_SPACES).translate(_MINUSES)
     if s.lower() in NIL:
-        return 0
+        return Money(0)
+    low = s.lower()
+    if re.fullmatch(r"[-+]?(inf|infinity|nan|#n/a|#value!|#div/0!|#ref!|#num!|#name\?|#null!)", low):
+        raise ParseError(f"expected an amount, got {original!r} (not a finite number: correct the cell in the source)")
+    if re.fullmatch(r"[-+(]?£?[0-9.,]+e[-+]?[0-9]+\)?", low):
+        raise ParseError(f"expected an amount written out in full, got {original!r} (scientific notation "
+                         "loses the pence: format the column as a number with two decimals)")
+    credit = None
+    m = re.fullmatch(r"(.*?)(cr|dr)", s, re.I)
+    if m:
+        s, credit = m.group(1), m.group(2).lower() == "cr"
     s = s.replace("£", "")
+    if decimal == ",":
+        s = s.translate(str.maketrans({",": ".", ".": ","}))
     neg = False
     if s.startswith("(") and s.endswith(")"):
         neg, s = True, s[1:-1]
@@ -42,25 +86,77 @@ def parse_pence(text) -> int | None:
         neg, s = True, s[:-1]
     elif s.startswith("-"):
         neg, s = True, s[1:]
+    elif s.startswith("+"):
+        s = s[1:]
+    if credit is not None and neg:
+        raise ParseError(f"expected one sign, got {original!r} (both a minus or brackets and CR/DR)")
     if not re.fullmatch(r"([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]*)?|\.[0-9]+", s):
-        raise ParseError(f"expected an amount such as £1,234.56, (1,234.56) or 1,234.56-, got {text!r}")
-    try:
-        d = Decimal(s.replace(",", ""))
-    except InvalidOperation as exc:  # pragma: no cover - the regex already rules this out
-        raise ParseError(f"expected an amount, got {text!r}") from exc
+        example = "1.234,56, (1.234,56) or 1.234,56-" if decimal == "," else "£1,234.56, (1,234.56) or 1,234.56-"
+        raise ParseError(f"expected an amount such as {example}, got {original!r}")
+    d = Decimal(s.replace(",", ""))
+    fix = None
     if d.as_tuple().exponent < -2:
-        raise ParseError(f"expected pounds and pence (at most two decimals), got {text!r}")
+        if numeric_cell or -d.as_tuple().exponent >= NOISE_DECIMALS:
+            d = d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            d = d if d else Decimal("0.00")  # never "-0.00"
+            fix = f"{original!s} rounded to the penny ({d:,.2f})"
+        else:
+            raise ParseError(f"expected pounds and pence (at most two decimals), got {original!r}")
     pence = int(d * 100)
-    return -pence if neg else pence
+    if pence >= MAX_PENCE:
+        raise ParseError(f"expected an amount under £10 trillion, got {original!r}")
+    if credit:
+        neg = True
+    return Money(-pence if neg else pence, fix)
+
+
+def parse_pence(text, decimal: str = ".") -> int | None:
+    """Money text to integer pence, exactly: "£1,234.56" -> 123456, "(1,234)" -> -123400,
+    "1,234.50-" -> -123450, "1,234.50CR" -> -123450, "-" or blank -> 0 for a nil amount, None only for
+    a missing cell (NaN/None). Raises ParseError for anything else (``read_money`` has the rules)."""
+    return read_money(text, decimal).pence
+
+
+_UK_ONLY = re.compile(r"^[-(]?(?:\d{1,3}(?:,\d{3})+\.\d+|\d+\.(?:\d{1,2}|\d{4,}))[-)]?$")
+_EU_ONLY = re.compile(r"^[-(]?(?:\d{1,3}(?:\.\d{3})+,\d+|\d+,(?:\d{1,2}|\d{4,}))[-)]?$")
+
+
+_UK_LINES = re.compile(_UK_ONLY.pattern.replace("^", "^(").replace("$", ")$"), re.M)
+_EU_LINES = re.compile(_EU_ONLY.pattern.replace("^", "^(").replace("$", ")$"), re.M)
+
+
+def money_convention(cells) -> tuple[str, str | None]:
+    """The decimal mark of a whole file's money cells: "." (1,234.56) or "," (1.234,56), with a note
+    when European. A cell only one convention can read ("1,234.56", "12.5" or "1.234,56", "12,5")
+    decides; cells either can read ("1,234") follow the file. Raises ParseError when the file mixes
+    the two: that is never decided cell by cell."""
+    # one pass over the file's cells joined as lines (the hot path of a large ledger)
+    joined = "\n".join(str(c).strip() for c in cells).translate(_SPACES).translate(_MINUSES).replace("£", "")
+    joined = re.sub(r"(?im)(?:cr|dr)$", "", joined)
+    eu_found = _EU_LINES.findall(joined)
+    if not eu_found:  # no cell only the European way can read: the file is read the UK way
+        return ".", None
+    uk_found = _UK_LINES.findall(joined)
+    n_uk, n_eu = len(uk_found), len(eu_found)
+    uk, eu = (uk_found[0] if uk_found else None), eu_found[0]
+    if n_uk and n_eu:
+        raise ParseError(f"money is written both with a decimal point ({n_uk:,} cells, e.g. {uk!r}) and with a "
+                         f"decimal comma ({n_eu:,} cells, e.g. {eu!r}); export the file with one convention")
+    if n_eu:
+        return ",", f"amounts written with a decimal comma (European style, e.g. {eu!r}) in all {n_eu:,} cells that show it"
+    return ".", None
 
 
 # ---- dates -----------------------------------------------------------------------------------------
 DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d %b %Y", "%d %B %Y",
-                "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M")
+                "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f",
+                "%Y-%m-%dT%H:%M")
+EXCEL_SERIALS = (36526, 73051)  # Excel date serials of 1 January 2000 and 31 December 2099
 
 
 def parse_date(text) -> date | None:
-    """A date in any of the formats councils' systems export (day first, never month first).
+    """A date in any of the formats councils' systems export (day first, never month first), an ISO
+    datetime ("2026-09-01T00:00:00"), or an Excel date serial left in a CSV ("46266", 2000 to 2099).
     Blank -> None. Raises ParseError naming the formats tried."""
     if text is None:
         return None
@@ -71,6 +167,10 @@ def parse_date(text) -> date | None:
     s = str(text).strip()
     if not s or s.lower() in ("nat", "nan"):
         return None
+    if re.fullmatch(r"\d{5}(?:\.0+)?", s) and EXCEL_SERIALS[0] <= float(s) <= EXCEL_SERIALS[1]:
+        from datetime import timedelta
+
+        return date(1899, 12, 30) + timedelta(days=int(float(s)))
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(s, fmt).date()
@@ -304,7 +404,8 @@ _FAST_RE = re.compile(r"(-)?(\()?(-)?([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?:\.([0-
 
 
 def _fast_pence(cell) -> int | None:
-    """``parse_pence`` for one text cell, returning None instead of raising (the hot loop)."""
+    """The common case of ``read_money`` for one text cell ("1,234.56", "(12.00)", "5-"), or None for
+    anything else (the full reader then decides). The hot loop."""
     s = str(cell).strip().replace("\u00a0", " ").replace(" ", "")
     if s.lower() in NIL:
         return 0
@@ -320,16 +421,43 @@ def _fast_pence(cell) -> int | None:
     pence = int(whole.replace(",", "")) * 100 if whole else 0
     if frac:
         pence += int(frac.ljust(2, "0"))
+    if pence >= MAX_PENCE:
+        return None
     return -pence if negs else pence
+
+
+def money_series(values, decimal: str = ".", numeric_cells=None) -> tuple["pd.Series", dict, dict]:
+    """``read_money`` for a whole column: (Int64 pence, {index: reason} for cells that could not be
+    read (missing in the result), {index: note} for cells read by a fix such as rounding noise).
+    ``numeric_cells`` is a boolean mask of cells that were Excel number cells."""
+    import pandas as pd
+
+    s = pd.Series(values, dtype=object)
+    numeric = (pd.Series(numeric_cells, index=s.index) if numeric_cells is not None
+               else pd.Series(False, index=s.index))
+    values = s.tolist()
+    out = ([_fast_pence(v) if not isinstance(v, float) else None for v in values] if decimal == "."
+           else [None] * len(values))
+    errors, fixes = {}, {}
+    nums = numeric.tolist()
+    for k in [k for k, p in enumerate(out) if p is None]:  # the full reader for what the fast path leaves
+        idx = s.index[k]
+        try:
+            m = read_money(values[k], decimal, bool(nums[k]))
+            out[k] = m.pence
+            if m.fix:
+                fixes[idx] = m.fix
+        except ParseError as exc:
+            errors[idx] = str(exc)
+    return pd.Series(pd.array(out, dtype="Int64"), index=s.index), errors, fixes
 
 
 def parse_pence_series(values) -> tuple["pd.Series", "pd.Series"]:
     """``parse_pence`` for a whole column: (Int64 pence, mask of cells that could not be read).
-    Same rules as ``parse_pence`` (a property test checks they agree); the caller asks
-    ``parse_pence`` for the message of a bad cell."""
+    Same rules as ``parse_pence`` (a property test checks they agree)."""
     import pandas as pd
 
-    s = pd.Series(values, dtype=object)
-    parsed = [_fast_pence(v) for v in s.tolist()]
-    out = pd.Series(pd.array(parsed, dtype="Int64"), index=s.index)
-    return out, out.isna()
+    out, errors, _ = money_series(values)
+    bad = pd.Series(False, index=out.index)
+    bad[list(errors)] = True
+    return out, bad

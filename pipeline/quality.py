@@ -136,13 +136,39 @@ def measure_value_findings(key: str, df: pd.DataFrame, value_columns: list[str],
     return [_f(key, "measure values and targets", finding, n_bad, "warning" if n_bad else "info")]
 
 
+def input_note_findings(key: str, res) -> list[dict]:
+    """What reading a return dropped or changed by rule (its own total rows, a fraction read as a
+    percentage): one warning each, so nothing is changed silently."""
+    return [_f(key, "read by rule", note, 1, "warning") for note in (res.notes or [])]
+
+
 def ledger_findings(key: str, r) -> list[dict]:
-    """What cleaning a ledger extract found: layout, encoding, subtotals reconciled, money totals."""
+    """What cleaning a ledger extract found: layout, encoding and separators, columns ignored, hidden
+    sheets, two-row headers, duplicates dropped, values rounded or filled by rule, cells set aside,
+    subtotals reconciled, money totals."""
+    dups = getattr(r, "duplicate_rows", 0)
     out = [_f(key, "ledger layout", f"header found on row {r.header_row}" + (f" of sheet {r.sheet!r}" if r.sheet else "")
-              + f"; {number(r.total_rows)} subtotal and total rows and {number(r.blank_rows)} blank rows dropped by rule",
-              r.total_rows + r.blank_rows)]
+              + f"; {number(r.total_rows)} subtotal and total rows and {number(r.blank_rows)} blank rows dropped by rule"
+              + (f"; {number(dups)} exact duplicate rows dropped, not counted twice" if dups else ""),
+              r.total_rows + r.blank_rows + dups, "warning" if dups else "info")]
     for note in r.notes:
-        out.append(_f(key, "encoding", note, 0))
+        level = "warning" if note.startswith(("hidden", "two header", "amounts written with a decimal comma")) or \
+            "exact copies" in note else "info"
+        out.append(_f(key, "reading the file", note, 0, level))
+    fixes = getattr(r, "fixes", None)
+    if fixes is not None and len(fixes):
+        for column, g in fixes.groupby("column", sort=False):
+            examples = "; ".join(f"row {row}: {n}" for row, n in zip(g["row"].head(3), g["note"].head(3)))
+            out.append(_f(key, f"values fixed by rule ({column})",
+                          f"{plural(len(g), 'value')} read by a documented rule ({examples}"
+                          + ("; ..." if len(g) > 3 else "") + ")", len(g), "warning"))
+    cells = getattr(r, "cells", None)
+    if cells is not None and len(cells):
+        examples = "; ".join(f"row {row}, {c}: {str(v)[:30]!r}" for row, c, v in
+                             zip(cells["row"].head(4), cells["column"].head(4), cells["value"].head(4)))
+        out.append(_f(key, "money cells set aside", f"{plural(len(cells), 'money cell')} could not be read and "
+                      f"{'was' if len(cells) == 1 else 'were'} set aside, the rest of each row kept ({examples}"
+                      + ("; ..." if len(cells) > 4 else "") + ")", len(cells), "warning"))
     if len(r.totals):
         bad = r.totals[~r.totals["agrees"]]
         out.append(_f(key, "subtotals reconciled to the detail",

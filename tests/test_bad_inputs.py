@@ -153,13 +153,14 @@ def test_23_ledger_header_only(tmp_path):
 
 
 def test_24_two_columns_meaning_the_same(tmp_path):
-    with pytest.raises(LedgerError, match=r"row 1: two columns mean 'actual' \('Actuals'\)"):
+    with pytest.raises(LedgerError, match=r"row 1, column 3: two columns mean 'actual' \('Actuals'\)"):
         ledger(tmp_path, "Cost Centre,Actual,Actuals\nC1,1,1\n")
 
 
 def test_25_ledger_three_decimals(tmp_path):
     r = ledger(tmp_path, "Cost Centre,Actual\nC1,12.345\n")
-    assert r.quarantined["reason"].item() == "expected pounds and pence (at most two decimals), got '12.345'"
+    assert r.cells["reason"].item() == "expected pounds and pence (at most two decimals), got '12.345'"
+    assert r.kept["actual"].isna().all() and r.quarantined.empty  # the value set aside, the row kept
 
 
 def test_26_corrupt_workbook(tmp_path):
@@ -174,7 +175,7 @@ def test_27_workbook_without_a_ledger_sheet(tmp_path):
     wb.active.append(["Summary only"])
     p = tmp_path / "ledger.xlsx"
     wb.save(p)
-    with pytest.raises(LedgerError, match="no sheet has a ledger header .*; sheets are Sheet"):
+    with pytest.raises(LedgerError, match="no visible sheet has a ledger header .*; sheets are Sheet"):
         read_ledger(p, MAPPING)
 
 

@@ -76,13 +76,17 @@ def test_unmapped_cost_centres_are_one_error_listing_each_code_and_its_total(tmp
 
 
 def test_text_in_amounts_is_quarantined_with_row_column_value_and_reason(tmp_path):
+    """A bad money cell sets aside that cell's value (row kept, budget intact); a blank cost centre
+    sets aside the row."""
     p = _write(tmp_path, "l.csv", "Cost Centre,Actual,Annual Budget\nC1,10.00,1\nC2,ten pounds,1\n,3.00,1\n")
     r = read_ledger(p, MAPPING)
+    c = r.cells.set_index("row")
+    assert c.at[3, "column"] == "actual" and c.at[3, "value"] == "ten pounds"
+    assert c.at[3, "reason"].startswith("expected an amount such as £1,234.56")
     q = r.quarantined.set_index("row")
-    assert q.at[3, "column"] == "actual" and q.at[3, "value"] == "ten pounds"
-    assert q.at[3, "reason"].startswith("expected an amount such as £1,234.56")
     assert q.at[4, "column"] == "cost_centre" and q.at[4, "reason"] == "required value is blank"
-    assert len(r.kept) == 1 and r.reconciles
+    assert len(r.kept) == 2 and r.reconciles
+    assert r.kept["budget_annual"].tolist() == [100, 100] and r.kept["actual"].isna().tolist() == [False, True]
 
 
 def test_subtotal_that_disagrees_with_its_detail_is_reported(tmp_path):

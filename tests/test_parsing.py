@@ -151,3 +151,16 @@ def test_vectorised_money_parser_agrees_with_the_scalar_one(cells):
             assert b, repr(cell)
             continue
         assert not b and int(v) == want, repr(cell)
+
+
+@pytest.mark.parametrize("text,want", [("46266", date(2026, 9, 1)), ("36526", date(2000, 1, 1)),
+                                       ("2026-09-01T00:00:00", date(2026, 9, 1)),
+                                       ("2026-09-01T13:45:10.5", date(2026, 9, 1))])
+def test_excel_serials_and_iso_datetimes_are_dates(text, want):
+    assert parse_date(text) == want
+
+
+@pytest.mark.parametrize("bad", ["99999", "12345", "1e5"])
+def test_numbers_that_are_not_plausible_serials_are_refused(bad):
+    with pytest.raises(ParseError, match="dd/mm/yyyy"):
+        parse_date(bad)
