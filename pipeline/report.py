@@ -38,8 +38,8 @@ def table_html(df: pd.DataFrame, caption: str, formats: dict[str, Callable] | No
     """An accessible HTML table: a caption, column headers with scope, numbers right-aligned,
     every cell escaped. ``formats`` maps column -> function(value) -> str."""
     formats = formats or {}
-    num_cls = ' class="num"'
-    head = "".join(f'<th scope="col"{num_cls if c in numeric else ""}>{html.escape(str(c))}</th>'
+    col = {c: "col-" + (re.sub(r"[^a-z0-9]+", "-", str(c).lower()).strip("-") or "label") for c in df.columns}
+    head = "".join(f'<th scope="col" class="{col[c]}{" num" if c in numeric else ""}">{html.escape(str(c))}</th>'
                    for c in df.columns)
     rows = []
     for i, (_, r) in enumerate(df.iterrows()):
@@ -47,7 +47,7 @@ def table_html(df: pd.DataFrame, caption: str, formats: dict[str, Callable] | No
         for j, c in enumerate(df.columns):
             v = r[c]
             text = formats[c](v) if c in formats else ("" if pd.isna(v) else str(v))
-            cls = ' class="num"' if c in numeric else ""
+            cls = f' class="{col[c]}{" num" if c in numeric else ""}"'
             tag = "th" if j == 0 else "td"
             scope = ' scope="row"' if j == 0 else ""
             cells.append(f"<{tag}{scope}{cls}>{html.escape(text)}</{tag}>")
@@ -58,21 +58,187 @@ def table_html(df: pd.DataFrame, caption: str, formats: dict[str, Callable] | No
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{foot}")
 
 
+# Print size: A4 less the PDF's 13 mm side margins is 184 mm (7.2 in); charts are drawn at most this wide
+# and shown at their drawn size, so a font of 8 pt in the figure is 8 pt on paper.
+PRINT_WIDTH_IN = 6.9
+MIN_FONT_PT = 8.0
+SAVE_DPI = 150
+CSS_DPI = 96
+_MONEY_OR_COUNT = re.compile(r"£|\bchildren\b|\bnumber\b|\bcount\b|\bcases\b", re.I)
+_RATE = re.compile(r"%|\bper\b|\brate\b|\bshare\b", re.I)
+
+
+def wrap_to_width(text_artist, width_px: float, renderer) -> None:
+    """Wrap a title (a matplotlib Text) onto as many lines as it needs to fit ``width_px``; never cut."""
+    import textwrap
+
+    raw = " ".join(text_artist.get_text().split())
+    if not raw:
+        return
+    text_artist.set_text(raw)
+    if text_artist.get_window_extent(renderer).width <= width_px:
+        return
+    for n in range(len(raw), 8, -2):
+        text_artist.set_text("\n".join(textwrap.wrap(raw, n, break_long_words=False)))
+        if text_artist.get_window_extent(renderer).width <= width_px:
+            return
+
+
+def _values(ax, axis: str) -> list[float]:
+    """The data values a chart draws on ``axis`` ('y' or 'x'): lines and bars."""
+    import numpy as np
+
+    vals: list[float] = []
+    across = ax.get_xaxis_transform() if axis == "y" else ax.get_yaxis_transform()
+    for line in ax.get_lines():
+        if line.get_transform() is across:  # a reference line drawn across the panel (axvline/axhline)
+            continue
+        d = line.get_ydata() if axis == "y" else line.get_xdata()
+        try:
+            vals += [float(v) for v in np.asarray(d, dtype=float).ravel() if np.isfinite(v)]
+        except (TypeError, ValueError):
+            continue
+    for c in ax.containers:
+        for r in getattr(c, "patches", []):
+            lo, hi = ((r.get_y(), r.get_y() + r.get_height()) if axis == "y" else (r.get_x(), r.get_x() + r.get_width()))
+            vals += [lo, hi]
+    return vals
+
+
+def honest_axis(ax) -> None:
+    """Axes that do not exaggerate: a value axis in money or counts starts at zero; any other line chart
+    (rates, percentages) spans at least a quarter of its largest value, so a change from 69.2 to 70.2 is
+    not drawn as a leap. Bars already start at zero (matplotlib keeps the bar base in view)."""
+    if not ax.axison or not ax.get_lines() or ax.get_yscale() != "linear":
+        return
+    if ax.containers:
+        return
+    vals = _values(ax, "y")
+    if not vals:
+        return
+    lo, hi = ax.get_ylim()
+    dmin, dmax = min(vals), max(vals)
+    label = ax.get_ylabel()
+    if dmin >= 0 and label and _MONEY_OR_COUNT.search(label) and not _RATE.search(label):
+        ax.set_ylim(0, max(hi, dmax * 1.05))
+        return
+    span = 0.25 * max(abs(dmin), abs(dmax))
+    if span and hi - lo < span:
+        mid = (hi + lo) / 2
+        lo, hi = mid - span / 2, mid + span / 2
+        if dmin >= 0 and lo < 0:
+            lo, hi = 0, span
+        ax.set_ylim(lo, hi)
+
+
+def _relayout(fig, renderer) -> None:
+    """Tight layout again, leaving room at the foot for figure legends drawn below the panels."""
+    height = fig.get_size_inches()[1] * fig.dpi
+    bottom = 0.0
+    for leg in fig.legends:
+        bottom = max(bottom, (leg.get_window_extent(renderer).height + 6) / height)
+    fig.tight_layout(rect=(0, min(bottom, 0.4), 1, 1))
+
+
+def _separate_labels(fig, renderer) -> None:
+    """Value labels (annotations) that overlap each other are stepped apart, and any that fall outside
+    their panel (over the axis or its tick labels) widen the panel's range until they fit."""
+    from matplotlib.text import Annotation
+
+    for ax in fig.axes:
+        notes = [c for c in ax.get_children() if isinstance(c, Annotation) and c.get_text() and c.get_visible()]
+        for _ in range(3):
+            moved = False
+            boxes = [a.get_window_extent(renderer) for a in notes]
+            for i in range(len(notes)):
+                for j in range(i):
+                    if boxes[i].overlaps(boxes[j]):
+                        a = notes[i]
+                        x, y = a.xyann
+                        step = boxes[i].height * 72 / fig.dpi + 1
+                        a.xyann = (x, y + step if y >= 0 else y - step)
+                        boxes[i] = a.get_window_extent(renderer)
+                        moved = True
+            if not moved:
+                break
+        for _ in range(4):
+            inside = ax.get_window_extent(renderer)
+            out = [a.get_window_extent(renderer) for a in notes]
+            over_y = max([b.y1 - inside.y1 for b in out] + [inside.y0 - b.y0 for b in out] + [0])
+            over_x = max([b.x1 - inside.x1 for b in out] + [inside.x0 - b.x0 for b in out] + [0])
+            if over_y <= 0 and over_x <= 0:
+                break
+            if over_y > 0:
+                lo, hi = ax.get_ylim()
+                pad = (hi - lo) * (over_y + 4) / max(inside.height, 1)
+                ax.set_ylim(lo - pad if any(b.y0 < inside.y0 for b in out) else lo,
+                            hi + pad if any(b.y1 > inside.y1 for b in out) else hi)
+            if over_x > 0:
+                lo, hi = ax.get_xlim()
+                pad = (hi - lo) * (over_x + 4) / max(inside.width, 1)
+                ax.set_xlim(lo - pad if any(b.x0 < inside.x0 for b in out) else lo,
+                            hi + pad if any(b.x1 > inside.x1 for b in out) else hi)
+
+
+def print_ready(fig):
+    """Make any chart readable on A4, whichever module drew it: at most the printed width, every text
+    at least 8 pt, titles wrapped to the width instead of running off it, honest axes, value labels
+    that neither collide nor sit on the axis. Called for every chart the pack shows."""
+    from matplotlib.text import Text
+
+    w, h = fig.get_size_inches()
+    if w > PRINT_WIDTH_IN:
+        k = PRINT_WIDTH_IN / w
+        fig.set_size_inches(PRINT_WIDTH_IN, h * (1 + k) / 2)
+    for t in fig.findobj(Text):
+        if t.get_text() and t.get_fontsize() < MIN_FONT_PT:
+            t.set_fontsize(MIN_FONT_PT)
+    for ax in fig.axes:
+        honest_axis(ax)
+    renderer = fig.canvas.get_renderer()
+    fig_px = fig.get_size_inches()[0] * fig.dpi
+    if fig._suptitle is not None:
+        wrap_to_width(fig._suptitle, fig_px * (0.98 - fig._suptitle.get_position()[0]), renderer)
+    _relayout(fig, renderer)
+    for ax in fig.axes:
+        for t in (ax.title, ax._left_title, ax._right_title):
+            if t.get_text():
+                bb = ax.get_window_extent(renderer)
+                wrap_to_width(t, max(bb.width, fig_px * 0.5) if len(fig.axes) == 1 else bb.width * 1.05, renderer)
+    _relayout(fig, renderer)
+    _separate_labels(fig, renderer)
+    return fig
+
+
 def figure_png(fig) -> bytes:
-    """PNG bytes with fixed metadata, so the same figure gives the same bytes on every run."""
+    """PNG bytes with fixed metadata, so the same figure gives the same bytes on every run; the figure is
+    first made print-ready (see ``print_ready``)."""
+    print_ready(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=SAVE_DPI, bbox_inches="tight", pad_inches=0.08, metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
 
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height in pixels from a PNG's header."""
+    import struct
+
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    return struct.unpack(">II", data[16:24])
+
+
 def chart(fig, alt: str):
-    """An IPython image carrying its alt text (the pack template writes it into ``alt``)."""
+    """An IPython image carrying its alt text (the pack template writes it into ``alt``), shown at its
+    drawn size (so its fonts print at the size they were drawn)."""
     from IPython.display import Image
 
     if not alt or len(alt) < 20:
         raise ValueError("every chart needs alt text that says what it shows (at least 20 characters)")
-    return Image(data=figure_png(fig), format="png", alt=alt)
+    data = figure_png(fig)
+    width_px, _ = png_size(data)
+    return Image(data=data, format="png", alt=alt, width=round(width_px * CSS_DPI / SAVE_DPI))
 
 
 def variance_chart(lines: pd.DataFrame, title: str, subtitle: str):
@@ -88,8 +254,8 @@ def variance_chart(lines: pd.DataFrame, title: str, subtitle: str):
                     ha="left" if v >= 0 else "right", va="center", fontsize=8, color=DARK_GREY)
     ax.set_xlabel("Forecast under (-) / over spend, £m")
     ax.set_ylabel("")
-    titled(fig, ax, title, subtitle)
     ax.margins(x=0.15)
+    titled(fig, ax, title, subtitle)
     return fig
 
 
@@ -97,4 +263,4 @@ def titled(fig, ax, title: str, subtitle: str) -> None:
     """Finding as the bold title, measure/geography/period as the subtitle, both left-aligned."""
     ax.set_title(subtitle, loc="left", fontsize=9, fontweight="normal", color=DARK_GREY, pad=10)
     fig.suptitle(title, x=0.02, ha="left", fontsize=12, fontweight="bold", color="#0b0c0c")
-    fig.tight_layout()
+    fig.tight_layout()  # print_ready wraps both titles to the width and lays the figure out again
