@@ -131,13 +131,41 @@ def honest_axis(ax) -> None:
         ax.set_ylim(lo, hi)
 
 
-def _relayout(fig, renderer) -> None:
-    """Tight layout again, leaving room at the foot for figure legends drawn below the panels."""
+def _relayout(fig, renderer, top_px: float = 0.0) -> None:
+    """Tight layout again, leaving ``top_px`` at the head for the title block and room at the foot for
+    figure legends drawn below the panels."""
     height = fig.get_size_inches()[1] * fig.dpi
     bottom = 0.0
     for leg in fig.legends:
         bottom = max(bottom, (leg.get_window_extent(renderer).height + 6) / height)
-    fig.tight_layout(rect=(0, min(bottom, 0.4), 1, 1))
+    fig.tight_layout(rect=(0, min(bottom, 0.4), 1, 1 - min(top_px / height, 0.5)))
+
+
+def _title_block(fig, renderer) -> float:
+    """A one-panel chart's title block across the whole figure: the finding (the figure's title) and
+    under it the measure, place and period (the panel's left title, moved out of the panel so that it
+    starts at the figure's left edge and is wrapped to the figure's width, not the panel's). Returns its
+    height in pixels."""
+    fig_w, fig_h = fig.get_size_inches() * fig.dpi
+    ax = fig.axes[0]
+    sup = fig._suptitle
+    x = sup.get_position()[0] if sup is not None else 0.02
+    y = 1 - 6 / fig_h
+    bottom = y
+    if sup is not None and sup.get_text():
+        sup.set_in_layout(False)
+        sup.set_y(y)
+        sup.set_va("top")
+        wrap_to_width(sup, fig_w * (0.98 - x), renderer)
+        bottom = sup.get_window_extent(renderer).y0 / fig_h
+    sub = ax._left_title
+    if sub.get_text():
+        moved = fig.text(x, bottom - 4 / fig_h, sub.get_text(), ha="left", va="top", fontsize=sub.get_fontsize(),
+                         color=sub.get_color(), fontweight=sub.get_fontweight())
+        sub.set_text("")
+        wrap_to_width(moved, fig_w * (0.98 - x), renderer)
+        bottom = moved.get_window_extent(renderer).y0 / fig_h
+    return (1 - bottom) * fig_h + 8
 
 
 def _separate_labels(fig, renderer) -> None:
@@ -180,6 +208,31 @@ def _separate_labels(fig, renderer) -> None:
                             hi + pad if any(b.x1 > inside.x1 for b in out) else hi)
 
 
+def _untangle_ticks(fig, renderer) -> bool:
+    """Category labels along an x-axis that would overlap are turned to 45 degrees. True if any were."""
+    turned = False
+    for ax in fig.axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_text() and t.get_visible()]
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        if any(a.x1 + 2 > b.x0 for a, b in zip(boxes, boxes[1:])) and all(t.get_rotation() == 0 for t in labels):
+            for t in labels:
+                t.set_rotation(45)
+                t.set_ha("right")
+                t.set_rotation_mode("anchor")
+            turned = True
+    return turned
+
+
+def _title_block_height(fig, renderer) -> float:
+    height = fig.get_size_inches()[1] * fig.dpi
+    tops = [t.get_window_extent(renderer).y0 for t in fig.texts if t.get_text()]
+    if fig._suptitle is not None and fig._suptitle.get_text():
+        tops.append(fig._suptitle.get_window_extent(renderer).y0)
+    if fig._suptitle is not None:
+        fig._suptitle.set_in_layout(False)
+    return height - min(tops) + 8 if tops else 0.0
+
+
 def print_ready(fig):
     """Make any chart readable on A4, whichever module drew it: at most the printed width, every text
     at least 8 pt, titles wrapped to the width instead of running off it, honest axes, value labels
@@ -189,7 +242,7 @@ def print_ready(fig):
     w, h = fig.get_size_inches()
     if w > PRINT_WIDTH_IN:
         k = PRINT_WIDTH_IN / w
-        fig.set_size_inches(PRINT_WIDTH_IN, h * (1 + k) / 2)
+        fig.set_size_inches(PRINT_WIDTH_IN, h * (1 + k) / 2 if len(fig.axes) == 1 else h)
     for t in fig.findobj(Text):
         if t.get_text() and t.get_fontsize() < MIN_FONT_PT:
             t.set_fontsize(MIN_FONT_PT)
@@ -197,23 +250,37 @@ def print_ready(fig):
         honest_axis(ax)
     renderer = fig.canvas.get_renderer()
     fig_px = fig.get_size_inches()[0] * fig.dpi
-    if fig._suptitle is not None:
-        wrap_to_width(fig._suptitle, fig_px * (0.98 - fig._suptitle.get_position()[0]), renderer)
-    _relayout(fig, renderer)
-    for ax in fig.axes:
-        for t in (ax.title, ax._left_title, ax._right_title):
-            if t.get_text():
-                bb = ax.get_window_extent(renderer)
-                wrap_to_width(t, max(bb.width, fig_px * 0.5) if len(fig.axes) == 1 else bb.width * 1.05, renderer)
-    _relayout(fig, renderer)
+    if len(fig.axes) == 1:
+        top = _title_block(fig, renderer)
+        for t in (fig.axes[0].title, fig.axes[0]._right_title):
+            wrap_to_width(t, fig_px * 0.9, renderer)
+        _relayout(fig, renderer, top)
+        if fig._suptitle is not None:
+            fig._suptitle.set_in_layout(True)  # tight_layout counted it in ``top``; the saved crop must see it
+    else:
+        if fig._suptitle is not None:
+            wrap_to_width(fig._suptitle, fig_px * (0.98 - fig._suptitle.get_position()[0]), renderer)
+        for ax in fig.axes:
+            spec = ax.get_subplotspec()
+            cell = 0.9 * fig_px / spec.get_gridspec().ncols * (spec.colspan.stop - spec.colspan.start) if spec else fig_px
+            for t in (ax.title, ax._left_title, ax._right_title):
+                if t.get_text():
+                    wrap_to_width(t, cell, renderer)
+        _relayout(fig, renderer)
+    if _untangle_ticks(fig, renderer):
+        _relayout(fig, renderer, _title_block_height(fig, renderer) if len(fig.axes) == 1 else 0.0)
+        if fig._suptitle is not None:
+            fig._suptitle.set_in_layout(True)
     _separate_labels(fig, renderer)
+    fig._cspack_ready = True
     return fig
 
 
 def figure_png(fig) -> bytes:
     """PNG bytes with fixed metadata, so the same figure gives the same bytes on every run; the figure is
     first made print-ready (see ``print_ready``)."""
-    print_ready(fig)
+    if not getattr(fig, "_cspack_ready", False):
+        print_ready(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=SAVE_DPI, bbox_inches="tight", pad_inches=0.08, metadata={"Software": None})
     plt.close(fig)
@@ -229,16 +296,106 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def chart(fig, alt: str):
+def _fmt(v: float, money: bool) -> str:
+    if money:
+        return f"{v:,.3f}"
+    return f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 1e15 else str(v)
+
+
+def chart_data(fig) -> pd.DataFrame:
+    """The numbers a chart draws, read back from the figure, for the data table shown with it: every bar
+    (its category and value), every named line (each point) and every named band (its low and high at
+    each point). Reference lines (targets, England) are given once. Read before the figure is closed."""
+    import matplotlib.dates as mdates
+    import numpy as np
+    from matplotlib.collections import PolyCollection
+
+    rows: list[dict] = []
+    many = len([a for a in fig.axes if a.axison]) > 1
+    for ax in fig.axes:
+        if not ax.axison:
+            continue
+        panel = " ".join(ax.get_title(loc="left").split()) or " ".join(ax.get_title().split())
+        money = "£" in ax.get_ylabel() + ax.get_xlabel() + panel
+        dates = isinstance(ax.xaxis.get_major_formatter(), (mdates.AutoDateFormatter, mdates.ConciseDateFormatter))
+
+        def at(x, axis):
+            lab = {round(float(t), 6): t_l.get_text() for t, t_l in zip(axis.get_ticklocs(), axis.get_ticklabels())}
+            try:
+                xf = float(x)
+            except (TypeError, ValueError):
+                return str(pd.Timestamp(x).strftime("%B %Y")) if hasattr(x, "year") or isinstance(x, np.datetime64) else str(x)
+            if dates and axis is ax.xaxis:
+                return mdates.num2date(xf).strftime("%B %Y")
+            return lab.get(round(xf, 6)) or _fmt(xf, False)
+
+        for c in ax.containers:
+            bars = getattr(c, "patches", [])
+            label = c.get_label() if c.get_label() and not c.get_label().startswith("_") else ""
+            horizontal = getattr(c, "orientation", "vertical") == "horizontal"
+            for r in bars:
+                if horizontal:
+                    cat, val = at(r.get_y() + r.get_height() / 2, ax.yaxis), r.get_width()
+                else:
+                    cat, val = at(r.get_x() + r.get_width() / 2, ax.xaxis), r.get_height()
+                rows.append({"Panel": panel, "Series": label, "Category or date": cat, "Value": _fmt(val, money)})
+        across = (ax.get_xaxis_transform(), ax.get_yaxis_transform())
+        for line in ax.get_lines():
+            label = line.get_label()
+            x, y = line.get_xdata(), line.get_ydata()
+            if line.get_transform() in across:
+                vertical = line.get_transform() is ax.get_xaxis_transform()
+                v = float(np.asarray(x if vertical else y, dtype=float)[0])
+                rows.append({"Panel": panel, "Series": label if not label.startswith("_") else "Reference line",
+                             "Category or date": "(all)", "Value": _fmt(v, money)})
+                continue
+            if label.startswith("_") and len(fig.legends) == 0 and ax.get_legend() is None and len(ax.get_lines()) > 1:
+                label = ""
+            for xi, yi in zip(x, y):
+                try:
+                    yf = float(yi)
+                except (TypeError, ValueError):
+                    continue
+                if np.isfinite(yf):
+                    rows.append({"Panel": panel, "Series": "" if label.startswith("_") else label,
+                                 "Category or date": at(xi, ax.xaxis), "Value": _fmt(yf, money)})
+        for coll in ax.collections:
+            label = coll.get_label()
+            if not isinstance(coll, PolyCollection) or not label or label.startswith("_"):
+                continue
+            for path in coll.get_paths():
+                v = path.vertices  # fill_between: start, one edge left to right, end, the other edge back, close
+                n = (len(v) - 3) // 2
+                if n < 1 or len(v) != 2 * n + 3:
+                    continue
+                lower, upper = v[1:n + 1], v[n + 2:2 * n + 2][::-1]
+                for (xu, yu), (_, yl) in zip(upper, lower):
+                    lo, hi = sorted((float(yl), float(yu)))
+                    rows.append({"Panel": panel, "Series": label, "Category or date": at(xu, ax.xaxis),
+                                 "Value": f"{_fmt(lo, money)} to {_fmt(hi, money)}"})
+    df = pd.DataFrame(rows, columns=["Panel", "Series", "Category or date", "Value"])
+    if not many:
+        df = df.drop(columns="Panel")
+    return df.loc[:, [c for c in df.columns if c == "Value" or df[c].astype(str).str.len().gt(0).any()]]
+
+
+def chart(fig, alt: str, data: pd.DataFrame | None = None):
     """An IPython image carrying its alt text (the pack template writes it into ``alt``), shown at its
-    drawn size (so its fonts print at the size they were drawn)."""
+    drawn size (so its fonts print at the size they were drawn), with its numbers as a data table the
+    pack shows collapsed beneath it (``data``, else read back from the figure: see ``chart_data``)."""
     from IPython.display import Image
 
     if not alt or len(alt) < 20:
         raise ValueError("every chart needs alt text that says what it shows (at least 20 characters)")
-    data = figure_png(fig)
-    width_px, _ = png_size(data)
-    return Image(data=data, format="png", alt=alt, width=round(width_px * CSS_DPI / SAVE_DPI))
+    print_ready(fig)
+    table = data if data is not None else chart_data(fig)
+    caption = " ".join((fig._suptitle.get_text() if fig._suptitle is not None else "").split()) or "Chart"
+    data_html = table_html(table, f"Data for the chart: {caption}", numeric=[c for c in table.columns if c == "Value"]) \
+        if len(table) else ""
+    png = figure_png(fig)
+    width_px, _ = png_size(png)
+    return Image(data=png, format="png", alt=alt, width=round(width_px * CSS_DPI / SAVE_DPI),
+                 metadata={"cspack_table": data_html})
 
 
 def variance_chart(lines: pd.DataFrame, title: str, subtitle: str):
