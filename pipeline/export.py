@@ -153,6 +153,27 @@ def make_safe(page: str, notes: list[str] | None = None) -> str:
     return head + sep + body
 
 
+def fix_heading_levels(page: str) -> str:
+    """Headings in ``<main>`` that skip a level (a level-4 heading straight under a level-2 section) are
+    moved up so that each is at most one level below the heading it sits under, keeping their relative
+    order: a screen reader's outline then has no gaps. The page's only level-1 heading is its title."""
+    head, sep, body = page.partition('<main id="main">')
+    if not sep:
+        return page
+    stack: list[tuple[int, int]] = []  # (level written, level given)
+
+    def fix(m: re.Match) -> str:
+        level = int(m.group(1))
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        new = min(level, stack[-1][1] + 1) if stack else min(max(level, 2), 2)
+        stack.append((level, new))
+        return f"<h{new}{m.group(2)}>{m.group(3)}</h{new}>"
+
+    body = re.sub(r"<h([1-6])(\b[^>]*)>(.*?)</h\1\s*>", fix, body, flags=re.S | re.I)
+    return head + sep + body
+
+
 def export_pack(notebooks: list[Path], meta: dict, notes: list[str] | None = None) -> str:
     """HTML for the pack. ``meta`` fills the title block: title, authority, portfolio,
     quarter_long, data_as_at, version, synthetic (a notice, or empty). What was neutralised to keep
@@ -163,7 +184,7 @@ def export_pack(notebooks: list[Path], meta: dict, notes: list[str] | None = Non
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nb, resources={"cspack": {**meta, "csp": CSP}})
-    return add_toc(make_safe(body, notes))
+    return add_toc(fix_heading_levels(make_safe(body, notes)))
 
 
 # ---- PDF ------------------------------------------------------------------------------------------------
