@@ -15,14 +15,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-# Government Analysis Function palette (DESIGN.md, Presentation)
+# Government Analysis Function palette (DESIGN.md, Presentation), as in the Analysis Function's afcharts
 DARK_BLUE, TURQUOISE, DARK_PINK, ORANGE, DARK_GREY, LIGHT_PURPLE = (
     "#12436D", "#28A197", "#801650", "#F46A25", "#3D3D3D", "#A285D1")
 FOCUS_GREY = "#BFBFBF"
 
+# The Analysis Function's own matplotlib style (afcharts: light value gridlines, no box, its palette), then
+# what print needs: sizes for a chart printed 6.9 inches wide, and DejaVu Sans (shipped with matplotlib,
+# so every machine draws the same bytes; Arial, afcharts' first choice, is not on Debian). docs/print.md
+plt.style.use("afcharts.afcharts")
 plt.rcParams.update({
     "font.family": "DejaVu Sans", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.titlesize": 12, "axes.titleweight": "bold", "axes.titlelocation": "left",
+    "axes.spines.left": True, "axes.edgecolor": "#3D3D3D", "xtick.color": "#3D3D3D", "ytick.color": "#3D3D3D",
+    "axes.titlesize": 12, "axes.titleweight": "bold", "axes.titlelocation": "left", "grid.color": "#D9D9D9",
     "svg.hashsalt": "cspack", "figure.dpi": 100,
 })
 
@@ -248,6 +253,9 @@ def print_ready(fig):
             t.set_fontsize(MIN_FONT_PT)
     for ax in fig.axes:
         honest_axis(ax)
+        if any(getattr(c, "orientation", "") == "horizontal" for c in ax.containers):
+            ax.grid(False, axis="y")  # value gridlines run across the bars' values, not along them
+            ax.grid(True, axis="x")
     renderer = fig.canvas.get_renderer()
     fig_px = fig.get_size_inches()[0] * fig.dpi
     if len(fig.axes) == 1:
