@@ -248,6 +248,10 @@ def print_ready(fig):
     if w > PRINT_WIDTH_IN:
         k = PRINT_WIDTH_IN / w
         fig.set_size_inches(PRINT_WIDTH_IN, h * (1 + k) / 2 if len(fig.axes) == 1 else h)
+    for ax in fig.axes:  # tick labels are remade from the axis' settings at each draw: set those
+        for axis in (ax.xaxis, ax.yaxis):
+            if any(t.get_fontsize() < MIN_FONT_PT for t in axis.get_ticklabels(which="both")):
+                axis.set_tick_params(which="both", labelsize=MIN_FONT_PT)
     for t in fig.findobj(Text):
         if t.get_text() and t.get_fontsize() < MIN_FONT_PT:
             t.set_fontsize(MIN_FONT_PT)
@@ -316,7 +320,7 @@ def chart_data(fig) -> pd.DataFrame:
     each point). Reference lines (targets, England) are given once. Read before the figure is closed."""
     import matplotlib.dates as mdates
     import numpy as np
-    from matplotlib.collections import PolyCollection
+    from matplotlib.collections import PathCollection, PolyCollection
 
     rows: list[dict] = []
     many = len([a for a in fig.axes if a.axison]) > 1
@@ -329,6 +333,8 @@ def chart_data(fig) -> pd.DataFrame:
 
         def at(x, axis):
             lab = {round(float(t), 6): t_l.get_text() for t, t_l in zip(axis.get_ticklocs(), axis.get_ticklabels())}
+            if not len(axis.get_ticklocs()) and not dates:
+                return ""  # an axis drawn without labels (a strip of every authority): the order is the rank
             try:
                 xf = float(x)
             except (TypeError, ValueError):
@@ -369,6 +375,18 @@ def chart_data(fig) -> pd.DataFrame:
                                  "Category or date": at(xi, ax.xaxis), "Value": _fmt(yf, money)})
         for coll in ax.collections:
             label = coll.get_label()
+            if isinstance(coll, PathCollection) and len(coll.get_offsets()):
+                xs = np.asarray(coll.get_offsets())[:, 0].astype(float)  # strip charts: values along x
+                name = label if label and not label.startswith("_") else ""
+                if len(xs) <= 3:
+                    for v in xs:
+                        rows.append({"Panel": panel, "Series": name or "Highlighted", "Category or date": "",
+                                     "Value": _fmt(float(v), money)})
+                else:
+                    for what, v in (("lowest", xs.min()), ("median", float(np.median(xs))), ("highest", xs.max())):
+                        rows.append({"Panel": panel, "Series": name or f"All {len(xs)} points",
+                                     "Category or date": what, "Value": _fmt(float(v), money)})
+                continue
             if not isinstance(coll, PolyCollection) or not label or label.startswith("_"):
                 continue
             for path in coll.get_paths():
@@ -409,7 +427,7 @@ def chart(fig, alt: str, data: pd.DataFrame | None = None):
 def variance_chart(lines: pd.DataFrame, title: str, subtitle: str):
     """Horizontal bars of forecast under (-)/over spend by line: the largest in focus colour."""
     d = lines.sort_values("variance_gbpm")
-    fig, ax = plt.subplots(figsize=(8, 0.38 * len(d) + 1.4))
+    fig, ax = plt.subplots(figsize=(PRINT_WIDTH_IN, 0.27 * len(d) + 1.5))
     top = d["variance_gbpm"].idxmax()
     colours = [DARK_BLUE if i == top else FOCUS_GREY for i in d.index]
     ax.barh(d["service_line"], d["variance_gbpm"], color=colours, edgecolor=DARK_GREY, linewidth=0.4)
