@@ -232,7 +232,8 @@ def write_pdf(html_file: Path, pdf_file: Path, title: str, authority: str = "", 
     except ImportError:
         return _cli_pdf(chromium, html_file, pdf_file, timeout_s)
     header, footer = _margin_templates(title, authority)
-    try:
+
+    def run() -> None:
         with tempfile.TemporaryDirectory(prefix="cspack-chromium-") as profile, sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(profile, executable_path=chromium, headless=True,
                                                        args=CHROMIUM_ARGS, offline=True)
@@ -247,10 +248,18 @@ def write_pdf(html_file: Path, pdf_file: Path, title: str, authority: str = "", 
                          outline=True, tagged=True)
             finally:
                 ctx.close()
+
+    try:
+        # in a thread of its own: playwright's synchronous API refuses to run where an event loop is
+        # running (a build started from Jupyter)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(run).result(timeout=timeout_s + 60)
     except Exception as exc:  # a browser that fails to start or print: the HTML pack still stands
         pdf_file.unlink(missing_ok=True)
         return {"written": False, "reason": f"Chromium could not print the pack ({type(exc).__name__}: "
-                                            f"{str(exc).splitlines()[0][:200]}); pack.html is complete"}
+                                            f"{(str(exc).splitlines() or [''])[0][:200]}); pack.html is complete"}
     return {"written": True, "pages": pdf_pages(pdf_file), "how": "Chromium via the DevTools protocol",
             "chromium": chromium}
 
