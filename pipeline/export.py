@@ -184,6 +184,7 @@ def export_pack(notebooks: list[Path], meta: dict, notes: list[str] | None = Non
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nb, resources={"cspack": {**meta, "csp": CSP}})
+    body = re.sub(r'<a class="anchor-link"[^>]*>.*?</a>', "", body, flags=re.S)  # hidden "¶" links on headings
     return add_toc(fix_heading_levels(make_safe(body, notes)))
 
 

@@ -45,7 +45,10 @@ def test_pack_opens_offline_with_no_requests_and_no_console_errors(built_pack, t
             page.goto(url)
             link = page.locator("a").nth(i)
             link.focus()  # the skip link shows itself on focus
-            link.click(timeout=5000)
+            if link.is_visible():
+                link.click(timeout=5000)
+            else:  # a link no reader can see still must not load anything
+                link.evaluate("a => a.click()")
         browser.close()
     leaving = [u for u in requests if not (u.startswith("file://") or u.startswith("data:"))]
     assert leaving == []

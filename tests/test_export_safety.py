@@ -183,7 +183,10 @@ def _click_every_link(pack: Path) -> dict:
             reopen()
             link = page.locator("a").nth(i)
             link.focus()  # the skip link shows itself on focus
-            link.click(timeout=5000, no_wait_after=True)
+            if link.is_visible():
+                link.click(timeout=5000, no_wait_after=True)
+            else:  # a link no reader can see still must not load anything
+                link.evaluate("a => a.click()")
             page.wait_for_timeout(300)
             log["clicked"] += 1
         # the policy is the second wall: script put into the page by hand is refused
