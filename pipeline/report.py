@@ -213,6 +213,43 @@ def _separate_labels(fig, renderer) -> None:
                             hi + pad if any(b.x1 > inside.x1 for b in out) else hi)
 
 
+def _legend_off_the_data(fig, renderer) -> bool:
+    """A legend drawn inside a panel that covers any bar or line of it is moved below the panel (under
+    its axis labels). True if any was moved."""
+    moved = False
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is None or leg.get_bbox_to_anchor().bounds != ax.bbox.bounds:  # already placed outside
+            continue
+        box = leg.get_window_extent(renderer)
+        marks = [r.get_window_extent(renderer) for c in ax.containers for r in getattr(c, "patches", [])]
+        for line in ax.get_lines():
+            path = line.get_transform().transform(line.get_xydata()) if len(line.get_xydata()) else []
+            marks += [matplotlib.transforms.Bbox([[x - 1, y - 1], [x + 1, y + 1]]) for x, y in path]
+        if not any(box.overlaps(m) for m in marks):
+            continue
+        handles, labels = ax.get_legend_handles_labels()
+        size = leg.get_texts()[0].get_fontsize() if leg.get_texts() else MIN_FONT_PT
+        new = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, _below(ax, renderer)),
+                        ncol=min(len(labels), 3), frameon=False, fontsize=size)
+        new._cspack_below = True
+        moved = True
+    return moved
+
+
+def _below(ax, renderer) -> float:
+    """Where, in the panel's own coordinates, the space under its axis labels begins."""
+    below = [t.get_window_extent(renderer).y0 for t in ax.get_xticklabels() + [ax.xaxis.label] if t.get_text()]
+    return ((min(below) if below else ax.bbox.y0) - ax.bbox.y0) / max(ax.bbox.height, 1) - 0.03
+
+
+def _reanchor_legends(fig, renderer) -> None:
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is not None and getattr(leg, "_cspack_below", False):
+            leg.set_bbox_to_anchor((0.5, _below(ax, renderer)), transform=ax.transAxes)
+
+
 def _untangle_ticks(fig, renderer) -> bool:
     """Category labels along an x-axis that would overlap are turned to 45 degrees. True if any were."""
     turned = False
@@ -279,8 +316,12 @@ def print_ready(fig):
                 if t.get_text():
                     wrap_to_width(t, cell, renderer)
         _relayout(fig, renderer)
-    if _untangle_ticks(fig, renderer):
-        _relayout(fig, renderer, _title_block_height(fig, renderer) if len(fig.axes) == 1 else 0.0)
+    if _untangle_ticks(fig, renderer) | _legend_off_the_data(fig, renderer):
+        top = _title_block_height(fig, renderer) if len(fig.axes) == 1 else 0.0
+        _relayout(fig, renderer, top)
+        _reanchor_legends(fig, renderer)  # the layout moved the axis labels: put the legends under them again
+        _relayout(fig, renderer, top)
+        _reanchor_legends(fig, renderer)
         if fig._suptitle is not None:
             fig._suptitle.set_in_layout(True)
     _separate_labels(fig, renderer)
