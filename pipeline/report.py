@@ -13,6 +13,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.text  # noqa: E402
+import matplotlib.transforms  # noqa: E402
 import pandas as pd  # noqa: E402
 
 # Government Analysis Function palette (DESIGN.md, Presentation), as in the Analysis Function's afcharts
@@ -294,6 +296,10 @@ def print_ready(fig):
             t.set_fontsize(MIN_FONT_PT)
     for ax in fig.axes:
         honest_axis(ax)
+        for t in ax.texts:  # notes inside a panel (a rating, a label) sit above the data on a white ground
+            if t.get_text().strip() and not isinstance(t, matplotlib.text.Annotation) and t.get_bbox_patch() is None:
+                t.set_zorder(6)
+                t.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 1.0, "alpha": 0.85})
         if any(getattr(c, "orientation", "") == "horizontal" for c in ax.containers):
             ax.grid(False, axis="y")  # value gridlines run across the bars' values, not along them
             ax.grid(True, axis="x")

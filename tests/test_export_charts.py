@@ -53,6 +53,9 @@ def test_every_text_is_at_least_8_pt_at_print_size():
     img = report.chart(fig, "Small multiples of six measures over three years")
     small = [(t.get_text(), t.get_fontsize()) for t in _texts(fig) if t.get_fontsize() < 8]
     assert small == []
+    notes = [t for ax in fig.axes for t in ax.texts]  # the in-panel ratings sit above the lines, on white
+    assert len(notes) == 6 and all(t.get_zorder() > max(ln.get_zorder() for ln in t.axes.get_lines()) and
+                                   t.get_bbox_patch() is not None for t in notes)
     # shown at its drawn size: the width the pack gives the picture is its printed width at 96 px per inch
     w_px = int.from_bytes(img.data[16:20], "big")
     assert img.width == round(w_px * 96 / report.SAVE_DPI)
