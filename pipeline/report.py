@@ -13,16 +13,23 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.text  # noqa: E402
+import matplotlib.transforms  # noqa: E402
 import pandas as pd  # noqa: E402
 
-# Government Analysis Function palette (DESIGN.md, Presentation)
+# Government Analysis Function palette (DESIGN.md, Presentation), as in the Analysis Function's afcharts
 DARK_BLUE, TURQUOISE, DARK_PINK, ORANGE, DARK_GREY, LIGHT_PURPLE = (
     "#12436D", "#28A197", "#801650", "#F46A25", "#3D3D3D", "#A285D1")
 FOCUS_GREY = "#BFBFBF"
 
+# The Analysis Function's own matplotlib style (afcharts: light value gridlines, no box, its palette), then
+# what print needs: sizes for a chart printed 6.9 inches wide, and DejaVu Sans (shipped with matplotlib,
+# so every machine draws the same bytes; Arial, afcharts' first choice, is not on Debian). docs/print.md
+plt.style.use("afcharts.afcharts")
 plt.rcParams.update({
     "font.family": "DejaVu Sans", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.titlesize": 12, "axes.titleweight": "bold", "axes.titlelocation": "left",
+    "axes.spines.left": True, "axes.edgecolor": "#3D3D3D", "xtick.color": "#3D3D3D", "ytick.color": "#3D3D3D",
+    "axes.titlesize": 12, "axes.titleweight": "bold", "axes.titlelocation": "left", "grid.color": "#D9D9D9",
     "svg.hashsalt": "cspack", "figure.dpi": 100,
 })
 
@@ -38,8 +45,8 @@ def table_html(df: pd.DataFrame, caption: str, formats: dict[str, Callable] | No
     """An accessible HTML table: a caption, column headers with scope, numbers right-aligned,
     every cell escaped. ``formats`` maps column -> function(value) -> str."""
     formats = formats or {}
-    num_cls = ' class="num"'
-    head = "".join(f'<th scope="col"{num_cls if c in numeric else ""}>{html.escape(str(c))}</th>'
+    col = {c: "col-" + (re.sub(r"[^a-z0-9]+", "-", str(c).lower()).strip("-") or "label") for c in df.columns}
+    head = "".join(f'<th scope="col" class="{col[c]}{" num" if c in numeric else ""}">{html.escape(str(c))}</th>'
                    for c in df.columns)
     rows = []
     for i, (_, r) in enumerate(df.iterrows()):
@@ -47,7 +54,7 @@ def table_html(df: pd.DataFrame, caption: str, formats: dict[str, Callable] | No
         for j, c in enumerate(df.columns):
             v = r[c]
             text = formats[c](v) if c in formats else ("" if pd.isna(v) else str(v))
-            cls = ' class="num"' if c in numeric else ""
+            cls = f' class="{col[c]}{" num" if c in numeric else ""}"'
             tag = "th" if j == 0 else "td"
             scope = ' scope="row"' if j == 0 else ""
             cells.append(f"<{tag}{scope}{cls}>{html.escape(text)}</{tag}>")
@@ -58,27 +65,416 @@ def table_html(df: pd.DataFrame, caption: str, formats: dict[str, Callable] | No
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{foot}")
 
 
+# Print size: A4 less the PDF's 13 mm side margins is 184 mm (7.2 in); charts are drawn at most this wide
+# and shown at their drawn size, so a font of 8 pt in the figure is 8 pt on paper.
+PRINT_WIDTH_IN = 6.9
+MIN_FONT_PT = 8.0
+SAVE_DPI = 150
+CSS_DPI = 96
+_MONEY_OR_COUNT = re.compile(r"£|\bchildren\b|\bnumber\b|\bcount\b|\bcases\b", re.I)
+_RATE = re.compile(r"%|\bper\b|\brate\b|\bshare\b", re.I)
+
+
+def wrap_to_width(text_artist, width_px: float, renderer) -> None:
+    """Wrap a title (a matplotlib Text) onto as many lines as it needs to fit ``width_px``; never cut."""
+    import textwrap
+
+    raw = " ".join(text_artist.get_text().split())
+    if not raw:
+        return
+    text_artist.set_text(raw)
+    if text_artist.get_window_extent(renderer).width <= width_px:
+        return
+    for n in range(len(raw), 8, -2):
+        text_artist.set_text("\n".join(textwrap.wrap(raw, n, break_long_words=False)))
+        if text_artist.get_window_extent(renderer).width <= width_px:
+            return
+
+
+def _values(ax, axis: str) -> list[float]:
+    """The data values a chart draws on ``axis`` ('y' or 'x'): lines and bars."""
+    import numpy as np
+
+    vals: list[float] = []
+    across = ax.get_xaxis_transform() if axis == "y" else ax.get_yaxis_transform()
+    for line in ax.get_lines():
+        if line.get_transform() is across:  # a reference line drawn across the panel (axvline/axhline)
+            continue
+        d = line.get_ydata() if axis == "y" else line.get_xdata()
+        try:
+            vals += [float(v) for v in np.asarray(d, dtype=float).ravel() if np.isfinite(v)]
+        except (TypeError, ValueError):
+            continue
+    for c in ax.containers:
+        for r in getattr(c, "patches", []):
+            lo, hi = ((r.get_y(), r.get_y() + r.get_height()) if axis == "y" else (r.get_x(), r.get_x() + r.get_width()))
+            vals += [lo, hi]
+    return vals
+
+
+def honest_axis(ax) -> None:
+    """Axes that do not exaggerate: a value axis in money or counts starts at zero; any other line chart
+    (rates, percentages) spans at least a quarter of its largest value, so a change from 69.2 to 70.2 is
+    not drawn as a leap. Bars already start at zero (matplotlib keeps the bar base in view)."""
+    if not ax.axison or not ax.get_lines() or ax.get_yscale() != "linear":
+        return
+    if ax.containers:
+        return
+    vals = _values(ax, "y")
+    if not vals:
+        return
+    lo, hi = ax.get_ylim()
+    dmin, dmax = min(vals), max(vals)
+    label = ax.get_ylabel()
+    if dmin >= 0 and label and _MONEY_OR_COUNT.search(label) and not _RATE.search(label):
+        ax.set_ylim(0, max(hi, dmax * 1.05))
+        return
+    span = 0.25 * max(abs(dmin), abs(dmax))
+    if span and hi - lo < span:
+        mid = (hi + lo) / 2
+        lo, hi = mid - span / 2, mid + span / 2
+        if dmin >= 0 and lo < 0:
+            lo, hi = 0, span
+        ax.set_ylim(lo, hi)
+
+
+def _relayout(fig, renderer, top_px: float = 0.0) -> None:
+    """Tight layout again, leaving ``top_px`` at the head for the title block and room at the foot for
+    figure legends drawn below the panels."""
+    height = fig.get_size_inches()[1] * fig.dpi
+    bottom = 0.0
+    for leg in fig.legends:
+        bottom = max(bottom, (leg.get_window_extent(renderer).height + 6) / height)
+    fig.tight_layout(rect=(0, min(bottom, 0.4), 1, 1 - min(top_px / height, 0.5)))
+
+
+def _title_block(fig, renderer) -> float:
+    """A one-panel chart's title block across the whole figure: the finding (the figure's title) and
+    under it the measure, place and period (the panel's left title, moved out of the panel so that it
+    starts at the figure's left edge and is wrapped to the figure's width, not the panel's). Returns its
+    height in pixels."""
+    fig_w, fig_h = fig.get_size_inches() * fig.dpi
+    ax = fig.axes[0]
+    sup = fig._suptitle
+    x = sup.get_position()[0] if sup is not None else 0.02
+    y = 1 - 6 / fig_h
+    bottom = y
+    if sup is not None and sup.get_text():
+        sup.set_in_layout(False)
+        sup.set_y(y)
+        sup.set_va("top")
+        wrap_to_width(sup, fig_w * (0.98 - x), renderer)
+        bottom = sup.get_window_extent(renderer).y0 / fig_h
+    sub = ax._left_title
+    if sub.get_text():
+        moved = fig.text(x, bottom - 4 / fig_h, sub.get_text(), ha="left", va="top", fontsize=sub.get_fontsize(),
+                         color=sub.get_color(), fontweight=sub.get_fontweight())
+        sub.set_text("")
+        wrap_to_width(moved, fig_w * (0.98 - x), renderer)
+        bottom = moved.get_window_extent(renderer).y0 / fig_h
+    return (1 - bottom) * fig_h + 8
+
+
+def _separate_labels(fig, renderer) -> None:
+    """Value labels (annotations) that overlap each other are stepped apart, and any that fall outside
+    their panel (over the axis or its tick labels) widen the panel's range until they fit."""
+    from matplotlib.text import Annotation
+
+    for ax in fig.axes:
+        notes = [c for c in ax.get_children() if isinstance(c, Annotation) and c.get_text() and c.get_visible()]
+        for _ in range(3):
+            moved = False
+            boxes = [a.get_window_extent(renderer) for a in notes]
+            for i in range(len(notes)):
+                for j in range(i):
+                    if boxes[i].overlaps(boxes[j]):
+                        a = notes[i]
+                        x, y = a.xyann
+                        step = boxes[i].height * 72 / fig.dpi + 1
+                        a.xyann = (x, y + step if y >= 0 else y - step)
+                        boxes[i] = a.get_window_extent(renderer)
+                        moved = True
+            if not moved:
+                break
+        for _ in range(4):
+            inside = ax.get_window_extent(renderer)
+            out = [a.get_window_extent(renderer) for a in notes]
+            over_y = max([b.y1 - inside.y1 for b in out] + [inside.y0 - b.y0 for b in out] + [0])
+            over_x = max([b.x1 - inside.x1 for b in out] + [inside.x0 - b.x0 for b in out] + [0])
+            if over_y <= 0 and over_x <= 0:
+                break
+            if over_y > 0:
+                lo, hi = ax.get_ylim()
+                pad = (hi - lo) * (over_y + 4) / max(inside.height, 1)
+                ax.set_ylim(lo - pad if any(b.y0 < inside.y0 for b in out) else lo,
+                            hi + pad if any(b.y1 > inside.y1 for b in out) else hi)
+            if over_x > 0:
+                lo, hi = ax.get_xlim()
+                pad = (hi - lo) * (over_x + 4) / max(inside.width, 1)
+                ax.set_xlim(lo - pad if any(b.x0 < inside.x0 for b in out) else lo,
+                            hi + pad if any(b.x1 > inside.x1 for b in out) else hi)
+
+
+def _legend_off_the_data(fig, renderer) -> bool:
+    """A legend drawn inside a panel that covers any bar or line of it is moved below the panel (under
+    its axis labels). True if any was moved."""
+    moved = False
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is None or leg.get_bbox_to_anchor().bounds != ax.bbox.bounds:  # already placed outside
+            continue
+        box = leg.get_window_extent(renderer)
+        marks = [r.get_window_extent(renderer) for c in ax.containers for r in getattr(c, "patches", [])]
+        for line in ax.get_lines():
+            path = line.get_transform().transform(line.get_xydata()) if len(line.get_xydata()) else []
+            marks += [matplotlib.transforms.Bbox([[x - 1, y - 1], [x + 1, y + 1]]) for x, y in path]
+        if not any(box.overlaps(m) for m in marks):
+            continue
+        handles, labels = ax.get_legend_handles_labels()
+        size = leg.get_texts()[0].get_fontsize() if leg.get_texts() else MIN_FONT_PT
+        new = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, _below(ax, renderer)),
+                        ncol=min(len(labels), 3), frameon=False, fontsize=size)
+        new._cspack_below = True
+        moved = True
+    return moved
+
+
+def _below(ax, renderer) -> float:
+    """Where, in the panel's own coordinates, the space under its axis labels begins."""
+    below = [t.get_window_extent(renderer).y0 for t in ax.get_xticklabels() + [ax.xaxis.label] if t.get_text()]
+    return ((min(below) if below else ax.bbox.y0) - ax.bbox.y0) / max(ax.bbox.height, 1) - 0.03
+
+
+def _reanchor_legends(fig, renderer) -> None:
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is not None and getattr(leg, "_cspack_below", False):
+            leg.set_bbox_to_anchor((0.5, _below(ax, renderer)), transform=ax.transAxes)
+
+
+def _untangle_ticks(fig, renderer) -> bool:
+    """Category labels along an x-axis that would overlap are turned to 45 degrees. True if any were."""
+    turned = False
+    for ax in fig.axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_text() and t.get_visible()]
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        if any(a.x1 + 2 > b.x0 for a, b in zip(boxes, boxes[1:])) and all(t.get_rotation() == 0 for t in labels):
+            for t in labels:
+                t.set_rotation(45)
+                t.set_ha("right")
+                t.set_rotation_mode("anchor")
+            turned = True
+    return turned
+
+
+def _title_block_height(fig, renderer) -> float:
+    height = fig.get_size_inches()[1] * fig.dpi
+    tops = [t.get_window_extent(renderer).y0 for t in fig.texts if t.get_text()]
+    if fig._suptitle is not None and fig._suptitle.get_text():
+        tops.append(fig._suptitle.get_window_extent(renderer).y0)
+    if fig._suptitle is not None:
+        fig._suptitle.set_in_layout(False)
+    return height - min(tops) + 8 if tops else 0.0
+
+
+def print_ready(fig):
+    """Make any chart readable on A4, whichever module drew it: at most the printed width, every text
+    at least 8 pt, titles wrapped to the width instead of running off it, honest axes, value labels
+    that neither collide nor sit on the axis. Called for every chart the pack shows."""
+    from matplotlib.text import Text
+
+    w, h = fig.get_size_inches()
+    if w > PRINT_WIDTH_IN:
+        k = PRINT_WIDTH_IN / w
+        fig.set_size_inches(PRINT_WIDTH_IN, h * (1 + k) / 2 if len(fig.axes) == 1 else h)
+    for ax in fig.axes:  # tick labels are remade from the axis' settings at each draw: set those
+        for axis in (ax.xaxis, ax.yaxis):
+            if any(t.get_fontsize() < MIN_FONT_PT for t in axis.get_ticklabels(which="both")):
+                axis.set_tick_params(which="both", labelsize=MIN_FONT_PT)
+    for t in fig.findobj(Text):
+        if t.get_text() and t.get_fontsize() < MIN_FONT_PT:
+            t.set_fontsize(MIN_FONT_PT)
+    for ax in fig.axes:
+        honest_axis(ax)
+        for t in ax.texts:  # notes inside a panel (a rating, a label) sit above the data on a white ground
+            if t.get_text().strip() and not isinstance(t, matplotlib.text.Annotation) and t.get_bbox_patch() is None:
+                t.set_zorder(6)
+                t.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 1.0, "alpha": 0.85})
+        if any(getattr(c, "orientation", "") == "horizontal" for c in ax.containers):
+            ax.grid(False, axis="y")  # value gridlines run across the bars' values, not along them
+            ax.grid(True, axis="x")
+    renderer = fig.canvas.get_renderer()
+    fig_px = fig.get_size_inches()[0] * fig.dpi
+    if len(fig.axes) == 1:
+        top = _title_block(fig, renderer)
+        for t in (fig.axes[0].title, fig.axes[0]._right_title):
+            wrap_to_width(t, fig_px * 0.9, renderer)
+        _relayout(fig, renderer, top)
+        if fig._suptitle is not None:
+            fig._suptitle.set_in_layout(True)  # tight_layout counted it in ``top``; the saved crop must see it
+    else:
+        if fig._suptitle is not None:
+            wrap_to_width(fig._suptitle, fig_px * (0.98 - fig._suptitle.get_position()[0]), renderer)
+        for ax in fig.axes:
+            spec = ax.get_subplotspec()
+            cell = 0.9 * fig_px / spec.get_gridspec().ncols * (spec.colspan.stop - spec.colspan.start) if spec else fig_px
+            for t in (ax.title, ax._left_title, ax._right_title):
+                if t.get_text():
+                    wrap_to_width(t, cell, renderer)
+        _relayout(fig, renderer)
+    if _untangle_ticks(fig, renderer) | _legend_off_the_data(fig, renderer):
+        top = _title_block_height(fig, renderer) if len(fig.axes) == 1 else 0.0
+        _relayout(fig, renderer, top)
+        _reanchor_legends(fig, renderer)  # the layout moved the axis labels: put the legends under them again
+        _relayout(fig, renderer, top)
+        _reanchor_legends(fig, renderer)
+        if fig._suptitle is not None:
+            fig._suptitle.set_in_layout(True)
+    _separate_labels(fig, renderer)
+    fig._cspack_ready = True
+    return fig
+
+
 def figure_png(fig) -> bytes:
-    """PNG bytes with fixed metadata, so the same figure gives the same bytes on every run."""
+    """PNG bytes with fixed metadata, so the same figure gives the same bytes on every run; the figure is
+    first made print-ready (see ``print_ready``)."""
+    if not getattr(fig, "_cspack_ready", False):
+        print_ready(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=SAVE_DPI, bbox_inches="tight", pad_inches=0.08, metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
 
-def chart(fig, alt: str):
-    """An IPython image carrying its alt text (the pack template writes it into ``alt``)."""
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height in pixels from a PNG's header."""
+    import struct
+
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    return struct.unpack(">II", data[16:24])
+
+
+def _fmt(v: float, money: bool) -> str:
+    if money:
+        return f"{v:,.3f}"
+    return f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 1e15 else str(v)
+
+
+def chart_data(fig) -> pd.DataFrame:
+    """The numbers a chart draws, read back from the figure, for the data table shown with it: every bar
+    (its category and value), every named line (each point) and every named band (its low and high at
+    each point). Reference lines (targets, England) are given once. Read before the figure is closed."""
+    import matplotlib.dates as mdates
+    import numpy as np
+    from matplotlib.collections import PathCollection, PolyCollection
+
+    rows: list[dict] = []
+    many = len([a for a in fig.axes if a.axison]) > 1
+    for ax in fig.axes:
+        if not ax.axison:
+            continue
+        panel = " ".join(ax.get_title(loc="left").split()) or " ".join(ax.get_title().split())
+        money = "£" in ax.get_ylabel() + ax.get_xlabel() + panel
+        dates = isinstance(ax.xaxis.get_major_formatter(), (mdates.AutoDateFormatter, mdates.ConciseDateFormatter))
+
+        def at(x, axis):
+            lab = {round(float(t), 6): t_l.get_text() for t, t_l in zip(axis.get_ticklocs(), axis.get_ticklabels())}
+            if not len(axis.get_ticklocs()) and not dates:
+                return ""  # an axis drawn without labels (a strip of every authority): the order is the rank
+            try:
+                xf = float(x)
+            except (TypeError, ValueError):
+                return str(pd.Timestamp(x).strftime("%B %Y")) if hasattr(x, "year") or isinstance(x, np.datetime64) else str(x)
+            if dates and axis is ax.xaxis:
+                return mdates.num2date(xf).strftime("%B %Y")
+            return lab.get(round(xf, 6)) or _fmt(xf, False)
+
+        for c in ax.containers:
+            bars = getattr(c, "patches", [])
+            label = c.get_label() if c.get_label() and not c.get_label().startswith("_") else ""
+            horizontal = getattr(c, "orientation", "vertical") == "horizontal"
+            for r in bars:
+                if horizontal:
+                    cat, val = at(r.get_y() + r.get_height() / 2, ax.yaxis), r.get_width()
+                else:
+                    cat, val = at(r.get_x() + r.get_width() / 2, ax.xaxis), r.get_height()
+                rows.append({"Panel": panel, "Series": label, "Category or date": cat, "Value": _fmt(val, money)})
+        across = (ax.get_xaxis_transform(), ax.get_yaxis_transform())
+        for line in ax.get_lines():
+            label = line.get_label()
+            x, y = line.get_xdata(), line.get_ydata()
+            if line.get_transform() in across:
+                vertical = line.get_transform() is ax.get_xaxis_transform()
+                v = float(np.asarray(x if vertical else y, dtype=float)[0])
+                rows.append({"Panel": panel, "Series": label if not label.startswith("_") else "Reference line",
+                             "Category or date": "(all)", "Value": _fmt(v, money)})
+                continue
+            if label.startswith("_") and len(fig.legends) == 0 and ax.get_legend() is None and len(ax.get_lines()) > 1:
+                label = ""
+            for xi, yi in zip(x, y):
+                try:
+                    yf = float(yi)
+                except (TypeError, ValueError):
+                    continue
+                if np.isfinite(yf):
+                    rows.append({"Panel": panel, "Series": "" if label.startswith("_") else label,
+                                 "Category or date": at(xi, ax.xaxis), "Value": _fmt(yf, money)})
+        for coll in ax.collections:
+            label = coll.get_label()
+            if isinstance(coll, PathCollection) and len(coll.get_offsets()):
+                xs = np.asarray(coll.get_offsets())[:, 0].astype(float)  # strip charts: values along x
+                name = label if label and not label.startswith("_") else ""
+                if len(xs) <= 3:
+                    for v in xs:
+                        rows.append({"Panel": panel, "Series": name or "Highlighted", "Category or date": "",
+                                     "Value": _fmt(float(v), money)})
+                else:
+                    for what, v in (("lowest", xs.min()), ("median", float(np.median(xs))), ("highest", xs.max())):
+                        rows.append({"Panel": panel, "Series": name or f"All {len(xs)} points",
+                                     "Category or date": what, "Value": _fmt(float(v), money)})
+                continue
+            if not isinstance(coll, PolyCollection) or not label or label.startswith("_"):
+                continue
+            for path in coll.get_paths():
+                v = path.vertices  # fill_between: start, one edge left to right, end, the other edge back, close
+                n = (len(v) - 3) // 2
+                if n < 1 or len(v) != 2 * n + 3:
+                    continue
+                lower, upper = v[1:n + 1], v[n + 2:2 * n + 2][::-1]
+                for (xu, yu), (_, yl) in zip(upper, lower):
+                    lo, hi = sorted((float(yl), float(yu)))
+                    rows.append({"Panel": panel, "Series": label, "Category or date": at(xu, ax.xaxis),
+                                 "Value": f"{_fmt(lo, money)} to {_fmt(hi, money)}"})
+    df = pd.DataFrame(rows, columns=["Panel", "Series", "Category or date", "Value"])
+    if not many:
+        df = df.drop(columns="Panel")
+    return df.loc[:, [c for c in df.columns if c == "Value" or df[c].astype(str).str.len().gt(0).any()]]
+
+
+def chart(fig, alt: str, data: pd.DataFrame | None = None):
+    """An IPython image carrying its alt text (the pack template writes it into ``alt``), shown at its
+    drawn size (so its fonts print at the size they were drawn), with its numbers as a data table the
+    pack shows collapsed beneath it (``data``, else read back from the figure: see ``chart_data``)."""
     from IPython.display import Image
 
     if not alt or len(alt) < 20:
         raise ValueError("every chart needs alt text that says what it shows (at least 20 characters)")
-    return Image(data=figure_png(fig), format="png", alt=alt)
+    print_ready(fig)
+    table = data if data is not None else chart_data(fig)
+    caption = " ".join((fig._suptitle.get_text() if fig._suptitle is not None else "").split()) or "Chart"
+    data_html = table_html(table, f"Data for the chart: {caption}", numeric=[c for c in table.columns if c == "Value"]) \
+        if len(table) else ""
+    png = figure_png(fig)
+    width_px, _ = png_size(png)
+    return Image(data=png, format="png", alt=alt, width=round(width_px * CSS_DPI / SAVE_DPI),
+                 metadata={"cspack_table": data_html})
 
 
 def variance_chart(lines: pd.DataFrame, title: str, subtitle: str):
     """Horizontal bars of forecast under (-)/over spend by line: the largest in focus colour."""
     d = lines.sort_values("variance_gbpm")
-    fig, ax = plt.subplots(figsize=(8, 0.38 * len(d) + 1.4))
+    fig, ax = plt.subplots(figsize=(PRINT_WIDTH_IN, 0.27 * len(d) + 1.5))
     top = d["variance_gbpm"].idxmax()
     colours = [DARK_BLUE if i == top else FOCUS_GREY for i in d.index]
     ax.barh(d["service_line"], d["variance_gbpm"], color=colours, edgecolor=DARK_GREY, linewidth=0.4)
@@ -88,8 +484,8 @@ def variance_chart(lines: pd.DataFrame, title: str, subtitle: str):
                     ha="left" if v >= 0 else "right", va="center", fontsize=8, color=DARK_GREY)
     ax.set_xlabel("Forecast under (-) / over spend, £m")
     ax.set_ylabel("")
-    titled(fig, ax, title, subtitle)
     ax.margins(x=0.15)
+    titled(fig, ax, title, subtitle)
     return fig
 
 
@@ -97,4 +493,4 @@ def titled(fig, ax, title: str, subtitle: str) -> None:
     """Finding as the bold title, measure/geography/period as the subtitle, both left-aligned."""
     ax.set_title(subtitle, loc="left", fontsize=9, fontweight="normal", color=DARK_GREY, pad=10)
     fig.suptitle(title, x=0.02, ha="left", fontsize=12, fontweight="bold", color="#0b0c0c")
-    fig.tight_layout()
+    fig.tight_layout()  # print_ready wraps both titles to the width and lays the figure out again

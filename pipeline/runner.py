@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from .export import export_pack
+from .export import export_pack, write_pdf
 from .manifest import build_manifest, version_label
 from .params import QuarterParams, load_params, resolve_quarter
 from .schemas import read_table
@@ -319,18 +319,28 @@ def _finish(params: QuarterParams, root, nbs, staging, work, final, timings, sta
         "quarter_long": q.long_label, "data_as_at": params.data_as_at.strftime("%-d %B %Y"),
         "version": version_label(root), "synthetic": notice,
     }
-    (staging / "pack.html").write_text(export_pack(executed, meta), encoding="utf-8")
+    safety: list[str] = []
+    (staging / "pack.html").write_text(export_pack(executed, meta, safety), encoding="utf-8")
     log.info("exported pack.html")
+    for note in safety:
+        log.warning(f"pack safety: {note}")
+    pdf = write_pdf(staging / "pack.html", staging / "pack.pdf", meta["title"], params.authority)
+    if pdf["written"]:
+        log.info(f"wrote pack.pdf ({pdf['pages']} A4 pages)")
+    else:
+        log.warning(f"no pack.pdf: {pdf['reason']}")
     store = TableStore(work)
     store.check_disclosure()  # no table counting children leaves with a small count shown
     store.write_xlsx(staging / "tables.xlsx", SECTION_ORDER)
     log.info("wrote tables.xlsx")
     seconds = time.perf_counter() - t0
     finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    outputs = ["pack.html", "tables.xlsx", "manifest.json", "build.log"] + [f"notebooks/{n.name}" for n in nbs]
+    outputs = (["pack.html"] + (["pack.pdf"] if pdf["written"] else []) + ["tables.xlsx", "manifest.json", "build.log"]
+               + [f"notebooks/{n.name}" for n in nbs])
     manifest = build_manifest(params=params, root=root, register=register.to_dict("records"), notebooks=timings,
                               status="ok", started=started, finished=finished, outputs=outputs)
     manifest["seconds"] = round(seconds, 3)
+    manifest["pdf"] = pdf
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     log.info(f"built {q.label} in {seconds:.1f}s -> {final.relative_to(root)}/pack.html")
     _close(log)
