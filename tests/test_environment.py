@@ -30,6 +30,11 @@ def conda_requirements() -> dict[str, str]:
             name, spec = _split(dep)
             if name not in ("python", "pip"):
                 out[name] = spec
+        else:  # the pip section: packages conda-forge does not carry
+            for req in dep.get("pip", []):
+                if not req.startswith("-"):
+                    name, spec = _split(req)
+                    out[name] = spec
     return out
 
 
