@@ -124,6 +124,13 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
             lines += [f"  {c.input}: {c.check}: {c.finding}" for c in checks.itertuples()]
         lines.append(f"Result: every input read; {int(reg['rows_quarantined'].sum()):,} rows quarantined, "
                      f"{quality.plural(len(checks), 'finding')} to check")
+        from . import freshness  # every input must reach the quarter (or be listed under allow_stale)
+        coverage = freshness.assess(params, ctx.table)
+        lines += ["Periods covered:"] + [f"  {'STALE' if c.stale else 'ok':<10} {c.input:<28} {c.covers}"
+                                         + (" (allowed: allow_stale)" if c.stale and c.allowed else "")
+                                         for c in coverage if c.kind != "reference"]
+        if refusal := freshness.refusal_message(params, coverage):
+            return 1, lines + [f"ERROR {refusal}"]
     return 0, lines
 
 

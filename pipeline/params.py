@@ -42,6 +42,7 @@ class QuarterParams:
     inputs: dict[str, InputSpec]
     commentary: Path
     settings: dict = field(default_factory=dict)
+    allow_stale: tuple = ()  # inputs that may stop before the quarter (pipeline/freshness.py)
 
     @property
     def any_synthetic(self) -> bool:
@@ -49,7 +50,7 @@ class QuarterParams:
 
 
 KINDS = ("", "ledger", "ssda903", "returns_history")
-OPTIONAL = ("settings",)
+OPTIONAL = ("settings", "allow_stale")
 INPUT_KEYS = ("path", "kind", "group", "description", "source", "synthetic", "allow_outside_project")
 SETTINGS: dict[str, type | tuple] = {
     "small_count_threshold": int, "material_variance_gbpm": (int, float), "material_variance_pct": (int, float),
@@ -195,6 +196,11 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
                                 source=str(spec.get("source", "")),
                                 synthetic=bool(spec.get("synthetic", False)),
                                 group=str(spec.get("group") or "Other inputs"), kind=str(spec.get("kind") or ""))
+    allow_stale = raw.get("allow_stale") or []
+    if not isinstance(allow_stale, list) or not all(isinstance(x, str) for x in allow_stale):
+        problems.append(f"allow_stale: expected a list of input names, got {allow_stale!r}")
+        allow_stale = []
+    problems += [f"allow_stale: {x!r} is not one of the inputs" for x in allow_stale if x not in raw["inputs"]]
     commentary = (root / str(raw["commentary"])).resolve()
     if not commentary.exists():
         problems.append(f"commentary: file {raw['commentary']} does not exist")
@@ -203,4 +209,4 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
     return QuarterParams(path=path, authority=str(raw["authority"]),
                          authority_code=str(raw["authority_code"]), portfolio=str(raw["portfolio"]),
                          quarter=q, data_as_at=as_at, inputs=inputs, commentary=commentary,
-                         settings=dict(raw.get("settings") or {}))
+                         settings=dict(raw.get("settings") or {}), allow_stale=tuple(allow_stale))

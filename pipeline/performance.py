@@ -118,106 +118,42 @@ def _shown(v, unit) -> str:
 
 
 def key_areas(t: pd.DataFrame, n: int = 3, vs_england: int = 2) -> tuple[list[str], list[str]]:
-    """Key areas of success and for consideration: the measures furthest better than target (and those
-    Review or Action, furthest worse), each as its rating sentence; then up to ``vs_england`` measures
-    furthest better (or worse) than England by more than 5%, not already listed, with their numbers."""
+    """Key areas of success and for consideration, by one rule: a rated measure is listed by its rating,
+    success when Strong or Good and better than target (furthest better first), consideration when Review
+    or Action (furthest worse first), up to ``n`` each; a measure that cannot be rated (no target, or no
+    figure to rate it with) is listed by its comparison with England instead when it is more than 5%
+    better or worse, up to ``vs_england`` each. So a measure rated Good is never listed for consideration."""
     rated = t[t["rating"] != "Not available"].dropna(subset=["better_by"])
-    good = rated[rated["better_by"] > 0].sort_values("better_by", ascending=False).head(n)
+    good = rated[rated["rating"].isin(["Strong", "Good"]) & (rated["better_by"] > 0)]
+    good = good.sort_values("better_by", ascending=False).head(n)
     bad = rated[rated["rating"].isin(["Review", "Action"])].sort_values("better_by").head(n)
     fmt = lambda r: f"**{escape_md(r.measure)}**: {escape_md(r.explanation)}"  # noqa: E731
     out_good, out_bad = [fmt(r) for r in good.itertuples()], [fmt(r) for r in bad.itertuples()]
-    listed = set(good["measure_ref"]) | set(bad["measure_ref"])
-    e = t[t["national"].notna() & t["latest"].notna() & (t["national"] != 0) & ~t["measure_ref"].isin(listed)].copy()
+    e = t[(t["rating"] == "Not available") & t["national"].notna() & t["latest"].notna() & (t["national"] != 0)].copy()
     if len(e):
         sign = e["polarity"].map(lambda p: -1.0 if p == "lower" else 1.0)
         e["vs"] = sign * (e["latest"] - e["national"]) / e["national"].abs() * 100
         src = lambda r: r.national_from if r.national_from else "return"  # noqa: E731
         for r in e[e["vs"] > 5].sort_values("vs", ascending=False).head(vs_england).itertuples():
-            out_good.append(f"**{escape_md(r.measure)}**: {_shown(r.latest, r.unit)} against England's "
-                            f"{_shown(r.national, r.unit)} ({escape_md(src(r))}) is {abs(r.vs):.1f}% better than England.")
+            out_good.append(f"**{escape_md(r.measure)}** (not rated against a target): {_shown(r.latest, r.unit)} "
+                            f"against England's {_shown(r.national, r.unit)} ({escape_md(src(r))}) is "
+                            f"{abs(r.vs):.1f}% better than England.")
         for r in e[e["vs"] < -5].sort_values("vs").head(vs_england).itertuples():
-            out_bad.append(f"**{escape_md(r.measure)}**: {_shown(r.latest, r.unit)} against England's "
-                           f"{_shown(r.national, r.unit)} ({escape_md(src(r))}) is {abs(r.vs):.1f}% worse than England.")
+            out_bad.append(f"**{escape_md(r.measure)}** (not rated against a target): {_shown(r.latest, r.unit)} "
+                           f"against England's {_shown(r.national, r.unit)} ({escape_md(src(r))}) is "
+                           f"{abs(r.vs):.1f}% worse than England.")
     return out_good, out_bad
 
 
-def _read_dfe(ctx: QuarterContext, key: str) -> pd.DataFrame:
-    """A DfE file of the params, read once per notebook run (several figures use the same file)."""
-    cache = ctx.__dict__.setdefault("_dfe_files", {})
-    if key not in cache:
-        cache[key] = pd.read_csv(ctx.params.inputs[key].path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    return cache[key]
-
-
-def _series(ctx: QuarterContext, key: str) -> pd.DataFrame:
-    """The tidy DfE series behind a ``benchmarks.SERIES`` key, built once per notebook run."""
-    cache = ctx.__dict__.setdefault("_dfe_series", {})
-    if key not in cache:
-        cache[key] = series_for(key, _read_dfe(ctx, SERIES[key]["input"]))
-    return cache[key]
-
-
-def _neighbour_models(ctx: QuarterContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """DfE's 2025 statistical neighbour model and (when in the params) the April 2021 groupings."""
-    return (_read_dfe(ctx, "sn_model_2025"),
-            _read_dfe(ctx, "sn_groupings_2021") if "sn_groupings_2021" in ctx.params.inputs else None)
-
-
-def _who(ctx: QuarterContext) -> str:
-    return str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
-
-
-def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
-    """The quarter's measure catalogue (input ``measure_catalogue``), checked, read once per notebook run;
-    None when not in the params."""
-    if "measure_catalogue" not in ctx.params.inputs:
-        return None
-    if "_catalogue" not in ctx.__dict__:
-        ctx._catalogue = catalogue.load(ctx.params.inputs["measure_catalogue"].path, set(SERIES))
-    return ctx._catalogue
-
-
-def bencher(ctx: QuarterContext):
-    """``bench(key, period, value, polarity)`` for ``measure_table``: the benchmarks of the authority named
-    by settings.benchmark_authority (else the params' authority code) in the DfE series ``key``, for the
-    DfE period matching the measure's financial year, or the latest published before it (said in
-    ``note``). The value placed among all authorities is the measure's own."""
-    inputs = ctx.params.inputs
-    who = _who(ctx)
-
-    def bench(key: str, period: str, value, polarity: str):
-        spec = SERIES[key]
-        if spec["input"] not in inputs or "sn_model_2025" not in inputs:
-            return None
-        series = _series(ctx, key)
-        want = dfe_period(period, spec["basis"])
-        have = sorted(p for p in series.loc[series["level"] == "Local authority", "period"].unique() if p <= want)
-        if not want or not have:
-            return None
-        use = want if want in have else have[-1]
-        try:
-            b = benchmark(series, who, use, polarity, *_neighbour_models(ctx),
-                          value=None if value is None or (isinstance(value, float) and math.isnan(value)) else value)
-        except KeyError:
-            return None
-        note = "" if use == want else (f"{spec['title']}: DfE's latest published figures are for {use}, and the "
-                                       f"{period[:4]}-{period[7:9]} value is placed among them")
-        return {"england": b.england, "region": b.region, "region_name": b.region_name, "sn_mean": b.sn_mean,
-                "sn_count": b.sn_count, "band": b.band, "rank": b.rank, "of": b.of, "period": use, "note": note}
-
-    return bench
-
-
-def _table(ctx: QuarterContext) -> pd.DataFrame | None:
-    if "measures" not in ctx.params.inputs:
-        return None
-    cached = getattr(ctx, "_performance_table", None)
-    if cached is not None:
-        return cached
-    basis = str(ctx.params.settings.get("rating_basis", "relative"))
-    t = measure_table(ctx.table("measures"), ctx.quarter.fy, basis, catalogue_of(ctx), bencher(ctx))
-    ctx._performance_table = t
-    return t
+RATING_KEY = ("Rating key: ★ Strong, more than 5% better than target (more than 2% where the target is above 95%); "
+              "✓ Good, on target, better, or no more than 2% worse; ! Review, more than 2% and up to 10% worse; "
+              "✗ Action, more than 10% worse; – Not available, no figure or no target to rate against. "
+              "A target to rise or fall each year is rated with the same key against last year's figure; a "
+              "target range is Good inside it and rated against its nearer edge outside it; a quartile target "
+              "is Good in the target band, Review one band short and Action two or more short. ")
+AREAS_RULE = ("Key areas: measures rated Strong, or Good and better than target, are areas of success; "
+              "measures rated Review or Action are for consideration; a measure without a target is listed "
+              "when it is more than 5% better or worse than England.")
 
 
 def grouping(ctx: QuarterContext) -> str:
@@ -236,11 +172,11 @@ def summary(ctx: QuarterContext) -> Markdown:
         text += "\n\nKey areas of success:\n\n" + "\n".join(f"- {g}" for g in good)
     if bad:
         text += "\n\nKey areas for consideration:\n\n" + "\n".join(f"- {b}" for b in bad)
-    text += ("\n\n*Rating key: ★ Strong, more than 5% better than target (2% where the target is above 95%); "
-             "✓ Good; ! Review, more than 2% worse; ✗ Action, more than 10% worse; – not available or no target. "
-             + ("Better and worse are read in percentage points (settings.rating_basis)." if
+    text += ("\n\n*" + RATING_KEY
+             + ("Better and worse are read in percentage points." if
                 str(ctx.params.settings.get("rating_basis", "relative")) == "points" else
-                "Better and worse are read relative to the target.") + "*")
+                "Better and worse are read relative to the target (15.1% against 18.0% is 16.1% worse).")
+             + " " + AREAS_RULE + "*")
     return Markdown(text)
 
 
@@ -315,7 +251,7 @@ def _trend_title(group: str, sub: pd.DataFrame) -> str:
     if not len(rated):
         return f"{head}: no measure rated this quarter"
     ok = int(rated["rating"].isin(["Strong", "Good"]).sum())
-    return f"{head}: {ok} of {len(rated)} rated measures on or better than target"
+    return f"{head}: {ok} of {len(rated)} rated measures Strong or Good"
 
 
 def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
