@@ -15,7 +15,7 @@ from IPython.display import HTML, Markdown
 from . import catalogue
 from .benchmarks import SERIES, benchmark, dfe_period, series_for
 from .context import QuarterContext, split_commentary
-from .formatting import number, pct, plural
+from .formatting import period_words, number, pct, plural
 from .parsing import parse_measure_value, parse_target
 from .ratings import RATINGS, SYMBOLS, Rating, rate
 from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, chart, escape_md, table_html, titled
@@ -83,7 +83,7 @@ def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat:
         if prev is not None:
             d = float(latest["v"]) - float(prev["v"])
             direction = "unchanged" if abs(d) < 1e-9 else ("improved" if (d > 0) == (polarity != "lower") else "worsened")
-            direction += f" since {prev['period'][:4]}-{prev['period'][7:9]}"
+            direction += f" since {prev['period'][:4]}-{prev['period'][7:9]} ({_shown(float(prev['v']), unit)})"
         stale = latest is not None and int(latest["period"][:4]) < int(fy[:4]) - 1
         r = rate(value, target, polarity, unit or None, basis=basis,
                  national=None if math.isnan(england) else england,
@@ -106,9 +106,42 @@ def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat:
                      "neighbours_mean": b["sn_mean"] if b else math.nan, "neighbours_with_value": b["sn_count"] if b else 0,
                      "quartile_band": b["band"] if b else "", "rank": b["rank"] if b else 0, "of": b["of"] if b else 0,
                      "benchmark_series": key, "benchmark_period": b["period"] if b else "",
-                     "benchmark_note": b["note"] if b else ("" if not key else "DfE file not in this quarter's params"),
-                     "direction": direction, "rating": r.rating, "better_by": r.better_by, "explanation": r.sentence})
+                     "benchmark_note": b["note"] if b else ("" if not key else "DfE's file for this measure is not among this quarter's inputs"),
+                     "direction": direction, "rating": r.rating, "better_by": r.better_by,
+                     "explanation": r.sentence + _conflict_note(latest)})
     return pd.DataFrame(rows)
+
+
+_CONFLICT = re.compile(r"(?:narrative|text|table|chart)\s+(?:gives|says|shows)\s+(-?[\d.,]+%?)", re.I)
+
+
+def _conflict_note(latest) -> str:
+    """When the source itself gives another figure for the value rated, the rating says so."""
+    if latest is None:
+        return ""
+    m = _CONFLICT.search(str(latest.get("source", "")))
+    if not m or _value(m.group(1)) == latest["v"]:
+        return ""
+    return f" The source report also gives {m.group(1)} for this figure: see Data quality and method."
+
+
+def source_conflicts(measures: pd.DataFrame, key: str = "measures") -> list[dict]:
+    """Data-quality findings for values where the source report contradicts itself (its narrative and its
+    chart or table give different figures): which figure the pack uses and which it does not."""
+    out = []
+    for r in measures.itertuples():
+        m = _CONFLICT.search(str(getattr(r, "source", "")))
+        if not m or not _YEAR.match(str(r.period)):
+            continue
+        other, used = m.group(1), str(r.value_raw)
+        if _value(other) == _value(used):
+            continue
+        period = f"{str(r.period)[:4]}-{str(r.period)[7:9]}"
+        out.append({"input": key, "check": "source contradicts itself",
+                    "finding": f"{r.measure_name} ({period}): the report gives both {used} and {other}; the pack "
+                               f"uses {used} and rates it, so confirm the figure with the service",
+                    "level": "warning"})
+    return out
 
 
 def _shown(v, unit) -> str:
@@ -163,7 +196,7 @@ def grouping(ctx: QuarterContext) -> str:
 def summary(ctx: QuarterContext) -> Markdown:
     t = _table(ctx)
     if t is None:
-        return Markdown("*No key measures input in this quarter's params.*")
+        return Markdown("*No key measures input among this quarter's inputs.*")
     counts = t["rating"].value_counts()
     parts = [f"{number(counts.get(r, 0))} {SYMBOLS[r]}" for r in RATINGS if counts.get(r, 0)]
     text = f"Of {plural(len(t), 'key measure')} this quarter: " + ", ".join(parts) + "."
@@ -200,7 +233,7 @@ def _sources_note(t: pd.DataFrame, ctx: QuarterContext) -> str:
     syn = (" The authority's figures are SYNTHETIC; England, neighbours and bands are DfE's published figures, the "
            f"neighbours those of {who}, the authority the synthetic data are calibrated to.") if ctx.params.any_synthetic else ""
     return ("Source: the quarter's key measures return; targets from the return, else the measure catalogue "
-            "(params/measures). England, statistical neighbours' mean (with how many of the ten have a value), "
+            "(the council's list of key measures). England, statistical neighbours' mean (with how many of the ten have a value), "
             "quartile band (A best, following the measure's polarity) and rank among all authorities from DfE's "
             "published files where the catalogue names a series; otherwise England as the return gives it, and blank "
             "where there is no national series. Direction compares the latest value with the previous period's "
@@ -214,7 +247,7 @@ def outcome_sections(ctx: QuarterContext) -> list:
     measure placing the authority among all authorities; measures not in the catalogue come last."""
     t = _table(ctx)
     if t is None:
-        return [Markdown("*No key measures input in this quarter's params.*")]
+        return [Markdown("*No key measures input among this quarter's inputs.*")]
     ctx.publish("performance_measures", t, "Key measures rated against target, with benchmarks", SECTION)
     col = grouping(ctx)
     cat = catalogue_of(ctx)
@@ -299,8 +332,8 @@ def benchmark_strip(ctx: QuarterContext):
     """Children looked after per 10,000 in every authority (the DfE file named in the params), the
     benchmark authority highlighted, with England, its region and its neighbours' mean."""
     if SERIES["cla_rate"]["input"] not in ctx.params.inputs or "sn_model_2025" not in ctx.params.inputs:
-        return [Markdown("*The benchmark strip needs DfE's children-looked-after rates (`cla_number_and_rate`) and "
-                        "statistical neighbour model (`sn_model_2025`) in this quarter's params.*")]
+        return [Markdown("*The authority cannot be placed among all authorities: DfE's children-looked-after "
+                        "rates and statistical neighbour model are not among this quarter's inputs.*")]
     s = _series(ctx, "cla_rate")
     period = max(p for p in s["period"].unique() if int(p) <= ctx.quarter.end.year)
     who = _who(ctx)
@@ -308,7 +341,7 @@ def benchmark_strip(ctx: QuarterContext):
         b = benchmark(s, who, period, "lower", *_neighbour_models(ctx))
     except KeyError:
         return [Markdown(f"*The authority {escape_md(who)} is not in the DfE file, so it cannot be placed among "
-                        "authorities; set settings.benchmark_authority.*")]
+                        "authorities.*")]
     las = s[(s["period"] == period) & (s["level"] == "Local authority")].dropna(subset=["value"]).sort_values("value")
     fig, ax = plt.subplots(figsize=(9, 2.8))
     colours = [DARK_BLUE if n == b.authority else FOCUS_GREY for n in las["name"]]
@@ -385,12 +418,24 @@ def deliverables(ctx: QuarterContext):
         return HTML("")
     d = ctx.table("deliverables")
     rating = d["rating"].fillna("").astype(str).str.strip()
+    due = overdue(d, ctx.quarter)
+    completion = d.get("expected_completion", pd.Series("", index=d.index)).fillna("").astype(str)
     t = pd.DataFrame({"No.": range(1, len(d) + 1), "Deliverable": d["deliverable"],
                       "Owner's rating": rating.map(lambda r: SYMBOLS.get(r, "– Not rated") if r else "– Not rated"),
-                      "Expected completion": d.get("expected_completion", pd.Series("", index=d.index)).fillna(""),
-                      "Commentary": [_deliverable_commentary(ctx, i) for i in range(1, len(d) + 1)]})
+                      "Expected completion": [period_words(c) + (" (overdue)" if o else "") for c, o in zip(completion, due)],
+                      "Commentary": [_deliverable_commentary(ctx, i) or "No commentary supplied"
+                                     for i in range(1, len(d) + 1)]})
     ctx.publish("performance_deliverables", t, "Council Plan deliverables, owners' ratings and commentary", SECTION)
-    n = int((t["Commentary"] != "").sum())
-    return HTML(table_html(t, "Council Plan deliverables",
-                           note="Rated by their owners. Commentary from the quarter's commentary file (a section "
-                                f"'## Deliverable N' for deliverable N): {n} of {len(t)} have commentary."))
+    n = int((t["Commentary"] != "No commentary supplied").sum())
+    note = f"Rated by their owners; {n} of {len(t)} have commentary."
+    if due.any():
+        note += (f" {plural(int(due.sum()), 'deliverable')} {'was' if due.sum() == 1 else 'were'} due before "
+                 f"{ctx.quarter.start:%-d %B %Y}, when this quarter began, and {'is' if due.sum() == 1 else 'are'} "
+                 "marked overdue: the owner's rating says how it went, not that it is on time.")
+    return HTML(table_html(t, "Council Plan deliverables", note=note))
+
+
+def overdue(d: pd.DataFrame, quarter) -> pd.Series:
+    """Deliverables whose expected completion is before the quarter began."""
+    when = pd.to_datetime(d.get("expected_completion", pd.Series(pd.NA, index=d.index)), errors="coerce")
+    return (when < pd.Timestamp(quarter.start)).fillna(False).astype(bool)

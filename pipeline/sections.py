@@ -9,7 +9,7 @@ from IPython.display import HTML, Markdown
 from . import narrative
 from .context import QuarterContext
 from .finance import forecast_table, position
-from .formatting import gbpm, gbpm_plain, number, pct, plural, spend_phrase
+from .formatting import gbpm, gbpm_plain, number, pct, plural, reader_text, spend_phrase
 from .report import chart, escape_md, table_html, variance_chart
 
 SUMMARY = "Summary"
@@ -36,10 +36,19 @@ def budget_position(ctx: QuarterContext) -> dict:
     return position(v.position.lines, _optional(ctx, "additional_funding"), totals)
 
 
+def stale_notice(ctx: QuarterContext) -> str:
+    """In words, the inputs the params allow to stop before the quarter ("" when every input reaches it)."""
+    from . import freshness
+
+    return freshness.reader_notice(ctx.params, freshness.assess(ctx.params, ctx.table))
+
+
 def summary_text(ctx: QuarterContext) -> Markdown:
     text = narrative.budget_summary(budget_position(ctx), ctx.quarter)
+    if notice := stale_notice(ctx):
+        text = f"**Not up to date.** {escape_md(notice)}\n\n" + text
     if "deliverables" in ctx.params.inputs:
-        text += "\n\n" + narrative.deliverables_summary(ctx.table("deliverables"))
+        text += "\n\n" + narrative.deliverables_summary(ctx.table("deliverables"), ctx.quarter)
     return Markdown(text)
 
 
@@ -96,9 +105,42 @@ def variance_figure(ctx: QuarterContext):
 def commentary(ctx: QuarterContext, section: str) -> Markdown:
     text = ctx.commentary(section)
     if not text:
-        return Markdown(f"*No analyst commentary was provided for this section in "
-                        f"{escape_md(ctx.params.commentary.name)}.*")
+        missing_commentary(ctx, section, f"## {section}")
+        return Markdown("*No commentary supplied.*")
     return Markdown(text)
+
+
+MISSING = "missing_commentary.json"
+
+
+def missing_commentary(ctx: QuarterContext, where: str, heading: str) -> None:
+    """Record a place in the pack with no commentary: the data section lists them for the analyst, and
+    the build log (the executed notebook's output stream) says which heading of which file to add."""
+    import json
+    import sys
+
+    path = ctx.work_dir / "tables" / MISSING  # beside this build's tables: a new build starts without them
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seen = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    if where not in [w for w, _ in seen]:
+        seen.append([where, heading])
+        path.write_text(json.dumps(seen, indent=1), encoding="utf-8")
+    print(f"cspack: no commentary for {where}: add a section '{heading}' to {ctx.params.commentary.name}",
+          file=sys.stderr)
+
+
+def missing_commentary_view(ctx: QuarterContext) -> Markdown:
+    """For the analyst: the parts of the pack printed with "No commentary supplied"."""
+    import json
+
+    path = ctx.work_dir / "tables" / MISSING
+    seen = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    if not ctx.commentary(DATA):
+        seen = seen + ([[DATA, f"## {DATA}"]] if DATA not in [w for w, _ in seen] else [])
+    if not seen:
+        return Markdown("Every part of the pack that takes commentary has it.")
+    return Markdown(f"{plural(len(seen), 'part')} of the pack {'is' if len(seen) == 1 else 'are'} printed with "
+                    "\"No commentary supplied\": " + "; ".join(escape_md(w) for w, _ in seen) + ".")
 
 
 # ---- data quality and method -------------------------------------------------------------------
@@ -128,8 +170,9 @@ def register_table(ctx: QuarterContext) -> HTML:
     counts = ["Rows read", "Rows kept", "of which fixed", "Rows dropped by rule", "Rows quarantined"]
     parts = []
     for group, g in df.groupby("Group", sort=False):
-        sources = merge_sources(g["Source"])
-        parts.append(table_html(g[["Input"] + counts + ["Synthetic"]], f"{group}: {len(g)} inputs",
+        sources = merge_sources(g["Source"].map(reader_text))
+        g = g.assign(Input=g["Input"].map(reader_text))
+        parts.append(table_html(g[["Input"] + counts + ["Synthetic"]], f"{group}: {plural(len(g), 'input')}",
                                 {c: number for c in counts}, numeric=counts, note=f"Source: {sources}."))
     parts.append('<p class="table-note">Rows read = rows kept + rows dropped by rule (subtotals, blank rows, the same '
                  'episode in several returns) + rows quarantined. Fixed rows are kept rows changed by a documented '
@@ -139,10 +182,15 @@ def register_table(ctx: QuarterContext) -> HTML:
 
 def findings_table(ctx: QuarterContext) -> HTML:
     f = ctx.findings()
+    if "measures" in ctx.params.inputs:  # where the source report gives two figures for one value
+        from .performance import source_conflicts
+
+        extra = pd.DataFrame(source_conflicts(ctx.table("measures")), columns=f.columns)
+        f = pd.concat([f, extra], ignore_index=True) if len(extra) else f
     reg = ctx.register().set_index("input")
     df = pd.DataFrame({
-        "Input": [reg.at[k, "description"] or k if k in reg.index else k for k in f["input"]],
-        "Check": f["check"], "Finding": f["finding"],
+        "Input": [reader_text(reg.at[k, "description"] or k if k in reg.index else k) for k in f["input"]],
+        "Check": f["check"], "Finding": f["finding"].map(reader_text),
         "Level": f["level"].map({"info": "Note", "warning": "Check"}).fillna(f["level"]),
     })
     ctx.publish("data_quality_findings", df, "Data-quality findings", DATA)
@@ -186,7 +234,23 @@ def quarantine_view(ctx: QuarterContext):
     if not len(q):
         return Markdown("No rows were quarantined: every row read passed its checks.")
     summary = q.groupby(["input", "reason"]).size().reset_index(name="Rows")
+    summary["input"], summary["reason"] = summary["input"].map(reader_text), summary["reason"].map(reader_text)
     return HTML(table_html(summary.rename(columns={"input": "Input", "reason": "Reason"}),
                            f"Quarantined rows by input and reason ({number(len(q))} in all)",
                            {"Rows": number}, numeric=["Rows"],
                            note="Row numbers, columns and values are listed in tables.xlsx, sheet data_quarantine."))
+
+
+def coverage_table(ctx: QuarterContext) -> HTML:
+    """What period each input covers and whether it reaches the quarter (pipeline/freshness.py)."""
+    from . import freshness
+
+    t = freshness.coverage_table(freshness.assess(ctx.params, ctx.table))
+    ctx.publish("data_periods", t, "The period each input covers", DATA)
+    dated = t[t["Status"] != "not tied to a quarter"]
+    q = ctx.quarter
+    return HTML(table_html(dated, f"The period each input covers, against {q.long_label}",
+                           note=f"{plural(len(t) - len(dated), 'other input')} (published national statistics, "
+                                "the list of key measures, mappings and unit costs) are reference data, not tied to "
+                                "a quarter. A build stops when an input does not reach the quarter, unless the "
+                                "quarter's settings allow it; the summary then says so."))
