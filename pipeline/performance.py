@@ -178,6 +178,86 @@ def key_areas(t: pd.DataFrame, n: int = 3, vs_england: int = 2) -> tuple[list[st
     return out_good, out_bad
 
 
+def _read_dfe(ctx: QuarterContext, key: str) -> pd.DataFrame:
+    """A DfE file of the params, read once per notebook run (several figures use the same file)."""
+    cache = ctx.__dict__.setdefault("_dfe_files", {})
+    if key not in cache:
+        cache[key] = pd.read_csv(ctx.params.inputs[key].path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return cache[key]
+
+
+def _series(ctx: QuarterContext, key: str) -> pd.DataFrame:
+    """The tidy DfE series behind a ``benchmarks.SERIES`` key, built once per notebook run."""
+    cache = ctx.__dict__.setdefault("_dfe_series", {})
+    if key not in cache:
+        cache[key] = series_for(key, _read_dfe(ctx, SERIES[key]["input"]))
+    return cache[key]
+
+
+def _neighbour_models(ctx: QuarterContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """DfE's 2025 statistical neighbour model and (when in the params) the April 2021 groupings."""
+    return (_read_dfe(ctx, "sn_model_2025"),
+            _read_dfe(ctx, "sn_groupings_2021") if "sn_groupings_2021" in ctx.params.inputs else None)
+
+
+def _who(ctx: QuarterContext) -> str:
+    return str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
+
+
+def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
+    """The quarter's measure catalogue (input ``measure_catalogue``), checked, read once per notebook run;
+    None when not in the params."""
+    if "measure_catalogue" not in ctx.params.inputs:
+        return None
+    if "_catalogue" not in ctx.__dict__:
+        ctx._catalogue = catalogue.load(ctx.params.inputs["measure_catalogue"].path, set(SERIES))
+    return ctx._catalogue
+
+
+def bencher(ctx: QuarterContext):
+    """``bench(key, period, value, polarity)`` for ``measure_table``: the benchmarks of the authority named
+    by settings.benchmark_authority (else the params' authority code) in the DfE series ``key``, for the
+    DfE period matching the measure's financial year, or the latest published before it (said in
+    ``note``). The value placed among all authorities is the measure's own."""
+    inputs = ctx.params.inputs
+    who = _who(ctx)
+
+    def bench(key: str, period: str, value, polarity: str):
+        spec = SERIES[key]
+        if spec["input"] not in inputs or "sn_model_2025" not in inputs:
+            return None
+        series = _series(ctx, key)
+        want = dfe_period(period, spec["basis"])
+        have = sorted(p for p in series.loc[series["level"] == "Local authority", "period"].unique() if p <= want)
+        if not want or not have:
+            return None
+        use = want if want in have else have[-1]
+        try:
+            b = benchmark(series, who, use, polarity, *_neighbour_models(ctx),
+                          value=None if value is None or (isinstance(value, float) and math.isnan(value)) else value)
+        except KeyError:
+            return None
+        note = "" if use == want else (f"{spec['title']}: DfE's latest published figures are for {use}, and the "
+                                       f"{period[:4]}-{period[7:9]} value is placed among them")
+        return {"england": b.england, "region": b.region, "region_name": b.region_name, "sn_mean": b.sn_mean,
+                "sn_count": b.sn_count, "band": b.band, "rank": b.rank, "of": b.of, "period": use, "note": note}
+
+    return bench
+
+
+def _table(ctx: QuarterContext) -> pd.DataFrame | None:
+    if "measures" not in ctx.params.inputs:
+        return None
+    cached = getattr(ctx, "_performance_table", None)
+    if cached is not None:
+        return cached
+    basis = str(ctx.params.settings.get("rating_basis", "relative"))
+    t = measure_table(ctx.table("measures"), ctx.quarter.fy, basis, catalogue_of(ctx), bencher(ctx))
+    ctx._performance_table = t
+    return t
+
+
+
 RATING_KEY = ("Rating key: ★ Strong, more than 5% better than target (more than 2% where the target is above 95%); "
               "✓ Good, on target, better, or no more than 2% worse; ! Review, more than 2% and up to 10% worse; "
               "✗ Action, more than 10% worse; – Not available, no figure or no target to rate against. "
