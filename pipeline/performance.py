@@ -285,6 +285,8 @@ def summary(ctx: QuarterContext) -> Markdown:
         text += "\n\nKey areas of success:\n\n" + "\n".join(f"- {g}" for g in good)
     if bad:
         text += "\n\nKey areas for consideration:\n\n" + "\n".join(f"- {b}" for b in bad)
+    elif good:
+        text += "\n\nKey areas for consideration: none this quarter (no measure is rated Review or Action)."
     text += ("\n\n*" + RATING_KEY
              + ("Better and worse are read in percentage points." if
                 str(ctx.params.settings.get("rating_basis", "relative")) == "points" else
@@ -503,10 +505,9 @@ def deliverables(ctx: QuarterContext):
     t = pd.DataFrame({"No.": range(1, len(d) + 1), "Deliverable": d["deliverable"],
                       "Owner's rating": rating.map(lambda r: SYMBOLS.get(r, "– Not rated") if r else "– Not rated"),
                       "Expected completion": [period_words(c) + (" (overdue)" if o else "") for c, o in zip(completion, due)],
-                      "Commentary": [_deliverable_commentary(ctx, i) or "No commentary supplied"
-                                     for i in range(1, len(d) + 1)]})
+                      "Commentary": [_deliverable_commentary(ctx, i) for i in range(1, len(d) + 1)]})
     ctx.publish("performance_deliverables", t, "Council Plan deliverables, owners' ratings and commentary", SECTION)
-    n = int((t["Commentary"] != "No commentary supplied").sum())
+    n = int((t["Commentary"] != "").sum())
     note = f"Rated by their owners; {n} of {len(t)} have commentary."
     if due.any():
         note += (f" {plural(int(due.sum()), 'deliverable')} {'was' if due.sum() == 1 else 'were'} due before "

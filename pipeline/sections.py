@@ -47,9 +47,58 @@ def summary_text(ctx: QuarterContext) -> Markdown:
     text = narrative.budget_summary(budget_position(ctx), ctx.quarter)
     if notice := stale_notice(ctx):
         text = f"**Not up to date.** {escape_md(notice)}\n\n" + text
+    if glance := at_a_glance(ctx):
+        text += "\n\n" + glance
     if "deliverables" in ctx.params.inputs:
         text += "\n\n" + narrative.deliverables_summary(ctx.table("deliverables"), ctx.quarter)
     return Markdown(text)
+
+
+def at_a_glance(ctx: QuarterContext) -> str:
+    """Seed 004's summary in brief: savings, growth, risks with the risk-adjusted range and reserves, each
+    a sentence with its figures (the same calculations as the budget section's)."""
+    from . import budget
+
+    p = budget_position(ctx)
+    variance = p["variance_after_funding"] if p["additional_funding"] else p["variance"]
+    out = []
+    ini = _optional(ctx, "savings_initiatives")
+    if ini is not None and len(ini):
+        _, sv = budget.savings_table(ini, _optional(ctx, "savings_targets"))
+        target = f"against a savings target of {gbpm(sv['target'])}, " if sv["target"] == sv["target"] else ""
+        out.append(f"**Savings**: {target}initiatives of {gbpm(sv['identified'])} are forecast to deliver "
+                   f"{gbpm(sv['achieved'])} this year" + (f", a shortfall of {gbpm(-sv['shortfall'])}."
+                                                         if sv["shortfall"] < -0.0005 else ", in full."))
+    g = _optional(ctx, "growth_items")
+    if g is not None and len(g):
+        by = g.groupby("kind")["amount_gbpm"].sum()
+        out.append(f"**Growth and one-off funding**: {gbpm(float(g['amount_gbpm'].sum()))} of additional budget "
+                   f"allocations this year (" + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ").")
+    r = _optional(ctx, "financial_risks")
+    if r is not None and len(r):
+        _, rk = budget.risk_table(r, variance)
+        out.append(f"**Risks**: {plural(len(r), 'risk')} could add up to {gbpm(rk['all'])}; weighted by likelihood, "
+                   f"the risk-adjusted forecast is {spend_phrase(rk['central'])}, in a range from "
+                   f"{spend_phrase(rk['variance'])} to {spend_phrase(rk['high'])}.")
+    res = _optional(ctx, "earmarked_reserves")
+    if res is not None and len(res):
+        out.append(f"**Reserves**: earmarked reserves of {gbpm(float(res['balance_gbpm'].sum()))} are held "
+                   "to support future expenditure.")
+    return "\n".join(f"- {o}" for o in out)
+
+
+def recommendations(ctx: QuarterContext) -> Markdown:
+    """The report's recommendations (the commentary's Recommendations section, else the usual one: to note
+    the position) and its author and contact (the commentary's Report author section)."""
+    q = ctx.quarter
+    text = ctx.commentary("Recommendations") or (
+        f"That the report is noted: Council Plan performance and the revenue budget position and forecast outturn "
+        f"for {q.fy} as at {q.end:%-d %B %Y} (Quarter {q.q}).")
+    author = ctx.commentary("Report author")
+    if not author:
+        missing_commentary(ctx, "Report author and contact", "## Report author")
+    return Markdown(text + "\n\n" + (f"**Report author and contact**: {author}" if author else
+                                      "**Report author and contact**: No commentary supplied."))
 
 
 def position_table(ctx: QuarterContext) -> HTML:
