@@ -397,8 +397,9 @@ def savings(ctx: QuarterContext):
                                 numeric=["Budget Reduction Amount £m"], total_rows=[len(tt) - 1]))
     notes = _optional(ctx, "savings_notes")
     if notes is not None and len(notes):
-        parts.append("<p class='table-note'>Notes: " + "; ".join(
-            f"{escape_html(n)}. {escape_html(x)}" for n, x in zip(notes["note"], notes["text"])) + "</p>")
+        parts.append("<p class='table-note'>Notes: " + " ".join(
+            f"{escape_html(n)}. {escape_html(str(x).strip().rstrip('.;'))}." for n, x in zip(notes["note"], notes["text"]))
+            + "</p>")
     return [Markdown(text), HTML("".join(parts))]
 
 
