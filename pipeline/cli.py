@@ -129,6 +129,11 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
         lines += ["Periods covered:"] + [f"  {'STALE' if c.stale else 'ok':<10} {c.input:<28} {c.covers}"
                                          + (" (allowed: allow_stale)" if c.stale and c.allowed else "")
                                          for c in coverage if c.kind != "reference"]
+        missing = [h for h in ("Summary", "Performance", "Data quality and method", "Recommendations", "Report author")
+                   if not ctx.commentary(h)]
+        if missing:  # the pack prints "No commentary supplied" there (key variances: see the pack's data section)
+            lines.append(f"Commentary: {params.commentary.name} has no section "
+                         + ", ".join(f"'## {h}'" for h in missing))
         if refusal := freshness.refusal_message(params, coverage):
             return 1, lines + [f"ERROR {refusal}"]
     return 0, lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -204,6 +205,18 @@ def _who(ctx: QuarterContext) -> str:
     return str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
 
 
+def _who_name(ctx: QuarterContext) -> str:
+    """The benchmark authority by name (a reader does not know DfE's codes such as E10000007)."""
+    who = _who(ctx)
+    if SERIES["cla_rate"]["input"] in ctx.params.inputs:
+        s = _series(ctx, "cla_rate")
+        hit = s[(s["code"].astype(str) == who) | (s["name"].astype(str) == who)] if {"code", "name"} <= set(s.columns) \
+            else s.iloc[0:0]
+        if len(hit):
+            return str(hit["name"].iloc[0])
+    return "the benchmark authority" if re.fullmatch(r"E\d{8}|\d{3}", who) else who
+
+
 def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
     """The quarter's measure catalogue (input ``measure_catalogue``), checked, read once per notebook run;
     None when not in the params."""
@@ -311,7 +324,7 @@ def _display_table(t: pd.DataFrame, caption: str) -> str:
 
 def _sources_note(t: pd.DataFrame, ctx: QuarterContext) -> str:
     notes = sorted({n for n in t["benchmark_note"] if n})
-    who = _who(ctx)
+    who = _who_name(ctx)
     syn = (" The authority's figures are SYNTHETIC; England, neighbours and bands are DfE's published figures, the "
            f"neighbours those of {who}, the authority the synthetic data are calibrated to.") if ctx.params.any_synthetic else ""
     return ("Source: the quarter's key measures return; targets from the return, else the measure catalogue "
@@ -422,8 +435,9 @@ def benchmark_strip(ctx: QuarterContext):
     try:
         b = benchmark(s, who, period, "lower", *_neighbour_models(ctx))
     except KeyError:
-        return [Markdown(f"*The authority {escape_md(who)} is not in the DfE file, so it cannot be placed among "
-                        "authorities.*")]
+        print(f"cspack: benchmark authority {who!r} is not in DfE's children-looked-after file", file=sys.stderr)
+        return [Markdown("*The benchmark authority is not in DfE's children-looked-after figures, so it cannot be "
+                         "placed among authorities.*")]
     las = s[(s["period"] == period) & (s["level"] == "Local authority")].dropna(subset=["value"]).sort_values("value")
     fig, ax = plt.subplots(figsize=(9, 2.8))
     colours = [DARK_BLUE if n == b.authority else FOCUS_GREY for n in las["name"]]
