@@ -211,3 +211,17 @@ def test_no_sloppy_text(pack):
     for para in text.split("\n"):
         sentences = [s.strip() for s in re.split(r"(?<=[.;])\s+", para) if len(s.strip()) >= 40]
         assert len(sentences) == len(set(sentences)), para[:300]
+
+
+def test_the_summary_carries_savings_growth_risks_reserves_and_recommendations(pack):
+    text, sec, x = pack
+    summary = sec["Summary"]
+    savings = x["budget_savings"].set_index("Initiative").loc["Total Position"]
+    assert f"forecast to deliver £{savings['Forecast to be Achieved £m']:,.3f}m this year" in summary
+    assert f"£{x['budget_growth']['£m'].sum():,.3f}m of additional budget allocations" in summary
+    assert f"earmarked reserves of £{x['budget_reserves']['£m'].iloc[-1]:,.3f}m" in summary
+    # the risk-adjusted forecast is the one the risks section prints
+    central = re.search(r"risk-adjusted forecast is (an overspend of £[\d,.]+m)", summary).group(1)
+    assert f"the risk-adjusted forecast is {central}" in sec["Budget savings, growth, risks, reserves, debt and traded services"]
+    assert "Recommendations" in summary and "That the report is noted" in summary
+    assert "Report author and contact: Children's Services finance and performance team" in summary
