@@ -120,7 +120,12 @@ def forecast_text(ctx: QuarterContext) -> Markdown:
     if v.source == "ledger":
         d = v.detail
         holder = int((d["forecast_source"] == "budget holder").sum())
-        text += (f" Forecasts come from the ledger to {budget.quarter_end_month(ctx.quarter.fy, ctx.quarter.q):%B %Y}: "
+        from .freshness import ledger_coverage, month_words
+
+        # the month the ledger's actuals run to (before the quarter's end only when allowed to be stale)
+        upto = budget.quarter_end_month(ctx.quarter.fy, ctx.quarter.q).date()
+        actuals = ledger_coverage(v.ledger)
+        text += (f" Forecasts come from the ledger to {month_words(min(upto, actuals) if actuals else upto)}: "
                  f"{number(holder)} lines use the budget holder's forecast")
         proj = d[d["forecast_source"].str.startswith("projection")]
         if len(proj):
