@@ -322,8 +322,30 @@ def _display_table(t: pd.DataFrame, caption: str) -> str:
     return table_html(shown, caption, numeric=["Latest", "England", "Neighbours (n)"])
 
 
+_LATER = re.compile(r"^(.*): DfE's latest published figures are for (\S+), and the (\S+) value is placed among them$")
+
+
+def said_once(notes) -> list[str]:
+    """Benchmark notes said once: "A: DfE's latest published figures are for 2025, and the 2026-27 value is
+    placed among them" for six measures becomes one sentence naming them by year."""
+    by: dict[tuple[str, str], list[str]] = {}
+    rest = []
+    for n in dict.fromkeys(x for x in notes if x):
+        m = _LATER.match(n)
+        if m:
+            by.setdefault((m.group(3), m.group(2)), []).append(m.group(1))
+        else:
+            rest.append(n)
+    out = []
+    for (year, dfe), names in sorted(by.items(), key=lambda kv: kv[0][1], reverse=True):
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        out.append(f"DfE's latest published figures are for {dfe} for {listed}: the {year} "
+                   f"value{'s are' if len(names) > 1 else ' is'} placed among them")
+    return out + sorted(rest)
+
+
 def _sources_note(t: pd.DataFrame, ctx: QuarterContext) -> str:
-    notes = sorted({n for n in t["benchmark_note"] if n})
+    notes = said_once(t["benchmark_note"])
     who = _who_name(ctx)
     syn = (" The authority's figures are SYNTHETIC; England, neighbours and bands are DfE's published figures, the "
            f"neighbours those of {who}, the authority the synthetic data are calibrated to.") if ctx.params.any_synthetic else ""

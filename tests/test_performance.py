@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pipeline.catalogue import text_rules as catalogue_rules
-from pipeline.performance import key_areas, measure_table
+from pipeline.performance import key_areas, measure_table, said_once
 
 from .conftest import ROOT, SEED004, copy_project
 
@@ -121,3 +121,13 @@ def test_the_section_for_every_bundled_quarter(bundled, tmp_path, label):
     assert t["rating"].isin(["Strong", "Good", "Review", "Action"]).any()
     summary = p.summary(ctx).data
     assert summary.startswith(f"Of {len(t)} key measures this quarter")
+
+
+def test_benchmark_notes_are_said_once():
+    later = "DfE's latest published figures are for {}, and the 2026-27 value is placed among them"
+    notes = [f"{m}: {later.format(y)}" for m, y in [("Returns home", 2025), ("SGO", 2025), ("Caseload", 2024),
+                                                     ("Returns home", 2025), ("Vacancy", 2025)]] + [""]
+    assert said_once(notes) == [
+        "DfE's latest published figures are for 2025 for Returns home, SGO and Vacancy: the 2026-27 values are "
+        "placed among them",
+        "DfE's latest published figures are for 2024 for Caseload: the 2026-27 value is placed among them"]
