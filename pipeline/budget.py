@@ -514,7 +514,9 @@ def placement_drivers(episodes: pd.DataFrame, ledger: pd.DataFrame, fy: str, q: 
     spend_now = _m(led.loc[(led["month"] >= start) & (led["month"] <= end), "actual"].sum())
     spend_prev = _m(led.loc[(led["month"] >= prev_start) & (led["month"] <= prev_end), "actual"].sum())
     out = {"days_now": days_now, "days_prev": days_prev, "spend_now": spend_now, "spend_prev": spend_prev,
-           "children_now": in_care(end), "children_prev": in_care(prev_end), "end": end, "prev_end": prev_end}
+           "children_now": in_care(end), "children_prev": in_care(prev_end), "end": end, "prev_end": prev_end,
+           # the last 31 March, the date the measures return's previous year is counted on
+           "year_start_end": start - pd.Timedelta(days=1), "children_year_start": in_care(start - pd.Timedelta(days=1))}
     if days_now and days_prev and spend_prev:
         cpd_now, cpd_prev = spend_now * 1e6 / days_now, spend_prev * 1e6 / days_prev
         out.update(cost_per_day_now=cpd_now, cost_per_day_prev=cpd_prev,

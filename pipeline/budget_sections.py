@@ -13,7 +13,7 @@ from IPython.display import HTML, Markdown
 
 from . import budget
 from .context import QuarterContext
-from .formatting import gbpm, gbpm_plain, number, pct, plural, spend_phrase
+from .formatting import gbpm, gbpm_plain, number, pct, period_words, plural, spend_phrase
 from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, chart, escape_md, table_html, titled
 
 FORECAST = "Budget forecast"
@@ -120,7 +120,12 @@ def forecast_text(ctx: QuarterContext) -> Markdown:
     if v.source == "ledger":
         d = v.detail
         holder = int((d["forecast_source"] == "budget holder").sum())
-        text += (f" Forecasts come from the ledger to {budget.quarter_end_month(ctx.quarter.fy, ctx.quarter.q):%B %Y}: "
+        from .freshness import ledger_coverage, month_words
+
+        # the month the ledger's actuals run to (before the quarter's end only when allowed to be stale)
+        upto = budget.quarter_end_month(ctx.quarter.fy, ctx.quarter.q).date()
+        actuals = ledger_coverage(v.ledger)
+        text += (f" Forecasts come from the ledger to {month_words(min(upto, actuals) if actuals else upto)}: "
                  f"{number(holder)} lines use the budget holder's forecast")
         proj = d[d["forecast_source"].str.startswith("projection")]
         if len(proj):
@@ -164,7 +169,7 @@ def forecast_sources(ctx: QuarterContext):
     """Per line: the forecast used, where it came from, and the profile projection with its range."""
     v = view(ctx)
     if v.source != "ledger":
-        return Markdown("*No ledger is named in this quarter's params, so forecasts are as published and no "
+        return Markdown("*No ledger is among this quarter's inputs, so forecasts are as published and no "
                         "statistical cross-check is possible.*")
     d = v.detail
     t = pd.DataFrame({"Service line": d["service_line"], "Year-to-date actual £m": d["ytd_actual_gbpm"],
@@ -197,6 +202,16 @@ def _path(ctx: QuarterContext) -> pd.DataFrame:
         cur = budget.forecast_path(v.ledger, fy, q, _projected(ctx))
         last = budget.forecast_path(v.ledger, prev_fy, 4, _projected(ctx))
         out = pd.concat([last, cur], ignore_index=True)
+        # one figure per quantity: this quarter's rows are the forecasts the pack uses (the placement
+        # projection where it forecasts a line); what the earlier quarters' method gives now is kept
+        # beside them, so the change of method can be stated rather than hidden in the movement
+        here = (out["financial_year"] == fy) & (out["quarter"] == q)
+        if here.any():
+            used = v.position.lines.set_index("line_id")["full_year_forecast_gbpm"]
+            was = out.loc[here, "full_year_forecast_gbpm"]
+            object.__setattr__(ctx, "_path_method_now", float((was - out.loc[here, "controllable_budget_gbpm"]).sum()))
+            out.loc[here, "full_year_forecast_gbpm"] = out.loc[here, "line_id"].map(used).fillna(was)
+            out["variance_gbpm"] = out["full_year_forecast_gbpm"] - out["controllable_budget_gbpm"]
         object.__setattr__(ctx, "_budget_path", out)
         return out
     h = _history(ctx, "budget_lines")
@@ -228,10 +243,28 @@ def movement_view(ctx: QuarterContext):
     head = (f"The total forecast is now {spend_phrase(total_now)}, against {spend_phrase(total_before)} at {label}: "
             f"a change of {gbpm(total_now - total_before, signed=True)}. By line, largest change first:")
     note = ""
-    if view(ctx).detail is not None and view(ctx).detail["forecast_source"].str.startswith("placement projection").any():
-        note = ("\n\n*The placements line is now forecast by the placement projection; at earlier quarter ends it is "
-                "the profile projection (the method of `projected_lines`), so part of its movement is the change of method.*")
+    if (method_change := _method_change(ctx)) is not None:
+        old_way, line = method_change
+        note = (f"\n\n*The {escape_md(budget.in_sentence(line))} line is now forecast by the placement projection; at "
+                f"earlier quarter ends it was forecast from the year-to-date spend and the spending profile of earlier "
+                f"years. Forecast that way this quarter, the total would be {spend_phrase(old_way)}, so "
+                f"{gbpm(total_now - old_way, signed=True)} of the change since {label} is the change of method and "
+                f"{gbpm(old_way - total_before, signed=True)} the change in spending.*")
     return Markdown(head + "\n\n" + "\n".join(lines) + note)
+
+
+def _method_change(ctx: QuarterContext) -> tuple[float, str] | None:
+    """When the placement projection forecasts a line this quarter: the total under (-)/over spend the
+    earlier quarters' method (the profile projection) gives this quarter, and the line's name."""
+    d = view(ctx).detail
+    if d is None:
+        return None
+    pp = d[d["forecast_source"].str.startswith("placement projection")]
+    _path(ctx)
+    now = getattr(ctx, "_path_method_now", None)
+    if not len(pp) or now is None:
+        return None
+    return now, str(pp.iloc[0].get("short_name") or pp.iloc[0]["service_line"])
 
 
 def path_figure(ctx: QuarterContext):
@@ -262,7 +295,11 @@ def path_figure(ctx: QuarterContext):
              "Forecast overspend has eased this year" if last < first - 0.0005 else "Forecast position is steady this year")
     if len(cur) == 1:
         title = f"Forecast {spend_phrase(last)} at Quarter 1"
-    titled(fig, ax, title, f"Total forecast under (-) / over spend at each quarter end, £m; {ctx.params.authority}")
+    sub = f"Total forecast under (-) / over spend at each quarter end, £m; {ctx.params.authority}"
+    if (mc := _method_change(ctx)) is not None:
+        sub += (f". This quarter's {budget.in_sentence(mc[1])} forecast is the placement projection; earlier "
+                "quarters' the spending-profile projection")
+    titled(fig, ax, title, sub)
     ctx.publish("budget_forecast_by_quarter", tot.rename(columns={"variance_gbpm": "forecast_variance_gbpm"}),
                 "Total forecast under (-)/over spend at each quarter end", FORECAST)
     parts = "; ".join(f"{r.financial_year} Q{r.quarter} {gbpm(r.variance_gbpm)}" for r in tot.itertuples())
@@ -282,8 +319,8 @@ def key_variances(ctx: QuarterContext) -> Markdown:
     before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
     moves = budget.movements(mat, before, f"Q{prev[1]}" if prev[0] == fy else f"{prev[0]} Q4").set_index("line_id") \
         if len(before) else None
-    out = [f"Lines whose forecast under (-) / over spend is at least {gbpm(lo_m)} and {pct(lo_p)} of budget "
-           f"(thresholds in the params file): {plural(len(mat), 'line')} of {len(lines)}."]
+    out = [f"Lines whose forecast under (-) / over spend is at least {gbpm(lo_m)} and {pct(lo_p)} of budget: "
+           f"{plural(len(mat), 'line')} of {len(lines)}."]
     if not len(mat):
         return Markdown(out[0])
     for n, r in enumerate(mat.itertuples(), start=1):
@@ -300,11 +337,10 @@ def key_variances(ctx: QuarterContext) -> Markdown:
         if r.line_id == "placements" and v.ledger is not None and _episodes_key(ctx):
             out.append(_placement_driver_text(ctx))
         note = _line_commentary(ctx, r)
-        heading = f"`## Key variances: {r.line_id}`" if re.fullmatch(r"[A-Za-z0-9_-]+", str(r.line_id)) else \
-            f"“## Key variances: {escape_md(r.line_id)}”"
-        out.append(f"*Analyst's commentary:* {note}" if note else
-                   f"*No analyst commentary for this line: add a {heading} section to "
-                   f"{escape_md(ctx.params.commentary.name)}.*")
+        if not note:
+            from .sections import missing_commentary
+            missing_commentary(ctx, f"Key variances: {r.service_line}", f"## Key variances: {r.line_id}")
+        out.append(f"*Analyst's commentary:* {note}" if note else "*No commentary supplied.*")
     return Markdown("\n\n".join(out))
 
 
@@ -315,7 +351,9 @@ def _episodes_key(ctx: QuarterContext) -> str | None:
 def _placement_driver_text(ctx: QuarterContext) -> str:
     d = budget.placement_drivers(ctx.table(_episodes_key(ctx)), view(ctx).ledger, ctx.quarter.fy, ctx.quarter.q)
     text = (f"*Drivers (SSDA903 episodes and the ledger):* {number(d['children_now'])} children were in care on "
-            f"{d['end']:%-d %B %Y} against {number(d['children_prev'])} a year earlier. Placement days this year to "
+            f"{d['end']:%-d %B %Y}, against {number(d['children_prev'])} a year earlier ({d['prev_end']:%-d %B %Y}) "
+            f"and {number(d['children_year_start'])} at the start of the year ({d['year_start_end']:%-d %B %Y}). "
+            "Placement days this year to "
             f"date: {number(d['days_now'])} against {number(d['days_prev'])} in the same months last year.")
     if "cost_per_day_now" in d:
         text += (f" Spend per placement day £{d['cost_per_day_now']:,.0f} against £{d['cost_per_day_prev']:,.0f}. Of the "
@@ -338,7 +376,7 @@ def _line_commentary(ctx: QuarterContext, r) -> str:
 def savings(ctx: QuarterContext):
     ini = _optional(ctx, "savings_initiatives")
     if ini is None:
-        return [Markdown("*No budget savings input in this quarter's params.*")]
+        return [Markdown("*No budget savings input among this quarter's inputs.*")]
     t, s = budget.savings_table(ini, _optional(ctx, "savings_targets"))
     ctx.publish("budget_savings", t, "Budget savings initiatives", SAVINGS)
     text = ""
@@ -364,8 +402,9 @@ def savings(ctx: QuarterContext):
                                 numeric=["Budget Reduction Amount £m"], total_rows=[len(tt) - 1]))
     notes = _optional(ctx, "savings_notes")
     if notes is not None and len(notes):
-        parts.append("<p class='table-note'>Notes: " + "; ".join(
-            f"{escape_html(n)}. {escape_html(x)}" for n, x in zip(notes["note"], notes["text"])) + "</p>")
+        parts.append("<p class='table-note'>Notes: " + " ".join(
+            f"{escape_html(n)}. {escape_html(str(x).strip().rstrip('.;'))}." for n, x in zip(notes["note"], notes["text"]))
+            + "</p>")
     return [Markdown(text), HTML("".join(parts))]
 
 
@@ -378,7 +417,7 @@ def escape_html(text) -> str:
 def growth(ctx: QuarterContext):
     g = _optional(ctx, "growth_items")
     if g is None:
-        return [Markdown("*No growth items input in this quarter's params.*")]
+        return [Markdown("*No growth items input among this quarter's inputs.*")]
     t = pd.DataFrame({"Item": g["item"], "£m": g["amount_gbpm"], "Kind": g["kind"]})
     ctx.publish("budget_growth", t, "Growth items and one-off funding", SAVINGS)
     by = g.groupby("kind")["amount_gbpm"].sum()
@@ -396,7 +435,7 @@ def growth(ctx: QuarterContext):
 def risks(ctx: QuarterContext):
     r = _optional(ctx, "financial_risks")
     if r is None:
-        return [Markdown("*No financial risks input in this quarter's params.*")]
+        return [Markdown("*No financial risks input among this quarter's inputs.*")]
     p = view(ctx).position
     variance = p.variance_after if len(p.funding) else p.variance
     t, s = budget.risk_table(r, variance)
@@ -428,7 +467,7 @@ def _previous(ctx: QuarterContext, family: str) -> pd.DataFrame | None:
 def reserves(ctx: QuarterContext):
     r = _optional(ctx, "earmarked_reserves")
     if r is None:
-        return [Markdown("*No earmarked reserves input in this quarter's params.*")]
+        return [Markdown("*No earmarked reserves input among this quarter's inputs.*")]
     prev = _previous(ctx, "earmarked_reserves")
     t = budget.reserves_table(r, prev)
     ctx.publish("budget_reserves", t, "Earmarked reserves", SAVINGS)
@@ -441,7 +480,7 @@ def reserves(ctx: QuarterContext):
 def debt(ctx: QuarterContext):
     d = _optional(ctx, "aged_debt")
     if d is None:
-        return [Markdown("*No aged debt input in this quarter's params.*")]
+        return [Markdown("*No aged debt input among this quarter's inputs.*")]
     prev = _previous(ctx, "aged_debt")
     if prev is not None:
         before = prev.set_index("age_band")["amount_gbpm"]
@@ -453,7 +492,7 @@ def debt(ctx: QuarterContext):
                            note="Movement against the previous quarter: ↑ increased; = unchanged; ▼ decreased."))]
     w = _optional(ctx, "debt_written_off")
     if w is not None and len(w):
-        out.append(Markdown(f"In the {escape_md(w['period'].iloc[-1])} the value of debt written off totals "
+        out.append(Markdown(f"In the {escape_md(period_words(w['period'].iloc[-1]))} the value of debt written off totals "
                             f"{gbpm(float(w['amount_gbpm'].iloc[-1]))}."))
     h = _history(ctx, "aged_debt")
     if h is not None and h["quarter"].nunique() > 1:
@@ -505,7 +544,7 @@ def traded(ctx: QuarterContext):
                             f"Partially traded areas are forecast to {'exceed' if net >= 0 else 'fall short of'} their "
                             f"income targets by {gbpm(abs(net))} in total.",
                             "Excess / shortfall (-) against the budgeted income target.")
-    return out or [Markdown("*No traded services inputs in this quarter's params.*")]
+    return out or [Markdown("*No traded services inputs among this quarter's inputs.*")]
 
 
 # ---- forecast accuracy -------------------------------------------------------------------------------

@@ -147,6 +147,18 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
             return 1, lines
         lines.append(f"Result: every input read; {int(reg['rows_quarantined'].sum()):,} rows quarantined, "
                      f"{quality.plural(len(checks), 'finding')} to check")
+        from . import freshness  # every input must reach the quarter (or be listed under allow_stale)
+        coverage = freshness.assess(params, ctx.table)
+        lines += ["Periods covered:"] + [f"  {'STALE' if c.stale else 'ok':<10} {c.input:<28} {c.covers}"
+                                         + (" (allowed: allow_stale)" if c.stale and c.allowed else "")
+                                         for c in coverage if c.kind != "reference"]
+        missing = [h for h in ("Summary", "Performance", "Data quality and method", "Recommendations", "Report author")
+                   if not ctx.commentary(h)]
+        if missing:  # the pack prints "No commentary supplied" there (key variances: see the pack's data section)
+            lines.append(f"Commentary: {params.commentary.name} has no section "
+                         + ", ".join(f"'## {h}'" for h in missing))
+        if refusal := freshness.refusal_message(params, coverage):
+            return 1, lines + [f"ERROR {refusal}"]
     return 0, lines
 
 

@@ -71,3 +71,41 @@ def spend_phrase(variance_gbpm: float) -> str:
 
 def plural(n: int, singular: str, plural_form: str | None = None) -> str:
     return f"{number(n)} {singular if n == 1 else (plural_form or singular + 's')}"
+
+
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"]
+
+
+def period_words(text: str) -> str:
+    """ISO dates inside prose in words: "year to 2026-09" -> "year to September 2026", "2022-03-31" ->
+    "31 March 2022". Financial years (2026-27) are left as they are."""
+    import re
+
+    def day(m):
+        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return f"{d} {_MONTHS[mo - 1]} {y}" if 1 <= mo <= 12 and 1 <= d <= 31 else m.group(0)
+
+    def month(m):
+        y, mo = int(m.group(1)), int(m.group(2))
+        return f"{_MONTHS[mo - 1]} {y}" if 1 <= mo <= 12 and not (mo == (y + 1) % 100) else m.group(0)
+
+    text = re.sub(r"\b(\d{4})-(\d{2})-(\d{2})\b", day, str(text))
+    return re.sub(r"\b(\d{4})-(\d{2})\b(?!-)", month, text)
+
+
+def reader_text(text) -> str:
+    """Text written for developers (a params source or an input's description) as a reader sees it:
+    no file paths or file names. "seed 2026 (data/raw/synthetic/README.md)" -> "seed 2026";
+    "header.csv of each collection year" -> "header of each collection year"; "ledger:ledger_2019-20.csv"
+    -> "ledger 2019-20"; "see data/raw/x/README.md for how" -> "for how"."""
+    import re
+
+    s = str(text)
+    s = re.sub(r"\s*\((?:see\s+)?(?:data|params)/[^()]*\)", "", s)
+    s = re.sub(r",?\s*see\s+(?:data|params)/[\w./-]*[\w/]", "", s)
+    s = re.sub(r"(?<![\w/])(?:data|params)/[\w./-]+", "the source files", s)
+    s = re.sub(r"\b(\w+):(?=\1)", "", s)
+    s = re.sub(r"\b([\w-]+)\.(?:csv|xlsx|xls|md|yaml|yml|parquet)\b",
+               lambda m: m.group(1).replace("_", " "), s)
+    return re.sub(r"\s{2,}", " ", s).strip()

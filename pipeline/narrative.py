@@ -21,12 +21,12 @@ def budget_summary(p: dict, quarter) -> str:
     if p["largest_variance"] > 0:
         share = f", {pct(100 * p['largest_share'])} of the total" if p["variance"] > 0 else ""
         text += (f" The largest overspend is on {escape_md(p['largest_line'])}: "
-                 f"{gbpm(p['largest_variance'])} ({pct(p['largest_variance_pct'])} of its budget{share}."
+                 f"{gbpm(p['largest_variance'])} ({pct(p['largest_variance_pct'])} of its budget{share})."
                  f" {number(p['n_over'])} of {number(p['n_lines'])} service lines are forecast to overspend.")
     return text
 
 
-def deliverables_summary(deliverables: pd.DataFrame) -> str:
+def deliverables_summary(deliverables: pd.DataFrame, quarter=None) -> str:
     n = len(deliverables)
     rated = deliverables["rating"].fillna("").astype(str).str.strip()
     counts = rated[rated != ""].value_counts()
@@ -36,6 +36,12 @@ def deliverables_summary(deliverables: pd.DataFrame) -> str:
     text = f"Owners rate the {plural(n, 'Council Plan deliverable')} led by the portfolio: {', '.join(parts) or 'none rated'}"
     if unrated:
         text += f"; {number(unrated)} {'has' if unrated == 1 else 'have'} no rating this quarter"
+    if quarter is not None and "expected_completion" in deliverables:
+        when = pd.to_datetime(deliverables["expected_completion"], errors="coerce")
+        late = int((when < pd.Timestamp(quarter.start)).sum())
+        if late:
+            text += (f". {number(late)} of them {'was' if late == 1 else 'were'} due to be completed before this "
+                     "quarter began and {} marked overdue".format("is" if late == 1 else "are"))
     return text + "."
 
 

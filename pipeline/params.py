@@ -46,6 +46,7 @@ class QuarterParams:
     inputs: dict[str, InputSpec]
     commentary: Path
     settings: dict = field(default_factory=dict)
+    allow_stale: tuple = ()  # inputs that may stop before the quarter (pipeline/freshness.py)
 
     @property
     def any_synthetic(self) -> bool:
@@ -53,7 +54,7 @@ class QuarterParams:
 
 
 KINDS = ("", "ledger", "ssda903", "returns_history")
-OPTIONAL = ("settings",)
+OPTIONAL = ("settings", "allow_stale")
 INPUT_KEYS = ("path", "kind", "group", "description", "source", "synthetic", "allow_outside_project")
 SETTINGS: dict[str, type | tuple] = {
     "allow_small_count_threshold": bool,
@@ -391,9 +392,14 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
         problems.append(f"commentary: {comm['path']} is {commentary.stat().st_size:,} bytes, more than the "
                         f"{MAX_COMMENTARY_BYTES:,} a commentary file may hold; shorten it (a quarter's commentary "
                         "is usually a few pages)")
+    allow_stale = raw.get("allow_stale") or []
+    if not isinstance(allow_stale, list) or not all(isinstance(x, str) for x in allow_stale):
+        problems.append(f"allow_stale: expected a list of input names, got {allow_stale!r}")
+        allow_stale = []
+    problems += [f"allow_stale: {x!r} is not one of the inputs" for x in allow_stale if x not in raw["inputs"]]
     if problems:
         raise ParamsError(f"{rel}: " + "; ".join(problems))
     return QuarterParams(path=path, authority=str(raw["authority"]),
                          authority_code=str(raw["authority_code"]), portfolio=str(raw["portfolio"]),
                          quarter=q, data_as_at=as_at, inputs=inputs, commentary=commentary,
-                         settings=dict(raw.get("settings") or {}))
+                         settings=dict(raw.get("settings") or {}), allow_stale=tuple(allow_stale))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,7 +16,7 @@ from IPython.display import HTML, Markdown
 from . import catalogue
 from .benchmarks import SERIES, benchmark, dfe_period, series_for
 from .context import QuarterContext, split_commentary
-from .formatting import number, pct, plural
+from .formatting import period_words, number, pct, plural
 from .parsing import parse_measure_value, parse_target
 from .ratings import RATINGS, SYMBOLS, Rating, rate
 from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, chart, escape_md, table_html, titled
@@ -83,7 +84,7 @@ def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat:
         if prev is not None:
             d = float(latest["v"]) - float(prev["v"])
             direction = "unchanged" if abs(d) < 1e-9 else ("improved" if (d > 0) == (polarity != "lower") else "worsened")
-            direction += f" since {prev['period'][:4]}-{prev['period'][7:9]}"
+            direction += f" since {prev['period'][:4]}-{prev['period'][7:9]} ({_shown(float(prev['v']), unit)})"
         stale = latest is not None and int(latest["period"][:4]) < int(fy[:4]) - 1
         r = rate(value, target, polarity, unit or None, basis=basis,
                  national=None if math.isnan(england) else england,
@@ -106,9 +107,42 @@ def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat:
                      "neighbours_mean": b["sn_mean"] if b else math.nan, "neighbours_with_value": b["sn_count"] if b else 0,
                      "quartile_band": b["band"] if b else "", "rank": b["rank"] if b else 0, "of": b["of"] if b else 0,
                      "benchmark_series": key, "benchmark_period": b["period"] if b else "",
-                     "benchmark_note": b["note"] if b else ("" if not key else "DfE file not in this quarter's params"),
-                     "direction": direction, "rating": r.rating, "better_by": r.better_by, "explanation": r.sentence})
+                     "benchmark_note": b["note"] if b else ("" if not key else "DfE's file for this measure is not among this quarter's inputs"),
+                     "direction": direction, "rating": r.rating, "better_by": r.better_by,
+                     "explanation": r.sentence + _conflict_note(latest)})
     return pd.DataFrame(rows)
+
+
+_CONFLICT = re.compile(r"(?:narrative|text|table|chart)\s+(?:gives|says|shows)\s+(-?[\d.,]+%?)", re.I)
+
+
+def _conflict_note(latest) -> str:
+    """When the source itself gives another figure for the value rated, the rating says so."""
+    if latest is None:
+        return ""
+    m = _CONFLICT.search(str(latest.get("source", "")))
+    if not m or _value(m.group(1)) == latest["v"]:
+        return ""
+    return f" The source report also gives {m.group(1)} for this figure: see Data quality and method."
+
+
+def source_conflicts(measures: pd.DataFrame, key: str = "measures") -> list[dict]:
+    """Data-quality findings for values where the source report contradicts itself (its narrative and its
+    chart or table give different figures): which figure the pack uses and which it does not."""
+    out = []
+    for r in measures.itertuples():
+        m = _CONFLICT.search(str(getattr(r, "source", "")))
+        if not m or not _YEAR.match(str(r.period)):
+            continue
+        other, used = m.group(1), str(r.value_raw)
+        if _value(other) == _value(used):
+            continue
+        period = f"{str(r.period)[:4]}-{str(r.period)[7:9]}"
+        out.append({"input": key, "check": "source contradicts itself",
+                    "finding": f"{r.measure_name} ({period}): the report gives both {used} and {other}; the pack "
+                               f"uses {used} and rates it, so confirm the figure with the service",
+                    "level": "warning"})
+    return out
 
 
 def _shown(v, unit) -> str:
@@ -118,26 +152,30 @@ def _shown(v, unit) -> str:
 
 
 def key_areas(t: pd.DataFrame, n: int = 3, vs_england: int = 2) -> tuple[list[str], list[str]]:
-    """Key areas of success and for consideration: the measures furthest better than target (and those
-    Review or Action, furthest worse), each as its rating sentence; then up to ``vs_england`` measures
-    furthest better (or worse) than England by more than 5%, not already listed, with their numbers."""
+    """Key areas of success and for consideration, by one rule: a rated measure is listed by its rating,
+    success when Strong or Good and better than target (furthest better first), consideration when Review
+    or Action (furthest worse first), up to ``n`` each; a measure that cannot be rated (no target, or no
+    figure to rate it with) is listed by its comparison with England instead when it is more than 5%
+    better or worse, up to ``vs_england`` each. So a measure rated Good is never listed for consideration."""
     rated = t[t["rating"] != "Not available"].dropna(subset=["better_by"])
-    good = rated[rated["better_by"] > 0].sort_values("better_by", ascending=False).head(n)
+    good = rated[rated["rating"].isin(["Strong", "Good"]) & (rated["better_by"] > 0)]
+    good = good.sort_values("better_by", ascending=False).head(n)
     bad = rated[rated["rating"].isin(["Review", "Action"])].sort_values("better_by").head(n)
     fmt = lambda r: f"**{escape_md(r.measure)}**: {escape_md(r.explanation)}"  # noqa: E731
     out_good, out_bad = [fmt(r) for r in good.itertuples()], [fmt(r) for r in bad.itertuples()]
-    listed = set(good["measure_ref"]) | set(bad["measure_ref"])
-    e = t[t["national"].notna() & t["latest"].notna() & (t["national"] != 0) & ~t["measure_ref"].isin(listed)].copy()
+    e = t[(t["rating"] == "Not available") & t["national"].notna() & t["latest"].notna() & (t["national"] != 0)].copy()
     if len(e):
         sign = e["polarity"].map(lambda p: -1.0 if p == "lower" else 1.0)
         e["vs"] = sign * (e["latest"] - e["national"]) / e["national"].abs() * 100
         src = lambda r: r.national_from if r.national_from else "return"  # noqa: E731
         for r in e[e["vs"] > 5].sort_values("vs", ascending=False).head(vs_england).itertuples():
-            out_good.append(f"**{escape_md(r.measure)}**: {_shown(r.latest, r.unit)} against England's "
-                            f"{_shown(r.national, r.unit)} ({escape_md(src(r))}) is {abs(r.vs):.1f}% better than England.")
+            out_good.append(f"**{escape_md(r.measure)}** (not rated against a target): {_shown(r.latest, r.unit)} "
+                            f"against England's {_shown(r.national, r.unit)} ({escape_md(src(r))}) is "
+                            f"{abs(r.vs):.1f}% better than England.")
         for r in e[e["vs"] < -5].sort_values("vs").head(vs_england).itertuples():
-            out_bad.append(f"**{escape_md(r.measure)}**: {_shown(r.latest, r.unit)} against England's "
-                           f"{_shown(r.national, r.unit)} ({escape_md(src(r))}) is {abs(r.vs):.1f}% worse than England.")
+            out_bad.append(f"**{escape_md(r.measure)}** (not rated against a target): {_shown(r.latest, r.unit)} "
+                           f"against England's {_shown(r.national, r.unit)} ({escape_md(src(r))}) is "
+                           f"{abs(r.vs):.1f}% worse than England.")
     return out_good, out_bad
 
 
@@ -165,6 +203,18 @@ def _neighbour_models(ctx: QuarterContext) -> tuple[pd.DataFrame, pd.DataFrame |
 
 def _who(ctx: QuarterContext) -> str:
     return str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
+
+
+def _who_name(ctx: QuarterContext) -> str:
+    """The benchmark authority by name (a reader does not know DfE's codes such as E10000007)."""
+    who = _who(ctx)
+    if SERIES["cla_rate"]["input"] in ctx.params.inputs:
+        s = _series(ctx, "cla_rate")
+        hit = s[(s["code"].astype(str) == who) | (s["name"].astype(str) == who)] if {"code", "name"} <= set(s.columns) \
+            else s.iloc[0:0]
+        if len(hit):
+            return str(hit["name"].iloc[0])
+    return "the benchmark authority" if re.fullmatch(r"E\d{8}|\d{3}", who) else who
 
 
 def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
@@ -220,6 +270,18 @@ def _table(ctx: QuarterContext) -> pd.DataFrame | None:
     return t
 
 
+
+RATING_KEY = ("Rating key: ★ Strong, more than 5% better than target (more than 2% where the target is above 95%); "
+              "✓ Good, on target, better, or no more than 2% worse; ! Review, more than 2% and up to 10% worse; "
+              "✗ Action, more than 10% worse; – Not available, no figure or no target to rate against. "
+              "A target to rise or fall each year is rated with the same key against last year's figure; a "
+              "target range is Good inside it and rated against its nearer edge outside it; a quartile target "
+              "is Good in the target band, Review one band short and Action two or more short. ")
+AREAS_RULE = ("Key areas: measures rated Strong, or Good and better than target, are areas of success; "
+              "measures rated Review or Action are for consideration; a measure without a target is listed "
+              "when it is more than 5% better or worse than England.")
+
+
 def grouping(ctx: QuarterContext) -> str:
     return str(ctx.params.settings.get("measure_grouping", "outcome"))
 
@@ -227,7 +289,7 @@ def grouping(ctx: QuarterContext) -> str:
 def summary(ctx: QuarterContext) -> Markdown:
     t = _table(ctx)
     if t is None:
-        return Markdown("*No key measures input in this quarter's params.*")
+        return Markdown("*No key measures input among this quarter's inputs.*")
     counts = t["rating"].value_counts()
     parts = [f"{number(counts.get(r, 0))} {SYMBOLS[r]}" for r in RATINGS if counts.get(r, 0)]
     text = f"Of {plural(len(t), 'key measure')} this quarter: " + ", ".join(parts) + "."
@@ -236,11 +298,13 @@ def summary(ctx: QuarterContext) -> Markdown:
         text += "\n\nKey areas of success:\n\n" + "\n".join(f"- {g}" for g in good)
     if bad:
         text += "\n\nKey areas for consideration:\n\n" + "\n".join(f"- {b}" for b in bad)
-    text += ("\n\n*Rating key: ★ Strong, more than 5% better than target (2% where the target is above 95%); "
-             "✓ Good; ! Review, more than 2% worse; ✗ Action, more than 10% worse; – not available or no target. "
-             + ("Better and worse are read in percentage points (settings.rating_basis)." if
+    elif good:
+        text += "\n\nKey areas for consideration: none this quarter (no measure is rated Review or Action)."
+    text += ("\n\n*" + RATING_KEY
+             + ("Better and worse are read in percentage points." if
                 str(ctx.params.settings.get("rating_basis", "relative")) == "points" else
-                "Better and worse are read relative to the target.") + "*")
+                "Better and worse are read relative to the target (15.1% against 18.0% is 16.1% worse).")
+             + " " + AREAS_RULE + "*")
     return Markdown(text)
 
 
@@ -258,13 +322,35 @@ def _display_table(t: pd.DataFrame, caption: str) -> str:
     return table_html(shown, caption, numeric=["Latest", "England", "Neighbours (n)"])
 
 
+_LATER = re.compile(r"^(.*): DfE's latest published figures are for (\S+), and the (\S+) value is placed among them$")
+
+
+def said_once(notes) -> list[str]:
+    """Benchmark notes said once: "A: DfE's latest published figures are for 2025, and the 2026-27 value is
+    placed among them" for six measures becomes one sentence naming them by year."""
+    by: dict[tuple[str, str], list[str]] = {}
+    rest = []
+    for n in dict.fromkeys(x for x in notes if x):
+        m = _LATER.match(n)
+        if m:
+            by.setdefault((m.group(3), m.group(2)), []).append(m.group(1))
+        else:
+            rest.append(n)
+    out = []
+    for (year, dfe), names in sorted(by.items(), key=lambda kv: kv[0][1], reverse=True):
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        out.append(f"DfE's latest published figures are for {dfe} for {listed}: the {year} "
+                   f"value{'s are' if len(names) > 1 else ' is'} placed among them")
+    return out + sorted(rest)
+
+
 def _sources_note(t: pd.DataFrame, ctx: QuarterContext) -> str:
-    notes = sorted({n for n in t["benchmark_note"] if n})
-    who = _who(ctx)
+    notes = said_once(t["benchmark_note"])
+    who = _who_name(ctx)
     syn = (" The authority's figures are SYNTHETIC; England, neighbours and bands are DfE's published figures, the "
            f"neighbours those of {who}, the authority the synthetic data are calibrated to.") if ctx.params.any_synthetic else ""
     return ("Source: the quarter's key measures return; targets from the return, else the measure catalogue "
-            "(params/measures). England, statistical neighbours' mean (with how many of the ten have a value), "
+            "(the council's list of key measures). England, statistical neighbours' mean (with how many of the ten have a value), "
             "quartile band (A best, following the measure's polarity) and rank among all authorities from DfE's "
             "published files where the catalogue names a series; otherwise England as the return gives it, and blank "
             "where there is no national series. Direction compares the latest value with the previous period's "
@@ -278,7 +364,7 @@ def outcome_sections(ctx: QuarterContext) -> list:
     measure placing the authority among all authorities; measures not in the catalogue come last."""
     t = _table(ctx)
     if t is None:
-        return [Markdown("*No key measures input in this quarter's params.*")]
+        return [Markdown("*No key measures input among this quarter's inputs.*")]
     ctx.publish("performance_measures", t, "Key measures rated against target, with benchmarks", SECTION)
     col = grouping(ctx)
     cat = catalogue_of(ctx)
@@ -315,7 +401,7 @@ def _trend_title(group: str, sub: pd.DataFrame) -> str:
     if not len(rated):
         return f"{head}: no measure rated this quarter"
     ok = int(rated["rating"].isin(["Strong", "Good"]).sum())
-    return f"{head}: {ok} of {len(rated)} rated measures on or better than target"
+    return f"{head}: {ok} of {len(rated)} rated measures Strong or Good"
 
 
 def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
@@ -363,16 +449,17 @@ def benchmark_strip(ctx: QuarterContext):
     """Children looked after per 10,000 in every authority (the DfE file named in the params), the
     benchmark authority highlighted, with England, its region and its neighbours' mean."""
     if SERIES["cla_rate"]["input"] not in ctx.params.inputs or "sn_model_2025" not in ctx.params.inputs:
-        return [Markdown("*The benchmark strip needs DfE's children-looked-after rates (`cla_number_and_rate`) and "
-                        "statistical neighbour model (`sn_model_2025`) in this quarter's params.*")]
+        return [Markdown("*The authority cannot be placed among all authorities: DfE's children-looked-after "
+                        "rates and statistical neighbour model are not among this quarter's inputs.*")]
     s = _series(ctx, "cla_rate")
     period = max(p for p in s["period"].unique() if int(p) <= ctx.quarter.end.year)
     who = _who(ctx)
     try:
         b = benchmark(s, who, period, "lower", *_neighbour_models(ctx))
     except KeyError:
-        return [Markdown(f"*The authority {escape_md(who)} is not in the DfE file, so it cannot be placed among "
-                        "authorities; set settings.benchmark_authority.*")]
+        print(f"cspack: benchmark authority {who!r} is not in DfE's children-looked-after file", file=sys.stderr)
+        return [Markdown("*The benchmark authority is not in DfE's children-looked-after figures, so it cannot be "
+                         "placed among authorities.*")]
     las = s[(s["period"] == period) & (s["level"] == "Local authority")].dropna(subset=["value"]).sort_values("value")
     fig, ax = plt.subplots(figsize=(9, 2.8))
     colours = [DARK_BLUE if n == b.authority else FOCUS_GREY for n in las["name"]]
@@ -449,12 +536,23 @@ def deliverables(ctx: QuarterContext):
         return HTML("")
     d = ctx.table("deliverables")
     rating = d["rating"].fillna("").astype(str).str.strip()
+    due = overdue(d, ctx.quarter)
+    completion = d.get("expected_completion", pd.Series("", index=d.index)).fillna("").astype(str)
     t = pd.DataFrame({"No.": range(1, len(d) + 1), "Deliverable": d["deliverable"],
                       "Owner's rating": rating.map(lambda r: SYMBOLS.get(r, "– Not rated") if r else "– Not rated"),
-                      "Expected completion": d.get("expected_completion", pd.Series("", index=d.index)).fillna(""),
+                      "Expected completion": [period_words(c) + (" (overdue)" if o else "") for c, o in zip(completion, due)],
                       "Commentary": [_deliverable_commentary(ctx, i) for i in range(1, len(d) + 1)]})
     ctx.publish("performance_deliverables", t, "Council Plan deliverables, owners' ratings and commentary", SECTION)
     n = int((t["Commentary"] != "").sum())
-    return HTML(table_html(t, "Council Plan deliverables",
-                           note="Rated by their owners. Commentary from the quarter's commentary file (a section "
-                                f"'## Deliverable N' for deliverable N): {n} of {len(t)} have commentary."))
+    note = f"Rated by their owners; {n} of {len(t)} have commentary."
+    if due.any():
+        note += (f" {plural(int(due.sum()), 'deliverable')} {'was' if due.sum() == 1 else 'were'} due before "
+                 f"{ctx.quarter.start:%-d %B %Y}, when this quarter began, and {'is' if due.sum() == 1 else 'are'} "
+                 "marked overdue: the owner's rating says how it went, not that it is on time.")
+    return HTML(table_html(t, "Council Plan deliverables", note=note))
+
+
+def overdue(d: pd.DataFrame, quarter) -> pd.Series:
+    """Deliverables whose expected completion is before the quarter began."""
+    when = pd.to_datetime(d.get("expected_completion", pd.Series(pd.NA, index=d.index)), errors="coerce")
+    return (when < pd.Timestamp(quarter.start)).fillna(False).astype(bool)

@@ -9,8 +9,9 @@
 Better and worse follow the measure's polarity and are read relative to the target (15.1% against 18.0%
 is 16.1% worse); ``basis="points"`` reads them in percentage points instead, as some councils do. A
 range target ("15-20") is Good inside it; a target relative to the national average uses the national
-figure for the same period; a quartile target uses the authority's band; a trend target compares with
-the previous year; baseline years are not rated. Every rating explains itself in one sentence."""
+figure for the same period; a quartile target uses the authority's band (in the target band Good, one
+band short Review, two or more Action); a trend target ("to rise") is rated with the same key against the
+previous year's figure; baseline years are not rated. Every rating explains itself in one sentence."""
 
 from __future__ import annotations
 
@@ -123,12 +124,12 @@ def rate(value: float | None, target: str | TargetRule | None, polarity: str, un
     if k == "trend":
         if previous is None or (isinstance(previous, float) and math.isnan(previous)):
             return Rating("Not available", f"{_fmt(value, unit)}: no previous year to compare the trend with.")
-        change = (value - previous) / abs(previous) * 100 if previous else math.nan
-        right = (change > 0.5) if rule.direction == "increase" else (change < -0.5)
-        flat = abs(change) <= 0.5
-        r = "Good" if right else "Review" if flat else "Action"
-        return Rating(r, f"{_fmt(value, unit)} against {_fmt(previous, unit)} the year before ({pct(change, signed=True)}) "
-                         f"with a target to {'rise' if rule.direction == 'increase' else 'fall'}: {r}.", change)
+        # the same key as every other target, with last year's figure as the target: a target to rise
+        # is met by a rise; a fall of 2% or less is Good, more than 2% Review, more than 10% Action
+        rise = rule.direction == "increase"
+        r = _against(value, previous, rise, unit, basis, "last year's figure")
+        return Rating(r.rating, r.sentence.replace(f": {r.rating}.", f", with a target to {'rise' if rise else 'fall'}: "
+                                                   f"{r.rating}."), r.better_by)
     if k == "thresholds":
         return Rating("Not available", "The target has several parts (for example primary and secondary); each "
                       "part is rated with its own value, not this combined row.")

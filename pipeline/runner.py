@@ -229,6 +229,12 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
         os.environ["CSPACK_ROOT"] = str(root)
         kernel_err = work / ".kernel-stderr.log"  # removed with the staging folder, whatever happens
         try:
+            from .freshness import check_prepared  # inputs that stop before the quarter: refuse (exit 1)
+            if stale := check_prepared(params, root, work):
+                log.error(stale)
+                _close(log)
+                shutil.rmtree(staging, ignore_errors=True)
+                raise BuildError(f"build of {q.label} refused: {stale}")
             for i, nb in enumerate(nbs, 1):
                 out_nb = staging / "notebooks" / nb.name
                 t = time.perf_counter()

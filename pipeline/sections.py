@@ -9,7 +9,7 @@ from IPython.display import HTML, Markdown
 from . import narrative
 from .context import QuarterContext
 from .finance import forecast_table, position
-from .formatting import gbpm, gbpm_plain, number, pct, plural, spend_phrase
+from .formatting import gbpm, gbpm_plain, number, pct, plural, reader_text, spend_phrase
 from .report import chart, escape_md, table_html, variance_chart
 
 SUMMARY = "Summary"
@@ -36,11 +36,69 @@ def budget_position(ctx: QuarterContext) -> dict:
     return position(v.position.lines, _optional(ctx, "additional_funding"), totals)
 
 
+def stale_notice(ctx: QuarterContext) -> str:
+    """In words, the inputs the params allow to stop before the quarter ("" when every input reaches it)."""
+    from . import freshness
+
+    return freshness.reader_notice(ctx.params, freshness.assess(ctx.params, ctx.table))
+
+
 def summary_text(ctx: QuarterContext) -> Markdown:
     text = narrative.budget_summary(budget_position(ctx), ctx.quarter)
+    if notice := stale_notice(ctx):
+        text = f"**Not up to date.** {escape_md(notice)}\n\n" + text
+    if glance := at_a_glance(ctx):
+        text += "\n\n" + glance
     if "deliverables" in ctx.params.inputs:
-        text += "\n\n" + narrative.deliverables_summary(ctx.table("deliverables"))
+        text += "\n\n" + narrative.deliverables_summary(ctx.table("deliverables"), ctx.quarter)
     return Markdown(text)
+
+
+def at_a_glance(ctx: QuarterContext) -> str:
+    """Seed 004's summary in brief: savings, growth, risks with the risk-adjusted range and reserves, each
+    a sentence with its figures (the same calculations as the budget section's)."""
+    from . import budget
+
+    p = budget_position(ctx)
+    variance = p["variance_after_funding"] if p["additional_funding"] else p["variance"]
+    out = []
+    ini = _optional(ctx, "savings_initiatives")
+    if ini is not None and len(ini):
+        _, sv = budget.savings_table(ini, _optional(ctx, "savings_targets"))
+        target = f"against a savings target of {gbpm(sv['target'])}, " if sv["target"] == sv["target"] else ""
+        out.append(f"**Savings**: {target}initiatives of {gbpm(sv['identified'])} are forecast to deliver "
+                   f"{gbpm(sv['achieved'])} this year" + (f", a shortfall of {gbpm(-sv['shortfall'])}."
+                                                         if sv["shortfall"] < -0.0005 else ", in full."))
+    g = _optional(ctx, "growth_items")
+    if g is not None and len(g):
+        by = g.groupby("kind")["amount_gbpm"].sum()
+        out.append(f"**Growth and one-off funding**: {gbpm(float(g['amount_gbpm'].sum()))} of additional budget "
+                   f"allocations this year (" + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ").")
+    r = _optional(ctx, "financial_risks")
+    if r is not None and len(r):
+        _, rk = budget.risk_table(r, variance)
+        out.append(f"**Risks**: {plural(len(r), 'risk')} could add up to {gbpm(rk['all'])}; weighted by likelihood, "
+                   f"the risk-adjusted forecast is {spend_phrase(rk['central'])}, in a range from "
+                   f"{spend_phrase(rk['variance'])} to {spend_phrase(rk['high'])}.")
+    res = _optional(ctx, "earmarked_reserves")
+    if res is not None and len(res):
+        out.append(f"**Reserves**: earmarked reserves of {gbpm(float(res['balance_gbpm'].sum()))} are held "
+                   "to support future expenditure.")
+    return "\n".join(f"- {o}" for o in out)
+
+
+def recommendations(ctx: QuarterContext) -> Markdown:
+    """The report's recommendations (the commentary's Recommendations section, else the usual one: to note
+    the position) and its author and contact (the commentary's Report author section)."""
+    q = ctx.quarter
+    text = ctx.commentary("Recommendations") or (
+        f"That the report is noted: Council Plan performance and the revenue budget position and forecast outturn "
+        f"for {q.fy} as at {q.end:%-d %B %Y} (Quarter {q.q}).")
+    author = ctx.commentary("Report author")
+    if not author:
+        missing_commentary(ctx, "Report author and contact", "## Report author")
+    return Markdown(text + "\n\n" + (f"**Report author and contact**: {author}" if author else
+                                      "**Report author and contact**: No commentary supplied."))
 
 
 def position_table(ctx: QuarterContext) -> HTML:
@@ -96,9 +154,42 @@ def variance_figure(ctx: QuarterContext):
 def commentary(ctx: QuarterContext, section: str) -> Markdown:
     text = ctx.commentary(section)
     if not text:
-        return Markdown(f"*No analyst commentary was provided for this section in "
-                        f"{escape_md(ctx.params.commentary.name)}.*")
+        missing_commentary(ctx, section, f"## {section}")
+        return Markdown("*No commentary supplied.*")
     return Markdown(text)
+
+
+MISSING = "missing_commentary.json"
+
+
+def missing_commentary(ctx: QuarterContext, where: str, heading: str) -> None:
+    """Record a place in the pack with no commentary: the data section lists them for the analyst, and
+    the build log (the executed notebook's output stream) says which heading of which file to add."""
+    import json
+    import sys
+
+    path = ctx.work_dir / "tables" / MISSING  # beside this build's tables: a new build starts without them
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seen = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    if where not in [w for w, _ in seen]:
+        seen.append([where, heading])
+        path.write_text(json.dumps(seen, indent=1), encoding="utf-8")
+    print(f"cspack: no commentary for {where}: add a section '{heading}' to {ctx.params.commentary.name}",
+          file=sys.stderr)
+
+
+def missing_commentary_view(ctx: QuarterContext) -> Markdown:
+    """For the analyst: the parts of the pack printed with "No commentary supplied"."""
+    import json
+
+    path = ctx.work_dir / "tables" / MISSING
+    seen = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    if not ctx.commentary(DATA):
+        seen = seen + ([[DATA, f"## {DATA}"]] if DATA not in [w for w, _ in seen] else [])
+    if not seen:
+        return Markdown("Every part of the pack that takes commentary has it.")
+    return Markdown(f"{plural(len(seen), 'part')} of the pack {'is' if len(seen) == 1 else 'are'} printed with "
+                    "\"No commentary supplied\": " + "; ".join(escape_md(w) for w, _ in seen) + ".")
 
 
 # ---- data quality and method -------------------------------------------------------------------
@@ -128,8 +219,9 @@ def register_table(ctx: QuarterContext) -> HTML:
     counts = ["Rows read", "Rows kept", "of which fixed", "Rows dropped by rule", "Rows quarantined"]
     parts = []
     for group, g in df.groupby("Group", sort=False):
-        sources = merge_sources(g["Source"])
-        parts.append(table_html(g[["Input"] + counts + ["Synthetic"]], f"{group}: {len(g)} inputs",
+        sources = merge_sources(g["Source"].map(reader_text))
+        g = g.assign(Input=g["Input"].map(reader_text))
+        parts.append(table_html(g[["Input"] + counts + ["Synthetic"]], f"{group}: {plural(len(g), 'input')}",
                                 {c: number for c in counts}, numeric=counts, note=f"Source: {sources}."))
     parts.append('<p class="table-note">Rows read = rows kept + rows dropped by rule (subtotals, blank rows, the same '
                  'episode in several returns) + rows quarantined. Fixed rows are kept rows changed by a documented '
@@ -139,10 +231,15 @@ def register_table(ctx: QuarterContext) -> HTML:
 
 def findings_table(ctx: QuarterContext) -> HTML:
     f = ctx.findings()
+    if "measures" in ctx.params.inputs:  # where the source report gives two figures for one value
+        from .performance import source_conflicts
+
+        extra = pd.DataFrame(source_conflicts(ctx.table("measures")), columns=f.columns)
+        f = pd.concat([f, extra], ignore_index=True) if len(extra) else f
     reg = ctx.register().set_index("input")
     df = pd.DataFrame({
-        "Input": [reg.at[k, "description"] or k if k in reg.index else k for k in f["input"]],
-        "Check": f["check"], "Finding": f["finding"],
+        "Input": [reader_text(reg.at[k, "description"] or k if k in reg.index else k) for k in f["input"]],
+        "Check": f["check"], "Finding": f["finding"].map(reader_text),
         "Level": f["level"].map({"info": "Note", "warning": "Check"}).fillna(f["level"]),
     })
     ctx.publish("data_quality_findings", df, "Data-quality findings", DATA)
@@ -186,7 +283,23 @@ def quarantine_view(ctx: QuarterContext):
     if not len(q):
         return Markdown("No rows were quarantined: every row read passed its checks.")
     summary = q.groupby(["input", "reason"]).size().reset_index(name="Rows")
+    summary["input"], summary["reason"] = summary["input"].map(reader_text), summary["reason"].map(reader_text)
     return HTML(table_html(summary.rename(columns={"input": "Input", "reason": "Reason"}),
                            f"Quarantined rows by input and reason ({number(len(q))} in all)",
                            {"Rows": number}, numeric=["Rows"],
                            note="Row numbers, columns and values are listed in tables.xlsx, sheet data_quarantine."))
+
+
+def coverage_table(ctx: QuarterContext) -> HTML:
+    """What period each input covers and whether it reaches the quarter (pipeline/freshness.py)."""
+    from . import freshness
+
+    t = freshness.coverage_table(freshness.assess(ctx.params, ctx.table))
+    ctx.publish("data_periods", t, "The period each input covers", DATA)
+    dated = t[t["Status"] != "not tied to a quarter"]
+    q = ctx.quarter
+    return HTML(table_html(dated, f"The period each input covers, against {q.long_label}",
+                           note=f"{plural(len(t) - len(dated), 'other input')} (published national statistics, "
+                                "the list of key measures, mappings and unit costs) are reference data, not tied to "
+                                "a quarter. A build stops when an input does not reach the quarter, unless the "
+                                "quarter's settings allow it; the summary then says so."))

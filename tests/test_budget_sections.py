@@ -60,7 +60,9 @@ def test_placements_line_is_projected_and_labelled(project, tmp_path, monkeypatc
     text = b.forecast_text(ctx).data
     assert "uses the profile method until the placement cost projection" in text
     kv = b.key_variances(ctx).data
-    assert "children were in care on 30 September 2025" in kv and "from the cost per day" in kv
+    assert "children were in care on 30 September 2025, against" in kv and "from the cost per day" in kv
+    assert "a year earlier (30 September 2024)" in kv and "at the start of the year (31 March 2025)" in kv
+    assert "add a" not in kv and "`" not in kv and ".md" not in kv
 
 
 def test_published_quarter_has_no_ledger_and_says_what_it_cannot_show(project, tmp_path):
@@ -92,6 +94,12 @@ def test_placements_line_uses_the_placement_projection_when_it_can(project, tmp_
     assert r["full_year_forecast_gbpm"] == pytest.approx(r["ytd_actual_gbpm"] + rest["median"])
     assert r["low_gbpm"] < r["full_year_forecast_gbpm"] < r["high_gbpm"]
     assert "forecast by the placement projection (see Placements)" in b.forecast_text(ctx).data
-    assert "part of its movement is the change of method" in b.movement_view(ctx).data
+    moves = b.movement_view(ctx).data
+    assert "of the change since Q1 is the change of method" in moves and "Forecast that way this quarter" in moves
+    # one figure per quarter: the path's current quarter is the total the pack prints (issue 14: the chart
+    # showed the profile projection's total for Q2 beside the table's)
+    b.path_figure(ctx)
+    by_q = ctx.tables.load("budget_forecast_by_quarter").set_index(["financial_year", "quarter"])
+    assert by_q.loc[("2026-27", 2), "forecast_variance_gbpm"] == pytest.approx(b.view(ctx).position.variance)
     # computed once and cached in the work folder, keyed by inputs, settings and code
     assert (ctx.work_dir / "derived" / "placements" / "key.txt").read_text() == ps._key(ctx)

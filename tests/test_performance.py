@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pipeline.catalogue import text_rules as catalogue_rules
-from pipeline.performance import key_areas, measure_table
+from pipeline.performance import key_areas, measure_table, said_once
 
 from .conftest import ROOT, SEED004, copy_project
 
@@ -19,7 +19,9 @@ def test_seed004_measures_rated_as_the_golden_cases():
     t = measure_table(pd.read_csv(SEED004 / "measures.csv", dtype=str, keep_default_na=False), "2021-22").set_index("measure_ref")
     want = {"m01": "Review", "m02": "Action", "m03": "Strong", "m04": "Review", "m06": "Action", "m12": "Good"}
     assert {k: t.at[k, "rating"] for k in want} == want
-    assert t.at["m06", "explanation"] == "15.1% against a target of 18.0% is 16.1% worse: Action."
+    # seed 004's narrative gives 15.0% where its chart gives 15.1%: the rating says so, and the data section lists it
+    assert t.at["m06", "explanation"] == ("15.1% against a target of 18.0% is 16.1% worse: Action. The source report "
+                                          "also gives 15.0% for this figure: see Data quality and method.")
     assert t.at["m05", "rating"] == "Not available" and "baseline" in t.at["m05", "explanation"]
     assert t.at["m08", "rating"] == "Not available" and "more than a year old" in t.at["m08", "explanation"]
     assert t.at["m09", "target"] == "93.0%" and t.at["m01", "national"] == 88.2
@@ -77,10 +79,30 @@ def test_key_areas_include_the_measures_furthest_from_england():
         "national_from": ["DfE 2022"] * 4, "rating": ["Not available"] * 4, "better_by": [float("nan")] * 4,
         "explanation": [""] * 4})
     good, bad = key_areas(t)
-    assert good == ["**SGO**: 19.0% against England's 13.0% (DfE 2022) is 46.2% better than England.",
-                    "**Vacancy rate**: 9.6% against England's 16.7% (DfE 2022) is 42.5% better than England."]
-    assert bad == ["**Returns home**: 15.0% against England's 18.0% (DfE 2022) is 16.7% worse than England."]
+    assert good == ["**SGO** (not rated against a target): 19.0% against England's 13.0% (DfE 2022) is 46.2% better "
+                    "than England.",
+                    "**Vacancy rate** (not rated against a target): 9.6% against England's 16.7% (DfE 2022) is 42.5% "
+                    "better than England."]
+    assert bad == ["**Returns home** (not rated against a target): 15.0% against England's 18.0% (DfE 2022) is 16.7% "
+                   "worse than England."]
     # caseload is within 5% of England: neither
+
+
+def test_key_areas_follow_one_rule_a_rated_measure_is_listed_by_its_rating():
+    # issue 14: caseload rated Good (inside its 15-20 range) but 15.8% worse than England was listed "for
+    # consideration"; a rated measure is listed by its rating only, a measure without one by England
+    t = pd.DataFrame({
+        "measure_ref": ["case", "sgo", "vac", "homes", "icpc"],
+        "measure": ["Caseload", "SGO", "Vacancy rate", "Homes good", "ICPC in 15 days"],
+        "polarity": ["lower", "higher", "lower", "higher", "higher"], "unit": ["number"] + ["percent"] * 4,
+        "latest": [17.6, 15.3, 11.2, 93.0, 89.2], "national": [15.2, 11.0, 14.2, float("nan"), 81.4],
+        "national_from": ["DfE 2025"] * 5, "rating": ["Good", "Good", "Strong", "Good", "Not available"],
+        "better_by": [0.0, -0.6, 21.1, 3.3, float("nan")],
+        "explanation": ["inside", "0.6% worse", "21.1% better", "3.3% better", ""]})
+    good, bad = key_areas(t)
+    assert [g.split("**")[1] for g in good] == ["Vacancy rate", "Homes good", "ICPC in 15 days"]
+    assert bad == []  # neither Good measure is for consideration, whatever England's figure
+    assert "not rated against a target" in good[-1]
 
 
 @pytest.mark.parametrize("label", ["2025-26-Q1", "2025-26-Q2", "2025-26-Q3", "2025-26-Q4", "2026-27-Q1", "2026-27-Q2"])
@@ -99,3 +121,13 @@ def test_the_section_for_every_bundled_quarter(bundled, tmp_path, label):
     assert t["rating"].isin(["Strong", "Good", "Review", "Action"]).any()
     summary = p.summary(ctx).data
     assert summary.startswith(f"Of {len(t)} key measures this quarter")
+
+
+def test_benchmark_notes_are_said_once():
+    later = "DfE's latest published figures are for {}, and the 2026-27 value is placed among them"
+    notes = [f"{m}: {later.format(y)}" for m, y in [("Returns home", 2025), ("SGO", 2025), ("Caseload", 2024),
+                                                     ("Returns home", 2025), ("Vacancy", 2025)]] + [""]
+    assert said_once(notes) == [
+        "DfE's latest published figures are for 2025 for Returns home, SGO and Vacancy: the 2026-27 values are "
+        "placed among them",
+        "DfE's latest published figures are for 2024 for Caseload: the 2026-27 value is placed among them"]

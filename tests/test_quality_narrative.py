@@ -41,12 +41,32 @@ def test_budget_summary_carries_the_numbers():
               "£4.850m of additional funding (Covid-19 Funding)", "an overspend of £14.768m (10.9% of £136.086m)",
               "£10.061m", "8 of 13 service lines"]:
         assert s in text, s
+    assert text.count("(") == text.count(")")  # issue 14: "(20.3% of its budget, 87.5% of the total." left open
+    assert "of the total)." in text
 
 
 def test_deliverables_summary_counts_unrated():
     d = pd.DataFrame({"rating": ["Good", "Good", None, "Review"]})
     assert narrative.deliverables_summary(d) == ("Owners rate the 4 Council Plan deliverables led by the portfolio: "
                                                  "2 Good, 1 Review; 1 has no rating this quarter.")
+
+
+def test_deliverables_due_before_the_quarter_are_marked_overdue():
+    d = pd.DataFrame({"rating": ["Strong", "Good", "Review"],
+                      "expected_completion": ["2022-03-31", "2027-03-31", "2026-06-30"]})
+    text = narrative.deliverables_summary(d, Quarter.parse("2026-27-Q2"))
+    assert text.endswith("2 of them were due to be completed before this quarter began and are marked overdue.")
+
+
+def test_dates_in_words_and_text_for_readers():
+    from pipeline.formatting import period_words, reader_text
+
+    assert period_words("year to 2026-09") == "year to September 2026"
+    assert period_words("due 2022-03-31, in 2026-27") == "due 31 March 2022, in 2026-27"
+    assert reader_text("seed 2026 (data/raw/synthetic/README.md)") == "seed 2026"
+    assert reader_text("header.csv of each collection year") == "header of each collection year"
+    assert reader_text("ledger:ledger_2019-20.csv") == "ledger 2019-20"
+    assert reader_text("rates (calibrated, see data/raw/synthetic/oracle/unit_costs.csv).") == "rates (calibrated)."
 
 
 def test_synthetic_notice_follows_the_register():

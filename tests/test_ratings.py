@@ -45,9 +45,15 @@ def test_range_national_quartile_trend_and_unrated():
     assert rate(70.0, "Above national average", "higher", "percent").rating == "Not available"
     assert rate(1, "Maintain upper-middle quartile performance", "higher", quartile_band="B").rating == "Good"
     assert rate(1, "top quartile", "higher", quartile_band="C").rating == "Action"
-    assert rate(12.0, "Increasing annual trend", "higher", "percent", previous=10.0).rating == "Good"
-    assert rate(9.0, "Reduction from the previous year", "lower", "percent", previous=10.0).rating == "Good"
-    assert rate(11.0, "Reducing annual trend", "lower", "percent", previous=10.0).rating == "Action"
+    # trend targets follow the same key against last year's figure (issue 14: 15.3% against 15.4% was Action)
+    assert rate(12.0, "Increasing annual trend", "higher", "percent", previous=10.0).rating == "Strong"  # 20% better
+    assert rate(9.0, "Reduction from the previous year", "lower", "percent", previous=10.0).rating == "Strong"
+    assert rate(10.3, "Increasing annual trend", "higher", "percent", previous=10.0).rating == "Good"  # 3% better
+    assert rate(11.0, "Reducing annual trend", "lower", "percent", previous=10.0).rating == "Review"  # 10%: not more
+    assert rate(12.0, "Reducing annual trend", "lower", "percent", previous=10.0).rating == "Action"  # 20% worse
+    r = rate(15.3, "Increasing annual trend", "higher", "percent", previous=15.4)
+    assert r.rating == "Good" and r.sentence == ("15.3% against last year's figure of 15.4% is 0.6% worse, with a target "
+                                                 "to rise: Good.")
     for t in ("Baseline Year", "TBC", "To be monitored", "Narrow difference to national gap compared to previous year"):
         r = rate(50.0, t, "higher", "percent")
         assert r.rating == "Not available" and r.sentence
