@@ -60,7 +60,7 @@ def test_markup_in_the_ledger_and_ssda903_is_shown_as_text(tmp_path):
     eps = pd.read_csv(eps_file, dtype=str, keep_default_na=False)
     eps.loc[0, "PLACE"] = PAYLOAD
     eps.loc[1, "HOME_POST"] = SCRIPT
-    eps.loc[2, "PLACE"] = FORMULA  # quarantined, so listed in tables.xlsx's quarantine sheet
+    eps.loc[2, "DECOM"] = FORMULA  # an unreadable start date: quarantined, so listed in tables.xlsx's quarantine sheet
     eps.to_csv(eps_file, index=False)
     result = run_quarter(None, root, echo=False, progress=False)
     page = (result.out_dir / "pack.html").read_text(encoding="utf-8")
