@@ -116,10 +116,12 @@ def load_panel(root: str | Path) -> pd.DataFrame:
     })
     out["boundary_note"] = out["la_code"].map(BOUNDARY_CHANGES).fillna("")
     # A code-changed area appears twice in a release only if both codes were published: keep the numeric one.
+    n_kept = len(out)
     out = (out.sort_values(["la_code", "year", "measure", "release", "value"])
               .drop_duplicates(["la_code", "year", "measure", "release"], keep="first")
               .reset_index(drop=True))
     out.attrs["rows_read"] = n_read
+    out.attrs["rows_duplicate_code_dropped"] = n_kept - len(out)
     out.attrs["rows_dropped_by_rule"] = n_dropped
     return out
 
