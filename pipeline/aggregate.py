@@ -426,7 +426,9 @@ def project(panel: pd.DataFrame, authority_code: str, origin_year: int, horizons
     """Projection of children looked after at 31 March for one authority from `origin_year`'s published counts.
 
     One row per horizon: year, point, low80, high80, method (the one the backtest up to the origin chose),
-    method_label, stock_at_origin. Uses only what was published by the origin year's release."""
+    method_label, stock_at_origin, inputs_first_release_missing (the origin's count is as revised later, its
+    own release not having been found), boundary_note (the authority was created or abolished by a boundary
+    change). Uses only what was published by the origin year's release."""
     code = resolve(panel, authority_code)
     horizons = tuple(horizons)
     wide = as_at(panel, origin_year)
@@ -451,7 +453,9 @@ def project(panel: pd.DataFrame, authority_code: str, origin_year: int, horizons
         rows.append({"la_code": code, "la_name": names(panel)[code], "origin_year": origin_year,
                      "year": origin_year + h, "horizon": h, "point": point, "low80": point * np.exp(lo),
                      "high80": point * np.exp(hi), "method": m, "method_label": LABELS[m],
-                     "stock_at_origin": float(hist["cla_at_31_march"].iloc[-1])})
+                     "stock_at_origin": float(hist["cla_at_31_march"].iloc[-1]),
+                     "inputs_first_release_missing": bool(hist["first_release_missing"].iloc[-1]),
+                     "boundary_note": BOUNDARY_CHANGES.get(code, "")})
     return pd.DataFrame(rows)
 
 

@@ -128,6 +128,7 @@ def test_project_returns_points_inside_their_ranges(panel):
         assert (p["low80"] < p["point"]).all() and (p["point"] < p["high80"]).all()
         assert p["method"].isin(A.ALL_METHODS).all() and p["method_label"].str.len().gt(0).all()
         assert np.isfinite(p[["point", "low80", "high80"]].to_numpy()).all()
+    assert p["boundary_note"].str.contains("created April 2019").all()  # the last one is BCP
     # England's stock is projected too, from the same published counts
     assert A.project(panel, A.ENGLAND, 2025)["point"].between(60000, 110000).all()
 
