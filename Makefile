@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cspack-installed
 
-.PHONY: pack test lab bench bench-generate bench-clean bench-placements bench-forecast demo-data browser clean help
+.PHONY: pack test lab bench bench-generate bench-clean bench-placements bench-forecast bench-aggregate demo-data browser clean help
 help:
 	@echo "make pack | make test | make lab | make bench | make bench-generate | make demo-data | make clean"
 
@@ -49,6 +49,9 @@ bench-placements: $(STAMP)
 
 bench-forecast: $(STAMP)
 	$(BIN)/python benchmarks/bench_forecast.py
+
+bench-aggregate: $(STAMP)
+	$(BIN)/python benchmarks/bench_aggregate.py
 
 bench-clean: $(STAMP)
 	$(BIN)/python benchmarks/bench_clean.py 80
