@@ -46,7 +46,15 @@ class BudgetView:
 
 
 def _projected(ctx: QuarterContext) -> tuple[str, ...]:
-    return tuple(ctx.params.settings.get("projected_lines", []) or [])
+    """The lines projected from this year's spending instead of the budget holder's forecast
+    (settings.projected_lines), less the placements line when settings.placements_forecast says
+    ``budget_holder``: then the holder's figure is the one used (projected only where the ledger has none)."""
+    lines = tuple(ctx.params.settings.get("projected_lines", []) or [])
+    from . import placement_sections as ps
+
+    if ps.forecast_setting(ctx) == "budget_holder":
+        lines = tuple(x for x in lines if x != ps.placements_line(ctx))
+    return lines
 
 
 def view(ctx: QuarterContext) -> BudgetView:

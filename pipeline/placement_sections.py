@@ -15,7 +15,7 @@ from IPython.display import HTML, Markdown
 
 from . import placements as pl
 from .context import QuarterContext
-from .formatting import gbpm, gbpm_plain, number, pct, plural
+from .formatting import gbpm, gbpm_plain, number, pct, plural, reader_text
 from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TURQUOISE, chart, table_html, titled
 from .disclosure import FOOTNOTE, suppress
 from .ssda903 import CATEGORIES, CATEGORY_LABELS
@@ -139,15 +139,19 @@ def _compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
         # common random numbers: a scenario meets the same chance events as the baseline on the same path,
         # so the difference is the scenario's own; SCENARIO_PATHS of the baseline's paths are enough
         n = min(paths, SCENARIO_PATHS)
-        if sc.name == "Baseline" or (sc.inflation is not None and sc.describe().startswith("unit-cost")):
-            s_stock = used_stock[:n]
+        if sc.name == "Baseline":
+            # the baseline is the projection itself (all its paths): one figure for one quantity
+            s_stock, s_cost = used_stock, cost
         else:
-            # the scenario's own paths, moved path by path as the baseline's were to the forecast used
-            s_stock = pl.path_shift(pl.simulate(model, state, paths=n, seed=seed, scenario=sc)["stock"], shift[:n])
+            if sc.inflation is not None and sc.describe().startswith("unit-cost"):
+                s_stock = used_stock[:n]
+            else:
+                # the scenario's own paths, moved path by path as the baseline's were to the forecast used
+                s_stock = pl.path_shift(pl.simulate(model, state, paths=n, seed=seed, scenario=sc)["stock"], shift[:n])
+            s_cost = pl.projected_cost(s_stock, model.months, costs,
+                                       sc.inflation if sc.inflation is not None else inflation, state_counts)
         s_sim = {"stock": s_stock}
-        s_cost = pl.projected_cost(s_stock, model.months, costs,
-                                   sc.inflation if sc.inflation is not None else inflation, state_counts)
-        diff = s_cost - cost.iloc[:n]
+        diff = s_cost - cost.iloc[:len(s_cost)]
         for y in cost.columns:
             scen_rows.append({"scenario": sc.name, "description": sc.describe(), "financial_year": y,
                               "cost_median_gbpm": float(np.median(s_cost[y])),
@@ -315,6 +319,7 @@ def headline(ctx: QuarterContext) -> Markdown:
             said.add(first)
             if verdict:
                 parts.append(verdict)
+    parts += method_changes(fan)
     text = " ".join(parts)
     own = owner_figures(ctx)
     if own is not None and own["budget"] is not None:
@@ -344,8 +349,8 @@ def _owner_text(ctx, own: dict, b: dict) -> str:
     elif own["used_source"] == "profile":
         lines.append(f"The budget total uses {gbpm(own['used'])} for the line, projected from this year's spending so "
                      "far and earlier years' monthly pattern"
-                     + (", because this pack's settings ask for the budget holder's forecast but also project this "
-                        "line from the spending pattern." if own["setting"] == "budget_holder" else "."))
+                     + (", because this pack's settings ask for the budget holder's forecast and the ledger has none "
+                        "for the line." if own["setting"] == "budget_holder" else "."))
     else:
         why = horizon_verdict(b["choice"], max(left, 1)) if "choice" in b else ""
         lines.append("The budget total uses the projection (spend to date plus the projected cost of the "
@@ -374,6 +379,28 @@ def _line_figures(ctx) -> tuple[float | None, float]:
     return float(r["controllable_budget_gbpm"]), float(r["ytd_actual_gbpm"])
 
 
+def _changes(fan: pd.DataFrame) -> list[int]:
+    """The rows of the projection where the forecast used changes (the backtest chose another at that distance)."""
+    if "method" not in fan or len(fan) < 2:
+        return []
+    m = fan["method"].astype(str).to_numpy()
+    return [int(i) for i in np.flatnonzero(m[1:] != m[:-1]) + 1]
+
+
+def method_changes(fan: pd.DataFrame) -> list[str]:
+    """In words, each month where the projection switches forecast, and the step it makes there: the
+    chart marks the same months."""
+    out = []
+    for i in _changes(fan):
+        a, b = fan.iloc[i - 1], fan.iloc[i]
+        step = (f"so the projection steps from {number(a['median'])} in {a['month']:%B %Y} to {number(b['median'])}"
+                if round(a["median"]) != round(b["median"]) else "with no step in the projection")
+        out.append(f"From {b['month']:%B %Y} ({plural(int(b['months_ahead']), 'month')} ahead) the projection follows "
+                   f"{pl.METHOD_NAMES[b['method']]} instead of {pl.METHOD_NAMES[a['method']]}, the backtest's choice at "
+                   f"that distance, {step} (marked on the chart).")
+    return out
+
+
 def fan_figure(ctx: QuarterContext):
     b = bundle(ctx)
     hist, fan, ets = b["history"], b["fan"], b["ets"]
@@ -389,6 +416,12 @@ def fan_figure(ctx: QuarterContext):
     if mf is not None and np.abs(mf["median"].to_numpy() - fan["median"].to_numpy()).max() >= 0.5:
         ax.plot(mf["month"], mf["median"], color=TURQUOISE, linewidth=1.2, linestyle=":", label="cspack model on its own")
     ax.plot(ets["month"], ets["mean"], color=ORANGE, linewidth=1.2, linestyle="--", label="Cross-check: ETS on totals")
+    for j, i in enumerate(_changes(fan)):
+        # a thin band between the last month of one forecast and the first of the next (a band, not a line,
+        # so the chart's data table does not list it as a series of numbers)
+        x = fan["month"].iloc[i] - pd.Timedelta(days=15)
+        ax.axvspan(x - pd.Timedelta(days=4), x + pd.Timedelta(days=4), color=DARK_GREY, alpha=0.5, linewidth=0,
+                   label="Forecast used changes (see text)" if j == 0 else "_nolegend_")
     ax.set_ylabel("Children in care")
     ax.legend(frameon=False, fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.08))
     end = fan.iloc[-1]
@@ -399,7 +432,9 @@ def fan_figure(ctx: QuarterContext):
            f"{number(total.iloc[-1])}), then the projected median reaching {number(end['median'])} by "
            f"{end['month']:%B %Y} with an 80% range of {number(end['low_80'])} to {number(end['high_80'])}; the ETS "
            f"cross-check ends at {number(ets['mean'].iloc[-1])}."
-           + (f" The cspack model on its own ends at {number(mf['median'].iloc[-1])}." if mf is not None else ""))
+           + (f" The cspack model on its own ends at {number(mf['median'].iloc[-1])}." if mf is not None else "")
+           + "".join(f" A vertical band marks {fan['month'].iloc[i]:%B %Y}, where the forecast used changes."
+                     for i in _changes(fan)))
     return chart(fig, alt)
 
 
@@ -497,7 +532,7 @@ def unit_costs_table(ctx: QuarterContext) -> HTML:
                      "Cost to date £m": float(last4.loc[last4["category"] == c, "cost_gbpm"].sum())})
     t = pd.DataFrame(rows)
     ctx.publish("placements_unit_costs", t, "Placement unit costs and days", SECTION)
-    src = "; ".join(dict.fromkeys(costs["source"]))
+    src = "; ".join(dict.fromkeys(reader_text(x).rstrip(".") for x in costs["source"]))
     return HTML(table_html(t, "Unit costs by placement type", {"Weekly cost £": lambda v: f"{v:,.2f}",
                                                                f"Placement days {ctx.quarter.fy} to date": number,
                                                                "Cost to date £m": gbpm_plain},
@@ -550,11 +585,15 @@ def scenario_table(ctx: QuarterContext) -> HTML:
         r["Children in care at the end (median)"] = number(g["children_end_median"].iloc[0])
         rows.append(r)
     t = pd.DataFrame(rows)
-    ctx.publish("placements_scenarios", s, "What-if scenarios: cost against the baseline", SECTION)
+    # the year's cost as the table and the cost projection state it: this year's includes spend to date
+    pub = s.copy()
+    pub.loc[pub["financial_year"] == ctx.quarter.fy, "cost_median_gbpm"] += ytd
+    ctx.publish("placements_scenarios", pub, "What-if scenarios: cost for the year (this year: spend to date plus the "
+                "months left) and the change against the baseline", SECTION)
     return HTML(table_html(t, "What-if scenarios", numeric=[c for c in t.columns if c.endswith("£m")] +
                            ["Children in care at the end (median)"],
-                           note=f"Baseline: projected cost for the year, median ({ctx.quarter.fy}: spend to date plus "
-                                "the months left). Scenarios: change in cost against the baseline, median and 80% range, "
+                           note=f"Baseline: the cost projection above, median ({ctx.quarter.fy}: spend to date plus "
+                                "the months left), and the projection's children in care at its end. Scenarios: change in cost against the baseline, median and 80% range, "
                                 "from the same simulated futures (common random numbers: each scenario meets the same chance "
                                 "events on each path), so the difference is the scenario's own effect. Scenarios start at "
                                 "the quarter end and phase in over twelve months."))
@@ -639,8 +678,8 @@ def method_note(ctx: QuarterContext) -> Markdown:
     p = bundle(ctx)["params"].iloc[0]
     return Markdown(
         f"*Method.* The SSDA903 episodes as known on {pd.Timestamp(p['origin']):%-d %B %Y} give each child's placement "
-        "type (from PLACE and PLACE_PROVIDER), age on each day and time in care. Monthly entrants are a negative binomial "
-        f"GLM (statsmodels) with month-of-year effects, its level the last twelve months' (about "
+        "type and provider, age on each day and time in care. Monthly entrants are a negative binomial "
+        f"regression with month-of-year effects, its level the last twelve months' (about "
         f"{number(p['entries_per_month'], 1)} a month); leaving care is a discrete-time logistic hazard on placement type, "
         "age band and time in care, fitted on the three years before the quarter end; moves between placement types, "
         "first placements and reasons for leaving use the shares seen in those years; children leave at 18. "

@@ -73,13 +73,17 @@ def test_holder_and_projection_side_by_side_and_the_budget_total_follows_the_set
     ctx2 = open_quarter("2026-27-Q2", work_dir=work, root=project)
     ctx2.params.settings["placements_forecast"] = "budget_holder"
     assert ps.current_year_cost(ctx2) is None and not ps.uses_projection(ctx2)
+    assert "placements" in ctx2.params.settings.get("projected_lines", [])  # the params project the line...
+    assert "placements" not in bs._projected(ctx2)  # ...but the setting says the holder's figure is used
     d2 = bs.view(ctx2).detail.set_index("line_id")
-    assert d2.at["placements", "forecast_source"] != "placement projection (SSDA903 stock-flow model)"
-    # the text says what the budget total holds, whichever way the budget section reads the setting
+    # the budget holder's figure is the line's forecast: not the projection, not the profile projection
+    assert d2.at["placements", "forecast_source"] == "budget holder"
+    assert d2.at["placements", "full_year_forecast_gbpm"] == pytest.approx(holder)
     own2 = ps.owner_figures(ctx2)
-    assert own2["used"] == pytest.approx(d2.at["placements", "full_year_forecast_gbpm"])
-    said = {"budget holder": "uses the budget holder's forecast", "profile": "projected from this year's spending"}
-    assert said[own2["used_source"]] in ps.headline(ctx2).data
+    assert own2["used_source"] == "budget holder" and own2["used"] == pytest.approx(holder)
+    assert "uses the budget holder's forecast" in ps.headline(ctx2).data
+    # the other lines are projected as the params say
+    assert set(bs._projected(ctx2)) == set(ctx2.params.settings["projected_lines"]) - {"placements"}
 
     ctx3 = open_quarter("2026-27-Q2", work_dir=work, root=project)
     ctx3.params.settings["placements_forecast"] = "holder"

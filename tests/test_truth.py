@@ -180,13 +180,40 @@ DEVELOPER = [(r"`", "backtick"), (r"\.md\b", ".md"), (r"\.csv\b", ".csv"), (r"\.
              (r"projected_lines|allow_stale|benchmark_authority", "params key"), (r"\bdata/raw/|\bparams/", "path")]
 
 
-@pytest.mark.parametrize("section", [s for s in SECTIONS if s != "Placements"])
+PLACEMENTS_DEVELOPER = [(r"\b\d+\.0\b(?!%)", "count printed as a float"), (r"\bPLACE\b", "SSDA903 field name"),
+                        (r"\bOrigins\b|\bhorizon_months\b", "column name"), (r"\bstatsmodels\b|\bGLM\b", "code library"),
+                        (r"\bSYNTHETIC:", "source tag"), (r"\bcspack generator\b", "developer source note")]
+
+
+@pytest.mark.parametrize("section", SECTIONS)
 def test_no_developer_text_reaches_a_reader(pack, section):
     _, sec, _ = pack
     body = sec[section]
+    pats = DEVELOPER + (PLACEMENTS_DEVELOPER if section == "Placements" else [])
     found = [(what, body[max(0, m.start() - 60):m.end() + 60].replace("\n", " "))
-             for pat, what in DEVELOPER for m in re.finditer(pat, body)]
+             for pat, what in pats for m in re.finditer(pat, body)]
     assert not found, found
+
+
+def test_the_scenarios_baseline_is_the_projection(pack):
+    """One number per quantity (issue 14): the what-if table's baseline is the cost projection's median
+    in every year and the projection's children in care at its end, not a second estimate from fewer paths."""
+    _, sec, x = pack
+    proj = x["placements_cost_projection"].set_index("Financial year")["Projected cost £m (median)"]
+    assert len(proj) >= 2
+    table = sec["Placements"].split("What-if scenarios", 1)[1]
+    cells = [c.strip() for c in table.split("\nBaseline\n", 1)[1].split("\n") if c.strip()]
+    # the row: what changes, one cost per year, children in care at the end
+    assert cells[1:1 + len(proj)] == [f"{v:,.3f}" for v in proj], (cells[:6], list(proj))
+    fan = x["placements_projection"]
+    assert cells[1 + len(proj)] == f"{round(fan['median'].iloc[-1]):,}"
+    assert f"projected at {round(fan['median'].iloc[-1]):,} by" in sec["Placements"]
+    # the workbook's scenarios sheet holds the same baseline, and no change against itself
+    s = x["placements_scenarios"]
+    b = s[s["scenario"] == "Baseline"].set_index("financial_year")
+    assert (b["diff_median_gbpm"] == 0).all()
+    for y, v in proj.items():
+        assert b.at[y, "cost_median_gbpm"] == pytest.approx(v, abs=0.0005)
 
 
 def test_missing_commentary_is_one_marker_and_listed_for_the_analyst(pack):
