@@ -35,3 +35,46 @@ def test_error_findings_are_labelled_for_readers(ctx, monkeypatch):
     # every level the findings hold has a reader's label, and the key beneath the table explains it
     assert set(real["level"]) <= set(sections.LEVEL_LABELS)
     assert ">Must fix<" in html and "Must fix: " in html
+
+
+def test_debt_direction_is_against_the_previous_quarter():
+    from pipeline.budget_sections import debt_direction
+
+    # the bundled synthetic history's last eight quarters: up over the series, down this quarter
+    s = pd.Series([0.052, 0.054, 0.057, 0.050, 0.050, 0.059, 0.082, 0.072],
+                  index=["2024-25-Q3", "2024-25-Q4", "2025-26-Q1", "2025-26-Q2", "2025-26-Q3", "2025-26-Q4",
+                         "2026-27-Q1", "2026-27-Q2"])
+    title, since = debt_direction(s)
+    assert title == "Debt outstanding has fallen this quarter, from £0.082m to £0.072m"
+    assert since == "up from £0.052m in 2024-25 Q3"
+    assert debt_direction(s.iloc[-3:-1])[0].startswith("Debt outstanding has risen this quarter")
+    assert debt_direction(s.iloc[-3:-1])[1] == ""  # two quarters: no separate change since the start
+    flat = pd.Series([0.05, 0.06, 0.06], index=["2025-26-Q1", "2025-26-Q2", "2025-26-Q3"])
+    assert debt_direction(flat) == ("Debt outstanding is unchanged this quarter at £0.060m",
+                                    "up from £0.050m in 2025-26 Q1")
+
+
+def test_debt_chart_title_and_thousands_axis_on_the_bundled_history(monkeypatch, tmp_path):
+    from pipeline import budget_sections as b
+
+    ctx = open_quarter("", work_dir=str(tmp_path / "w"))  # the latest quarter of the bundled data
+    h = b._history(ctx, "aged_debt")
+    # independent totals with plain pandas: the last two quarters shown
+    tot = h.groupby("quarter")["amount_gbpm"].sum().sort_index().iloc[-8:]
+    seen = {}
+    real = b.titled
+
+    def spy(fig, ax, title, subtitle):
+        real(fig, ax, title, subtitle)
+        fig.canvas.draw()
+        seen.update(title=title, subtitle=subtitle, ylabel=ax.get_ylabel(),
+                    ticks=[t.get_text() for t in ax.get_yticklabels() if t.get_text()])
+
+    monkeypatch.setattr(b, "titled", spy)
+    b._debt_chart(ctx, h)
+    word = "fallen" if tot.iloc[-1] < tot.iloc[-2] else "risen" if tot.iloc[-1] > tot.iloc[-2] else "unchanged"
+    assert word in seen["title"]
+    if tot.max() < 1:
+        assert seen["ylabel"].endswith("£ thousands")
+        assert seen["ticks"] and all(t.startswith("£") and t.endswith("k") for t in seen["ticks"])
+        assert not any("." in t for t in seen["ticks"])  # whole thousands, not steps of £0.025m
