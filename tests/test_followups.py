@@ -78,3 +78,53 @@ def test_debt_chart_title_and_thousands_axis_on_the_bundled_history(monkeypatch,
         assert seen["ylabel"].endswith("£ thousands")
         assert seen["ticks"] and all(t.startswith("£") and t.endswith("k") for t in seen["ticks"])
         assert not any("." in t for t in seen["ticks"])  # whole thousands, not steps of £0.025m
+
+
+def test_performance_chart_titles_are_full_and_value_axes_carry_units(monkeypatch, tmp_path):
+    from pipeline import performance as p
+
+    ctx = open_quarter("", work_dir=str(tmp_path / "w"))  # the default pack's latest quarter
+    drawn = []
+    real = p.chart
+
+    def spy(fig, alt, *a, **k):
+        drawn.append({"suptitle": fig._suptitle.get_text() if fig._suptitle is not None else "",
+                      "panels": [(ax.get_title(loc="left"), ax.get_ylabel(), ax.get_ylim()) for ax in fig.axes
+                                 if ax.axison],
+                      "alt": alt})
+        return real(fig, alt, *a, **k)
+
+    monkeypatch.setattr(p, "chart", spy)
+    p.outcome_sections(ctx)
+    t = p._table(ctx)
+    names = set(t["measure"])
+    units = dict(zip(t["measure"], t["unit"]))
+    assert drawn
+    multiples = [d for d in drawn if d["alt"].startswith("Small multiples")]
+    strips = [d for d in drawn if d["alt"].startswith("Strip charts")]
+    assert multiples and strips
+    assert any(len(n) > 45 for d in multiples for n, _, _ in d["panels"])  # long names reach the chart
+    for d in drawn:
+        assert not d["suptitle"].rstrip().endswith(("...", "…")), d["suptitle"]
+        for title, _, _ in d["panels"]:
+            assert not title.rstrip().endswith(("...", "…")), title
+    for d in multiples:
+        for title, ylabel, (lo, _) in d["panels"]:
+            assert title in names  # each panel is titled with the measure's full name
+            u = units[title]
+            assert ylabel == p.axis_unit(u, title)
+            if u in ("percent", "days", "number", "points"):
+                assert ylabel
+            if u == "number":
+                assert lo == 0  # counts: a zero baseline
+    for d in strips:  # the strips' headline names its measure in full
+        head = d["suptitle"].split(": ", 1)[1]
+        assert any(n in head for n in names)
+
+
+def test_axis_unit_words():
+    from pipeline.performance import axis_unit
+
+    assert axis_unit("percent") == "Per cent" and axis_unit("days") == "Days" and axis_unit("number") == "Number"
+    assert axis_unit("rate", "Children looked after per 10,000 children") == "Per 10,000 children"
+    assert axis_unit("rate", "Re-referral rate") == ""
