@@ -128,3 +128,61 @@ def test_axis_unit_words():
     assert axis_unit("percent") == "Per cent" and axis_unit("days") == "Days" and axis_unit("number") == "Number"
     assert axis_unit("rate", "Children looked after per 10,000 children") == "Per 10,000 children"
     assert axis_unit("rate", "Re-referral rate") == ""
+
+
+def _coverage(project):
+    from datetime import date
+
+    from pipeline.freshness import Coverage
+
+    return [
+        Coverage("ledger", "ledger", date(2026, 9, 30), "the ledger runs to September 2026 (the last month with "
+                 "actuals)", False, True),
+        Coverage("budget_lines", "quarter file", date(2026, 9, 30),
+                 "the budget lines return is for Quarter 2 2026-27", False, True),
+        Coverage("catalogue", "reference", None, "catalogue: reference data, not tied to a quarter", True, False),
+        Coverage("aged_debt", "quarter file", date(2026, 9, 30), "the aged debt return is for Quarter 2 2026-27",
+                 False, True),
+        Coverage("measures", "quarter file", date(2026, 12, 31), "the measures return is for Quarter 3 2026-27",
+                 True, True),  # allowed but reaches the quarter: not named
+        Coverage("deliverables", "quarter file", date(2026, 9, 30),
+                 "the deliverables return is for Quarter 2 2026-27", False, False),  # not allowed: refused earlier
+    ]
+
+
+def test_stale_words_name_what_each_allowed_input_covers(project):
+    from pipeline.export import stale_words
+    from pipeline.params import load_params
+
+    params = load_params("2025-26-Q2", project)
+    cov = _coverage(project)
+    text = stale_words(params, cov)
+    assert text.startswith("this pack is for Quarter 2 2025-26 (to 30 September 2025), but ")
+    assert "the ledger runs to September 2026 (the last month with actuals)" in text
+    assert "the budget lines and aged debt returns are for Quarter 2 2026-27" in text
+    assert "measures" not in text and "deliverables" not in text and "catalogue" not in text
+    assert "_" not in text  # no params keys reach the reader
+    assert stale_words(params, [c for c in cov if c.input in ("catalogue", "measures")]) == ""
+
+
+def test_title_block_says_not_up_to_date(project, tmp_path):
+    import nbformat
+
+    from pipeline.export import export_pack, stale_words
+    from pipeline.params import load_params
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Summary\n\nSome text.")])
+    path = tmp_path / "00_summary.ipynb"
+    nbformat.write(nb, path)
+    meta = {"title": "Performance and Budget Monitoring", "authority": "Testshire County Council",
+            "portfolio": "Children's Services", "quarter_long": "Quarter 2 2025-26", "data_as_at": "1 October 2025",
+            "version": "cspack test", "synthetic": ""}
+    plain = export_pack([path], meta)
+    assert "Not up to date" not in plain
+    assert "Not up to date" not in export_pack([path], {**meta, "stale": ""})
+    words = stale_words(load_params("2025-26-Q2", project), _coverage(project))
+    html = export_pack([path], {**meta, "stale": words})
+    head = html[html.index('<header class="title-block">'):html.index("</header>")]
+    assert '<p class="banner stale"><strong>Not up to date:</strong> this pack is for Quarter 2 2025-26' in head
+    assert "the budget lines and aged debt returns are for Quarter 2 2026-27" in head
+    assert html.count("Not up to date:") == 1
