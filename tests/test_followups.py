@@ -186,3 +186,37 @@ def test_title_block_says_not_up_to_date(project, tmp_path):
     assert '<p class="banner stale"><strong>Not up to date:</strong> this pack is for Quarter 2 2025-26' in head
     assert "the budget lines and aged debt returns are for Quarter 2 2026-27" in head
     assert html.count("Not up to date:") == 1
+
+
+def test_a_build_with_allow_stale_says_so_in_its_title_block(tmp_path_factory):
+    """A real (short) build: Quarter 3 scaffolded on Quarter 2's inputs, every stale input allowed."""
+    import re
+
+    from pipeline.cli import main
+    from pipeline.freshness import assess, stale_inputs
+    from pipeline.params import load_params
+    from pipeline.runner import run_quarter
+
+    root = copy_project(tmp_path_factory.mktemp("stale") / "proj")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CSPACK_ROOT", str(root))
+    try:
+        assert main(["new-quarter", "2026-27-Q3"]) == 0
+    finally:
+        mp.undo()
+    p = root / "params" / "2026-27-Q3.yaml"
+    params = load_params("2026-27-Q3", root)
+    ctx = open_quarter("2026-27-Q3", work_dir=str(tmp_path_factory.mktemp("w3")), root=root)
+    stale = [c.input for c in stale_inputs(assess(params, ctx.table))]
+    assert "ledger" in stale
+    text = re.sub(r"(?m)^allow_stale:.*\n", "", p.read_text())
+    p.write_text(text + f"allow_stale: [{', '.join(stale)}]\n")
+    nbs = sorted((root / "notebooks").glob("[0-9]*.ipynb"))
+    result = run_quarter("2026-27-Q3", root, echo=False, progress=False,
+                         notebooks=[n for n in nbs if n.name.startswith(("00_", "10_"))])
+    html = result.pack.read_text(encoding="utf-8")
+    head = html[html.index('<header class="title-block">'):html.index("</header>")]
+    assert "<strong>Not up to date:</strong> this pack is for Quarter 3 2026-27 (to 31 December 2026), but " in head
+    assert "the ledger runs to September 2026" in head
+    assert "returns are for Quarter 2 2026-27" in head
+    assert "allow_stale" not in head and "budget_lines" not in head
