@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 import pandas as pd
 from IPython.display import HTML, Markdown
 
@@ -333,7 +334,7 @@ def key_variances(ctx: QuarterContext) -> Markdown:
         return Markdown(out[0])
     for n, r in enumerate(mat.itertuples(), start=1):
         kind = "overspend" if r.variance_gbpm > 0 else "underspend"
-        out.append(f"#### {n}. {escape_md(r.service_line)}, {kind} {gbpm(abs(r.variance_gbpm))}")
+        out.append(f"### {n}. {escape_md(r.service_line)}, {kind} {gbpm(abs(r.variance_gbpm))}")
         para = (f"Forecast {gbpm(r.full_year_forecast_gbpm)} against a budget of {gbpm(r.controllable_budget_gbpm)}: "
                 f"{spend_phrase(r.variance_gbpm)} ({pct(r.variance_pct)}).")
         if v.detail is not None:
@@ -508,6 +509,27 @@ def debt(ctx: QuarterContext):
     return out
 
 
+def _direction(a: float, b: float) -> str:
+    return "risen" if b > a + 0.0005 else "fallen" if b < a - 0.0005 else "unchanged"
+
+
+def debt_direction(totals: pd.Series) -> tuple[str, str]:
+    """The debt chart's title: the direction against the previous quarter (never against the start of
+    the series); and, separately labelled, the change since the first quarter shown when there are more
+    than two. ``totals``: debt outstanding (£m) by quarter, oldest first."""
+    prev, last = float(totals.iloc[-2]), float(totals.iloc[-1])
+    d = _direction(prev, last)
+    title = (f"Debt outstanding is unchanged this quarter at {gbpm(last)}" if d == "unchanged" else
+             f"Debt outstanding has {d} this quarter, from {gbpm(prev)} to {gbpm(last)}")
+    if len(totals) < 3:
+        return title, ""
+    first, start = float(totals.iloc[0]), re.sub(r"-Q(\d)$", r" Q\1", str(totals.index[0]))
+    d0 = _direction(first, last)
+    since = (f"unchanged since {start}" if d0 == "unchanged" else
+             f"{'up' if d0 == 'risen' else 'down'} from {gbpm(first)} in {start}")
+    return title, since
+
+
 def _debt_chart(ctx: QuarterContext, h: pd.DataFrame):
     last8 = sorted(h["quarter"].unique())[-8:]
     h = h[h["quarter"].isin(last8)]
@@ -521,12 +543,15 @@ def _debt_chart(ctx: QuarterContext, h: pd.DataFrame):
         ax.bar(piv.index, piv[band].fillna(0), bottom=bottom, color=colours[i % 6], hatch=hatches[i % 6],
                edgecolor="white", linewidth=0.5, label=band)
         bottom += piv[band].fillna(0)
-    ax.set_ylabel("Debt outstanding, £m")
+    thousands = float(bottom.max()) < 1  # below £1m the axis reads in £ thousands, not steps of £0.025m
+    if thousands:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v * 1000:,.0f}k"))
+    ax.set_ylabel("Debt outstanding, " + ("£ thousands" if thousands else "£m"))
     ax.legend(frameon=False, fontsize=7, ncol=3, loc="upper left")
     ax.tick_params(axis="x", labelsize=8, rotation=30)
-    first, last = float(bottom.iloc[0]), float(bottom.iloc[-1])
-    title = "Debt outstanding has risen" if last > first + 0.0005 else "Debt outstanding has fallen" if last < first - 0.0005 else "Debt outstanding is unchanged"
-    titled(fig, ax, title, f"Aged debt by age band at each quarter end, £m; {ctx.params.authority}")
+    title, since = debt_direction(bottom)
+    titled(fig, ax, title, f"Aged debt by age band at each quarter end, {'£ thousands' if thousands else '£m'}"
+                           f"{'; ' + since if since else ''}; {ctx.params.authority}")
     totals = "; ".join(f"{q} {gbpm(v)}" for q, v in bottom.items())
     return chart(fig, f"Stacked bar chart of aged debt by age band over the last {len(piv)} quarters; totals: {totals}.")
 

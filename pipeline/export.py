@@ -174,9 +174,53 @@ def fix_heading_levels(page: str) -> str:
     return head + sep + body
 
 
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def stale_words(params, coverage) -> str:
+    """The title block's "Not up to date" line: the quarter the pack is for, and what each input the
+    params allow to be stale (``allow_stale``) covers, in words; returns for the same quarter are named
+    together. "" when every input reaches the quarter. ``coverage``: ``freshness.assess``."""
+    from .freshness import day_words, quarter_words, stale_inputs
+
+    late = [c for c in stale_inputs(coverage) if c.allowed]
+    if not late:
+        return ""
+    parts: list[str] = []
+    returns: dict[str, list[str]] = {}
+    for c in late:
+        if c.kind == "quarter file" and " return is for " in c.covers:
+            what, period = c.covers.removeprefix("the ").split(" return is for ", 1)
+            if period not in returns:
+                parts.append(period)  # a placeholder, filled below, keeps the inputs' order
+                returns[period] = []
+            returns[period].append(what)
+        else:
+            parts.append(c.covers)
+    text = [(f"the {_and(returns[p])} {'return is' if len(returns[p]) == 1 else 'returns are'} for {p}"
+             if p in returns else p) for p in parts]
+    q = params.quarter
+    return (f"this pack is for {quarter_words(q)} (to {day_words(q.end)}), but " + "; ".join(text)
+            + ". Read the figures that depend on them as at the earlier date.")
+
+
+def stale_title(params, root, work_dir) -> str:
+    """``stale_words`` for a prepared quarter (the runner's staging ``work_dir``); "" when the params
+    allow no input to be stale."""
+    if not getattr(params, "allow_stale", ()):
+        return ""
+    from .context import QuarterContext
+    from .freshness import assess
+
+    return stale_words(params, assess(params, QuarterContext(params=params, root=Path(root),
+                                                             work_dir=Path(work_dir)).table))
+
+
 def export_pack(notebooks: list[Path], meta: dict, notes: list[str] | None = None) -> str:
     """HTML for the pack. ``meta`` fills the title block: title, authority, portfolio,
-    quarter_long, data_as_at, version, synthetic (a notice, or empty). What was neutralised to keep
+    quarter_long, data_as_at, version, synthetic (a notice, or empty), stale (``stale_words``: what the
+    inputs allowed to be stale cover, or empty; optional). What was neutralised to keep
     the pack safe is added to ``notes``."""
     nb = pack_notebook(notebooks)
     exporter = HTMLExporter(template_name="cspack", extra_template_basedirs=[str(TEMPLATE_DIR)])

@@ -397,11 +397,20 @@ def outcome_sections(ctx: QuarterContext) -> list:
 def _trend_title(group: str, sub: pd.DataFrame) -> str:
     """A title that states the finding: how many rated measures are on or better than target."""
     rated = sub[sub["rating"] != "Not available"]
-    head = group.split(":")[0][:45]
+    head = group.split(":")[0]  # in full: print_ready wraps the title to the width
     if not len(rated):
         return f"{head}: no measure rated this quarter"
     ok = int(rated["rating"].isin(["Strong", "Good"]).sum())
     return f"{head}: {ok} of {len(rated)} rated measures Strong or Good"
+
+
+def axis_unit(unit: str, measure: str = "") -> str:
+    """The value axis label of a measure's small multiple: its unit in words ("" when it has none to
+    state: a rate that does not say what it is per)."""
+    if unit == "rate":
+        m = re.search(r"\bper [\d,]+(?: [a-z]+)?", measure)
+        return m.group(0).capitalize() if m else ""
+    return {"percent": "Per cent", "days": "Days", "number": "Number", "points": "Points"}.get(unit, "")
 
 
 def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
@@ -429,7 +438,10 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
         if not math.isnan(t.at[ref, "national"]):
             ax.axhline(t.at[ref, "national"], color=DARK_GREY, linestyle=":", linewidth=1, label="England")
         name = t.at[ref, "measure"]
-        ax.set_title(name if len(name) < 45 else name[:42] + "...", fontsize=8, loc="left")
+        ax.set_title(name, fontsize=8, loc="left")  # in full: print_ready wraps it to the panel's width
+        ax.set_ylabel(axis_unit(t.at[ref, "unit"], name), fontsize=8)
+        if t.at[ref, "unit"] == "number" and float(y.min()) >= 0:
+            ax.set_ylim(bottom=0)  # counts start at zero
         ax.tick_params(labelsize=7)
         ax.text(0.98, 0.04, SYMBOLS[t.at[ref, "rating"]], transform=ax.transAxes, ha="right", fontsize=8, color=DARK_GREY)
         lines.append(f"{name}: " + ", ".join(f"{a} {_shown(b, t.at[ref, 'unit'])}" for a, b in zip(x, y)))
@@ -519,7 +531,7 @@ def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None):
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
     top = rows.sort_values("quartile_band").iloc[0]
     lead = "best placed on " if len(rows) > 1 else ""
-    fig.suptitle(f"Among all authorities: {lead}{top['measure'][:75]} in band {top['quartile_band'] or 'n/a'} (A best)",
+    fig.suptitle(f"Among all authorities: {lead}{top['measure']} in band {top['quartile_band'] or 'n/a'} (A best)",
                  x=0.02, ha="left", fontsize=12, fontweight="bold")
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     return [chart(fig, "Strip charts placing the authority among all authorities on each benchmarked measure: "

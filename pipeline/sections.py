@@ -229,6 +229,9 @@ def register_table(ctx: QuarterContext) -> HTML:
     return HTML("".join(parts))
 
 
+LEVEL_LABELS = {"info": "Note", "warning": "Check", "error": "Must fix"}  # finding level -> reader's label
+
+
 def findings_table(ctx: QuarterContext) -> HTML:
     f = ctx.findings()
     if "measures" in ctx.params.inputs:  # where the source report gives two figures for one value
@@ -240,12 +243,14 @@ def findings_table(ctx: QuarterContext) -> HTML:
     df = pd.DataFrame({
         "Input": [reader_text(reg.at[k, "description"] or k if k in reg.index else k) for k in f["input"]],
         "Check": f["check"], "Finding": f["finding"].map(reader_text),
-        "Level": f["level"].map({"info": "Note", "warning": "Check"}).fillna(f["level"]),
+        "Level": f["level"].map(LEVEL_LABELS).fillna(f["level"]),
     })
     ctx.publish("data_quality_findings", df, "Data-quality findings", DATA)
     return HTML(table_html(condense_markers(df), "Data-quality findings",
                            note="Note: for information. Check: read before relying on the figures. "
-                                "Every finding, file by file, is in tables.xlsx."))
+                                + ("Must fix: the input is wrong and the figures from it cannot be relied on. "
+                                   if (f["level"] == "error").any() else "")
+                                + "Every finding, file by file, is in tables.xlsx."))
 
 
 def merge_sources(sources) -> str:

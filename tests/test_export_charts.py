@@ -141,3 +141,23 @@ def test_every_chart_in_the_pipeline_goes_through_report_chart():
     fig, ax = plt.subplots()
     ax.bar([1, 2], [3, 4])
     assert a == report.figure_png(fig) and not buf.getvalue()
+
+
+def test_no_chart_title_in_the_default_pack_is_cut_mid_word(built_pack):
+    """The titles the pack's charts carry (alt text, and the data table's caption: the chart's title) are
+    whole: none ends in an ellipsis cut into a word, as "placed in foster car…" once did."""
+    import html as html_lib
+
+    _, result = built_pack
+    page = result.pack.read_text(encoding="utf-8")
+    alts = [html_lib.unescape(a) for a in re.findall(r'<img[^>]*\balt="([^"]*)"', page)]
+    tables = [t for t in re.findall(r"<table\b.*?</table>", page, flags=re.S) if "Data for the chart:" in t]
+    captions = [html_lib.unescape(re.sub(r"<[^>]+>", "", c)) for t in tables  # the caption and every cell
+                for c in re.findall(r"<(?:caption|td|th)\b[^>]*>(.*?)</(?:caption|td|th)>", t, flags=re.S)]
+    assert len(alts) >= 5 and tables
+    cut = re.compile(r"\w(…|\.\.\.)(?=[\s,;:)]|$)")
+    bad = [t for t in alts + captions if cut.search(t)]
+    assert not bad, bad
+    # the small multiples name their measures in full (the default pack has names over 45 characters)
+    assert any(len(n) > 45 for t in alts if t.startswith("Small multiples")
+               for n in re.findall(r"(?:: |; )([^:;]+?): \d{4}-\d{2} ", t))
