@@ -236,7 +236,7 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
         rows = "; ".join(f"{_long_date(x.date)}: {number(x.in_history)} in the history, {number(x.in_return)} in "
                          f"{x.collection_year}'s return" for x in c.itertuples())
         lost = int(c["lost_to_quarantine"].sum())
-        out.append(_f(key, "children in care at each 31 March",
+        out.append(_f(key, "children in care at each year end",
                       f"{rows}; children in care affected by quarantine: {number(lost)}", lost,
                       "warning" if lost else "info"))
         from .ssda903 import CONTINUITY_TOLERANCE_PCT as tol

@@ -875,6 +875,10 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     for y in years:
         end = pd.Timestamp(year_start(y) + 1, 3, 31)
         own = eps[y]
+        if y == years[-1]:  # the latest return may be part-year (to the quarter): counted at its last date
+            last = pd.concat([own["DECOM_date"], own["DEC_date"]]).max()
+            if pd.notna(last) and last < end:
+                end = last
         own_open = set(own.loc[(own["DEC"] == "") & ~(own["DECOM_date"] > end), "CHILD"])
         hist = _in_care(merged, end)
         diff = len(hist) - len(own_open)

@@ -34,7 +34,7 @@ def test_default_pack_is_the_latest_quarter_and_says_synthetic(built_pack):
     assert "calibrated to DfE's published counts for Derbyshire" in text
     assert "Synthetic data. 18 inputs in this pack are produced by cspack's synthetic-authority generator" in text
     assert "SSDA903 returns 2019-20 to 2026-27 (episodes and header), merged into one history" in text
-    assert "8 collection years (2019-20, 2020-21" in text and "latest version was kept" in text
+    assert "8 collection years (2019-20 to 2026-27)" in text and "latest usable version was kept" in text
     assert "header found on row 1; 0 subtotal and total rows and 0 blank rows dropped by rule" in text
     assert "read as integer pence (no rounding)" in text
     assert "The forecast outturn for 2026-27 as at Quarter 2 is £" in text

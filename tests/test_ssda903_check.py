@@ -89,7 +89,7 @@ def test_check_fails_above_the_quarantine_limit_and_the_limit_is_a_setting(tmp_p
     assert "input 'ssda903' (data/raw/t/ssda903): 10 of 100 rows (10.0%) quarantined, more than " \
            "settings.max_quarantine_pct (5%)" in text
     other = tmp_path / "other"
-    d = project(other, settings="settings:\n  max_quarantine_pct: 12\n")
+    d = project(other, settings="settings:\n  max_quarantine_pct: 12\nallow_stale: [ssda903]\n")
     simple_return(d / "2019-20", good + bad)
     code, lines = check_quarter("2019-20-Q4", root=other)
     assert code == 0, "\n".join(lines)
