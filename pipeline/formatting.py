@@ -77,6 +77,16 @@ _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augu
            "November", "December"]
 
 
+def month_words(d) -> str:
+    """A date's month in words: "September 2026"."""
+    return f"{_MONTHS[d.month - 1]} {d.year}"
+
+
+def day_words(d) -> str:
+    """A date in words: "30 September 2026"."""
+    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+
+
 def period_words(text: str) -> str:
     """ISO dates inside prose in words: "year to 2026-09" -> "year to September 2026", "2022-03-31" ->
     "31 March 2022". Financial years (2026-27) are left as they are."""

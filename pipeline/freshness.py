@@ -28,23 +28,14 @@ from pathlib import Path
 import pandas as pd
 
 from .params import QuarterParams
+from .formatting import day_words, month_words  # noqa: F401  (used here and by export)
 from .quarters import Quarter, QuarterError
 
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"]
 _LABEL = re.compile(r"(?<!\d)(\d{4}-\d{2}-Q[1-4])(?![0-9])")
 
 
 class StaleInputs(RuntimeError):
     """Inputs that do not reach the quarter and are not allowed to be stale."""
-
-
-def month_words(d: date) -> str:
-    return f"{_MONTHS[d.month - 1]} {d.year}"
-
-
-def day_words(d: date) -> str:
-    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
 
 
 def quarter_words(q: Quarter) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .finance import forecast_table
-from .formatting import gbpm, number, pct, plural
+from .formatting import day_words, gbpm, number, pct, plural
 
 from .parsing import DFE_MARKER_MEANINGS
 
@@ -181,11 +181,6 @@ def ledger_findings(key: str, r) -> list[dict]:
     return out
 
 
-def _long_date(ts) -> str:
-    ts = pd.Timestamp(ts)
-    return f"{ts.day} {ts.strftime('%B %Y')}"
-
-
 def ssda903_findings(key: str, m: dict) -> list[dict]:
     """What merging the SSDA903 returns found, in the order of the work (pipeline.ssda903.merge_returns):
     the returns read, rows quarantined (only what cannot be used), fixes and flags (rows kept), children
@@ -233,7 +228,7 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
                       "(1 April), the reason unknown", missing_next, "warning"))
     c = m.get("continuity")
     if c is not None and len(c):
-        rows = "; ".join(f"{_long_date(x.date)}: {number(x.in_history)} in the history, {number(x.in_return)} in "
+        rows = "; ".join(f"{day_words(pd.Timestamp(x.date))}: {number(x.in_history)} in the history, {number(x.in_return)} in "
                          f"{x.collection_year}'s return" for x in c.itertuples())
         lost = int(c["lost_to_quarantine"].sum())
         out.append(_f(key, "children in care at each year end",
@@ -242,7 +237,7 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
         from .ssda903 import CONTINUITY_TOLERANCE_PCT as tol
         for x in c[c["difference_pct"] > tol].itertuples():
             out.append(_f(key, f"continuity {x.collection_year}",
-                          f"children in care on {_long_date(x.date)}: {number(x.in_history)} in the merged history against "
+                          f"children in care on {day_words(pd.Timestamp(x.date))}: {number(x.in_history)} in the merged history against "
                           f"{number(x.in_return)} open in {x.collection_year}'s own return, a difference of "
                           f"{x.difference_pct:.1f}% (more than {tol:g}%): {number(x.not_in_history)} children of the return "
                           f"are not in care in the history ({number(x.lost_to_quarantine)} through quarantine) and "
