@@ -203,6 +203,7 @@ def as_at(panel: pd.DataFrame, origin: int | None) -> pd.DataFrame:
     if "region_code" in panel:
         region = panel.groupby("la_code")["region_code"].first()
         wide["region_code"] = region.reindex(wide.index.get_level_values("la_code")).fillna("").to_numpy()
+    wide.attrs = {}  # the panel's row counts do not describe this table (and pandas would copy them at every step)
     return wide.sort_index()
 
 
@@ -211,18 +212,20 @@ def _series(wide: pd.DataFrame, code: str) -> pd.DataFrame:
         s = wide.xs(code, level="la_code")
     except KeyError:
         return pd.DataFrame(columns=list(MEASURES))
-    return s.sort_index()
+    return s if s.index.is_monotonic_increasing else s.sort_index()
 
 
 def _contiguous_tail(s: pd.DataFrame, origin: int) -> pd.DataFrame:
     """The authority's history up to `origin`, cut at the last gap (a missing or suppressed stock)."""
-    s = s[s.index <= origin]
-    ok = s["cla_at_31_march"].notna() & (s["cla_at_31_march"] > 0)
-    if s.empty or not ok.iloc[-1] or s.index[-1] != origin:
+    years = s.index.to_numpy()
+    s = s.iloc[:int(np.searchsorted(years, origin, side="right"))]
+    v = s["cla_at_31_march"].to_numpy(float)
+    ok = np.isfinite(v) & (v > 0)
+    years = years[:len(s)]
+    if s.empty or not ok[-1] or years[-1] != origin:
         return s.iloc[0:0]
-    years = list(s.index)
     start = len(years) - 1
-    while start > 0 and ok.iloc[start - 1] and years[start - 1] == years[start] - 1:
+    while start > 0 and ok[start - 1] and years[start - 1] == years[start] - 1:
         start -= 1
     return s.iloc[start:]
 
@@ -234,16 +237,21 @@ def _growth(hist: pd.DataFrame, k: int) -> float:
     return (y[-1] - y[-1 - k]) / k if k >= 1 else 0.0
 
 
+def _last(hist: pd.DataFrame, col: str) -> float:
+    """The column's value at the origin (NaN if absent)."""
+    return float(hist[col].to_numpy(float)[-1]) if col in hist else np.nan
+
+
 def _log_rate(hist: pd.DataFrame) -> float:
     """Log of children looked after per child aged 0 to 17 at the origin, with the latest population estimate
     known then (mid-year before the origin); NaN when none is known (origins before 2013, abolished areas)."""
     if POP not in hist:
         return np.nan
-    pop = hist[POP].dropna()
-    pop = pop[pop > 0]
-    if pop.empty:
+    pop = hist[POP].to_numpy(float)
+    pop = pop[np.isfinite(pop) & (pop > 0)]
+    if not len(pop):
         return np.nan
-    return float(np.log(hist["cla_at_31_march"].iloc[-1]) - np.log(pop.iloc[-1]))
+    return float(np.log(hist["cla_at_31_march"].to_numpy(float)[-1]) - np.log(pop[-1]))
 
 
 def _features(hist: pd.DataFrame, nat: pd.DataFrame | None, refs: dict | None = None) -> dict:
@@ -251,16 +259,17 @@ def _features(hist: pd.DataFrame, nat: pd.DataFrame | None, refs: dict | None = 
     and England rates at the origin, `_rate_refs`), also the gap of the authority's rate per child to its
     region's median and to England's."""
     y = hist["cla_at_31_march"].to_numpy(float)
-    last = hist.iloc[-1]
-    g1 = _growth(hist, 1)
-    g3 = _growth(hist, 3)
-    st, ce = last.get("cla_started"), last.get("cla_ceased")
-    flow = np.log(st / ce) if (pd.notna(st) and pd.notna(ce) and st > 0 and ce > 0) else 0.0
+    ly = np.log(y)
+    g1 = ly[-1] - ly[-2] if len(y) >= 2 else 0.0
+    k = min(3, len(y) - 1)
+    g3 = (ly[-1] - ly[-1 - k]) / k if k >= 1 else 0.0
+    st, ce = (_last(hist, c) for c in ("cla_started", "cla_ceased"))
+    flow = np.log(st / ce) if (np.isfinite(st) and np.isfinite(ce) and st > 0 and ce > 0) else 0.0
     lvl = np.log(y[-1]) - np.log(y[-5:]).mean()
     ng = 0.0
     if nat is not None and len(nat) >= 2:
         ng = _growth(nat, 1)
-    region = str(last.get("region_code", "") or "")
+    region = str(hist["region_code"].to_numpy()[-1] or "") if "region_code" in hist else ""
     out = {"g1": g1, "g3": g3, "flow": flow, "level_gap": lvl, "nat_g1": ng, "lrate": _log_rate(hist),
            "region_code": region}
     if refs is not None:
@@ -353,9 +362,8 @@ def _base_forecasts(hist: pd.DataFrame, horizons, with_ets: bool = False) -> dic
     for k in (3, 5):
         g = _growth(hist, k) if len(y) > k else 0.0
         out[f"drift{k}"] = {h: ly + h * g for h in horizons}
-    last = hist.iloc[-1]
-    net = (last["cla_started"] - last["cla_ceased"]) if pd.notna(last["cla_started"]) and pd.notna(
-        last["cla_ceased"]) else 0.0
+    st, ce = _last(hist, "cla_started"), _last(hist, "cla_ceased")
+    net = st - ce if np.isfinite(st) and np.isfinite(ce) else 0.0
     out["netflow"] = {h: np.log(max(y[-1] + h * net, 1.0)) for h in horizons}
     if with_ets:
         out["ets_damped"] = _ets_log(hist, horizons)
@@ -411,8 +419,8 @@ def _pairs(panel: pd.DataFrame, origins, horizons, with_ets: bool = False) -> pd
                 continue
             base = _base_forecasts(hist, horizons, with_ets)
             for h in horizons:
-                r = {"la_code": code, "origin": o, "horizon": h, "stock_origin": hist["cla_at_31_march"].iloc[-1],
-                     "inputs_first_release_missing": bool(hist["first_release_missing"].iloc[-1]), **feats}
+                r = {"la_code": code, "origin": o, "horizon": h, "stock_origin": _last(hist, "cla_at_31_march"),
+                     "inputs_first_release_missing": bool(hist["first_release_missing"].to_numpy()[-1]), **feats}
                 for m, f in base.items():
                     r[m] = f[h]
                 rows.append(r)
@@ -456,7 +464,8 @@ def _fit_params(train: pd.DataFrame, horizons, min_pairs: int = 100) -> _Fits:
         if len(t) < min_pairs:
             phi[h], lad[h] = 0.0, None
             continue
-        errs = [np.mean(np.abs(np.exp(t["naive"] + h * p * t["g3"] - t["y_log"]) - 1)) for p in grid]
+        nv, g3, yl = (t[c].to_numpy(float) for c in ("naive", "g3", "y_log"))
+        errs = [np.mean(np.abs(np.exp(nv + h * p * g3 - yl) - 1)) for p in grid]
         phi[h] = float(grid[int(np.argmin(errs))])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -503,7 +512,8 @@ def _choose(fits: _Fits, scored_pairs: pd.DataFrame, horizons, min_pairs: int = 
             t = t[t["origin"] > t["origin"].max() - CHOICE_WINDOW]
         if len(t) >= min_pairs:
             grid = np.round(np.arange(0, 1.01, 0.05), 2)
-            errs = [_ape(w * t["pooled_rate"] + (1 - w) * t["naive"], t["outcome"]).mean() for w in grid]
+            pr, nv, out = (t[c].to_numpy(float) for c in ("pooled_rate", "naive", "outcome"))
+            errs = [_ape(w * pr + (1 - w) * nv, out).mean() for w in grid]
             fits.weight[h] = float(grid[int(np.argmin(errs))])
         for m in ALL_METHODS:
             if m not in t or len(t) < min_pairs or t[m].isna().all():
@@ -523,12 +533,14 @@ def _choose(fits: _Fits, scored_pairs: pd.DataFrame, horizons, min_pairs: int = 
 
 
 def _fits_at(panel: pd.DataFrame, pairs: pd.DataFrame, origin: int, horizons, cache: dict | None = None,
-             first_training_origin: int = 2011) -> _Fits:
+             first_training_origin: int = 2011, with_refs: bool = True) -> _Fits:
     """Everything the projection uses at `origin`, learned only from what was published by then.
 
     Parameters at each earlier origin o are fitted on pairs known at o; the combination weight, the choice and
     the ranges at `origin` come from out-of-sample forecasts of prior pairs (each made with everything fitted
-    at its own origin o, including o's own weight), scored against outcomes known at `origin`."""
+    at its own origin o, including o's own weight), scored against outcomes known at `origin`. With
+    `with_refs`, also the regional and England rates at `origin` (needed to project rows made by `_features`
+    without them; the backtest's pairs carry their own)."""
     cache = {} if cache is None else cache
     known_at = cache.setdefault("_wide", {})
 
@@ -558,11 +570,13 @@ def _fits_at(panel: pd.DataFrame, pairs: pd.DataFrame, origin: int, horizons, ca
         p = params(o)
         fits = _Fits(dict(p.phi), dict(p.lad), {}, {}, {}, rate=dict(p.rate))
         fits = _choose(fits, scored, horizons)
-        fits.refs = _refs_at(wide(o), o)
         cache[("fits", o)] = fits
         return fits
 
-    return full(origin)
+    fits = full(origin)
+    if with_refs and not fits.refs:
+        fits.refs = _refs_at(wide(origin), origin)
+    return fits
 
 
 def _add_ranges(t: pd.DataFrame, fits: _Fits, h: int) -> pd.DataFrame:
@@ -601,7 +615,7 @@ def backtest(panel: pd.DataFrame, origins=range(2014, 2024), horizons=(1, 2), fi
     out = []
     cache: dict = {}
     for o in origins:
-        fits = _fits_at(panel, pairs, o, horizons, cache, first_training_origin)
+        fits = _fits_at(panel, pairs, o, horizons, cache, first_training_origin, with_refs=False)
         test = _attach_outcomes(pairs[pairs["origin"] == o], latest)
         for h in horizons:
             t = _add_ranges(_pooled_forecasts(test[test["horizon"] == h], fits, h), fits, h)
@@ -640,10 +654,11 @@ def resolve(panel: pd.DataFrame, authority: str) -> str:
 
 
 def _project_rows(panel: pd.DataFrame, wide: pd.DataFrame, fits: _Fits, code: str, origin_year: int,
-                  horizons) -> list[dict]:
+                  horizons, nm: pd.Series | None = None) -> list[dict]:
+    nm = names(panel) if nm is None else nm
     hist = _contiguous_tail(_series(wide, code), origin_year)
     if len(hist) < 2:
-        raise AggregateError(f"{names(panel)[code]} ({code}): fewer than two consecutive published counts at "
+        raise AggregateError(f"{nm[code]} ({code}): fewer than two consecutive published counts at "
                              f"31 March up to {origin_year}; no projection (a new authority after a boundary "
                              "change, or suppressed counts)")
     nat = _contiguous_tail(_series(wide, ENGLAND), origin_year)
@@ -655,7 +670,7 @@ def _project_rows(panel: pd.DataFrame, wide: pd.DataFrame, fits: _Fits, code: st
         r = _add_ranges(_pooled_forecasts(r, fits, h), fits, h)
         m = fits.choice[h]
         point = float(np.exp(r["chosen"].iloc[0]))
-        row = {"la_code": code, "la_name": names(panel)[code], "origin_year": origin_year,
+        row = {"la_code": code, "la_name": nm[code], "origin_year": origin_year,
                "year": origin_year + h, "horizon": h, "point": point}
         for lv in LEVELS:
             row[f"low{lv}"], row[f"high{lv}"] = float(r[f"low{lv}"].iloc[0]), float(r[f"high{lv}"].iloc[0])
@@ -697,11 +712,11 @@ def project_all(panel: pd.DataFrame, origin_year: int, horizons=(1, 2),
     wide = as_at(panel, origin_year)
     pairs = _pairs(panel, range(first_training_origin, origin_year), horizons, False)
     fits = _fits_at(panel, pairs, origin_year, horizons, None, first_training_origin)
-    rows = []
+    rows, nm = [], names(panel)
     for code in wide.index.get_level_values("la_code").unique():
         if code == ENGLAND or len(_contiguous_tail(_series(wide, code), origin_year)) < 2:
             continue
-        rows.extend(_project_rows(panel, wide, fits, code, origin_year, horizons))
+        rows.extend(_project_rows(panel, wide, fits, code, origin_year, horizons, nm))
     return pd.DataFrame(rows)
 
 

@@ -143,3 +143,16 @@ def test_benchmark_naive_mae_equals_a_plain_pandas_recomputation(panel):
     for h in (1, 2):
         d, lo, hi = A.bootstrap_diff(bt[bt["horizon"] == h], "ape_chosen")
         assert d < 0 and lo <= d <= hi
+
+
+def test_project_all_gives_the_rows_project_gives(panel):
+    every = A.project_all(panel, 2025)
+    assert every["la_code"].nunique() >= 150 and A.ENGLAND not in set(every["la_code"])
+    assert not every["la_code"].isin(["E06000063", "E06000064", "E10000006"]).any()  # Cumbria's successors: 2 counts
+    for code in ("E10000007", "E06000058"):
+        one = A.project(panel, code, 2025)
+        pd.testing.assert_frame_equal(every[every["la_code"] == code].reset_index(drop=True), one)
+    # ranges nested around the point, method named
+    assert (every["low95"] <= every["low80"]).all() and (every["low80"] <= every["point"]).all()
+    assert (every["point"] <= every["high80"]).all() and (every["high80"] <= every["high95"]).all()
+    assert every["method_label"].str.len().gt(0).all()
