@@ -6,8 +6,8 @@ published. Prints Markdown tables: mean absolute % error (MAE) and weighted abso
 error over total outcome) by method and horizon with 95% intervals from resampling authorities, the difference
 from "no change" with a paired interval; the choice rules compared on origins 2014-2019 (where the rule is chosen)
 and 2020-2023 (held out); coverage of the 50/80/95% ranges and interval scores by horizon. Run with
-`make bench-aggregate` (about a minute; `--ets` adds the damped-trend exponential smoothing candidate, several
-minutes)."""
+`make bench-aggregate` (about two minutes on the shared machine; `--ets` adds the damped-trend exponential
+smoothing candidate, several minutes more)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import aggregate as A  # noqa: E402
+from pipeline import aggregate as A
 
 CHOOSE = range(2014, 2020)   # origins on which the choice rule is chosen
 HELD_OUT = range(2020, 2024)  # origins held out from that choice
