@@ -125,6 +125,13 @@ def main() -> None:
                 sc = " | ".join(f"{x[f'interval_score{lv}'].mean():.1f}" for lv in A.LEVELS)
                 print(f"| {name} | {h} | {lab} | {cov} | {sc} | {(x['high80'] / x['low80']).median():.2f} |")
 
+    print("\n80% range coverage and MAE by the authority's size (children looked after at the origin), default "
+          "rule, all origins:\n")
+    size = pd.cut(res["stock_origin"], [0, 150, 300, 600, 10**6], labels=["under 150", "150-299", "300-599", "600+"])
+    by_size = res.groupby(["horizon", size], observed=True).agg(
+        pairs=("in_range80", "size"), coverage80=("in_range80", "mean"), mae_chosen=("ape_chosen", "mean"),
+        mae_naive=("ape_naive", "mean")).round(3)
+    print(md(by_size))
     print("\nMethod chosen at each origin (default rule):\n")
     print(md(res.groupby(["origin", "horizon"])["chosen_method"].first().unstack()))
     print("\nWeight on the rate-adjusted projection in the weighted combination, by origin: ", end="")

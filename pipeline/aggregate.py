@@ -93,6 +93,9 @@ PREVIOUS_CANDIDATES = ("naive", "drift3", "drift5", "netflow", "shrink_growth", 
 # growth to 2019 past the national turn); docs/aggregate.md has every rule's figures and says this rule was
 # settled after seeing 2020-2023. Set CANDIDATES to several methods to choose among them at each origin.
 CANDIDATES = (WEIGHTED,)
+SIZE_SCALED_RANGES = True  # ranges wider for small authorities, narrower for large (see _size_scale)
+SIZE_REF = 400
+SIZE_POWER = 0.25  # errors shrink with the count to this power (0.5 would be Poisson-like; see docs)
 LEVELS = (50, 80, 95)  # central range levels (%), from out-of-sample residual quantiles (conformal style)
 LABELS = {
     "naive": "no change",
@@ -276,9 +279,12 @@ def _choose(fits: _Fits, scored_pairs: pd.DataFrame, horizons, min_pairs: int = 
             if m not in t or len(t) < min_pairs or t[m].isna().all():
                 continue
             resid = t["y_log"] - t[m]
-            fits.ranges[(m, h)] = {lv: (float(resid.quantile((1 - lv / 100) / 2)),
-                                        float(resid.quantile(1 - (1 - lv / 100) / 2))) for lv in LEVELS}
-            fits.quantiles[(m, h)] = fits.ranges[(m, h)][80]
+            # ranges: quantiles of the errors scaled to an authority of SIZE_REF children (errors shrink with
+            # the count to the power SIZE_POWER); `quantiles` keeps the unscaled 80% pair
+            z = resid * _size_scale(t["stock_origin"]) if SIZE_SCALED_RANGES else resid
+            fits.ranges[(m, h)] = {lv: (float(z.quantile((1 - lv / 100) / 2)),
+                                        float(z.quantile(1 - (1 - lv / 100) / 2))) for lv in LEVELS}
+            fits.quantiles[(m, h)] = (float(resid.quantile(0.1)), float(resid.quantile(0.9)))
             fits.score[(m, h)] = float(_ape(t[m], t["outcome"]).mean())
         # No change unless a candidate beat it on the prior pairs by at least CHOICE_MARGIN (relative).
         scored = {m: v for (m, hh), v in fits.score.items() if hh == h and m in CANDIDATES}
@@ -336,14 +342,20 @@ def _fits_at(panel: pd.DataFrame, pairs: pd.DataFrame, origin: int, horizons, ca
     return fits
 
 
+def _size_scale(stock) -> np.ndarray:
+    """Factor turning an authority's log error into that of an authority of SIZE_REF children."""
+    return (np.maximum(np.asarray(stock, float), 1.0) / SIZE_REF) ** SIZE_POWER
+
+
 def _add_ranges(t: pd.DataFrame, fits: _Fits, h: int) -> pd.DataFrame:
     ch = fits.choice[h]
     t["chosen_method"] = ch
     t["chosen"] = t[ch]
+    back = 1 / _size_scale(t["stock_origin"]) if SIZE_SCALED_RANGES else 1.0
     for lv in LEVELS:
         lo, hi = fits.ranges.get((ch, h), {}).get(lv, (np.nan, np.nan))
-        t[f"low{lv}"] = np.exp(t["chosen"] + lo)
-        t[f"high{lv}"] = np.exp(t["chosen"] + hi)
+        t[f"low{lv}"] = np.exp(t["chosen"] + lo * back)
+        t[f"high{lv}"] = np.exp(t["chosen"] + hi * back)
     return t
 
 
@@ -423,7 +435,8 @@ def _project_rows(panel: pd.DataFrame, wide: pd.DataFrame, fits: _Fits, code: st
     base = _base_forecasts(hist, horizons, False)
     rows = []
     for h in horizons:
-        r = pd.DataFrame([{**feats, **{m: f[h] for m, f in base.items()}}])
+        r = pd.DataFrame([{**feats, **{m: f[h] for m, f in base.items()},
+                           "stock_origin": _last(hist, "cla_at_31_march")}])
         r = _add_ranges(_pooled_forecasts(r, fits, h), fits, h)
         m = fits.choice[h]
         point = float(np.exp(r["chosen"].iloc[0]))
