@@ -36,8 +36,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import placements as pl  # noqa: E402
-from pipeline.ssda903 import CATEGORIES  # noqa: E402
+from pipeline.placements import model as pl  # noqa: E402
+from pipeline.ingest.ssda903 import CATEGORIES  # noqa: E402
 
 HISTORY_START = pd.Timestamp(2016, 4, 1)  # the first collection year "held"
 DATA_END = pd.Timestamp(2026, 9, 30)

@@ -30,9 +30,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import placements as pl  # noqa: E402
-from pipeline import ssda903  # noqa: E402
-from pipeline.ssda903 import CATEGORIES  # noqa: E402
+from pipeline.placements import model as pl  # noqa: E402
+from pipeline.ingest import ssda903  # noqa: E402
+from pipeline.ingest.ssda903 import CATEGORIES  # noqa: E402
 
 
 def bundled_spells() -> pd.DataFrame:

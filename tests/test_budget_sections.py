@@ -4,9 +4,9 @@ tables.xlsx), movements against the previous quarter, the forecast path and accu
 import pytest
 from IPython.display import Image
 
-from pipeline import budget_sections as b
-from pipeline import placement_sections as ps
-from pipeline.context import open_quarter
+from pipeline.report.sections import budget as b
+from pipeline.report.sections import placements as ps
+from pipeline.quarter.context import open_quarter
 
 from .conftest import copy_project
 

@@ -5,8 +5,8 @@ strictly better, never on outcomes not yet known), ranges scaled by the backtest
 import numpy as np
 import pandas as pd
 
-from pipeline import placements as pl
-from pipeline.placement_sections import horizon_verdict
+from pipeline.placements import model as pl
+from pipeline.report.sections.placements import horizon_verdict
 
 
 def rows(origins, horizon, actual, naive, markov, model, half=10.0):

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import placements as pl
-from pipeline import ssda903
+from pipeline.placements import model as pl
+from pipeline.ingest import ssda903
 
 
 def history(months, per_month, seed=1, start="2020-04-01", growth=0.0):

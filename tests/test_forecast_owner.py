@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import budget
-from pipeline import budget_sections as bs
-from pipeline import placement_sections as ps
-from pipeline.context import open_quarter
+from pipeline.finance import budget
+from pipeline.report.sections import budget as bs
+from pipeline.report.sections import placements as ps
+from pipeline.quarter.context import open_quarter
 
 from .conftest import copy_project
 

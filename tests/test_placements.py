@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import placements as pl
-from pipeline.ssda903 import CATEGORIES
+from pipeline.placements import model as pl
+from pipeline.ingest.ssda903 import CATEGORIES
 
 FOSTER_IH = CATEGORIES.index("in_house_fostering")
 HOME_EXT = CATEGORIES.index("external_childrens_home")

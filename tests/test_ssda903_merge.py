@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ssda903
+from pipeline.ingest import ssda903
 
 ROOT = Path(__file__).resolve().parents[1]
 SYN = ROOT / "data" / "raw" / "synthetic" / "ssda903"
@@ -103,7 +103,7 @@ def test_an_episode_left_out_of_one_return_but_open_in_a_later_one_stays_open(re
 
 
 def test_the_episode_schema_knows_every_fix_and_flag_and_nothing_else(returns):
-    from pipeline.schemas import SchemaError, conform
+    from pipeline.ingest.schemas import SchemaError, conform
 
     m = ssda903.merge_returns(returns)
     eps = m["episodes"].drop(columns=["DECOM", "DEC"]).rename(columns={"DECOM_date": "DECOM", "DEC_date": "DEC"})

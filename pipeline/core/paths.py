@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # pipeline/ (this file is pipeline/core/paths.py)
 
 
 def project_root() -> Path:
@@ -41,3 +41,15 @@ def shown_path(path: Path, root: Path) -> str:
     """``path`` relative to the project root where it lies inside it, else absolute."""
     path = Path(path)
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def folder_hash(h, *folders: str) -> None:
+    """Feed every ``.py`` file under the named folders of the package (relative to ``pipeline/``, a folder
+    or a single file) into the hash ``h``, in a fixed order. Cache keys hash whole folders, not a list of
+    file names, so moving or splitting a module cannot silently leave it out of a key."""
+    for name in folders:
+        target = PACKAGE_DIR / name
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        for f in files:
+            h.update(f.relative_to(PACKAGE_DIR).as_posix().encode())
+            h.update(f.read_bytes())

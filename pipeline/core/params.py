@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from .paths import params_dir, project_root, shown_path
-from .quarters import Quarter, QuarterError
+from pipeline.core.paths import params_dir, project_root, shown_path
+from pipeline.core.quarters import Quarter, QuarterError
 
 
 class ParamsError(ValueError):

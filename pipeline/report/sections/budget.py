@@ -12,10 +12,10 @@ from matplotlib.ticker import FuncFormatter
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from . import budget
-from .context import QuarterContext
-from .formatting import gbpm, gbpm_plain, number, pct, period_words, plural, spend_phrase
-from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, chart, escape_md, table_html, titled
+from pipeline.finance import budget
+from pipeline.quarter.context import QuarterContext
+from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, period_words, plural, spend_phrase
+from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, chart, escape_md, table_html, titled
 
 FORECAST = "Budget forecast"
 VARIANCES = "Key variances"
@@ -51,7 +51,7 @@ def _projected(ctx: QuarterContext) -> tuple[str, ...]:
     (settings.projected_lines), less the placements line when settings.placements_forecast says
     ``budget_holder``: then the holder's figure is the one used (projected only where the ledger has none)."""
     lines = tuple(ctx.params.settings.get("projected_lines", []) or [])
-    from . import placement_sections as ps
+    from pipeline.report.sections import placements as ps
 
     if ps.forecast_setting(ctx) == "budget_holder":
         lines = tuple(x for x in lines if x != ps.placements_line(ctx))
@@ -94,7 +94,7 @@ def _make_view(ctx: QuarterContext) -> BudgetView:
 def _with_placement_projection(ctx: QuarterContext, detail: pd.DataFrame) -> pd.DataFrame:
     """The placements line from the placement cost projection (spend to date plus the projected cost
     of the months left), when the params give what it needs; otherwise unchanged."""
-    from . import placement_sections as ps
+    from pipeline.report.sections import placements as ps
 
     line = ps.placements_line(ctx)
     if line not in set(detail["line_id"]) or not ps.available(ctx):
@@ -129,7 +129,7 @@ def forecast_text(ctx: QuarterContext) -> Markdown:
     if v.source == "ledger":
         d = v.detail
         holder = int((d["forecast_source"] == "budget holder").sum())
-        from .freshness import ledger_coverage, month_words
+        from pipeline.quarter.freshness import ledger_coverage, month_words
 
         # the month the ledger's actuals run to (before the quarter's end only when allowed to be stale)
         upto = budget.quarter_end_month(ctx.quarter.fy, ctx.quarter.q).date()
@@ -347,7 +347,7 @@ def key_variances(ctx: QuarterContext) -> Markdown:
             out.append(_placement_driver_text(ctx))
         note = _line_commentary(ctx, r)
         if not note:
-            from .sections import missing_commentary
+            from pipeline.report.sections.summary import missing_commentary
             missing_commentary(ctx, f"Key variances: {r.service_line}", f"## Key variances: {r.line_id}")
         out.append(f"*Analyst's commentary:* {note}" if note else "*No commentary supplied.*")
     return Markdown("\n\n".join(out))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .parsing import dfe_values
+from pipeline.ingest.parsing import dfe_values
 
 
 def dfe_series(df: pd.DataFrame, value_col: str, filters: dict[str, str] | None = None) -> pd.DataFrame:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .finance import forecast_table
-from .formatting import day_words, gbpm, number, pct, plural
+from pipeline.finance.position import forecast_table
+from pipeline.core.formatting import day_words, gbpm, number, pct, plural
 
-from .parsing import DFE_MARKER_MEANINGS
+from pipeline.ingest.parsing import DFE_MARKER_MEANINGS
 
 DFE_MARKERS = set(DFE_MARKER_MEANINGS)  # one list of DfE markers, with meanings, in parsing.py
 FINDING_COLUMNS = ["input", "check", "finding", "count", "level"]
@@ -45,7 +45,7 @@ def budget_findings(lines: pd.DataFrame, totals: pd.DataFrame | None = None) -> 
                    if len(off) else f"all {len(t)} published percentages agree when recomputed")
         out.append(_f("budget_lines", "percentage of controllable budget", finding, len(off)))
     if "published_mark" in lines:
-        from .budget import budget_mark
+        from pipeline.finance.budget import budget_mark
 
         computed = t["variance_gbpm"].map(budget_mark)
         off = t[computed != lines["published_mark"].astype(str).str.strip().str.lower()]
@@ -101,9 +101,9 @@ def confidence_findings(key: str, df: pd.DataFrame) -> list[dict]:
 
 def measure_value_findings(key: str, df: pd.DataFrame, value_columns: list[str],
                            target_columns: list[str] = ()) -> list[dict]:
-    """Parse every measure value and target (pipeline.parsing) and report what could not be read.
+    """Parse every measure value and target (pipeline.ingest.parsing) and report what could not be read.
     A "Target" row of a long table (column ``period``) is parsed as a target."""
-    from .parsing import parse_measure_value, parse_target
+    from pipeline.ingest.parsing import parse_measure_value, parse_target
 
     values, targets, marks = [], [], 0
     for c in value_columns:
@@ -182,7 +182,7 @@ def ledger_findings(key: str, r) -> list[dict]:
 
 
 def ssda903_findings(key: str, m: dict) -> list[dict]:
-    """What merging the SSDA903 returns found, in the order of the work (pipeline.ssda903.merge_returns):
+    """What merging the SSDA903 returns found, in the order of the work (pipeline.ingest.ssda903.merge_returns):
     the returns read, rows quarantined (only what cannot be used), fixes and flags (rows kept), children
     in care at each 31 March against each year's own return, and anything noticed about the files."""
     r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
@@ -234,7 +234,7 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
         out.append(_f(key, "children in care at each year end",
                       f"{rows}; children in care affected by quarantine: {number(lost)}", lost,
                       "warning" if lost else "info"))
-        from .ssda903 import CONTINUITY_TOLERANCE_PCT as tol
+        from pipeline.ingest.ssda903 import CONTINUITY_TOLERANCE_PCT as tol
         for x in c[c["difference_pct"] > tol].itertuples():
             out.append(_f(key, f"continuity {x.collection_year}",
                           f"children in care on {day_words(pd.Timestamp(x.date))}: {number(x.in_history)} in the merged history against "

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from . import catalogue
-from .benchmarks import SERIES, benchmark, dfe_period, series_for
-from .context import QuarterContext, split_commentary
-from .formatting import period_words, number, pct, plural
-from .parsing import parse_measure_value, parse_target
-from .ratings import RATINGS, SYMBOLS, Rating, rate
-from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, chart, escape_md, table_html, titled
+from pipeline.measures import catalogue
+from pipeline.measures.benchmarks import SERIES, benchmark, dfe_period, series_for
+from pipeline.quarter.context import QuarterContext, split_commentary
+from pipeline.core.formatting import period_words, number, pct, plural
+from pipeline.ingest.parsing import parse_measure_value, parse_target
+from pipeline.measures.ratings import RATINGS, SYMBOLS, Rating, rate
+from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, chart, escape_md, table_html, titled
 
 SECTION = "Performance"
 _YEAR = re.compile(r"^(\d{4})-(\d{4})$")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .ssda903 import CATEGORIES, CATEGORY_LABELS, place_category
+from pipeline.ingest.ssda903 import CATEGORIES, CATEGORY_LABELS, place_category
 
 AGE_BANDS = ["under_1", "1_to_4", "5_to_9", "10_to_15", "16_to_17"]
 AGE_EDGES = np.array([0, 1, 5, 10, 16, 18])  # years

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from . import placements as pl
-from .context import QuarterContext
-from .formatting import gbpm, gbpm_plain, number, pct, plural, reader_text
-from .report import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TURQUOISE, chart, table_html, titled
-from .disclosure import FOOTNOTE, suppress
-from .ssda903 import CATEGORIES, CATEGORY_LABELS
+from pipeline.placements import model as pl
+from pipeline.quarter.context import QuarterContext
+from pipeline.core.paths import folder_hash
+from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, reader_text
+from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TURQUOISE, chart, table_html, titled
+from pipeline.report.disclosure import FOOTNOTE, suppress
+from pipeline.ingest.ssda903 import CATEGORIES, CATEGORY_LABELS
 
 SECTION = "Placements"
 HORIZON_YEARS = 3
@@ -40,15 +41,12 @@ def available(ctx: QuarterContext) -> bool:
 
 
 def _key(ctx: QuarterContext) -> str:
-    from .paths import PACKAGE_DIR
-
     h = hashlib.sha256()
     for f in sorted((ctx.work_dir / "inputs").glob("*ssda903_*.parquet")) + \
             [ctx.work_dir / "inputs" / "placement_unit_costs.parquet"]:
         if f.exists():
             h.update(f.read_bytes())
-    for name in ("placements.py", "placement_sections.py"):
-        h.update((PACKAGE_DIR / name).read_bytes())
+    folder_hash(h, "placements", "ingest/ssda903.py", "report/sections/placements.py")
     h.update(json.dumps({k: ctx.params.settings.get(k) for k in ("placement_inflation", "placement_paths",
                                                                    "placement_seed")}, sort_keys=True).encode())
     h.update(ctx.params.data_as_at.isoformat().encode())
@@ -244,7 +242,7 @@ def owner_figures(ctx: QuarterContext) -> dict | None:
 def _line_source(ctx) -> tuple[str, float | None]:
     """How the budget section forecasts the placements line: "projection" (the placement projection),
     "budget holder", or "profile" (the ledger's profile projection), and its full-year figure."""
-    from .budget_sections import view
+    from pipeline.report.sections.budget import view
 
     d = view(ctx).detail
     if d is None or placements_line(ctx) not in set(d["line_id"]):
@@ -256,7 +254,7 @@ def _line_source(ctx) -> tuple[str, float | None]:
 
 
 def _holder_forecast(ctx) -> float | None:
-    from .budget_sections import view
+    from pipeline.report.sections.budget import view
 
     d = view(ctx).detail
     if d is None or "holder_forecast_gbpm" not in d or placements_line(ctx) not in set(d["line_id"]):
@@ -370,7 +368,7 @@ def placements_line(ctx) -> str:
 def _line_figures(ctx) -> tuple[float | None, float]:
     """The placements line's budget (None without a ledger) and spend to date, as the budget section
     read them from the ledger (its view, computed once per context)."""
-    from .budget_sections import view
+    from pipeline.report.sections.budget import view
 
     d = view(ctx).detail
     if d is None or placements_line(ctx) not in set(d["line_id"]):

@@ -3,6 +3,7 @@ the tables it publishes and the analyst's commentary. Every notebook starts with
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
@@ -12,32 +13,29 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import pseudonymise, quality
-from .inputs import QUARANTINE_COLUMNS, SCHEMAS, InputError, read_input, sha256_of
-from .params import QuarterParams, load_params
-from .paths import processed_dir, project_root, shown_path
-from .schemas import read_table, write_table
-from .tables import TableStore
+from pipeline.ingest import pseudonymise
+from pipeline.quarter import quality
+from pipeline.ingest.inputs import QUARANTINE_COLUMNS, SCHEMAS, InputError, read_input, sha256_of
+from pipeline.core.params import QuarterParams, load_params
+from pipeline import __version__
+from pipeline.core.paths import folder_hash, processed_dir, project_root, shown_path
+from pipeline.ingest.schemas import read_table, write_table
+from pipeline.core.tables import TableStore
 
 # tables whose rows are the pack's service lines: a row that cannot be read stops the build (a line
 # published without its budget or forecast is a wrong total), never quarantined
 LINE_TABLES = ("budget_lines",)
 # params input key -> schema family, where they differ
 SCHEMA_OF = {"kpi_service_plan_2023_25": "service_plan_measures"}
-PREP_MODULES = ("context.py", "inputs.py", "quality.py", "finance.py", "params.py", "ledger.py", "ssda903.py",
-                "parsing.py", "schemas.py")
+# the folders (of pipeline/) whose code prepares inputs: every module in them is hashed, so a module moved
+# or added there changes the fingerprint
+PREP_FOLDERS = ("core", "ingest", "finance", "quarter/context.py", "quarter/quality.py")
 
 
 def code_fingerprint() -> str:
     """SHA-256 of the modules that prepare inputs: a preparation made by other code is stale."""
-    import hashlib
-
-    from . import __version__
-    from .paths import PACKAGE_DIR
-
     h = hashlib.sha256(__version__.encode())
-    for name in PREP_MODULES:
-        h.update((PACKAGE_DIR / name).read_bytes())
+    folder_hash(h, *PREP_FOLDERS)
     return h.hexdigest()
 
 
@@ -59,7 +57,7 @@ class QuarterContext:
 
     @property
     def pseudonym_key(self) -> bytes:
-        """The secret key for pseudonymising child-level tables (read once; see pipeline.pseudonymise)."""
+        """The secret key for pseudonymising child-level tables (read once; see pipeline.ingest.pseudonymise)."""
         if getattr(self, "_pseudonym_key", None) is None:
             self._pseudonym_key = pseudonymise.load_key(self.root)
         return self._pseudonym_key
@@ -162,8 +160,8 @@ class QuarterContext:
         in this year up to the quarter's last month stops the build, naming file, row and column: the
         line it belongs to would be published with a budget, forecast or spend that is not the ledger's.
         In earlier years (used only for spending profiles and forecast accuracy) it is a warning."""
-        from .budget import quarter_end_month
-        from .ledger import LedgerError, normalise_mapping, read_ledger
+        from pipeline.finance.budget import quarter_end_month
+        from pipeline.ingest.ledger import LedgerError, normalise_mapping, read_ledger
 
         mapping_spec = self.params.inputs.get("cost_centres")
         mapping = None
@@ -236,9 +234,9 @@ class QuarterContext:
         ``HISTORY_QUARTERS`` up to and including this quarter (two years: this year's and last year's
         quarters, for movements and charts over time); of each, the tables that have a history in the
         pack (``HISTORY_FAMILIES``), stacked with a ``quarter`` column into ``<key>_<family>.parquet``."""
-        from .inputs import SCHEMAS as FAMILIES
-        from .params import InputSpec
-        from .quarters import Quarter
+        from pipeline.ingest.inputs import SCHEMAS as FAMILIES
+        from pipeline.core.params import InputSpec
+        from pipeline.core.quarters import Quarter
 
         folders = []
         for p in sorted(spec.path.iterdir()):
@@ -279,7 +277,7 @@ class QuarterContext:
     def _prepare_ssda903(self, entry, key, spec, inputs_dir, quarantine, findings) -> list[dict]:
         """The merged episode history and the header, UASC and missing tables, each with its own
         register line (``ssda903``, ``ssda903:header``, ...) and its quarantine."""
-        from . import ssda903
+        from pipeline.ingest import ssda903
 
         if not spec.path.is_dir():
             raise InputError(f"{spec.rel_path} (input '{key}'): expected a folder with one folder per collection year "
@@ -381,7 +379,7 @@ class QuarterContext:
     def findings(self) -> pd.DataFrame:
         """The quality findings of the preparation, and those the params call for (params.settings_findings:
         read from the params each time, so a changed setting is never missed by a cached preparation)."""
-        from .params import settings_findings
+        from pipeline.core.params import settings_findings
 
         f = read_table(self.work_dir / "findings.parquet", "findings")
         extra = settings_findings(self.params)
@@ -418,7 +416,7 @@ def read_commentary(path: Path) -> dict[str, str]:
     import os
     import stat
 
-    from .params import MAX_COMMENTARY_BYTES
+    from pipeline.core.params import MAX_COMMENTARY_BYTES
 
     path = Path(path)
     st = os.stat(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
-from .inputs import QUARANTINE_COLUMNS, SCHEMAS
+from pipeline.ingest.inputs import QUARANTINE_COLUMNS, SCHEMAS
 
 TEXT, INT, FLOAT, DATE, FLAG = "string", "Int64", "float64", "datetime64[ns]", "boolean"
 
@@ -80,7 +80,7 @@ TABLES: dict[str, pa.DataFrameSchema] = {
         "DEC": _col(DATE),
         "HOME_POST": _opt(TEXT), "PL_POST": _opt(TEXT), "URN": _opt(TEXT),
         "collection_year": _col(TEXT, nullable=False, checks=[_FY]),
-        # the fixes and flags of pipeline.ssda903 (FIXES, FLAGS) applied to the row, joined by ";"
+        # the fixes and flags of pipeline.ingest.ssda903 (FIXES, FLAGS) applied to the row, joined by ";"
         "fix": _col(TEXT, checks=[pa.Check.str_matches(
             r"^(?:(?:rec_blanked|vanished_closed|overlap_truncated|rec_x1|rec_missing|x1_no_continuation|"
             r"continuation_rne|codes|before_year)(?:;(?!$)|$))*$")]),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .formatting import gbpm, number, pct, plural, spend_phrase
-from .report import escape_md
+from pipeline.core.formatting import gbpm, number, pct, plural, spend_phrase
+from pipeline.report.render import escape_md
 
 
 def budget_summary(p: dict, quarter) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .parsing import ParseError, money_convention, money_series, parse_pence
+from pipeline.ingest.parsing import ParseError, money_convention, money_series, parse_pence
 
 MONEY_COLUMNS = ["budget_annual", "budget_month", "actual", "commitment", "forecast_full_year"]
 # heading as exported (normalised: lower case, letters and digits) -> cspack column
@@ -569,7 +569,7 @@ MAPPING_COLUMNS = ("cost_centre", "service_line_id", "service_line", "division",
 def normalise_mapping(mapping: pd.DataFrame, name: str = "the cost-centre mapping") -> pd.DataFrame:
     """A cost-centre mapping with cspack's column names, whatever headings people gave it ("Cost Centre",
     "Service Line", "Cost Centre Name"). Raises LedgerError naming the file and the headings it needs."""
-    from .inputs import heading_key
+    from pipeline.ingest.inputs import heading_key
 
     rename = {}
     for c in mapping.columns:

@@ -182,7 +182,7 @@ def stale_words(params, coverage) -> str:
     """The title block's "Not up to date" line: the quarter the pack is for, and what each input the
     params allow to be stale (``allow_stale``) covers, in words; returns for the same quarter are named
     together. "" when every input reaches the quarter. ``coverage``: ``freshness.assess``."""
-    from .freshness import day_words, quarter_words, stale_inputs
+    from pipeline.quarter.freshness import day_words, quarter_words, stale_inputs
 
     late = [c for c in stale_inputs(coverage) if c.allowed]
     if not late:
@@ -210,8 +210,8 @@ def stale_title(params, root, work_dir) -> str:
     allow no input to be stale."""
     if not getattr(params, "allow_stale", ()):
         return ""
-    from .context import QuarterContext
-    from .freshness import assess
+    from pipeline.quarter.context import QuarterContext
+    from pipeline.quarter.freshness import assess
 
     return stale_words(params, assess(params, QuarterContext(params=params, root=Path(root),
                                                              work_dir=Path(work_dir)).table))

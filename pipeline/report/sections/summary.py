@@ -6,11 +6,11 @@ from __future__ import annotations
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from . import narrative
-from .context import QuarterContext
-from .finance import forecast_table, position
-from .formatting import gbpm, gbpm_plain, number, pct, plural, reader_text, spend_phrase
-from .report import chart, escape_md, table_html, variance_chart
+from pipeline.report import narrative
+from pipeline.quarter.context import QuarterContext
+from pipeline.finance.position import forecast_table, position
+from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, reader_text, spend_phrase
+from pipeline.report.render import chart, escape_md, table_html, variance_chart
 
 SUMMARY = "Summary"
 DATA = "Data quality and method"
@@ -23,13 +23,13 @@ def _optional(ctx: QuarterContext, key: str) -> pd.DataFrame | None:
 def _lines(ctx: QuarterContext) -> pd.DataFrame:
     """The quarter's budget lines as the budget section computes them (from the ledger when there is
     one), so the summary and the budget section always agree."""
-    from .budget_sections import view
+    from pipeline.report.sections.budget import view
 
     return view(ctx).position.lines
 
 
 def budget_position(ctx: QuarterContext) -> dict:
-    from .budget_sections import view
+    from pipeline.report.sections.budget import view
 
     v = view(ctx)
     totals = _optional(ctx, "budget_totals") if v.source == "returns" else None
@@ -38,7 +38,7 @@ def budget_position(ctx: QuarterContext) -> dict:
 
 def stale_notice(ctx: QuarterContext) -> str:
     """In words, the inputs the params allow to stop before the quarter ("" when every input reaches it)."""
-    from . import freshness
+    from pipeline.quarter import freshness
 
     return freshness.reader_notice(ctx.params, freshness.assess(ctx.params, ctx.table))
 
@@ -57,7 +57,7 @@ def summary_text(ctx: QuarterContext) -> Markdown:
 def at_a_glance(ctx: QuarterContext) -> str:
     """Seed 004's summary in brief: savings, growth, risks with the risk-adjusted range and reserves, each
     a sentence with its figures (the same calculations as the budget section's)."""
-    from . import budget
+    from pipeline.finance import budget
 
     p = budget_position(ctx)
     variance = p["variance_after_funding"] if p["additional_funding"] else p["variance"]
@@ -235,7 +235,7 @@ LEVEL_LABELS = {"info": "Note", "warning": "Check", "error": "Must fix"}  # find
 def findings_table(ctx: QuarterContext) -> HTML:
     f = ctx.findings()
     if "measures" in ctx.params.inputs:  # where the source report gives two figures for one value
-        from .performance import source_conflicts
+        from pipeline.report.sections.performance import source_conflicts
 
         extra = pd.DataFrame(source_conflicts(ctx.table("measures")), columns=f.columns)
         f = pd.concat([f, extra], ignore_index=True) if len(extra) else f
@@ -297,7 +297,7 @@ def quarantine_view(ctx: QuarterContext):
 
 def coverage_table(ctx: QuarterContext) -> HTML:
     """What period each input covers and whether it reaches the quarter (pipeline/freshness.py)."""
-    from . import freshness
+    from pipeline.quarter import freshness
 
     t = freshness.coverage_table(freshness.assess(ctx.params, ctx.table))
     ctx.publish("data_periods", t, "The period each input covers", DATA)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .formatting import number, pct
-from .parsing import TargetRule, parse_target
+from pipeline.core.formatting import number, pct
+from pipeline.ingest.parsing import TargetRule, parse_target
 
 RATINGS = ["Strong", "Good", "Review", "Action", "Not available"]
 SYMBOLS = {"Strong": "★ Strong", "Good": "✓ Good", "Review": "! Review", "Action": "✗ Action",

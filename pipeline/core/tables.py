@@ -157,7 +157,7 @@ class DisclosureError(ValueError):
 
 def check_suppressed(df: pd.DataFrame, cols: list[str], threshold: int, name: str) -> None:
     """Raise if any of ``cols`` holds a count from 1 to ``threshold - 1``: every such count must have been
-    replaced by the suppression marker (pipeline.disclosure) before publishing."""
+    replaced by the suppression marker (pipeline.report.disclosure) before publishing."""
     for c in cols:
         if c not in df:
             raise DisclosureError(f"table {name}: column {c!r}, declared as counting children, is missing")
@@ -166,4 +166,4 @@ def check_suppressed(df: pd.DataFrame, cols: list[str], threshold: int, name: st
         if len(bad):
             raise DisclosureError(f"table {name}: column {c!r} shows {len(bad)} count(s) of children from 1 to "
                                   f"{threshold - 1} (first at row {int(bad.index[0]) + 1}: {bad.iloc[0]:g}); small counts "
-                                  "must be suppressed before publishing (pipeline.disclosure.suppress)")
+                                  "must be suppressed before publishing (pipeline.report.disclosure.suppress)")
