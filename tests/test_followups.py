@@ -55,10 +55,11 @@ def test_debt_direction_is_against_the_previous_quarter():
 
 
 def test_debt_chart_title_and_thousands_axis_on_the_bundled_history(monkeypatch, tmp_path):
+    from pipeline.quarter import budget_view as bv
     from pipeline.report.sections import budget as b
 
     ctx = open_quarter("", work_dir=str(tmp_path / "w"))  # the latest quarter of the bundled data
-    h = b._history(ctx, "aged_debt")
+    h = bv.history(ctx, "aged_debt")
     # independent totals with plain pandas: the last two quarters shown
     tot = h.groupby("quarter")["amount_gbpm"].sum().sort_index().iloc[-8:]
     seen = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter
@@ -14,6 +13,7 @@ from IPython.display import HTML, Markdown
 
 from pipeline.finance import budget
 from pipeline.quarter.context import QuarterContext
+from pipeline.quarter.budget_view import history, optional, position_path, previous, projected, view
 from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, period_words, plural, spend_phrase
 from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, chart, escape_md, table_html, titled
 
@@ -23,93 +23,20 @@ SAVINGS = "Budget savings, growth, risks, reserves, debt and traded services"
 ACCURACY = "Forecast accuracy"
 
 
-def _optional(ctx: QuarterContext, key: str) -> pd.DataFrame | None:
-    return ctx.table(key) if key in ctx.params.inputs else None
 
 
-def _history(ctx: QuarterContext, family: str) -> pd.DataFrame | None:
-    for k, s in ctx.params.inputs.items():
-        if s.kind == "returns_history" and (ctx.work_dir / "inputs" / f"{k}_{family}.parquet").exists():
-            return ctx.table(f"{k}_{family}")
-    return None
 
 
-def _ledger_key(ctx: QuarterContext) -> str | None:
-    return next((k for k, s in ctx.params.inputs.items() if s.kind == "ledger"), None)
 
 
-@dataclass
-class BudgetView:
-    position: budget.Position
-    source: str  # "ledger" or "returns"
-    detail: pd.DataFrame | None  # ledger_forecast output (forecast sources, projections, ranges)
-    ledger: pd.DataFrame | None
 
 
-def _projected(ctx: QuarterContext) -> tuple[str, ...]:
-    """The lines projected from this year's spending instead of the budget holder's forecast
-    (settings.projected_lines), less the placements line when settings.placements_forecast says
-    ``budget_holder``: then the holder's figure is the one used (projected only where the ledger has none)."""
-    lines = tuple(ctx.params.settings.get("projected_lines", []) or [])
-    from pipeline.report.sections import placements as ps
-
-    if ps.forecast_setting(ctx) == "budget_holder":
-        lines = tuple(x for x in lines if x != ps.placements_line(ctx))
-    return lines
 
 
-def view(ctx: QuarterContext) -> BudgetView:
-    """The quarter's budget lines: from the ledger when the params name one (budget holders' forecasts,
-    projected where missing or where settings.projected_lines says), else the budget lines input.
-    Computed once per context (a new ``open_quarter`` recomputes)."""
-    cached = getattr(ctx, "_budget_view", None)
-    if cached is not None:
-        return cached
-    v = _make_view(ctx)
-    object.__setattr__(ctx, "_budget_view", v)
-    return v
 
 
-def _make_view(ctx: QuarterContext) -> BudgetView:
-    funding, totals = _optional(ctx, "additional_funding"), _optional(ctx, "budget_totals")
-    lk = _ledger_key(ctx)
-    if lk:
-        led = ctx.table(lk)
-        detail = budget.ledger_forecast(led, ctx.quarter.fy, ctx.quarter.q, _projected(ctx))
-        names = _optional(ctx, "budget_lines")
-        if names is not None and "short_name" in names:
-            detail = detail.merge(names[["line_id", "short_name"]], on="line_id", how="left")
-            # the authority's own order of service lines (its budget monitoring summary), then any others
-            rank = {lid: i for i, lid in enumerate(names["line_id"])}
-            detail = detail.iloc[sorted(range(len(detail)), key=lambda i: rank.get(detail["line_id"].iloc[i], len(rank) + i))]
-            detail = detail.reset_index(drop=True)
-        detail["short_name"] = detail.get("short_name", detail["service_line"]).fillna(detail["service_line"])
-        detail = _with_placement_projection(ctx, detail)
-        v = BudgetView(budget.budget_position(detail, funding, None), "ledger", detail, led)
-    else:
-        v = BudgetView(budget.budget_position(ctx.table("budget_lines"), funding, totals), "returns", None, None)
-    return v
 
 
-def _with_placement_projection(ctx: QuarterContext, detail: pd.DataFrame) -> pd.DataFrame:
-    """The placements line from the placement cost projection (spend to date plus the projected cost
-    of the months left), when the params give what it needs; otherwise unchanged."""
-    from pipeline.report.sections import placements as ps
-
-    line = ps.placements_line(ctx)
-    if line not in set(detail["line_id"]) or not ps.available(ctx):
-        return detail
-    rest = ps.current_year_cost(ctx)
-    if rest is None:
-        return detail
-    d = detail.copy()
-    i = d.index[d["line_id"] == line][0]
-    ytd = float(d.at[i, "ytd_actual_gbpm"])
-    d.at[i, "full_year_forecast_gbpm"] = ytd + rest["median"]
-    d.at[i, "low_gbpm"], d.at[i, "high_gbpm"] = ytd + rest["low"], ytd + rest["high"]
-    d.at[i, "forecast_source"] = "placement projection (SSDA903 stock-flow model)"
-    d.at[i, "method"] = "placement projection: spend to date plus the simulated cost of the months left"
-    return d
 
 
 def _fmt_table():
@@ -199,41 +126,11 @@ def forecast_sources(ctx: QuarterContext):
                                 "of the projections those years imply (their min to max when fewer than three)."))
 
 
-def _path(ctx: QuarterContext) -> pd.DataFrame:
-    """Forecast position at each quarter end of this year and last year, from the ledger or the history."""
-    v = view(ctx)
-    fy, q = ctx.quarter.fy, ctx.quarter.q
-    prev_fy = f"{int(fy[:4]) - 1}-{int(fy[:4]) % 100:02d}"
-    if v.source == "ledger":
-        cached = getattr(ctx, "_budget_path", None)
-        if cached is not None:
-            return cached
-        cur = budget.forecast_path(v.ledger, fy, q, _projected(ctx))
-        last = budget.forecast_path(v.ledger, prev_fy, 4, _projected(ctx))
-        out = pd.concat([last, cur], ignore_index=True)
-        # one figure per quantity: this quarter's rows are the forecasts the pack uses (the placement
-        # projection where it forecasts a line); what the earlier quarters' method gives now is kept
-        # beside them, so the change of method can be stated rather than hidden in the movement
-        here = (out["financial_year"] == fy) & (out["quarter"] == q)
-        if here.any():
-            used = v.position.lines.set_index("line_id")["full_year_forecast_gbpm"]
-            was = out.loc[here, "full_year_forecast_gbpm"]
-            object.__setattr__(ctx, "_path_method_now", float((was - out.loc[here, "controllable_budget_gbpm"]).sum()))
-            out.loc[here, "full_year_forecast_gbpm"] = out.loc[here, "line_id"].map(used).fillna(was)
-            out["variance_gbpm"] = out["full_year_forecast_gbpm"] - out["controllable_budget_gbpm"]
-        object.__setattr__(ctx, "_budget_path", out)
-        return out
-    h = _history(ctx, "budget_lines")
-    if h is None:
-        return pd.DataFrame()
-    h = budget.lines_table(h.assign(full_year_forecast_gbpm=h["full_year_forecast_gbpm"]))
-    h["financial_year"], h["quarter"] = h["quarter"].str[:7], h["quarter"].str[-1].astype(int)
-    return h[h["financial_year"].isin([prev_fy, fy])]
 
 
 def movement_view(ctx: QuarterContext):
     fy, q = ctx.quarter.fy, ctx.quarter.q
-    path = _path(ctx)
+    path = position_path(ctx)
     prev = (fy, q - 1) if q > 1 else (f"{int(fy[:4]) - 1}-{int(fy[:4]) % 100:02d}", 4)
     before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
     if not len(before):
@@ -269,7 +166,7 @@ def _method_change(ctx: QuarterContext) -> tuple[float, str] | None:
     if d is None:
         return None
     pp = d[d["forecast_source"].str.startswith("placement projection")]
-    _path(ctx)
+    position_path(ctx)
     now = getattr(ctx, "_path_method_now", None)
     if not len(pp) or now is None:
         return None
@@ -277,7 +174,7 @@ def _method_change(ctx: QuarterContext) -> tuple[float, str] | None:
 
 
 def path_figure(ctx: QuarterContext):
-    path = _path(ctx)
+    path = position_path(ctx)
     if not len(path):
         return Markdown("*Earlier quarters are not in this quarter's inputs, so the forecast cannot be charted "
                         "quarter by quarter.*")
@@ -322,7 +219,7 @@ def key_variances(ctx: QuarterContext) -> Markdown:
     lo_m, lo_p = float(s.get("material_variance_gbpm", 0.1)), float(s.get("material_variance_pct", 2.0))
     lines = v.position.lines
     mat = budget.material_lines(lines, lo_m, lo_p)
-    path = _path(ctx)
+    path = position_path(ctx)
     fy, q = ctx.quarter.fy, ctx.quarter.q
     prev = (fy, q - 1) if q > 1 else (f"{int(fy[:4]) - 1}-{int(fy[:4]) % 100:02d}", 4)
     before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
@@ -383,10 +280,10 @@ def _line_commentary(ctx: QuarterContext, r) -> str:
 
 # ---- savings, growth, risks, reserves, debt, traded -----------------------------------------------------
 def savings(ctx: QuarterContext):
-    ini = _optional(ctx, "savings_initiatives")
+    ini = optional(ctx, "savings_initiatives")
     if ini is None:
         return [Markdown("*No budget savings input among this quarter's inputs.*")]
-    t, s = budget.savings_table(ini, _optional(ctx, "savings_targets"))
+    t, s = budget.savings_table(ini, optional(ctx, "savings_targets"))
     ctx.publish("budget_savings", t, "Budget savings initiatives", SAVINGS)
     text = ""
     if not math.isnan(s["target"]):
@@ -400,7 +297,7 @@ def savings(ctx: QuarterContext):
     parts = [table_html(t, "Budget savings initiatives", {c: gbpm_plain for c in money}, numeric=money,
                         total_rows=[i for i, n in enumerate(t["Initiative"]) if n.startswith(("Total", "Shortfall"))],
                         note="Shortfall (-) / additional savings achieved. ✓ achieved in full; ✗ shortfall.")]
-    targets = _optional(ctx, "savings_targets")
+    targets = optional(ctx, "savings_targets")
     if targets is not None and len(targets):
         tt = pd.concat([targets[["component", "budget_reduction_gbpm"]],
                         pd.DataFrame([{"component": "Budget Savings Target",
@@ -409,7 +306,7 @@ def savings(ctx: QuarterContext):
         ctx.publish("budget_savings_targets", tt, "Budget savings targets", SAVINGS)
         parts.append(table_html(tt, "Budget savings targets", {"Budget Reduction Amount £m": gbpm_plain},
                                 numeric=["Budget Reduction Amount £m"], total_rows=[len(tt) - 1]))
-    notes = _optional(ctx, "savings_notes")
+    notes = optional(ctx, "savings_notes")
     if notes is not None and len(notes):
         parts.append("<p class='table-note'>Notes: " + " ".join(
             f"{escape_html(n)}. {escape_html(str(x).strip().rstrip('.;'))}." for n, x in zip(notes["note"], notes["text"]))
@@ -424,7 +321,7 @@ def escape_html(text) -> str:
 
 
 def growth(ctx: QuarterContext):
-    g = _optional(ctx, "growth_items")
+    g = optional(ctx, "growth_items")
     if g is None:
         return [Markdown("*No growth items input among this quarter's inputs.*")]
     t = pd.DataFrame({"Item": g["item"], "£m": g["amount_gbpm"], "Kind": g["kind"]})
@@ -433,7 +330,7 @@ def growth(ctx: QuarterContext):
     text = (f"The portfolio received {gbpm(float(g['amount_gbpm'].sum()))} of additional budget allocations in "
             f"{ctx.quarter.fy}: " + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ".")
     parts = [table_html(t, "Growth items and one-off funding", {"£m": gbpm_plain}, numeric=["£m"])]
-    one = _optional(ctx, "one_off_items")
+    one = optional(ctx, "one_off_items")
     if one is not None and len(one):
         o = pd.DataFrame({"Kind": one["kind"], "£m": one["amount_gbpm"], "Description": one["description"]})
         ctx.publish("budget_one_off_items", o, "Significant one-off items in the forecast", SAVINGS)
@@ -442,7 +339,7 @@ def growth(ctx: QuarterContext):
 
 
 def risks(ctx: QuarterContext):
-    r = _optional(ctx, "financial_risks")
+    r = optional(ctx, "financial_risks")
     if r is None:
         return [Markdown("*No financial risks input among this quarter's inputs.*")]
     p = view(ctx).position
@@ -463,21 +360,13 @@ def risks(ctx: QuarterContext):
                                                  "occur. Probabilities assumed for likelihoods 1 to 5: 10%, 30%, 50%, 70%, 90%."))]
 
 
-def _previous(ctx: QuarterContext, family: str) -> pd.DataFrame | None:
-    h = _history(ctx, family)
-    if h is None:
-        return None
-    q = ctx.quarter
-    prev = f"{q.fy}-Q{q.q - 1}" if q.q > 1 else f"{int(q.fy[:4]) - 1}-{int(q.fy[:4]) % 100:02d}-Q4"
-    d = h[h["quarter"] == prev]
-    return d if len(d) else None
 
 
 def reserves(ctx: QuarterContext):
-    r = _optional(ctx, "earmarked_reserves")
+    r = optional(ctx, "earmarked_reserves")
     if r is None:
         return [Markdown("*No earmarked reserves input among this quarter's inputs.*")]
-    prev = _previous(ctx, "earmarked_reserves")
+    prev = previous(ctx, "earmarked_reserves")
     t = budget.reserves_table(r, prev)
     ctx.publish("budget_reserves", t, "Earmarked reserves", SAVINGS)
     basis = "against the previous quarter's balances" if prev is not None else "as the return states them"
@@ -487,10 +376,10 @@ def reserves(ctx: QuarterContext):
 
 
 def debt(ctx: QuarterContext):
-    d = _optional(ctx, "aged_debt")
+    d = optional(ctx, "aged_debt")
     if d is None:
         return [Markdown("*No aged debt input among this quarter's inputs.*")]
-    prev = _previous(ctx, "aged_debt")
+    prev = previous(ctx, "aged_debt")
     if prev is not None:
         before = prev.set_index("age_band")["amount_gbpm"]
         d = d.assign(movement=[budget.movement(a, before.get(b, math.nan)) for b, a in zip(d["age_band"], d["amount_gbpm"])])
@@ -499,11 +388,11 @@ def debt(ctx: QuarterContext):
     out = [HTML(table_html(t, "Debt position", {"£m": gbpm_plain, "% of total": lambda v: "" if pd.isna(v) else pct(v)},
                            numeric=["£m", "% of total"], total_rows=[len(t) - 1],
                            note="Movement against the previous quarter: ↑ increased; = unchanged; ▼ decreased."))]
-    w = _optional(ctx, "debt_written_off")
+    w = optional(ctx, "debt_written_off")
     if w is not None and len(w):
         out.append(Markdown(f"In the {escape_md(period_words(w['period'].iloc[-1]))} the value of debt written off totals "
                             f"{gbpm(float(w['amount_gbpm'].iloc[-1]))}."))
-    h = _history(ctx, "aged_debt")
+    h = history(ctx, "aged_debt")
     if h is not None and h["quarter"].nunique() > 1:
         out.append(_debt_chart(ctx, h))
     return out
@@ -563,7 +452,7 @@ def _traded_part(ctx: QuarterContext, t: pd.DataFrame, name: str, title: str, se
 
 
 def traded(ctx: QuarterContext):
-    f, p = budget.traded_tables(_optional(ctx, "traded_fully"), _optional(ctx, "traded_partially"))
+    f, p = budget.traded_tables(optional(ctx, "traded_fully"), optional(ctx, "traded_partially"))
     out = []
     if len(f):
         net = float(f["Forecast Contribution/Deficit(-) to General Overheads £m"].sum())
@@ -586,7 +475,7 @@ def accuracy(ctx: QuarterContext):
     if v.source != "ledger":
         return [Markdown("*Forecast accuracy needs the ledgers of completed years (each quarter's forecast against "
                          "the final outturn); this quarter's params name no ledger.*")]
-    acc = budget.forecast_accuracy(v.ledger, ctx.quarter.fy, _projected(ctx))
+    acc = budget.forecast_accuracy(v.ledger, ctx.quarter.fy, projected(ctx))
     if not len(acc):
         return [Markdown("*The ledger holds no complete earlier year, so forecast accuracy cannot be measured yet.*")]
     ctx.publish("forecast_accuracy", acc, "Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)

@@ -5,9 +5,6 @@ build, and a re-run on the same inputs, compute it once."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -15,252 +12,39 @@ from IPython.display import HTML, Markdown
 
 from pipeline.placements import model as pl
 from pipeline.quarter.context import QuarterContext
-from pipeline.core.paths import folder_hash
+from pipeline.quarter.budget_view import line_figures, owner_figures
+from pipeline.quarter.placement_bundle import BACKTEST_PATHS, available, bundle, model_settings
 from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, reader_text
 from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TURQUOISE, chart, table_html, titled
 from pipeline.report.disclosure import FOOTNOTE, suppress
 from pipeline.ingest.ssda903 import CATEGORIES, CATEGORY_LABELS
 
 SECTION = "Placements"
-HORIZON_YEARS = 3
-BACKTEST_ORIGINS = 12  # the last twelve quarter ends with three years of history behind them
-BACKTEST_PATHS = 200
-SCENARIO_PATHS = 500
-SCENARIOS = [
-    pl.Scenario("Step down 10% of residential placements", step_down_share=0.10),
-    pl.Scenario("20 more in-house foster placements", in_house_carers=20),
-    pl.Scenario("Returns home up 20%", returns_home_uplift=0.20),
-    pl.Scenario("Special guardianship orders up 20%", sgo_uplift=0.20),
-    pl.Scenario("Inflation 2 points higher", inflation=None),  # set from the params inflation + 0.02
-]
 
 
-def available(ctx: QuarterContext) -> bool:
-    kinds = {s.kind for s in ctx.params.inputs.values()}
-    return "ssda903" in kinds and "placement_unit_costs" in ctx.params.inputs
 
 
-def _key(ctx: QuarterContext) -> str:
-    h = hashlib.sha256()
-    for f in sorted((ctx.work_dir / "inputs").glob("*ssda903_*.parquet")) + \
-            [ctx.work_dir / "inputs" / "placement_unit_costs.parquet"]:
-        if f.exists():
-            h.update(f.read_bytes())
-    folder_hash(h, "placements", "ingest/ssda903.py", "report/sections/placements.py")
-    h.update(json.dumps({k: ctx.params.settings.get(k) for k in ("placement_inflation", "placement_paths",
-                                                                   "placement_seed")}, sort_keys=True).encode())
-    h.update(ctx.params.data_as_at.isoformat().encode())
-    return h.hexdigest()
 
 
-def bundle(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
-    """The model's results as tables (computed once per inputs and code; see the module docstring)."""
-    cached = getattr(ctx, "_placement_bundle", None)
-    if cached is not None:
-        return cached
-    d = ctx.work_dir / "derived" / "placements"
-    key = _key(ctx)
-    if (d / "key.txt").exists() and (d / "key.txt").read_text() == key:
-        out = {p.stem: pd.read_parquet(p) for p in d.glob("*.parquet")}
-    else:
-        out = _compute(ctx)
-        d.mkdir(parents=True, exist_ok=True)
-        for old in d.glob("*.parquet"):
-            old.unlink()
-        for name, df in out.items():
-            df.to_parquet(d / f"{name}.parquet", index=False)
-        (d / "key.txt").write_text(key)
-    object.__setattr__(ctx, "_placement_bundle", out)
-    return out
 
 
-def _settings(ctx):
-    s = ctx.params.settings
-    return float(s.get("placement_inflation", 0.03)), int(s.get("placement_paths", 1000)), int(s.get("placement_seed", 2026))
 
 
-def _compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
-    key = next(k for k, s in ctx.params.inputs.items() if s.kind == "ssda903")
-    episodes = ctx.table(f"{key}_episodes")
-    spells = pl.prepare(episodes, ctx.table(f"{key}_header"))
-    no_dob = int(spells.attrs.get("episodes_without_dob", 0))
-    # the returns begin with the first collection year held: before it, children who left are missing
-    ret_start = pd.Timestamp(int(episodes["collection_year"].min()[:4]), 4, 1)
-    origin = pd.Timestamp(ctx.params.data_as_at)
-    spells = pl.as_at(spells, origin)  # never use what was not known at the quarter end
-    costs = ctx.table("placement_unit_costs")
-    inflation, paths, seed = _settings(ctx)
-    first = max(ret_start, origin - pd.DateOffset(years=8))
-    # history: month-end stock by category, flows
-    daily = pl.daily_stock(spells, pd.Timestamp(first.year, first.month, 1), origin)
-    month_end = daily[daily.index.is_month_end]
-    history = month_end.reset_index(names="month")
-    flows = pl.monthly_flows(spells, daily.index[0], origin).reset_index()
-    flows["month"] = flows["month"].dt.to_timestamp()
-    # project to the end of the third financial year after this one's start
-    fy_start = origin.year - (origin.month < 4)
-    end = pd.Timestamp(fy_start + HORIZON_YEARS, 3, 31)
-    horizon = (end.to_period("M") - origin.to_period("M")).n
-    model = pl.fit(spells, origin, horizon=horizon, history_start=ret_start)
-    state = pl.state_at(spells, origin)
-    state_counts = np.bincount(state["category"], minlength=len(CATEGORIES))
-    sim = pl.simulate(model, state, paths=paths, seed=seed)
-    # backtest: quarter ends with three years behind them and at least three months ahead; only outcomes
-    # known at this quarter end. It chooses, per horizon, the forecast used (see placements.choose)
-    bt_origins = [o for o in pd.date_range(ret_start + pd.DateOffset(years=3), origin - pd.DateOffset(months=3),
-                                           freq="QE")][-BACKTEST_ORIGINS:]
-    bt = pl.backtest(spells, bt_origins, origin, paths=BACKTEST_PATHS, seed=seed, history_start=ret_start)
-    choice = pl.choose(bt)
-    methods, scale = pl.horizon_plan(choice, horizon)
-    total = sim["stock"].sum(axis=2)
-    model_median = np.median(total, axis=0)
-    points = {"model": model_median, "naive": np.full(horizon, float(len(state))),
-              "markov": pl.markov_forecast(spells, origin, horizon)}
-    point = np.array([points[m][i] for i, m in enumerate(methods)])
-    used_stock = pl.recentre(sim["stock"], point, scale, centre=model_median)
-    shift = used_stock.sum(axis=2) - total  # per path and month: applied to the scenarios' paths too
-    fan = pl.fan(used_stock, model.months)
-    fan["method"] = methods
-    fan["scale"] = scale
-    fan["months_ahead"] = np.arange(1, horizon + 1)
-    model_fan = pl.fan(sim["stock"], model.months)
-    model_fan["markov"] = points["markov"]
-    model_fan["naive"] = points["naive"]
-    by_cat = pd.DataFrame(np.median(used_stock, axis=0), columns=CATEGORIES)
-    by_cat.insert(0, "month", model.months.to_timestamp(how="end").normalize())
-    cost = pl.projected_cost(used_stock, model.months, costs, inflation, state_counts)
-    model_cost = pl.projected_cost(sim["stock"], model.months, costs, inflation, state_counts)
-    scen_rows = []
-    for sc in [pl.Scenario()] + SCENARIOS:
-        if sc.name.startswith("Inflation"):
-            sc = pl.Scenario(sc.name, inflation=inflation + 0.02)
-        # common random numbers: a scenario meets the same chance events as the baseline on the same path,
-        # so the difference is the scenario's own; SCENARIO_PATHS of the baseline's paths are enough
-        n = min(paths, SCENARIO_PATHS)
-        if sc.name == "Baseline":
-            # the baseline is the projection itself (all its paths): one figure for one quantity
-            s_stock, s_cost = used_stock, cost
-        else:
-            if sc.inflation is not None and sc.describe().startswith("unit-cost"):
-                s_stock = used_stock[:n]
-            else:
-                # the scenario's own paths, moved path by path as the baseline's were to the forecast used
-                s_stock = pl.path_shift(pl.simulate(model, state, paths=n, seed=seed, scenario=sc)["stock"], shift[:n])
-            s_cost = pl.projected_cost(s_stock, model.months, costs,
-                                       sc.inflation if sc.inflation is not None else inflation, state_counts)
-        s_sim = {"stock": s_stock}
-        diff = s_cost - cost.iloc[:len(s_cost)]
-        for y in cost.columns:
-            scen_rows.append({"scenario": sc.name, "description": sc.describe(), "financial_year": y,
-                              "cost_median_gbpm": float(np.median(s_cost[y])),
-                              "diff_median_gbpm": float(np.median(diff[y])),
-                              "diff_low_gbpm": float(np.quantile(diff[y], 0.1)),
-                              "diff_high_gbpm": float(np.quantile(diff[y], 0.9)),
-                              "children_end_median": float(np.median(s_sim["stock"][:, -1].sum(axis=1)))})
-    totals = history.set_index("month")[CATEGORIES].sum(axis=1)
-    ets = pl.ets_forecast(totals[totals.index >= ret_start + pd.DateOffset(years=1)], horizon)
-    ets_notes, ets_warnings = ets.attrs.get("notes", []), ets.attrs.get("warnings", [])
-    ets.insert(0, "month", model.months.to_timestamp(how="end").normalize())
-    bt = pl.replay_choice(bt)
-    params = pd.DataFrame([{"origin": origin, "window_start": model.window[0], "entry_sd": model.entry_sd,
-                            "exit_sd": model.exit_sd, "entry_alpha": model.entry_alpha, "paths": paths, "seed": seed,
-                            "inflation": inflation, "entries_per_month": float(model.entry_mean[:12].sum() / 12),
-                            "notes": "; ".join(model.notes + ets_notes), "episodes_without_dob": no_dob}])
-    warn = pd.DataFrame({"source": ["placement model"] * len(model.warnings) + ["ETS cross-check"] * len(ets_warnings),
-                         "warning": model.warnings + ets_warnings})
-    exits = pd.DataFrame(sim["exits"].mean(axis=0), columns=["returned_home", "special_guardianship", "adoption",
-                                                            "other", "age_18"])
-    exits.insert(0, "month", model.months.to_timestamp(how="end").normalize())
-    days_cost = pl.days_and_cost(daily, costs, inflation)
-    return {"history": history, "flows": flows, "fan": fan, "by_category": by_cat,
-            "cost_paths": cost.reset_index(drop=True), "scenarios": pd.DataFrame(scen_rows), "ets": ets,
-            "backtest": bt, "params": params, "exits": exits, "days_cost": days_cost, "choice": choice,
-            "model_fan": model_fan, "model_cost_paths": model_cost.reset_index(drop=True), "model_warnings": warn}
 
 
 # ---- for the budget section ---------------------------------------------------------------------------
-FORECAST_SETTINGS = ("model", "budget_holder")
-DEFAULT_FORECAST = "model"  # the projection: at each horizon the forecast its own backtest found best (see docs/forecast.md)
 
 
-def forecast_setting(ctx: QuarterContext) -> str:
-    """Which placements forecast the budget total uses: settings.placements_forecast, ``model`` (the
-    placement projection, default) or ``budget_holder`` (the ledger's forecast for the line)."""
-    v = str(ctx.params.settings.get("placements_forecast", DEFAULT_FORECAST) or DEFAULT_FORECAST).strip().lower()
-    if v not in FORECAST_SETTINGS:
-        raise ValueError(f"params settings.placements_forecast is {v!r}: expected one of {', '.join(FORECAST_SETTINGS)}")
-    return v
 
 
-def uses_projection(ctx: QuarterContext) -> bool:
-    """True when the budget total's placements line is the placement projection (the budget section
-    replaces the line with ``current_year_cost``); False when it keeps the budget holder's forecast."""
-    return available(ctx) and forecast_setting(ctx) == "model"
 
 
-def current_year_cost(ctx: QuarterContext) -> dict | None:
-    """The projected cost of the months left in this financial year (median and 80% range, £m) of the
-    forecast used; None when the projection is not available or the settings say the budget total
-    uses the budget holder's forecast (settings.placements_forecast: budget_holder)."""
-    if not uses_projection(ctx):
-        return None
-    b = bundle(ctx)
-    fy = ctx.quarter.fy
-    paths = b["cost_paths"]
-    if fy not in paths.columns:
-        return None
-    v = paths[fy]
-    return {"median": float(np.median(v)), "low": float(np.quantile(v, 0.1)), "high": float(np.quantile(v, 0.9))}
 
 
-def owner_figures(ctx: QuarterContext) -> dict | None:
-    """The placements line's full-year forecast both ways, for this financial year (£m): the budget
-    holder's (None when the ledger has none), the projection's (the forecast used: median and 80%
-    range) and the cspack model's own, whether the holder's figure lies inside the projection's range,
-    and which one the budget total uses."""
-    if not available(ctx):
-        return None
-    b = bundle(ctx)
-    fy = ctx.quarter.fy
-    if fy not in b["cost_paths"].columns:
-        return None
-    budget, ytd = _line_figures(ctx)
-    holder = _holder_forecast(ctx)
-    v = b["cost_paths"][fy] + ytd
-    m = b["model_cost_paths"][fy] + ytd if "model_cost_paths" in b else v
-    out = {"fy": fy, "budget": budget, "ytd": ytd, "holder": holder, "projection": float(np.median(v)),
-           "low": float(np.quantile(v, 0.1)), "high": float(np.quantile(v, 0.9)), "model": float(np.median(m)),
-           "model_low": float(np.quantile(m, 0.1)), "model_high": float(np.quantile(m, 0.9)),
-           "setting": forecast_setting(ctx)}
-    out["holder_inside"] = None if holder is None else bool(out["low"] <= holder <= out["high"])
-    # what the budget total actually holds for the line (the budget section's view), never assumed
-    src, val = _line_source(ctx)
-    out["used_source"], out["used"] = src, val
-    return out
 
 
-def _line_source(ctx) -> tuple[str, float | None]:
-    """How the budget section forecasts the placements line: "projection" (the placement projection),
-    "budget holder", or "profile" (the ledger's profile projection), and its full-year figure."""
-    from pipeline.report.sections.budget import view
-
-    d = view(ctx).detail
-    if d is None or placements_line(ctx) not in set(d["line_id"]):
-        return "none", None
-    r = d.set_index("line_id").loc[placements_line(ctx)]
-    src = str(r["forecast_source"])
-    kind = "projection" if src.startswith("placement projection") else "budget holder" if src == "budget holder" else "profile"
-    return kind, float(r["full_year_forecast_gbpm"])
 
 
-def _holder_forecast(ctx) -> float | None:
-    from pipeline.report.sections.budget import view
-
-    d = view(ctx).detail
-    if d is None or "holder_forecast_gbpm" not in d or placements_line(ctx) not in set(d["line_id"]):
-        return None
-    v = d.set_index("line_id").at[placements_line(ctx), "holder_forecast_gbpm"]
-    return None if pd.isna(v) else float(v)
 
 
 # ---- displays ----------------------------------------------------------------------------------------------
@@ -360,21 +144,8 @@ def _owner_text(ctx, own: dict, b: dict) -> str:
     return " ".join(lines)
 
 
-def placements_line(ctx) -> str:
-    """The budget line the placement projection forecasts (settings.placements_line)."""
-    return str(ctx.params.settings.get("placements_line", "placements"))
 
 
-def _line_figures(ctx) -> tuple[float | None, float]:
-    """The placements line's budget (None without a ledger) and spend to date, as the budget section
-    read them from the ledger (its view, computed once per context)."""
-    from pipeline.report.sections.budget import view
-
-    d = view(ctx).detail
-    if d is None or placements_line(ctx) not in set(d["line_id"]):
-        return None, 0.0
-    r = d.set_index("line_id").loc[placements_line(ctx)]
-    return float(r["controllable_budget_gbpm"]), float(r["ytd_actual_gbpm"])
 
 
 def _changes(fan: pd.DataFrame) -> list[int]:
@@ -516,7 +287,7 @@ def flows_figure(ctx: QuarterContext):
 
 def unit_costs_table(ctx: QuarterContext) -> HTML:
     b = bundle(ctx)
-    inflation, _, _ = _settings(ctx)
+    inflation, _, _ = model_settings(ctx)
     costs = ctx.table("placement_unit_costs").set_index("category")
     dc = b["days_cost"]
     last4 = dc[dc["financial_year"] == ctx.quarter.fy]
@@ -541,7 +312,7 @@ def unit_costs_table(ctx: QuarterContext) -> HTML:
 def cost_table(ctx: QuarterContext) -> HTML:
     b = bundle(ctx)
     cost = b["cost_paths"]
-    budget, ytd = _line_figures(ctx)
+    budget, ytd = line_figures(ctx)
     fan = b["fan"]
     rows = []
     for i, y in enumerate(cost.columns):
@@ -569,7 +340,7 @@ def cost_table(ctx: QuarterContext) -> HTML:
 def scenario_table(ctx: QuarterContext) -> HTML:
     s = bundle(ctx)["scenarios"]
     years = sorted(s["financial_year"].unique())
-    _, ytd = _line_figures(ctx)
+    _, ytd = line_figures(ctx)
     rows = []
     for name, g in s.groupby("scenario", sort=False):
         g = g.set_index("financial_year")

@@ -7,6 +7,7 @@ import pandas as pd
 from IPython.display import HTML, Markdown
 
 from pipeline.report import narrative
+from pipeline.quarter.budget_view import optional, view
 from pipeline.quarter.context import QuarterContext
 from pipeline.finance.position import forecast_table, position
 from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, reader_text, spend_phrase
@@ -16,24 +17,16 @@ SUMMARY = "Summary"
 DATA = "Data quality and method"
 
 
-def _optional(ctx: QuarterContext, key: str) -> pd.DataFrame | None:
-    return ctx.table(key) if key in ctx.params.inputs else None
-
-
 def _lines(ctx: QuarterContext) -> pd.DataFrame:
     """The quarter's budget lines as the budget section computes them (from the ledger when there is
     one), so the summary and the budget section always agree."""
-    from pipeline.report.sections.budget import view
-
     return view(ctx).position.lines
 
 
 def budget_position(ctx: QuarterContext) -> dict:
-    from pipeline.report.sections.budget import view
-
     v = view(ctx)
-    totals = _optional(ctx, "budget_totals") if v.source == "returns" else None
-    return position(v.position.lines, _optional(ctx, "additional_funding"), totals)
+    totals = optional(ctx, "budget_totals") if v.source == "returns" else None
+    return position(v.position.lines, optional(ctx, "additional_funding"), totals)
 
 
 def stale_notice(ctx: QuarterContext) -> str:
@@ -62,25 +55,25 @@ def at_a_glance(ctx: QuarterContext) -> str:
     p = budget_position(ctx)
     variance = p["variance_after_funding"] if p["additional_funding"] else p["variance"]
     out = []
-    ini = _optional(ctx, "savings_initiatives")
+    ini = optional(ctx, "savings_initiatives")
     if ini is not None and len(ini):
-        _, sv = budget.savings_table(ini, _optional(ctx, "savings_targets"))
+        _, sv = budget.savings_table(ini, optional(ctx, "savings_targets"))
         target = f"against a savings target of {gbpm(sv['target'])}, " if sv["target"] == sv["target"] else ""
         out.append(f"**Savings**: {target}initiatives of {gbpm(sv['identified'])} are forecast to deliver "
                    f"{gbpm(sv['achieved'])} this year" + (f", a shortfall of {gbpm(-sv['shortfall'])}."
                                                          if sv["shortfall"] < -0.0005 else ", in full."))
-    g = _optional(ctx, "growth_items")
+    g = optional(ctx, "growth_items")
     if g is not None and len(g):
         by = g.groupby("kind")["amount_gbpm"].sum()
         out.append(f"**Growth and one-off funding**: {gbpm(float(g['amount_gbpm'].sum()))} of additional budget "
                    f"allocations this year (" + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ").")
-    r = _optional(ctx, "financial_risks")
+    r = optional(ctx, "financial_risks")
     if r is not None and len(r):
         _, rk = budget.risk_table(r, variance)
         out.append(f"**Risks**: {plural(len(r), 'risk')} could add up to {gbpm(rk['all'])}; weighted by likelihood, "
                    f"the risk-adjusted forecast is {spend_phrase(rk['central'])}, in a range from "
                    f"{spend_phrase(rk['variance'])} to {spend_phrase(rk['high'])}.")
-    res = _optional(ctx, "earmarked_reserves")
+    res = optional(ctx, "earmarked_reserves")
     if res is not None and len(res):
         out.append(f"**Reserves**: earmarked reserves of {gbpm(float(res['balance_gbpm'].sum()))} are held "
                    "to support future expenditure.")
