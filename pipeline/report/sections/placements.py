@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from pipeline.placements import model as pl
+from pipeline.placements import history as pl_history
+from pipeline.placements import backtest as pl_backtest
 from pipeline.quarter.context import QuarterContext
 from pipeline.quarter.budget_view import line_figures, owner_figures
 from pipeline.quarter.placement_bundle import BACKTEST_PATHS, available, bundle, model_settings
@@ -72,7 +73,7 @@ def horizon_verdict(choice: pd.DataFrame, months_ahead: int) -> str:
         return (f"At {h} months the model has been {worse} assuming no change (average error "
                 f"{pct(r['model_wape'])} against {pct(r['naive_wape'])}; the Markov model {pct(r['markov_wape'])}), "
                 "so the projection assumes no change from today's number." + beyond)
-    return (f"At {h} months {pl.METHOD_NAMES[r['method']]} has been the most accurate (average error "
+    return (f"At {h} months {pl_backtest.METHOD_NAMES[r['method']]} has been the most accurate (average error "
             f"{pct(r[r['method'] + '_wape'])} against {pct(r['naive_wape'])} for assuming no change), so it is the "
             "projection used." + beyond)
 
@@ -165,7 +166,7 @@ def method_changes(fan: pd.DataFrame) -> list[str]:
         step = (f"so the projection steps from {number(a['median'])} in {a['month']:%B %Y} to {number(b['median'])}"
                 if round(a["median"]) != round(b["median"]) else "with no step in the projection")
         out.append(f"From {b['month']:%B %Y} ({plural(int(b['months_ahead']), 'month')} ahead) the projection follows "
-                   f"{pl.METHOD_NAMES[b['method']]} instead of {pl.METHOD_NAMES[a['method']]}, the backtest's choice at "
+                   f"{pl_backtest.METHOD_NAMES[b['method']]} instead of {pl_backtest.METHOD_NAMES[a['method']]}, the backtest's choice at "
                    f"that distance, {step} (marked on the chart).")
     return out
 
@@ -262,7 +263,7 @@ def flows_figure(ctx: QuarterContext):
     hatches = ["", "//", "..", "xx", ""]
     for r, col, ht in zip(reasons, colours, hatches):
         ax.bar(x + 0.2, q[r], width=0.4, bottom=bottom, color=col, hatch=ht, edgecolor="white", linewidth=0.3,
-               label="Ceased: " + (pl.REASON_LABELS[r.replace("ceased_", "")].lower() if r != "ceased_other" else
+               label="Ceased: " + (pl_history.REASON_LABELS[r.replace("ceased_", "")].lower() if r != "ceased_other" else
                                    "other reasons (and any reason with fewer than " + str(threshold) + ")"))
         bottom += q[r].to_numpy()
     ax.set_xticks(x, [f"{d.year - (d.month < 4)}-{(d.year - (d.month < 4) + 1) % 100:02d} Q{((d.month - 4) % 12) // 3 + 1}"
@@ -323,8 +324,8 @@ def cost_table(ctx: QuarterContext) -> HTML:
             r["Budget £m"] = budget if i == 0 else np.nan
             r["Over (+) / under (-) budget £m (median)"] = float(np.median(v)) - budget
         if "method" in fan:
-            end = fan[pl.fy_of(pd.DatetimeIndex(fan["month"])) == y]
-            r["Forecast used at the year end"] = str(pl.METHOD_NAMES[end["method"].iloc[-1]]).capitalize() if len(end) else ""
+            end = fan[pl_history.fy_of(pd.DatetimeIndex(fan["month"])) == y]
+            r["Forecast used at the year end"] = str(pl_backtest.METHOD_NAMES[end["method"].iloc[-1]]).capitalize() if len(end) else ""
         rows.append(r)
     t = pd.DataFrame(rows)
     ctx.publish("placements_cost_projection", t, "Placement cost projection against budget", SECTION)
@@ -374,15 +375,15 @@ def backtest_table(bt: pd.DataFrame, choice: pd.DataFrame) -> pd.DataFrame:
     forecast as it would have been chosen at each origin (from earlier outcomes only), and how often
     the calibrated 80% range held the outcome."""
     rows = []
-    summary = pl.backtest_summary(bt).set_index("horizon_months")
+    summary = pl_backtest.backtest_summary(bt).set_index("horizon_months")
     for r in choice.itertuples():
         g = bt[bt["horizon"] == r.horizon]
         if not len(g):
             continue
-        rows.append({"horizon_months": int(r.horizon), "origins": int(len(g)), "used": pl.METHOD_NAMES[r.method],
+        rows.append({"horizon_months": int(r.horizon), "origins": int(len(g)), "used": pl_backtest.METHOD_NAMES[r.method],
                      "used_wape": getattr(r, f"{r.method}_wape"), "naive_wape": r.naive_wape,
                      "markov_wape": r.markov_wape, "model_wape": r.model_wape,
-                     "replayed_wape": pl.wape(g["used"], g["actual"]) if "used" in g else np.nan,
+                     "replayed_wape": pl_backtest.wape(g["used"], g["actual"]) if "used" in g else np.nan,
                      "model_coverage_80": float(summary.at[r.horizon, "coverage_80"]),
                      "used_coverage_80": float(g["used_in_80"].mean() * 100) if "used_in_80" in g else np.nan,
                      "scale": float(r.scale)})
@@ -395,7 +396,7 @@ def backtest_view(ctx: QuarterContext):
     if not len(bt):
         return [Markdown("*Not enough history to backtest: three years before the first quarter end tested are "
                          "needed, so the projection assumes no change.*")]
-    choice = b["choice"] if "choice" in b else pl.choose(bt)
+    choice = b["choice"] if "choice" in b else pl_backtest.choose(bt)
     t = backtest_table(bt, choice)
     ctx.publish("placements_backtest", bt, "Backtest: each origin's forecasts and outcomes", SECTION)
     ctx.publish("placements_backtest_summary", t, "Backtest accuracy by months ahead: the forecast used, no change and "
@@ -408,7 +409,7 @@ def backtest_view(ctx: QuarterContext):
     r12 = t[t["horizon_months"] == 12].iloc[0] if 12 in set(t["horizon_months"]) else t.iloc[-1]
     words = []
     for r in t.itertuples():
-        if r.used == pl.METHOD_NAMES["naive"]:
+        if r.used == pl_backtest.METHOD_NAMES["naive"]:
             words.append(f"at {r.horizon_months} months no change (the models did no better)")
         else:
             words.append(f"at {r.horizon_months} months {r.used} ({pct(r.used_wape)} against {pct(r.naive_wape)} for "
