@@ -20,6 +20,9 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
+from pipeline.quarter.context import QuarterContext
+from pipeline.quarter.freshness import assess, day_words, quarter_words, stale_inputs
+
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 DROP_TAGS = {"parameters", "injected-parameters", "remove", "remove-cell"}
 KEEP_OUTPUTS = {"display_data", "execute_result"}
@@ -182,7 +185,6 @@ def stale_words(params, coverage) -> str:
     """The title block's "Not up to date" line: the quarter the pack is for, and what each input the
     params allow to be stale (``allow_stale``) covers, in words; returns for the same quarter are named
     together. "" when every input reaches the quarter. ``coverage``: ``freshness.assess``."""
-    from pipeline.quarter.freshness import day_words, quarter_words, stale_inputs
 
     late = [c for c in stale_inputs(coverage) if c.allowed]
     if not late:
@@ -210,8 +212,6 @@ def stale_title(params, root, work_dir) -> str:
     allow no input to be stale."""
     if not getattr(params, "allow_stale", ()):
         return ""
-    from pipeline.quarter.context import QuarterContext
-    from pipeline.quarter.freshness import assess
 
     return stale_words(params, assess(params, QuarterContext(params=params, root=Path(root),
                                                              work_dir=Path(work_dir)).table))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.core.paths import shown_path
+from pipeline.ingest.inputs import sha256_of
 
 PACKAGES = ["cspack", "jupyterlab", "ipykernel", "papermill", "nbconvert", "nbformat", "pandas", "numpy",
             "matplotlib", "seaborn", "statsmodels", "pyyaml", "openpyxl"]
@@ -48,7 +49,6 @@ def version_label(root: Path) -> str:
 
 def build_manifest(*, params, root: Path, register: list[dict], notebooks: list[dict], status: str,
                    started: str, finished: str, outputs: list[str], error: str | None = None) -> dict:
-    from pipeline.ingest.inputs import sha256_of
 
     return {
         "cspack_version": __version__,

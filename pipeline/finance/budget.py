@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.core.formatting import gbpm
 from pipeline.finance.position import forecast_table as finance_forecast_table
 from pipeline.finance.position import variance_pct
 
@@ -294,7 +295,6 @@ def in_sentence(name: str) -> str:
 def movements(now: pd.DataFrame, before: pd.DataFrame, label_before: str) -> pd.DataFrame:
     """Per line: the forecast variance now and at the previous quarter end, the change, and a sentence
     ("The forecast overspend on home to school transport rose by £0.412m since Q1")."""
-    from pipeline.core.formatting import gbpm
 
     b = before.set_index("line_id")["variance_gbpm"]
     rows = []

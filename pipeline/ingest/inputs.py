@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.params import InputSpec
+from pipeline.ingest.parsing import ParseError, money_convention, parse_measure_value
 
 
 class InputError(ValueError):
@@ -292,7 +293,6 @@ def _typed(spec, digest, schema, raw, rows, family=None) -> ReadResult:
 def _decimal_mark(spec, raw, columns) -> str:
     """The file's decimal mark, decided by the whole file (``parsing.money_convention``), never per cell:
     "0,5" somewhere makes "1,234" elsewhere 1.234, not 1234. A file mixing the two is refused."""
-    from pipeline.ingest.parsing import ParseError, money_convention
 
     cells = [v for c in columns for v in raw[c].tolist()]
     try:
@@ -333,7 +333,6 @@ def _check_measures(spec, typed, rows, bad):
     """Measures: periods read or quarantined (never dropped), one value per measure and period,
     counts not negative, a fraction (0.696) for a percent measure read as 69.6% with a note when the
     measure's other values say so, else quarantined."""
-    from pipeline.ingest.parsing import parse_measure_value
 
     problems, notes = [], []
     m_bad = pd.Series(False, index=typed.index)

@@ -7,7 +7,6 @@ import re
 
 import pandas as pd
 
-
 _MONTH_FORMATS = ("%Y-%m", "%b-%y", "%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%m/%Y", "%Y%m", "%d/%m/%Y", "%Y-%m-%d",
                   "%b %y", "%B %y", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.ingest.inputs import InputError
 from pipeline.ingest.parsing import parse_target
+from pipeline.measures.ratings import rate
 
 REQUIRED = ["id", "name", "aliases", "definition", "unit", "polarity", "frequency", "outcome", "objective",
             "benchmark", "source"]
@@ -73,7 +74,6 @@ def target_for(cat_row: pd.Series, fy: str) -> str:
 
 def rule_of(text: str, polarity: str = "higher") -> dict:
     """A target text as its structured rule, or with its reason for being unrated."""
-    from pipeline.measures.ratings import rate
 
     rule = parse_target(text)
     reason = rate(1.0, rule, polarity).sentence if rule.kind in UNRATED else ""

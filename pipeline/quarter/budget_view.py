@@ -14,6 +14,7 @@ from pipeline.finance import budget
 from pipeline.quarter import placement_bundle as pb
 from pipeline.quarter.context import QuarterContext
 
+
 def optional(ctx: QuarterContext, key: str) -> pd.DataFrame | None:
     return ctx.table(key) if key in ctx.params.inputs else None
 

@@ -13,14 +13,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.ingest import pseudonymise
-from pipeline.quarter import quality
-from pipeline.ingest.inputs import QUARANTINE_COLUMNS, SCHEMAS, InputError, read_input, sha256_of
-from pipeline.core.params import QuarterParams, load_params
 from pipeline import __version__
+from pipeline.core.params import MAX_COMMENTARY_BYTES, InputSpec, QuarterParams, load_params, settings_findings
 from pipeline.core.paths import folder_hash, processed_dir, project_root, shown_path
-from pipeline.ingest.schemas import read_table, write_table
+from pipeline.core.quarters import Quarter
 from pipeline.core.tables import TableStore
+from pipeline.finance.budget import quarter_end_month
+from pipeline.ingest import pseudonymise, ssda903
+from pipeline.ingest.inputs import QUARANTINE_COLUMNS, SCHEMAS, InputError, read_input, sha256_of
+from pipeline.ingest.inputs import SCHEMAS as FAMILIES
+from pipeline.ingest.ledger import LedgerError, normalise_mapping, read_ledger
+from pipeline.ingest.schemas import read_table, write_table
+from pipeline.quarter import quality
 
 # tables whose rows are the pack's service lines: a row that cannot be read stops the build (a line
 # published without its budget or forecast is a wrong total), never quarantined
@@ -160,8 +164,6 @@ class QuarterContext:
         in this year up to the quarter's last month stops the build, naming file, row and column: the
         line it belongs to would be published with a budget, forecast or spend that is not the ledger's.
         In earlier years (used only for spending profiles and forecast accuracy) it is a warning."""
-        from pipeline.finance.budget import quarter_end_month
-        from pipeline.ingest.ledger import LedgerError, normalise_mapping, read_ledger
 
         mapping_spec = self.params.inputs.get("cost_centres")
         mapping = None
@@ -234,9 +236,6 @@ class QuarterContext:
         ``HISTORY_QUARTERS`` up to and including this quarter (two years: this year's and last year's
         quarters, for movements and charts over time); of each, the tables that have a history in the
         pack (``HISTORY_FAMILIES``), stacked with a ``quarter`` column into ``<key>_<family>.parquet``."""
-        from pipeline.ingest.inputs import SCHEMAS as FAMILIES
-        from pipeline.core.params import InputSpec
-        from pipeline.core.quarters import Quarter
 
         folders = []
         for p in sorted(spec.path.iterdir()):
@@ -277,7 +276,6 @@ class QuarterContext:
     def _prepare_ssda903(self, entry, key, spec, inputs_dir, quarantine, findings) -> list[dict]:
         """The merged episode history and the header, UASC and missing tables, each with its own
         register line (``ssda903``, ``ssda903:header``, ...) and its quarantine."""
-        from pipeline.ingest import ssda903
 
         if not spec.path.is_dir():
             raise InputError(f"{spec.rel_path} (input '{key}'): expected a folder with one folder per collection year "
@@ -379,7 +377,6 @@ class QuarterContext:
     def findings(self) -> pd.DataFrame:
         """The quality findings of the preparation, and those the params call for (params.settings_findings:
         read from the params each time, so a changed setting is never missed by a cached preparation)."""
-        from pipeline.core.params import settings_findings
 
         f = read_table(self.work_dir / "findings.parquet", "findings")
         extra = settings_findings(self.params)
@@ -415,8 +412,6 @@ def read_commentary(path: Path) -> dict[str, str]:
     guards a file changed since)."""
     import os
     import stat
-
-    from pipeline.core.params import MAX_COMMENTARY_BYTES
 
     path = Path(path)
     st = os.stat(path)

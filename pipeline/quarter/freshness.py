@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.params import QuarterParams
 from pipeline.core.formatting import day_words, month_words  # noqa: F401  (used here and by export)
+from pipeline.core.params import QuarterParams
 from pipeline.core.quarters import Quarter, QuarterError
+from pipeline.quarter.context import QuarterContext
 
 _LABEL = re.compile(r"(?<!\d)(\d{4}-\d{2}-Q[1-4])(?![0-9])")
 
@@ -189,7 +190,6 @@ def check_prepared(params: QuarterParams, root: Path, work_dir: Path) -> str:
     """Prepare (or reuse the preparation in) ``work_dir`` and return the refusal for stale inputs, or ""
     when every input reaches the quarter or is allowed to be stale. Inputs that cannot be read are
     left to the preparation notebook, which names them."""
-    from pipeline.quarter.context import QuarterContext
 
     ctx = QuarterContext(params=params, root=root, work_dir=work_dir)
     try:

@@ -13,11 +13,11 @@ import pandas as pd
 
 from pipeline.core.paths import folder_hash
 from pipeline.ingest.ssda903 import CATEGORIES
+from pipeline.placements import backtest as pl_backtest
+from pipeline.placements import baselines as pl_baselines
 from pipeline.placements import history as pl_history
 from pipeline.placements import model as pl_model
 from pipeline.placements import simulation as pl_simulation
-from pipeline.placements import baselines as pl_baselines
-from pipeline.placements import backtest as pl_backtest
 from pipeline.quarter.context import QuarterContext
 
 HORIZON_YEARS = 3

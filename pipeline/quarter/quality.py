@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.finance.position import forecast_table
 from pipeline.core.formatting import day_words, gbpm, number, pct, plural
-
-from pipeline.ingest.parsing import DFE_MARKER_MEANINGS
+from pipeline.finance.budget import budget_mark
+from pipeline.finance.position import forecast_table
+from pipeline.ingest.parsing import DFE_MARKER_MEANINGS, parse_measure_value, parse_target
+from pipeline.ingest.ssda903 import CONTINUITY_TOLERANCE_PCT as tol
 
 DFE_MARKERS = set(DFE_MARKER_MEANINGS)  # one list of DfE markers, with meanings, in parsing.py
 FINDING_COLUMNS = ["input", "check", "finding", "count", "level"]
@@ -45,7 +46,6 @@ def budget_findings(lines: pd.DataFrame, totals: pd.DataFrame | None = None) -> 
                    if len(off) else f"all {len(t)} published percentages agree when recomputed")
         out.append(_f("budget_lines", "percentage of controllable budget", finding, len(off)))
     if "published_mark" in lines:
-        from pipeline.finance.budget import budget_mark
 
         computed = t["variance_gbpm"].map(budget_mark)
         off = t[computed != lines["published_mark"].astype(str).str.strip().str.lower()]
@@ -103,7 +103,6 @@ def measure_value_findings(key: str, df: pd.DataFrame, value_columns: list[str],
                            target_columns: list[str] = ()) -> list[dict]:
     """Parse every measure value and target (pipeline.ingest.parsing) and report what could not be read.
     A "Target" row of a long table (column ``period``) is parsed as a target."""
-    from pipeline.ingest.parsing import parse_measure_value, parse_target
 
     values, targets, marks = [], [], 0
     for c in value_columns:
@@ -234,7 +233,6 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
         out.append(_f(key, "children in care at each year end",
                       f"{rows}; children in care affected by quarantine: {number(lost)}", lost,
                       "warning" if lost else "info"))
-        from pipeline.ingest.ssda903 import CONTINUITY_TOLERANCE_PCT as tol
         for x in c[c["difference_pct"] > tol].itertuples():
             out.append(_f(key, f"continuity {x.collection_year}",
                           f"children in care on {day_words(pd.Timestamp(x.date))}: {number(x.in_history)} in the merged history against "

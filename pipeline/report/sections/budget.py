@@ -7,15 +7,17 @@ import math
 import re
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter
 import pandas as pd
 from IPython.display import HTML, Markdown
+from matplotlib.ticker import FuncFormatter
 
-from pipeline.finance import budget
-from pipeline.quarter.context import QuarterContext
-from pipeline.quarter.budget_view import history, optional, position_path, previous, projected, view
 from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, period_words, plural, spend_phrase
+from pipeline.finance import budget
+from pipeline.quarter.budget_view import history, optional, position_path, previous, projected, view
+from pipeline.quarter.context import QuarterContext
+from pipeline.quarter.freshness import ledger_coverage, month_words
 from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, chart, escape_md, table_html, titled
+from pipeline.report.sections.summary import missing_commentary
 
 FORECAST = "Budget forecast"
 VARIANCES = "Key variances"
@@ -56,7 +58,6 @@ def forecast_text(ctx: QuarterContext) -> Markdown:
     if v.source == "ledger":
         d = v.detail
         holder = int((d["forecast_source"] == "budget holder").sum())
-        from pipeline.quarter.freshness import ledger_coverage, month_words
 
         # the month the ledger's actuals run to (before the quarter's end only when allowed to be stale)
         upto = budget.quarter_end_month(ctx.quarter.fy, ctx.quarter.q).date()
@@ -244,7 +245,6 @@ def key_variances(ctx: QuarterContext) -> Markdown:
             out.append(_placement_driver_text(ctx))
         note = _line_commentary(ctx, r)
         if not note:
-            from pipeline.report.sections.summary import missing_commentary
             missing_commentary(ctx, f"Key variances: {r.service_line}", f"## Key variances: {r.line_id}")
         out.append(f"*Analyst's commentary:* {note}" if note else "*No commentary supplied.*")
     return Markdown("\n\n".join(out))

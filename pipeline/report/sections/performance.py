@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
+from pipeline.core.formatting import number, pct, period_words, plural
+from pipeline.ingest.parsing import parse_measure_value, parse_target
 from pipeline.measures import catalogue
 from pipeline.measures.benchmarks import SERIES, benchmark, dfe_period, series_for
-from pipeline.quarter.context import QuarterContext, split_commentary
-from pipeline.core.formatting import period_words, number, pct, plural
-from pipeline.ingest.parsing import parse_measure_value, parse_target
 from pipeline.measures.ratings import RATINGS, SYMBOLS, Rating, rate
+from pipeline.quarter.context import QuarterContext, split_commentary
 from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, chart, escape_md, table_html, titled
 
 SECTION = "Performance"

@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from pipeline.placements import history as pl_history
-from pipeline.placements import backtest as pl_backtest
-from pipeline.quarter.context import QuarterContext
-from pipeline.quarter.budget_view import line_figures, owner_figures
-from pipeline.quarter.placement_bundle import BACKTEST_PATHS, available, bundle, model_settings
 from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, reader_text
-from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TURQUOISE, chart, table_html, titled
-from pipeline.report.disclosure import FOOTNOTE, suppress
 from pipeline.ingest.ssda903 import CATEGORIES, CATEGORY_LABELS
+from pipeline.placements import backtest as pl_backtest
+from pipeline.placements import history as pl_history
+from pipeline.quarter.budget_view import line_figures, owner_figures
+from pipeline.quarter.context import QuarterContext
+from pipeline.quarter.placement_bundle import BACKTEST_PATHS, available, bundle, model_settings
+from pipeline.report.disclosure import FOOTNOTE, suppress
+from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TURQUOISE, chart, table_html, titled
 
 SECTION = "Placements"
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from pipeline.report import narrative
+from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, reader_text, spend_phrase
+from pipeline.finance import budget
+from pipeline.finance.position import forecast_table, position
+from pipeline.quarter import freshness
 from pipeline.quarter.budget_view import optional, view
 from pipeline.quarter.context import QuarterContext
-from pipeline.finance.position import forecast_table, position
-from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, reader_text, spend_phrase
+from pipeline.report import narrative
 from pipeline.report.render import chart, escape_md, table_html, variance_chart
+from pipeline.report.sections.performance import source_conflicts
 
 SUMMARY = "Summary"
 DATA = "Data quality and method"
@@ -31,7 +34,6 @@ def budget_position(ctx: QuarterContext) -> dict:
 
 def stale_notice(ctx: QuarterContext) -> str:
     """In words, the inputs the params allow to stop before the quarter ("" when every input reaches it)."""
-    from pipeline.quarter import freshness
 
     return freshness.reader_notice(ctx.params, freshness.assess(ctx.params, ctx.table))
 
@@ -50,7 +52,6 @@ def summary_text(ctx: QuarterContext) -> Markdown:
 def at_a_glance(ctx: QuarterContext) -> str:
     """Seed 004's summary in brief: savings, growth, risks with the risk-adjusted range and reserves, each
     a sentence with its figures (the same calculations as the budget section's)."""
-    from pipeline.finance import budget
 
     p = budget_position(ctx)
     variance = p["variance_after_funding"] if p["additional_funding"] else p["variance"]
@@ -228,7 +229,6 @@ LEVEL_LABELS = {"info": "Note", "warning": "Check", "error": "Must fix"}  # find
 def findings_table(ctx: QuarterContext) -> HTML:
     f = ctx.findings()
     if "measures" in ctx.params.inputs:  # where the source report gives two figures for one value
-        from pipeline.report.sections.performance import source_conflicts
 
         extra = pd.DataFrame(source_conflicts(ctx.table("measures")), columns=f.columns)
         f = pd.concat([f, extra], ignore_index=True) if len(extra) else f
@@ -290,7 +290,6 @@ def quarantine_view(ctx: QuarterContext):
 
 def coverage_table(ctx: QuarterContext) -> HTML:
     """What period each input covers and whether it reaches the quarter (pipeline/freshness.py)."""
-    from pipeline.quarter import freshness
 
     t = freshness.coverage_table(freshness.assess(ctx.params, ctx.table))
     ctx.publish("data_periods", t, "The period each input covers", DATA)
