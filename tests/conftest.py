@@ -3,12 +3,53 @@ pack (bundled data) shared by the export, browser, tables and manifest tests."""
 
 from __future__ import annotations
 
+import inspect
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# `make test-fast` runs `pytest -m "not build"`. A test is marked `build` here, automatically, when it builds a
+# pack, runs notebooks or opens a browser: an nbval notebook cell; a test marked e2e; or a test whose own code,
+# a fixture it uses (at any depth) or a helper function of its module calls the runner, papermill or Chromium.
+# Nothing else is marked, so a new unit test is in the fast set without anyone deciding it.
+BUILD_CALLS = re.compile(r"\brun_quarter\(|\bexecute_notebook\(|\bsync_playwright\b|\bCHROMIUM\b|\b_chromium\(|"
+                         r"which\(\"chromium")
+
+
+def _builds(obj, module_helpers: dict, seen: set) -> bool:
+    """Whether a test, fixture or helper's source calls BUILD_CALLS, directly or through a helper of its module."""
+    try:
+        src = inspect.getsource(obj)
+    except (OSError, TypeError):
+        return False
+    if BUILD_CALLS.search(src):
+        return True
+    for name, helper in module_helpers.items():
+        if name not in seen and re.search(rf"\b{re.escape(name)}\(", src):
+            seen.add(name)
+            if _builds(helper, module_helpers, seen):
+                return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("build"):
+            continue
+        fn = getattr(item, "function", None)
+        if fn is None or item.get_closest_marker("e2e"):  # nbval cells (no Python function) and e2e tests
+            item.add_marker(pytest.mark.build)
+            continue
+        module = inspect.getmodule(fn)
+        helpers = {n: f for n, f in vars(module).items()
+                   if inspect.isfunction(f) and f.__module__ == module.__name__ and not n.startswith("test_")}
+        fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+        if any(_builds(obj, helpers, set()) for obj in [fn, *fixtures]):
+            item.add_marker(pytest.mark.build)
 
 
 def pytest_configure(config):
