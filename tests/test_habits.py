@@ -221,3 +221,20 @@ def test_every_relative_link_in_the_readme_and_docs_resolves():
     broken = [f"{p.relative_to(ROOT)}: {t}" for p, ts in links.items() for t in ts
               if not (p.parent / t.split("#")[0]).resolve().exists()]
     assert not broken, "links to nothing:\n" + "\n".join(broken)
+
+
+def test_every_dependency_is_named_in_docs_dependencies_with_a_reason():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = [re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower()
+             for d in [*project["dependencies"], *[d for ds in project["optional-dependencies"].values() for d in ds]]]
+    rows = {}
+    for line in (ROOT / "docs" / "dependencies.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 2 and not set(cells[0]) <= set("-"):
+            for name in re.split(r",\s*", re.sub(r"\s*\(dev\)", "", cells[0])):
+                rows[name.lower()] = cells[1]
+    missing = [n for n in names if len(rows.get(n, "")) < 15]
+    assert not missing, f"say in docs/dependencies.md why cspack needs {missing}"
+
