@@ -43,7 +43,7 @@ test-fast: $(STAMP) ## unit tests only: no pack builds, no notebooks, no browser
 	$(BIN)/python -m pytest -m "not build" -q
 
 lint: $(STAMP) ## ruff over the project, and no notebook carrying outputs (the pre-commit hooks, on every file)
-	$(BIN)/pre-commit run --all-files
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pre-commit run --all-files
 
 # Safe and unsafe fixes (the unsafe ones only rename unused loop variables to _name), then a `# noqa` on
 # what no tool can fix, to be replaced by a hand fix: `grep -rn "# noqa" pipeline tests` lists them.
