@@ -153,23 +153,27 @@ def test_make_test_and_ci_are_the_whole_suite():
     assert '-m "not build"' in fast
 
 
+BUILDING = re.compile(r"\brun_quarter\(|\bsync_playwright\b|\bcopy_project\(")
+
+
 def _builds_by_reading(path: Path) -> set[str]:
-    """Names of the test functions in a module that, read plainly, build a pack or open Chromium: they take
-    a pack-building fixture or call the runner or a browser in their body (an independent reading of what
-    tests/conftest.py marks)."""
+    """Names of the test functions in a module that, read plainly, build a pack or a whole bundled quarter or
+    open Chromium: they take a fixture that does, or call the runner, copy the bundled project or drive a
+    browser in their body (a plainer, independent reading of what tests/conftest.py marks)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     src = path.read_text(encoding="utf-8")
     fixtures = {"built_pack", "published_pack"}
-    for node in ast.walk(tree):  # the module's own fixtures that build
-        if isinstance(node, ast.FunctionDef) and not node.name.startswith("test_"):
-            body = ast.get_source_segment(src, node) or ""
-            if "run_quarter(" in body or {a.arg for a in node.args.args} & {"built_pack", "published_pack"}:
-                fixtures.add(node.name)
+    for _ in range(3):  # the module's own fixtures that build, and fixtures using them
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("test_"):
+                body = ast.get_source_segment(src, node) or ""
+                if BUILDING.search(body) or {a.arg for a in node.args.args} & fixtures:
+                    fixtures.add(node.name)
     names = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
             body = ast.get_source_segment(src, node) or ""
-            if {a.arg for a in node.args.args} & fixtures or "run_quarter(" in body or "sync_playwright" in body:
+            if {a.arg for a in node.args.args} & fixtures or BUILDING.search(body):
                 names.add(node.name)
     return names
 
