@@ -38,8 +38,9 @@ pack: $(STAMP) ## create .venv, install cspack and build the default quarter's p
 test: $(STAMP) browser ## the whole suite: unit tests, nbval over every notebook, pack builds, Chromium (CI runs this)
 	$(BIN)/python -m pytest
 
-# Tests marked `build` (set in tests/conftest.py: notebooks, pack builds, Chromium) are left out.
-test-fast: $(STAMP) ## unit tests only: no pack builds, no notebooks, no browser (about a minute and a half)
+# Tests marked `build` (set in tests/conftest.py: notebooks, pack builds, whole bundled quarters, Chromium)
+# are left out: docs/tests.md.
+test-fast: $(STAMP) ## unit tests only: no pack builds, whole bundled quarters, notebooks or browser
 	$(BIN)/python -m pytest -m "not build" -q
 
 lint: $(STAMP) ## ruff over the project, and no notebook carrying outputs (the pre-commit hooks, on every file)
