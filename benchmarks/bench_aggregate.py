@@ -20,7 +20,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import aggregate as A
+from pipeline.placements import aggregate as A  # noqa: E402
 
 CHOOSE = range(2014, 2020)   # origins on which the choice rule is chosen
 HELD_OUT = range(2020, 2024)  # origins held out from that choice
