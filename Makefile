@@ -61,3 +61,8 @@ demo-data: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+.PHONY: validate-synthetic
+## validate-synthetic: DfE's SSDA903 validator (own venv, .venv-validator) on the bundled synthetic returns
+validate-synthetic:
+	$(PYTHON) benchmarks/validate_synthetic.py
