@@ -87,7 +87,7 @@ def oc2(y, start, end, kids, per, cfg) -> pd.DataFrame:
     # SDQ: due from the year a child turns 4 to the year they turn 17 (rules 188, 189, 197B); SDQ1 (too young
     # or too old) only in those two edge years (rule 157)
     b4, b16, b17 = add_years(dob, 4), add_years(dob, 16), add_years(dob, 17)
-    sdq_due = (b4 <= end) & (b17 > start)
+    sdq_due = (b4 <= end) & (b17 >= start)
     core = (b4 <= start) & (b16 >= end)
     has_sdq = sdq_due & (rng.random(n) < np.where(core, OC2_RATES["SDQ"], 0.5))
     score = np.clip(np.round(rng.normal(14, 6.5, n)), 0, 40).astype(int).astype(str)

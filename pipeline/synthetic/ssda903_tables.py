@@ -166,6 +166,9 @@ def build_episodes(sim: Simulation, cfg: Config) -> tuple[pd.DataFrame, pd.DataF
     sub[(sub == "A5") & (pe["kind"].to_numpy() != "S")] = "A6"  # rule 217
     prov = _pick(rng, PROVIDER, np.where(cats == "other", sub, cats))
     urn = _urns(rng, sub, cats, prov)
+    # supported accommodation registers with Ofsted from 2023: placements made before April 2023 keep no URN
+    # for as long as they last (so a placement's URN never changes between returns: rule 503F)
+    urn[(sub == "SUPPORTED") & (pe["day"].to_numpy() < date(2023, 4, 1).toordinal())] = ""
     # own homes and schools are in the authority (rule 1015), and registered supported accommodation
     # with them (rule 241: DfE expects K3 placements with a URN inside the placing authority)
     must_stay = ((prov == "PR1") & ~np.isin(sub, OWN_PROVISION_ANYWHERE)) | (sub == "SUPPORTED")
@@ -235,9 +238,7 @@ def ssda903_returns(episodes: pd.DataFrame, children: pd.DataFrame, cfg: Config)
             "PLACE": _place_code(e["sub"], y).to_numpy(), "PLACE_PROVIDER": e["provider"].to_numpy(),
             "DEC": _fmt(e["dec"].where(closed)).to_numpy(), "REC": np.where(closed, e["rec"], ""),
             "REASON_PLACE_CHANGE": np.where(closed, e["reason_change"], ""), "HOME_POST": c["home_post"].to_numpy(),
-            "PL_POST": e["pl_post"].to_numpy(),
-            # supported accommodation has been registered with Ofsted (and has a URN) since 2023
-            "URN": np.where((e["sub"] == "SUPPORTED").to_numpy() & (y < 2023), "", e["urn"].to_numpy()),
+            "PL_POST": e["pl_post"].to_numpy(), "URN": e["urn"].to_numpy(),
         })
         kids = ch.loc[np.unique(e["child"])]
         female = (kids["sex"] == "2").to_numpy()
