@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..paths import project_root
+
 # Derbyshire (E10000007), years ending 31 March. Source: data/raw/published/national/benchmarks_core.csv
 # (measure ids cla_31mar_number, cla_starts_number, cla_ceased_number), from DfE's CLA statistics.
 PUBLISHED = {
@@ -45,8 +47,6 @@ def published_counts(authority: str, root=None) -> dict[int, tuple[int, int, int
     2015-2025, as {year: (31 March count, starts, ceased)}: the latest release of each figure in
     DfE's statistics as curated in data/raw/published/cla_history/ (see its SOURCE.md). Raises a
     ValueError naming the authority, year and measure when a figure is missing or suppressed."""
-    from ..paths import project_root
-
     path = (Path(root) if root else project_root()).joinpath(*HISTORY)
     df = pd.read_csv(path, dtype={"new_la_code": str, "old_la_code": str, "value": str})
     df = df[(df["new_la_code"] == authority) & df["measure"].isin(list(MEASURES))]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .calibration import LA_NUMBER, Config
-from .formats import add_years
+from .formats import add_years, fmt_days
 
 SW_FROM = 2023  # social worker episodes are collected from 2023-24
 # OC2, DfE "Outcomes for children in need, including children looked after", England 2024 (children
@@ -38,8 +38,7 @@ PREV_PERM = (["Z1", "P1", "P2", "P3"], [0.92, 0.02, 0.04, 0.02])
 
 
 def _fmt(days) -> np.ndarray:
-    from .ssda903_tables import _fmt as f
-    return f(pd.Series(np.asarray(days, dtype=float))).to_numpy()
+    return fmt_days(np.asarray(days, dtype=float)).to_numpy()
 
 
 def _rng(cfg: Config, y: int, table: int):

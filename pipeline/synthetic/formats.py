@@ -23,6 +23,15 @@ def to_ordinals(dates) -> np.ndarray:
     return (pd.DatetimeIndex(dates).to_numpy("datetime64[D]").astype(np.int64) + 719163)
 
 
+def fmt_days(days) -> pd.Series:
+    """Day ordinals -> dd/mm/yyyy text ('' for missing or 0)."""
+    days = pd.Series(np.asarray(days, dtype=float)) if not isinstance(days, pd.Series) else days
+    out = pd.Series("", index=days.index, dtype=object)
+    ok = days.notna() & (days > 0)
+    out[ok] = to_dates(days[ok].astype(np.int64)).strftime("%d/%m/%Y")
+    return out
+
+
 def add_years(ordinals, years: int) -> np.ndarray:
     """The same calendar date ``years`` later (29 February -> 28 February), as ordinals: a child's
     18th birthday is the day of the month they were born on, not 18 x 365.25 days later."""

@@ -9,6 +9,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from ..paths import project_root
 from ..ssda903 import collection_year_label
 from .calibration import Config
 from .ledger import LEDGER_YEARS, SHORT_NAMES
@@ -25,7 +26,6 @@ def _quarter_end_month(y: int, q: int) -> str:
 
 
 def _seed_table(name: str) -> pd.DataFrame:
-    from ..paths import project_root
     return pd.read_csv(project_root() / "data" / "raw" / "seed004_2021-22-Q1" / f"{name}.csv", dtype=str,
                        keep_default_na=False)
 

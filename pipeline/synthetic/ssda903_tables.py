@@ -13,7 +13,9 @@ import pandas as pd
 
 from ..ssda903 import CATEGORIES, collection_year_label
 from .calibration import LA_NUMBER, Config
+from .child_tables import other_tables
 from .formats import MILES, add_years, placement_postcodes, postcodes, upns
+from .formats import fmt_days as _fmt
 from .simulate import LAST_MONTH, Simulation
 
 COLLECTION_YEARS = list(range(2019, 2027))  # 2019-20 .. 2026-27 (the last to 30 September 2026)
@@ -91,16 +93,6 @@ def _place_code(sub: pd.Series, collection_year: int) -> pd.Series:
     out = sub.copy()
     out[sub == "SUPPORTED"] = "K3" if collection_year >= 2024 else "H5"
     out[sub == "OTHER"] = "Z11" if collection_year >= 2025 else "Z1"
-    return out
-
-
-def _fmt(days) -> pd.Series:
-    """Day ordinals -> dd/mm/yyyy text ('' for missing)."""
-    days = pd.Series(days) if not isinstance(days, pd.Series) else days
-    out = pd.Series("", index=days.index, dtype=object)
-    ok = days.notna() & (days > 0)
-    dates = pd.to_datetime(days[ok].astype(np.int64) - 719163, unit="D")  # ordinal of 1970-01-01 is 719163
-    out[ok] = dates.dt.strftime("%d/%m/%Y")
     return out
 
 
@@ -220,8 +212,6 @@ def ssda903_returns(episodes: pd.DataFrame, children: pd.DataFrame, cfg: Config)
     """Episodes, header, UASC and missing for each collection year 2019-20 .. 2026-27 in DfE's column
     layout: an episode open across 31 March appears in both years, open (DEC, REC and reason for
     placement change blank) in the earlier one."""
-    from .child_tables import other_tables
-
     ch = children.set_index("child")
     missing_all = missing_periods(episodes, children, cfg)
     out = {}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .. import ssda903
 from ..placements import AGE_BANDS, DURATION_BANDS
 from ..ssda903 import CATEGORIES
 from .calibration import AUTHORITY, CALIBRATION_SOURCE, Config, published_for, targets
@@ -22,8 +25,6 @@ def _csv(df: pd.DataFrame) -> bytes:
 
 
 def oracle_tables(sim: Simulation, costs: pd.DataFrame, returns: dict, cfg: Config) -> dict[str, pd.DataFrame]:
-    from .. import ssda903
-
     hazards = pd.DataFrame([(c, a, d, EXIT_HAZARD[i] * EXIT_AGE[j] * EXIT_DURATION[k])
                             for i, c in enumerate(CATEGORIES) for j, a in enumerate(AGE_BANDS)
                             for k, d in enumerate(DURATION_BANDS)],
@@ -96,8 +97,6 @@ def generate(cfg: Config) -> dict[str, bytes]:
 def write_demo(out_dir, cfg: Config, messy: bool = False) -> dict[str, bytes]:
     """Generate and write the demo data set; returns the files written. Existing generated files
     in ``out_dir`` are replaced; the folder's README is kept."""
-    from pathlib import Path
-
     files = generate(cfg)
     if messy:
         files = messify(files, cfg)
@@ -107,7 +106,6 @@ def write_demo(out_dir, cfg: Config, messy: bool = False) -> dict[str, bytes]:
     out = Path(out_dir)
     for sub in ("ssda903", "ledger", "returns", "oracle"):
         if (out / sub).exists():
-            import shutil
             shutil.rmtree(out / sub)
     for rel, data in files.items():
         p = out / rel
