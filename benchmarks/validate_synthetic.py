@@ -64,7 +64,6 @@ def validate_year(data_dir: Path, label: str, prev: str | None) -> dict:
     import importlib
     import logging
 
-    import pandas as pd
 
     logging.disable(logging.CRITICAL)  # the validator logs every rule at INFO and crashes with tracebacks
     from lac_validator.lac_validator import LacValidator

@@ -8,12 +8,16 @@ import json
 import os
 import re
 import sys
+from datetime import UTC
 from pathlib import Path
 
-from .params import ParamsError, available_quarters, params_path
-from .paths import outputs_dir, project_root, shown_path
-from .quarters import Quarter, QuarterError
-from .runner import BuildError, BuildLocked, pack_dir, run_quarter
+from pipeline.build.runner import BuildError, BuildLocked, pack_dir, run_quarter
+from pipeline.core.params import ParamsError, available_quarters, load_params, params_path, read_yaml
+from pipeline.core.paths import outputs_dir, project_root, shown_path
+from pipeline.core.quarters import Quarter, QuarterError
+from pipeline.ingest.inputs import InputError
+from pipeline.quarter import freshness, quality
+from pipeline.quarter.context import QuarterContext
 
 
 def cmd_run(args) -> int:
@@ -36,7 +40,6 @@ def new_quarter(label: str, root: Path | None = None) -> tuple[Path, Path]:
     if not earlier:
         raise ParamsError(f"no params file before {q.label} to copy from in {target.parent.relative_to(root)}")
     prev = earlier[-1]
-    from .params import read_yaml
 
     text = params_path(prev, root).read_text(encoding="utf-8")
     old = read_yaml(params_path(prev, root))  # the earlier quarter's file loaded as load_params does
@@ -101,11 +104,6 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
     """Validate a quarter's inputs without building the pack. Returns (exit code, report lines)."""
     import tempfile
 
-    from . import quality
-    from .context import QuarterContext
-    from .inputs import InputError
-    from .params import load_params
-
     root = root or project_root()
     params = load_params(quarter or None, root, path=params_file)
     lines = [f"cspack check {params.quarter.label}: {len(params.inputs)} inputs in {shown_path(params.path, root)}"]
@@ -147,7 +145,6 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
             return 1, lines
         lines.append(f"Result: every input read; {int(reg['rows_quarantined'].sum()):,} rows quarantined, "
                      f"{quality.plural(len(checks), 'finding')} to check")
-        from . import freshness  # every input must reach the quarter (or be listed under allow_stale)
         coverage = freshness.assess(params, ctx.table)
         lines += ["Periods covered:"] + [f"  {'STALE' if c.stale else 'ok':<10} {c.input:<28} {c.covers}"
                                          + (" (allowed: allow_stale)" if c.stale and c.allowed else "")
@@ -171,7 +168,7 @@ def cmd_check(args) -> int:
 def cmd_demo_data(args) -> int:
     import time
 
-    from .synthetic import Config, write_demo
+    from pipeline.synthetic import Config, write_demo  # a developer tool: loaded only for demo-data
 
     root = project_root()
     cfg = Config(seed=args.seed, scale=args.scale, pinned=not args.unpinned)
@@ -288,9 +285,9 @@ def _error_log(exc: BaseException) -> str:
     folder); returns the path shown to the user, or "" when no log could be written."""
     import tempfile
     import traceback
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    text = (f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} cspack {' '.join(sys.argv[1:])}\n"
+    text = (f"{datetime.now(UTC).isoformat(timespec='seconds')} cspack {' '.join(sys.argv[1:])}\n"
             + "".join(traceback.format_exception(exc)))
     for folder in (outputs_dir(), Path(tempfile.gettempdir())):
         try:

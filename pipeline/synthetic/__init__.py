@@ -7,12 +7,12 @@ authority's published counts (``calibration``), written as every SSDA903 table i
 systems export them (``messy``). Everything it writes is synthetic and says so. See docs/synthetic.md.
 """
 
-from .calibration import CALIBRATION_SOURCE, PUBLISHED, Config, published_counts, targets
-from .ledger import PLACEMENT_SPEND_2021_22, placement_days
-from .messy import messify, messy_csv, messy_ledger, messy_return
-from .simulate import AGE_BANDS, DURATION_BANDS, ENTRY_CATEGORY, EXIT_REASONS, Simulation, simulate
-from .ssda903_tables import COLLECTION_YEARS, build_episodes, ssda903_returns
-from .write import generate, write_demo
+from pipeline.synthetic.calibration import CALIBRATION_SOURCE, PUBLISHED, Config, published_counts, targets
+from pipeline.synthetic.ledger import PLACEMENT_SPEND_2021_22, placement_days
+from pipeline.synthetic.messy import messify, messy_csv, messy_ledger, messy_return
+from pipeline.synthetic.simulate import AGE_BANDS, DURATION_BANDS, ENTRY_CATEGORY, EXIT_REASONS, Simulation, simulate
+from pipeline.synthetic.ssda903_tables import COLLECTION_YEARS, build_episodes, ssda903_returns
+from pipeline.synthetic.write import generate, write_demo
 
 __all__ = ["AGE_BANDS", "CALIBRATION_SOURCE", "COLLECTION_YEARS", "Config", "DURATION_BANDS", "ENTRY_CATEGORY", "EXIT_REASONS",
            "PLACEMENT_SPEND_2021_22", "PUBLISHED", "Simulation", "build_episodes", "generate", "messify", "messy_csv",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..paths import project_root
+from pipeline.core.paths import project_root
 
 # Derbyshire (E10000007), years ending 31 March. Source: data/raw/published/national/benchmarks_core.csv
 # (measure ids cla_31mar_number, cla_starts_number, cla_ceased_number), from DfE's CLA statistics.

@@ -10,8 +10,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from .calibration import LA_NUMBER, Config
-from .formats import add_years, fmt_days
+from pipeline.synthetic.calibration import LA_NUMBER, Config
+from pipeline.synthetic.formats import add_years, fmt_days
 
 SW_FROM = 2023  # social worker episodes are collected from 2023-24
 # OC2, DfE "Outcomes for children in need, including children looked after", England 2024 (children

@@ -8,10 +8,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from ..placements import daily_stock
-from ..ssda903 import CATEGORIES, collection_year_label
-from .calibration import Config
-from .simulate import _days_in_month
+from pipeline.ingest.ssda903 import CATEGORIES, collection_year_label
+from pipeline.placements.history import daily_stock
+from pipeline.synthetic.calibration import Config
+from pipeline.synthetic.simulate import _days_in_month
 
 LEDGER_YEARS = list(range(2019, 2027))
 # weekly unit cost per placement category in 2021-22 prices, with source or "assumption"
@@ -157,7 +157,7 @@ def build_ledger(episodes: pd.DataFrame, cfg: Config, costs: pd.DataFrame) -> tu
             actual = pc[(pc["financial_year"] == fyl) & (pc["category"] == cat)].set_index("month")["cost_pence"]
             rows.append((fyl, f"CP{101 + i}", budget, actual.reindex(fy_months).to_numpy(np.int64), True))
         years_from = fy - 2021
-        for j, (lid, name, b2021, drift2021, _div, split) in enumerate(OTHER_LINES):
+        for j, (_lid, _name, b2021, drift2021, _div, split) in enumerate(OTHER_LINES):
             annual = b2021 * cfg.scale * 1e8 * 1.03 ** years_from
             drift = drift2021 if fy == 2021 else drift2021 * 0.5 + rng.normal(0, 0.02)
             for k, (_subj, share) in enumerate(split):

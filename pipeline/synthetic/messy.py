@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from .calibration import Config
+from pipeline.synthetic.calibration import Config
 
 LEDGER_HEADINGS = {"financial_year": "Fin Year", "period": "Period", "month": "Month", "cost_centre": "Cost Centre",
                    "cost_centre_name": "Cost Centre Description", "service_line_id": "Service Line Code",

@@ -9,11 +9,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from ..paths import project_root
-from ..ssda903 import collection_year_label
-from .calibration import Config
-from .ledger import LEDGER_YEARS, SHORT_NAMES
-from .simulate import _days_in_month
+from pipeline.core.paths import project_root
+from pipeline.ingest.ssda903 import collection_year_label
+from pipeline.synthetic.calibration import Config
+from pipeline.synthetic.ledger import LEDGER_YEARS, SHORT_NAMES
+from pipeline.synthetic.simulate import _days_in_month
+
 
 def quarters_generated() -> list[tuple[int, int]]:
     """(financial year start, quarter) from 2019-20 Q1 to 2026-27 Q2."""

@@ -24,11 +24,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from ..placements import AGE_BANDS, AGE_EDGES, DURATION_BANDS, DURATION_EDGES_DAYS
-from ..placements import _band_of_years as _age_band
-from ..ssda903 import CATEGORIES
-from .calibration import Config, published_for, targets
-from .formats import add_years
+from pipeline.ingest.ssda903 import CATEGORIES
+from pipeline.placements.history import AGE_BANDS, AGE_EDGES, DURATION_BANDS, DURATION_EDGES_DAYS
+from pipeline.placements.history import band_of_years as _age_band
+from pipeline.synthetic.calibration import Config, published_for, targets
+from pipeline.synthetic.formats import add_years
 
 __all__ = ["AGE_BANDS", "DURATION_BANDS", "Simulation", "simulate", "month_starts"]
 
@@ -175,7 +175,7 @@ def simulate(cfg: Config) -> Simulation:
     done_exits: dict[int, int] = {}
     annual_starts: list[int] = []  # starts in each completed year, for the free-running trend
     starts_this_year = 0
-    for mi, m0 in enumerate(months):
+    for m0 in months:
         fy_end = m0.year + 1 if m0.month >= 4 else m0.year  # year ending 31 March
         mpos = (m0.month - 4) % 12  # 0 = April
         d0, ndays = m0.toordinal(), _days_in_month(m0)

@@ -11,12 +11,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from ..ssda903 import CATEGORIES, collection_year_label
-from .calibration import LA_NUMBER, Config
-from .child_tables import other_tables
-from .formats import MILES, add_years, placement_postcodes, postcodes, upns
-from .formats import fmt_days as _fmt
-from .simulate import LAST_MONTH, Simulation
+from pipeline.ingest.ssda903 import CATEGORIES, collection_year_label
+from pipeline.synthetic.calibration import LA_NUMBER, Config
+from pipeline.synthetic.child_tables import other_tables
+from pipeline.synthetic.formats import MILES, add_years, placement_postcodes, postcodes, upns
+from pipeline.synthetic.formats import fmt_days as _fmt
+from pipeline.synthetic.simulate import LAST_MONTH, Simulation
 
 COLLECTION_YEARS = list(range(2019, 2027))  # 2019-20 .. 2026-27 (the last to 30 September 2026)
 DATA_END = date(LAST_MONTH.year, LAST_MONTH.month, 30).toordinal()  # 30 September 2026

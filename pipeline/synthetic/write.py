@@ -7,18 +7,23 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .. import ssda903
-from ..placements import AGE_BANDS, DURATION_BANDS
-from ..ssda903 import CATEGORIES
-from .calibration import AUTHORITY, CALIBRATION_SOURCE, Config, published_for, targets
-from .ledger import PLACEMENT_BUDGET_SOURCE, PLACEMENT_SPEND_2021_22, build_ledger, calibrated_unit_costs
-from .messy import messify
-from .returns import quarterly_returns
-from .simulate import EXIT_AGE, EXIT_DURATION, EXIT_HAZARD, MOVE_DEST, MOVE_PROB, Simulation, simulate
-from .ssda903_tables import build_episodes, ssda903_returns
+from pipeline.ingest import ssda903
+from pipeline.ingest.ssda903 import CATEGORIES
+from pipeline.placements.history import AGE_BANDS, DURATION_BANDS
+from pipeline.synthetic.calibration import AUTHORITY, CALIBRATION_SOURCE, Config, published_for, targets
+from pipeline.synthetic.ledger import (
+    PLACEMENT_BUDGET_SOURCE,
+    PLACEMENT_SPEND_2021_22,
+    build_ledger,
+    calibrated_unit_costs,
+)
+from pipeline.synthetic.messy import messify
+from pipeline.synthetic.returns import quarterly_returns
+from pipeline.synthetic.simulate import EXIT_AGE, EXIT_DURATION, EXIT_HAZARD, MOVE_DEST, MOVE_PROB, Simulation, simulate
+from pipeline.synthetic.ssda903_tables import build_episodes, ssda903_returns
+
 
 def _csv(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
