@@ -84,3 +84,7 @@ demo-data: $(STAMP) ## regenerate the bundled synthetic authority in data/raw/sy
 
 clean: ## remove .venv and the pytest cache
 	rm -rf $(VENV) .pytest_cache
+
+.PHONY: validate-synthetic
+validate-synthetic: ## DfE's SSDA903 validator (own venv .venv-validator) on the bundled synthetic returns
+	$(PYTHON) benchmarks/validate_synthetic.py

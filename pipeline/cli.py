@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from pipeline.build.runner import BuildError, BuildLocked, pack_dir, run_quarter
@@ -170,12 +171,24 @@ def cmd_demo_data(args) -> int:
     from pipeline.synthetic import Config, write_demo  # a developer tool: loaded only for demo-data
 
     root = project_root()
+    cfg = Config(seed=args.seed, scale=args.scale, pinned=not args.unpinned)
+    if args.authority:
+        cfg.authority = args.authority.strip().upper()
+    if (cfg.authority != Config().authority or not cfg.pinned) and not args.out:
+        print("cspack: --authority and --unpinned write another authority's data: give --out FOLDER "
+              "(data/raw/synthetic holds the bundled demonstration)", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else root / "data" / "raw" / "synthetic"
     t = time.perf_counter()
-    files = write_demo(out, Config(seed=args.seed, scale=args.scale), messy=args.messy)
+    try:
+        files = write_demo(out, cfg, messy=args.messy)
+    except ValueError as exc:  # an authority without published counts for every year
+        print(f"cspack: {exc}", file=sys.stderr)
+        return 2
     size = sum(len(b) for b in files.values())
     print(f"wrote {len(files)} synthetic files ({size / 1e6:.1f} MB) to {out} in {time.perf_counter() - t:.1f}s "
-          f"(seed {args.seed}, scale {args.scale}{', messy' if args.messy else ''})")
+          f"(seed {args.seed}, scale {args.scale}, authority {cfg.authority}{'' if cfg.pinned else ', unpinned'}"
+          f"{', messy' if args.messy else ''})")
     return 0
 
 
@@ -203,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--scale", type=float, default=1.0, help="multiply the authority (national is about 80)")
     d.add_argument("--out", help="output folder (default data/raw/synthetic)")
     d.add_argument("--messy", action="store_true", help="write the files as councils' systems export them")
+    d.add_argument("--authority", help="calibrate to this authority's published counts (code such as E08000025)")
+    d.add_argument("--unpinned", action="store_true",
+                   help="published flows as expectations only: the stock wanders, its truth in oracle/ (for forecasts)")
     d.set_defaults(func=cmd_demo_data)
     args = ap.parse_args(argv)
     debug = args.debug or os.environ.get("CSPACK_DEBUG", "") not in ("", "0")
@@ -269,9 +285,9 @@ def _error_log(exc: BaseException) -> str:
     folder); returns the path shown to the user, or "" when no log could be written."""
     import tempfile
     import traceback
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    text = (f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} cspack {' '.join(sys.argv[1:])}\n"
+    text = (f"{datetime.now(UTC).isoformat(timespec='seconds')} cspack {' '.join(sys.argv[1:])}\n"
             + "".join(traceback.format_exception(exc)))
     for folder in (outputs_dir(), Path(tempfile.gettempdir())):
         try:

@@ -2,7 +2,6 @@
 
 import io
 import json
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +120,12 @@ def test_placement_mix_and_exit_reasons_near_published_shares(files):
     cat = ssda903.place_category(open_["PLACE"], open_["PLACE_PROVIDER"]).value_counts(normalize=True) * 100
     foster = cat.reindex(["in_house_fostering", "agency_fostering", "kinship_fostering"]).sum()
     residential = cat.reindex(["in_house_childrens_home", "external_childrens_home", "secure"]).fillna(0).sum()
-    far = (~open_["PL_POST"].isin(synthetic.HOME_SECTORS)).mean() * 100
+    # distance between full postcodes, from their grid references in the generator's reference list
+    pc = pd.read_csv(ROOT / "pipeline" / "synthetic" / "reference" / "postcodes.csv").set_index("postcode")
+    home, place = pc.reindex(open_["HOME_POST"]), pc.reindex(open_["PL_POST"])
+    miles = np.hypot(home["easting"].to_numpy() - place["easting"].to_numpy(),
+                     home["northing"].to_numpy() - place["northing"].to_numpy()) / 1609.3
+    far = (miles[~np.isnan(miles)] > 20).mean() * 100
     ceased = e[~e["REC"].isin(["", "X1"])]
     shares = {"returned home": ceased["REC"].eq("E4A").mean() * 100,
               "sgo": ceased["REC"].isin(["E45", "E46", "E47", "E48"]).mean() * 100,
@@ -202,8 +206,8 @@ def test_measure_returns_agree_with_the_ssda903_returns(files):
 def test_messy_returns_read_to_the_clean_tables(files):
     """Title rows, human headings, money as "£1.234"/"(0.5)"/"0.5-", blank rows, BOM, CRLF and shuffled
     columns: every quarterly return of two quarters reads to exactly the clean table."""
-    from pipeline.ingest.inputs import read_input
     from pipeline.core.params import InputSpec
+    from pipeline.ingest.inputs import read_input
 
     messy = synthetic.messify(files, Config())
     import tempfile
@@ -228,8 +232,8 @@ def test_messy_returns_read_to_the_clean_tables(files):
 
 def test_messy_demo_prepares_the_same_processed_tables(tmp_path):
     """The whole messy variant (ledger, returns, SSDA903) prepares to the same Parquet tables."""
-    from tests.conftest import copy_project
     from pipeline.quarter.context import open_quarter
+    from tests.conftest import copy_project
 
     root = copy_project(tmp_path / "proj")
     clean = open_quarter("2026-27-Q2", work_dir=str(tmp_path / "clean"), root=root)
@@ -246,3 +250,140 @@ def test_messy_demo_prepares_the_same_processed_tables(tmp_path):
     rc, rm = clean.register().set_index("input"), messy.register().set_index("input")
     assert (rc["rows_kept"] == rm["rows_kept"]).all() and rm["rows_quarantined"].sum() == 0
     assert rm.loc["ledger", "rows_dropped"] > 10  # subtotals and blank rows, counted
+
+
+# ---- DfE's layout and realistic formats (issue 19) ----------------------------------------------------
+DFE_COLUMNS = {  # DfE's SSDA903 CSV layout, as csc-validator-be-903 0.1.17 (lac_validator/config.py) lists it
+    "episodes": ["CHILD", "DECOM", "RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "DEC", "REC", "REASON_PLACE_CHANGE",
+                 "HOME_POST", "PL_POST", "URN"],
+    "header": ["CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB"], "uasc": ["CHILD", "SEX", "DOB", "DUC"],
+    "missing": ["CHILD", "DOB", "MISSING", "MIS_START", "MIS_END"],
+    "oc2": ["CHILD", "DOB", "SDQ_SCORE", "SDQ_REASON", "CONVICTED", "HEALTH_CHECK", "IMMUNISATIONS", "TEETH_CHECK",
+            "HEALTH_ASSESSMENT", "SUBSTANCE_MISUSE", "INTERVENTION_RECEIVED", "INTERVENTION_OFFERED"],
+    "oc3": ["CHILD", "DOB", "IN_TOUCH", "ACTIV", "ACCOM"],
+    "ad1": ["CHILD", "DOB", "DATE_INT", "DATE_MATCH", "FOSTER_CARE", "NB_ADOPTR", "SEX_ADOPTR", "LS_ADOPTR"],
+    "placed_for_adoption": ["CHILD", "DOB", "DATE_PLACED", "DATE_PLACED_CEASED", "REASON_PLACED_CEASED"],
+    "previous_permanence": ["CHILD", "DOB", "PREV_PERM", "LA_PERM", "DATE_PERM"],
+    "reviews": ["CHILD", "DOB", "REVIEW", "REVIEW_CODE"],
+    "sw_episodes": ["CHILD", "DOB", "SW_ID", "SW_DECOM", "SW_DEC", "SW_REASON"],
+}
+
+
+def _table(files, year, name):
+    return pd.read_csv(io.BytesIO(files[f"ssda903/{year}/{name}.csv"]), dtype=str, keep_default_na=False)
+
+
+def test_every_ssda903_table_in_dfes_layout_every_year(files):
+    for y in synthetic.COLLECTION_YEARS:
+        label = ssda903.collection_year_label(y)
+        for name, cols in DFE_COLUMNS.items():
+            path = f"ssda903/{label}/{name}.csv"
+            if name == "sw_episodes" and y < 2023:  # collected from 2023-24
+                assert path not in files
+                continue
+            df = _table(files, label, name)
+            assert list(df.columns) == cols, path
+            if name not in ("uasc", "ad1"):
+                assert len(df) > 10, path
+        # every child in any table has a header row
+        ids = set(_table(files, label, "header")["CHILD"])
+        for name in DFE_COLUMNS:
+            if f"ssda903/{label}/{name}.csv" in files:
+                assert set(_table(files, label, name)["CHILD"]) <= ids, (label, name)
+
+
+def _upn_ok(upn: str) -> bool:
+    """DfE's UPN: a check letter then 12 digits; the letter is the sum of digits 2-13 weighted 2..13,
+    modulo 23, in ABCDEFGHJKLMNPQRTUVWXYZ (written out here, independently of the generator)."""
+    if upn in {"UN1", "UN2", "UN3", "UN4", "UN5"}:
+        return True
+    if len(upn) != 13 or not upn[1:].isdigit():
+        return False
+    return "ABCDEFGHJKLMNPQRTUVWXYZ"[sum(int(c) * w for c, w in zip(upn[1:], range(2, 14))) % 23] == upn[0]
+
+
+def test_upns_postcodes_and_urns_have_real_formats(files):
+    pc = pd.read_csv(ROOT / "pipeline" / "synthetic" / "reference" / "postcodes.csv").set_index("postcode")
+    for label in ("2019-20", "2024-25", "2026-27"):
+        h = _table(files, label, "header")
+        assert h["UPN"].map(_upn_ok).all() and h["UPN"].str.match(r"^[A-Z]\d{12}$").mean() > 0.7
+        assert not h.loc[~h["UPN"].str.startswith("UN"), "UPN"].duplicated().any()
+        e = _table(files, label, "episodes")
+        uasc = set(_table(files, label, "uasc")["CHILD"])
+        home = e.loc[~e["CHILD"].isin(uasc), "HOME_POST"]
+        assert home.str.match(r"^[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}$").all()  # full postcodes, not sectors
+        assert (pc.loc[home, "authority"] == "E10000007").all()  # homes inside the authority
+        assert (e.loc[e["CHILD"].isin(uasc), "HOME_POST"] == "").all()  # not recorded for UASC (rule 406)
+        p1 = (e["PLACE"] == "P1") & (e["HOME_POST"] != "")
+        assert (e.loc[p1, "PL_POST"] == e.loc[p1, "HOME_POST"]).all()
+        assert (e.loc[~p1 & (e["HOME_POST"] != ""), "PL_POST"] != e.loc[~p1 & (e["HOME_POST"] != ""), "HOME_POST"]).all()
+        own = (e["PLACE_PROVIDER"] == "PR1") & ~e["PLACE"].str.match(r"^[AU]\d$")  # own homes: in the authority
+        assert (pc.loc[e.loc[own, "PL_POST"], "authority"] == "E10000007").all()
+        assert (e.loc[e["URN"] == "XXXXXXX", "PLACE"].str.match(r"^[AU]\d$")).all()  # rule 242
+        assert (e.loc[e["PLACE"].isin(["K1", "K2"]), "URN"].str.match(r"^SC\d{6}$")).all()
+        assert (e.loc[e["PLACE"].isin(["P1", "R1", "R2", "Z1", "Z11"]), "URN"] == "").all()
+
+
+def test_no_impossible_records(files):
+    r = _returns(files)
+    for label, e in r.items():
+        h = _table(files, label, "header").set_index("CHILD")
+        dob = pd.to_datetime(h.loc[e["CHILD"], "DOB"], format="%d/%m/%Y").to_numpy()
+        days = (e["DEC_date"] - e["DECOM_date"]).dt.days
+        assert (days[e["LS"] == "L1"] <= 3).all() and (days[e["LS"] == "L2"] <= 8).all()  # 72 hours; 8 days
+        assert not ((e["PLACE"] == "P1") & (e["LS"] == "V2")).any()  # rule 378
+        assert ((e["PLACE_PROVIDER"] == "PR0") == (e["PLACE"] == "P1")).all()  # rules 527-531, 550
+        assert (e.loc[e["PLACE"].isin(["Z1", "Z11"]), "PLACE_PROVIDER"] == "").all()  # rule 213
+        assert not (e["PLACE"].isin(["A3", "A5"]) & ~e["RNE"].isin(["S", "T", "U"])).any()  # rule 217
+        age = (e["DECOM_date"] - dob).dt.days / 365.25
+        assert (age[e["PLACE"].isin(["K3", "H5"])] >= 16).all() and (age[e["PLACE"] == "S1"] >= 4).all()
+        # the 18th birthday is the same calendar date: nobody in care after it, staying put (E17) on it
+        b18 = pd.Series(pd.to_datetime(dob) + pd.DateOffset(years=18), index=e.index)
+        assert (e["DECOM_date"] < b18).all() and (e["DEC_date"].dropna() <= b18[e["DEC_date"].notna()]).all()
+        e17 = e["REC"] == "E17"
+        assert e17.any() and (e.loc[e17, "DEC_date"] == b18[e17]).all()
+        assert (e.loc[e["DEC"] == "", ["REC", "REASON_PLACE_CHANGE"]] == "").all().all()  # open: no REC
+        # the reason for a move is on the episode the move ends
+        s = e.sort_values(["CHILD", "DECOM_date"])
+        nxt_rne = s.groupby("CHILD")["RNE"].shift(-1)
+        ends_move = (s["REC"] == "X1") & nxt_rne.isin(["P", "B"])
+        assert (s.loc[ends_move, "REASON_PLACE_CHANGE"] != "").all()
+        assert (s.loc[~ends_move, "REASON_PLACE_CHANGE"] == "").all()
+
+
+def test_mothers_and_missing_periods_consistent_over_years(files):
+    seen: dict[str, tuple[str, str]] = {}
+    for y in synthetic.COLLECTION_YEARS:
+        label = ssda903.collection_year_label(y)
+        h = _table(files, label, "header")
+        girls = h[h["SEX"].isin(["2", "F"]) & (h["MOTHER"] != "")]
+        for cid, m, mc in girls[["CHILD", "MOTHER", "MC_DOB"]].itertuples(index=False):
+            if cid in seen and seen[cid][0] == "1":
+                assert (m, mc) == seen[cid], (label, cid)  # a mother stays a mother, same first child
+            seen[cid] = (m, mc)
+        m = _table(files, label, "missing")
+        m["s"] = pd.to_datetime(m["MIS_START"], format="%d/%m/%Y")
+        m["e"] = pd.to_datetime(m["MIS_END"].replace("", None), format="%d/%m/%Y")
+        m = m.sort_values(["CHILD", "s"])
+        prev_end = m.groupby("CHILD")["e"].shift(1)
+        assert not (m["s"] <= prev_end).any(), label  # no overlapping periods (rule 574)
+        if y > 2019:  # an open period at 31 March carries into the next year with the same start (rule 576)
+            last = _table(files, ssda903.collection_year_label(y - 1), "missing")
+            opened = last[last["MIS_END"] == ""][["CHILD", "MIS_START"]]
+            assert len(opened.merge(m[["CHILD", "MIS_START"]])) == len(opened)
+    assert sum(v[0] == "1" for v in seen.values()) >= 5
+
+
+def test_published_counts_of_any_authority_and_the_unpinned_mode():
+    pub = synthetic.published_counts("E10000007")
+    assert pub[2025] == synthetic.PUBLISHED[2025] and len(pub) == 11
+    birmingham = synthetic.published_counts("E08000025")
+    assert birmingham[2025][0] > 2000
+    with pytest.raises(ValueError, match="E99999999"):
+        synthetic.published_counts("E99999999")
+    free = generate(Config(pinned=False, scale=0.5))
+    cal = pd.read_csv(io.BytesIO(free["oracle/calibration.csv"]))
+    stock = cal[cal["measure"].str.contains("31 March")]
+    assert (stock["achieved"] != stock["target"]).sum() >= 5  # the stock wanders off the published counts
+    assert not pd.read_csv(io.BytesIO(free["oracle/exit_multiplier.csv"]))["calibrated"].any()
+    assert json.loads(free["metadata.json"])["pinned"] is False

@@ -56,7 +56,10 @@ def check_episodes(episodes: pd.DataFrame, collection_year: str) -> pd.DataFrame
     add("bad_date", e["DECOM_date"].isna(), "DECOM")
     add("bad_date", (e["DEC"].str.strip() != "") & e["DEC_date"].isna(), "DEC")
     for field in ("PLACE", "LS", "RNE", "CIN", "PLACE_PROVIDER"):
-        add("codes", ~e[field].isin(valid_codes(field, collection_year)), field)
+        bad = ~e[field].isin(valid_codes(field, collection_year))
+        if field == "PLACE_PROVIDER":  # DfE: no provider for temporary (T) and other (Z) placements (rules 178, 213)
+            bad &= ~((e[field] == "") & e["PLACE"].str.fullmatch(r"T\d|Z\d{1,2}"))
+        add("codes", bad, field)
     add("codes", (e["REC"] != "") & ~e["REC"].isin(valid_codes("REC", collection_year)), "REC")
     rpc = e["REASON_PLACE_CHANGE"]
     add("codes", (rpc != "") & ~rpc.isin(valid_codes("REASON_PLACE_CHANGE", collection_year)), "REASON_PLACE_CHANGE")
