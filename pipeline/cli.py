@@ -208,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--out", help="output folder (default data/raw/synthetic)")
     d.add_argument("--messy", action="store_true", help="write the files as councils' systems export them")
     d.set_defaults(func=cmd_demo_data)
+    from .batch.command import add_parser as add_batch_parser  # cspack batch (pipeline/batch)
+
+    add_batch_parser(sub)
     args = ap.parse_args(argv)
     debug = args.debug or os.environ.get("CSPACK_DEBUG", "") not in ("", "0")
     try:
