@@ -61,3 +61,6 @@ demo-data: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+bench-batch: $(STAMP)  ## public-data packs of many authorities on Dask, 1 and 2 workers (AUTHORITIES="East Midlands"; default all)
+	$(BIN)/python benchmarks/bench_batch.py --authorities "$(or $(AUTHORITIES),all)"

@@ -16,6 +16,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     b.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786) to run the batch on")
     b.add_argument("--attempts", type=int, default=3,
                    help="attempts per authority when a build fails for a passing reason such as a kernel port (default 3)")
+    b.add_argument("--no-pdf", action="store_true", help="no pack.pdf for each authority (faster)")
     b.set_defaults(func=cmd_batch)
     return b
 
@@ -42,7 +43,7 @@ def cmd_batch(args) -> int:
     where = f"the cluster at {args.scheduler}" if args.scheduler else f"{args.workers or 'one per core'} worker processes"
     print(f"cspack batch: {len(authorities)} authorities on {where}, into {out}")
     result = run_batch(authorities, out, workers=args.workers, scheduler=args.scheduler, attempts=args.attempts,
-                       echo=lambda line: print(line, flush=True))
+                       echo=lambda line: print(line, flush=True), options={"pdf": False} if args.no_pdf else None)
     n_bad = len(result.failed)
     print(f"built {len(result.records) - n_bad} of {len(result.records)} packs in {result.seconds:.0f}s; "
           f"index: {out / 'index.html'}")

@@ -157,10 +157,10 @@ def _replace_dir(staging: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def default_builder(authority, out_dir, *, data=None, work_dir=None, root=None):
+def default_builder(authority, out_dir, *, data=None, work_dir=None, root=None, **options):
     from ..public.pack import build_public_pack
 
-    return build_public_pack(authority, out_dir, data=data, work_dir=work_dir, root=root)
+    return build_public_pack(authority, out_dir, data=data, work_dir=work_dir, root=root, **options)
 
 
 def authority_record(authority) -> dict:
@@ -170,11 +170,13 @@ def authority_record(authority) -> dict:
 
 
 def build_one(authority, out_root: str | Path, data=None, builder: Callable | None = None,
-              root: str | Path | None = None, attempts: int = 3, pause: float = 1.0) -> dict:
+              root: str | Path | None = None, attempts: int = 3, pause: float = 1.0,
+              options: dict | None = None) -> dict:
     """Build one authority's pack into ``<out_root>/<slug>/`` (the task run on a Dask worker). Returns
     a record: status ``ok`` or ``failed``, attempts, seconds, peak memory of the worker and its kernels,
     the pack's path relative to ``out_root`` and its summary, or the error and a plain reason. Never raises
-    (apart from KeyboardInterrupt and SystemExit)."""
+    (apart from KeyboardInterrupt and SystemExit). ``options``: further keyword arguments for the builder
+    (``pdf=False``)."""
     builder = builder or default_builder
     out_root = Path(out_root)
     rec = authority_record(authority)
@@ -199,7 +201,8 @@ def build_one(authority, out_root: str | Path, data=None, builder: Callable | No
                 os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
                 os.environ["TMPDIR"] = str(tmp)
                 tempfile.tempdir = str(tmp)
-                result = builder(authority, staging, data=data, work_dir=work, root=Path(root) if root else None)
+                result = builder(authority, staging, data=data, work_dir=work, root=Path(root) if root else None,
+                                 **(options or {}))
                 pack = Path(result.pack)
                 try:
                     rel = pack.resolve().relative_to(staging.resolve())
@@ -283,7 +286,8 @@ def progress_line(i: int, n: int, rec: dict) -> str:
 
 def run_batch(authorities: list, out_dir: str | Path, *, workers: int | None = None, scheduler: str | None = None,
               builder: Callable | None = None, data=None, root: str | Path | None = None, attempts: int = 3,
-              pause: float = 1.0, echo: Callable[[str], Any] | None = print, rollup: bool = True) -> BatchResult:
+              pause: float = 1.0, echo: Callable[[str], Any] | None = print, rollup: bool = True,
+              options: dict | None = None) -> BatchResult:
     """Build every authority in ``authorities`` into ``out_dir`` on Dask and write the roll-up. With the
     default builder the public data are read once here (``load_public_data``) and scattered to every
     worker; a ``builder`` given instead receives ``data`` as passed."""
@@ -306,7 +310,7 @@ def run_batch(authorities: list, out_dir: str | Path, *, workers: int | None = N
         shared = client.scatter(data, broadcast=True) if data is not None else None
         futures = {}
         for a in authorities:
-            f = client.submit(build_one, a, str(out), shared, builder, str(root) if root else None, attempts, pause,
+            f = client.submit(build_one, a, str(out), shared, builder, str(root) if root else None, attempts, pause, options,
                               key=f"cspack-pack-{authority_slug(a)}-{os.getpid()}-{time.monotonic_ns()}", pure=False)
             futures[f] = a
         done: dict[str, dict] = {}
