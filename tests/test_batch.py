@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,8 @@ def fake_builder(authority, out_dir, *, data=None, work_dir=None, root=None):
         os._exit(1)  # the worker process dies
     (out_dir / "pack.html").write_text(
         json.dumps({"name": authority.name, "out": str(out_dir), "work": str(work_dir), "exists": work_dir.is_dir(),
-                    "runtime": os.environ.get("JUPYTER_RUNTIME_DIR"), "pid": os.getpid(), "data": data["token"]}),
+                    "runtime": os.environ.get("JUPYTER_RUNTIME_DIR"),
+                    "tmp": tempfile.gettempdir(), "pid": os.getpid(), "data": data["token"]}),
         encoding="utf-8")
     return SimpleNamespace(authority=authority, out_dir=out_dir, pack=out_dir / "pack.html", seconds=0.01,
                            summary=fake_summary(authority.code))
@@ -108,8 +110,11 @@ def test_build_one_in_its_own_folders_then_moved_into_place(tmp_path):
     written = json.loads((tmp_path / "out" / rec["pack"]).read_text())
     task = Path(written["out"]).parent
     assert task.parent == (tmp_path / "out" / ".batch-work") and written["exists"]
-    assert Path(written["runtime"]) == task / "runtime"  # the kernel's connection file goes in the task's folder
-    assert not task.exists()  # the task's folders are removed
+    runtime = Path(written["runtime"])  # the kernel's connection file goes in a folder of the task's own,
+    assert runtime.name == "runtime" and runtime.parent.name.startswith("cspack-b-")
+    assert len(str(runtime)) < 50  # short: Chromium's and ZMQ's Unix sockets go there (at most 107 bytes)
+    assert Path(written["tmp"]) == runtime.parent / "tmp"
+    assert not task.exists() and not runtime.parent.exists()  # the task's folders are removed
     assert os.environ.get("JUPYTER_RUNTIME_DIR") == before  # and the worker's environment restored
     assert rec["summary"] == fake_summary("E1") and rec["peak_memory_mb"] > 0
 
@@ -199,7 +204,7 @@ def test_index_links_values_and_markup(batch):
         href = row["Authority"].a["href"]
         assert (out / href).is_file() and json.loads((out / href).read_text())["name"] == rec["name"]
         s = fake_summary(rec["code"])  # computed again, not read from the batch
-        assert row["Year"].get_text() == s["year"]
+        assert row["Year to 31 March"].get_text() == s["year"]
         assert _number(row["Children looked after per 10,000 children"].get_text()) == round(s["cla_rate_per_10k"], 1)
         assert _number(row["Change on the year before (per 10,000)"].get_text()) == round(s["cla_rate_change"], 1)
         assert _number(row["Children looked after"].get_text()) == round(s["cla_number"])
@@ -207,7 +212,7 @@ def test_index_links_values_and_markup(batch):
         assert _number(row["Spend per child in care (£)"].get_text()) == round(s["spend_per_child_in_care"])
         assert row["Spend per child in care (£)"].get_text().startswith("£")
         for measure, band in s["bands"].items():
-            assert row[measure].get_text() == band
+            assert row[f"Quartile band: {measure}"].get_text() == band
     f, fheads, frows = _table(soup, "Authorities whose pack was not built")
     assert fheads == ["Authority", "Region", "Reason", "Attempts"]
     assert [(r["Authority"].get_text(), r["Reason"].get_text()) for r in frows] == [
@@ -229,8 +234,8 @@ def test_tables_xlsx_numbers_and_no_formula(batch):
         s = fake_summary(rec["code"])
         for k in ("cla_rate_per_10k", "cla_rate_change", "cla_number", "projection_next_year", "spend_per_child_in_care"):
             assert row[key[k]].data_type == "n" and row[key[k]].value == pytest.approx(s[k])
-        assert row["Band: Placement stability"].value == s["bands"]["Placement stability"]
-        assert row["Band: Placement stability"].data_type == "s"  # "=HYPERLINK(...)" kept as text
+        assert row["Quartile band: Placement stability"].value == s["bands"]["Placement stability"]
+        assert row["Quartile band: Placement stability"].data_type == "s"  # "=HYPERLINK(...)" kept as text
     with zipfile.ZipFile(out / "tables.xlsx") as z:
         assert not any(b"<f>" in z.read(n) or b"<f " in z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/"))
     nb = wb["not_built"]

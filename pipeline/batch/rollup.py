@@ -21,13 +21,19 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'n
 
 # (summary key, column heading in the index and the workbook, how the index prints it)
 MEASURES = [
-    ("year", "Year", "text"),
+    ("year", "Year to 31 March", "text"),
     ("cla_rate_per_10k", "Children looked after per 10,000 children", "rate"),
     ("cla_rate_change", "Change on the year before (per 10,000)", "signed"),
     ("cla_number", "Children looked after", "count"),
     ("projection_next_year", "Projected children looked after next year", "count"),
     ("spend_per_child_in_care", "Spend per child in care (£)", "money"),
+    ("spend_year", "Spend year", "text"),
 ]
+# The bands shown in the index (all of them are in tables.xlsx): the first band whose measure contains each
+# phrase; when no measure matches any phrase, the first KEY_COUNT measures given.
+KEY_BANDS = ["children looked after per 10,000", "3 or more placements", "same placement for 2 years",
+             "re-referrals", "initial child protection conferences", "social worker turnover"]
+KEY_COUNT = 6
 STYLE = """
 :root { --blue: #12436D; --grey: #3D3D3D; --light: #f3f2f1; --rule: #b1b4b6; --red: #a0001e; }
 html { font-family: Arial, "Helvetica Neue", Helvetica, sans-serif; font-size: 16px; color: #0b0c0c;
@@ -57,7 +63,7 @@ a:focus { outline: 3px solid #fd0; background: #fd0; }
 
 
 def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
+    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
 
 
 def _fmt(v, kind: str) -> str:
@@ -86,6 +92,10 @@ def measure_heading(key: str) -> str:
     return k
 
 
+def band_heading(key: str) -> str:
+    return f"Quartile band: {measure_heading(key)}"
+
+
 def band_measures(records: list[dict]) -> list[str]:
     """Every measure any built pack gives a band for, in the order they first appear."""
     seen: dict[str, None] = {}
@@ -93,6 +103,16 @@ def band_measures(records: list[dict]) -> list[str]:
         for k in ((r.get("summary") or {}).get("bands") or {}):
             seen.setdefault(str(k), None)
     return list(seen)
+
+
+def key_bands(measures: list[str]) -> list[str]:
+    """The key measures among ``measures`` (see KEY_BANDS), in KEY_BANDS order."""
+    chosen = []
+    for phrase in KEY_BANDS:
+        m = next((m for m in measures if phrase in m.lower() and m not in chosen), None)
+        if m:
+            chosen.append(m)
+    return chosen or measures[:KEY_COUNT]
 
 
 def comparison_frame(records: list[dict]) -> pd.DataFrame:
@@ -109,11 +129,11 @@ def comparison_frame(records: list[dict]) -> pd.DataFrame:
             row[head] = (None if _missing(v) else str(v)) if kind == "text" else (None if _missing(v) else float(v))
         b = s.get("bands") or {}
         for m in bands:
-            row[f"Band: {measure_heading(m)}"] = None if _missing(b.get(m)) else str(b.get(m))
+            row[band_heading(m)] = None if _missing(b.get(m)) else str(b.get(m))
         row["Pack"] = r["pack"]
         rows.append(row)
     cols = (["Authority", "Code", "Old code", "Region"] + [h for _, h, _ in MEASURES]
-            + [f"Band: {measure_heading(m)}" for m in bands] + ["Pack"])
+            + [band_heading(m) for m in bands] + ["Pack"])
     df = pd.DataFrame(rows, columns=cols)
     for _, head, kind in MEASURES:
         if kind != "text":
@@ -140,7 +160,8 @@ def index_html(result, version: str, when: datetime) -> str:
     records = result.records
     ok = [r for r in records if r["status"] == "ok"]
     bad = [r for r in records if r["status"] != "ok"]
-    bands = band_measures(records)
+    everything = band_measures(records)
+    bands = key_bands(everything)
     day = f"{when.day} {when.strftime('%B')} {when.year}"
     out = ['<!DOCTYPE html>', '<html lang="en-GB">', '<head>', '<meta charset="utf-8">',
            f'<meta http-equiv="Content-Security-Policy" content="{_e(CSP)}">',
@@ -163,7 +184,7 @@ def index_html(result, version: str, when: datetime) -> str:
             "projection for next year, looked-after spend per child in care, and the quartile band of key measures "
             "against all authorities in England.</p>"]
     if ok:
-        heads = [h for _, h, _ in MEASURES] + [measure_heading(m) for m in bands]
+        heads = [h for _, h, _ in MEASURES] + [band_heading(m) for m in bands]
         out += ['<div class="wrap">', '<table>',
                 f"<caption>Children looked after, projection, spend and bands: {len(ok):,} "
                 f"{'authority' if len(ok) == 1 else 'authorities'}</caption>",
@@ -180,8 +201,12 @@ def index_html(result, version: str, when: datetime) -> str:
                 cells.append(f"<td>{_e(_fmt(b.get(m), 'text'))}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
         out += ["</tbody>", "</table>", "</div>",
-                '<p class="note">Bands compare the authority with all authorities in England, as each pack explains. '
-                "Not available: the published data give no figure for that authority and year.</p>"]
+                '<p class="note">Quartile bands compare the authority with all authorities in England: A is the best '
+                "quarter where a lower or higher value is better; for rates per 10,000 children (demand) there is no "
+                "better direction, so A is the lowest quarter. "
+                + (f"The bands of all {len(everything)} measures are in the workbook beside this page. "
+                   if len(everything) > len(bands) else "")
+                + "Not available: the published data give no figure for that authority and year.</p>"]
     else:
         out.append("<p>No pack was built.</p>")
     if bad:

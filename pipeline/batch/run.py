@@ -1,8 +1,9 @@
 """Build many authorities' public-data packs on Dask distributed.
 
-One task per authority (``build_one``). Each task works in its own folder under
-``<out>/.batch-work/<slug>-<pid>-<attempt>/`` (staging for the pack, work, Jupyter runtime for the
-kernel's connection file, temporary files), and moves the finished pack to ``<out>/<slug>/`` only when
+One task per authority (``build_one``). Each attempt works in its own folders: under
+``<out>/.batch-work/<slug>-<pid>-<attempt>/`` (staging for the pack, work) and a short
+``<system temp>/cspack-b-*/`` (the Jupyter runtime folder for the kernel's connection file, and
+``TMPDIR``: short because Chromium and ZMQ put Unix sockets there, limited to 107 bytes), and moves the finished pack to ``<out>/<slug>/`` only when
 it succeeded, so a failed attempt leaves nothing half-built where a reader would look.
 
 Papermill kernels started side by side can collide: jupyter_client picks each kernel's five ZMQ ports
@@ -189,9 +190,14 @@ def build_one(authority, out_root: str | Path, data=None, builder: Callable | No
         for attempt in range(1, max(1, attempts) + 1):
             rec["attempts"] = attempt
             task = out_root / WORK / f"{rec['slug']}-{os.getpid()}-{attempt}"
-            staging, work, runtime, tmp = (task / "out", task / "work", task / "runtime", task / "tmp")
+            staging, work = task / "out", task / "work"
             saved = {k: os.environ.get(k) for k in ("JUPYTER_RUNTIME_DIR", "TMPDIR")}
             saved_tempdir = tempfile.tempdir
+            # temporary and runtime files in a short folder of the system's temporary folder: Chromium (the
+            # PDF) and ZMQ make Unix sockets there, whose paths may not exceed 107 bytes, which a folder
+            # under a deep --out would
+            short = Path(tempfile.mkdtemp(prefix="cspack-b-", dir=saved_tempdir or tempfile.gettempdir()))
+            runtime, tmp = short / "runtime", short / "tmp"
             try:
                 if task.exists():
                     shutil.rmtree(task)
@@ -232,6 +238,7 @@ def build_one(authority, out_root: str | Path, data=None, builder: Callable | No
                         os.environ[k] = v
                 tempfile.tempdir = saved_tempdir
                 shutil.rmtree(task, ignore_errors=True)
+                shutil.rmtree(short, ignore_errors=True)
     if rec["status"] == "ok":
         rec.update(error=None, reason=None)
     rec["seconds"] = round(time.perf_counter() - t0, 3)
