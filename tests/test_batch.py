@@ -268,3 +268,20 @@ def test_a_worker_that_dies_is_recorded_and_the_others_built(tmp_path):
     dead = result.failed[0]
     assert dead["reason"] == "the worker process building it stopped (it may have run out of memory)"
     assert "Diesworth" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_batch_on_an_existing_cluster(tmp_path):
+    import logging
+
+    from distributed import LocalCluster
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster:
+        result = run_batch(GOOD[:2], tmp_path / "out", scheduler=cluster.scheduler_address, builder=fake_builder,
+                           data={"marks": str(marks), "token": "t"}, echo=None)
+        assert cluster.scheduler_address.startswith("tcp://")
+    assert [r["status"] for r in result.records] == ["ok", "ok"] and result.exit_code == 0
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["scheduler"] == cluster.scheduler_address and m["workers"] == 1
