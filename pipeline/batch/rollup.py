@@ -52,8 +52,11 @@ h2 { font-size: 1.4rem; color: var(--blue); border-top: 2px solid var(--blue); p
 table { border-collapse: collapse; margin: .8rem 0 .3rem; font-size: .9rem; width: 100%; }
 caption { text-align: left; font-weight: bold; padding: .3rem 0; }
 th, td { border-bottom: 1px solid var(--rule); padding: .35rem .5rem; text-align: left; vertical-align: top; }
-thead th { border-bottom: 2px solid var(--grey); vertical-align: bottom; font-size: .85rem; }
-.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+thead th { border-bottom: 2px solid var(--grey); vertical-align: bottom; font-size: .85rem; min-width: 6rem; max-width: 11rem; }
+thead th.band { min-width: 10rem; }
+.wrap:focus { outline: 3px solid #fd0; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
 a { color: var(--blue); }
 a:focus { outline: 3px solid #fd0; background: #fd0; }
 .failed { border-left: 6px solid var(--red); padding-left: .8rem; }
@@ -185,12 +188,16 @@ def index_html(result, version: str, when: datetime) -> str:
             "against all authorities in England.</p>"]
     if ok:
         heads = [h for _, h, _ in MEASURES] + [band_heading(m) for m in bands]
-        out += ['<div class="wrap">', '<table>',
-                f"<caption>Children looked after, projection, spend and bands: {len(ok):,} "
+        def head_class(i: int) -> str:
+            return (NUM if MEASURES[i][2] != "text" else "") if i < len(MEASURES) else ' class="band"'
+
+        # the table scrolls sideways in a region a keyboard can reach and a screen reader names
+        out += ['<div class="wrap" role="region" aria-labelledby="comparison-caption" tabindex="0">', '<table>',
+                f'<caption id="comparison-caption">Children looked after, projection, spend and bands: {len(ok):,} '
                 f"{'authority' if len(ok) == 1 else 'authorities'}</caption>",
                 '<thead><tr><th scope="col">Authority</th><th scope="col">Region</th>'
-                + "".join(f'<th scope="col"{NUM if i < len(MEASURES) and MEASURES[i][2] != "text" else ""}>'
-                          f"{_e(h)}</th>" for i, h in enumerate(heads)) + "</tr></thead>", "<tbody>"]
+                + "".join(f'<th scope="col"{head_class(i)}>{_e(h)}</th>' for i, h in enumerate(heads))
+                + "</tr></thead>", "<tbody>"]
         for r in ok:
             s = r.get("summary") or {}
             cells = [f'<th scope="row"><a href="{_e(r["pack"])}">{_e(r["name"])}</a></th>', f"<td>{_e(r['region'])}</td>"]
