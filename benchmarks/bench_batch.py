@@ -47,7 +47,7 @@ def scheduler_overhead(workers: int, tasks: int = 400) -> dict:
     from distributed import Client, LocalCluster, wait
 
     t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     client = Client(cluster)
     start = time.perf_counter() - t0
