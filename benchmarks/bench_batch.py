@@ -125,6 +125,10 @@ def report(spec: str, rows: list[dict], overheads: dict[int, dict], n_all: int) 
         lines += ["", f"Scaling, 2 workers against 1: speed-up {s:.2f}, efficiency {s / 2:.0%} "
                       f"(per pack {by_w[1]['pack_s_mean']:.1f}s with 1 worker, {by_w[2]['pack_s_mean']:.1f}s each with 2 "
                       "side by side on 2 shared cores)."]
+    lines += ["", f"At the throughput measured, all {n_all} authorities on this machine: "
+              + "; ".join(f"{r['workers']} worker{'s' if r['workers'] > 1 else ''} about "
+                          f"{(r['wall_s'] - r['data_s'] - r['setup_s']) / r['built'] * n_all / 60 + (r['data_s'] + r['setup_s']) / 60:.0f} min"
+                          for r in rows if r["built"]) + " (projected, not measured)."]
     lines += ["", "Scheduler overhead (no-op tasks through the same kind of LocalCluster):", "",
               "| workers | cluster start (s) | per task (ms) |", "|---|---|---|"]
     for w, o in sorted(overheads.items()):
