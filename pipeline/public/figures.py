@@ -48,33 +48,45 @@ def _names(data: PublicData, olds: list[str]) -> list[str]:
 
 
 def _benchmarks(data: PublicData, a: Authority) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The latest benchmark of every measure (``benchmarks.benchmark``) and each measure's trend: the
+    authority, England, its region and its neighbours' mean (the neighbour groupings of each year, as
+    ``benchmark`` uses them)."""
     rows, trend = [], []
+    # only the authority's own neighbour rows: benchmark() looks up nothing else in them
+    sn25 = data.sn_2025[data.sn_2025["old_la_code"].astype(str) == a.old_code]
+    sn21 = None  # today's ten neighbours (DfE's 2025 model) in every year, so a trend compares like with like
+    sn_by_year = {}
     for m in MEASURES:
         s = data.series[m["key"]]
         mine = s[(s["level"] == "Local authority") & (s["old_la_code"] == a.old_code)]
+        if not len(mine):
+            continue
         have = sorted(mine.loc[mine["value"].notna(), "period"].unique())
         periods = sorted(s["period"].unique())
-        if not periods:
-            continue
         polarity = "lower" if m["polarity"] == "context" else m["polarity"]
         latest = have[-1] if have else periods[-1]
-        for p in [x for x in periods if x in set(mine["period"])][-TREND_YEARS:]:
-            try:
-                b = benchmark(s, a.old_code, p, polarity, data.sn_2025, data.sn_2021)
-            except KeyError:
-                continue
-            trend.append({"key": m["key"], "measure": m["title"], "period": p, "authority": b.value,
-                          "england": b.england, "region": b.region, "neighbours": b.sn_mean})
-            if p == latest:
-                direction = b.direction
-                if m["polarity"] == "context" and direction:
-                    direction = {"improved": "falling", "worsened": "rising"}.get(direction, direction)
-                rows.append({"key": m["key"], "theme": m["theme"], "measure": m["title"], "unit": m["unit"],
-                             "polarity": m["polarity"], "period": p, "value": b.value, "previous": b.previous,
-                             "england": b.england, "region": b.region, "region_name": b.region_name,
-                             "neighbours": b.sn_mean, "neighbours_with_value": b.sn_count, "band": b.band,
-                             "rank": b.rank, "of": b.of, "direction": direction,
-                             "latest_published": periods[-1]})
+        mine_p = sorted(mine["period"].unique())[-TREND_YEARS:]
+        region_code = str(mine["region_code"].iloc[0])
+        for p in mine_p:
+            g = s[s["period"] == p]
+            las = g[g["level"] == "Local authority"].set_index("old_la_code")["value"]
+            if p not in sn_by_year:
+                sn_by_year[p] = neighbours(sn25, sn21, a.old_code, p)
+            snv = las.reindex(sn_by_year[p])
+            eng = g.loc[g["level"] == "National", "value"]
+            reg = g.loc[(g["level"] == "Regional") & (g["code"] == region_code), "value"]
+            trend.append({"key": m["key"], "measure": m["title"], "period": p, "authority": las.get(a.old_code, np.nan),
+                          "england": eng.iloc[0] if len(eng) else np.nan, "region": reg.iloc[0] if len(reg) else np.nan,
+                          "neighbours": snv.mean() if snv.notna().any() else np.nan})
+        b = benchmark(data.by_period[m["key"]][latest], a.old_code, latest, polarity, sn25, sn21)
+        direction = b.direction
+        if m["polarity"] == "context" and direction:
+            direction = {"improved": "falling", "worsened": "rising"}.get(direction, direction)
+        rows.append({"key": m["key"], "theme": m["theme"], "measure": m["title"], "unit": m["unit"],
+                     "polarity": m["polarity"], "when": m["when"], "period": latest, "value": b.value,
+                     "previous": b.previous, "england": b.england, "region": b.region, "region_name": b.region_name,
+                     "neighbours": b.sn_mean, "neighbours_with_value": b.sn_count, "band": b.band,
+                     "rank": b.rank, "of": b.of, "direction": direction, "latest_published": periods[-1]})
     return pd.DataFrame(rows), pd.DataFrame(trend)
 
 
