@@ -211,16 +211,18 @@ def compute(data: PublicData, a: Authority) -> AuthorityFigures:
     place = _placements(data, a, sn)
     spend, spend_year = _spend(data, a, sn, bench)
     suff = _sufficiency(data, a, place)
-    year = int(hist["year"].max()) if len(hist) else int(data.panel["year"].max())
-    cla_row = bench[bench["key"] == "cla_rate"]
+    # the data's latest year (England's); the authority's figures for it only, never an older one in its place
+    year = int(data.panel.loc[data.panel["measure"] == "cla_at_31_march", "year"].max())
+    cla_row = bench[(bench["key"] == "cla_rate") & (bench["period"] == str(year))] if len(bench) else bench
     rate = float(cla_row["value"].iloc[0]) if len(cla_row) else np.nan
     prev = float(cla_row["previous"].iloc[0]) if len(cla_row) else np.nan
+    last = hist[hist["year"] == year]
     p1 = proj[proj["horizon"] == 1]
     spc = spend.loc[spend["kind"] == "per_child_in_care", "authority"]
     summary = {
         "authority": a.name, "code": a.code, "region": a.region, "year": year,
         "cla_rate_per_10k": rate, "cla_rate_change": rate - prev if not np.isnan(prev) else np.nan,
-        "cla_number": float(hist["cla_at_31_march"].iloc[-1]) if len(hist) else np.nan,
+        "cla_number": float(last["cla_at_31_march"].iloc[0]) if len(last) else np.nan,
         "projection_next_year": float(p1["point"].iloc[0]) if len(p1) else np.nan,
         "spend_per_child_in_care": float(spc.iloc[0]) if len(spc) else np.nan,
         "spend_year": spend_year,

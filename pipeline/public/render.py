@@ -14,7 +14,16 @@ from ..report import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, PRINT_WIDTH_IN, T
 from .data import BY_KEY, period_words
 from .figures import AuthorityFigures
 
-SMALL = 10  # counts of children below this are not shown in the pack (DfE suppresses below 6; "c")
+SMALL = 6  # counts of children from 1 to 5 are not shown (as DfE suppresses them): "c"
+SMALL_NOTE = "c: a count from 1 to 5 is not shown, to protect the children it describes."
+
+
+def _small(v) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v)) and 0 < float(v) < SMALL
+
+
+def _count(v) -> str:
+    return "c" if _small(v) else _n(v)
 
 
 def _n(v, dp: int = 0) -> str:
@@ -79,10 +88,13 @@ def summary(f: AuthorityFigures) -> Markdown:
         change = ("" if ch is None or np.isnan(ch) else
                   f", {'up' if ch > 0 else 'down'} {abs(ch):g} from a year earlier" if ch else ", the same as a year earlier")
         eng = f.benchmarks.loc[f.benchmarks["key"] == "cla_rate", "england"]
-        bullets.append(f"{_n(s['cla_number'])} children were looked after on 31 March {s['year']}: "
-                       f"{s['cla_rate_per_10k']:g} per 10,000 children{change} (England "
-                       f"{eng.iloc[0]:g})." if len(eng) else
-                       f"{_n(s['cla_number'])} children were looked after on 31 March {s['year']}.")
+        rate = ("" if np.isnan(s["cla_rate_per_10k"]) else f": {s['cla_rate_per_10k']:g} per 10,000 children{change}"
+                + (f" (England {eng.iloc[0]:g})" if len(eng) and not np.isnan(eng.iloc[0]) else ""))
+        who = "Fewer than 6" if _small(s["cla_number"]) else _n(s["cla_number"])
+        bullets.append(f"{who} children were looked after on 31 March {s['year']}{rate}.")
+    else:
+        bullets.append(f"The number of children looked after on 31 March {s['year']} is not published (too few "
+                       "children to publish, or not returned).")
     if not np.isnan(s["projection_next_year"]):
         p = f.projection[f.projection["horizon"] == 1].iloc[0]
         bullets.append(f"Projected for 31 March {int(p['year'])}: about {_n(p['point'])} children "
@@ -172,7 +184,9 @@ def trend_chart(f: AuthorityFigures, theme: str):
         axes[j // cols][j % cols].set_visible(False)
     h, lab = axes[0][0].get_legend_handles_labels()
     fig.legend(h, lab, loc="lower center", ncol=4, frameon=False, fontsize=8)
-    fig.suptitle(f"{theme}: trends, {name}", x=0.02, ha="left", fontsize=11, fontweight="bold", color="#0b0c0c")
+    when = {"at": "years to 31 March", "year": "years to 31 March", "sept": "at 30 September",
+            "academic": "school years, by the year they end"}[BY_KEY[keys[0]]["when"]]
+    fig.suptitle(f"{theme}: trends, {name} ({when})", x=0.02, ha="left", fontsize=11, fontweight="bold", color="#0b0c0c")
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     alt = (f"Small line charts of {n} {theme.lower()} measures for {name} over recent years, each with its "
            "statistical neighbours' mean, its region and England; the figures are in the table below.")
@@ -194,9 +208,11 @@ def trends(f: AuthorityFigures, theme: str) -> list:
 def cla_chart(f: AuthorityFigures):
     import matplotlib.pyplot as plt
 
-    h = f.cla_history
+    h = f.cla_history.copy()
+    h["cla_at_31_march"] = h["cla_at_31_march"].where(~h["cla_at_31_march"].map(_small))
+    h = h[h["cla_at_31_march"].notna()]
     if not len(h):
-        return Markdown("No published count of children looked after.")
+        return Markdown("No published count of children looked after large enough to show.")
     fig, ax = plt.subplots(figsize=(PRINT_WIDTH_IN, 3.0))
     ax.plot(h["year"], h["cla_at_31_march"], "-o", color=DARK_BLUE, markersize=3, linewidth=2.2,
             label=f"{display_name(f.authority.name)}, published")
@@ -211,11 +227,14 @@ def cla_chart(f: AuthorityFigures):
         ax.fill_between(p["year"].astype(int), p["low80"], p["high80"], color=ORANGE, alpha=0.18,
                         label="80% range")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("Children")
     yr0, yr1 = int(h["year"].min()), int(p["year"].max()) if len(p) else int(h["year"].max())
     titled(fig, ax, f"Children looked after on 31 March, {display_name(f.authority.name)}",
            f"Published counts {yr0} to {int(h['year'].max())}" + (f", projected to {yr1}" if len(p) else ""))
-    rows = [{"31 March": int(y), "Children looked after": _n(v), "Kind": "published"}
+    rows = [{"31 March": int(y), "Children looked after": _count(v), "Kind": "published"}
             for y, v in zip(h["year"], h["cla_at_31_march"])]
     rows += [{"31 March": int(r["year"]), "Children looked after": f"{_n(r['point'])} ({_n(r['low80'])} to "
               f"{_n(r['high80'])})", "Kind": "projected (80% range)"} for _, r in p.iterrows()]
@@ -275,16 +294,19 @@ def placements_table(f: AuthorityFigures) -> HTML:
     def pct(v):
         return "c" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.1f}%"
 
-    t = pd.DataFrame({"Placement": p["placement"], "Children": p["number"].map(lambda x: "c" if x in ("c", "k", "x")
-                                                                               else x),
-                      display_name(f.authority.name): p["authority_pct"].map(pct), "Neighbours' mean": p["neighbours_pct"].map(pct),
+    small = p["number_value"].map(_small)
+    t = pd.DataFrame({"Placement": p["placement"],
+                      "Children": [("c" if s or x in ("c", "k", "x") else _n(v)) for s, x, v in
+                                   zip(small, p["number"], p["number_value"])],
+                      display_name(f.authority.name): p["authority_pct"].where(~small).map(pct), "Neighbours' mean": p["neighbours_pct"].map(pct),
                       "England": p["england_pct"].map(pct)})
     year = p.attrs.get("year")
     return HTML(table_html(t, f"Children looked after on 31 March {year} by placement: {display_name(f.authority.name)} against "
                               "its statistical neighbours and England",
                            numeric=["Children", display_name(f.authority.name), "Neighbours' mean", "England"],
-                           note="c: a small number DfE does not publish, to protect the children it describes. "
-                                "Percentages are of the published total."))
+                           note="c: a count from 1 to 5, not shown (or not published by the Department for "
+                                "Education), to protect the children it describes. Percentages are of the published "
+                                "total."))
 
 
 def spend_table(f: AuthorityFigures) -> HTML:
@@ -304,11 +326,11 @@ def sufficiency_text(f: AuthorityFigures) -> Markdown:
     if np.isnan(s["places"]):
         return Markdown("Ofsted lists no children's homes in the authority's area.")
     kids = s["children_in_homes"]
-    kids_txt = ("a small number (not published)" if np.isnan(kids) else _n(kids))
+    kids_txt = ("a small number (not published)" if np.isnan(kids) or _small(kids) else _n(kids))
     line = (f"On 31 March {s['year']} Ofsted registered {_n(s['homes'])} children's homes in {escape_md(display_name(f.authority.name))}'s "
             f"area with {_n(s['places'])} places ({_n(s['places_la'])} run by the council). On 31 March "
             f"{s['placements_year']} {kids_txt} of its children were in secure or children's homes, wherever they were.")
-    if not np.isnan(kids) and not np.isnan(s["places"]) and s["places"] > 0:
+    if not np.isnan(kids) and not _small(kids) and not np.isnan(s["places"]) and s["places"] > 0:
         line += f" That is {kids / s['places']:.2f} of its children for each place in its area."
     line += (" Homes in the area take children from other authorities, and the authority's children live in homes "
              "elsewhere: this compares scale, not who lives where.")
