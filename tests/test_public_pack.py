@@ -25,7 +25,7 @@ def built(tmp_path_factory):
 
 
 def _text(page: str) -> str:
-    body = re.sub(r"<(style|head)\b.*?</\1>", " ", page, flags=re.S)
+    body = re.sub(r"<(style|head)\b.*?</\1>", " ", page, flags=re.DOTALL)
     body = re.sub(r"<img\b[^>]*>", " ", body)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
 
@@ -42,7 +42,7 @@ def test_leeds_pack_names_leeds_with_its_benchmarks(built):
     cla = cla[(cla["time_period"] == "2025") & (cla["population_type"] == "Children looked after on 31 March each year")]
     leeds = cla.loc[cla["la_name"] == "Leeds", "rate_per_10000"].iloc[0]
     eng = cla.loc[cla["geographic_level"] == "National", "rate_per_10000"].iloc[0]
-    row = re.search(r"<tr><th[^>]*scope=\"row\"[^>]*>Children looked after per 10,000 children</th>(.*?)</tr>", page, re.S)
+    row = re.search(r"<tr><th[^>]*scope=\"row\"[^>]*>Children looked after per 10,000 children</th>(.*?)</tr>", page, re.DOTALL)
     assert row, "no benchmark row for the children looked after rate"
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
     assert cells[1] == f"{float(leeds):.1f}" and cells[2] == f"{float(eng):.1f}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from .. import aggregate
 from ..benchmarks import _icpc_within_15, dfe_series
 from ..parsing import dfe_values
 from ..paths import processed_dir, project_root
+from .authorities import _short
 
 PUB = Path("data/raw/published")
 DFE = PUB / "dfe"
@@ -234,25 +236,28 @@ def _aggregate_cached(root: Path, panel: pd.DataFrame) -> tuple[pd.DataFrame, pd
     if cache.exists():
         try:
             return pickle.loads(cache.read_bytes())
-        except Exception:
+        except Exception:  # a cache from another version or a torn write: made again  # noqa: BLE001
             cache.unlink(missing_ok=True)
     origin = _latest_year(panel)
     notes = []
-    try:
-        proj = _project_all(panel, origin)
-    except AttributeError as exc:  # aggregate's inner steps renamed: its public function, one authority at a time
-        notes.append(f"projection made one authority at a time ({exc})")
-        frames = []
-        for code in sorted(set(panel.loc[panel["level"] == "Local authority", "la_code"])):
-            try:
-                frames.append(aggregate.project(panel, code, origin))
-            except aggregate.AggregateError:
-                continue
-        proj = pd.concat(frames, ignore_index=True)
+    if hasattr(aggregate, "project_all"):  # aggregate's own all-authority projection (pooled fits made once)
+        proj = aggregate.project_all(panel, origin)
+    else:
+        try:
+            proj = _project_all(panel, origin)
+        except (AttributeError, TypeError, KeyError) as exc:  # aggregate's inner steps changed: its public
+            notes.append(f"projection made one authority at a time ({type(exc).__name__}: {exc})")  # function
+            frames = []
+            for code in sorted(set(panel.loc[panel["level"] == "Local authority", "la_code"])):
+                try:
+                    frames.append(aggregate.project(panel, code, origin))
+                except aggregate.AggregateError:
+                    continue
+            proj = pd.concat(frames, ignore_index=True)
     bt = aggregate.backtest(panel)
     out = (proj, bt, notes)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{id(out)}")
+    tmp = cache.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(pickle.dumps(out))
     tmp.replace(cache)
     return out
@@ -280,7 +285,7 @@ def _finance(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 CHILDRENS_HOMES = re.compile(r"^(children's home|secure children's home|residential special school \(registered as a "
-                             r"children's home\))$", re.I)
+                             r"children's home\))$", re.IGNORECASE)
 
 
 def _ofsted(raw: pd.DataFrame) -> pd.DataFrame:
@@ -293,7 +298,7 @@ def _ofsted(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ofsted_key(name: str) -> str:
-    from .authorities import _short
+    """Ofsted's authority names ("Barking & Dagenham", "Bristol, City of") matched as ``authorities.match`` does."""
     return _short(name)
 
 

@@ -112,7 +112,7 @@ def _backtest(data: PublicData, a: Authority) -> tuple[pd.DataFrame, dict]:
     out = mine[["origin", "year", "projected", "low80", "high80", "outcome", "ape_chosen", "ape_naive",
                 "in_range80"]].reset_index(drop=True)
     allm = {"mae_chosen": float(one["ape_chosen"].mean()), "mae_naive": float(one["ape_naive"].mean()),
-            "coverage80": float(one["in_range80"].mean() * 100), "pairs": int(len(one)),
+            "coverage80": float(one["in_range80"].mean() * 100), "pairs": len(one),
             "authorities": int(one["la_code"].nunique()), "first": int(one["origin"].min()) + 1,
             "last": int(one["origin"].max()) + 1}
     return out, allm

@@ -4,13 +4,27 @@ computes a figure; it formats them."""
 
 from __future__ import annotations
 
+import textwrap
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
+from matplotlib.ticker import MaxNLocator
 
 from ..formatting import number, plural
-from ..report import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, PRINT_WIDTH_IN, TURQUOISE, chart, escape_md, \
-    table_html, titled
+from ..report import (
+    DARK_BLUE,
+    DARK_GREY,
+    FOCUS_GREY,
+    ORANGE,
+    PRINT_WIDTH_IN,
+    TURQUOISE,
+    chart,
+    escape_md,
+    table_html,
+    titled,
+)
 from .data import BY_KEY, period_words
 from .figures import AuthorityFigures
 
@@ -81,7 +95,6 @@ def title_note(f: AuthorityFigures) -> Markdown:
 
 def summary(f: AuthorityFigures) -> Markdown:
     s = f.summary
-    a = f.authority
     bullets = []
     if not np.isnan(s["cla_number"]):
         ch = s["cla_rate_change"]
@@ -151,8 +164,6 @@ def benchmark_table(f: AuthorityFigures, theme: str) -> HTML:
 def trend_chart(f: AuthorityFigures, theme: str):
     """One figure per theme: a small panel per measure, the authority against its neighbours' mean, its
     region and England."""
-    import matplotlib.pyplot as plt
-
     keys = [k for k in f.benchmarks.loc[f.benchmarks["theme"] == theme, "key"]
             if (f.trends["key"] == k).sum() >= 2]
     if not keys:
@@ -196,7 +207,6 @@ def trend_chart(f: AuthorityFigures, theme: str):
 
 
 def _wrap(text: str, width: int) -> str:
-    import textwrap
     return "\n".join(textwrap.wrap(text, width))
 
 
@@ -206,8 +216,6 @@ def trends(f: AuthorityFigures, theme: str) -> list:
 
 
 def cla_chart(f: AuthorityFigures):
-    import matplotlib.pyplot as plt
-
     h = f.cla_history.copy()
     h["cla_at_31_march"] = h["cla_at_31_march"].where(~h["cla_at_31_march"].map(_small))
     h = h[h["cla_at_31_march"].notna()]
@@ -227,7 +235,6 @@ def cla_chart(f: AuthorityFigures):
         ax.fill_between(p["year"].astype(int), p["low80"], p["high80"], color=ORANGE, alpha=0.18,
                         label="80% range")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
-    from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0)
     ax.set_ylabel("Children")

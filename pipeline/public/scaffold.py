@@ -8,10 +8,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
+
 from ..benchmarks import neighbours
 from ..paths import params_dir, project_root, shown_path
 from .authorities import Authority, match
-from .data import FILES, PublicData
+from .data import FILES, PublicData, _finance, _read
 
 UNIT_COSTS = {"LACFinance": "looked_after_per_week", "FosteringFinance": "fostering_per_week",
               "RescareFinance": "residential_per_week", "AdoptionFinance": "adoption_per_week",
@@ -52,8 +54,6 @@ def profile_text(a: Authority, sn: list[tuple[str, str]], costs: dict[str, float
 def new_authority(query: str, root: Path | None = None, data: PublicData | None = None,
                   force: bool = False) -> tuple[Path, Authority]:
     """Write params/<slug>.yaml for the authority ``query`` names; refuses to overwrite unless ``force``."""
-    import pandas as pd
-
     root = (root or project_root()).resolve()
     a = match(query, root)
     target = params_dir(root) / f"{a.slug}.yaml"
@@ -62,7 +62,6 @@ def new_authority(query: str, root: Path | None = None, data: PublicData | None 
     if data is not None:
         sn_df, fin = data.sn_2025, data.finance
     else:
-        from .data import _finance, _read
         sn_df, fin = _read(root, "sn_2025"), _finance(_read(root, "finance"))
     olds = neighbours(sn_df, None, a.old_code, "2025")
     names = sn_df.set_index("old_la_code")["la_name"]
@@ -76,4 +75,4 @@ def new_authority(query: str, root: Path | None = None, data: PublicData | None 
     return target, a
 
 
-__all__ = ["new_authority", "ScaffoldError", "FILES"]
+__all__ = ["FILES", "ScaffoldError", "new_authority"]
