@@ -330,10 +330,12 @@ def spend_table(f: AuthorityFigures) -> HTML:
 
 def sufficiency_text(f: AuthorityFigures) -> Markdown:
     s = f.sufficiency
-    if np.isnan(s["places"]):
-        return Markdown("Ofsted lists no children's homes in the authority's area.")
     kids = s["children_in_homes"]
     kids_txt = ("a small number (not published)" if np.isnan(kids) or _small(kids) else _n(kids))
+    if np.isnan(s["places"]):
+        return Markdown(f"Ofsted lists no children's homes in {escape_md(display_name(f.authority.name))}'s area on "
+                        f"31 March {s['year']}. On 31 March {s['placements_year']} {kids_txt} of its children were "
+                        "in secure or children's homes elsewhere.")
     line = (f"On 31 March {s['year']} Ofsted registered {_n(s['homes'])} children's homes in {escape_md(display_name(f.authority.name))}'s "
             f"area with {_n(s['places'])} places ({_n(s['places_la'])} run by the council). On 31 March "
             f"{s['placements_year']} {kids_txt} of its children were in secure or children's homes, wherever they were.")
