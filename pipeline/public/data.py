@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from .. import aggregate
 from ..benchmarks import _icpc_within_15, dfe_series
 from ..parsing import dfe_values
 from ..paths import processed_dir, project_root
+from .authorities import _short
 
 PUB = Path("data/raw/published")
 DFE = PUB / "dfe"
@@ -54,67 +56,75 @@ _RETURNED = ("Returned home to live with parents or other person with parental r
 # direction: bands run A lowest to D highest and the direction says rising or falling). per_10k: a count
 # divided by the children's population (DfE's denominator, from its children looked after file).
 MEASURES: list[dict] = [
-    {"key": "cla_rate", "file": "cla", "value": "rate_per_10000", "theme": "Children looked after",
+    {"key": "cla_rate", "when": "at", "file": "cla", "value": "rate_per_10000", "theme": "Children looked after",
      "filters": {"population_type": "Children looked after on 31 March each year"},
      "title": "Children looked after per 10,000 children", "unit": "rate", "polarity": "context"},
-    {"key": "cla_start_rate", "file": "cla", "value": "rate_per_10000", "theme": "Children looked after",
+    {"key": "cla_start_rate", "when": "year", "file": "cla", "value": "rate_per_10000", "theme": "Children looked after",
      "filters": {"population_type": "Children starting to be looked after each year"},
      "title": "Children starting to be looked after per 10,000 children", "unit": "rate", "polarity": "context"},
-    {"key": "cla_ceased_rate", "file": "cla", "value": "rate_per_10000", "theme": "Children looked after",
+    {"key": "cla_ceased_rate", "when": "year", "file": "cla", "value": "rate_per_10000", "theme": "Children looked after",
      "filters": {"population_type": "Children ceasing to be looked after each year"},
      "title": "Children ceasing to be looked after per 10,000 children", "unit": "rate", "polarity": "context"},
-    {"key": "ceased_returned_home", "file": "ceased", "value": "percentage", "theme": "Leaving care",
+    {"key": "ceased_returned_home", "when": "year", "file": "ceased", "value": "percentage", "theme": "Leaving care",
      "filters": {"cla_group": "Reason episode ceased", "characteristic": _RETURNED},
      "title": "Ceased care: returned home as part of the care plan, %", "unit": "percent", "polarity": "higher"},
-    {"key": "ceased_sgo", "file": "ceased", "value": "percentage", "theme": "Leaving care",
+    {"key": "ceased_sgo", "when": "year", "file": "ceased", "value": "percentage", "theme": "Leaving care",
      "filters": {"cla_group": "Reason episode ceased", "characteristic": "Special guardianship orders"},
      "title": "Ceased care: special guardianship orders, %", "unit": "percent", "polarity": "higher"},
-    {"key": "ceased_adopted", "file": "ceased", "value": "percentage", "theme": "Leaving care",
+    {"key": "ceased_adopted", "when": "year", "file": "ceased", "value": "percentage", "theme": "Leaving care",
      "filters": {"cla_group": "Reason episode ceased", "characteristic": "Adopted"},
      "title": "Ceased care: adopted, %", "unit": "percent", "polarity": "higher"},
-    {"key": "stability_3plus", "file": "stability", "value": "children_percent", "theme": "Placement stability",
+    {"key": "stability_3plus", "when": "at", "file": "stability", "value": "children_percent", "theme": "Placement stability",
      "filters": {"cla_group": "CLA on 31 March", "placement_stability": "With 3 or more placements during the year"},
      "title": "Children looked after with 3 or more placements in the year, %", "unit": "percent",
      "polarity": "lower"},
-    {"key": "stability_long_term", "file": "stability", "value": "children_percent", "theme": "Placement stability",
+    {"key": "stability_long_term", "when": "at", "file": "stability", "value": "children_percent", "theme": "Placement stability",
      "filters": {"cla_group": "Children looked after continuously for at least 2.5 years on 31 March aged under 16 years",
                  "placement_stability": "Living with the same carer for at least 2 years"},
      "title": "Looked after 2.5 years or more (under 16): same placement for 2 years, %", "unit": "percent",
      "polarity": "higher"},
-    {"key": "cin_rate", "file": "cin", "value": "At31_episodes", "per_10k": True, "theme": "Children in need",
+    {"key": "cin_rate", "when": "at", "file": "cin", "value": "At31_episodes", "per_10k": True, "theme": "Children in need",
      "title": "Children in need per 10,000 children", "unit": "rate", "polarity": "context"},
-    {"key": "referral_rate", "file": "referrals", "value": "referral_count", "per_10k": True,
+    {"key": "referral_rate", "when": "year", "file": "referrals", "value": "referral_count", "per_10k": True,
      "theme": "Children in need", "title": "Referrals per 10,000 children", "unit": "rate", "polarity": "context"},
-    {"key": "rereferral_pct", "file": "referrals", "value": "rereferral_percent", "theme": "Children in need",
+    {"key": "rereferral_pct", "when": "year", "file": "referrals", "value": "rereferral_percent", "theme": "Children in need",
      "title": "Re-referrals within 12 months, %", "unit": "percent", "polarity": "lower"},
-    {"key": "s47_rate", "file": "s47", "value": "Section47", "per_10k": True, "theme": "Child protection",
+    {"key": "s47_rate", "when": "year", "file": "s47", "value": "Section47", "per_10k": True, "theme": "Child protection",
      "title": "Section 47 enquiries per 10,000 children", "unit": "rate", "polarity": "context"},
-    {"key": "icpc_15_days", "file": "s47", "value": "icpc_within_15_days_pct", "theme": "Child protection",
+    {"key": "icpc_15_days", "when": "year", "file": "s47", "value": "icpc_within_15_days_pct", "theme": "Child protection",
      "title": "Initial child protection conferences within 15 working days, %", "unit": "percent",
      "polarity": "higher"},
-    {"key": "cpp_rate", "file": "cpp_duration", "value": "CPP_At31", "per_10k": True, "theme": "Child protection",
+    {"key": "cpp_rate", "when": "at", "file": "cpp_duration", "value": "CPP_At31", "per_10k": True, "theme": "Child protection",
      "title": "Child protection plans at 31 March per 10,000 children", "unit": "rate", "polarity": "context"},
-    {"key": "cpp_subsequent", "file": "cpp_subsequent", "value": "CPP_subsequent_percent", "theme": "Child protection",
+    {"key": "cpp_subsequent", "when": "year", "file": "cpp_subsequent", "value": "CPP_subsequent_percent", "theme": "Child protection",
      "title": "Child protection plans that were a second or later plan, %", "unit": "percent", "polarity": "lower"},
-    {"key": "cpp_2yrs", "file": "cpp_duration", "value": "2_years_or_more_percent", "theme": "Child protection",
+    {"key": "cpp_2yrs", "when": "at", "file": "cpp_duration", "value": "2_years_or_more_percent", "theme": "Child protection",
      "title": "Child protection plans open 2 years or more at 31 March, %", "unit": "percent", "polarity": "lower"},
-    {"key": "sw_vacancy", "file": "workforce", "value": "vacancy_rate_fte", "theme": "Workforce",
+    {"key": "sw_vacancy", "when": "sept", "file": "workforce", "value": "vacancy_rate_fte", "theme": "Workforce",
      "title": "Social worker vacancy rate (full-time equivalent), %", "unit": "percent", "polarity": "lower"},
-    {"key": "sw_agency", "file": "workforce", "value": "agency_rate_fte", "theme": "Workforce",
+    {"key": "sw_agency", "when": "sept", "file": "workforce", "value": "agency_rate_fte", "theme": "Workforce",
      "title": "Agency social workers (full-time equivalent), %", "unit": "percent", "polarity": "lower"},
-    {"key": "sw_turnover", "file": "workforce", "value": "turnover_rate_fte", "theme": "Workforce",
+    {"key": "sw_turnover", "when": "sept", "file": "workforce", "value": "turnover_rate_fte", "theme": "Workforce",
      "title": "Social worker turnover (full-time equivalent), %", "unit": "percent", "polarity": "lower"},
-    {"key": "sw_caseload", "file": "workforce", "value": "caseload_fte", "theme": "Workforce",
+    {"key": "sw_caseload", "when": "sept", "file": "workforce", "value": "caseload_fte", "theme": "Workforce",
      "title": "Average caseload per social worker holding cases", "unit": "number", "polarity": "lower"},
-    {"key": "ks2_rwm_cla", "file": "ks2", "value": "pt_rwm_met_expected_standard", "theme": "Education",
+    {"key": "ks2_rwm_cla", "when": "academic", "file": "ks2", "value": "pt_rwm_met_expected_standard", "theme": "Education",
      "filters": {"social_care_group": "CLA 12 months at 31 March"}, "academic": True,
      "title": "Looked-after pupils at key stage 2 meeting the expected standard in reading, writing and maths, %",
      "unit": "percent", "polarity": "higher"},
-    {"key": "ks4_att8_cla", "file": "ks4", "value": "avg_att8", "theme": "Education",
+    {"key": "ks4_att8_cla", "when": "academic", "file": "ks4", "value": "avg_att8", "theme": "Education",
      "filters": {"social_care_group": "CLA 12 months at 31 March"}, "academic": True,
      "title": "Looked-after pupils' average Attainment 8 score at key stage 4", "unit": "points", "polarity": "higher"},
 ]
 BY_KEY = {m["key"]: m for m in MEASURES}
+# when a measure's period (the year it ends, e.g. 2025) falls: at 31 March, the year to 31 March, the workforce
+# census at 30 September, or the school year
+
+
+def period_words(when: str, period) -> str:
+    y = int(period)
+    return {"at": f"31 March {y}", "year": f"year to 31 March {y}", "sept": f"30 September {y}",
+            "academic": f"{y - 1}-{str(y)[2:]} school year"}[when]
 
 
 @dataclass
@@ -122,6 +132,7 @@ class PublicData:
     """The shared public tables, tidy, read once. Picklable."""
     root: str
     series: dict[str, pd.DataFrame]          # measure key -> dfe_series (period = year ending)
+    by_period: dict[str, dict[str, pd.DataFrame]]  # measure key -> period -> rows of that period and the one before
     sn_2025: pd.DataFrame
     sn_2021: pd.DataFrame
     panel: pd.DataFrame                      # aggregate.load_panel
@@ -171,7 +182,10 @@ def _measure_series(raw: dict[str, pd.DataFrame], m: dict, pop: pd.DataFrame) ->
         den = p.reindex(pd.MultiIndex.from_arrays([s["period"], s["level"], s["code"]])).to_numpy()
         s = s.assign(value=np.round(s["value"].to_numpy() / den * 10000, 1))
         s = s[~np.isnan(den)]
-    return s.drop_duplicates(["period", "level", "code", "old_la_code"]).reset_index(drop=True)
+    s = s.drop_duplicates(["period", "level", "code", "old_la_code"]).reset_index(drop=True)
+    for c in ("period", "level", "code", "old_la_code", "name", "region_code", "marker"):
+        s[c] = np.asarray(s[c].astype(str), dtype=object)  # plain strings: many small look-ups per authority
+    return s
 
 
 def _latest_year(panel: pd.DataFrame) -> int:
@@ -222,25 +236,28 @@ def _aggregate_cached(root: Path, panel: pd.DataFrame) -> tuple[pd.DataFrame, pd
     if cache.exists():
         try:
             return pickle.loads(cache.read_bytes())
-        except Exception:
+        except Exception:  # a cache from another version or a torn write: made again  # noqa: BLE001
             cache.unlink(missing_ok=True)
     origin = _latest_year(panel)
     notes = []
-    try:
-        proj = _project_all(panel, origin)
-    except AttributeError as exc:  # aggregate's inner steps renamed: its public function, one authority at a time
-        notes.append(f"projection made one authority at a time ({exc})")
-        frames = []
-        for code in sorted(set(panel.loc[panel["level"] == "Local authority", "la_code"])):
-            try:
-                frames.append(aggregate.project(panel, code, origin))
-            except aggregate.AggregateError:
-                continue
-        proj = pd.concat(frames, ignore_index=True)
+    if hasattr(aggregate, "project_all"):  # aggregate's own all-authority projection (pooled fits made once)
+        proj = aggregate.project_all(panel, origin)
+    else:
+        try:
+            proj = _project_all(panel, origin)
+        except (AttributeError, TypeError, KeyError) as exc:  # aggregate's inner steps changed: its public
+            notes.append(f"projection made one authority at a time ({type(exc).__name__}: {exc})")  # function
+            frames = []
+            for code in sorted(set(panel.loc[panel["level"] == "Local authority", "la_code"])):
+                try:
+                    frames.append(aggregate.project(panel, code, origin))
+                except aggregate.AggregateError:
+                    continue
+            proj = pd.concat(frames, ignore_index=True)
     bt = aggregate.backtest(panel)
     out = (proj, bt, notes)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{id(out)}")
+    tmp = cache.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(pickle.dumps(out))
     tmp.replace(cache)
     return out
@@ -268,7 +285,7 @@ def _finance(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 CHILDRENS_HOMES = re.compile(r"^(children's home|secure children's home|residential special school \(registered as a "
-                             r"children's home\))$", re.I)
+                             r"children's home\))$", re.IGNORECASE)
 
 
 def _ofsted(raw: pd.DataFrame) -> pd.DataFrame:
@@ -281,7 +298,7 @@ def _ofsted(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ofsted_key(name: str) -> str:
-    from .authorities import _short
+    """Ofsted's authority names ("Barking & Dagenham", "Bristol, City of") matched as ``authorities.match`` does."""
     return _short(name)
 
 
@@ -296,7 +313,12 @@ def load_public_data(root: Path | None = None) -> PublicData:
     proj, bt, notes = _aggregate_cached(root, panel)
     sn21 = raw["sn_2021"]
     sn21 = sn21.loc[:, ~sn21.columns.str.startswith("Unnamed")]
-    return PublicData(root=str(root), series=series, sn_2025=raw["sn_2025"], sn_2021=sn21, panel=panel,
+    by_period = {}
+    for k, s in series.items():
+        parts = {p: g for p, g in s.groupby("period")}
+        by_period[k] = {p: pd.concat([g, parts.get(str(int(p) - 1), g.iloc[0:0])], ignore_index=True)
+                        for p, g in parts.items()}
+    return PublicData(root=str(root), series=series, by_period=by_period, sn_2025=raw["sn_2025"], sn_2021=sn21, panel=panel,
                       cla_wide=aggregate.as_at(panel, None).reset_index(),
                       projections=proj, backtest=bt, placements=_placements(_read(root, "placements")),
                       finance=_finance(_read(root, "finance")), ofsted=_ofsted(_read(root, "ofsted")),

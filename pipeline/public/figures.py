@@ -48,33 +48,45 @@ def _names(data: PublicData, olds: list[str]) -> list[str]:
 
 
 def _benchmarks(data: PublicData, a: Authority) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The latest benchmark of every measure (``benchmarks.benchmark``) and each measure's trend: the
+    authority, England, its region and its neighbours' mean (the neighbour groupings of each year, as
+    ``benchmark`` uses them)."""
     rows, trend = [], []
+    # only the authority's own neighbour rows: benchmark() looks up nothing else in them
+    sn25 = data.sn_2025[data.sn_2025["old_la_code"].astype(str) == a.old_code]
+    sn21 = None  # today's ten neighbours (DfE's 2025 model) in every year, so a trend compares like with like
+    sn_by_year = {}
     for m in MEASURES:
         s = data.series[m["key"]]
         mine = s[(s["level"] == "Local authority") & (s["old_la_code"] == a.old_code)]
+        if not len(mine):
+            continue
         have = sorted(mine.loc[mine["value"].notna(), "period"].unique())
         periods = sorted(s["period"].unique())
-        if not periods:
-            continue
         polarity = "lower" if m["polarity"] == "context" else m["polarity"]
         latest = have[-1] if have else periods[-1]
-        for p in [x for x in periods if x in set(mine["period"])][-TREND_YEARS:]:
-            try:
-                b = benchmark(s, a.old_code, p, polarity, data.sn_2025, data.sn_2021)
-            except KeyError:
-                continue
-            trend.append({"key": m["key"], "measure": m["title"], "period": p, "authority": b.value,
-                          "england": b.england, "region": b.region, "neighbours": b.sn_mean})
-            if p == latest:
-                direction = b.direction
-                if m["polarity"] == "context" and direction:
-                    direction = {"improved": "falling", "worsened": "rising"}.get(direction, direction)
-                rows.append({"key": m["key"], "theme": m["theme"], "measure": m["title"], "unit": m["unit"],
-                             "polarity": m["polarity"], "period": p, "value": b.value, "previous": b.previous,
-                             "england": b.england, "region": b.region, "region_name": b.region_name,
-                             "neighbours": b.sn_mean, "neighbours_with_value": b.sn_count, "band": b.band,
-                             "rank": b.rank, "of": b.of, "direction": direction,
-                             "latest_published": periods[-1]})
+        mine_p = sorted(mine["period"].unique())[-TREND_YEARS:]
+        region_code = str(mine["region_code"].iloc[0])
+        for p in mine_p:
+            g = s[s["period"] == p]
+            las = g[g["level"] == "Local authority"].set_index("old_la_code")["value"]
+            if p not in sn_by_year:
+                sn_by_year[p] = neighbours(sn25, sn21, a.old_code, p)
+            snv = las.reindex(sn_by_year[p])
+            eng = g.loc[g["level"] == "National", "value"]
+            reg = g.loc[(g["level"] == "Regional") & (g["code"] == region_code), "value"]
+            trend.append({"key": m["key"], "measure": m["title"], "period": p, "authority": las.get(a.old_code, np.nan),
+                          "england": eng.iloc[0] if len(eng) else np.nan, "region": reg.iloc[0] if len(reg) else np.nan,
+                          "neighbours": snv.mean() if snv.notna().any() else np.nan})
+        b = benchmark(data.by_period[m["key"]][latest], a.old_code, latest, polarity, sn25, sn21)
+        direction = b.direction
+        if m["polarity"] == "context" and direction:
+            direction = {"improved": "falling", "worsened": "rising"}.get(direction, direction)
+        rows.append({"key": m["key"], "theme": m["theme"], "measure": m["title"], "unit": m["unit"],
+                     "polarity": m["polarity"], "when": m["when"], "period": latest, "value": b.value,
+                     "previous": b.previous, "england": b.england, "region": b.region, "region_name": b.region_name,
+                     "neighbours": b.sn_mean, "neighbours_with_value": b.sn_count, "band": b.band,
+                     "rank": b.rank, "of": b.of, "direction": direction, "latest_published": periods[-1]})
     return pd.DataFrame(rows), pd.DataFrame(trend)
 
 
@@ -100,7 +112,7 @@ def _backtest(data: PublicData, a: Authority) -> tuple[pd.DataFrame, dict]:
     out = mine[["origin", "year", "projected", "low80", "high80", "outcome", "ape_chosen", "ape_naive",
                 "in_range80"]].reset_index(drop=True)
     allm = {"mae_chosen": float(one["ape_chosen"].mean()), "mae_naive": float(one["ape_naive"].mean()),
-            "coverage80": float(one["in_range80"].mean() * 100), "pairs": int(len(one)),
+            "coverage80": float(one["in_range80"].mean() * 100), "pairs": len(one),
             "authorities": int(one["la_code"].nunique()), "first": int(one["origin"].min()) + 1,
             "last": int(one["origin"].max()) + 1}
     return out, allm
@@ -199,16 +211,18 @@ def compute(data: PublicData, a: Authority) -> AuthorityFigures:
     place = _placements(data, a, sn)
     spend, spend_year = _spend(data, a, sn, bench)
     suff = _sufficiency(data, a, place)
-    year = int(hist["year"].max()) if len(hist) else int(data.panel["year"].max())
-    cla_row = bench[bench["key"] == "cla_rate"]
+    # the data's latest year (England's); the authority's figures for it only, never an older one in its place
+    year = int(data.panel.loc[data.panel["measure"] == "cla_at_31_march", "year"].max())
+    cla_row = bench[(bench["key"] == "cla_rate") & (bench["period"] == str(year))] if len(bench) else bench
     rate = float(cla_row["value"].iloc[0]) if len(cla_row) else np.nan
     prev = float(cla_row["previous"].iloc[0]) if len(cla_row) else np.nan
+    last = hist[hist["year"] == year]
     p1 = proj[proj["horizon"] == 1]
     spc = spend.loc[spend["kind"] == "per_child_in_care", "authority"]
     summary = {
         "authority": a.name, "code": a.code, "region": a.region, "year": year,
         "cla_rate_per_10k": rate, "cla_rate_change": rate - prev if not np.isnan(prev) else np.nan,
-        "cla_number": float(hist["cla_at_31_march"].iloc[-1]) if len(hist) else np.nan,
+        "cla_number": float(last["cla_at_31_march"].iloc[0]) if len(last) else np.nan,
         "projection_next_year": float(p1["point"].iloc[0]) if len(p1) else np.nan,
         "spend_per_child_in_care": float(spc.iloc[0]) if len(spc) else np.nan,
         "spend_year": spend_year,

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from ..formatting import day_words
 from ..manifest import version_label
 from ..paths import notebooks_dir, outputs_dir, processed_dir, project_root
 from ..runner import KERNEL, _kernel_manager, _kernel_messages
+from ..tables import text_safe
 from .authorities import Authority, UnknownAuthority, match
 from .data import PublicData, load_public_data
 from .figures import AuthorityFigures, compute
@@ -30,8 +31,16 @@ from .figures import AuthorityFigures, compute
 NOTEBOOK = Path("public") / "public_pack.ipynb"
 TITLE = "Children's services: public data pack"
 
-__all__ = ["PublicData", "PublicPackResult", "PublicPackError", "UnknownAuthority", "build_public_pack",
-           "load_public_data", "default_out_dir", "TITLE"]
+__all__ = [
+    "TITLE",
+    "PublicData",
+    "PublicPackError",
+    "PublicPackResult",
+    "UnknownAuthority",
+    "build_public_pack",
+    "default_out_dir",
+    "load_public_data",
+]
 
 
 class PublicPackError(RuntimeError):
@@ -91,8 +100,6 @@ def _tables(figs: AuthorityFigures) -> dict[str, pd.DataFrame]:
 
 
 def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path) -> None:
-    from ..tables import text_safe
-
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         for name, df in tables.items():
             text_safe(df).to_excel(xw, sheet_name=name[:31], index=False)
@@ -106,9 +113,10 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
     caller; ``work_dir``: a folder of the build's own (its staging, executed notebook and kernel log; a
     temporary one when not given). The out folder is replaced only when the build succeeds. Raises
     ``UnknownAuthority`` or ``PublicPackError`` with a message for a reader."""
-    import papermill as pm
+    import papermill as pm  # slow to import (nbclient, jupyter_client): only a build needs it
 
     t0 = time.perf_counter()
+    cpu0 = os.times()
     root = Path(root or (data.root if data is not None else project_root())).resolve()
     a = authority if isinstance(authority, Authority) else match(authority, root)
     out_dir = Path(out_dir) if out_dir else default_out_dir(a, root)
@@ -168,10 +176,15 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
                     else {"written": False, "reason": "not asked for"})
         t_export = time.perf_counter() - t
         seconds = time.perf_counter() - t0
+        cpu1 = os.times()
+        # processor time of this process and its finished children (the notebook's kernel, Chromium): on a busy
+        # machine the wall time mostly measures waiting; this is what the build itself used
+        cpu = sum(getattr(cpu1, k) - getattr(cpu0, k) for k in ("user", "system", "children_user", "children_system"))
         manifest = {"authority": a.name, "code": a.code, "old_code": a.old_code, "region": a.region,
                     "boundary_note": a.boundary_note, "status": "ok", "kind": "public-data pack",
-                    "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "built": datetime.now(UTC).isoformat(timespec="seconds"),
                     "version": version_label(root), "seconds": round(seconds, 3),
+                    "cpu_seconds": round(cpu, 3),
                     "timings": {"compute": round(t_compute, 3), "render": round(t_render, 3),
                                 "export": round(t_export, 3)},
                     "summary": _plain(figs.summary), "pdf": pdf_info, "log": log + data.notes,
