@@ -116,7 +116,7 @@ def test_build_one_in_its_own_folders_then_moved_into_place(tmp_path):
     assert Path(written["tmp"]) == runtime.parent / "tmp"
     assert not task.exists() and not runtime.parent.exists()  # the task's folders are removed
     assert os.environ.get("JUPYTER_RUNTIME_DIR") == before  # and the worker's environment restored
-    assert rec["summary"] == fake_summary("E1") and rec["peak_memory_mb"] > 0
+    assert rec["summary"] == fake_summary("E1") and rec["peak_memory_mb"] > 0 and rec["cpu_seconds"] >= 0
 
 
 def test_build_one_records_a_failure_and_leaves_the_previous_pack(tmp_path):
