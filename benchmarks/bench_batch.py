@@ -48,7 +48,7 @@ def scheduler_overhead(workers: int, tasks: int = 400) -> dict:
 
     t0 = time.perf_counter()
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+                           silence_logs=logging.CRITICAL)
     client = Client(cluster)
     start = time.perf_counter() - t0
     try:

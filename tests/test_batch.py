@@ -278,7 +278,7 @@ def test_batch_on_an_existing_cluster(tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster:
+                      silence_logs=logging.CRITICAL) as cluster:
         result = run_batch(GOOD[:2], tmp_path / "out", scheduler=cluster.scheduler_address, builder=fake_builder,
                            data={"marks": str(marks), "token": "t"}, echo=None)
         assert cluster.scheduler_address.startswith("tcp://")

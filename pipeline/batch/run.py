@@ -279,7 +279,9 @@ class BatchResult:
 def _client(workers: int | None, scheduler: str | None):
     """A Dask client: to ``scheduler`` when given, else on a new LocalCluster of ``workers`` processes
     (default: one per core), one thread each (a pack's kernel is one process; more threads would only
-    share a core)."""
+    share a core). The cluster's own log is silenced below CRITICAL: a worker's heartbeat that finds the
+    scheduler already closing logs a traceback, which is no news to the user (every task's error is in
+    its record)."""
     import logging
 
     from distributed import Client, LocalCluster
@@ -288,7 +290,7 @@ def _client(workers: int | None, scheduler: str | None):
         return Client(scheduler), None
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+                           silence_logs=logging.CRITICAL)
     return Client(cluster), cluster
 
 
