@@ -144,7 +144,7 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
         try:
             pm.execute_notebook(str(nb_in), str(nb_out), kernel_name=KERNEL, cwd=str(root),
                                 parameters={"figures_file": str(fig_file)}, progress_bar=False, log_output=False,
-                                kernel_manager_class=_kernel_manager(kernel_err))
+                                kernel_manager_class=_ipc_kernel_manager(kernel_err))
         except Exception as exc:
             msgs = _kernel_messages(kernel_err)
             name = getattr(exc, "ename", type(exc).__name__)
@@ -211,6 +211,19 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
     return PublicPackResult(a, out_dir, out_dir / "pack.html", round(time.perf_counter() - t0, 3), figs.summary)
+
+
+def _ipc_kernel_manager(stderr_path: Path):
+    """The runner's kernel manager, talking to its kernel over Unix sockets named after the kernel's own
+    connection file instead of TCP ports: builds running side by side (a batch) cannot pick the same port."""
+    from traitlets import CaselessStrEnum  # with jupyter_client, only a build needs it
+
+    base = _kernel_manager(stderr_path)
+
+    class IPCKernelManager(base):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
 
 
 def _tmp_parent(root: Path) -> Path:
