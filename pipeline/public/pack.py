@@ -138,13 +138,14 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
         nb_in = notebooks_dir(root) / NOTEBOOK
         nb_out = work / NOTEBOOK.name
         kernel_err = work / "kernel-stderr.log"
+        sock_dir = Path(tempfile.mkdtemp(prefix="cspack-k-"))  # short: a Unix socket path has at most 107 bytes
         t = time.perf_counter()
         old_env = os.environ.get("CSPACK_ROOT")
         os.environ["CSPACK_ROOT"] = str(root)
         try:
             pm.execute_notebook(str(nb_in), str(nb_out), kernel_name=KERNEL, cwd=str(root),
                                 parameters={"figures_file": str(fig_file)}, progress_bar=False, log_output=False,
-                                kernel_manager_class=_ipc_kernel_manager(kernel_err))
+                                kernel_manager_class=_ipc_kernel_manager(kernel_err, sock_dir))
         except Exception as exc:
             msgs = _kernel_messages(kernel_err)
             name = getattr(exc, "ename", type(exc).__name__)
@@ -152,6 +153,7 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
             raise PublicPackError(f"the public-data pack for {a.name} failed while rendering: {name}: {value}"
                                   + (f" (kernel: {msgs[-1]})" if msgs else "")) from exc
         finally:
+            shutil.rmtree(sock_dir, ignore_errors=True)
             if old_env is None:
                 os.environ.pop("CSPACK_ROOT", None)
             else:
@@ -213,15 +215,22 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
     return PublicPackResult(a, out_dir, out_dir / "pack.html", round(time.perf_counter() - t0, 3), figs.summary)
 
 
-def _ipc_kernel_manager(stderr_path: Path):
-    """The runner's kernel manager, talking to its kernel over Unix sockets named after the kernel's own
-    connection file instead of TCP ports: builds running side by side (a batch) cannot pick the same port."""
-    from traitlets import CaselessStrEnum  # with jupyter_client, only a build needs it
+def _ipc_kernel_manager(stderr_path: Path, sock_dir: Path):
+    """The runner's kernel manager, talking to its kernel over Unix sockets in ``sock_dir`` (a folder of this
+    build's own) instead of TCP ports: builds running side by side (a batch) cannot pick the same port, nor
+    the same socket (jupyter_client's default socket name is relative to the working folder, shared by every
+    build)."""
+    from traitlets import CaselessStrEnum, default  # with jupyter_client, only a build needs it
 
     base = _kernel_manager(stderr_path)
+    prefix = str(sock_dir / "k")
 
     class IPCKernelManager(base):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _own_ip(self) -> str:
+            return prefix
 
     return IPCKernelManager
 
