@@ -257,7 +257,9 @@ def projection_text(f: AuthorityFigures) -> Markdown:
     p = f.projection
     lines = []
     if not len(p):
-        lines.append("No projection: fewer than two consecutive published counts since the authority was formed.")
+        why = ("since the authority was formed" if f.authority.boundary_note else
+               "(the Department for Education does not publish counts this small)")
+        lines.append(f"No projection: fewer than two consecutive published counts up to 31 March {f.year} {why}.")
     else:
         r = p.iloc[0]
         lines.append(f"The projection for 31 March {int(r['year'])} is about {_n(r['point'])} children "
