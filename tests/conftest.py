@@ -87,7 +87,7 @@ def project_copy(tmp_path_factory):
 def built_pack(project_copy):
     """The default pack (the latest quarter: the synthetic authority), built once from a copy of
     the project with all bundled data."""
-    from pipeline.runner import run_quarter
+    from pipeline.build.runner import run_quarter
 
     return project_copy, run_quarter(None, project_copy, echo=False, progress=False)
 
@@ -95,7 +95,7 @@ def built_pack(project_copy):
 @pytest.fixture(scope="session")
 def published_pack(project_copy):
     """Derbyshire's published Q1 2021-22, built from the same copy."""
-    from pipeline.runner import run_quarter
+    from pipeline.build.runner import run_quarter
 
     # as `cspack run --params params/derbyshire-2021-22-Q1-published.yaml`
     return project_copy, run_quarter(root=project_copy, echo=False, progress=False,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..paths import project_root
+from pipeline.core.paths import project_root
 
 SN_FILE = Path("data/raw/published/dfe/sn_model_2025_wide.csv")
 CLA_FILE = Path("data/raw/published/dfe/cla_number_and_rate_per_10k_children.csv")

@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..export import export_pack, write_pdf
-from ..formatting import day_words
-from ..manifest import version_label
-from ..paths import notebooks_dir, outputs_dir, processed_dir, project_root
-from ..runner import KERNEL, _kernel_manager, _kernel_messages
-from ..tables import text_safe
-from .authorities import Authority, UnknownAuthority, match
-from .data import PublicData, load_public_data, period_words
-from .figures import AuthorityFigures, compute
+from pipeline.build.export import export_pack, write_pdf
+from pipeline.core.formatting import day_words
+from pipeline.build.manifest import version_label
+from pipeline.core.paths import notebooks_dir, outputs_dir, processed_dir, project_root
+from pipeline.build.runner import KERNEL, _kernel_manager, _kernel_messages
+from pipeline.core.tables import text_safe
+from pipeline.public.authorities import Authority, UnknownAuthority, match
+from pipeline.public.data import PublicData, load_public_data, period_words
+from pipeline.public.figures import AuthorityFigures, compute
 
 NOTEBOOK = Path("public") / "public_pack.ipynb"
 TITLE = "Children's services: public data pack"

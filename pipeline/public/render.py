@@ -12,8 +12,8 @@ import pandas as pd
 from IPython.display import HTML, Markdown
 from matplotlib.ticker import MaxNLocator
 
-from ..formatting import number, plural
-from ..report import (
+from pipeline.core.formatting import number, plural
+from pipeline.report.render import (
     DARK_BLUE,
     DARK_GREY,
     FOCUS_GREY,
@@ -25,8 +25,8 @@ from ..report import (
     table_html,
     titled,
 )
-from .data import BY_KEY, period_words
-from .figures import AuthorityFigures
+from pipeline.public.data import BY_KEY, period_words
+from pipeline.public.figures import AuthorityFigures
 
 SMALL = 6  # counts of children from 1 to 5 are not shown (as DfE suppresses them): "c"
 SMALL_NOTE = "c: a count from 1 to 5 is not shown, to protect the children it describes."
