@@ -285,7 +285,8 @@ def projection_text(f: AuthorityFigures) -> Markdown:
 def backtest_table(f: AuthorityFigures) -> HTML:
     bt = f.backtest
     if not len(bt):
-        return HTML("<p>No backtest: the authority's own series is too short.</p>")
+        return HTML("<p>No backtest for this authority: too few published counts of its own (a new authority, or "
+                    "counts too small to publish or to measure an error on).</p>")
     t = pd.DataFrame({"31 March": bt["year"].astype(int).astype(str), "Projected a year earlier": bt["projected"].map(_n),
                       "80% range": [f"{_n(lo)} to {_n(hi)}" for lo, hi in zip(bt["low80"], bt["high80"])],
                       "Published": bt["outcome"].map(_n), "Error": bt["ape_chosen"].map(lambda v: f"{v:.1f}%"),
