@@ -18,7 +18,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import aggregate as A  # noqa: E402
+from pipeline.placements import aggregate as A  # noqa: E402
 
 
 def md(df: pd.DataFrame) -> str:

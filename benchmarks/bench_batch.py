@@ -25,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def run(authorities, workers: int, keep: Path | None) -> dict:
 
 
 def report(spec: str, rows: list[dict], overheads: dict[int, dict], n_all: int) -> str:
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     day = f"{when.day} {when.strftime('%B')} {when.year}, {when:%H:%M} UTC"
     lines = [f"Measured on {day}: `{spec}`, {rows[0]['authorities']} authorities, on this machine "
              f"({os.cpu_count()} cores, shared with other work: load average before each run shown).", "",

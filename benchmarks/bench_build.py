@@ -21,7 +21,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.runner import list_notebooks, run_quarter  # noqa: E402
+from pipeline.build.runner import list_notebooks, run_quarter  # noqa: E402
 from tests.conftest import copy_project  # noqa: E402
 
 

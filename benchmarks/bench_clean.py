@@ -18,8 +18,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import ssda903  # noqa: E402
-from pipeline.ledger import read_ledger  # noqa: E402
+from pipeline.ingest import ssda903  # noqa: E402
+from pipeline.ingest.ledger import read_ledger  # noqa: E402
 from pipeline.synthetic import Config, generate, messify, messy_ledger  # noqa: E402
 
 

@@ -6,7 +6,7 @@ import re
 import sys
 import time
 
-from pipeline.context import split_commentary
+from pipeline.quarter.context import split_commentary
 
 
 def old_split(text: str) -> dict[str, str]:  # the splitter before issue 18, for comparison

@@ -36,8 +36,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import placements as pl  # noqa: E402
-from pipeline.ssda903 import CATEGORIES  # noqa: E402
+from pipeline.placements import simulation as pl_simulation  # noqa: E402
+from pipeline.placements import backtest as pl_backtest  # noqa: E402
+from pipeline.ingest.ssda903 import CATEGORIES  # noqa: E402
 
 HISTORY_START = pd.Timestamp(2016, 4, 1)  # the first collection year "held"
 DATA_END = pd.Timestamp(2026, 9, 30)
@@ -143,18 +144,18 @@ def backtest_one(seed: int) -> pd.DataFrame:
     origins = list(pd.date_range(HISTORY_START + pd.DateOffset(years=3) - pd.Timedelta(days=1),
                                  DATA_END - pd.DateOffset(months=3), freq="2QE-MAR"))
     t = time.perf_counter()
-    bt = pl.backtest(spells, origins, DATA_END, horizons=HORIZONS, paths=PATHS, seed=2026, ets=True,
+    bt = pl_backtest.backtest(spells, origins, DATA_END, horizons=HORIZONS, paths=PATHS, seed=2026, ets=True,
                      history_start=HISTORY_START)
     bt["seconds_per_origin"] = (time.perf_counter() - t) / max(len(origins), 1)
     bt["seed"] = seed
-    bt["children_at_end"] = int(len(pl.state_at(spells, DATA_END)))
+    bt["children_at_end"] = int(len(pl_simulation.state_at(spells, DATA_END)))
     return bt
 
 
 def with_used(bt: pd.DataFrame) -> pd.DataFrame:
     """The forecast the pack would have used at each origin (chosen on earlier outcomes only) and its
     calibrated 80% range: ``placements.replay_choice`` per authority."""
-    return pl.replay_choice(bt, group="seed")
+    return pl_backtest.replay_choice(bt, group="seed")
 
 
 def summarise(bt: pd.DataFrame) -> dict:
@@ -163,9 +164,9 @@ def summarise(bt: pd.DataFrame) -> dict:
     for h, g in bt.groupby("horizon"):
         r = {"horizon_months": int(h), "authorities": int(g["seed"].nunique()), "forecasts": int(len(g))}
         for m in methods:
-            r[f"{m}_wape"] = round(pl.wape(g[m], g["actual"]), 2)
+            r[f"{m}_wape"] = round(pl_backtest.wape(g[m], g["actual"]), 2)
             r[f"{m}_mae"] = round(float(np.abs(g[m] - g["actual"]).mean()), 1)
-        per = g.groupby("seed").apply(lambda x: pd.Series({m: pl.wape(x[m], x["actual"]) for m in methods}),
+        per = g.groupby("seed").apply(lambda x: pd.Series({m: pl_backtest.wape(x[m], x["actual"]) for m in methods}),
                                       include_groups=False)
         for m in ("markov", "ets", "model", "used"):
             d = per[m] - per["naive"]
@@ -177,8 +178,8 @@ def summarise(bt: pd.DataFrame) -> dict:
         r["used_methods"] = {k: int(v) for k, v in g["used_method"].value_counts().items()}
         # the used forecast where it was chosen on enough earlier outcomes
         cal = g[g["used_calibrated"]]
-        r["used_wape_when_chosen"] = round(pl.wape(cal["used"], cal["actual"]), 2) if len(cal) else None
-        r["naive_wape_same_rows"] = round(pl.wape(cal["naive"], cal["actual"]), 2) if len(cal) else None
+        r["used_wape_when_chosen"] = round(pl_backtest.wape(cal["used"], cal["actual"]), 2) if len(cal) else None
+        r["naive_wape_same_rows"] = round(pl_backtest.wape(cal["naive"], cal["actual"]), 2) if len(cal) else None
         r["used_80_coverage_when_calibrated"] = round(float(cal["used_in_80"].mean() * 100), 1) if len(cal) else None
         rows.append(r)
     return {"by_horizon": rows}

@@ -15,7 +15,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.ledger import read_ledger  # noqa: E402
+from pipeline.ingest.ledger import read_ledger  # noqa: E402
 
 
 def main(n: int = 100_000) -> int:

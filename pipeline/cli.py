@@ -10,20 +10,22 @@ import re
 import sys
 from pathlib import Path
 
-from .params import ParamsError, available_quarters, params_path
-from .paths import outputs_dir, project_root, shown_path
-from .public.authorities import UnknownAuthority
-from .public.pack import PublicPackError
-from .public.scaffold import ScaffoldError
-from .quarters import Quarter, QuarterError
-from .runner import BuildError, BuildLocked, pack_dir, run_quarter
+from pipeline.batch.command import add_parser as add_batch_parser
+from pipeline.build.runner import BuildError, BuildLocked, pack_dir, run_quarter
+from pipeline.core.params import ParamsError, available_quarters, load_params, params_path, read_yaml
+from pipeline.core.paths import outputs_dir, project_root, shown_path
+from pipeline.core.quarters import Quarter, QuarterError
+from pipeline.ingest.inputs import InputError
+from pipeline.public.authorities import UnknownAuthority
+from pipeline.public.pack import PublicPackError, build_public_pack
+from pipeline.public.scaffold import ScaffoldError, new_authority
+from pipeline.quarter import freshness, quality
+from pipeline.quarter.context import QuarterContext
 
 
 def cmd_run(args) -> int:
     root = project_root()
     if args.authority:  # the public-data pack for any authority (pipeline.public)
-        from .public.pack import build_public_pack
-
         res = build_public_pack(args.authority, Path(args.out) if args.out else None, root=root,
                                 pdf=not args.no_pdf)
         print(f"{res.authority.name}: public-data pack built in {res.seconds:.1f}s: {shown_path(res.pack, root)}")
@@ -48,7 +50,6 @@ def new_quarter(label: str, root: Path | None = None) -> tuple[Path, Path]:
     if not earlier:
         raise ParamsError(f"no params file before {q.label} to copy from in {target.parent.relative_to(root)}")
     prev = earlier[-1]
-    from .params import read_yaml
 
     text = params_path(prev, root).read_text(encoding="utf-8")
     old = read_yaml(params_path(prev, root))  # the earlier quarter's file loaded as load_params does
@@ -78,8 +79,6 @@ def new_quarter(label: str, root: Path | None = None) -> tuple[Path, Path]:
 
 
 def cmd_new_authority(args) -> int:
-    from .public.scaffold import new_authority
-
     root = project_root()
     path, a = new_authority(args.authority, root, force=args.force)
     print(f"{a.name}: wrote {shown_path(path, root)}; build its public-data pack with "
@@ -123,11 +122,6 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
     """Validate a quarter's inputs without building the pack. Returns (exit code, report lines)."""
     import tempfile
 
-    from . import quality
-    from .context import QuarterContext
-    from .inputs import InputError
-    from .params import load_params
-
     root = root or project_root()
     params = load_params(quarter or None, root, path=params_file)
     lines = [f"cspack check {params.quarter.label}: {len(params.inputs)} inputs in {shown_path(params.path, root)}"]
@@ -169,7 +163,6 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
             return 1, lines
         lines.append(f"Result: every input read; {int(reg['rows_quarantined'].sum()):,} rows quarantined, "
                      f"{quality.plural(len(checks), 'finding')} to check")
-        from . import freshness  # every input must reach the quarter (or be listed under allow_stale)
         coverage = freshness.assess(params, ctx.table)
         lines += ["Periods covered:"] + [f"  {'STALE' if c.stale else 'ok':<10} {c.input:<28} {c.covers}"
                                          + (" (allowed: allow_stale)" if c.stale and c.allowed else "")
@@ -193,7 +186,7 @@ def cmd_check(args) -> int:
 def cmd_demo_data(args) -> int:
     import time
 
-    from .synthetic import Config, write_demo
+    from pipeline.synthetic import Config, write_demo  # a developer tool: loaded only for demo-data
 
     root = project_root()
     out = Path(args.out) if args.out else root / "data" / "raw" / "synthetic"
@@ -239,9 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--out", help="output folder (default data/raw/synthetic)")
     d.add_argument("--messy", action="store_true", help="write the files as councils' systems export them")
     d.set_defaults(func=cmd_demo_data)
-    from .batch.command import add_parser as add_batch_parser  # cspack batch (pipeline/batch)
-
-    add_batch_parser(sub)
+    add_batch_parser(sub)  # cspack batch (pipeline/batch)
     args = ap.parse_args(argv)
     debug = args.debug or os.environ.get("CSPACK_DEBUG", "") not in ("", "0")
     try:

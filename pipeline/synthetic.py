@@ -26,7 +26,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from .ssda903 import CATEGORIES, collection_year_label
+from pipeline.ingest.ssda903 import CATEGORIES, collection_year_label
 
 AGE_BANDS = ["under_1", "1_to_4", "5_to_9", "10_to_15", "16_to_17"]
 AGE_EDGES = np.array([0, 1, 5, 10, 16, 18])  # years
@@ -695,7 +695,7 @@ def _quarter_end_month(y: int, q: int) -> str:
 
 
 def _seed_table(name: str) -> pd.DataFrame:
-    from .paths import project_root
+    from pipeline.core.paths import project_root
     return pd.read_csv(project_root() / "data" / "raw" / "seed004_2021-22-Q1" / f"{name}.csv", dtype=str,
                        keep_default_na=False)
 
@@ -849,7 +849,7 @@ def _csv(df: pd.DataFrame) -> bytes:
 
 
 def oracle_tables(sim: Simulation, costs: pd.DataFrame, returns: dict, cfg: Config) -> dict[str, pd.DataFrame]:
-    from . import ssda903
+    from pipeline.ingest import ssda903
 
     hazards = pd.DataFrame([(c, a, d, EXIT_HAZARD[i] * EXIT_AGE[j] * EXIT_DURATION[k])
                             for i, c in enumerate(CATEGORIES) for j, a in enumerate(AGE_BANDS)

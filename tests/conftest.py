@@ -3,12 +3,84 @@ pack (bundled data) shared by the export, browser, tables and manifest tests."""
 
 from __future__ import annotations
 
+import ast
+import inspect
+import re
 import shutil
+import textwrap
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# `make test-fast` runs `pytest -m "not build"`. A test is marked `build` here, automatically, when it builds a
+# pack or a whole quarter of the bundled data, runs notebooks or opens a browser: an nbval notebook cell; a test
+# marked e2e; or a test whose own code, a fixture it uses (at any depth) or a helper function of its module
+# calls the runner (run_quarter), papermill (execute_notebook) or Chromium (sync_playwright, the CHROMIUM path),
+# copies the whole bundled project (copy_project) or opens a quarter of the repository's own data
+# (open_quarter without root=). Each of these prepares every input and runs the placement model: tens of
+# seconds. Nothing else is marked, so a new unit test is in the fast set without anyone deciding it.
+BUILD_CALLS = {"run_quarter", "execute_notebook", "sync_playwright", "_chromium", "copy_project"}
+
+
+def _calls_a_build(src: str, helpers: dict) -> tuple[bool, set[str]]:
+    """Whether source code calls a build directly, and which of its module's helper functions it calls."""
+    try:
+        tree = ast.parse(textwrap.dedent(src))
+    except SyntaxError:
+        return False, set()
+    called = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "CHROMIUM":
+            return True, set()
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.search(r"run_quarter\(\S", node.value):
+            return True, set()  # a build in a child process (python -c "...run_quarter(...)")
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+        if name in BUILD_CALLS:
+            return True, set()
+        if name == "open_quarter" and not any(k.arg == "root" for k in node.keywords) and len(node.args) < 3:
+            return True, set()
+        if name == "which" and any(isinstance(a, ast.Constant) and a.value == "chromium" for a in node.args):
+            return True, set()
+        if name in helpers:
+            called.add(name)
+    return False, called
+
+
+def _builds(obj, helpers: dict, seen: set) -> bool:
+    """Whether a test, fixture or helper builds, directly or through the helper functions of its module."""
+    try:
+        src = inspect.getsource(obj)
+    except (OSError, TypeError):
+        return False
+    direct, called = _calls_a_build(src, helpers)
+    if direct:
+        return True
+    for name in called - seen:
+        seen.add(name)
+        if _builds(helpers[name], helpers, seen):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("build"):
+            continue
+        fn = getattr(item, "function", None)
+        if fn is None or item.get_closest_marker("e2e"):  # nbval cells (no Python function) and e2e tests
+            item.add_marker(pytest.mark.build)
+            continue
+        module = inspect.getmodule(fn)
+        helpers = {n: f for n, f in vars(module).items()
+                   if inspect.isfunction(f) and f.__module__ == module.__name__ and not n.startswith("test_")}
+        fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+        if any(_builds(obj, helpers, set()) for obj in [fn, *fixtures]):
+            item.add_marker(pytest.mark.build)
 
 
 def pytest_configure(config):
@@ -87,7 +159,7 @@ def project_copy(tmp_path_factory):
 def built_pack(project_copy):
     """The default pack (the latest quarter: the synthetic authority), built once from a copy of
     the project with all bundled data."""
-    from pipeline.runner import run_quarter
+    from pipeline.build.runner import run_quarter
 
     return project_copy, run_quarter(None, project_copy, echo=False, progress=False)
 
@@ -95,7 +167,7 @@ def built_pack(project_copy):
 @pytest.fixture(scope="session")
 def published_pack(project_copy):
     """Derbyshire's published Q1 2021-22, built from the same copy."""
-    from pipeline.runner import run_quarter
+    from pipeline.build.runner import run_quarter
 
     # as `cspack run --params params/derbyshire-2021-22-Q1-published.yaml`
     return project_copy, run_quarter(root=project_copy, echo=False, progress=False,

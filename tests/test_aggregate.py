@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import aggregate as A
+from pipeline.placements import aggregate as A
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / A.DATA_REL

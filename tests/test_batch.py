@@ -18,9 +18,8 @@ import openpyxl
 import pytest
 from bs4 import BeautifulSoup
 
-from pipeline.batch import build_one, is_transient, run_batch
 from pipeline.batch.rollup import MEASURES
-from pipeline.batch.run import authority_slug, plain_reason
+from pipeline.batch.run import authority_slug, build_one, is_transient, plain_reason, run_batch
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.benchmarks import bands, benchmark, dfe_series, neighbours
+from pipeline.measures.benchmarks import bands, benchmark, dfe_series, neighbours
 
 from .conftest import ROOT
 
@@ -88,7 +88,7 @@ def _dfe(name):
     ("ceased_sgo", "la_children_who_ceased_during_the_year.csv", "2020-2021", 19.0),  # seed 001: 19.1% (DfE rounds)
 ])
 def test_catalogue_series_reproduce_seed001_actuals(key, file, fy, want, sn):
-    from pipeline.benchmarks import SERIES, dfe_period, series_for
+    from pipeline.measures.benchmarks import SERIES, dfe_period, series_for
 
     s = series_for(key, _dfe(file))
     b = benchmark(s, "E10000007", dfe_period(fy, SERIES[key]["basis"]), "higher", *sn)
@@ -97,7 +97,7 @@ def test_catalogue_series_reproduce_seed001_actuals(key, file, fy, want, sn):
 
 
 def test_a_value_of_our_own_is_placed_among_the_other_authorities(sn):
-    from pipeline.benchmarks import series_for
+    from pipeline.measures.benchmarks import series_for
 
     s = series_for("sw_vacancy_rate", _dfe("csww_indicators_2017_to_2025.csv"))
     best = benchmark(s, "E10000007", "2024", "lower", *sn, value=0.0)
@@ -108,7 +108,7 @@ def test_a_value_of_our_own_is_placed_among_the_other_authorities(sn):
 
 
 def test_dfe_periods_follow_each_series_basis():
-    from pipeline.benchmarks import dfe_period
+    from pipeline.measures.benchmarks import dfe_period
 
     assert dfe_period("2021-2022", "march") == "2022" and dfe_period("2021-22", "september") == "2021"
     assert dfe_period("Target", "march") == ""

@@ -4,9 +4,10 @@ tables.xlsx), movements against the previous quarter, the forecast path and accu
 import pytest
 from IPython.display import Image
 
-from pipeline import budget_sections as b
-from pipeline import placement_sections as ps
-from pipeline.context import open_quarter
+from pipeline.report.sections import budget as b
+from pipeline.quarter import budget_view as bv
+from pipeline.quarter import placement_bundle as pb
+from pipeline.quarter.context import open_quarter
 
 from .conftest import copy_project
 
@@ -31,7 +32,7 @@ def run_section(ctx):
 @pytest.mark.parametrize("label", ["2025-26-Q1", "2025-26-Q2", "2025-26-Q3", "2025-26-Q4"])
 def test_every_table_for_every_quarter_of_a_year(project, tmp_path, label, monkeypatch):
     # the placement model is tested in test_placements.py and once below; here the budget's own methods
-    monkeypatch.setattr(ps, "available", lambda ctx: False)
+    monkeypatch.setattr(pb, "available", lambda ctx: False)
     ctx = open_quarter(label, work_dir=str(tmp_path / "w"), root=project)
     shown = run_section(ctx)
     assert {e["name"] for e in ctx.tables.entries()} >= ALL_TABLES
@@ -47,14 +48,14 @@ def test_every_table_for_every_quarter_of_a_year(project, tmp_path, label, monke
     # the table and the summary agree: one source of budget lines
     table = ctx.tables.load("budget_forecast")
     total = table[table["Service line"] == "Total"].iloc[0]
-    lines = b.view(ctx).position.lines
+    lines = bv.view(ctx).position.lines
     assert total["Full Year Forecast £m"] == pytest.approx(lines["full_year_forecast_gbpm"].sum())
 
 
 def test_placements_line_is_projected_and_labelled(project, tmp_path, monkeypatch):
-    monkeypatch.setattr(ps, "available", lambda ctx: False)
+    monkeypatch.setattr(pb, "available", lambda ctx: False)
     ctx = open_quarter("2025-26-Q2", work_dir=str(tmp_path / "w"), root=project)
-    d = b.view(ctx).detail.set_index("line_id")
+    d = bv.view(ctx).detail.set_index("line_id")
     assert d.at["placements", "forecast_source"].startswith("projection: profile of")
     assert (d.drop(index="placements")["forecast_source"] == "budget holder").all()
     text = b.forecast_text(ctx).data
@@ -68,7 +69,7 @@ def test_placements_line_is_projected_and_labelled(project, tmp_path, monkeypatc
 def test_published_quarter_has_no_ledger_and_says_what_it_cannot_show(project, tmp_path):
     ctx = open_quarter(work_dir=str(tmp_path / "w"), root=project,
                        params_file="params/derbyshire-2021-22-Q1-published.yaml")
-    assert b.view(ctx).source == "returns"
+    assert bv.view(ctx).source == "returns"
     assert "cannot be shown" in b.movement_view(ctx).data
     assert "no ledger" in b.accuracy(ctx)[0].data
     kv = b.key_variances(ctx).data
@@ -87,9 +88,9 @@ def test_commentary_in_key_variances_is_rendered_safely(tmp_path):
 
 def test_placements_line_uses_the_placement_projection_when_it_can(project, tmp_path):
     ctx = open_quarter("2026-27-Q2", work_dir=str(tmp_path / "w"), root=project)
-    d = b.view(ctx).detail.set_index("line_id")
+    d = bv.view(ctx).detail.set_index("line_id")
     r = d.loc["placements"]
-    rest = ps.current_year_cost(ctx)
+    rest = pb.current_year_cost(ctx)
     assert r["forecast_source"] == "placement projection (SSDA903 stock-flow model)"
     assert r["full_year_forecast_gbpm"] == pytest.approx(r["ytd_actual_gbpm"] + rest["median"])
     assert r["low_gbpm"] < r["full_year_forecast_gbpm"] < r["high_gbpm"]
@@ -100,6 +101,6 @@ def test_placements_line_uses_the_placement_projection_when_it_can(project, tmp_
     # showed the profile projection's total for Q2 beside the table's)
     b.path_figure(ctx)
     by_q = ctx.tables.load("budget_forecast_by_quarter").set_index(["financial_year", "quarter"])
-    assert by_q.loc[("2026-27", 2), "forecast_variance_gbpm"] == pytest.approx(b.view(ctx).position.variance)
+    assert by_q.loc[("2026-27", 2), "forecast_variance_gbpm"] == pytest.approx(bv.view(ctx).position.variance)
     # computed once and cached in the work folder, keyed by inputs, settings and code
-    assert (ctx.work_dir / "derived" / "placements" / "key.txt").read_text() == ps._key(ctx)
+    assert (ctx.work_dir / "derived" / "placements" / "key.txt").read_text() == pb.cache_key(ctx)

@@ -7,10 +7,10 @@ import re
 import pandas as pd
 import pytest
 
-from pipeline import catalogue
-from pipeline.benchmarks import SERIES
-from pipeline.inputs import InputError
-from pipeline.performance import measure_table
+from pipeline.measures import catalogue
+from pipeline.measures.benchmarks import SERIES
+from pipeline.ingest.inputs import InputError
+from pipeline.report.sections.performance import measure_table
 
 from .conftest import ROOT, SEED004
 
@@ -100,7 +100,7 @@ def test_returns_are_matched_to_the_catalogue(cat):
 
 
 def _bench(sn):
-    from pipeline.benchmarks import benchmark, dfe_period, series_for
+    from pipeline.measures.benchmarks import benchmark, dfe_period, series_for
 
     files = {"dfe_icpc": "c4_children_in_need_section_47s_and_icpcs_2013_to_2025.csv",
              "dfe_workforce": "csww_indicators_2017_to_2025.csv", "dfe_ceased": "la_children_who_ceased_during_the_year.csv"}

@@ -1,5 +1,5 @@
-import pipeline.context as context
-from pipeline.context import open_quarter, split_commentary
+import pipeline.quarter.context as context
+from pipeline.quarter.context import open_quarter, split_commentary
 
 
 def test_preparation_is_reused_only_for_identical_inputs_and_code(small_project, monkeypatch):

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from pipeline.disclosure import suppress
+from pipeline.report.disclosure import suppress
 
 
 def test_a_count_of_3_is_suppressed_and_its_total_cannot_reveal_it():
@@ -24,7 +24,7 @@ def test_zero_is_shown_and_two_small_cells_need_no_secondary():
 def test_publishing_an_unsuppressed_small_count_of_children_is_refused(tmp_path):
     import pytest
 
-    from pipeline.tables import DisclosureError, TableStore
+    from pipeline.core.tables import DisclosureError, TableStore
 
     store = TableStore(tmp_path)
     raw = pd.DataFrame({"month": ["Apr", "May"], "starts": [12, 3]})
@@ -41,7 +41,7 @@ def test_publishing_an_unsuppressed_small_count_of_children_is_refused(tmp_path)
 
 
 def test_every_table_counting_children_in_the_default_pack_is_checked(built_pack):
-    from pipeline.tables import TableStore
+    from pipeline.core.tables import TableStore
 
     root, result = built_pack
     store = TableStore(root / "data" / "processed" / result.quarter)

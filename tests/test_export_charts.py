@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from pipeline import report  # noqa: E402
+from pipeline.report import render as report  # noqa: E402
 
 LONG = ("Children ceasing care through special guardianship orders placed in foster care with relatives and "
         "friends, as a share of all children ceasing care")
@@ -128,10 +128,10 @@ def test_every_chart_in_the_pipeline_goes_through_report_chart():
     only way out."""
     from pathlib import Path
 
-    root = Path(report.__file__).parent
-    for path in root.glob("*.py"):
+    root = Path(report.__file__).resolve().parents[1]  # the whole pipeline package
+    for path in root.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
-        if path.name == "report.py":
+        if path == Path(report.__file__).resolve():
             continue
         assert "savefig(" not in text and "plt.show(" not in text and "Image(" not in text, path.name
     buf = io.BytesIO()  # and report.figure_png is deterministic

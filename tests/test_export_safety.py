@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pipeline.export import CSP, export_pack, make_safe, safe_url
+from pipeline.build.export import CSP, export_pack, make_safe, safe_url
 
 from .conftest import SEED004, SMALL_PARAMS
 
@@ -221,7 +221,7 @@ def hostile_pack(tmp_path_factory):
     build shows the no-PDF path)."""
     import os
 
-    from pipeline.runner import run_quarter
+    from pipeline.build.runner import run_quarter
 
     root = tmp_path_factory.mktemp("hostile") / "proj"
     shutil.copytree(ROOT / "notebooks", root / "notebooks")

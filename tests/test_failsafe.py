@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.runner import _recover, list_notebooks, run_quarter
+from pipeline.build.runner import _recover, list_notebooks, run_quarter
 
 from .conftest import ROOT
 
@@ -28,7 +28,7 @@ def test_killed_after_each_notebook_the_previous_pack_stands(small_project):
     before = _hash(first.out_dir / "pack.html")
     fy = first.out_dir.parent
     n = len(list_notebooks(small_project))
-    code = ("import sys; from pathlib import Path; from pipeline.runner import run_quarter; "
+    code = ("import sys; from pathlib import Path; from pipeline.build.runner import run_quarter; "
             f"run_quarter('2021-22-Q1', Path({str(small_project)!r}), echo=False, progress=False)")
     for k in range(1, n + 1):
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True,

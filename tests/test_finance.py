@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from pipeline.finance import forecast_table, position, variance_pct
+from pipeline.finance.position import forecast_table, position, variance_pct
 from tests.conftest import SEED004
 
 

@@ -4,8 +4,8 @@ direction against the previous quarter, and the stale notice in the title block.
 import pandas as pd
 import pytest
 
-from pipeline import sections
-from pipeline.context import open_quarter
+from pipeline.report.sections import summary as sections
+from pipeline.quarter.context import open_quarter
 
 from .conftest import copy_project
 
@@ -38,7 +38,7 @@ def test_error_findings_are_labelled_for_readers(ctx, monkeypatch):
 
 
 def test_debt_direction_is_against_the_previous_quarter():
-    from pipeline.budget_sections import debt_direction
+    from pipeline.report.sections.budget import debt_direction
 
     # the bundled synthetic history's last eight quarters: up over the series, down this quarter
     s = pd.Series([0.052, 0.054, 0.057, 0.050, 0.050, 0.059, 0.082, 0.072],
@@ -55,10 +55,11 @@ def test_debt_direction_is_against_the_previous_quarter():
 
 
 def test_debt_chart_title_and_thousands_axis_on_the_bundled_history(monkeypatch, tmp_path):
-    from pipeline import budget_sections as b
+    from pipeline.quarter import budget_view as bv
+    from pipeline.report.sections import budget as b
 
     ctx = open_quarter("", work_dir=str(tmp_path / "w"))  # the latest quarter of the bundled data
-    h = b._history(ctx, "aged_debt")
+    h = bv.history(ctx, "aged_debt")
     # independent totals with plain pandas: the last two quarters shown
     tot = h.groupby("quarter")["amount_gbpm"].sum().sort_index().iloc[-8:]
     seen = {}
@@ -81,7 +82,7 @@ def test_debt_chart_title_and_thousands_axis_on_the_bundled_history(monkeypatch,
 
 
 def test_performance_chart_titles_are_full_and_value_axes_carry_units(monkeypatch, tmp_path):
-    from pipeline import performance as p
+    from pipeline.report.sections import performance as p
 
     ctx = open_quarter("", work_dir=str(tmp_path / "w"))  # the default pack's latest quarter
     drawn = []
@@ -123,7 +124,7 @@ def test_performance_chart_titles_are_full_and_value_axes_carry_units(monkeypatc
 
 
 def test_axis_unit_words():
-    from pipeline.performance import axis_unit
+    from pipeline.report.sections.performance import axis_unit
 
     assert axis_unit("percent") == "Per cent" and axis_unit("days") == "Days" and axis_unit("number") == "Number"
     assert axis_unit("rate", "Children looked after per 10,000 children") == "Per 10,000 children"
@@ -133,7 +134,7 @@ def test_axis_unit_words():
 def _coverage(project):
     from datetime import date
 
-    from pipeline.freshness import Coverage
+    from pipeline.quarter.freshness import Coverage
 
     return [
         Coverage("ledger", "ledger", date(2026, 9, 30), "the ledger runs to September 2026 (the last month with "
@@ -151,8 +152,8 @@ def _coverage(project):
 
 
 def test_stale_words_name_what_each_allowed_input_covers(project):
-    from pipeline.export import stale_words
-    from pipeline.params import load_params
+    from pipeline.build.export import stale_words
+    from pipeline.core.params import load_params
 
     params = load_params("2025-26-Q2", project)
     cov = _coverage(project)
@@ -168,8 +169,8 @@ def test_stale_words_name_what_each_allowed_input_covers(project):
 def test_title_block_says_not_up_to_date(project, tmp_path):
     import nbformat
 
-    from pipeline.export import export_pack, stale_words
-    from pipeline.params import load_params
+    from pipeline.build.export import export_pack, stale_words
+    from pipeline.core.params import load_params
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Summary\n\nSome text.")])
     path = tmp_path / "00_summary.ipynb"
@@ -193,9 +194,9 @@ def test_a_build_with_allow_stale_says_so_in_its_title_block(tmp_path_factory):
     import re
 
     from pipeline.cli import main
-    from pipeline.freshness import assess, stale_inputs
-    from pipeline.params import load_params
-    from pipeline.runner import run_quarter
+    from pipeline.quarter.freshness import assess, stale_inputs
+    from pipeline.core.params import load_params
+    from pipeline.build.runner import run_quarter
 
     root = copy_project(tmp_path_factory.mktemp("stale") / "proj")
     mp = pytest.MonkeyPatch()

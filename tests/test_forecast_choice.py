@@ -5,8 +5,8 @@ strictly better, never on outcomes not yet known), ranges scaled by the backtest
 import numpy as np
 import pandas as pd
 
-from pipeline import placements as pl
-from pipeline.placement_sections import horizon_verdict
+from pipeline.placements import backtest as pl_backtest
+from pipeline.report.sections.placements import horizon_verdict
 
 
 def rows(origins, horizon, actual, naive, markov, model, half=10.0):
@@ -24,13 +24,13 @@ def test_choice_per_horizon_prefers_no_change_at_a_tie_and_needs_three_origins()
         rows(o, 12, a, a + 1, a + 5, a - 9),  # no change best at 12
         rows(o[:2], 24, a[:2], a[:2] + 9, a[:2], a[:2]),  # two origins only: not judged
     ])
-    ch = pl.choose(bt).set_index("horizon")
+    ch = pl_backtest.choose(bt).set_index("horizon")
     assert ch["method"].to_dict() == {3: "model", 6: "naive", 12: "naive", 24: "naive"}
     assert ch["calibrated"].to_dict() == {3: True, 6: True, 12: True, 24: False}
     # the WAPEs are the plain-pandas ones
     g = bt[bt["horizon"] == 12]
     assert ch.at[12, "model_wape"] == np.abs(g["model"] - g["actual"]).sum() / g["actual"].sum() * 100
-    methods, scale = pl.horizon_plan(ch.reset_index(), 30)
+    methods, scale = pl_backtest.horizon_plan(ch.reset_index(), 30)
     assert list(methods[[0, 2, 3, 5, 6, 11, 12, 23, 29]]) == ["model", "model", "naive", "naive", "naive", "naive",
                                                                "naive", "naive", "naive"]
     assert scale[23] == ch.at[24, "scale"] == 1.0
@@ -38,8 +38,8 @@ def test_choice_per_horizon_prefers_no_change_at_a_tie_and_needs_three_origins()
 
 def test_conformal_factor_is_the_finite_sample_quantile():
     s = np.arange(1, 11, dtype=float)[::-1]
-    assert pl.conformal_factor(s, 0.8) == 9.0  # ceil(11 x 0.8) = 9th smallest
-    assert pl.conformal_factor(s[:3], 0.8) == 10.0  # few scores (10, 9, 8): the largest
+    assert pl_backtest.conformal_factor(s, 0.8) == 9.0  # ceil(11 x 0.8) = 9th smallest
+    assert pl_backtest.conformal_factor(s[:3], 0.8) == 10.0  # few scores (10, 9, 8): the largest
 
 
 def test_calibrated_ranges_hold_about_80_percent_where_the_models_own_are_too_narrow():
@@ -50,7 +50,7 @@ def test_calibrated_ranges_hold_about_80_percent_where_the_models_own_are_too_na
     bt = rows(o, 3, 500 + truth, np.full(n, 500.0), np.full(n, 520.0), np.full(n, 500.0))
     raw = ((bt["low_80"] <= bt["actual"]) & (bt["actual"] <= bt["high_80"])).mean()
     assert raw < 0.6
-    rep = pl.replay_choice(bt)
+    rep = pl_backtest.replay_choice(bt)
     later = rep.iloc[40:]  # once enough outcomes are known
     assert 0.7 <= later["used_in_80"].mean() <= 0.9
     assert later["used_calibrated"].all()
@@ -60,7 +60,7 @@ def test_replay_never_uses_an_outcome_not_known_at_the_origin():
     o = pd.date_range("2020-03-31", periods=12, freq="QE")
     a = np.full(12, 100.0)
     bt = rows(o, 6, a, a + 1, a + 3, a - 2)
-    base = pl.replay_choice(bt)
+    base = pl_backtest.replay_choice(bt)
     # the first four origins know fewer than three outcomes (each is known two quarters later): no change,
     # uncalibrated; the fifth knows three
     assert (base["used_method"].iloc[:4] == "naive").all() and not base["used_calibrated"].iloc[:4].any()
@@ -68,11 +68,11 @@ def test_replay_never_uses_an_outcome_not_known_at_the_origin():
     # changing outcomes that end after origin k must not change what was used at k
     k = 8
     cutoff = pd.Timestamp(o[k])
-    out_end = [pl._month_end(x, 6) for x in o]
+    out_end = [pl_backtest._month_end(x, 6) for x in o]
     changed = bt.copy()
     later = np.array([e > cutoff for e in out_end])
     changed.loc[later, "actual"] = 50.0
-    rep = pl.replay_choice(changed)
+    rep = pl_backtest.replay_choice(changed)
     assert (rep["used_method"].iloc[k + 3:] == "model").all()  # once known, the new outcomes favour the model
     pd.testing.assert_series_equal(rep["used_method"].iloc[:k + 1], base["used_method"].iloc[:k + 1])
     assert rep["used_high_80"].iloc[k] == base["used_high_80"].iloc[k]
@@ -84,7 +84,7 @@ def test_recentre_moves_the_median_onto_the_forecast_and_scales_the_spread():
     total = stock.sum(axis=2)
     point = np.array([80.0, 100.0, 120.0, 0.0])
     scale = np.array([1.0, 2.0, 0.5, 1.0])
-    new = pl.recentre(stock, point, scale)
+    new = pl_backtest.recentre(stock, point, scale)
     nt = new.sum(axis=2)
     assert np.allclose(np.median(nt[:, :3], axis=0), point[:3])
     q = lambda x: np.quantile(x, 0.9, axis=0) - np.quantile(x, 0.1, axis=0)  # noqa: E731

@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import placements as pl
-from pipeline import ssda903
+from pipeline.placements import history as pl_history
+from pipeline.placements import model as pl_model
+from pipeline.placements import simulation as pl_simulation
+from pipeline.placements import baselines as pl_baselines
+from pipeline.ingest import ssda903
 
 
 def history(months, per_month, seed=1, start="2020-04-01", growth=0.0):
@@ -40,20 +43,20 @@ def observed_last_year(sp, origin):
 def test_window_of_one_year_is_widened_to_two_and_entrants_stay_near_the_observed():
     sp = history(48, 10 / 12)
     origin = pd.Timestamp("2024-03-31")
-    m = pl.fit(pl.as_at(sp, origin), origin, horizon=24, window_years=1)
+    m = pl_model.fit(pl_history.as_at(sp, origin), origin, horizon=24, window_years=1)
     assert m.window[0] == pd.Timestamp("2022-04-01")  # 24 months, not 12
     assert any("too short" in n for n in m.notes)
     obs = observed_last_year(sp, origin)
     assert 0.25 * obs <= m.entry_mean.sum(axis=1).mean() <= 4 * obs
     # and the simulation runs with sane numbers (no runaway entrants)
-    sim = pl.simulate(m, pl.state_at(pl.as_at(sp, origin), origin), paths=50, seed=1)
+    sim = pl_simulation.simulate(m, pl_simulation.state_at(pl_history.as_at(sp, origin), origin), paths=50, seed=1)
     assert sim["starts"].sum(axis=1).mean() < 24 * 4 * obs + 10
 
 
 def test_history_shorter_than_the_glm_needs_uses_the_observed_average():
     sp = history(12, 10 / 12)
     origin = pd.Timestamp("2021-03-31")
-    m = pl.fit(pl.as_at(sp, origin), origin, horizon=12, window_years=3)
+    m = pl_model.fit(pl_history.as_at(sp, origin), origin, horizon=12, window_years=3)
     obs = ((sp["start"] <= origin).sum()) / 12
     assert np.allclose(m.entry_mean.sum(axis=1), obs)
     assert any("only 12 months" in n for n in m.notes)
@@ -63,22 +66,22 @@ def test_entrants_outside_the_band_fall_back_to_the_observed_level():
     # entrants tripling a year; extrapolating the trend (trend_weight 1) over three years leaves the band
     sp = history(36, 2, growth=1.1, seed=4)
     origin = pd.Timestamp("2023-03-31")
-    m = pl.fit(pl.as_at(sp, origin), origin, horizon=36, trend_weight=1.0)
+    m = pl_model.fit(pl_history.as_at(sp, origin), origin, horizon=36, trend_weight=1.0)
     obs = observed_last_year(sp, origin)
     assert any("outside 0.25 to 4 times" in n for n in m.notes)
     assert m.entry_mean.sum(axis=1).mean() == pytest.approx(obs)
     # the same history without trend extrapolation stays inside the band and keeps the GLM
-    m2 = pl.fit(pl.as_at(sp, origin), origin, horizon=36)
+    m2 = pl_model.fit(pl_history.as_at(sp, origin), origin, horizon=36)
     assert not any("outside" in n for n in m2.notes)
 
 
 def test_simulate_refuses_a_run_it_cannot_hold_instead_of_being_killed():
     sp = history(36, 3)
     origin = pd.Timestamp("2023-03-31")
-    m = pl.fit(pl.as_at(sp, origin), origin, horizon=24)
+    m = pl_model.fit(pl_history.as_at(sp, origin), origin, horizon=24)
     m.entry_mean = m.entry_mean * 1e6
     with pytest.raises(ValueError, match="GB"):
-        pl.simulate(m, pl.state_at(pl.as_at(sp, origin), origin), paths=1000)
+        pl_simulation.simulate(m, pl_simulation.state_at(pl_history.as_at(sp, origin), origin), paths=1000)
 
 
 def test_statsmodels_warnings_are_captured_not_printed():
@@ -86,7 +89,7 @@ def test_statsmodels_warnings_are_captured_not_printed():
     origin = pd.Timestamp("2021-03-31")
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        m = pl.fit(pl.as_at(sp, origin), origin, horizon=12)
+        m = pl_model.fit(pl_history.as_at(sp, origin), origin, horizon=12)
     assert not [x for x in w if "statsmodels" in (x.filename or "")]
     assert any("PerfectSeparation" in x for x in m.warnings)  # three thin categories: separation is reported
 
@@ -95,11 +98,11 @@ def test_ets_cross_check_never_goes_below_zero():
     # a steep fall: Holt's trend on its own goes negative within two years
     idx = pd.date_range("2020-01-31", periods=36, freq="ME")
     totals = pd.Series(np.linspace(400, 40, 36) + np.random.default_rng(2).normal(0, 3, 36), index=idx)
-    out = pl.ets_forecast(totals, 36)
+    out = pl_baselines.ets_forecast(totals, 36)
     assert (out[["mean", "low_80", "high_80"]] >= 0).all().all()
     assert out["mean"].min() == 0  # it would have gone negative: cut at zero, and said
     assert any("cut at zero" in n for n in out.attrs["notes"])
-    short = pl.ets_forecast(totals.iloc[:10], 6)
+    short = pl_baselines.ets_forecast(totals.iloc[:10], 6)
     assert (short["mean"] == totals.iloc[9]).all() and short.attrs["notes"]
 
 
@@ -117,7 +120,7 @@ def test_prepare_takes_merge_returns_output_with_day_first_dates(tmp_path):
     hd = [["A1", "1", "02/03/2012", "WBRI", "", "", ""], ["B2", "2", "07/08/2015", "WBRI", "", "", ""]]
     _write_return(tmp_path / "2023-24", ep, hd)
     m = ssda903.merge_returns({"2023-24": ssda903.read_return(tmp_path / "2023-24")})
-    s = pl.prepare(m["episodes"], m["header"])
+    s = pl_history.prepare(m["episodes"], m["header"])
     a = s[s["start"] == pd.Timestamp("2023-04-05")]
     assert len(a) == 1 and a["end"].iloc[0] == pd.Timestamp("2023-06-09")
     assert a["dob"].iloc[0] == pd.Timestamp("2012-03-02")
@@ -126,17 +129,17 @@ def test_prepare_takes_merge_returns_output_with_day_first_dates(tmp_path):
     eps = m["episodes"].drop(columns=["DECOM_date", "DEC_date"])
     iso = eps.assign(DECOM=pd.to_datetime(eps["DECOM"], format="%d/%m/%Y").dt.strftime("%Y-%m-%d"))
     for e in (eps, iso):
-        pd.testing.assert_frame_equal(pl.prepare(e, m["header"]), s)
+        pd.testing.assert_frame_equal(pl_history.prepare(e, m["header"]), s)
 
 
 def test_prepare_on_a_bundled_return_keeps_every_child_in_care_counted_in_plain_pandas():
     folder = Path(__file__).resolve().parents[1] / "data" / "raw" / "synthetic" / "ssda903" / "2024-25"
     m = ssda903.merge_returns({"2024-25": ssda903.read_return(folder)})
-    s = pl.prepare(m["episodes"], m["header"])
+    s = pl_history.prepare(m["episodes"], m["header"])
     raw = pd.read_csv(folder / "episodes.csv", dtype=str, keep_default_na=False)
     kept = raw[raw["CHILD"].isin(set(m["episodes"]["CHILD"]))]
     start = pd.to_datetime(kept["DECOM"], format="%d/%m/%Y")
     end = pd.to_datetime(kept["DEC"].replace("", None), format="%d/%m/%Y")
     for day in (pd.Timestamp("2024-06-30"), pd.Timestamp("2025-03-30")):
         independent = kept.loc[(start <= day) & (end.isna() | (end > day)), "CHILD"].nunique()
-        assert len(pl.state_at(s, day)) == independent
+        assert len(pl_simulation.state_at(s, day)) == independent

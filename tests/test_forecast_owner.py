@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import budget
-from pipeline import budget_sections as bs
-from pipeline import placement_sections as ps
-from pipeline.context import open_quarter
+from pipeline.finance import budget
+from pipeline.quarter import budget_view as bv
+from pipeline.quarter import placement_bundle as pb
+from pipeline.report.sections import placements as ps
+from pipeline.quarter.context import open_quarter
 
 from .conftest import copy_project
 
@@ -27,7 +28,7 @@ def work(tmp_path_factory):
 
 def test_projection_follows_the_backtests_choice_and_never_loses_to_no_change_in_it(project, work):
     ctx = open_quarter("2026-27-Q2", work_dir=work, root=project)
-    b = ps.bundle(ctx)
+    b = pb.bundle(ctx)
     origin = pd.Timestamp(ctx.params.data_as_at)
     key = next(k for k, s in ctx.params.inputs.items() if s.kind == "ssda903")
     eps = ctx.table(f"{key}_episodes")
@@ -54,8 +55,8 @@ def test_projection_follows_the_backtests_choice_and_never_loses_to_no_change_in
 
 def test_holder_and_projection_side_by_side_and_the_budget_total_follows_the_setting(project, work):
     ctx = open_quarter("2026-27-Q2", work_dir=work, root=project)
-    own = ps.owner_figures(ctx)
-    led = budget.ledger_forecast(ctx.table(bs._ledger_key(ctx)), ctx.quarter.fy, ctx.quarter.q)
+    own = bv.owner_figures(ctx)
+    led = budget.ledger_forecast(ctx.table(bv.ledger_key(ctx)), ctx.quarter.fy, ctx.quarter.q)
     holder = float(led.set_index("line_id").at["placements", "holder_forecast_gbpm"])
     assert own["holder"] == pytest.approx(holder)
     assert own["holder_inside"] == (own["low"] <= holder <= own["high"])
@@ -67,28 +68,28 @@ def test_holder_and_projection_side_by_side_and_the_budget_total_follows_the_set
     assert "At 24 months" in text or "At 12 months" in text  # later years carry the backtest's verdict
     assert "`" not in text and "kind:" not in text
     # the budget line is the projection's figure
-    d = bs.view(ctx).detail.set_index("line_id")
+    d = bv.view(ctx).detail.set_index("line_id")
     assert d.at["placements", "full_year_forecast_gbpm"] == pytest.approx(own["projection"])
 
     ctx2 = open_quarter("2026-27-Q2", work_dir=work, root=project)
     ctx2.params.settings["placements_forecast"] = "budget_holder"
-    assert ps.current_year_cost(ctx2) is None and not ps.uses_projection(ctx2)
+    assert pb.current_year_cost(ctx2) is None and not pb.uses_projection(ctx2)
     assert "placements" in ctx2.params.settings.get("projected_lines", [])  # the params project the line...
-    assert "placements" not in bs._projected(ctx2)  # ...but the setting says the holder's figure is used
-    d2 = bs.view(ctx2).detail.set_index("line_id")
+    assert "placements" not in bv.projected(ctx2)  # ...but the setting says the holder's figure is used
+    d2 = bv.view(ctx2).detail.set_index("line_id")
     # the budget holder's figure is the line's forecast: not the projection, not the profile projection
     assert d2.at["placements", "forecast_source"] == "budget holder"
     assert d2.at["placements", "full_year_forecast_gbpm"] == pytest.approx(holder)
-    own2 = ps.owner_figures(ctx2)
+    own2 = bv.owner_figures(ctx2)
     assert own2["used_source"] == "budget holder" and own2["used"] == pytest.approx(holder)
     assert "uses the budget holder's forecast" in ps.headline(ctx2).data
     # the other lines are projected as the params say
-    assert set(bs._projected(ctx2)) == set(ctx2.params.settings["projected_lines"]) - {"placements"}
+    assert set(bv.projected(ctx2)) == set(ctx2.params.settings["projected_lines"]) - {"placements"}
 
     ctx3 = open_quarter("2026-27-Q2", work_dir=work, root=project)
     ctx3.params.settings["placements_forecast"] = "holder"
     with pytest.raises(ValueError, match="placements_forecast"):
-        ps.forecast_setting(ctx3)
+        pb.forecast_setting(ctx3)
 
 
 def test_missing_returns_are_explained_in_reader_words(project, work, monkeypatch):

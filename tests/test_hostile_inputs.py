@@ -13,13 +13,13 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline import budget
+from pipeline.finance import budget
 from pipeline.cli import check_quarter
-from pipeline.context import QuarterContext
-from pipeline.inputs import InputError, read_input
-from pipeline.ledger import LedgerError, read_ledger
-from pipeline.params import InputSpec, load_params
-from pipeline.parsing import ParseError, money_convention, read_money
+from pipeline.quarter.context import QuarterContext
+from pipeline.ingest.inputs import InputError, read_input
+from pipeline.ingest.ledger import LedgerError, read_ledger
+from pipeline.core.params import InputSpec, load_params
+from pipeline.ingest.parsing import ParseError, money_convention, read_money
 
 ROOT = Path(__file__).resolve().parents[1]
 LEDGER = ROOT / "data" / "raw" / "synthetic" / "ledger"

@@ -5,7 +5,7 @@ reaches the pack as markup, and a formula never reaches tables.xlsx as a formula
 import csv
 import io
 
-from pipeline.runner import run_quarter
+from pipeline.build.runner import run_quarter
 
 PAYLOAD = '<img src=x onerror="alert(1)">'
 SCRIPT = "<script>alert(2)</script>"

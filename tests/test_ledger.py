@@ -7,7 +7,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.ledger import LedgerError, read_ledger
+from pipeline.ingest.ledger import LedgerError, read_ledger
 from pipeline.synthetic import Config, generate, messify
 
 MAPPING = pd.DataFrame({"cost_centre": ["C1", "C2"], "cost_centre_name": ["Fostering", "Transport"],

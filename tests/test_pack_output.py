@@ -98,7 +98,7 @@ def test_summary_and_data_overview_carry_real_numbers(pack):
 
 
 def test_commentary_html_is_shown_as_text(small_project):
-    from pipeline.runner import run_quarter
+    from pipeline.build.runner import run_quarter
 
     c = small_project / "params" / "commentary" / "2021-22-Q1.md"
     c.write_text("## Summary\n\nSee <img src=x onerror=alert(1)> and <script>alert(2)</script>.\n")
@@ -163,7 +163,7 @@ def test_rebuilding_gives_byte_identical_pack_and_tables(published_pack):
     times and timestamps live only in manifest.json and build.log."""
     import shutil
 
-    from pipeline.runner import run_quarter
+    from pipeline.build.runner import run_quarter
 
     root, result = published_pack
     before = {n: hashlib.sha256((result.out_dir / n).read_bytes()).hexdigest() for n in ("pack.html", "tables.xlsx")}

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from pipeline.inputs import InputError, read_input
-from pipeline.params import InputSpec, ParamsError, available_quarters, load_params, resolve_quarter
+from pipeline.ingest.inputs import InputError, read_input
+from pipeline.core.params import InputSpec, ParamsError, available_quarters, load_params, resolve_quarter
 
 
 def test_bundled_params_load_and_name_sources():
@@ -156,7 +156,7 @@ def test_every_setting_is_typed_element_by_element_and_bounded(small_project, se
 
 
 def test_a_small_count_threshold_below_3_needs_an_override_and_warns_in_the_pack(small_project):
-    from pipeline.context import open_quarter
+    from pipeline.quarter.context import open_quarter
 
     f = _params(small_project)
     f.write_text(f.read_text() + "settings:\n  small_count_threshold: 2\n  allow_small_count_threshold: true\n")
@@ -263,7 +263,7 @@ def test_a_large_commentary_splits_correctly_in_one_pass():
     """60 MB of commentary (many sections, one enormous one, a long run of spaces after a heading marker)
     is split exactly; the old splitter copied each section on every line (quadratic) and hung. Speed is
     measured in benchmarks/bench_commentary.py, not asserted here."""
-    from pipeline.context import split_commentary
+    from pipeline.quarter.context import split_commentary
 
     big = "x" * 70 + "\n"
     parts = [f"## Section {i}\n\nline of section {i}\n<!-- hidden {i} -->\n" for i in range(20_000)]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.parsing import ParseError, parse_date, parse_measure_value, parse_pence, parse_target
+from pipeline.ingest.parsing import ParseError, parse_date, parse_measure_value, parse_pence, parse_target
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,7 +141,7 @@ def test_seed_measure_tables_parse_with_no_unexplained_row():
     st.sampled_from(["-", "", "12.345", "abc", "(12", "1,23", "£", ".5", "1.", "--5", "(-5)"]),
     st.text(max_size=6)), max_size=30))
 def test_vectorised_money_parser_agrees_with_the_scalar_one(cells):
-    from pipeline.parsing import parse_pence_series
+    from pipeline.ingest.parsing import parse_pence_series
 
     values, bad = parse_pence_series(cells)
     for cell, v, b in zip(cells, values, bad):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.export import pdf_pages, write_pdf
+from pipeline.build.export import pdf_pages, write_pdf
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NEEDS = "Chromium is required for this test: run `make test` (it installs Debian's chromium)"

@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import placements as pl
-from pipeline.ssda903 import CATEGORIES
+from pipeline.placements import history as pl_history
+from pipeline.placements import model as pl_model
+from pipeline.placements import simulation as pl_simulation
+from pipeline.placements import baselines as pl_baselines
+from pipeline.placements import backtest as pl_backtest
+from pipeline.ingest.ssda903 import CATEGORIES
 
 FOSTER_IH = CATEGORIES.index("in_house_fostering")
 HOME_EXT = CATEGORIES.index("external_childrens_home")
@@ -27,7 +31,7 @@ def test_prepare_joins_x1_continuations_into_one_period_and_reads_categories():
                         "DEC": pd.to_datetime(["2024-03-01", pd.NaT, pd.NaT]), "PLACE": ["U4", "K2", "U1"],
                         "PLACE_PROVIDER": ["PR1", "PR4", "PR1"], "REC": ["X1", "", ""]})
     header = pd.DataFrame({"CHILD": ["1", "2"], "DOB": pd.to_datetime(["2010-05-01", "2015-01-01"])})
-    s = pl.prepare(eps, header).set_index(["CHILD", "start"])
+    s = pl_history.prepare(eps, header).set_index(["CHILD", "start"])
     assert s.loc[("1", pd.Timestamp("2024-03-01")), "period_start"] == pd.Timestamp("2024-01-01")
     assert s.loc[("1", pd.Timestamp("2024-01-01")), "next_category"] == HOME_EXT
     assert s.loc[("1", pd.Timestamp("2024-01-01")), "category"] == FOSTER_IH
@@ -48,17 +52,17 @@ def test_spell_order_and_simulation_do_not_depend_on_child_codes():
     header = pd.DataFrame({"CHILD": eps["CHILD"], "DOB": pd.to_datetime("2009-01-01")
                            + pd.to_timedelta(rng.integers(0, 12, n) * 30, "D")})
     relabel = {c: f"z{(int(c) * 7919) % 1009:04d}" for c in eps["CHILD"]}
-    a = pl.prepare(eps, header)
-    b = pl.prepare(eps.assign(CHILD=eps["CHILD"].map(relabel)), header.assign(CHILD=header["CHILD"].map(relabel)))
+    a = pl_history.prepare(eps, header)
+    b = pl_history.prepare(eps.assign(CHILD=eps["CHILD"].map(relabel)), header.assign(CHILD=header["CHILD"].map(relabel)))
     pd.testing.assert_frame_equal(a.drop(columns="CHILD"), b.drop(columns="CHILD"))
     day = pd.Timestamp("2024-03-31")
-    pd.testing.assert_frame_equal(pl.state_at(a, day), pl.state_at(b, day))
+    pd.testing.assert_frame_equal(pl_simulation.state_at(a, day), pl_simulation.state_at(b, day))
 
 
 def test_daily_stock_open_across_year_end_and_a_move_on_one_day():
     s = spells([("1", "2024-03-01", "2024-04-10", FOSTER_IH, "X1", "2010-01-01", HOME_EXT, True),
                 ("1", "2024-04-10", None, HOME_EXT, "", "2010-01-01", -1, False)])
-    d = pl.daily_stock(s, pd.Timestamp("2024-03-30"), pd.Timestamp("2024-04-12"))
+    d = pl_history.daily_stock(s, pd.Timestamp("2024-03-30"), pd.Timestamp("2024-04-12"))
     assert d.sum(axis=1).eq(1).all()  # one child every day, never two on the day of the move
     assert d.loc["2024-04-09", "in_house_fostering"] == 1 and d.loc["2024-04-10", "external_childrens_home"] == 1
     assert d.loc["2024-03-31", "in_house_fostering"] == 1 and d.loc["2024-04-01", "in_house_fostering"] == 1
@@ -67,31 +71,31 @@ def test_daily_stock_open_across_year_end_and_a_move_on_one_day():
 def test_a_child_with_two_periods_of_care_is_two_starts_and_counted_once_a_day():
     s = spells([("1", "2023-01-01", "2023-06-01", FOSTER_IH, "E4A", "2012-01-01", -1, True),
                 ("1", "2024-01-01", None, FOSTER_IH, "", "2012-01-01", -1, True)])
-    f = pl.monthly_flows(s, pd.Timestamp("2023-01-01"), pd.Timestamp("2024-02-28"))
+    f = pl_history.monthly_flows(s, pd.Timestamp("2023-01-01"), pd.Timestamp("2024-02-28"))
     assert f["starts"].sum() == 2 and f.loc[pd.Period("2023-06", "M"), "ceased_returned_home"] == 1
-    d = pl.daily_stock(s, pd.Timestamp("2023-01-01"), pd.Timestamp("2024-02-28")).sum(axis=1)
+    d = pl_history.daily_stock(s, pd.Timestamp("2023-01-01"), pd.Timestamp("2024-02-28")).sum(axis=1)
     assert d.loc["2023-05-31"] == 1 and d.loc["2023-06-01"] == 0 and d.loc["2024-01-01"] == 1 and d.max() == 1
 
 
 def test_age_on_each_day_crosses_a_band_boundary():
     s = spells([("1", "2024-01-01", None, FOSTER_IH, "", "2014-03-15", -1, True)])  # 10th birthday 15 March 2024
-    d = pl.daily_stock(s, pd.Timestamp("2024-03-13"), pd.Timestamp("2024-03-17"), by="age_band")
+    d = pl_history.daily_stock(s, pd.Timestamp("2024-03-13"), pd.Timestamp("2024-03-17"), by="age_band")
     assert list(d["5_to_9"]) == [1, 1, 0, 0, 0] and list(d["10_to_15"]) == [0, 0, 1, 1, 1]
-    both = pl.daily_stock(s, pd.Timestamp("2024-03-13"), pd.Timestamp("2024-03-17"), by="both")
+    both = pl_history.daily_stock(s, pd.Timestamp("2024-03-13"), pd.Timestamp("2024-03-17"), by="both")
     assert both.loc["2024-03-16", "in_house_fostering|10_to_15"] == 1
 
 
 def test_leaving_at_18_is_its_own_reason():
     s = spells([("1", "2020-01-01", "2024-03-15", FOSTER_IH, "E17", "2006-03-15", -1, True),
                 ("2", "2020-01-01", "2024-03-15", FOSTER_IH, "E4A", "2010-03-15", -1, True)])
-    f = pl.monthly_flows(s, pd.Timestamp("2024-03-01"), pd.Timestamp("2024-03-31")).iloc[0]
+    f = pl_history.monthly_flows(s, pd.Timestamp("2024-03-01"), pd.Timestamp("2024-03-31")).iloc[0]
     assert f["ceased_age_18"] == 1 and f["ceased_returned_home"] == 1
 
 
 def test_as_at_removes_later_starts_and_blanks_later_ends():
     s = spells([("1", "2024-01-01", "2024-06-01", FOSTER_IH, "E4A", "2010-01-01", -1, True),
                 ("2", "2024-05-01", None, FOSTER_IH, "", "2010-01-01", -1, True)])
-    k = pl.as_at(s, pd.Timestamp("2024-03-31"))
+    k = pl_history.as_at(s, pd.Timestamp("2024-03-31"))
     assert list(k["CHILD"]) == ["1"] and pd.isna(k["end"].iloc[0]) and k["REC"].iloc[0] == ""
     assert len(s) == 2 and pd.notna(s["end"].iloc[0])  # the original is not changed
 
@@ -130,9 +134,9 @@ def known_rates():
 
 def test_hazard_and_entry_models_recover_known_rates(known_rates):
     origin = pd.Timestamp("2024-03-31")
-    m = pl.fit(known_rates, origin, horizon=12)
+    m = pl_model.fit(known_rates, origin, horizon=12)
     # the exit hazard of the children fostered in-house, averaged over the age and time-in-care cells seen
-    cm = pl.child_months(known_rates, pd.Period("2021-04", "M"), pd.Period("2024-03", "M"))
+    cm = pl_model.child_months(known_rates, pd.Period("2021-04", "M"), pd.Period("2024-03", "M"))
     cells = m.exit_table[FOSTER_IH][cm["age_band"], cm["duration_band"]]
     assert cells.mean() == pytest.approx(0.03, rel=0.15)
     assert m.entry_mean.sum(axis=1).mean() == pytest.approx(40, rel=0.1)
@@ -140,12 +144,12 @@ def test_hazard_and_entry_models_recover_known_rates(known_rates):
 
 def test_simulation_is_deterministic_for_a_seed_and_a_path_is_the_same_in_any_run(known_rates):
     origin = pd.Timestamp("2024-03-31")
-    m = pl.fit(known_rates, origin, horizon=12)
-    st = pl.state_at(known_rates, origin)
-    a = pl.simulate(m, st, paths=40, seed=7)
-    b = pl.simulate(m, st, paths=40, seed=7)
-    c = pl.simulate(m, st, paths=20, seed=7)
-    d = pl.simulate(m, st, paths=40, seed=8)
+    m = pl_model.fit(known_rates, origin, horizon=12)
+    st = pl_simulation.state_at(known_rates, origin)
+    a = pl_simulation.simulate(m, st, paths=40, seed=7)
+    b = pl_simulation.simulate(m, st, paths=40, seed=7)
+    c = pl_simulation.simulate(m, st, paths=20, seed=7)
+    d = pl_simulation.simulate(m, st, paths=40, seed=8)
     assert (a["stock"] == b["stock"]).all() and (a["stock"][:20] == c["stock"]).all()
     assert not (a["stock"] == d["stock"]).all()
     # stock balance on every path: opening + starts - exits = closing (no moves in or out of care)
@@ -156,24 +160,24 @@ def test_simulation_is_deterministic_for_a_seed_and_a_path_is_the_same_in_any_ru
 
 def test_scenario_arithmetic(known_rates):
     origin = pd.Timestamp("2024-03-31")
-    m = pl.fit(known_rates, origin, horizon=24)
-    st = pl.state_at(known_rates, origin)
+    m = pl_model.fit(known_rates, origin, horizon=24)
+    st = pl_simulation.state_at(known_rates, origin)
     costs = pd.DataFrame({"category": CATEGORIES, "weekly_cost_gbp": 700.0, "base_year": "2024-25"})
     costs.loc[costs["category"] == "agency_fostering", "weekly_cost_gbp"] = 1000.0
     counts = np.bincount(st["category"], minlength=len(CATEGORIES))
-    base = pl.simulate(m, st, paths=30, seed=3)
-    c0 = pl.projected_cost(base["stock"], m.months, costs, 0.0, counts)
+    base = pl_simulation.simulate(m, st, paths=30, seed=3)
+    c0 = pl_simulation.projected_cost(base["stock"], m.months, costs, 0.0, counts)
     # inflation: the same stock, each later year dearer by exactly the uplift
-    c1 = pl.projected_cost(base["stock"], m.months, costs, 0.10, counts)
+    c1 = pl_simulation.projected_cost(base["stock"], m.months, costs, 0.10, counts)
     assert (c1["2025-26"] / c0["2025-26"]).to_numpy() == pytest.approx(1.10)
     # more returns home: fewer children in care on every path (common random numbers)
-    more = pl.simulate(m, st, paths=30, seed=3, scenario=pl.Scenario(returns_home_uplift=0.5))
+    more = pl_simulation.simulate(m, st, paths=30, seed=3, scenario=pl_simulation.Scenario(returns_home_uplift=0.5))
     assert (more["stock"][:, -1].sum(axis=1) <= base["stock"][:, -1].sum(axis=1)).all()
     assert more["stock"][:, -1].sum() < base["stock"][:, -1].sum()
     # cost of a day: days x weekly cost / 7
     one = np.zeros((1, 1, len(CATEGORIES)), dtype=int)
     one[0, 0, FOSTER_IH] = 7
-    c = pl.projected_cost(one, pd.period_range("2024-04", periods=1, freq="M"), costs, 0.0,
+    c = pl_simulation.projected_cost(one, pd.period_range("2024-04", periods=1, freq="M"), costs, 0.0,
                           np.eye(len(CATEGORIES), dtype=int)[FOSTER_IH] * 7)
     assert c["2024-25"].iloc[0] == pytest.approx(7 * 30 * 100 / 1e6)
 
@@ -181,24 +185,24 @@ def test_scenario_arithmetic(known_rates):
 def test_in_house_carers_scenario_moves_agency_placements():
     st = pd.DataFrame({"category": [CATEGORIES.index("agency_fostering")] * 30, "age_days": [3000] * 30,
                        "care_days": [400] * 30})
-    m = pl.Fitted(pd.Timestamp("2024-03-31"), pd.DataFrame(), np.full((12, 5), 1e-9), 0.0,
+    m = pl_model.Fitted(pd.Timestamp("2024-03-31"), pd.DataFrame(), np.full((12, 5), 1e-9), 0.0,
                   np.full((5, len(CATEGORIES)), 1 / len(CATEGORIES)), np.zeros((len(CATEGORIES), 5, 3)),
                   np.zeros((len(CATEGORIES), 5, 3)), np.full((len(CATEGORIES), len(CATEGORIES)), 0.1),
                   np.full((len(CATEGORIES), 4), 0.25), pd.period_range("2024-04", periods=12, freq="M"),
                   (pd.Timestamp("2021-04-01"), pd.Timestamp("2024-03-31")))
-    out = pl.simulate(m, st, paths=5, seed=1, scenario=pl.Scenario(in_house_carers=12))
+    out = pl_simulation.simulate(m, st, paths=5, seed=1, scenario=pl_simulation.Scenario(in_house_carers=12))
     assert (out["stock"][:, -1, FOSTER_IH] == 12).all() and (out["stock"][:, 5, FOSTER_IH] == 6).all()
     assert (out["stock"][:, -1].sum(axis=1) == 30).all()
 
 
 def test_markov_and_backtest_on_a_steady_state(known_rates):
     origin = pd.Timestamp("2023-03-31")
-    mk = pl.markov_forecast(known_rates, origin, 12)
-    now = len(pl.state_at(known_rates, origin))
+    mk = pl_baselines.markov_forecast(known_rates, origin, 12)
+    now = len(pl_simulation.state_at(known_rates, origin))
     assert abs(mk[-1] - now) / now < 0.1
-    bt = pl.backtest(known_rates, [pd.Timestamp("2023-03-31"), pd.Timestamp("2023-06-30")], pd.Timestamp("2024-03-31"),
+    bt = pl_backtest.backtest(known_rates, [pd.Timestamp("2023-03-31"), pd.Timestamp("2023-06-30")], pd.Timestamp("2024-03-31"),
                      horizons=(3, 6, 12), paths=50)
     assert set(bt["horizon"]) == {3, 6, 12} and len(bt) == 5  # the June origin has no 12-month outcome yet
-    s = pl.backtest_summary(bt)
+    s = pl_backtest.backtest_summary(bt)
     assert (s["model_wape"] < 10).all() and s["coverage_95"].min() >= 50
-    assert pl.wape(np.array([90, 110]), np.array([100, 100])) == pytest.approx(10.0)
+    assert pl_backtest.wape(np.array([90, 110]), np.array([100, 100])) == pytest.approx(10.0)

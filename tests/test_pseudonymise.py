@@ -7,7 +7,7 @@ import stat
 import pandas as pd
 import pytest
 
-from pipeline import pseudonymise as ps
+from pipeline.ingest import pseudonymise as ps
 
 
 def test_postcodes_are_cut_to_sector():
@@ -78,7 +78,7 @@ def test_packs_are_the_same_whichever_key_prepared_them(tmp_path, monkeypatch):
 
     import yaml
 
-    from pipeline.runner import run_quarter
+    from pipeline.build.runner import run_quarter
 
     from .conftest import copy_project
 

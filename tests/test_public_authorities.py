@@ -84,3 +84,15 @@ def test_boundary_changed_authorities_are_labelled(name, year):
     a = match(name, ROOT)
     assert a.boundary_note and f"1 April {year}" in a.boundary_note and "not combined" in a.boundary_note
     assert match("Leeds", ROOT).boundary_note is None
+
+
+def test_select_regions_by_prefix_and_mixed_lists():
+    sn = _sn()
+    yh = sn.loc[sn["region_name"] == "Yorkshire and The Humber", "old_la_code"]
+    assert sorted(a.old_code for a in select("Yorkshire", ROOT)) == sorted(yh)
+    ne = sn.loc[sn["region_name"] == "North East", "old_la_code"].tolist()
+    got = select("North East, Leeds, 811", ROOT)  # 811: East Riding of Yorkshire
+    assert [a.old_code for a in got] == [a.old_code for a in select("North East", ROOT)] + ["383", "811"]
+    assert sorted(a.old_code for a in got[: len(ne)]) == sorted(ne)
+    with pytest.raises(UnknownAuthority):
+        select("East", ROOT)  # East Midlands or East of England: not one region, and no authority

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.placements import aggregate
 from pipeline.public import render
 from pipeline.public.authorities import match
 from pipeline.public.figures import compute
@@ -119,7 +120,6 @@ def test_history_is_latest_published_and_projection_is_the_aggregate_one(leeds, 
     got = leeds.cla_history.set_index("year")["cla_at_31_march"]
     assert got.index.min() == 2010 and got.index.max() == 2025
     assert (got.to_numpy() == latest.reindex(got.index.astype(str)).to_numpy()).all()
-    from pipeline import aggregate
     one = aggregate.project(data.panel, "E08000035", 2025)  # the public function, slow, once
     assert leeds.projection["point"].to_numpy() == pytest.approx(one["point"].to_numpy())
     assert leeds.summary["projection_next_year"] == pytest.approx(one["point"].iloc[0])

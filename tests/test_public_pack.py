@@ -80,3 +80,14 @@ def test_cli_unknown_authority_lists_nearest(capsys):
     assert main(["run", "--authority", "Sheffeild"]) == 2
     err = capsys.readouterr().err
     assert "Sheffield" in err and "Traceback" not in err
+
+
+def test_kernel_sockets_are_the_builds_own(tmp_path):
+    """Builds side by side must not share a kernel socket: the kernel manager talks over Unix sockets in the
+    build's own folder, not TCP ports nor jupyter_client's default name in the shared working folder."""
+    from pipeline.public.pack import _ipc_kernel_manager
+
+    a = _ipc_kernel_manager(tmp_path / "a.log", tmp_path / "a")(kernel_name="cspack")
+    b = _ipc_kernel_manager(tmp_path / "b.log", tmp_path / "b")(kernel_name="cspack")
+    assert a.transport == b.transport == "ipc"
+    assert a.ip == str(tmp_path / "a" / "k") and b.ip == str(tmp_path / "b" / "k")

@@ -1,9 +1,10 @@
 import pandas as pd
 
-from pipeline import narrative, quality
-from pipeline.finance import position
-from pipeline.quarters import Quarter
-from pipeline.sections import condense_markers, merge_sources
+from pipeline.report import narrative
+from pipeline.quarter import quality
+from pipeline.finance.position import position
+from pipeline.core.quarters import Quarter
+from pipeline.report.sections.summary import condense_markers, merge_sources
 from tests.conftest import SEED004
 
 
@@ -59,7 +60,7 @@ def test_deliverables_due_before_the_quarter_are_marked_overdue():
 
 
 def test_dates_in_words_and_text_for_readers():
-    from pipeline.formatting import period_words, reader_text
+    from pipeline.core.formatting import period_words, reader_text
 
     assert period_words("year to 2026-09") == "year to September 2026"
     assert period_words("due 2022-03-31, in 2026-27") == "due 31 March 2022, in 2026-27"

@@ -2,8 +2,8 @@ from datetime import date
 
 import pytest
 
-from pipeline.formatting import gbpm, gbpm_plain, num_range, number, pct, spend_phrase
-from pipeline.quarters import Quarter, QuarterError
+from pipeline.core.formatting import gbpm, gbpm_plain, num_range, number, pct, spend_phrase
+from pipeline.core.quarters import Quarter, QuarterError
 
 
 def test_quarter_parse_and_labels():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.ratings import rate
+from pipeline.measures.ratings import rate
 
 
 @pytest.mark.parametrize("value,target,polarity,unit,expect,sentence", [

@@ -6,8 +6,8 @@ import nbformat
 import pytest
 
 from pipeline.cli import main, new_quarter, quarters_status
-from pipeline.params import ParamsError, load_params
-from pipeline.runner import BuildError, BuildLocked, quarter_lock, run_quarter
+from pipeline.core.params import ParamsError, load_params
+from pipeline.build.runner import BuildError, BuildLocked, quarter_lock, run_quarter
 
 
 def test_build_success_then_failure_keeps_previous_pack(small_project):

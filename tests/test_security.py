@@ -9,7 +9,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.tables import TableStore
+from pipeline.core.tables import TableStore
 
 HOSTILE = ['=HYPERLINK("http://evil.example/","click")', "= Unchanged", "+1", "-x", "@SUM(A1)",
            "=1+1", "\t=cmd", "plain text"]
@@ -48,7 +48,7 @@ def test_the_lock_file_is_removed_when_the_build_ends_and_still_excludes(tmp_pat
     import fcntl
     import os
 
-    from pipeline.runner import BuildLocked, quarter_lock
+    from pipeline.build.runner import BuildLocked, quarter_lock
 
     lock = tmp_path / "2026-27" / ".Q2.lock"
     with quarter_lock(lock):
@@ -83,7 +83,7 @@ def test_a_build_prints_no_kernel_noise_and_logs_real_kernel_messages(small_proj
     kernel prints there goes to the build log. No lock file is left beside the packs."""
     import nbformat
 
-    from pipeline.runner import run_quarter
+    from pipeline.build.runner import run_quarter
 
     paths = [small_project / "notebooks" / f"0{i}_only.ipynb" for i in (1, 2)]
     for path in paths:  # a notebook of its own each (cell ids are unique across the pack)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import ssda903
+from pipeline.ingest import ssda903
 from pipeline.cli import check_quarter
 
 from .test_ssda903_thirdparty import derive_history, foreign_files, layout_sf

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ssda903
+import pandas as pd
+
+from pipeline.ingest import ssda903
 
 ROOT = Path(__file__).resolve().parents[1]
 SYN = ROOT / "data" / "raw" / "synthetic" / "ssda903"
@@ -34,11 +36,11 @@ def test_clean_returns_merge_with_every_row_accounted_for(returns):
 def test_overlap_is_truncated_at_the_next_start_and_flagged(returns):
     e = returns["2023-24"]["episodes"]
     second = e.sort_values(["CHILD", "DECOM_date"]).groupby("CHILD").nth(1)
-    second = second[second["DECOM_date"] < ssda903.pd.Timestamp(2024, 3, 1)]
+    second = second[second["DECOM_date"] < pd.Timestamp(2024, 3, 1)]
     child, nxt_start = second.iloc[0]["CHILD"], second.iloc[0]["DECOM"]
     first = e[e["CHILD"] == child].sort_values("DECOM_date").index[0]
     e.loc[first, ["DEC", "REC"]] = ["31/03/2024", "E4A"]  # now runs past the next episode's start
-    e["DEC_date"] = ssda903.pd.to_datetime(e["DEC"].replace("", None), format=ssda903.DATE_FORMAT)
+    e["DEC_date"] = pd.to_datetime(e["DEC"].replace("", None), format=ssda903.DATE_FORMAT)
     m = ssda903.merge_returns(returns)
     fixed = m["episodes"].query("fix == 'overlap_truncated'")
     assert len(fixed) >= 1
@@ -80,7 +82,7 @@ def test_an_open_episode_missing_from_the_next_return_is_ended_on_that_years_fir
     flagged = m["episodes"][m["episodes"]["fix"].str.contains("vanished_closed")]
     assert list(zip(flagged["CHILD"], flagged["DECOM"])) == [(victim["CHILD"], victim["DECOM"])]
     # the 2023-24 return lists every child looked after in 2023-24: the episode ended by its first day
-    assert flagged["DEC_date"].tolist() == [ssda903.pd.Timestamp(2023, 4, 1)]
+    assert flagged["DEC_date"].tolist() == [pd.Timestamp(2023, 4, 1)]
     r = dict(zip(m["reconciliation"]["item"], m["reconciliation"]["count"]))
     assert r["open episodes missing from the next return (raw input)"] == 1
 
@@ -95,7 +97,7 @@ def test_an_episode_left_out_of_one_return_but_open_in_a_later_one_stays_open(re
     m = ssda903.merge_returns(returns)
     e = m["episodes"]
     row = e[(e["CHILD"] == victim.CHILD) & (e["DECOM"] == victim.DECOM)].iloc[0]
-    assert row["collection_year"] == "2024-25" and ssda903.pd.isna(row["DEC_date"]) and row["fix"] == ""
+    assert row["collection_year"] == "2024-25" and pd.isna(row["DEC_date"]) and row["fix"] == ""
     c = m["continuity"].set_index("collection_year")
     # the 2023-24 return left the child out: the history has one child more in care on 31 March 2024
     assert c.at["2023-24", "in_history"] - c.at["2023-24", "in_return"] == 1
@@ -103,7 +105,7 @@ def test_an_episode_left_out_of_one_return_but_open_in_a_later_one_stays_open(re
 
 
 def test_the_episode_schema_knows_every_fix_and_flag_and_nothing_else(returns):
-    from pipeline.schemas import SchemaError, conform
+    from pipeline.ingest.schemas import SchemaError, conform
 
     m = ssda903.merge_returns(returns)
     eps = m["episodes"].drop(columns=["DECOM", "DEC"]).rename(columns={"DECOM_date": "DECOM", "DEC_date": "DEC"})

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import ssda903
+from pipeline.ingest import ssda903
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "ssda903"
 FAKE = FIX / "validator-fake"

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import ssda903, synthetic
+from pipeline import synthetic
+from pipeline.ingest import ssda903
 from pipeline.synthetic import Config, generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,8 +202,8 @@ def test_measure_returns_agree_with_the_ssda903_returns(files):
 def test_messy_returns_read_to_the_clean_tables(files):
     """Title rows, human headings, money as "£1.234"/"(0.5)"/"0.5-", blank rows, BOM, CRLF and shuffled
     columns: every quarterly return of two quarters reads to exactly the clean table."""
-    from pipeline.inputs import read_input
-    from pipeline.params import InputSpec
+    from pipeline.ingest.inputs import read_input
+    from pipeline.core.params import InputSpec
 
     messy = synthetic.messify(files, Config())
     import tempfile
@@ -228,7 +229,7 @@ def test_messy_returns_read_to_the_clean_tables(files):
 def test_messy_demo_prepares_the_same_processed_tables(tmp_path):
     """The whole messy variant (ledger, returns, SSDA903) prepares to the same Parquet tables."""
     from tests.conftest import copy_project
-    from pipeline.context import open_quarter
+    from pipeline.quarter.context import open_quarter
 
     root = copy_project(tmp_path / "proj")
     clean = open_quarter("2026-27-Q2", work_dir=str(tmp_path / "clean"), root=root)

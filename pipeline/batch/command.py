@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.public.authorities import UnknownAuthority, select
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="build many authorities' public-data packs on Dask, with an index of them")
@@ -22,8 +24,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def cmd_batch(args) -> int:
-    from ..public.authorities import UnknownAuthority, select
-    from .run import run_batch
+    from pipeline.batch.run import run_batch  # not at the top: Dask takes seconds to import; only batch needs it
 
     if args.workers is not None and args.workers < 1:
         print("cspack: --workers must be 1 or more", file=sys.stderr)

@@ -12,10 +12,14 @@ import html
 import json
 import re
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+
+from pipeline.build.manifest import version_label
+from pipeline.core.paths import project_root
+from pipeline.core.tables import TableStore
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -232,8 +236,6 @@ def index_html(result, version: str, when: datetime) -> str:
 def _write_xlsx(result, path: Path) -> None:
     """The comparison (numbers as numbers) and the packs not built, through the project's safe writer:
     no formula cells, text starting with = stored as text, fixed times so the same batch gives the same bytes."""
-    from ..tables import TableStore
-
     with tempfile.TemporaryDirectory(prefix="cspack-batch-") as tmp:
         store = TableStore(Path(tmp))
         store.publish("comparison", comparison_frame(result.records),
@@ -252,7 +254,7 @@ def manifest(result, version: str) -> dict:
         "version": version,
         "status": "ok" if not result.failed else "failed",
         "started": result.extra.get("started"),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": result.seconds,
         "setup_seconds": result.setup_seconds,
         "data_seconds": result.data_seconds,
@@ -269,12 +271,9 @@ def manifest(result, version: str) -> dict:
 
 def write_rollup(result, root: Path | None = None, when: datetime | None = None) -> dict[str, Path]:
     """Write ``index.html``, ``tables.xlsx`` and ``manifest.json`` into the batch's folder."""
-    from ..manifest import version_label
-    from ..paths import project_root
-
     out = Path(result.out_dir)
     version = version_label(root or project_root())
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     paths = {"index": out / "index.html", "tables": out / "tables.xlsx", "manifest": out / "manifest.json"}
     paths["index"].write_text(index_html(result, version, when), encoding="utf-8")
     _write_xlsx(result, paths["tables"])

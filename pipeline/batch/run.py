@@ -18,6 +18,7 @@ returned as a record, so one authority's failure never stops the others; a worke
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import platform
@@ -29,10 +30,18 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+import psutil
+from distributed import Client, LocalCluster, as_completed
+
+from pipeline.batch.rollup import write_rollup
+from pipeline.public.pack import build_public_pack, load_public_data
 
 WORK = ".batch-work"
 
@@ -118,8 +127,6 @@ class MemorySampler:
         self._stop = threading.Event()
 
     def _sample(self) -> None:
-        import psutil
-
         me = psutil.Process()
         while True:
             total = 0
@@ -166,8 +173,6 @@ def _replace_dir(staging: Path, final: Path) -> None:
 
 
 def default_builder(authority, out_dir, *, data=None, work_dir=None, root=None, **options):
-    from ..public.pack import build_public_pack
-
     return build_public_pack(authority, out_dir, data=data, work_dir=work_dir, root=root, **options)
 
 
@@ -189,7 +194,7 @@ def build_one(authority, out_root: str | Path, data=None, builder: Callable | No
     out_root = Path(out_root)
     rec = authority_record(authority)
     rec.update(status="failed", attempts=0, errors=[], pack=None, summary=None, error=None, reason=None,
-               started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               started=datetime.now(UTC).isoformat(timespec="seconds"),
                worker_pid=os.getpid(), host=platform.node())
     final = out_root / rec["slug"]
     t0 = time.perf_counter()
@@ -252,7 +257,7 @@ def build_one(authority, out_root: str | Path, data=None, builder: Callable | No
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     rec["cpu_seconds"] = round(_cpu() - cpu0, 3)  # the task's processor time, its kernel's and Chromium's included
     rec["peak_memory_mb"] = round(mem.peak / 2**20, 1)
-    rec["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rec["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     return rec
 
 
@@ -282,10 +287,6 @@ def _client(workers: int | None, scheduler: str | None):
     share a core). The cluster's own log is silenced below CRITICAL: a worker's heartbeat that finds the
     scheduler already closing logs a traceback, which is no news to the user (every task's error is in
     its record)."""
-    import logging
-
-    from distributed import Client, LocalCluster
-
     if scheduler:
         return Client(scheduler), None
     n = workers or os.cpu_count() or 1
@@ -309,16 +310,12 @@ def run_batch(authorities: list, out_dir: str | Path, *, workers: int | None = N
     """Build every authority in ``authorities`` into ``out_dir`` on Dask and write the roll-up. With the
     default builder the public data are read once here (``load_public_data``) and scattered to every
     worker; a ``builder`` given instead receives ``data`` as passed."""
-    from distributed import as_completed
-
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     authorities = list({authority_slug(a): a for a in authorities}.values())  # each authority once
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.perf_counter()
     if data is None and builder is None:
-        from ..public.pack import load_public_data
-
         data = load_public_data(Path(root) if root else None)
     data_seconds = time.perf_counter() - t0
     client, cluster = _client(workers, scheduler)
@@ -357,15 +354,11 @@ def run_batch(authorities: list, out_dir: str | Path, *, workers: int | None = N
                          setup_seconds=round(setup_seconds, 3), data_seconds=round(data_seconds, 3),
                          extra={"started": started.isoformat(timespec="seconds"), "versions": versions})
     if rollup:
-        from .rollup import write_rollup
-
         write_rollup(result, root=Path(root) if root else None)
     return result
 
 
 def _versions(client=None) -> dict:
-    from importlib import metadata
-
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in ("cspack", "dask", "distributed", "papermill", "pandas", "numpy", "openpyxl"):
         try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..paths import project_root
+from pipeline.core.paths import project_root
 
 SN_FILE = Path("data/raw/published/dfe/sn_model_2025_wide.csv")
 CLA_FILE = Path("data/raw/published/dfe/cla_number_and_rate_per_10k_children.csv")
@@ -166,26 +166,36 @@ def nearest(query: str, root: Path | None = None, n: int = 5) -> list[str]:
     return [keys[k] for k in near]
 
 
+def _region_part(part: str, root: Path | None) -> list[Authority] | None:
+    """The authorities of the region ``part`` names (a region, "Inner London" / "Outer London", or a word
+    that starts exactly one region's name, such as "Yorkshire"), else None."""
+    auths = all_authorities(root)
+    key = _norm(part)
+    regs = {_norm(r): r for r in regions(root)}
+    if key in SUB_REGIONS:
+        inner = _inner_london(root)
+        want = key == "inner london"
+        return [a for a in auths if a.region == "London" and (a.old_code in inner) == want]
+    hits = [r for k, r in regs.items() if k == key] or [r for k, r in regs.items() if len(key) >= 4 and k.startswith(key)]
+    if len(hits) == 1:
+        return [a for a in auths if a.region == hits[0]]
+    return None
+
+
 def select(spec: str, root: Path | None = None) -> list[Authority]:
-    """"all", a region ("East Midlands", "London"; DfE's "Inner London" and "Outer London" give London's
-    authorities in that part), or codes and names separated by commas. Unknown names raise
-    ``UnknownAuthority``; duplicates are given once, in the order named."""
+    """"all", regions ("East Midlands", "London", "Yorkshire"; DfE's "Inner London" and "Outer London" give
+    London's authorities in that part), or codes and names, separated by commas ("North East, Leeds, 830").
+    Unknown names raise ``UnknownAuthority``; each authority is given once, in the order named."""
     auths = all_authorities(root)
     s = str(spec).strip()
     if _norm(s) in ("all", "england", "all authorities"):
         return auths
-    regs = {_norm(r): r for r in regions(root)}
-    if _norm(s) in regs:
-        return [a for a in auths if a.region == regs[_norm(s)]]
-    if _norm(s) in SUB_REGIONS:
-        inner = _inner_london(root)
-        want = _norm(s) == "inner london"
-        return [a for a in auths if a.region == "London" and (a.old_code in inner) == want]
     out: list[Authority] = []
-    for part in [p for p in s.split(",") if p.strip()]:
-        a = match(part.strip(), root)
-        if a not in out:
-            out.append(a)
+    for part in [p.strip() for p in s.split(",") if p.strip()]:
+        found = _region_part(part, root)
+        for a in found if found is not None else [match(part, root)]:
+            if a not in out:
+                out.append(a)
     if not out:
         raise UnknownAuthority(spec, [])
     return out

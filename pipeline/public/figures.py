@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .. import aggregate
-from ..benchmarks import benchmark, neighbours
-from .authorities import PREDECESSORS, Authority
-from .data import MEASURES, PublicData, _ofsted_key
+from pipeline.placements import aggregate
+from pipeline.measures.benchmarks import benchmark, neighbours
+from pipeline.public.authorities import PREDECESSORS, Authority
+from pipeline.public.data import MEASURES, PublicData, _ofsted_key
 
 TREND_YEARS = 6  # periods shown in each measure's trend
 

@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..export import export_pack, write_pdf
-from ..formatting import day_words
-from ..manifest import version_label
-from ..paths import notebooks_dir, outputs_dir, processed_dir, project_root
-from ..runner import KERNEL, _kernel_manager, _kernel_messages
-from ..tables import text_safe
-from .authorities import Authority, UnknownAuthority, match
-from .data import PublicData, load_public_data
-from .figures import AuthorityFigures, compute
+from pipeline.build.export import export_pack, write_pdf
+from pipeline.core.formatting import day_words
+from pipeline.build.manifest import version_label
+from pipeline.core.paths import notebooks_dir, outputs_dir, processed_dir, project_root
+from pipeline.build.runner import KERNEL, _kernel_manager, _kernel_messages
+from pipeline.core.tables import text_safe
+from pipeline.public.authorities import Authority, UnknownAuthority, match
+from pipeline.public.data import PublicData, load_public_data, period_words
+from pipeline.public.figures import AuthorityFigures, compute
 
 NOTEBOOK = Path("public") / "public_pack.ipynb"
 TITLE = "Children's services: public data pack"
@@ -76,6 +76,7 @@ def _tables(figs: AuthorityFigures) -> dict[str, pd.DataFrame]:
         "theme": "Theme", "measure": "Measure", "period": "Year", "value": figs.authority.name,
         "england": "England", "region": "Region", "neighbours": "Statistical neighbours' mean",
         "band": "Quartile band", "rank": "Rank", "of": "Of", "direction": "Direction"})
+    b["Year"] = [period_words(w, y) for w, y in zip(figs.benchmarks["when"], figs.benchmarks["period"])]
     b = b[["Theme", "Measure", "Year", figs.authority.name, "England", "Region", "Statistical neighbours' mean",
            "Quartile band", "Rank", "Of", "Direction"]]
     t = figs.trends.rename(columns={"measure": "Measure", "period": "Year", "authority": figs.authority.name,
@@ -83,6 +84,8 @@ def _tables(figs: AuthorityFigures) -> dict[str, pd.DataFrame]:
                                     "neighbours": "Statistical neighbours' mean"}).drop(columns="key")
     h = figs.cla_history.rename(columns={"year": "Year (31 March)", "cla_at_31_march": "Children looked after",
                                          "cla_started": "Started in the year", "cla_ceased": "Ceased in the year"})
+    for c in ("Children looked after", "Started in the year", "Ceased in the year"):
+        h[c] = _suppressed(h[c])
     p = figs.projection[["year", "point", "low80", "high80"]].rename(columns={
         "year": "Year (31 March)", "point": "Projected", "low80": "Low (80% range)", "high80": "High (80% range)"})
     bt = figs.backtest.rename(columns={"year": "Year (31 March)", "projected": "Projected a year ahead",
@@ -91,12 +94,21 @@ def _tables(figs: AuthorityFigures) -> dict[str, pd.DataFrame]:
     pl = figs.placements.rename(columns={"placement": "Placement", "number": "Children",
                                          "authority_pct": f"{figs.authority.name}, %",
                                          "neighbours_pct": "Statistical neighbours' mean, %",
-                                         "england_pct": "England, %"}).drop(columns="number_value")
+                                         "england_pct": "England, %"})
+    small = (pl["number_value"] > 0) & (pl["number_value"] < 6)
+    pl["Children"] = pl["Children"].where(~small, "c")
+    pl[f"{figs.authority.name}, %"] = pl[f"{figs.authority.name}, %"].where(~small)
+    pl = pl.drop(columns="number_value")
     sp = figs.spend.rename(columns={"measure": "Measure", "authority": figs.authority.name,
                                     "neighbours": "Statistical neighbours' mean", "england": "England"})
     sp = sp[["Measure", figs.authority.name, "Statistical neighbours' mean", "England"]]
     return {"Benchmarks": b, "Trends": t, "Children looked after": h, "Projection": p, "Backtest": bt,
             "Placements": pl, f"Spend {figs.spend_year}": sp}
+
+
+def _suppressed(s: pd.Series) -> pd.Series:
+    """Counts of children from 1 to 5 as "c", as in the pack."""
+    return s.astype(object).where(~((s > 0) & (s < 6)), "c")
 
 
 def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path) -> None:
@@ -106,8 +118,7 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path) -> None:
 
 
 def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *, data: PublicData | None = None,
-                      work_dir: Path | None = None, root: Path | None = None, pdf: bool = True,
-                      echo: bool = False) -> PublicPackResult:
+                      work_dir: Path | None = None, root: Path | None = None, pdf: bool = True) -> PublicPackResult:
     """Build ``out_dir``/pack.html (with tables.xlsx, manifest.json and, where Chromium is installed and
     ``pdf``, pack.pdf) for one authority from public data alone. ``data``: the shared tables, read once by the
     caller; ``work_dir``: a folder of the build's own (its staging, executed notebook and kernel log; a
@@ -138,13 +149,14 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
         nb_in = notebooks_dir(root) / NOTEBOOK
         nb_out = work / NOTEBOOK.name
         kernel_err = work / "kernel-stderr.log"
+        sock_dir = Path(tempfile.mkdtemp(prefix="cspack-k-"))  # short: a Unix socket path has at most 107 bytes
         t = time.perf_counter()
         old_env = os.environ.get("CSPACK_ROOT")
         os.environ["CSPACK_ROOT"] = str(root)
         try:
             pm.execute_notebook(str(nb_in), str(nb_out), kernel_name=KERNEL, cwd=str(root),
                                 parameters={"figures_file": str(fig_file)}, progress_bar=False, log_output=False,
-                                kernel_manager_class=_kernel_manager(kernel_err))
+                                kernel_manager_class=_ipc_kernel_manager(kernel_err, sock_dir))
         except Exception as exc:
             msgs = _kernel_messages(kernel_err)
             name = getattr(exc, "ename", type(exc).__name__)
@@ -152,6 +164,7 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
             raise PublicPackError(f"the public-data pack for {a.name} failed while rendering: {name}: {value}"
                                   + (f" (kernel: {msgs[-1]})" if msgs else "")) from exc
         finally:
+            shutil.rmtree(sock_dir, ignore_errors=True)
             if old_env is None:
                 os.environ.pop("CSPACK_ROOT", None)
             else:
@@ -211,6 +224,26 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
     return PublicPackResult(a, out_dir, out_dir / "pack.html", round(time.perf_counter() - t0, 3), figs.summary)
+
+
+def _ipc_kernel_manager(stderr_path: Path, sock_dir: Path):
+    """The runner's kernel manager, talking to its kernel over Unix sockets in ``sock_dir`` (a folder of this
+    build's own) instead of TCP ports: builds running side by side (a batch) cannot pick the same port, nor
+    the same socket (jupyter_client's default socket name is relative to the working folder, shared by every
+    build)."""
+    from traitlets import CaselessStrEnum, default  # with jupyter_client, only a build needs it
+
+    base = _kernel_manager(stderr_path)
+    prefix = str(sock_dir / "k")
+
+    class IPCKernelManager(base):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _own_ip(self) -> str:
+            return prefix
+
+    return IPCKernelManager
 
 
 def _tmp_parent(root: Path) -> Path:

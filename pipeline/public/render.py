@@ -12,8 +12,8 @@ import pandas as pd
 from IPython.display import HTML, Markdown
 from matplotlib.ticker import MaxNLocator
 
-from ..formatting import number, plural
-from ..report import (
+from pipeline.core.formatting import number, plural
+from pipeline.report.render import (
     DARK_BLUE,
     DARK_GREY,
     FOCUS_GREY,
@@ -25,8 +25,8 @@ from ..report import (
     table_html,
     titled,
 )
-from .data import BY_KEY, period_words
-from .figures import AuthorityFigures
+from pipeline.public.data import BY_KEY, period_words
+from pipeline.public.figures import AuthorityFigures
 
 SMALL = 6  # counts of children from 1 to 5 are not shown (as DfE suppresses them): "c"
 SMALL_NOTE = "c: a count from 1 to 5 is not shown, to protect the children it describes."
@@ -257,7 +257,9 @@ def projection_text(f: AuthorityFigures) -> Markdown:
     p = f.projection
     lines = []
     if not len(p):
-        lines.append("No projection: fewer than two consecutive published counts since the authority was formed.")
+        why = ("since the authority was formed" if f.authority.boundary_note else
+               "(the Department for Education does not publish counts this small)")
+        lines.append(f"No projection: fewer than two consecutive published counts up to 31 March {f.year} {why}.")
     else:
         r = p.iloc[0]
         lines.append(f"The projection for 31 March {int(r['year'])} is about {_n(r['point'])} children "
@@ -283,7 +285,8 @@ def projection_text(f: AuthorityFigures) -> Markdown:
 def backtest_table(f: AuthorityFigures) -> HTML:
     bt = f.backtest
     if not len(bt):
-        return HTML("<p>No backtest: the authority's own series is too short.</p>")
+        return HTML("<p>No backtest for this authority: too few published counts of its own (a new authority, or "
+                    "counts too small to publish or to measure an error on).</p>")
     t = pd.DataFrame({"31 March": bt["year"].astype(int).astype(str), "Projected a year earlier": bt["projected"].map(_n),
                       "80% range": [f"{_n(lo)} to {_n(hi)}" for lo, hi in zip(bt["low80"], bt["high80"])],
                       "Published": bt["outcome"].map(_n), "Error": bt["ape_chosen"].map(lambda v: f"{v:.1f}%"),

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..benchmarks import neighbours
-from ..paths import params_dir, project_root, shown_path
-from .authorities import Authority, match
-from .data import FILES, PublicData, _finance, _read
+from pipeline.measures.benchmarks import neighbours
+from pipeline.core.paths import params_dir, project_root, shown_path
+from pipeline.public.authorities import Authority, match
+from pipeline.public.data import FILES, PublicData, _finance, _read
 
 UNIT_COSTS = {"LACFinance": "looked_after_per_week", "FosteringFinance": "fostering_per_week",
               "RescareFinance": "residential_per_week", "AdoptionFinance": "adoption_per_week",

@@ -1,0 +1,1 @@
+"""Paths, quarters, params and formatting: imports nothing else in pipeline."""

@@ -1,0 +1,1 @@
+"""The budget position, the forecast and the finance statements."""

@@ -1,0 +1,239 @@
+"""Reading one collection year's SSDA903 return (CSV, DfE XML or Excel) and finding the returns in a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.ingest.ssda903.codes import (
+    EPISODE_CODES,
+    EPISODE_COLUMNS,
+    HEADER_COLUMNS,
+    MISSING_COLUMNS,
+    UASC_COLUMNS,
+    check_collection_year,
+    date_order,
+    normalise_child,
+    normalise_code,
+    parse_collection_year,
+    parse_dates,
+    year_start,
+)
+
+# ---- reading one collection year's return (CSV, DfE XML or Excel) ----------------------------------------
+TABLES = ("episodes", "header", "uasc", "missing")
+
+
+
+DATE_COLUMNS = {"episodes": ["DECOM", "DEC"], "header": ["DOB", "MC_DOB"], "uasc": ["DOB", "DUC"],
+                "missing": ["DOB", "MIS_START", "MIS_END"]}
+
+
+
+# columns a return must have; the others (REASON_PLACE_CHANGE from 2015-16, URN, postcodes) are blank when absent
+NEED = {"episodes": ["CHILD", "DECOM", "RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "DEC", "REC"], "header": ["CHILD", "SEX", "DOB", "ETHNIC"], "uasc": ["CHILD", "DOB", "DUC"],
+        "missing": ["CHILD", "MISSING", "MIS_START", "MIS_END"]}
+
+
+
+XML_EPISODE = {"PL": "PLACE"}  # DfE's XML element names that differ from the CSV columns
+
+
+
+def _read_xml(path: Path) -> dict[str, pd.DataFrame]:
+    """DfE's SSDA903 XML submission (``<EXPSSDA903><CHILD><HEADER>...<EPISODE>...``) as the CSV tables.
+    Row numbers are the element's place in the file (1st episode = row 1, and so on)."""
+    import xml.etree.ElementTree as ET
+
+    head = path.read_bytes()[:4096].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        raise ValueError(f"{path.name}: XML with a DOCTYPE or entity declarations is not read (DfE's SSDA903 XML "
+                         "has none)")
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise ValueError(f"{path.name}: not well-formed XML ({exc})") from None
+    rows = {t: [] for t in TABLES}
+
+    def text(el, tag):
+        x = el.find(tag) if el is not None else None
+        return (x.text or "").strip() if x is not None and x.text else ""
+
+    for child in root.iter("CHILD"):
+        h = child.find("HEADER")
+        cid = text(h, "CHILDID") or text(child, "CHILDID")
+        if h is not None:
+            rows["header"].append({"CHILD": cid, **{c: text(h, c) for c in HEADER_COLUMNS[1:]}})
+            duc = text(h, "DUC") or text(h.find("UASC"), "DUC")  # <UASC>1</UASC><DUC>..</DUC> in DfE's layout
+            if duc:
+                rows["uasc"].append({"CHILD": cid, "SEX": text(h, "SEX"), "DOB": text(h, "DOB"), "DUC": duc})
+            for a in h.iter("AMISSING"):
+                rows["missing"].append({"CHILD": cid, "DOB": text(h, "DOB"), "MISSING": text(a, "MISSING"),
+                                        "MIS_START": text(a, "MIS_START"), "MIS_END": text(a, "MIS_END")})
+        for ep in child.iter("EPISODE"):
+            r = {"CHILD": cid}
+            for el in ep:
+                r[XML_EPISODE.get(el.tag, el.tag)] = (el.text or "").strip()
+            rows["episodes"].append(r)
+    out = {}
+    for t, cols in (("episodes", EPISODE_COLUMNS), ("header", HEADER_COLUMNS), ("uasc", UASC_COLUMNS),
+                    ("missing", MISSING_COLUMNS)):
+        if rows[t] or t in ("episodes", "header"):
+            df = pd.DataFrame(rows[t])
+            for c in cols:
+                if c not in df:
+                    df[c] = ""
+            df = df.fillna("")
+            df["_row"] = np.arange(len(df)) + 1
+            df.attrs["file"] = path.name
+            out[t] = df
+    return out
+
+
+
+def _read_sheetlike(path: Path, sheet=0) -> pd.DataFrame:
+    if path.suffix.lower() == ".csv":
+        raw = path.read_bytes()
+        for enc in ("utf-8-sig", "cp1252"):
+            try:
+                text = raw.decode(enc)
+                break
+            except UnicodeDecodeError:
+                continue
+        import io
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        df["_row"] = np.arange(len(df)) + 2  # the file's row number, header being row 1
+    else:
+        try:
+            df = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False, engine="openpyxl")
+        except Exception as exc:  # a damaged or encrypted workbook: one clear line, never a traceback
+            raise ValueError(f"{path.name}" + (f", sheet {sheet}" if isinstance(sheet, str) else "")
+                             + f": could not be read as an Excel workbook ({type(exc).__name__}: {exc})") from None
+        df["_row"] = np.arange(len(df)) + 2
+    df.columns = [c if c == "_row" else str(c).strip().upper().replace(" ", "_") for c in df.columns]
+    df = df.fillna("")
+    return df
+
+
+
+def _find_files(folder: Path) -> dict[str, tuple[Path, object]]:
+    """Where each table of a return is: ``{table: (path, sheet)}``; CSV first, then Excel, then XML."""
+    files = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
+    found = {}
+    for t in TABLES:
+        for ext in (".csv", ".xlsx", ".xlsm"):
+            if t + ext in files:
+                found[t] = (files[t + ext], 0)
+                break
+    if "episodes" not in found:
+        books = [p for n, p in sorted(files.items()) if n.endswith((".xlsx", ".xlsm")) and not n.startswith("~$")]
+        for b in books:
+            import openpyxl
+            try:
+                wb = openpyxl.load_workbook(b, read_only=True)
+            except Exception as exc:
+                raise ValueError(f"{b.name}: could not be read as an Excel workbook ({type(exc).__name__}: {exc})") from None
+            sheets = {s.title.strip().lower(): s.title for s in wb.worksheets if s.sheet_state == "visible"}
+            wb.close()
+            for t in TABLES:
+                if t in sheets and t not in found:
+                    found[t] = (b, sheets[t])
+    if "episodes" not in found:
+        xmls = [p for n, p in sorted(files.items()) if n.endswith(".xml")]
+        if len(xmls) > 1:
+            raise ValueError(f"{folder.name}: {len(xmls)} XML files ({', '.join(p.name for p in xmls)}); keep one "
+                             "SSDA903 submission per collection year's folder")
+        if xmls:
+            return {"xml": (xmls[0], None)}
+    return found
+
+
+
+def read_return(folder: Path) -> dict[str, pd.DataFrame]:
+    """The tables of one collection year's return (episodes, header, and uasc/missing if present), from
+    DfE-named CSV files (episodes.csv, header.csv, ...), an Excel workbook (episodes.xlsx, or one workbook
+    with sheets named Episodes, Header, ...) or DfE's XML submission; as text with blank rows dropped,
+    CHILD and codes normalised and dates parsed into ``*_date`` columns (episodes). Each table's attrs
+    hold its file, blank rows and how its dates are written."""
+    folder = Path(folder)
+    where = _find_files(folder)
+    if "xml" in where:
+        tables = _read_xml(where["xml"][0])
+    else:
+        for name in ("episodes", "header"):
+            if name not in where:
+                raise ValueError(f"{folder.name}: no {name}.csv in this collection year's folder (expected episodes.csv "
+                                 "and header.csv, as DfE's SSDA903 files are named; or episodes.xlsx and header.xlsx, "
+                                 "a workbook with sheets Episodes and Header, or DfE's XML submission)")
+        tables = {}
+        for t, (p, sheet) in where.items():
+            df = _read_sheetlike(p, sheet)
+            df.attrs["file"] = p.name + (f" (sheet {sheet})" if isinstance(sheet, str) else "")
+            tables[t] = df
+    out = {}
+    for t, df in tables.items():
+        missing = [c for c in NEED[t] if c not in df]
+        if missing:
+            raise ValueError(f"{folder.name}/{df.attrs['file']}: missing column(s) {', '.join(missing)}; "
+                             f"found {', '.join(c for c in df.columns if c != '_row')}")
+        for c in {"episodes": EPISODE_COLUMNS, "header": HEADER_COLUMNS}.get(t, []):
+            if c not in df:
+                df[c] = ""
+        data = df.drop(columns="_row")
+        nonblank = (data.apply(lambda c: c.astype(str).str.strip()) != "").any(axis=1)
+        attrs = dict(df.attrs)
+        d = df[nonblank].reset_index(drop=True)
+        for c in d.columns:
+            if c != "_row":
+                d[c] = d[c].astype(str)
+        d["CHILD"] = normalise_child(d["CHILD"])
+        for c in (EPISODE_CODES if t == "episodes" else ["SEX", "ETHNIC", "MISSING"]):
+            if c in d:
+                d[c] = normalise_code(d[c])
+        for c in DATE_COLUMNS[t]:
+            if c in d:
+                d[c] = d[c].str.strip()
+        order, n_dmy, n_mdy = date_order([d[c] for c in DATE_COLUMNS[t] if c in d])
+        attrs.update(blank_rows=int((~nonblank).sum()), date_order=order, date_evidence=(n_dmy, n_mdy))
+        d.attrs = attrs
+        out[t] = d
+    eps = out["episodes"]
+    for col in ("DECOM", "DEC"):
+        eps[f"{col}_date"] = parse_dates(eps[col], eps.attrs["date_order"])
+    return out
+
+
+
+def find_returns(folder: Path) -> tuple[dict[str, Path], list[str]]:
+    """The collection years' folders inside an SSDA903 input: ``({"2024-25": path}, notes)``. A folder whose
+    name is not a collection year (``old``, ``2026-27 - Copy``) is ignored with a note; a collection year
+    outside the code lists, or two folders for one year, is a ValueError naming it."""
+    folder = Path(folder)
+    years, notes = {}, []
+    for p in sorted(folder.iterdir()):
+        if not p.is_dir():
+            continue
+        y = parse_collection_year(p.name)
+        if y is None:
+            notes.append(f"folder '{p.name}' is not named as a collection year (like 2024-25) and was not read")
+            continue
+        check_collection_year(y)
+        if y in years:
+            raise ValueError(f"two folders for collection year {y}: '{years[y].name}' and '{p.name}'; keep one")
+        years[y] = p
+    return years, notes
+
+
+
+def year_counts(episodes: pd.DataFrame, collection_year: str) -> dict[str, int]:
+    """DfE-style counts for one return: children starting, ceasing, and looked after at the end of
+    the year (31 March; for a part-year return, its last date)."""
+    y = year_start(collection_year)
+    start, end = pd.Timestamp(y, 4, 1), pd.Timestamp(y + 1, 3, 31)
+    started = episodes.loc[(episodes["RNE"] == "S") & episodes["DECOM_date"].between(start, end), "CHILD"].nunique()
+    ceased_mask = episodes["DEC_date"].between(start, end) & ~episodes["REC"].isin(["X1", ""])
+    ceased = episodes.loc[ceased_mask, "CHILD"].nunique()
+    open_at_end = episodes["DEC_date"].isna() & (episodes["DECOM_date"] <= end)
+    return {"starts": int(started), "ceased": int(ceased), "at_end": int(episodes.loc[open_at_end, "CHILD"].nunique())}

@@ -1,0 +1,1 @@
+"""Performance measures: the catalogue, ratings and DfE benchmarks."""

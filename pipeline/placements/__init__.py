@@ -1,0 +1,1 @@
+"""Children's placements: history, the cost model, simulation, baselines and backtest, the annual DfE-count projection (aggregate)."""

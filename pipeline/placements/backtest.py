@@ -1,0 +1,223 @@
+"""The backtest of the projection and its baselines, and the forecast used: chosen per horizon by the
+backtest, its ranges calibrated on the backtest's residuals (conformal)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.placements.baselines import ets_forecast, markov_forecast, monthly_totals
+from pipeline.placements.history import as_at, daily_stock
+from pipeline.placements.model import fit
+from pipeline.placements.simulation import simulate, state_at
+
+
+# ---- backtest ----------------------------------------------------------------------------------------------
+def wape(forecast: np.ndarray, actual: np.ndarray) -> float:
+    """Weighted absolute % error: sum |f - a| / sum a x 100."""
+    actual = np.asarray(actual, dtype=float)
+    return float(np.abs(np.asarray(forecast) - actual).sum() / actual.sum() * 100) if actual.sum() else np.nan
+
+
+
+def _month_end(origin: pd.Timestamp, h: int) -> pd.Timestamp:
+    return (pd.Timestamp(origin).to_period("M") + h).to_timestamp(how="end").normalize()
+
+
+
+def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Timestamp, horizons=(3, 6, 12, 24),
+             paths: int = 300, seed: int = 2026, window_years: float = 3, ets: bool = False,
+             history_start: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Rolling origins: at each, the history as known then (``as_at``), the model fitted and simulated,
+    and the naive (persistence) and Markov forecasts (and ETS on the month-end totals when ``ets``);
+    scored against what happened, at each horizon that has an outcome by ``data_end``. One row per
+    origin and horizon, with the model's 80% range (``low_80``, ``high_80``) for calibration."""
+    rows = []
+    actual_totals = daily_stock(spells, min(pd.Timestamp(o) for o in origins) if origins else data_end, data_end).sum(axis=1) \
+        if origins else None
+    for origin in origins:
+        origin = pd.Timestamp(origin)
+        reachable = [h for h in horizons if _month_end(origin, h) <= data_end]
+        if not reachable:
+            continue
+        hmax = max(reachable)
+        known = as_at(spells, origin)
+        model = fit(known, origin, horizon=hmax, window_years=window_years, history_start=history_start)
+        state = state_at(known, origin)
+        sim = simulate(model, state, paths=paths, seed=seed)
+        total = sim["stock"].sum(axis=2)
+        markov = markov_forecast(known, origin, hmax)
+        now = len(state)
+        if ets:
+            h0 = max(pd.Timestamp(history_start) if history_start is not None else known["start"].min(),
+                     origin - pd.DateOffset(years=8))
+            ets_mean = ets_forecast(monthly_totals(known, h0, origin), hmax)["mean"].to_numpy()
+        for h in horizons:
+            end = _month_end(origin, h)
+            if end > data_end:
+                continue
+            actual = int(actual_totals.loc[end])
+            q = {lv: np.quantile(total[:, h - 1], [(1 - lv) / 2, 1 - (1 - lv) / 2]) for lv in (0.5, 0.8, 0.95)}
+            rows.append({"origin": origin.date(), "horizon": h, "actual": actual, "model": float(np.median(total[:, h - 1])),
+                         "naive": now, "markov": float(markov[h - 1]),
+                         **({"ets": float(ets_mean[h - 1])} if ets else {}),
+                         "low_80": float(q[0.8][0]), "high_80": float(q[0.8][1]),
+                         **{f"in_{int(lv * 100)}": bool(q[lv][0] <= actual <= q[lv][1]) for lv in q}})
+    return pd.DataFrame(rows)
+
+
+
+def backtest_summary(bt: pd.DataFrame) -> pd.DataFrame:
+    """By horizon: weighted absolute % error of the model, naive persistence and the Markov model, and
+    how often the 50/80/95% ranges contained the outcome."""
+    out = []
+    for h, g in bt.groupby("horizon"):
+        out.append({"horizon_months": h, "origins": len(g), "model_wape": wape(g["model"], g["actual"]),
+                    "naive_wape": wape(g["naive"], g["actual"]), "markov_wape": wape(g["markov"], g["actual"]),
+                    "coverage_50": g["in_50"].mean() * 100, "coverage_80": g["in_80"].mean() * 100,
+                    "coverage_95": g["in_95"].mean() * 100})
+    return pd.DataFrame(out)
+
+
+
+# ---- the forecast used: chosen per horizon by the backtest, ranges calibrated on its residuals --------------
+METHODS = ("naive", "markov", "model")  # in order of preference at a tie: no change first
+
+
+
+METHOD_NAMES = {"naive": "no change", "markov": "the Markov stock-flow model", "model": "the cspack stock-flow model",
+                "ets": "exponential smoothing (ETS)"}
+
+
+
+CHOICE_HORIZONS = (3, 6, 12, 24)
+
+
+
+MIN_CHOICE_ORIGINS = 3  # fewer backtest origins at a horizon than this: no change is used there, uncalibrated
+
+
+
+COVERAGE = 0.8
+
+
+
+PRIOR_ORIGINS = 5  # the conformal scale is shrunk toward 1 (the model's own range) as if from this many origins
+
+
+
+def conformal_factor(scores: np.ndarray, level: float = COVERAGE) -> float:
+    """Split-conformal scale: the ceil((n + 1) x level)-th smallest of the scores |outcome - forecast| /
+    (half the model's 80% range), so a range of that many half-widths around the forecast would have
+    held the outcome at ``level`` of the backtest's origins (finite-sample corrected; the largest
+    score when n is small)."""
+    s = np.sort(np.asarray(scores, dtype=float)[np.isfinite(scores)])
+    if not len(s):
+        return 1.0
+    k = min(int(np.ceil((len(s) + 1) * level)), len(s))
+    return float(s[k - 1])
+
+
+
+def choose(bt: pd.DataFrame, horizons=CHOICE_HORIZONS, methods=METHODS, min_origins: int = MIN_CHOICE_ORIGINS,
+           level: float = COVERAGE) -> pd.DataFrame:
+    """At each horizon, the method with the lowest weighted absolute % error in the backtest ``bt``
+    (rows whose outcome was known: the caller passes only those), no change unless another is strictly
+    better; and the conformal scale of the model's range around the chosen forecast. ``bt`` rows need
+    ``actual``, the methods' columns, ``low_80`` and ``high_80``. One row per horizon: ``method``,
+    ``origins``, each method's WAPE, ``scale`` (1 when not calibrated; shrunk toward 1 by
+    ``PRIOR_ORIGINS``) and ``calibrated``."""
+    rows = []
+    for h in horizons:
+        g = bt[bt["horizon"] == h] if len(bt) else bt
+        r = {"horizon": h, "origins": int(len(g)), "method": "naive", "scale": 1.0, "calibrated": False}
+        for m in methods:
+            r[f"{m}_wape"] = wape(g[m], g["actual"]) if len(g) else np.nan
+        if len(g) >= min_origins:
+            best = min(methods, key=lambda m: (round(r[f"{m}_wape"], 9), methods.index(m)))
+            r["method"] = best
+            half = np.maximum((g["high_80"] - g["low_80"]).to_numpy() / 2, 1.0)
+            k = conformal_factor(np.abs(g["actual"] - g[best]).to_numpy() / half, level)
+            # few origins: shrunk toward the model's own range (scale 1), as if it had been seen PRIOR_ORIGINS times
+            k = (len(g) * k + PRIOR_ORIGINS) / (len(g) + PRIOR_ORIGINS)
+            r["scale"] = float(np.clip(k, 0.25, 6.0))
+            r["calibrated"] = True
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+
+def horizon_plan(choice: pd.DataFrame, months: int) -> tuple[np.ndarray, np.ndarray]:
+    """For months 1..``months`` ahead: the method (from the next evaluated horizon at or beyond it; the
+    longest beyond the last) and the range scale (interpolated between evaluated horizons)."""
+    hs = choice["horizon"].to_numpy()
+    ahead = np.arange(1, months + 1)
+    pick = np.minimum(np.searchsorted(hs, ahead, side="left"), len(hs) - 1)
+    return choice["method"].to_numpy()[pick], np.interp(ahead, hs, choice["scale"].to_numpy())
+
+
+
+def recentre(stock: np.ndarray, point: np.ndarray, scale: np.ndarray, centre: np.ndarray | None = None) -> np.ndarray:
+    """The simulated paths (paths, months, NC) moved so their median total is ``point`` and their spread
+    around it scaled by ``scale`` (each month): total' = point + scale x (total - centre), where
+    ``centre`` is the median total (pass the baseline's to move scenario paths by the same amount, path
+    by path); categories keep each path's mix. Never below zero."""
+    total = stock.sum(axis=2).astype(float)
+    c = np.median(total, axis=0) if centre is None else centre
+    target = np.maximum(point[None, :] + scale[None, :] * (total - c[None, :]), 0.0)
+    return path_shift(stock, target - total)
+
+
+
+def path_shift(stock: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Add ``delta`` (paths, months) children to each path's total, spread over categories in the
+    path's own mix (the whole category mix of the month's median when a path holds no children)."""
+    total = stock.sum(axis=2).astype(float)
+    mix = np.divide(stock, total[:, :, None], out=np.zeros(stock.shape), where=total[:, :, None] > 0)
+    avg = stock.sum(axis=0).astype(float)
+    avg = avg / np.maximum(avg.sum(axis=1, keepdims=True), 1)
+    mix = np.where(total[:, :, None] > 0, mix, avg[None])
+    return np.maximum(total + delta, 0.0)[:, :, None] * mix
+
+
+
+def chosen_in_time(bt: pd.DataFrame, origin: pd.Timestamp, **kw) -> pd.DataFrame:
+    """``choose`` as it would have been made at ``origin``: only backtest rows whose outcome month had
+    ended by then."""
+    if not len(bt):
+        return choose(bt, **kw)
+    return choose(bt[_outcome_end(bt) <= pd.Timestamp(origin).to_period("M").ordinal], **kw)
+
+
+
+def _outcome_end(bt: pd.DataFrame) -> np.ndarray:
+    """The month of each backtest row's outcome (origin + horizon months), as a period ordinal."""
+    o = pd.PeriodIndex(pd.to_datetime(bt["origin"]), freq="M") + 0
+    return np.array((o.asi8 + bt["horizon"].to_numpy()).astype("int64"))
+
+
+
+def replay_choice(bt: pd.DataFrame, group: str | None = None) -> pd.DataFrame:
+    """The backtest replayed as the pack would have run it: at each origin, the forecast chosen per
+    horizon from the rows whose outcome was known then (``chosen_in_time``), with its 80% range (the
+    model's half-width times the conformal scale). Adds ``used``, ``used_method``, ``used_calibrated``,
+    ``used_low_80``, ``used_high_80`` and ``used_in_80`` to ``bt`` (per ``group``, e.g. authority)."""
+    if not len(bt):
+        return bt.assign(used=[], used_method=[], used_calibrated=[], used_low_80=[], used_high_80=[], used_in_80=[])
+    out = []
+    groups = bt.groupby(group) if group else [(None, bt)]
+    for _, g in groups:
+        ends = _outcome_end(g)
+        for o, go in g.groupby("origin"):
+            ch = choose(g[ends <= pd.Timestamp(o).to_period("M").ordinal]).set_index("horizon")
+            for i, r in go.iterrows():
+                c = ch.loc[r["horizon"]] if r["horizon"] in ch.index else None
+                m = c["method"] if c is not None else "naive"
+                k = float(c["scale"]) if c is not None else 1.0
+                point = float(r[m])
+                half = max((r["high_80"] - r["low_80"]) / 2, 1.0)
+                out.append((i, point, m, bool(c is not None and c["calibrated"]), max(point - k * half, 0.0), point + k * half))
+    u = pd.DataFrame(out, columns=["i", "used", "used_method", "used_calibrated", "used_low_80", "used_high_80"]).set_index("i")
+    res = bt.join(u)
+    res["used_in_80"] = (res["used_low_80"] <= res["actual"]) & (res["actual"] <= res["used_high_80"])
+    return res

@@ -1,0 +1,1 @@
+"""Display: rendering (render), disclosure control, narrative sentences and one sections module per notebook."""

@@ -1,0 +1,1 @@
+"""One module per notebook: each turns the quarter's computations into what the notebook displays."""

@@ -1,0 +1,518 @@
+"""What the budget notebook displays (seed 004, sections 4.3-4.10, and forecast accuracy). Each
+function publishes its table to tables.xlsx and returns something to ``display()``."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import HTML, Markdown
+from matplotlib.ticker import FuncFormatter
+
+from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, period_words, plural, spend_phrase
+from pipeline.finance import budget
+from pipeline.quarter.budget_view import history, optional, position_path, previous, projected, view
+from pipeline.quarter.context import QuarterContext
+from pipeline.quarter.freshness import ledger_coverage, month_words
+from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, chart, escape_md, table_html, titled
+from pipeline.report.sections.summary import missing_commentary
+
+FORECAST = "Budget forecast"
+VARIANCES = "Key variances"
+SAVINGS = "Budget savings, growth, risks, reserves, debt and traded services"
+ACCURACY = "Forecast accuracy"
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+def _fmt_table():
+    money = ["Controllable Budget £m", "Full Year Forecast £m", "Forecast Under (-)/Over Spend £m"]
+    fmt = {c: gbpm_plain for c in money} | {"Percentage Under (-)/Over Spend": lambda v: "" if pd.isna(v) else pct(v)}
+    return money, fmt
+
+
+def forecast_text(ctx: QuarterContext) -> Markdown:
+    v = view(ctx)
+    p = v.position
+    text = (f"The portfolio's forecast outturn for {ctx.quarter.fy} at Quarter {ctx.quarter.q} is "
+            f"{gbpm(p.forecast)} against a controllable budget of {gbpm(p.budget)}: "
+            f"{spend_phrase(p.variance)} ({pct(p.variance_pct)}).")
+    n_over = int((p.lines["mark"] == "over").sum())
+    text += f" {number(n_over)} of {plural(len(p.lines), 'service line')} are forecast to overspend."
+    if v.source == "ledger":
+        d = v.detail
+        holder = int((d["forecast_source"] == "budget holder").sum())
+
+        # the month the ledger's actuals run to (before the quarter's end only when allowed to be stale)
+        upto = budget.quarter_end_month(ctx.quarter.fy, ctx.quarter.q).date()
+        actuals = ledger_coverage(v.ledger)
+        text += (f" Forecasts come from the ledger to {month_words(min(upto, actuals) if actuals else upto)}: "
+                 f"{number(holder)} lines use the budget holder's forecast")
+        proj = d[d["forecast_source"].str.startswith("projection")]
+        if len(proj):
+            parts = []
+            for r in proj.itertuples():
+                rng = (f", range {gbpm(r.low_gbpm)} to {gbpm(r.high_gbpm)}" if pd.notna(r.low_gbpm) else ", no range")
+                parts.append(f"{escape_md(r.service_line)} ({escape_md(r.method)}{rng})")
+            text += ("; projected from the year-to-date spend and the monthly spending profile of earlier years: "
+                     + "; ".join(parts))
+        text += "."
+        pp = d[d["forecast_source"].str.startswith("placement projection")]
+        if len(pp):
+            r = pp.iloc[0]
+            text += (f" {escape_md(r['service_line'])} is forecast by the placement projection (see Placements): "
+                     f"{gbpm(r['full_year_forecast_gbpm'])}, 80% range {gbpm(r['low_gbpm'])} to {gbpm(r['high_gbpm'])}; the "
+                     f"budget holder's forecast is {gbpm(r['holder_forecast_gbpm'])}.")
+        if "placements" in set(proj["line_id"]) and not len(pp):
+            text += (" The placements line uses the profile method until the placement cost projection (numbers of "
+                     "children by placement type times unit costs) is built; the budget holder's forecast is shown "
+                     "beside it below.")
+    else:
+        text += " Figures are as published in the council's report for the quarter."
+    return Markdown(text)
+
+
+def forecast_table(ctx: QuarterContext) -> HTML:
+    p = view(ctx).position
+    t = budget.forecast_table(p)
+    ctx.publish("budget_forecast", t.drop(columns="row_kind"),
+                f"Budget forecast by service line, {ctx.quarter.fy} Quarter {ctx.quarter.q}", FORECAST)
+    money, fmt = _fmt_table()
+    totals = [i for i, k in enumerate(t["row_kind"]) if k in ("total", "total_after")]
+    return HTML(table_html(t.drop(columns="row_kind"),
+                           f"{ctx.params.portfolio}: budget items, {ctx.quarter.fy} Quarter {ctx.quarter.q}", fmt,
+                           numeric=money + ["Percentage Under (-)/Over Spend"], total_rows=totals,
+                           note=budget.casting_note(p) + " ☑ within budget; ☐ over budget (forecast above budget by "
+                                "£0.001m or more as printed)."))
+
+
+def forecast_sources(ctx: QuarterContext):
+    """Per line: the forecast used, where it came from, and the profile projection with its range."""
+    v = view(ctx)
+    if v.source != "ledger":
+        return Markdown("*No ledger is among this quarter's inputs, so forecasts are as published and no "
+                        "statistical cross-check is possible.*")
+    d = v.detail
+    t = pd.DataFrame({"Service line": d["service_line"], "Year-to-date actual £m": d["ytd_actual_gbpm"],
+                      "Forecast used £m": d["full_year_forecast_gbpm"], "Source of forecast": d["forecast_source"],
+                      "Budget holder's forecast £m": d["holder_forecast_gbpm"],
+                      "Profile projection £m": d["projection_gbpm"], "80% range low £m": d["low_gbpm"],
+                      "80% range high £m": d["high_gbpm"]})
+    ctx.publish("budget_forecast_sources", t, "Forecast sources and statistical cross-check", FORECAST)
+    shown = t.drop(columns=["80% range low £m", "80% range high £m"]).assign(**{
+        "Projection range (80%) £m": [f"{gbpm_plain(a)} to {gbpm_plain(b)}" if pd.notna(a) else "none"
+                                      for a, b in zip(t["80% range low £m"], t["80% range high £m"])]})
+    shown["Source of forecast"] = shown["Source of forecast"].str.replace("projection: ", "", regex=False)
+    money = [c for c in shown.columns if c.endswith("£m") and c != "Projection range (80%) £m"]
+    return HTML(table_html(shown, "Where each forecast comes from, with the profile projection as a cross-check",
+                           {c: gbpm_plain for c in money}, numeric=money + ["Projection range (80%) £m"],
+                           note="Profile projection: the year-to-date actual divided by the share of the year's spend "
+                                "reached by the same month in earlier complete years; the range is the 80% interval "
+                                "of the projections those years imply (their min to max when fewer than three)."))
+
+
+
+
+def movement_view(ctx: QuarterContext):
+    fy, q = ctx.quarter.fy, ctx.quarter.q
+    path = position_path(ctx)
+    prev = (fy, q - 1) if q > 1 else (f"{int(fy[:4]) - 1}-{int(fy[:4]) % 100:02d}", 4)
+    before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
+    if not len(before):
+        return Markdown(f"*No forecast for {prev[0]} Quarter {prev[1]} is in this quarter's inputs, so movements "
+                        "since the previous quarter cannot be shown.*")
+    label = f"Q{prev[1]}" if prev[0] == fy else f"{prev[0]} Q4"
+    now = view(ctx).position.lines
+    m = budget.movements(now, before, label)
+    ctx.publish("budget_movements", m.drop(columns=["line_id", "text"]).rename(columns={
+        "service_line": "Service line", "variance_gbpm": "Forecast under (-)/over spend now £m",
+        "previous_variance_gbpm": f"At {label} £m", "change_gbpm": "Change £m"}), f"Movement since {label}", FORECAST)
+    order = m.reindex(m["change_gbpm"].abs().sort_values(ascending=False).index)
+    lines = [f"- {escape_md(t)}" for t in order["text"]]
+    total_now = view(ctx).position.variance
+    total_before = float(before["variance_gbpm"].sum())
+    head = (f"The total forecast is now {spend_phrase(total_now)}, against {spend_phrase(total_before)} at {label}: "
+            f"a change of {gbpm(total_now - total_before, signed=True)}. By line, largest change first:")
+    note = ""
+    if (method_change := _method_change(ctx)) is not None:
+        old_way, line = method_change
+        note = (f"\n\n*The {escape_md(budget.in_sentence(line))} line is now forecast by the placement projection; at "
+                f"earlier quarter ends it was forecast from the year-to-date spend and the spending profile of earlier "
+                f"years. Forecast that way this quarter, the total would be {spend_phrase(old_way)}, so "
+                f"{gbpm(total_now - old_way, signed=True)} of the change since {label} is the change of method and "
+                f"{gbpm(old_way - total_before, signed=True)} the change in spending.*")
+    return Markdown(head + "\n\n" + "\n".join(lines) + note)
+
+
+def _method_change(ctx: QuarterContext) -> tuple[float, str] | None:
+    """When the placement projection forecasts a line this quarter: the total under (-)/over spend the
+    earlier quarters' method (the profile projection) gives this quarter, and the line's name."""
+    d = view(ctx).detail
+    if d is None:
+        return None
+    pp = d[d["forecast_source"].str.startswith("placement projection")]
+    position_path(ctx)
+    now = getattr(ctx, "_path_method_now", None)
+    if not len(pp) or now is None:
+        return None
+    return now, str(pp.iloc[0].get("short_name") or pp.iloc[0]["service_line"])
+
+
+def path_figure(ctx: QuarterContext):
+    path = position_path(ctx)
+    if not len(path):
+        return Markdown("*Earlier quarters are not in this quarter's inputs, so the forecast cannot be charted "
+                        "quarter by quarter.*")
+    tot = path.groupby(["financial_year", "quarter"], as_index=False)["variance_gbpm"].sum()
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    years = sorted(tot["financial_year"].unique())
+    colours = {y: c for y, c in zip(years, [FOCUS_GREY, DARK_BLUE][-len(years):])}
+    width = 0.38
+    for i, y in enumerate(years):
+        d = tot[tot["financial_year"] == y]
+        xs = d["quarter"] + (i - (len(years) - 1) / 2) * width
+        ax.bar(xs, d["variance_gbpm"], width=width, color=colours[y], edgecolor=DARK_GREY, linewidth=0.4, label=y)
+        for x, val in zip(xs, d["variance_gbpm"]):
+            ax.annotate(f"{val:,.3f}", (x, val), xytext=(0, 3 if val >= 0 else -10), textcoords="offset points",
+                        ha="center", fontsize=8, color=DARK_GREY)
+    ax.axhline(0, color=DARK_GREY, linewidth=0.8)
+    ax.set_xticks([1, 2, 3, 4], ["Q1", "Q2", "Q3", "Q4"])
+    ax.set_ylabel("Forecast under (-) / over spend, £m")
+    ax.legend(frameon=False, fontsize=8, ncol=len(years), loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    ax.margins(y=0.15)
+    cur = tot[tot["financial_year"] == ctx.quarter.fy]
+    first, last = float(cur["variance_gbpm"].iloc[0]), float(cur["variance_gbpm"].iloc[-1])
+    title = ("Forecast overspend has grown this year" if last > first + 0.0005 else
+             "Forecast overspend has eased this year" if last < first - 0.0005 else "Forecast position is steady this year")
+    if len(cur) == 1:
+        title = f"Forecast {spend_phrase(last)} at Quarter 1"
+    sub = f"Total forecast under (-) / over spend at each quarter end, £m; {ctx.params.authority}"
+    if (mc := _method_change(ctx)) is not None:
+        sub += (f". This quarter's {budget.in_sentence(mc[1])} forecast is the placement projection; earlier "
+                "quarters' the spending-profile projection")
+    titled(fig, ax, title, sub)
+    ctx.publish("budget_forecast_by_quarter", tot.rename(columns={"variance_gbpm": "forecast_variance_gbpm"}),
+                "Total forecast under (-)/over spend at each quarter end", FORECAST)
+    parts = "; ".join(f"{r.financial_year} Q{r.quarter} {gbpm(r.variance_gbpm)}" for r in tot.itertuples())
+    return chart(fig, f"Bar chart of the total forecast under (-) or over spend at each quarter end: {parts}.")
+
+
+# ---- key variances ---------------------------------------------------------------------------------
+def key_variances(ctx: QuarterContext) -> Markdown:
+    v = view(ctx)
+    s = ctx.params.settings
+    lo_m, lo_p = float(s.get("material_variance_gbpm", 0.1)), float(s.get("material_variance_pct", 2.0))
+    lines = v.position.lines
+    mat = budget.material_lines(lines, lo_m, lo_p)
+    path = position_path(ctx)
+    fy, q = ctx.quarter.fy, ctx.quarter.q
+    prev = (fy, q - 1) if q > 1 else (f"{int(fy[:4]) - 1}-{int(fy[:4]) % 100:02d}", 4)
+    before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
+    moves = budget.movements(mat, before, f"Q{prev[1]}" if prev[0] == fy else f"{prev[0]} Q4").set_index("line_id") \
+        if len(before) else None
+    out = [f"Lines whose forecast under (-) / over spend is at least {gbpm(lo_m)} and {pct(lo_p)} of budget: "
+           f"{plural(len(mat), 'line')} of {len(lines)}."]
+    if not len(mat):
+        return Markdown(out[0])
+    for n, r in enumerate(mat.itertuples(), start=1):
+        kind = "overspend" if r.variance_gbpm > 0 else "underspend"
+        out.append(f"### {n}. {escape_md(r.service_line)}, {kind} {gbpm(abs(r.variance_gbpm))}")
+        para = (f"Forecast {gbpm(r.full_year_forecast_gbpm)} against a budget of {gbpm(r.controllable_budget_gbpm)}: "
+                f"{spend_phrase(r.variance_gbpm)} ({pct(r.variance_pct)}).")
+        if v.detail is not None:
+            d = v.detail.set_index("line_id").loc[r.line_id]
+            para += f" Spend to date {gbpm(d['ytd_actual_gbpm'])}; forecast from {escape_md(d['forecast_source'])}."
+        if moves is not None and r.line_id in moves.index:
+            para += " " + escape_md(moves.at[r.line_id, "text"])
+        out.append(para)
+        if r.line_id == "placements" and v.ledger is not None and _episodes_key(ctx):
+            out.append(_placement_driver_text(ctx))
+        note = _line_commentary(ctx, r)
+        if not note:
+            missing_commentary(ctx, f"Key variances: {r.service_line}", f"## Key variances: {r.line_id}")
+        out.append(f"*Analyst's commentary:* {note}" if note else "*No commentary supplied.*")
+    return Markdown("\n\n".join(out))
+
+
+def _episodes_key(ctx: QuarterContext) -> str | None:
+    return next((f"{k}_episodes" for k, s in ctx.params.inputs.items() if s.kind == "ssda903"), None)
+
+
+def _placement_driver_text(ctx: QuarterContext) -> str:
+    d = budget.placement_drivers(ctx.table(_episodes_key(ctx)), view(ctx).ledger, ctx.quarter.fy, ctx.quarter.q)
+    text = (f"*Drivers (SSDA903 episodes and the ledger):* {number(d['children_now'])} children were in care on "
+            f"{d['end']:%-d %B %Y}, against {number(d['children_prev'])} a year earlier ({d['prev_end']:%-d %B %Y}) "
+            f"and {number(d['children_year_start'])} at the start of the year ({d['year_start_end']:%-d %B %Y}). "
+            "Placement days this year to "
+            f"date: {number(d['days_now'])} against {number(d['days_prev'])} in the same months last year.")
+    if "cost_per_day_now" in d:
+        text += (f" Spend per placement day £{d['cost_per_day_now']:,.0f} against £{d['cost_per_day_prev']:,.0f}. Of the "
+                 f"{gbpm(d['spend_now'] - d['spend_prev'], signed=True)} change in spend to date, "
+                 f"{gbpm(d['volume_effect'], signed=True)} comes from the number of placement days and "
+                 f"{gbpm(d['price_effect'], signed=True)} from the cost per day.")
+    return text
+
+
+def _line_commentary(ctx: QuarterContext, r) -> str:
+    for name in (r.line_id, getattr(r, "short_name", ""), r.service_line):
+        if name:
+            text = ctx.commentary(f"Key variances: {name}")
+            if text:
+                return text
+    return ""
+
+
+# ---- savings, growth, risks, reserves, debt, traded -----------------------------------------------------
+def savings(ctx: QuarterContext):
+    ini = optional(ctx, "savings_initiatives")
+    if ini is None:
+        return [Markdown("*No budget savings input among this quarter's inputs.*")]
+    t, s = budget.savings_table(ini, optional(ctx, "savings_targets"))
+    ctx.publish("budget_savings", t, "Budget savings initiatives", SAVINGS)
+    text = ""
+    if not math.isnan(s["target"]):
+        text = (f"Savings targets total {gbpm(s['target'])}. Initiatives identified total {gbpm(s['identified'])}, "
+                f"leaving {gbpm(s['unidentified'])} of the target without an identified initiative. ")
+    text += (f"It is forecast that {gbpm(s['achieved'])} of savings will be achieved by the year end: a shortfall of "
+             f"{gbpm(-s['shortfall'])} against the initiatives, with {plural(s['n_shortfall'], 'initiative')} of "
+             f"{s['n']} short.") if s["shortfall"] < 0 else \
+        f"The initiatives are forecast to deliver {gbpm(s['achieved'])}, in full."
+    money = [c for c in t.columns if c.endswith("£m")]
+    parts = [table_html(t, "Budget savings initiatives", {c: gbpm_plain for c in money}, numeric=money,
+                        total_rows=[i for i, n in enumerate(t["Initiative"]) if n.startswith(("Total", "Shortfall"))],
+                        note="Shortfall (-) / additional savings achieved. ✓ achieved in full; ✗ shortfall.")]
+    targets = optional(ctx, "savings_targets")
+    if targets is not None and len(targets):
+        tt = pd.concat([targets[["component", "budget_reduction_gbpm"]],
+                        pd.DataFrame([{"component": "Budget Savings Target",
+                                       "budget_reduction_gbpm": float(targets["budget_reduction_gbpm"].sum())}])])
+        tt.columns = ["", "Budget Reduction Amount £m"]
+        ctx.publish("budget_savings_targets", tt, "Budget savings targets", SAVINGS)
+        parts.append(table_html(tt, "Budget savings targets", {"Budget Reduction Amount £m": gbpm_plain},
+                                numeric=["Budget Reduction Amount £m"], total_rows=[len(tt) - 1]))
+    notes = optional(ctx, "savings_notes")
+    if notes is not None and len(notes):
+        parts.append("<p class='table-note'>Notes: " + " ".join(
+            f"{escape_html(n)}. {escape_html(str(x).strip().rstrip('.;'))}." for n, x in zip(notes["note"], notes["text"]))
+            + "</p>")
+    return [Markdown(text), HTML("".join(parts))]
+
+
+def escape_html(text) -> str:
+    import html
+
+    return html.escape(str(text))
+
+
+def growth(ctx: QuarterContext):
+    g = optional(ctx, "growth_items")
+    if g is None:
+        return [Markdown("*No growth items input among this quarter's inputs.*")]
+    t = pd.DataFrame({"Item": g["item"], "£m": g["amount_gbpm"], "Kind": g["kind"]})
+    ctx.publish("budget_growth", t, "Growth items and one-off funding", SAVINGS)
+    by = g.groupby("kind")["amount_gbpm"].sum()
+    text = (f"The portfolio received {gbpm(float(g['amount_gbpm'].sum()))} of additional budget allocations in "
+            f"{ctx.quarter.fy}: " + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ".")
+    parts = [table_html(t, "Growth items and one-off funding", {"£m": gbpm_plain}, numeric=["£m"])]
+    one = optional(ctx, "one_off_items")
+    if one is not None and len(one):
+        o = pd.DataFrame({"Kind": one["kind"], "£m": one["amount_gbpm"], "Description": one["description"]})
+        ctx.publish("budget_one_off_items", o, "Significant one-off items in the forecast", SAVINGS)
+        parts.append(table_html(o, "Significant one-off items in the forecast", {"£m": gbpm_plain}, numeric=["£m"]))
+    return [Markdown(text), HTML("".join(parts))]
+
+
+def risks(ctx: QuarterContext):
+    r = optional(ctx, "financial_risks")
+    if r is None:
+        return [Markdown("*No financial risks input among this quarter's inputs.*")]
+    p = view(ctx).position
+    variance = p.variance_after if len(p.funding) else p.variance
+    t, s = budget.risk_table(r, variance)
+    out = pd.DataFrame({"Service": t["service"], "Risk": t["risk"], "Sensitivity £m": t["sensitivity_gbpm"],
+                        "Likelihood (1 low, 5 high)": t["likelihood"], "Assumed probability": t["probability"] * 100,
+                        "Expected impact £m": t["expected_gbpm"]})
+    ctx.publish("budget_risks", out, "Financial risks with expected impact", SAVINGS)
+    text = (f"{plural(len(t), 'risk')} could add up to {gbpm(s['all'])} to the forecast. Weighting each by the probability "
+            f"its likelihood stands for, the risk-adjusted forecast is {spend_phrase(s['central'])}, within a range from "
+            f"{spend_phrase(s['variance'])} (no risk occurs) to {spend_phrase(s['high'])} (every risk occurs).")
+    return [Markdown(text), HTML(table_html(out, "Financial risks", {"Sensitivity £m": gbpm_plain, "Expected impact £m": gbpm_plain,
+                                                                    "Assumed probability": lambda v: pct(v, 0)},
+                                            numeric=["Sensitivity £m", "Likelihood (1 low, 5 high)", "Assumed probability",
+                                                     "Expected impact £m"],
+                                            note="Sensitivity: the potential negative impact on the outturn should the event "
+                                                 "occur. Probabilities assumed for likelihoods 1 to 5: 10%, 30%, 50%, 70%, 90%."))]
+
+
+
+
+def reserves(ctx: QuarterContext):
+    r = optional(ctx, "earmarked_reserves")
+    if r is None:
+        return [Markdown("*No earmarked reserves input among this quarter's inputs.*")]
+    prev = previous(ctx, "earmarked_reserves")
+    t = budget.reserves_table(r, prev)
+    ctx.publish("budget_reserves", t, "Earmarked reserves", SAVINGS)
+    basis = "against the previous quarter's balances" if prev is not None else "as the return states them"
+    text = f"Earmarked reserves totalling {gbpm(float(t['£m'].iloc[-1]))} are held to support future expenditure."
+    return [Markdown(text), HTML(table_html(t, "Earmarked reserves", {"£m": gbpm_plain}, numeric=["£m"], total_rows=[len(t) - 1],
+                                            note=f"Movement over the quarter, {basis}: ↑ increased; = unchanged; ▼ decreased."))]
+
+
+def debt(ctx: QuarterContext):
+    d = optional(ctx, "aged_debt")
+    if d is None:
+        return [Markdown("*No aged debt input among this quarter's inputs.*")]
+    prev = previous(ctx, "aged_debt")
+    if prev is not None:
+        before = prev.set_index("age_band")["amount_gbpm"]
+        d = d.assign(movement=[budget.movement(a, before.get(b, math.nan)) for b, a in zip(d["age_band"], d["amount_gbpm"])])
+    t = budget.debt_table(d)
+    ctx.publish("budget_aged_debt", t, "Aged debt profile", SAVINGS)
+    out = [HTML(table_html(t, "Debt position", {"£m": gbpm_plain, "% of total": lambda v: "" if pd.isna(v) else pct(v)},
+                           numeric=["£m", "% of total"], total_rows=[len(t) - 1],
+                           note="Movement against the previous quarter: ↑ increased; = unchanged; ▼ decreased."))]
+    w = optional(ctx, "debt_written_off")
+    if w is not None and len(w):
+        out.append(Markdown(f"In the {escape_md(period_words(w['period'].iloc[-1]))} the value of debt written off totals "
+                            f"{gbpm(float(w['amount_gbpm'].iloc[-1]))}."))
+    h = history(ctx, "aged_debt")
+    if h is not None and h["quarter"].nunique() > 1:
+        out.append(_debt_chart(ctx, h))
+    return out
+
+
+def _direction(a: float, b: float) -> str:
+    return "risen" if b > a + 0.0005 else "fallen" if b < a - 0.0005 else "unchanged"
+
+
+def debt_direction(totals: pd.Series) -> tuple[str, str]:
+    """The debt chart's title: the direction against the previous quarter (never against the start of
+    the series); and, separately labelled, the change since the first quarter shown when there are more
+    than two. ``totals``: debt outstanding (£m) by quarter, oldest first."""
+    prev, last = float(totals.iloc[-2]), float(totals.iloc[-1])
+    d = _direction(prev, last)
+    title = (f"Debt outstanding is unchanged this quarter at {gbpm(last)}" if d == "unchanged" else
+             f"Debt outstanding has {d} this quarter, from {gbpm(prev)} to {gbpm(last)}")
+    if len(totals) < 3:
+        return title, ""
+    first, start = float(totals.iloc[0]), re.sub(r"-Q(\d)$", r" Q\1", str(totals.index[0]))
+    d0 = _direction(first, last)
+    since = (f"unchanged since {start}" if d0 == "unchanged" else
+             f"{'up' if d0 == 'risen' else 'down'} from {gbpm(first)} in {start}")
+    return title, since
+
+
+def _debt_chart(ctx: QuarterContext, h: pd.DataFrame):
+    last8 = sorted(h["quarter"].unique())[-8:]
+    h = h[h["quarter"].isin(last8)]
+    order = list(dict.fromkeys(h["age_band"]))
+    piv = h.pivot_table(index="quarter", columns="age_band", values="amount_gbpm", aggfunc="sum").reindex(columns=order)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    colours = ["#12436D", "#2073BC", "#6BACE6", "#28A197", "#F46A25", "#801650"]
+    bottom = pd.Series(0.0, index=piv.index)
+    hatches = ["", "//", "..", "xx", "\\\\", "--"]
+    for i, band in enumerate(order):
+        ax.bar(piv.index, piv[band].fillna(0), bottom=bottom, color=colours[i % 6], hatch=hatches[i % 6],
+               edgecolor="white", linewidth=0.5, label=band)
+        bottom += piv[band].fillna(0)
+    thousands = float(bottom.max()) < 1  # below £1m the axis reads in £ thousands, not steps of £0.025m
+    if thousands:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v * 1000:,.0f}k"))
+    ax.set_ylabel("Debt outstanding, " + ("£ thousands" if thousands else "£m"))
+    ax.legend(frameon=False, fontsize=7, ncol=3, loc="upper left")
+    ax.tick_params(axis="x", labelsize=8, rotation=30)
+    title, since = debt_direction(bottom)
+    titled(fig, ax, title, f"Aged debt by age band at each quarter end, {'£ thousands' if thousands else '£m'}"
+                           f"{'; ' + since if since else ''}; {ctx.params.authority}")
+    totals = "; ".join(f"{q} {gbpm(v)}" for q, v in bottom.items())
+    return chart(fig, f"Stacked bar chart of aged debt by age band over the last {len(piv)} quarters; totals: {totals}.")
+
+
+def _traded_part(ctx: QuarterContext, t: pd.DataFrame, name: str, title: str, sentence: str, note: str) -> list:
+    ctx.publish(name, t, title, SAVINGS)
+    money = [c for c in t.columns if c.endswith("£m")]
+    return [Markdown(sentence), HTML(table_html(t, title, {c: gbpm_plain for c in money}, numeric=money, note=note))]
+
+
+def traded(ctx: QuarterContext):
+    f, p = budget.traded_tables(optional(ctx, "traded_fully"), optional(ctx, "traded_partially"))
+    out = []
+    if len(f):
+        net = float(f["Forecast Contribution/Deficit(-) to General Overheads £m"].sum())
+        out += _traded_part(ctx, f, "budget_traded_fully", "Fully traded areas",
+                            f"Fully traded areas are forecast to make a net {'contribution' if net >= 0 else 'deficit'} "
+                            f"of {gbpm(abs(net))} to general overheads.",
+                            "Contribution / deficit (-) to general overheads = projected income less expenditure.")
+    if len(p):
+        net = float(p["Forecast Excess/Shortfall(-) compared to Target £m"].sum())
+        out += _traded_part(ctx, p, "budget_traded_partially", "Partially traded areas",
+                            f"Partially traded areas are forecast to {'exceed' if net >= 0 else 'fall short of'} their "
+                            f"income targets by {gbpm(abs(net))} in total.",
+                            "Excess / shortfall (-) against the budgeted income target.")
+    return out or [Markdown("*No traded services inputs among this quarter's inputs.*")]
+
+
+# ---- forecast accuracy -------------------------------------------------------------------------------
+def accuracy(ctx: QuarterContext):
+    v = view(ctx)
+    if v.source != "ledger":
+        return [Markdown("*Forecast accuracy needs the ledgers of completed years (each quarter's forecast against "
+                         "the final outturn); this quarter's params name no ledger.*")]
+    acc = budget.forecast_accuracy(v.ledger, ctx.quarter.fy, projected(ctx))
+    if not len(acc):
+        return [Markdown("*The ledger holds no complete earlier year, so forecast accuracy cannot be measured yet.*")]
+    ctx.publish("forecast_accuracy", acc, "Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)
+    tot = acc[acc["line_id"] == "total"]
+    by_q = tot.groupby("quarter")["error_pct"].apply(lambda s: s.abs().mean())
+    text = (f"Over {plural(tot['financial_year'].nunique(), 'completed year')} ({tot['financial_year'].min()} to "
+            f"{tot['financial_year'].max()}), the total forecast at Quarter 1 was on average {pct(by_q.get(1))} away "
+            f"from the final outturn, at Quarter 2 {pct(by_q.get(2))}, at Quarter 3 {pct(by_q.get(3))} and at Quarter 4 "
+            f"{pct(by_q.get(4))}. No published report shows this: it is how far to trust this quarter's forecast.")
+    lines = acc[acc["line_id"] != "total"]
+    worst = lines[lines["quarter"] == 1].groupby("service_line")["error_pct"].apply(lambda s: s.abs().mean()).sort_values()
+    if len(worst):
+        text += (f" By line, Quarter 1 forecasts were least accurate for {escape_md(worst.index[-1])} (on average "
+                 f"{pct(worst.iloc[-1])} from outturn) and most accurate for {escape_md(worst.index[0])} ({pct(worst.iloc[0])}).")
+    t = tot.pivot_table(index="financial_year", columns="quarter", values="error_gbpm").reset_index()
+    t.columns = ["Year"] + [f"Q{c} forecast less outturn £m" for c in t.columns[1:]]
+    t.insert(1, "Final outturn £m", tot.groupby("financial_year")["outturn_gbpm"].first().to_numpy())
+    money = [c for c in t.columns if c.endswith("£m")]
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    years = sorted(tot["financial_year"].unique())
+    greys = plt.get_cmap("Greys")
+    for i, y in enumerate(years):
+        d = tot[tot["financial_year"] == y]
+        last = i == len(years) - 1
+        ax.plot(d["quarter"], d["error_pct"], marker="o", color=DARK_BLUE if last else greys(0.35 + 0.5 * i / max(len(years), 1)),
+                linewidth=2 if last else 1, label=y)
+    ax.axhline(0, color=DARK_GREY, linewidth=0.8)
+    ax.set_xticks([1, 2, 3, 4], ["Q1", "Q2", "Q3", "Q4"])
+    ax.set_ylabel("Forecast less outturn, % of outturn")
+    ax.legend(frameon=False, fontsize=7, ncol=4, loc="best")
+    titled(fig, ax, "Forecasts close in on the outturn through the year" if by_q.get(4, 0) <= by_q.get(1, 0)
+           else "Later forecasts were not more accurate", f"Total forecast error at each quarter end, % of outturn; "
+           f"{ctx.params.authority}, {years[0]} to {years[-1]}")
+    alt = "Line chart of total forecast error by quarter for each completed year: " + "; ".join(
+        f"{y} " + ", ".join(f"Q{r.quarter} {pct(r.error_pct, signed=True)}" for r in tot[tot["financial_year"] == y].itertuples())
+        for y in years) + "."
+    return [Markdown(text), HTML(table_html(t, "Total forecast error by year and quarter", {c: gbpm_plain for c in money},
+                                            numeric=money, note="Forecast less final outturn: positive means the forecast "
+                                            "was too high. By line in tables.xlsx, sheet forecast_accuracy.")),
+            chart(fig, alt)]

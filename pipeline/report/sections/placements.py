@@ -1,0 +1,468 @@
+"""What the placements notebook displays, and the placement cost projection the budget section uses
+for the placements line. The model run (fit, 1,000-path simulation, scenarios, backtest) is cached in
+the work folder, keyed by its inputs, settings and code, so the budget and placements notebooks of one
+build, and a re-run on the same inputs, compute it once."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import HTML, Markdown
+
+from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, reader_text
+from pipeline.ingest.ssda903 import CATEGORIES, CATEGORY_LABELS
+from pipeline.placements import backtest as pl_backtest
+from pipeline.placements import history as pl_history
+from pipeline.quarter.budget_view import line_figures, owner_figures
+from pipeline.quarter.context import QuarterContext
+from pipeline.quarter.placement_bundle import BACKTEST_PATHS, available, bundle, model_settings
+from pipeline.report.disclosure import FOOTNOTE, suppress
+from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TURQUOISE, chart, table_html, titled
+
+SECTION = "Placements"
+
+
+
+
+
+
+
+
+
+
+
+
+# ---- for the budget section ---------------------------------------------------------------------------
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+# ---- displays ----------------------------------------------------------------------------------------------
+def _fy_end_rows(fan: pd.DataFrame) -> pd.DataFrame:
+    return fan[(fan["month"].dt.month == 3)]
+
+
+def _months_ahead(origin: pd.Timestamp, month: pd.Timestamp) -> int:
+    return (pd.Timestamp(month).to_period("M") - pd.Timestamp(origin).to_period("M")).n
+
+
+def horizon_verdict(choice: pd.DataFrame, months_ahead: int) -> str:
+    """In words: which forecast is used this far ahead and how it compared with "no change" in the
+    backtest at the evaluated horizon that covers it (3, 6, 12 or 24 months)."""
+    hs = choice["horizon"].to_numpy()
+    r = choice.iloc[min(int(np.searchsorted(hs, months_ahead, side="left")), len(hs) - 1)]
+    h = int(r["horizon"])
+    beyond = (f" This is {months_ahead} months ahead, beyond the {h} months the backtest reaches, so it is indicative "
+              "only." if months_ahead > h else "")
+    if not r["calibrated"]:
+        return (f"At {h} months the backtest has too few quarter ends with a known outcome ({number(r['origins'])}) to "
+                "judge any model, so the projection assumes no change from today's number." + beyond)
+    if r["method"] == "naive":
+        worse = "less accurate than" if round(r["model_wape"], 1) > round(r["naive_wape"], 1) else "no more accurate than"
+        return (f"At {h} months the model has been {worse} assuming no change (average error "
+                f"{pct(r['model_wape'])} against {pct(r['naive_wape'])}; the Markov model {pct(r['markov_wape'])}), "
+                "so the projection assumes no change from today's number." + beyond)
+    return (f"At {h} months {pl_backtest.METHOD_NAMES[r['method']]} has been the most accurate (average error "
+            f"{pct(r[r['method'] + '_wape'])} against {pct(r['naive_wape'])} for assuming no change), so it is the "
+            "projection used." + beyond)
+
+
+def headline(ctx: QuarterContext) -> Markdown:
+    if not available(ctx):
+        return Markdown("*This section needs the council's children-looked-after (SSDA903) returns and the weekly "
+                        "cost of each placement type; this quarter has neither, so it is not shown.*")
+    b = bundle(ctx)
+    hist, fan = b["history"], b["fan"]
+    origin = pd.Timestamp(b["params"]["origin"].iloc[0])
+    now = int(hist[CATEGORIES].iloc[-1].sum())
+    year_ago = hist[hist["month"] == hist["month"].iloc[-1] - pd.DateOffset(years=1)]
+    parts = [f"{number(now)} children were in care on {hist['month'].iloc[-1]:%-d %B %Y}"
+             + (f", against {number(int(year_ago[CATEGORIES].iloc[0].sum()))} a year earlier." if len(year_ago) else ".")]
+    said = set()
+    for r in _fy_end_rows(fan).itertuples():
+        parts.append(f"At {r.month:%-d %B %Y} the projection is {number(r.median)} (80% range "
+                     f"{number(r.low_80)} to {number(r.high_80)}).")
+        if "choice" in b:
+            ahead = _months_ahead(origin, r.month)
+            verdict = horizon_verdict(b["choice"], ahead)
+            first = verdict.split(" This is ")[0]
+            if first in said:  # the same horizon's verdict once; only what is new after it
+                verdict = verdict[len(first):].strip() or ""
+            said.add(first)
+            if verdict:
+                parts.append(verdict)
+    parts += method_changes(fan)
+    text = " ".join(parts)
+    own = owner_figures(ctx)
+    if own is not None and own["budget"] is not None:
+        text += "\n\n" + _owner_text(ctx, own, b)
+    if ctx.params.any_synthetic:
+        text += "\n\n**SYNTHETIC DATA**: the episodes are the synthetic authority's."
+    return Markdown(text)
+
+
+def _owner_text(ctx, own: dict, b: dict) -> str:
+    """Who owns the placements forecast: the budget holder's figure and the projection's side by side,
+    which one the budget total uses and why, and whether the holder's figure is inside the range."""
+    fy = own["fy"]
+    lines = [f"**Whose forecast.** For {fy} the placements budget is {gbpm(own['budget'])}."]
+    if own["holder"] is not None:
+        inside = ("inside" if own["holder_inside"] else "outside")
+        lines.append(f"The budget holder forecasts {gbpm(own['holder'])}; the projection forecasts "
+                     f"{gbpm(own['projection'])} (80% range {gbpm(own['low'])} to {gbpm(own['high'])}), so the budget "
+                     f"holder's figure is {inside} the projection's range.")
+    else:
+        lines.append(f"The ledger has no budget holder's forecast for the line; the projection forecasts "
+                     f"{gbpm(own['projection'])} (80% range {gbpm(own['low'])} to {gbpm(own['high'])}).")
+    left = _months_ahead(pd.Timestamp(b["params"]["origin"].iloc[0]), pd.Timestamp(int(fy[:4]) + 1, 3, 31))
+    if own["used_source"] == "budget holder":
+        lines.append("The budget total uses the budget holder's forecast, as this pack's settings ask; the projection "
+                     "is shown as a check on it.")
+    elif own["used_source"] == "profile":
+        lines.append(f"The budget total uses {gbpm(own['used'])} for the line, projected from this year's spending so "
+                     "far and earlier years' monthly pattern"
+                     + (", because this pack's settings ask for the budget holder's forecast and the ledger has none "
+                        "for the line." if own["setting"] == "budget_holder" else "."))
+    else:
+        why = horizon_verdict(b["choice"], max(left, 1)) if "choice" in b else ""
+        lines.append("The budget total uses the projection (spend to date plus the projected cost of the "
+                     f"{plural(left, 'month')} left), the pack's default: it follows the forecast that has been most "
+                     f"accurate in the pack's own backtest, never one that did worse than assuming no change. {why}")
+    if abs(own["model"] - own["projection"]) >= 0.0005:
+        lines.append(f"The cspack stock-flow model on its own forecasts {gbpm(own['model'])} (80% range "
+                     f"{gbpm(own['model_low'])} to {gbpm(own['model_high'])}).")
+    return " ".join(lines)
+
+
+
+
+
+
+def _changes(fan: pd.DataFrame) -> list[int]:
+    """The rows of the projection where the forecast used changes (the backtest chose another at that distance)."""
+    if "method" not in fan or len(fan) < 2:
+        return []
+    m = fan["method"].astype(str).to_numpy()
+    return [int(i) for i in np.flatnonzero(m[1:] != m[:-1]) + 1]
+
+
+def method_changes(fan: pd.DataFrame) -> list[str]:
+    """In words, each month where the projection switches forecast, and the step it makes there: the
+    chart marks the same months."""
+    out = []
+    for i in _changes(fan):
+        a, b = fan.iloc[i - 1], fan.iloc[i]
+        step = (f"so the projection steps from {number(a['median'])} in {a['month']:%B %Y} to {number(b['median'])}"
+                if round(a["median"]) != round(b["median"]) else "with no step in the projection")
+        out.append(f"From {b['month']:%B %Y} ({plural(int(b['months_ahead']), 'month')} ahead) the projection follows "
+                   f"{pl_backtest.METHOD_NAMES[b['method']]} instead of {pl_backtest.METHOD_NAMES[a['method']]}, the backtest's choice at "
+                   f"that distance, {step} (marked on the chart).")
+    return out
+
+
+def fan_figure(ctx: QuarterContext):
+    b = bundle(ctx)
+    hist, fan, ets = b["history"], b["fan"], b["ets"]
+    total = hist.set_index("month")[CATEGORIES].sum(axis=1)
+    total = total[total.index >= total.index[-1] - pd.DateOffset(years=5)]
+    fig, ax = plt.subplots(figsize=(8.5, 4))
+    ax.plot(total.index, total.to_numpy(), color=DARK_GREY, linewidth=1.8, label="Actual (month end)")
+    for lv, alpha in ((95, 0.15), (80, 0.25), (50, 0.4)):
+        ax.fill_between(fan["month"], fan[f"low_{lv}"], fan[f"high_{lv}"], color=DARK_BLUE, alpha=alpha, linewidth=0,
+                        label=f"{lv}% range")
+    ax.plot(fan["month"], fan["median"], color=DARK_BLUE, linewidth=1.8, label="Projection used (median)")
+    mf = b.get("model_fan")
+    if mf is not None and np.abs(mf["median"].to_numpy() - fan["median"].to_numpy()).max() >= 0.5:
+        ax.plot(mf["month"], mf["median"], color=TURQUOISE, linewidth=1.2, linestyle=":", label="cspack model on its own")
+    ax.plot(ets["month"], ets["mean"], color=ORANGE, linewidth=1.2, linestyle="--", label="Cross-check: ETS on totals")
+    for j, i in enumerate(_changes(fan)):
+        # a thin band between the last month of one forecast and the first of the next (a band, not a line,
+        # so the chart's data table does not list it as a series of numbers)
+        x = fan["month"].iloc[i] - pd.Timedelta(days=15)
+        ax.axvspan(x - pd.Timedelta(days=4), x + pd.Timedelta(days=4), color=DARK_GREY, alpha=0.5, linewidth=0,
+                   label="Forecast used changes (see text)" if j == 0 else "_nolegend_")
+    ax.set_ylabel("Children in care")
+    ax.legend(frameon=False, fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    end = fan.iloc[-1]
+    titled(fig, ax, f"Children in care projected at {number(end['median'])} by {end['month']:%B %Y}",
+           f"Children looked after at each month end, actual and projected with 50/80/95% ranges; {ctx.params.authority}")
+    ctx.publish("placements_projection", fan, "Children in care: projection by month (median and ranges)", SECTION)
+    alt = (f"Fan chart of children in care: actual month-end numbers to {total.index[-1]:%B %Y} (latest "
+           f"{number(total.iloc[-1])}), then the projected median reaching {number(end['median'])} by "
+           f"{end['month']:%B %Y} with an 80% range of {number(end['low_80'])} to {number(end['high_80'])}; the ETS "
+           f"cross-check ends at {number(ets['mean'].iloc[-1])}."
+           + (f" The cspack model on its own ends at {number(mf['median'].iloc[-1])}." if mf is not None else "")
+           + "".join(f" A vertical band marks {fan['month'].iloc[i]:%B %Y}, where the forecast used changes."
+                     for i in _changes(fan)))
+    return chart(fig, alt)
+
+
+def mix_figure(ctx: QuarterContext):
+    b = bundle(ctx)
+    hist = b["history"].set_index("month")[CATEGORIES]
+    hist = hist[hist.index >= hist.index[-1] - pd.DateOffset(years=5)]
+    share = hist.div(hist.sum(axis=1), axis=0) * 100
+    fig, ax = plt.subplots(figsize=(8.5, 4))
+    palette = ["#12436D", "#2073BC", "#6BACE6", "#28A197", "#801650", "#3D3D3D", "#F46A25", "#A285D1", "#BFBFBF", "#8C8C8C"]
+    hatches = ["", "", "", "//", "//", "xx", "..", "", "\\\\", ""]
+    bottom = np.zeros(len(share))
+    for i, c in enumerate(CATEGORIES):
+        ax.fill_between(share.index, bottom, bottom + share[c].to_numpy(), color=palette[i], hatch=hatches[i],
+                        edgecolor="white", linewidth=0.3, label=CATEGORY_LABELS[c])
+        bottom += share[c].to_numpy()
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("% of children in care")
+    ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    first, last = share.iloc[0], share.iloc[-1]
+    res = ["in_house_childrens_home", "external_childrens_home", "secure"]
+    fost = ["in_house_fostering", "agency_fostering", "kinship_fostering"]
+    title = (f"Fostering {pct(last[fost].sum())} and residential {pct(last[res].sum())} of placements")
+    titled(fig, ax, title, f"Placement mix at each month end, % of children in care; {ctx.params.authority}")
+    mix = hist.reset_index()
+    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    mix_out, _ = suppress(mix, CATEGORIES, threshold)
+    ctx.publish("placements_mix", mix_out, "Children in care by placement type at each month end ("
+                + FOOTNOTE.format(n=threshold - 1) + ")", SECTION, child_counts=CATEGORIES)
+    alt = ("Stacked area chart of the placement mix over five years: " + "; ".join(
+        f"{CATEGORY_LABELS[c]} {pct(first[c])} to {pct(last[c])}" for c in CATEGORIES) + ".")
+    return chart(fig, alt)
+
+
+def flows_figure(ctx: QuarterContext):
+    b = bundle(ctx)
+    f = b["flows"].set_index("month")
+    f = f[f.index >= f.index[-1] - pd.DateOffset(years=3)]
+    # whole quarters only: the first months may be the tail of one
+    quarter = f.index.to_period("Q-MAR")
+    whole = pd.Series(quarter).map(pd.Series(quarter).value_counts()).to_numpy() == 3
+    f = f[whole]
+    reasons = ["ceased_returned_home", "ceased_special_guardianship", "ceased_adoption", "ceased_age_18", "ceased_other"]
+    q = f.resample("QE").sum()
+    # small numbers: a reason with fewer than the threshold in a quarter is drawn within "other reasons"
+    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    for r in reasons[:-1]:
+        small = (q[r] > 0) & (q[r] < threshold)
+        q.loc[small, "ceased_other"] += q.loc[small, r]
+        q.loc[small, r] = 0
+    fig, ax = plt.subplots(figsize=(8.5, 4))
+    x = np.arange(len(q))
+    ax.bar(x - 0.2, q["starts"], width=0.4, color=DARK_BLUE, label="Started care")
+    bottom = np.zeros(len(q))
+    colours = [TURQUOISE, "#6BACE6", "#A285D1", ORANGE, FOCUS_GREY]
+    hatches = ["", "//", "..", "xx", ""]
+    for r, col, ht in zip(reasons, colours, hatches):
+        ax.bar(x + 0.2, q[r], width=0.4, bottom=bottom, color=col, hatch=ht, edgecolor="white", linewidth=0.3,
+               label="Ceased: " + (pl_history.REASON_LABELS[r.replace("ceased_", "")].lower() if r != "ceased_other" else
+                                   "other reasons (and any reason with fewer than " + str(threshold) + ")"))
+        bottom += q[r].to_numpy()
+    ax.set_xticks(x, [f"{d.year - (d.month < 4)}-{(d.year - (d.month < 4) + 1) % 100:02d} Q{((d.month - 4) % 12) // 3 + 1}"
+                      for d in q.index], rotation=45, fontsize=7, ha="right")
+    ax.set_ylabel("Children per quarter")
+    ax.legend(frameon=False, fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    s_in, s_out = int(q["starts"].iloc[-4:].sum()), int(q["ceased"].iloc[-4:].sum())
+    titled(fig, ax, f"{number(s_in)} started care and {number(s_out)} left in the last year",
+           f"Children starting and ceasing care by quarter and reason; {ctx.params.authority}")
+    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    fl = b["flows"].copy()
+    parts = [c for c in fl.columns if c.startswith("ceased_")]
+    fl_out, _ = suppress(fl, parts, threshold, total_col="ceased")
+    for c in ("starts", "moves"):
+        fl_out[c] = suppress(fl[[c]], [c], threshold, secondary=False)[0][c]
+    ctx.publish("placements_flows", fl_out, "Children starting, moving and ceasing care by month ("
+                + FOOTNOTE.format(n=threshold - 1) + ")", SECTION, child_counts=parts + ["ceased", "starts", "moves"])
+    alt = (f"Bar chart by quarter of children starting care and ceasing care by reason over three years; in the last "
+           f"four quarters {number(s_in)} started and {number(s_out)} ceased.")
+    return chart(fig, alt)
+
+
+def unit_costs_table(ctx: QuarterContext) -> HTML:
+    b = bundle(ctx)
+    inflation, _, _ = model_settings(ctx)
+    costs = ctx.table("placement_unit_costs").set_index("category")
+    dc = b["days_cost"]
+    last4 = dc[dc["financial_year"] == ctx.quarter.fy]
+    days = last4.groupby("category")["days"].sum()
+    rows = []
+    for c in CATEGORIES:
+        if c not in costs.index:
+            continue
+        rows.append({"Placement type": CATEGORY_LABELS[c], "Weekly cost £": float(costs.at[c, "weekly_cost_gbp"]),
+                     "Base year": costs.at[c, "base_year"], f"Placement days {ctx.quarter.fy} to date": int(days.get(c, 0)),
+                     "Cost to date £m": float(last4.loc[last4["category"] == c, "cost_gbpm"].sum())})
+    t = pd.DataFrame(rows)
+    ctx.publish("placements_unit_costs", t, "Placement unit costs and days", SECTION)
+    src = "; ".join(dict.fromkeys(reader_text(x).rstrip(".") for x in costs["source"]))
+    return HTML(table_html(t, "Unit costs by placement type", {"Weekly cost £": lambda v: f"{v:,.2f}",
+                                                               f"Placement days {ctx.quarter.fy} to date": number,
+                                                               "Cost to date £m": gbpm_plain},
+                           numeric=["Weekly cost £", f"Placement days {ctx.quarter.fy} to date", "Cost to date £m"],
+                           note=f"Weekly costs uplifted by {pct(inflation * 100)} a year from their base year. Source: {src}."))
+
+
+def cost_table(ctx: QuarterContext) -> HTML:
+    b = bundle(ctx)
+    cost = b["cost_paths"]
+    budget, ytd = line_figures(ctx)
+    fan = b["fan"]
+    rows = []
+    for i, y in enumerate(cost.columns):
+        v = cost[y] + (ytd if y == ctx.quarter.fy else 0.0)
+        r = {"Financial year": y, "Projected cost £m (median)": float(np.median(v)),
+             "80% range low £m": float(np.quantile(v, 0.1)), "80% range high £m": float(np.quantile(v, 0.9))}
+        if budget is not None:
+            r["Budget £m"] = budget if i == 0 else np.nan
+            r["Over (+) / under (-) budget £m (median)"] = float(np.median(v)) - budget
+        if "method" in fan:
+            end = fan[pl_history.fy_of(pd.DatetimeIndex(fan["month"])) == y]
+            r["Forecast used at the year end"] = str(pl_backtest.METHOD_NAMES[end["method"].iloc[-1]]).capitalize() if len(end) else ""
+        rows.append(r)
+    t = pd.DataFrame(rows)
+    ctx.publish("placements_cost_projection", t, "Placement cost projection against budget", SECTION)
+    money = [c for c in t.columns if c.endswith("£m") or "£m" in c]
+    note = (f"{ctx.quarter.fy}: spend to date from the ledger ({gbpm(ytd)}) plus the projected cost of the months left. "
+            "Later years: the whole year projected. The comparison with budget in later years holds this year's "
+            "budget flat: later budgets are not yet set. The forecast used at each distance ahead is the one the "
+            "backtest found most accurate there (no change unless another did better)." if budget is not None else
+            "No ledger in this quarter's params, so no budget to compare with.")
+    return HTML(table_html(t, "Placement cost projection", {c: gbpm_plain for c in money}, numeric=money, note=note))
+
+
+def scenario_table(ctx: QuarterContext) -> HTML:
+    s = bundle(ctx)["scenarios"]
+    years = sorted(s["financial_year"].unique())
+    _, ytd = line_figures(ctx)
+    rows = []
+    for name, g in s.groupby("scenario", sort=False):
+        g = g.set_index("financial_year")
+        r = {"Scenario": name, "What changes": g["description"].iloc[0]}
+        for y in years:
+            if name == "Baseline":
+                r[f"{y} £m"] = f"{gbpm_plain(g.at[y, 'cost_median_gbpm'] + (ytd if y == ctx.quarter.fy else 0.0))}"
+            else:
+                r[f"{y} £m"] = (f"{gbpm_plain(g.at[y, 'diff_median_gbpm'])} ({gbpm_plain(g.at[y, 'diff_low_gbpm'])} to "
+                                f"{gbpm_plain(g.at[y, 'diff_high_gbpm'])})")
+        r["Children in care at the end (median)"] = number(g["children_end_median"].iloc[0])
+        rows.append(r)
+    t = pd.DataFrame(rows)
+    # the year's cost as the table and the cost projection state it: this year's includes spend to date
+    pub = s.copy()
+    pub.loc[pub["financial_year"] == ctx.quarter.fy, "cost_median_gbpm"] += ytd
+    ctx.publish("placements_scenarios", pub, "What-if scenarios: cost for the year (this year: spend to date plus the "
+                "months left) and the change against the baseline", SECTION)
+    return HTML(table_html(t, "What-if scenarios", numeric=[c for c in t.columns if c.endswith("£m")] +
+                           ["Children in care at the end (median)"],
+                           note=f"Baseline: the cost projection above, median ({ctx.quarter.fy}: spend to date plus "
+                                "the months left), and the projection's children in care at its end. Scenarios: change in cost against the baseline, median and 80% range, "
+                                "from the same simulated futures (common random numbers: each scenario meets the same chance "
+                                "events on each path), so the difference is the scenario's own effect. Scenarios start at "
+                                "the quarter end and phase in over twelve months."))
+
+
+def backtest_table(bt: pd.DataFrame, choice: pd.DataFrame) -> pd.DataFrame:
+    """By horizon: the forecast used now and its error, no change's and the Markov model's side by side
+    (weighted absolute % error over the backtest's origins), the cspack model's, the error of the
+    forecast as it would have been chosen at each origin (from earlier outcomes only), and how often
+    the calibrated 80% range held the outcome."""
+    rows = []
+    summary = pl_backtest.backtest_summary(bt).set_index("horizon_months")
+    for r in choice.itertuples():
+        g = bt[bt["horizon"] == r.horizon]
+        if not len(g):
+            continue
+        rows.append({"horizon_months": int(r.horizon), "origins": int(len(g)), "used": pl_backtest.METHOD_NAMES[r.method],
+                     "used_wape": getattr(r, f"{r.method}_wape"), "naive_wape": r.naive_wape,
+                     "markov_wape": r.markov_wape, "model_wape": r.model_wape,
+                     "replayed_wape": pl_backtest.wape(g["used"], g["actual"]) if "used" in g else np.nan,
+                     "model_coverage_80": float(summary.at[r.horizon, "coverage_80"]),
+                     "used_coverage_80": float(g["used_in_80"].mean() * 100) if "used_in_80" in g else np.nan,
+                     "scale": float(r.scale)})
+    return pd.DataFrame(rows)
+
+
+def backtest_view(ctx: QuarterContext):
+    b = bundle(ctx)
+    bt = b["backtest"]
+    if not len(bt):
+        return [Markdown("*Not enough history to backtest: three years before the first quarter end tested are "
+                         "needed, so the projection assumes no change.*")]
+    choice = b["choice"] if "choice" in b else pl_backtest.choose(bt)
+    t = backtest_table(bt, choice)
+    ctx.publish("placements_backtest", bt, "Backtest: each origin's forecasts and outcomes", SECTION)
+    ctx.publish("placements_backtest_summary", t, "Backtest accuracy by months ahead: the forecast used, no change and "
+                "the Markov model", SECTION)
+    shown = t.assign(used=t["used"].str.capitalize()).drop(columns=["scale"]).rename(columns={
+        "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used",
+        "used_wape": "Forecast used %", "naive_wape": "No change %", "markov_wape": "Markov model %",
+        "model_wape": "cspack model %", "replayed_wape": "Forecast used, as chosen at the time %",
+        "model_coverage_80": "Model's 80% range held outcome %", "used_coverage_80": "Calibrated 80% range held outcome %"})
+    r12 = t[t["horizon_months"] == 12].iloc[0] if 12 in set(t["horizon_months"]) else t.iloc[-1]
+    words = []
+    for r in t.itertuples():
+        if r.used == pl_backtest.METHOD_NAMES["naive"]:
+            words.append(f"at {r.horizon_months} months no change (the models did no better)")
+        else:
+            words.append(f"at {r.horizon_months} months {r.used} ({pct(r.used_wape)} against {pct(r.naive_wape)} for "
+                         "no change)")
+    text = (f"Backtest: at {plural(bt['origin'].nunique(), 'quarter end')} from {pd.Timestamp(bt['origin'].min()):%B %Y} "
+            f"to {pd.Timestamp(bt['origin'].max()):%B %Y}, each forecast was made only from what was known then and "
+            "compared with what happened. The projection uses, at each distance ahead, the forecast with the smallest "
+            f"average error there, and no change unless another did better: {'; '.join(words)}. Chosen as it would have "
+            f"been at each quarter end, from the outcomes known by then, the forecast used erred by "
+            f"{pct(r12['replayed_wape'])} at {int(r12['horizon_months'])} months against {pct(r12['naive_wape'])} for no "
+            f"change. Its 80% range is widened or narrowed to what the backtest's errors show; chosen the same way, "
+            f"it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at {int(r12['horizon_months'])} months "
+            f"(the model's own range: {pct(r12['model_coverage_80'], 0)}; a well-calibrated range holds about 80%).")
+    fmt = {c: (lambda v: pct(v)) for c in shown.columns if c.endswith("%")}
+    return [Markdown(text), HTML(table_html(shown, "Backtest: average error of children in care by months ahead, and "
+                                            "range coverage", fmt, numeric=[c for c in shown.columns if c.endswith("%")]
+                                            + ["Quarter ends tested"],
+                                            note="Average error: the sum of |forecast - outcome| over the quarter ends "
+                                                 "tested, divided by the sum of outcomes. The forecast used is the one "
+                                                 "with the smallest error in this table; 'as chosen at the time' repeats "
+                                                 "the choice at each quarter end from the outcomes known by then (where "
+                                                 "fewer than three were known, no change). "
+                                                 f"{BACKTEST_PATHS} simulated paths per quarter end."))]
+
+
+def _warnings_note(ctx) -> str:
+    w = bundle(ctx).get("model_warnings")
+    if w is None or not len(w):
+        return ""
+    ctx.publish("placements_model_warnings", w, "Warnings from the model fitting (for the analyst)", SECTION)
+    return (f" The fitting routines reported {plural(len(w), 'numerical warning')} (usually placement types with few "
+            "children); they are listed in the tables workbook.")
+
+
+def method_note(ctx: QuarterContext) -> Markdown:
+    p = bundle(ctx)["params"].iloc[0]
+    return Markdown(
+        f"*Method.* The SSDA903 episodes as known on {pd.Timestamp(p['origin']):%-d %B %Y} give each child's placement "
+        "type and provider, age on each day and time in care. Monthly entrants are a negative binomial "
+        f"regression with month-of-year effects, its level the last twelve months' (about "
+        f"{number(p['entries_per_month'], 1)} a month); leaving care is a discrete-time logistic hazard on placement type, "
+        "age band and time in care, fitted on the three years before the quarter end; moves between placement types, "
+        "first placements and reasons for leaving use the shares seen in those years; children leave at 18. "
+        f"{number(p['paths'])} simulated futures (seed {int(p['seed'])}) give the median and ranges; on each, the entry "
+        f"and exit rates drift year to year by as much as they did historically (standard deviation "
+        f"{pct(100 * p['entry_sd'])} and {pct(100 * p['exit_sd'])} a year), so the ranges carry the uncertainty of the "
+        "rates and not only chance. Costs are placement days times the weekly unit cost / 7, uplifted by "
+        f"{pct(100 * p['inflation'])} a year. An exponential smoothing model (ETS, damped trend) on the monthly totals "
+        "is shown as a cross-check. The projection used at each distance ahead is the forecast the backtest found "
+        "most accurate there (no change, the Markov model or this model; no change unless another did better), and "
+        "its 80% range is the model's, widened or narrowed by how far the backtest's outcomes fell from that forecast "
+        "(a conformal calibration)."
+        + (f" Adjustments to the model this quarter: {str(p['notes']).rstrip('.')}." if p.get("notes") else "")
+        + _warnings_note(ctx)
+        + (f" {number(p['episodes_without_dob'])} episodes of children with no usable header row (no date of birth) "
+           "are left out: see Data quality and method." if p.get("episodes_without_dob", 0) else ""))
