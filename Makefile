@@ -85,5 +85,6 @@ demo-data: $(STAMP) ## regenerate the bundled synthetic authority in data/raw/sy
 clean: ## remove .venv and the pytest cache
 	rm -rf $(VENV) .pytest_cache
 
-bench-batch: $(STAMP)  ## public-data packs of many authorities on Dask, 1 and 2 workers (AUTHORITIES="East Midlands"; default all)
+.PHONY: bench-batch
+bench-batch: $(STAMP) ## public-data packs of many authorities on Dask, 1 and 2 workers (AUTHORITIES="East Midlands"; default all)
 	$(BIN)/python benchmarks/bench_batch.py --authorities "$(or $(AUTHORITIES),all)"
