@@ -30,6 +30,7 @@ def _text(page: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
 
 
+@pytest.mark.build  # builds the Leeds pack (papermill, a kernel): not in make test-fast
 def test_leeds_pack_names_leeds_with_its_benchmarks(built):
     page = built.pack.read_text(encoding="utf-8")
     text = _text(page)
@@ -57,6 +58,7 @@ def test_leeds_pack_names_leeds_with_its_benchmarks(built):
     assert "Budget monitoring" in text and "ledger" in text
 
 
+@pytest.mark.build  # builds the Leeds pack (papermill, a kernel): not in make test-fast
 def test_leeds_pack_has_no_developer_text(built):
     text = _text(built.pack.read_text(encoding="utf-8"))
     for bad in (".csv", ".parquet", ".yaml", ".pkl", "params", "Traceback", "E08000035", "NaN", "nan%", "None",
@@ -66,6 +68,7 @@ def test_leeds_pack_has_no_developer_text(built):
     assert not re.search(r"\*\*|##|`", text), "Markdown left in the pack"
 
 
+@pytest.mark.build  # builds the Leeds pack (papermill, a kernel): not in make test-fast
 def test_leeds_outputs_and_manifest(built):
     m = json.loads((built.out_dir / "manifest.json").read_text())
     assert m["status"] == "ok" and m["code"] == "E08000035" and m["summary"]["cla_number"] == 1498

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.placements import aggregate
-from pipeline.measures.benchmarks import _icpc_within_15, dfe_series
-from pipeline.ingest.parsing import dfe_values
 from pipeline.core.paths import processed_dir, project_root
+from pipeline.ingest.parsing import dfe_values
+from pipeline.measures.benchmarks import _icpc_within_15, dfe_series
+from pipeline.placements import aggregate
 from pipeline.public.authorities import _short
 
 PUB = Path("data/raw/published")

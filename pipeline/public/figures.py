@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipeline.placements import aggregate
 from pipeline.measures.benchmarks import benchmark, neighbours
+from pipeline.placements import aggregate
 from pipeline.public.authorities import PREDECESSORS, Authority
 from pipeline.public.data import MEASURES, PublicData, _ofsted_key
 

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.build.export import export_pack, write_pdf
-from pipeline.core.formatting import day_words
 from pipeline.build.manifest import version_label
-from pipeline.core.paths import notebooks_dir, outputs_dir, processed_dir, project_root
 from pipeline.build.runner import KERNEL, _kernel_manager, _kernel_messages
+from pipeline.core.formatting import day_words
+from pipeline.core.paths import notebooks_dir, outputs_dir, processed_dir, project_root
 from pipeline.core.tables import text_safe
 from pipeline.public.authorities import Authority, UnknownAuthority, match
 from pipeline.public.data import PublicData, load_public_data, period_words

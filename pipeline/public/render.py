@@ -13,6 +13,8 @@ from IPython.display import HTML, Markdown
 from matplotlib.ticker import MaxNLocator
 
 from pipeline.core.formatting import number, plural
+from pipeline.public.data import BY_KEY, period_words
+from pipeline.public.figures import AuthorityFigures
 from pipeline.report.render import (
     DARK_BLUE,
     DARK_GREY,
@@ -25,8 +27,6 @@ from pipeline.report.render import (
     table_html,
     titled,
 )
-from pipeline.public.data import BY_KEY, period_words
-from pipeline.public.figures import AuthorityFigures
 
 SMALL = 6  # counts of children from 1 to 5 are not shown (as DfE suppresses them): "c"
 SMALL_NOTE = "c: a count from 1 to 5 is not shown, to protect the children it describes."

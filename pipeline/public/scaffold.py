@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.measures.benchmarks import neighbours
 from pipeline.core.paths import params_dir, project_root, shown_path
+from pipeline.measures.benchmarks import neighbours
 from pipeline.public.authorities import Authority, match
 from pipeline.public.data import FILES, PublicData, _finance, _read
 
