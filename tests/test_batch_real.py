@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -92,3 +93,38 @@ def test_real_batch_of_two_authorities(tmp_path, capsys):
         assert band.get_text() == rec["summary"]["bands"]["Children looked after per 10,000 children"]
         assert band.get_text() in {"A", "B", "C", "D"}
     assert not (out / ".batch-work").exists()
+
+
+def failing_for_derby(authority, out_dir, *, data=None, work_dir=None, root=None, **options):
+    """A builder that fails for Derby with a reader's message and writes a one-line pack for the others."""
+    if authority.name == "Derby":
+        raise ValueError("no published spend for Derby in 2024-25")
+    (Path(out_dir) / "pack.html").write_text(f"<p>{authority.name}</p>", encoding="utf-8")
+    return SimpleNamespace(pack=Path(out_dir) / "pack.html", seconds=0.0,
+                           summary={"cla_rate_per_10k": 40.0, "year": 2025, "bands": {}})
+
+
+def test_the_command_exits_1_when_one_pack_fails_and_says_which(tmp_path, capsys, monkeypatch):
+    import pipeline.batch.run as batch_run
+
+    real = batch_run.run_batch
+
+    def with_fake_builder(authorities, out, **kw):
+        assert [a.name for a in authorities] == ["Rutland", "Derby"] and kw["workers"] == 2
+        return real(authorities, out, **{**kw, "builder": failing_for_derby, "data": {"unused": True}})
+
+    monkeypatch.setattr(batch_run, "run_batch", with_fake_builder)
+    code = main(["batch", "--authorities", "Rutland,Derby", "--out", str(tmp_path / "out"), "--workers", "2"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "built 1 of 2 packs" in out and re.search(r"\[\d/2\] Derby \(E06000015\): FAILED: no published spend", out)
+    assert "1 pack was not built: Derby: no published spend for Derby in 2024-25" in err and "Traceback" not in err
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["status"] == "failed" and [r["status"] for r in m["results"]] == ["ok", "failed"]
+
+
+@pytest.mark.parametrize("args, message", [(["--workers", "0"], "--workers must be 1 or more"),
+                                           (["--workers", "2", "--scheduler", "tcp://x:8786"], "not both")])
+def test_bad_worker_options_are_refused(tmp_path, capsys, args, message):
+    assert main(["batch", "--authorities", "Rutland", "--out", str(tmp_path / "out"), *args]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
