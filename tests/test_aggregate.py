@@ -30,8 +30,11 @@ def test_load_panel_accounts_for_every_row_and_maps_code_changes(panel):
     assert panel.attrs["rows_read"] == len(raw)
     # rows read = kept + dropped by rule (other levels or measures; the old code of a code-changed area
     # published beside the new one in the same release)
-    assert panel.attrs["rows_read"] == (len(panel) + panel.attrs["rows_dropped_by_rule"]
+    # (plus the ONS child population rows added as their own measure)
+    assert panel.attrs["rows_read"] == (len(panel) - panel.attrs["rows_population"]
+                                        + panel.attrs["rows_dropped_by_rule"]
                                         + panel.attrs["rows_duplicate_code_dropped"])
+    assert panel.attrs["rows_population"] == (panel["measure"] == A.POP).sum() > 1900
     latest = A.as_at(panel, None)
     assert latest.loc[(A.ENGLAND, 2025), "cla_at_31_march"] == 81770
     # Northumberland: one series under the current code, 2010-2025, values from the old code kept

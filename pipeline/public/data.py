@@ -230,7 +230,8 @@ def _project_all(panel: pd.DataFrame, origin: int) -> pd.DataFrame:
 def _aggregate_cached(root: Path, panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(projections, backtest, notes), cached on disk keyed on the history file and aggregate's code."""
     h = hashlib.sha256((root / aggregate.DATA_REL).read_bytes())
-    h.update(inspect.getsource(aggregate).encode())
+    for src in sorted(Path(inspect.getfile(aggregate)).parent.glob("aggregate*.py")):  # with its data module
+        h.update(src.read_bytes())
     h.update(inspect.getsource(_project_all).encode())
     cache = processed_dir(root) / "public" / f"aggregate-{h.hexdigest()[:16]}.pkl"
     if cache.exists():

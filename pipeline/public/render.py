@@ -264,8 +264,9 @@ def projection_text(f: AuthorityFigures) -> Markdown:
         r = p.iloc[0]
         lines.append(f"The projection for 31 March {int(r['year'])} is about {_n(r['point'])} children "
                      f"(80% range {_n(r['low80'])} to {_n(r['high80'])}); method: {escape_md(r['method_label'])}. "
-                     "It uses only the authority's published counts of children looked after, starting and ceasing, "
-                     "and what was learned from every authority's past counts.")
+                     "It uses only published figures (the authority's counts of children looked after, starting and "
+                     "ceasing, and of children in its population) and what was learned from every authority's past "
+                     "counts.")
     allm = f.backtest_all
     lines.append(f"**Tested on real data:** made each year from {allm['first'] - 1} to {allm['last'] - 1} with only "
                  f"the figures published by then, the one-year projection was out by {allm['mae_chosen']:.1f}% on "
