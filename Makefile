@@ -88,3 +88,7 @@ clean: ## remove .venv and the pytest cache
 .PHONY: validate-synthetic
 validate-synthetic: ## DfE's SSDA903 validator (own venv .venv-validator) on the bundled synthetic returns
 	$(PYTHON) benchmarks/validate_synthetic.py
+
+.PHONY: bench-batch
+bench-batch: $(STAMP) ## public-data packs of many authorities on Dask, 1 and 2 workers (AUTHORITIES="East Midlands"; default all)
+	$(BIN)/python benchmarks/bench_batch.py --authorities "$(or $(AUTHORITIES),all)"

@@ -11,17 +11,28 @@ import sys
 from datetime import UTC
 from pathlib import Path
 
+from pipeline.batch.command import add_parser as add_batch_parser
 from pipeline.build.runner import BuildError, BuildLocked, pack_dir, run_quarter
 from pipeline.core.params import ParamsError, available_quarters, load_params, params_path, read_yaml
 from pipeline.core.paths import outputs_dir, project_root, shown_path
 from pipeline.core.quarters import Quarter, QuarterError
 from pipeline.ingest.inputs import InputError
+from pipeline.public.authorities import UnknownAuthority
+from pipeline.public.pack import PublicPackError, build_public_pack
+from pipeline.public.scaffold import ScaffoldError, new_authority
 from pipeline.quarter import freshness, quality
 from pipeline.quarter.context import QuarterContext
 
 
 def cmd_run(args) -> int:
     root = project_root()
+    if args.authority:  # the public-data pack for any authority (pipeline.public)
+        res = build_public_pack(args.authority, Path(args.out) if args.out else None, root=root,
+                                pdf=not args.no_pdf)
+        print(f"{res.authority.name}: public-data pack built in {res.seconds:.1f}s: {shown_path(res.pack, root)}")
+        return 0
+    if args.out or args.no_pdf:
+        raise ParamsError("--out and --no-pdf go with --authority (a quarter's pack goes to outputs/<year>/<quarter>)")
     result = run_quarter(args.quarter, root, echo=True, progress=None if not args.no_progress else False,
                          params_file=args.params)
     print(f"pack: {result.pack.relative_to(root)}")
@@ -66,6 +77,14 @@ def new_quarter(label: str, root: Path | None = None) -> tuple[Path, Path]:
     if not comm.exists():
         comm.write_text("\n".join(body), encoding="utf-8")
     return target, comm
+
+
+def cmd_new_authority(args) -> int:
+    root = project_root()
+    path, a = new_authority(args.authority, root, force=args.force)
+    print(f"{a.name}: wrote {shown_path(path, root)}; build its public-data pack with "
+          f"`cspack run --authority {a.code}`")
+    return 0
 
 
 def cmd_new_quarter(args) -> int:
@@ -201,7 +220,16 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--quarter", help="financial quarter such as 2026-27-Q2")
     r.add_argument("--params", help="params file to use (default: the one in params/ named for the quarter)")
     r.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    r.add_argument("--authority", help="build the public-data pack for any authority in England instead "
+                                       "(a name, or its DfE or ONS code such as 383 or E08000035)")
+    r.add_argument("--out", help="with --authority: output folder (default outputs/public/<code>)")
+    r.add_argument("--no-pdf", action="store_true", help="with --authority: no pack.pdf")
     r.set_defaults(func=cmd_run)
+    na = sub.add_parser("new-authority", help="scaffold params/<authority>.yaml from published data "
+                                              "(codes, region, neighbours, unit-cost defaults)")
+    na.add_argument("authority", help="a name, or its DfE or ONS code")
+    na.add_argument("--force", action="store_true", help="overwrite an existing profile")
+    na.set_defaults(func=cmd_new_authority)
     n = sub.add_parser("new-quarter", help="scaffold params and commentary for a quarter from the previous one")
     n.add_argument("quarter")
     n.set_defaults(func=cmd_new_quarter)
@@ -220,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--unpinned", action="store_true",
                    help="published flows as expectations only: the stock wanders, its truth in oracle/ (for forecasts)")
     d.set_defaults(func=cmd_demo_data)
+    add_batch_parser(sub)  # cspack batch (pipeline/batch)
     args = ap.parse_args(argv)
     debug = args.debug or os.environ.get("CSPACK_DEBUG", "") not in ("", "0")
     try:
@@ -227,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, QuarterError) as exc:
         print(f"cspack: {exc}", file=sys.stderr)
         return 2
+    except (UnknownAuthority, ScaffoldError) as exc:  # the public-data pack (pipeline.public)
+        print(f"cspack: {exc}", file=sys.stderr)
+        return 2
+    except PublicPackError as exc:
+        print(f"cspack: {exc}", file=sys.stderr)
+        return 1
     except BuildLocked as exc:
         print(f"cspack: {exc}", file=sys.stderr)
         return 3
