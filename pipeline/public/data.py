@@ -192,47 +192,11 @@ def _latest_year(panel: pd.DataFrame) -> int:
     return int(panel.loc[panel["measure"] == "cla_at_31_march", "year"].max())
 
 
-def _project_all(panel: pd.DataFrame, origin: int) -> pd.DataFrame:
-    """``aggregate.project`` for every authority from ``origin``: the pooled fits are the same for every
-    authority, so they are made once (aggregate's own steps, in the order ``project`` takes them); an
-    authority with too short a series gets no row."""
-    a = aggregate
-    horizons = (1, 2)
-    pairs = a._pairs(panel, range(2011, origin), horizons, False)
-    fits = a._fits_at(panel, pairs, origin, horizons, None, 2011)
-    wide = a.as_at(panel, origin)
-    nat = a._contiguous_tail(a._series(wide, a.ENGLAND), origin)
-    nm = a.names(panel)
-    rows = []
-    for code in wide.index.get_level_values("la_code").unique():
-        if code == a.ENGLAND:
-            continue
-        hist = a._contiguous_tail(a._series(wide, code), origin)
-        if len(hist) < 2:
-            continue
-        feats = a._features(hist, nat)
-        base = a._base_forecasts(hist, horizons, False)
-        for h in horizons:
-            r = pd.DataFrame([{**feats, **{m: f[h] for m, f in base.items()}}])
-            r = a._pooled_forecasts(r, fits, h)
-            m = fits.choice[h]
-            lo, hi = fits.quantiles.get((m, h), (np.nan, np.nan))
-            point = float(np.exp(r[m].iloc[0]))
-            rows.append({"la_code": code, "la_name": nm[code], "origin_year": origin, "year": origin + h,
-                         "horizon": h, "point": point, "low80": point * np.exp(lo), "high80": point * np.exp(hi),
-                         "method": m, "method_label": a.LABELS[m],
-                         "stock_at_origin": float(hist["cla_at_31_march"].iloc[-1]),
-                         "inputs_first_release_missing": bool(hist["first_release_missing"].iloc[-1]),
-                         "boundary_note": a.BOUNDARY_CHANGES.get(code, "")})
-    return pd.DataFrame(rows)
-
-
 def _aggregate_cached(root: Path, panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(projections, backtest, notes), cached on disk keyed on the history file and aggregate's code."""
     h = hashlib.sha256((root / aggregate.DATA_REL).read_bytes())
     for src in sorted(Path(inspect.getfile(aggregate)).parent.glob("aggregate*.py")):  # with its data module
         h.update(src.read_bytes())
-    h.update(inspect.getsource(_project_all).encode())
     cache = processed_dir(root) / "public" / f"aggregate-{h.hexdigest()[:16]}.pkl"
     if cache.exists():
         try:
@@ -241,20 +205,7 @@ def _aggregate_cached(root: Path, panel: pd.DataFrame) -> tuple[pd.DataFrame, pd
             cache.unlink(missing_ok=True)
     origin = _latest_year(panel)
     notes = []
-    if hasattr(aggregate, "project_all"):  # aggregate's own all-authority projection (pooled fits made once)
-        proj = aggregate.project_all(panel, origin)
-    else:
-        try:
-            proj = _project_all(panel, origin)
-        except (AttributeError, TypeError, KeyError) as exc:  # aggregate's inner steps changed: its public
-            notes.append(f"projection made one authority at a time ({type(exc).__name__}: {exc})")  # function
-            frames = []
-            for code in sorted(set(panel.loc[panel["level"] == "Local authority", "la_code"])):
-                try:
-                    frames.append(aggregate.project(panel, code, origin))
-                except aggregate.AggregateError:
-                    continue
-            proj = pd.concat(frames, ignore_index=True)
+    proj = aggregate.project_all(panel, origin)  # the pooled fits made once for every authority
     bt = aggregate.backtest(panel)
     out = (proj, bt, notes)
     cache.parent.mkdir(parents=True, exist_ok=True)
