@@ -1,4 +1,4 @@
-import pipeline.quarter.context as context
+import pipeline.quarter.prepare as prepare
 from pipeline.quarter.context import open_quarter, split_commentary
 
 
@@ -12,7 +12,7 @@ def test_preparation_is_reused_only_for_identical_inputs_and_code(small_project,
     assert not ctx.is_prepared()  # an input changed
     ctx = open_quarter("2021-22-Q1", root=small_project)
     assert ctx.table("budget_lines").set_index("line_id").at["placements", "controllable_budget_gbpm"] == 43.1
-    monkeypatch.setattr(context, "code_fingerprint", lambda: "other code")
+    monkeypatch.setattr(prepare, "code_fingerprint", lambda: "other code")
     assert not ctx.is_prepared()  # the preparation code changed
 
 

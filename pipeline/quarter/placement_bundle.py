@@ -61,9 +61,10 @@ def cache_key(ctx: QuarterContext) -> str:
 
 def bundle(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     """The model's results as tables (computed once per inputs and code; see the module docstring)."""
-    cached = getattr(ctx, "_placement_bundle", None)
-    if cached is not None:
-        return cached
+    return ctx.cached("placement_bundle", lambda: _load_or_compute(ctx))
+
+
+def _load_or_compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     d = ctx.work_dir / "derived" / "placements"
     key = cache_key(ctx)
     if (d / "key.txt").exists() and (d / "key.txt").read_text() == key:
@@ -76,7 +77,6 @@ def bundle(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
         for name, df in out.items():
             df.to_parquet(d / f"{name}.parquet", index=False)
         (d / "key.txt").write_text(key)
-    object.__setattr__(ctx, "_placement_bundle", out)
     return out
 
 

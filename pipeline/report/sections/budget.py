@@ -13,7 +13,7 @@ from matplotlib.ticker import FuncFormatter
 
 from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, period_words, plural, spend_phrase
 from pipeline.finance import budget
-from pipeline.quarter.budget_view import history, optional, position_path, previous, projected, view
+from pipeline.quarter.budget_view import history, optional, path_method_now, position_path, previous, projected, view
 from pipeline.quarter.context import QuarterContext
 from pipeline.quarter.freshness import ledger_coverage, month_words
 from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, chart, escape_md, table_html, titled
@@ -130,9 +130,10 @@ def forecast_sources(ctx: QuarterContext):
 
 
 def movement_view(ctx: QuarterContext):
-    fy, q = ctx.quarter.fy, ctx.quarter.q
+    fy = ctx.quarter.fy
     path = position_path(ctx)
-    prev = (fy, q - 1) if q > 1 else (f"{int(fy[:4]) - 1}-{int(fy[:4]) % 100:02d}", 4)
+    pq = ctx.quarter.previous()
+    prev = (pq.fy, pq.q)
     before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
     if not len(before):
         return Markdown(f"*No forecast for {prev[0]} Quarter {prev[1]} is in this quarter's inputs, so movements "
@@ -168,7 +169,7 @@ def _method_change(ctx: QuarterContext) -> tuple[float, str] | None:
         return None
     pp = d[d["forecast_source"].str.startswith("placement projection")]
     position_path(ctx)
-    now = getattr(ctx, "_path_method_now", None)
+    now = path_method_now(ctx)
     if not len(pp) or now is None:
         return None
     return now, str(pp.iloc[0].get("short_name") or pp.iloc[0]["service_line"])
@@ -221,8 +222,9 @@ def key_variances(ctx: QuarterContext) -> Markdown:
     lines = v.position.lines
     mat = budget.material_lines(lines, lo_m, lo_p)
     path = position_path(ctx)
-    fy, q = ctx.quarter.fy, ctx.quarter.q
-    prev = (fy, q - 1) if q > 1 else (f"{int(fy[:4]) - 1}-{int(fy[:4]) % 100:02d}", 4)
+    fy = ctx.quarter.fy
+    pq = ctx.quarter.previous()
+    prev = (pq.fy, pq.q)
     before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
     moves = budget.movements(mat, before, f"Q{prev[1]}" if prev[0] == fy else f"{prev[0]} Q4").set_index("line_id") \
         if len(before) else None

@@ -181,18 +181,13 @@ def key_areas(t: pd.DataFrame, n: int = 3, vs_england: int = 2) -> tuple[list[st
 
 def _read_dfe(ctx: QuarterContext, key: str) -> pd.DataFrame:
     """A DfE file of the params, read once per notebook run (several figures use the same file)."""
-    cache = ctx.__dict__.setdefault("_dfe_files", {})
-    if key not in cache:
-        cache[key] = pd.read_csv(ctx.params.inputs[key].path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    return cache[key]
+    return ctx.cached(("dfe_file", key), lambda: pd.read_csv(ctx.params.inputs[key].path, dtype=str,
+                                                             keep_default_na=False, encoding="utf-8-sig"))
 
 
 def _series(ctx: QuarterContext, key: str) -> pd.DataFrame:
     """The tidy DfE series behind a ``benchmarks.SERIES`` key, built once per notebook run."""
-    cache = ctx.__dict__.setdefault("_dfe_series", {})
-    if key not in cache:
-        cache[key] = series_for(key, _read_dfe(ctx, SERIES[key]["input"]))
-    return cache[key]
+    return ctx.cached(("dfe_series", key), lambda: series_for(key, _read_dfe(ctx, SERIES[key]["input"])))
 
 
 def _neighbour_models(ctx: QuarterContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -222,9 +217,7 @@ def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
     None when not in the params."""
     if "measure_catalogue" not in ctx.params.inputs:
         return None
-    if "_catalogue" not in ctx.__dict__:
-        ctx._catalogue = catalogue.load(ctx.params.inputs["measure_catalogue"].path, set(SERIES))
-    return ctx._catalogue
+    return ctx.cached("catalogue", lambda: catalogue.load(ctx.params.inputs["measure_catalogue"].path, set(SERIES)))
 
 
 def bencher(ctx: QuarterContext):
@@ -261,13 +254,9 @@ def bencher(ctx: QuarterContext):
 def _table(ctx: QuarterContext) -> pd.DataFrame | None:
     if "measures" not in ctx.params.inputs:
         return None
-    cached = getattr(ctx, "_performance_table", None)
-    if cached is not None:
-        return cached
     basis = str(ctx.params.settings.get("rating_basis", "relative"))
-    t = measure_table(ctx.table("measures"), ctx.quarter.fy, basis, catalogue_of(ctx), bencher(ctx))
-    ctx._performance_table = t
-    return t
+    return ctx.cached("performance_table", lambda: measure_table(ctx.table("measures"), ctx.quarter.fy, basis,
+                                                                  catalogue_of(ctx), bencher(ctx)))
 
 
 
