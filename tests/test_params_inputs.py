@@ -161,7 +161,7 @@ def test_a_small_count_threshold_below_3_needs_an_override_and_warns_in_the_pack
     f = _params(small_project)
     f.write_text(f.read_text() + "settings:\n  small_count_threshold: 2\n  allow_small_count_threshold: true\n")
     ctx = open_quarter("2021-22-Q1", root=small_project)
-    assert ctx.params.settings["small_count_threshold"] == 2
+    assert ctx.params.settings.small_count_threshold == 2
     found = ctx.findings()
     warn = found[(found["check"] == "small counts") & (found["level"] == "warning")]
     assert len(warn) == 1 and "counts of 1 child are published" in warn.iloc[0]["finding"]

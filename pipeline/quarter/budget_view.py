@@ -43,7 +43,7 @@ def projected(ctx: QuarterContext) -> tuple[str, ...]:
     """The lines projected from this year's spending instead of the budget holder's forecast
     (settings.projected_lines), less the placements line when settings.placements_forecast says
     ``budget_holder``: then the holder's figure is the one used (projected only where the ledger has none)."""
-    lines = tuple(ctx.params.settings.get("projected_lines", []) or [])
+    lines = tuple(ctx.params.settings.projected_lines)
     if pb.forecast_setting(ctx) == "budget_holder":
         lines = tuple(x for x in lines if x != pb.placements_line(ctx))
     return lines

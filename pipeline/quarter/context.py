@@ -104,7 +104,7 @@ class QuarterContext:
         """Publish a table to the pack's tables.xlsx. ``child_counts`` names the columns counting children:
         they are checked for unsuppressed small counts (settings.small_count_threshold)."""
         return self.tables.publish(name, df, title, section, child_counts,
-                                   int(self.params.settings.get("small_count_threshold", 5)))
+                                   self.params.settings.small_count_threshold)
 
     # ---- commentary --------------------------------------------------------------------------
     def commentary(self, section: str) -> str:

@@ -218,7 +218,7 @@ def path_figure(ctx: QuarterContext):
 def key_variances(ctx: QuarterContext) -> Markdown:
     v = view(ctx)
     s = ctx.params.settings
-    lo_m, lo_p = float(s.get("material_variance_gbpm", 0.1)), float(s.get("material_variance_pct", 2.0))
+    lo_m, lo_p = float(s.material_variance_gbpm), float(s.material_variance_pct)
     lines = v.position.lines
     mat = budget.material_lines(lines, lo_m, lo_p)
     path = position_path(ctx)

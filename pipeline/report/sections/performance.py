@@ -197,7 +197,7 @@ def _neighbour_models(ctx: QuarterContext) -> tuple[pd.DataFrame, pd.DataFrame |
 
 
 def _who(ctx: QuarterContext) -> str:
-    return str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
+    return ctx.params.settings.benchmark_authority or ctx.params.authority_code
 
 
 def _who_name(ctx: QuarterContext) -> str:
@@ -254,7 +254,7 @@ def bencher(ctx: QuarterContext):
 def _table(ctx: QuarterContext) -> pd.DataFrame | None:
     if "measures" not in ctx.params.inputs:
         return None
-    basis = str(ctx.params.settings.get("rating_basis", "relative"))
+    basis = ctx.params.settings.rating_basis
     return ctx.cached("performance_table", lambda: measure_table(ctx.table("measures"), ctx.quarter.fy, basis,
                                                                   catalogue_of(ctx), bencher(ctx)))
 
@@ -272,7 +272,7 @@ AREAS_RULE = ("Key areas: measures rated Strong, or Good and better than target,
 
 
 def grouping(ctx: QuarterContext) -> str:
-    return str(ctx.params.settings.get("measure_grouping", "outcome"))
+    return ctx.params.settings.measure_grouping
 
 
 def summary(ctx: QuarterContext) -> Markdown:
@@ -291,7 +291,7 @@ def summary(ctx: QuarterContext) -> Markdown:
         text += "\n\nKey areas for consideration: none this quarter (no measure is rated Review or Action)."
     text += ("\n\n*" + RATING_KEY
              + ("Better and worse are read in percentage points." if
-                str(ctx.params.settings.get("rating_basis", "relative")) == "points" else
+                ctx.params.settings.rating_basis == "points" else
                 "Better and worse are read relative to the target (15.1% against 18.0% is 16.1% worse).")
              + " " + AREAS_RULE + "*")
     return Markdown(text)

@@ -230,7 +230,7 @@ def mix_figure(ctx: QuarterContext):
     title = (f"Fostering {pct(last[fost].sum())} and residential {pct(last[res].sum())} of placements")
     titled(fig, ax, title, f"Placement mix at each month end, % of children in care; {ctx.params.authority}")
     mix = hist.reset_index()
-    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    threshold = ctx.params.settings.small_count_threshold
     mix_out, _ = suppress(mix, CATEGORIES, threshold)
     ctx.publish("placements_mix", mix_out, "Children in care by placement type at each month end ("
                 + FOOTNOTE.format(n=threshold - 1) + ")", SECTION, child_counts=CATEGORIES)
@@ -250,7 +250,7 @@ def flows_figure(ctx: QuarterContext):
     reasons = ["ceased_returned_home", "ceased_special_guardianship", "ceased_adoption", "ceased_age_18", "ceased_other"]
     q = f.resample("QE").sum()
     # small numbers: a reason with fewer than the threshold in a quarter is drawn within "other reasons"
-    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    threshold = ctx.params.settings.small_count_threshold
     for r in reasons[:-1]:
         small = (q[r] > 0) & (q[r] < threshold)
         q.loc[small, "ceased_other"] += q.loc[small, r]
@@ -273,7 +273,7 @@ def flows_figure(ctx: QuarterContext):
     s_in, s_out = int(q["starts"].iloc[-4:].sum()), int(q["ceased"].iloc[-4:].sum())
     titled(fig, ax, f"{number(s_in)} started care and {number(s_out)} left in the last year",
            f"Children starting and ceasing care by quarter and reason; {ctx.params.authority}")
-    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    threshold = ctx.params.settings.small_count_threshold
     fl = b["flows"].copy()
     parts = [c for c in fl.columns if c.startswith("ceased_")]
     fl_out, _ = suppress(fl, parts, threshold, total_col="ceased")

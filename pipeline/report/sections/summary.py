@@ -189,7 +189,7 @@ def missing_commentary_view(ctx: QuarterContext) -> Markdown:
 # ---- data quality and method -------------------------------------------------------------------
 def data_text(ctx: QuarterContext) -> Markdown:
     reg = ctx.register()
-    calibration = str(ctx.params.settings.get("synthetic_calibration", ""))
+    calibration = ctx.params.settings.synthetic_calibration
     return Markdown(narrative.data_summary(reg, ctx.quarantine()) + "\n\n" + narrative.synthetic_notice(reg, calibration))
 
 
