@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from pipeline.measures.catalogue import text_rules as catalogue_rules
-from pipeline.report.sections.performance import key_areas, measure_table, said_once
+from pipeline.measures.table import measure_table
+from pipeline.report.sections.performance import key_areas, said_once
 
 from .conftest import ROOT, SEED004, copy_project
 
