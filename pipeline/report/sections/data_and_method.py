@@ -1,6 +1,11 @@
 """Notebook 90, data quality and method: the inputs read with their row counts and sources, the period each
-input covers, the data-quality findings, the quarantine and the parts of the pack without commentary. Each
-function publishes its table to tables.xlsx and returns what the notebook displays."""
+input covers, the data-quality findings, the quarantine and the parts of the pack without commentary.
+
+Each table is computed into a DataFrame (``inputs_table``, ``periods_table``, ``findings_frame``; the
+quarantine is ``ctx.quarantine()``), published by the notebook under the sheet name and title declared here
+(``TABLES``) and rendered (``render_inputs``, ``render_periods``, ``render_findings``, ``render_quarantine``).
+``register_table``, ``coverage_table``, ``findings_table`` and ``quarantine_view`` do the three steps in one
+call."""
 
 from __future__ import annotations
 
@@ -19,6 +24,17 @@ from pipeline.report.commentary import MISSING, commentary  # noqa: F401 (commen
 from pipeline.report.render import escape_md, table_html
 
 DATA = "Data quality and method"
+# sheet of tables.xlsx -> its title (the section of each is DATA)
+TABLES = {"data_inputs": "Inputs read, with row counts and sources",
+          "data_periods": "The period each input covers",
+          "data_quality_findings": "Data-quality findings",
+          "data_quarantine": "Quarantined rows with file, row, column and reason"}
+
+
+def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES``) in this section; returns ``df``."""
+    ctx.publish(sheet, df, TABLES[sheet], DATA)
+    return df
 
 
 
@@ -45,8 +61,14 @@ def data_text(ctx: QuarterContext) -> Markdown:
 def register_table(ctx: QuarterContext) -> HTML:
     """One table per group of inputs (the council's report, national statistics, ...), each with
     its sources beneath; file paths and SHA-256 fingerprints go to tables.xlsx and the manifest."""
+    return render_inputs(publish(ctx, "data_inputs", inputs_table(ctx)))
+
+
+def inputs_table(ctx: QuarterContext) -> pd.DataFrame:
+    """The register of inputs with the report's column names: group, input, row counts, synthetic or not,
+    source, file and SHA-256 fingerprint."""
     reg = ctx.register()
-    df = pd.DataFrame({
+    return pd.DataFrame({
         "Group": reg["group"],
         "Input": reg["description"].where(reg["description"] != "", reg["input"]),
         "Rows read": reg["rows_in"].astype(int),
@@ -57,8 +79,11 @@ def register_table(ctx: QuarterContext) -> HTML:
         "Synthetic": reg["synthetic"].astype(str).str.lower().map({"true": "Yes", "false": "No"}),
         "Source": reg["source"],
         "File": reg["file"],
-    })
-    ctx.publish("data_inputs", df.assign(SHA256=reg["sha256"]), "Inputs read, with row counts and sources", DATA)
+    }).assign(SHA256=reg["sha256"])
+
+
+def render_inputs(df: pd.DataFrame) -> HTML:
+    """``inputs_table`` as the pack shows it: one table per group, without files and fingerprints."""
     counts = ["Rows read", "Rows kept", "of which fixed", "Rows dropped by rule", "Rows quarantined"]
     parts = []
     for group, g in df.groupby("Group", sort=False):
@@ -77,6 +102,11 @@ LEVEL_LABELS = {"info": "Note", "warning": "Check", "error": "Must fix"}  # find
 
 
 def findings_table(ctx: QuarterContext) -> HTML:
+    return render_findings(publish(ctx, "data_quality_findings", findings_frame(ctx)))
+
+
+def findings_frame(ctx: QuarterContext) -> pd.DataFrame:
+    """The data-quality findings with the report's column names (the level as the reader's label)."""
     f = ctx.findings()
     if "measures" in ctx.params.inputs:  # where the source report gives two figures for one value
 
@@ -88,11 +118,15 @@ def findings_table(ctx: QuarterContext) -> HTML:
         "Check": f["check"], "Finding": f["finding"].map(reader_text),
         "Level": f["level"].map(LEVEL_LABELS).fillna(f["level"]),
     })
-    ctx.publish("data_quality_findings", df, "Data-quality findings", DATA)
+    return df
+
+
+def render_findings(df: pd.DataFrame) -> HTML:
+    """``findings_frame`` as the pack shows it (the suppression-marker rows condensed into one)."""
     return HTML(table_html(condense_markers(df), "Data-quality findings",
                            note="Note: for information. Check: read before relying on the figures. "
                                 + ("Must fix: the input is wrong and the figures from it cannot be relied on. "
-                                   if (f["level"] == "error").any() else "")
+                                   if (df["Level"] == LEVEL_LABELS["error"]).any() else "")
                                 + "Every finding, file by file, is in tables.xlsx."))
 
 
@@ -127,8 +161,11 @@ def condense_markers(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def quarantine_view(ctx: QuarterContext):
-    q = ctx.quarantine()
-    ctx.publish("data_quarantine", q, "Quarantined rows with file, row, column and reason", DATA)
+    return render_quarantine(publish(ctx, "data_quarantine", ctx.quarantine()))
+
+
+def render_quarantine(q: pd.DataFrame):
+    """The quarantine (``ctx.quarantine()``) counted by input and reason, as the pack shows it."""
     if not len(q):
         return Markdown("No rows were quarantined: every row read passed its checks.")
     summary = q.groupby(["input", "reason"]).size().reset_index(name="Rows")
@@ -143,8 +180,16 @@ def quarantine_view(ctx: QuarterContext):
 def coverage_table(ctx: QuarterContext) -> HTML:
     """What period each input covers and whether it reaches the quarter (pipeline/freshness.py)."""
 
-    t = freshness.coverage_table(freshness.assess(ctx.params, ctx.table))
-    ctx.publish("data_periods", t, "The period each input covers", DATA)
+    return render_periods(ctx, publish(ctx, "data_periods", periods_table(ctx)))
+
+
+def periods_table(ctx: QuarterContext) -> pd.DataFrame:
+    """What period each input covers and whether it reaches the quarter (``quarter.freshness``)."""
+    return freshness.coverage_table(freshness.assess(ctx.params, ctx.table))
+
+
+def render_periods(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
+    """``periods_table`` as the pack shows it: the inputs tied to a quarter, the others counted in a note."""
     dated = t[t["Status"] != "not tied to a quarter"]
     q = ctx.quarter
     return HTML(table_html(dated, f"The period each input covers, against {q.long_label}",

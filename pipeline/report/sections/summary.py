@@ -1,5 +1,7 @@
-"""The pieces each pack section displays. Each returns something a notebook can ``display()`` and
-publishes its table to tables.xlsx, so notebooks stay narrative and calls."""
+"""Notebook 10, the summary. Each table is computed into a DataFrame (``position_rows``, ``variance_by_line``,
+from the budget position ``budget_position``), published by the notebook (``ctx.publish``) and rendered
+(``render_position``, ``render_variance``); ``position_table`` and ``variance_figure`` do the three steps in
+one call. The summary text and recommendations are sentences on the same figures."""
 
 from __future__ import annotations
 
@@ -94,9 +96,22 @@ def recommendations(ctx: QuarterContext) -> Markdown:
                                       "**Report author and contact**: No commentary supplied."))
 
 
+def position_title(ctx: QuarterContext) -> str:
+    """The title of the position table in tables.xlsx."""
+    return f"Forecast outturn position, {ctx.quarter.fy} Quarter {ctx.quarter.q}"
+
+
 def position_table(ctx: QuarterContext) -> HTML:
-    """Total and total after additional funding, in the published layout."""
+    """Total and total after additional funding, in the published layout: computed, published, rendered."""
     p = budget_position(ctx)
+    df = position_rows(p)
+    ctx.publish("summary_position", df, position_title(ctx), SUMMARY)
+    return render_position(ctx, p, df)
+
+
+def position_rows(p: dict) -> pd.DataFrame:
+    """The budget position ``p`` (``budget_position``) as the published table: the total, each additional
+    funding line and the total after funding, with the report's column names."""
     rows = [{"": "Total", "Controllable Budget £m": p["budget"], "Full Year Forecast £m": p["forecast"],
              "Forecast Under (-)/Over Spend £m": p["variance"], "Percentage Under (-)/Over Spend": p["variance_pct"]}]
     for f in p["funding_lines"]:
@@ -108,8 +123,11 @@ def position_table(ctx: QuarterContext) -> HTML:
                      "Full Year Forecast £m": p["forecast"],
                      "Forecast Under (-)/Over Spend £m": p["variance_after_funding"],
                      "Percentage Under (-)/Over Spend": p["variance_after_funding_pct"]})
-    df = pd.DataFrame(rows)
-    ctx.publish("summary_position", df, f"Forecast outturn position, {ctx.quarter.fy} Quarter {ctx.quarter.q}", SUMMARY)
+    return pd.DataFrame(rows)
+
+
+def render_position(ctx: QuarterContext, p: dict, df: pd.DataFrame) -> HTML:
+    """The position table (``position_rows``) as the pack shows it, with the note on how totals were made."""
     money = [c for c in df.columns if c.endswith("£m")]
     fmt = {c: gbpm_plain for c in money} | {"Percentage Under (-)/Over Spend": lambda v: "" if pd.isna(v) else pct(v)}
     return HTML(table_html(df, f"Forecast outturn position, {ctx.params.portfolio}, {ctx.quarter.fy} Quarter {ctx.quarter.q}",
@@ -127,8 +145,17 @@ def position_note(p: dict) -> str:
 
 
 def variance_figure(ctx: QuarterContext):
-    t = forecast_table(_lines(ctx))
-    p = budget_position(ctx)
+    """The forecast variance by service line: computed and rendered (nothing is published)."""
+    return render_variance(ctx, variance_by_line(ctx), budget_position(ctx))
+
+
+def variance_by_line(ctx: QuarterContext) -> pd.DataFrame:
+    """Each service line's budget, forecast and variance (£m), as the chart shows them."""
+    return forecast_table(_lines(ctx))
+
+
+def render_variance(ctx: QuarterContext, t: pd.DataFrame, p: dict):
+    """The variance chart of ``variance_by_line``, titled from the position ``p``."""
     top = t.loc[t["variance_gbpm"].idxmax()]
     if p["variance"] > 0 and top["variance_gbpm"] > 0:
         title = f"{top['short_name']}: {pct(100 * top['variance_gbpm'] / p['variance'])} of the {gbpm(p['variance'])} forecast overspend"
