@@ -1,5 +1,8 @@
-"""Notebook 40, savings, growth, risks, reserves, debt, traded services and forecast accuracy: each function
-computes its tables with ``pipeline.finance.budget``, publishes them to tables.xlsx and returns what the
+"""Notebook 40, savings, growth, risks, reserves, debt, traded services and forecast accuracy, computed with
+``pipeline.finance.budget``. Reserves and accuracy are computed into a DataFrame (``reserves_table``,
+``accuracy_table``), published by the notebook (``publish``, sheet names and titles in ``TABLES``) and
+rendered (``render_reserves``, ``render_accuracy``); the other parts still do the three steps in one call
+(``savings``, ``growth``, ``risks``, ``debt``, ``traded``), each publishing its tables and returning what the
 notebook displays."""
 
 from __future__ import annotations
@@ -23,6 +26,18 @@ SAVINGS = "Budget savings, growth, risks, reserves, debt and traded services"
 
 
 ACCURACY = "Forecast accuracy"
+# sheet of tables.xlsx -> (title, section), for the tables the notebook publishes itself
+TABLES = {"budget_reserves": ("Earmarked reserves", SAVINGS),
+          "forecast_accuracy": ("Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)}
+
+
+def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES``); nothing when it is None or empty (the
+    section then says why there is no table). Returns ``df``."""
+    if df is not None and len(df):
+        title, section = TABLES[sheet]
+        ctx.publish(sheet, df, title, section)
+    return df
 
 
 # ---- savings, growth, risks, reserves, debt, traded -----------------------------------------------------
@@ -110,12 +125,21 @@ def risks(ctx: QuarterContext):
 
 
 def reserves(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_reserves(ctx, publish(ctx, "budget_reserves", reserves_table(ctx)))
+
+
+def reserves_table(ctx: QuarterContext) -> pd.DataFrame | None:
+    """Earmarked reserves with their movement against the previous quarter (``finance.budget.reserves_table``);
+    None when the quarter has no reserves input."""
     r = optional(ctx, "earmarked_reserves")
-    if r is None:
+    return None if r is None else budget.reserves_table(r, previous(ctx, "earmarked_reserves"))
+
+
+def render_reserves(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
+    if t is None:
         return [Markdown("*No earmarked reserves input among this quarter's inputs.*")]
     prev = previous(ctx, "earmarked_reserves")
-    t = budget.reserves_table(r, prev)
-    ctx.publish("budget_reserves", t, "Earmarked reserves", SAVINGS)
     basis = "against the previous quarter's balances" if prev is not None else "as the return states them"
     text = f"Earmarked reserves totalling {gbpm(float(t['£m'].iloc[-1]))} are held to support future expenditure."
     return [Markdown(text), HTML(table_html(t, "Earmarked reserves", {"£m": gbpm_plain}, numeric=["£m"], total_rows=[len(t) - 1],
@@ -224,14 +248,24 @@ def traded(ctx: QuarterContext):
 
 # ---- forecast accuracy -------------------------------------------------------------------------------
 def accuracy(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_accuracy(ctx, publish(ctx, "forecast_accuracy", accuracy_table(ctx)))
+
+
+def accuracy_table(ctx: QuarterContext) -> pd.DataFrame | None:
+    """Each completed year's forecast at each quarter end against its final outturn, by line and in total
+    (``finance.budget.forecast_accuracy``); None when the params name no ledger, empty when the ledger holds
+    no complete earlier year."""
     v = view(ctx)
-    if v.source != "ledger":
+    return budget.forecast_accuracy(v.ledger, ctx.quarter.fy, projected(ctx)) if v.source == "ledger" else None
+
+
+def render_accuracy(ctx: QuarterContext, acc: pd.DataFrame | None) -> list:
+    if acc is None:
         return [Markdown("*Forecast accuracy needs the ledgers of completed years (each quarter's forecast against "
                          "the final outturn); this quarter's params name no ledger.*")]
-    acc = budget.forecast_accuracy(v.ledger, ctx.quarter.fy, projected(ctx))
     if not len(acc):
         return [Markdown("*The ledger holds no complete earlier year, so forecast accuracy cannot be measured yet.*")]
-    ctx.publish("forecast_accuracy", acc, "Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)
     tot = acc[acc["line_id"] == "total"]
     by_q = tot.groupby("quarter")["error_pct"].apply(lambda s: s.abs().mean())
     text = (f"Over {plural(tot['financial_year'].nunique(), 'completed year')} ({tot['financial_year'].min()} to "
