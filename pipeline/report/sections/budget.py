@@ -17,6 +17,17 @@ from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, chart, esca
 
 FORECAST = "Budget forecast"
 VARIANCES = "Key variances"
+# sheet of tables.xlsx -> title ({fy} and {q}: the quarter's), for the tables the notebook publishes itself
+TABLES = {"budget_forecast": "Budget forecast by service line, {fy} Quarter {q}",
+          "budget_forecast_sources": "Forecast sources and statistical cross-check"}
+
+
+def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES``) in the budget forecast section; nothing
+    when it is None. Returns ``df``."""
+    if df is not None:
+        ctx.publish(sheet, df, TABLES[sheet].format(fy=ctx.quarter.fy, q=ctx.quarter.q), FORECAST)
+    return df
 
 
 def _fmt_table():
@@ -67,10 +78,21 @@ def forecast_text(ctx: QuarterContext) -> Markdown:
 
 
 def forecast_table(ctx: QuarterContext) -> HTML:
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    t = forecast_rows(ctx)
+    publish(ctx, "budget_forecast", t.drop(columns="row_kind"))
+    return render_forecast(ctx, t)
+
+
+def forecast_rows(ctx: QuarterContext) -> pd.DataFrame:
+    """The budget table of the pack: each service line's budget, forecast and variance, the total and the
+    total after additional funding, in the report's layout (``finance.budget.forecast_table``); ``row_kind``
+    marks the total rows (left out of the published table)."""
+    return budget.forecast_table(view(ctx).position)
+
+
+def render_forecast(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
     p = view(ctx).position
-    t = budget.forecast_table(p)
-    ctx.publish("budget_forecast", t.drop(columns="row_kind"),
-                f"Budget forecast by service line, {ctx.quarter.fy} Quarter {ctx.quarter.q}", FORECAST)
     money, fmt = _fmt_table()
     totals = [i for i, k in enumerate(t["row_kind"]) if k in ("total", "total_after")]
     return HTML(table_html(t.drop(columns="row_kind"),
@@ -81,18 +103,28 @@ def forecast_table(ctx: QuarterContext) -> HTML:
 
 
 def forecast_sources(ctx: QuarterContext):
-    """Per line: the forecast used, where it came from, and the profile projection with its range."""
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_sources(publish(ctx, "budget_forecast_sources", sources_table(ctx)))
+
+
+def sources_table(ctx: QuarterContext) -> pd.DataFrame | None:
+    """Per line: the forecast used, where it came from, and the profile projection with its range; None when
+    the quarter has no ledger (forecasts as published)."""
     v = view(ctx)
     if v.source != "ledger":
-        return Markdown("*No ledger is among this quarter's inputs, so forecasts are as published and no "
-                        "statistical cross-check is possible.*")
+        return None
     d = v.detail
-    t = pd.DataFrame({"Service line": d["service_line"], "Year-to-date actual £m": d["ytd_actual_gbpm"],
+    return pd.DataFrame({"Service line": d["service_line"], "Year-to-date actual £m": d["ytd_actual_gbpm"],
                       "Forecast used £m": d["full_year_forecast_gbpm"], "Source of forecast": d["forecast_source"],
                       "Budget holder's forecast £m": d["holder_forecast_gbpm"],
                       "Profile projection £m": d["projection_gbpm"], "80% range low £m": d["low_gbpm"],
                       "80% range high £m": d["high_gbpm"]})
-    ctx.publish("budget_forecast_sources", t, "Forecast sources and statistical cross-check", FORECAST)
+
+
+def render_sources(t: pd.DataFrame | None):
+    if t is None:
+        return Markdown("*No ledger is among this quarter's inputs, so forecasts are as published and no "
+                        "statistical cross-check is possible.*")
     shown = t.drop(columns=["80% range low £m", "80% range high £m"]).assign(**{
         "Projection range (80%) £m": [f"{gbpm_plain(a)} to {gbpm_plain(b)}" if pd.notna(a) else "none"
                                       for a, b in zip(t["80% range low £m"], t["80% range high £m"])]})
