@@ -18,16 +18,13 @@ from pipeline.measures.ratings import Rating, rate
 YEAR_RANGE = re.compile(r"^(\d{4})-(\d{4})$")
 
 
-
 def value_of(text) -> float:
     v = parse_measure_value(text)
     return float(v.value) if v.value is not None else math.nan
 
 
-
 def fy_short(fy: str) -> str:
     return f"{fy[2:4]}-{fy[5:7]}"
-
 
 
 def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat: pd.DataFrame | None = None,
@@ -112,7 +109,6 @@ def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat:
 _CONFLICT = re.compile(r"(?:narrative|text|table|chart)\s+(?:gives|says|shows)\s+(-?[\d.,]+%?)", re.I)
 
 
-
 def _conflict_note(latest) -> str:
     """When the source itself gives another figure for the value rated, the rating says so."""
     if latest is None:
@@ -121,7 +117,6 @@ def _conflict_note(latest) -> str:
     if not m or value_of(m.group(1)) == latest["v"]:
         return ""
     return f" The source report also gives {m.group(1)} for this figure: see Data quality and method."
-
 
 
 def source_conflicts(measures: pd.DataFrame, key: str = "measures") -> list[dict]:
@@ -141,7 +136,6 @@ def source_conflicts(measures: pd.DataFrame, key: str = "measures") -> list[dict
                                f"uses {used} and rates it, so confirm the figure with the service",
                     "level": "warning"})
     return out
-
 
 
 def shown_value(v, unit) -> str:

@@ -20,11 +20,9 @@ def read_dfe(ctx: QuarterContext, key: str) -> pd.DataFrame:
                                                              keep_default_na=False, encoding="utf-8-sig"))
 
 
-
 def dfe_series(ctx: QuarterContext, key: str) -> pd.DataFrame:
     """The tidy DfE series behind a ``benchmarks.SERIES`` key, built once per notebook run."""
     return ctx.cached(("dfe_series", key), lambda: series_for(key, read_dfe(ctx, SERIES[key]["input"])))
-
 
 
 def neighbour_models(ctx: QuarterContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -33,10 +31,8 @@ def neighbour_models(ctx: QuarterContext) -> tuple[pd.DataFrame, pd.DataFrame | 
             read_dfe(ctx, "sn_groupings_2021") if "sn_groupings_2021" in ctx.params.inputs else None)
 
 
-
 def benchmark_who(ctx: QuarterContext) -> str:
     return ctx.params.settings.benchmark_authority or ctx.params.authority_code
-
 
 
 def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
@@ -45,7 +41,6 @@ def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
     if "measure_catalogue" not in ctx.params.inputs:
         return None
     return ctx.cached("catalogue", lambda: catalogue.load(ctx.params.inputs["measure_catalogue"].path, set(SERIES)))
-
 
 
 def bencher(ctx: QuarterContext):
@@ -77,7 +72,6 @@ def bencher(ctx: QuarterContext):
                 "sn_count": b.sn_count, "band": b.band, "rank": b.rank, "of": b.of, "period": use, "note": note}
 
     return bench
-
 
 
 def measures_table(ctx: QuarterContext) -> pd.DataFrame | None:

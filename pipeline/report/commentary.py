@@ -23,7 +23,6 @@ def commentary(ctx: QuarterContext, section: str) -> Markdown:
 MISSING = "missing_commentary.json"
 
 
-
 def missing_commentary(ctx: QuarterContext, where: str, heading: str) -> None:
     """Record a place in the pack with no commentary: the data section lists them for the analyst, and
     the build log (the executed notebook's output stream) says which heading of which file to add."""

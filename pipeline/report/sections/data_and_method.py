@@ -37,7 +37,6 @@ def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-
 def missing_commentary_view(ctx: QuarterContext) -> Markdown:
     """For the analyst: the parts of the pack printed with "No commentary supplied"."""
     path = ctx.work_dir / "tables" / MISSING
@@ -55,7 +54,6 @@ def data_text(ctx: QuarterContext) -> Markdown:
     reg = ctx.register()
     calibration = ctx.params.settings.synthetic_calibration
     return Markdown(narrative.data_summary(reg, ctx.quarantine()) + "\n\n" + narrative.synthetic_notice(reg, calibration))
-
 
 
 def register_table(ctx: QuarterContext) -> HTML:
@@ -100,7 +98,6 @@ def render_inputs(df: pd.DataFrame) -> HTML:
 LEVEL_LABELS = {"info": "Note", "warning": "Check", "error": "Must fix"}  # finding level -> reader's label
 
 
-
 def findings_table(ctx: QuarterContext) -> HTML:
     return render_findings(publish(ctx, "data_quality_findings", findings_frame(ctx)))
 
@@ -130,7 +127,6 @@ def render_findings(df: pd.DataFrame) -> HTML:
                                 + "Every finding, file by file, is in tables.xlsx."))
 
 
-
 def merge_sources(sources) -> str:
     """``"Report X, section 4.3"`` and ``"Report X, section 4.5"`` -> ``"Report X: section 4.3; section 4.5"``."""
     grouped: dict[str, list[str]] = {}
@@ -141,7 +137,6 @@ def merge_sources(sources) -> str:
         if part:
             grouped[prefix].append(part)
     return "; ".join(f"{p} ({', '.join(parts)})" if parts else p for p, parts in grouped.items())
-
 
 
 def condense_markers(df: pd.DataFrame) -> pd.DataFrame:
@@ -159,7 +154,6 @@ def condense_markers(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([rest.iloc[:first], pd.DataFrame([row]), rest.iloc[first:]], ignore_index=True)
 
 
-
 def quarantine_view(ctx: QuarterContext):
     return render_quarantine(publish(ctx, "data_quarantine", ctx.quarantine()))
 
@@ -174,7 +168,6 @@ def render_quarantine(q: pd.DataFrame):
                            f"Quarantined rows by input and reason ({number(len(q))} in all)",
                            {"Rows": number}, numeric=["Rows"],
                            note="Row numbers, columns and values are listed in tables.xlsx, sheet data_quarantine."))
-
 
 
 def coverage_table(ctx: QuarterContext) -> HTML:

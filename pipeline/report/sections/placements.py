@@ -23,29 +23,18 @@ from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TUR
 SECTION = "Placements"
 
 
-
-
-
-
-
-
-
-
-
-
 # ---- for the budget section ---------------------------------------------------------------------------
 
 
+# sheet of tables.xlsx -> title, for the tables the notebook publishes itself
+TABLES = {"placements_unit_costs": "Placement unit costs and days",
+          "placements_cost_projection": "Placement cost projection against budget"}
 
 
-
-
-
-
-
-
-
-
+def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES``) in this section; returns ``df``."""
+    ctx.publish(sheet, df, TABLES[sheet], SECTION)
+    return df
 
 
 # ---- displays ----------------------------------------------------------------------------------------------
@@ -143,10 +132,6 @@ def _owner_text(ctx, own: dict, b: dict) -> str:
         lines.append(f"The cspack stock-flow model on its own forecasts {gbpm(own['model'])} (80% range "
                      f"{gbpm(own['model_low'])} to {gbpm(own['model_high'])}).")
     return " ".join(lines)
-
-
-
-
 
 
 def _changes(fan: pd.DataFrame) -> list[int]:
@@ -287,8 +272,13 @@ def flows_figure(ctx: QuarterContext):
 
 
 def unit_costs_table(ctx: QuarterContext) -> HTML:
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_unit_costs(ctx, publish(ctx, "placements_unit_costs", unit_costs_frame(ctx)))
+
+
+def unit_costs_frame(ctx: QuarterContext) -> pd.DataFrame:
+    """Each placement type's weekly cost and base year, and its placement days and cost this year to date."""
     b = bundle(ctx)
-    inflation, _, _ = model_settings(ctx)
     costs = ctx.table("placement_unit_costs").set_index("category")
     dc = b["days_cost"]
     last4 = dc[dc["financial_year"] == ctx.quarter.fy]
@@ -300,8 +290,12 @@ def unit_costs_table(ctx: QuarterContext) -> HTML:
         rows.append({"Placement type": CATEGORY_LABELS[c], "Weekly cost £": float(costs.at[c, "weekly_cost_gbp"]),
                      "Base year": costs.at[c, "base_year"], f"Placement days {ctx.quarter.fy} to date": int(days.get(c, 0)),
                      "Cost to date £m": float(last4.loc[last4["category"] == c, "cost_gbpm"].sum())})
-    t = pd.DataFrame(rows)
-    ctx.publish("placements_unit_costs", t, "Placement unit costs and days", SECTION)
+    return pd.DataFrame(rows)
+
+
+def render_unit_costs(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
+    inflation, _, _ = model_settings(ctx)
+    costs = ctx.table("placement_unit_costs")
     src = "; ".join(dict.fromkeys(reader_text(x).rstrip(".") for x in costs["source"]))
     return HTML(table_html(t, "Unit costs by placement type", {"Weekly cost £": lambda v: f"{v:,.2f}",
                                                                f"Placement days {ctx.quarter.fy} to date": number,
@@ -311,6 +305,13 @@ def unit_costs_table(ctx: QuarterContext) -> HTML:
 
 
 def cost_table(ctx: QuarterContext) -> HTML:
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_cost(ctx, publish(ctx, "placements_cost_projection", cost_projection(ctx)))
+
+
+def cost_projection(ctx: QuarterContext) -> pd.DataFrame:
+    """The projected placement cost of each financial year (median and 80% range; this year spend to date
+    plus the months left), against this year's budget, with the forecast used at each year end."""
     b = bundle(ctx)
     cost = b["cost_paths"]
     budget, ytd = line_figures(ctx)
@@ -327,8 +328,11 @@ def cost_table(ctx: QuarterContext) -> HTML:
             end = fan[pl_history.fy_of(pd.DatetimeIndex(fan["month"])) == y]
             r["Forecast used at the year end"] = str(pl_backtest.METHOD_NAMES[end["method"].iloc[-1]]).capitalize() if len(end) else ""
         rows.append(r)
-    t = pd.DataFrame(rows)
-    ctx.publish("placements_cost_projection", t, "Placement cost projection against budget", SECTION)
+    return pd.DataFrame(rows)
+
+
+def render_cost(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
+    budget, ytd = line_figures(ctx)
     money = [c for c in t.columns if c.endswith("£m") or "£m" in c]
     note = (f"{ctx.quarter.fy}: spend to date from the ledger ({gbpm(ytd)}) plus the projected cost of the months left. "
             "Later years: the whole year projected. The comparison with budget in later years holds this year's "

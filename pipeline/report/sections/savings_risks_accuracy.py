@@ -76,10 +76,8 @@ def savings(ctx: QuarterContext):
     return [Markdown(text), HTML("".join(parts))]
 
 
-
 def escape_html(text) -> str:
     return html.escape(str(text))
-
 
 
 def growth(ctx: QuarterContext):
@@ -98,7 +96,6 @@ def growth(ctx: QuarterContext):
         ctx.publish("budget_one_off_items", o, "Significant one-off items in the forecast", SAVINGS)
         parts.append(table_html(o, "Significant one-off items in the forecast", {"£m": gbpm_plain}, numeric=["£m"]))
     return [Markdown(text), HTML("".join(parts))]
-
 
 
 def risks(ctx: QuarterContext):
@@ -123,7 +120,6 @@ def risks(ctx: QuarterContext):
                                                  "occur. Probabilities assumed for likelihoods 1 to 5: 10%, 30%, 50%, 70%, 90%."))]
 
 
-
 def reserves(ctx: QuarterContext):
     """Computed, published and rendered in one call (the notebook does the three steps itself)."""
     return render_reserves(ctx, publish(ctx, "budget_reserves", reserves_table(ctx)))
@@ -144,7 +140,6 @@ def render_reserves(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
     text = f"Earmarked reserves totalling {gbpm(float(t['£m'].iloc[-1]))} are held to support future expenditure."
     return [Markdown(text), HTML(table_html(t, "Earmarked reserves", {"£m": gbpm_plain}, numeric=["£m"], total_rows=[len(t) - 1],
                                             note=f"Movement over the quarter, {basis}: ↑ increased; = unchanged; ▼ decreased."))]
-
 
 
 def debt(ctx: QuarterContext):
@@ -170,10 +165,8 @@ def debt(ctx: QuarterContext):
     return out
 
 
-
 def _direction(a: float, b: float) -> str:
     return "risen" if b > a + 0.0005 else "fallen" if b < a - 0.0005 else "unchanged"
-
 
 
 def debt_direction(totals: pd.Series) -> tuple[str, str]:
@@ -191,7 +184,6 @@ def debt_direction(totals: pd.Series) -> tuple[str, str]:
     since = (f"unchanged since {start}" if d0 == "unchanged" else
              f"{'up' if d0 == 'risen' else 'down'} from {gbpm(first)} in {start}")
     return title, since
-
 
 
 def _debt_chart(ctx: QuarterContext, h: pd.DataFrame):
@@ -220,12 +212,10 @@ def _debt_chart(ctx: QuarterContext, h: pd.DataFrame):
     return chart(fig, f"Stacked bar chart of aged debt by age band over the last {len(piv)} quarters; totals: {totals}.")
 
 
-
 def _traded_part(ctx: QuarterContext, t: pd.DataFrame, name: str, title: str, sentence: str, note: str) -> list:
     ctx.publish(name, t, title, SAVINGS)
     money = [c for c in t.columns if c.endswith("£m")]
     return [Markdown(sentence), HTML(table_html(t, title, {c: gbpm_plain for c in money}, numeric=money, note=note))]
-
 
 
 def traded(ctx: QuarterContext):
