@@ -345,17 +345,35 @@ def _deliverable_commentary(ctx: QuarterContext, n: int) -> str:
 
 
 def deliverables(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    t = deliverables_table(ctx)
+    if t is not None:
+        ctx.publish("performance_deliverables", t, DELIVERABLES_TITLE, SECTION)
+    return render_deliverables(ctx, t)
+
+
+DELIVERABLES_TITLE = "Council Plan deliverables, owners' ratings and commentary"  # in tables.xlsx
+
+
+def deliverables_table(ctx: QuarterContext) -> pd.DataFrame | None:
+    """The Council Plan deliverables with their owners' ratings (as symbols), expected completion (overdue
+    when due before the quarter began) and the analyst's commentary; None without the input."""
     if "deliverables" not in ctx.params.inputs:
-        return HTML("")
+        return None
     d = ctx.table("deliverables")
     rating = d["rating"].fillna("").astype(str).str.strip()
     due = overdue(d, ctx.quarter)
     completion = d.get("expected_completion", pd.Series("", index=d.index)).fillna("").astype(str)
-    t = pd.DataFrame({"No.": range(1, len(d) + 1), "Deliverable": d["deliverable"],
-                      "Owner's rating": rating.map(lambda r: SYMBOLS.get(r, "– Not rated") if r else "– Not rated"),
-                      "Expected completion": [period_words(c) + (" (overdue)" if o else "") for c, o in zip(completion, due)],
-                      "Commentary": [_deliverable_commentary(ctx, i) for i in range(1, len(d) + 1)]})
-    ctx.publish("performance_deliverables", t, "Council Plan deliverables, owners' ratings and commentary", SECTION)
+    return pd.DataFrame({"No.": range(1, len(d) + 1), "Deliverable": d["deliverable"],
+                         "Owner's rating": rating.map(lambda r: SYMBOLS.get(r, "– Not rated") if r else "– Not rated"),
+                         "Expected completion": [period_words(c) + (" (overdue)" if o else "") for c, o in zip(completion, due)],
+                         "Commentary": [_deliverable_commentary(ctx, i) for i in range(1, len(d) + 1)]})
+
+
+def render_deliverables(ctx: QuarterContext, t: pd.DataFrame | None) -> HTML:
+    if t is None:
+        return HTML("")
+    due = overdue(ctx.table("deliverables"), ctx.quarter)
     n = int((t["Commentary"] != "").sum())
     note = f"Rated by their owners; {n} of {len(t)} have commentary."
     if due.any():

@@ -28,7 +28,9 @@ SECTION = "Placements"
 
 # sheet of tables.xlsx -> title, for the tables the notebook publishes itself
 TABLES = {"placements_unit_costs": "Placement unit costs and days",
-          "placements_cost_projection": "Placement cost projection against budget"}
+          "placements_cost_projection": "Placement cost projection against budget",
+          "placements_scenarios": "What-if scenarios: cost for the year (this year: spend to date plus the months left) "
+                                  "and the change against the baseline"}
 
 
 def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame) -> pd.DataFrame:
@@ -343,27 +345,36 @@ def render_cost(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
 
 
 def scenario_table(ctx: QuarterContext) -> HTML:
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_scenarios(ctx, publish(ctx, "placements_scenarios", scenario_costs(ctx)))
+
+
+def scenario_costs(ctx: QuarterContext) -> pd.DataFrame:
+    """Each what-if scenario's cost by financial year (median; this year's including spend to date) and its
+    change against the baseline (median and 80% range), with the children in care at the end."""
     s = bundle(ctx)["scenarios"]
-    years = sorted(s["financial_year"].unique())
     _, ytd = line_figures(ctx)
+    # the year's cost as the table and the cost projection state it: this year's includes spend to date
+    pub = s.copy()
+    pub.loc[pub["financial_year"] == ctx.quarter.fy, "cost_median_gbpm"] += ytd
+    return pub
+
+
+def render_scenarios(ctx: QuarterContext, s: pd.DataFrame) -> HTML:
+    years = sorted(s["financial_year"].unique())
     rows = []
     for name, g in s.groupby("scenario", sort=False):
         g = g.set_index("financial_year")
         r = {"Scenario": name, "What changes": g["description"].iloc[0]}
         for y in years:
             if name == "Baseline":
-                r[f"{y} £m"] = f"{gbpm_plain(g.at[y, 'cost_median_gbpm'] + (ytd if y == ctx.quarter.fy else 0.0))}"
+                r[f"{y} £m"] = f"{gbpm_plain(g.at[y, 'cost_median_gbpm'])}"
             else:
                 r[f"{y} £m"] = (f"{gbpm_plain(g.at[y, 'diff_median_gbpm'])} ({gbpm_plain(g.at[y, 'diff_low_gbpm'])} to "
                                 f"{gbpm_plain(g.at[y, 'diff_high_gbpm'])})")
         r["Children in care at the end (median)"] = number(g["children_end_median"].iloc[0])
         rows.append(r)
     t = pd.DataFrame(rows)
-    # the year's cost as the table and the cost projection state it: this year's includes spend to date
-    pub = s.copy()
-    pub.loc[pub["financial_year"] == ctx.quarter.fy, "cost_median_gbpm"] += ytd
-    ctx.publish("placements_scenarios", pub, "What-if scenarios: cost for the year (this year: spend to date plus the "
-                "months left) and the change against the baseline", SECTION)
     return HTML(table_html(t, "What-if scenarios", numeric=[c for c in t.columns if c.endswith("£m")] +
                            ["Children in care at the end (median)"],
                            note=f"Baseline: the cost projection above, median ({ctx.quarter.fy}: spend to date plus "
