@@ -19,7 +19,8 @@ FORECAST = "Budget forecast"
 VARIANCES = "Key variances"
 # sheet of tables.xlsx -> title ({fy} and {q}: the quarter's), for the tables the notebook publishes itself
 TABLES = {"budget_forecast": "Budget forecast by service line, {fy} Quarter {q}",
-          "budget_forecast_sources": "Forecast sources and statistical cross-check"}
+          "budget_forecast_sources": "Forecast sources and statistical cross-check",
+          "budget_forecast_by_quarter": "Total forecast under (-)/over spend at each quarter end"}
 
 
 def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -184,11 +185,25 @@ def _method_change(ctx: QuarterContext) -> tuple[float, str] | None:
 
 
 def path_figure(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_path(ctx, publish(ctx, "budget_forecast_by_quarter", variance_by_quarter(ctx)))
+
+
+def variance_by_quarter(ctx: QuarterContext) -> pd.DataFrame | None:
+    """The total forecast under (-) / over spend (£m) at each quarter end of last year and this
+    (``quarter.budget_view.position_path``); None when the earlier quarters are not in the inputs."""
     path = position_path(ctx)
     if not len(path):
+        return None
+    tot = path.groupby(["financial_year", "quarter"], as_index=False)["variance_gbpm"].sum()
+    return tot.rename(columns={"variance_gbpm": "forecast_variance_gbpm"})
+
+
+def render_path(ctx: QuarterContext, by_quarter: pd.DataFrame | None):
+    if by_quarter is None:
         return Markdown("*Earlier quarters are not in this quarter's inputs, so the forecast cannot be charted "
                         "quarter by quarter.*")
-    tot = path.groupby(["financial_year", "quarter"], as_index=False)["variance_gbpm"].sum()
+    tot = by_quarter.rename(columns={"forecast_variance_gbpm": "variance_gbpm"})
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     years = sorted(tot["financial_year"].unique())
     colours = {y: c for y, c in zip(years, [FOCUS_GREY, DARK_BLUE][-len(years):])}
@@ -216,8 +231,6 @@ def path_figure(ctx: QuarterContext):
         sub += (f". This quarter's {budget.in_sentence(mc[1])} forecast is the placement projection; earlier "
                 "quarters' the spending-profile projection")
     titled(fig, ax, title, sub)
-    ctx.publish("budget_forecast_by_quarter", tot.rename(columns={"variance_gbpm": "forecast_variance_gbpm"}),
-                "Total forecast under (-)/over spend at each quarter end", FORECAST)
     parts = "; ".join(f"{r.financial_year} Q{r.quarter} {gbpm(r.variance_gbpm)}" for r in tot.itertuples())
     return chart(fig, f"Bar chart of the total forecast under (-) or over spend at each quarter end: {parts}.")
 
