@@ -4,11 +4,11 @@ tables.xlsx), movements against the previous quarter, the forecast path and accu
 import pytest
 from IPython.display import Image
 
-from pipeline.report.sections import budget as b
-from pipeline.report.sections import savings_risks_accuracy as sra
 from pipeline.quarter import budget_view as bv
 from pipeline.quarter import placement_bundle as pb
 from pipeline.quarter.context import open_quarter
+from pipeline.report.sections import budget as b
+from pipeline.report.sections import savings_risks_accuracy as sra
 
 from .conftest import copy_project
 

@@ -4,8 +4,8 @@ direction against the previous quarter, and the stale notice in the title block.
 import pandas as pd
 import pytest
 
-from pipeline.report.sections import data_and_method as sections
 from pipeline.quarter.context import open_quarter
+from pipeline.report.sections import data_and_method as sections
 
 from .conftest import copy_project
 
@@ -193,10 +193,10 @@ def test_a_build_with_allow_stale_says_so_in_its_title_block(tmp_path_factory):
     """A real (short) build: Quarter 3 scaffolded on Quarter 2's inputs, every stale input allowed."""
     import re
 
-    from pipeline.cli import main
-    from pipeline.quarter.freshness import assess, stale_inputs
-    from pipeline.core.params import load_params
     from pipeline.build.runner import run_quarter
+    from pipeline.cli import main
+    from pipeline.core.params import load_params
+    from pipeline.quarter.freshness import assess, stale_inputs
 
     root = copy_project(tmp_path_factory.mktemp("stale") / "proj")
     mp = pytest.MonkeyPatch()

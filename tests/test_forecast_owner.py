@@ -10,8 +10,8 @@ import pytest
 from pipeline.finance import budget
 from pipeline.quarter import budget_view as bv
 from pipeline.quarter import placement_bundle as pb
-from pipeline.report.sections import placements as ps
 from pipeline.quarter.context import open_quarter
+from pipeline.report.sections import placements as ps
 
 from .conftest import copy_project
 

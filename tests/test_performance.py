@@ -110,8 +110,8 @@ def test_key_areas_follow_one_rule_a_rated_measure_is_listed_by_its_rating():
 def test_the_section_for_every_bundled_quarter(bundled, tmp_path, label):
     from IPython.display import HTML
 
-    from pipeline.report.sections import performance as p
     from pipeline.quarter.context import open_quarter
+    from pipeline.report.sections import performance as p
 
     ctx = open_quarter(label, work_dir=str(tmp_path / "w"), root=bundled)
     shown = p.outcome_sections(ctx)
