@@ -1,15 +1,16 @@
 """Notebook 40, savings, growth, risks, reserves, debt, traded services and forecast accuracy, computed with
-``pipeline.finance.budget``. Reserves and accuracy are computed into a DataFrame (``reserves_table``,
-``accuracy_table``), published by the notebook (``publish``, sheet names and titles in ``TABLES``) and
-rendered (``render_reserves``, ``render_accuracy``); the other parts still do the three steps in one call
-(``savings``, ``growth``, ``risks``, ``debt``, ``traded``), each publishing its tables and returning what the
-notebook displays."""
+``pipeline.finance.budget``. Reserves, accuracy, debt and risks are computed (``reserves_table``,
+``accuracy_table``, ``debt_table``; ``risks_table`` a small ``Risks`` of the table and its totals), published
+by the notebook (``publish``, sheet names and titles in ``TABLES``) and rendered (``render_*``); savings,
+growth and traded services still do the three steps in one call (``savings``, ``growth``, ``traded``: each
+publishes two tables)."""
 
 from __future__ import annotations
 
 import html
 import math
 import re
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -27,14 +28,20 @@ SAVINGS = "Budget savings, growth, risks, reserves, debt and traded services"
 
 ACCURACY = "Forecast accuracy"
 # sheet of tables.xlsx -> (title, section), for the tables the notebook publishes itself
-TABLES = {"budget_reserves": ("Earmarked reserves", SAVINGS),
+TABLES = {"budget_risks": ("Financial risks with expected impact", SAVINGS),
+          "budget_reserves": ("Earmarked reserves", SAVINGS),
+          "budget_aged_debt": ("Aged debt profile", SAVINGS),
           "forecast_accuracy": ("Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)}
 
 
+# sheets not published when empty (the section then says why there is no table)
+NOT_WHEN_EMPTY = {"forecast_accuracy"}
+
+
 def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES``); nothing when it is None or empty (the
-    section then says why there is no table). Returns ``df``."""
-    if df is not None and len(df):
+    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES``); nothing when it is None (no input), or
+    empty for a sheet of ``NOT_WHEN_EMPTY``. Returns ``df``."""
+    if df is not None and (len(df) or sheet not in NOT_WHEN_EMPTY):
         title, section = TABLES[sheet]
         ctx.publish(sheet, df, title, section)
     return df
@@ -98,17 +105,41 @@ def growth(ctx: QuarterContext):
     return [Markdown(text), HTML("".join(parts))]
 
 
+@dataclass
+class Risks:
+    """The financial risks: ``table``, each risk with its sensitivity, likelihood and expected impact (the
+    report's columns), and ``totals`` (£m: ``all`` the risks together, ``central`` the risk-adjusted
+    variance, ``variance`` with no risk occurring, ``high`` with every one)."""
+
+    table: pd.DataFrame
+    totals: dict
+
+
 def risks(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    r = risks_table(ctx)
+    publish(ctx, "budget_risks", r.table if r is not None else None)
+    return render_risks(r)
+
+
+def risks_table(ctx: QuarterContext) -> Risks | None:
+    """The risks against the forecast variance (after additional funding where there is some), weighted by
+    the probability each likelihood stands for (``finance.budget.risk_table``); None without the input."""
     r = optional(ctx, "financial_risks")
     if r is None:
-        return [Markdown("*No financial risks input among this quarter's inputs.*")]
+        return None
     p = view(ctx).position
     variance = p.variance_after if len(p.funding) else p.variance
     t, s = budget.risk_table(r, variance)
-    out = pd.DataFrame({"Service": t["service"], "Risk": t["risk"], "Sensitivity £m": t["sensitivity_gbpm"],
+    return Risks(pd.DataFrame({"Service": t["service"], "Risk": t["risk"], "Sensitivity £m": t["sensitivity_gbpm"],
                         "Likelihood (1 low, 5 high)": t["likelihood"], "Assumed probability": t["probability"] * 100,
-                        "Expected impact £m": t["expected_gbpm"]})
-    ctx.publish("budget_risks", out, "Financial risks with expected impact", SAVINGS)
+                        "Expected impact £m": t["expected_gbpm"]}), s)
+
+
+def render_risks(r: Risks | None) -> list:
+    if r is None:
+        return [Markdown("*No financial risks input among this quarter's inputs.*")]
+    t, s, out = r.table, r.totals, r.table
     text = (f"{plural(len(t), 'risk')} could add up to {gbpm(s['all'])} to the forecast. Weighting each by the probability "
             f"its likelihood stands for, the risk-adjusted forecast is {spend_phrase(s['central'])}, within a range from "
             f"{spend_phrase(s['variance'])} (no risk occurs) to {spend_phrase(s['high'])} (every risk occurs).")
@@ -143,15 +174,27 @@ def render_reserves(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
 
 
 def debt(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_debt(ctx, publish(ctx, "budget_aged_debt", debt_table(ctx)))
+
+
+def debt_table(ctx: QuarterContext) -> pd.DataFrame | None:
+    """Debt outstanding by age band, with its share and movement against the previous quarter
+    (``finance.budget.debt_table``); None without the input."""
     d = optional(ctx, "aged_debt")
     if d is None:
-        return [Markdown("*No aged debt input among this quarter's inputs.*")]
+        return None
     prev = previous(ctx, "aged_debt")
     if prev is not None:
         before = prev.set_index("age_band")["amount_gbpm"]
         d = d.assign(movement=[budget.movement(a, before.get(b, math.nan)) for b, a in zip(d["age_band"], d["amount_gbpm"])])
-    t = budget.debt_table(d)
-    ctx.publish("budget_aged_debt", t, "Aged debt profile", SAVINGS)
+    return budget.debt_table(d)
+
+
+def render_debt(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
+    """The debt table, the debt written off in the latest period and the chart of earlier quarters."""
+    if t is None:
+        return [Markdown("*No aged debt input among this quarter's inputs.*")]
     out = [HTML(table_html(t, "Debt position", {"£m": gbpm_plain, "% of total": lambda v: "" if pd.isna(v) else pct(v)},
                            numeric=["£m", "% of total"], total_rows=[len(t) - 1],
                            note="Movement against the previous quarter: ↑ increased; = unchanged; ▼ decreased."))]
