@@ -1,7 +1,13 @@
-"""What the budget notebook displays (seed 004, sections 4.3-4.10, and forecast accuracy). Each
-function publishes its table to tables.xlsx and returns something to ``display()``."""
+"""Notebook 20, the budget forecast (seed 004, sections 4.3-4.5). The budget table, the movements since the
+previous quarter, the forecast by quarter and the forecast sources are computed (``forecast_rows``,
+``movements_table``, ``variance_by_quarter``, ``sources_table``), published by the notebook (``publish``,
+sheets and titles in ``TABLES``, or ``ctx.publish``) and rendered (``render_*``); the one-call forms
+(``forecast_table``, ``movement_view``, ``path_figure``, ``forecast_sources``) do the three steps. The
+forecast text and key variances are sentences on the same figures."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -138,25 +144,54 @@ def render_sources(t: pd.DataFrame | None):
                                 "of the projections those years imply (their min to max when fewer than three)."))
 
 
+@dataclass
+class Movements:
+    """Each line's forecast under (-) / over spend now against the previous quarter end (``table``, from
+    ``finance.budget.movements``, with a sentence per line in ``text``), that quarter's ``label`` (Q1, or
+    2025-26 Q4) and its total (``total_before``, £m)."""
+
+    table: pd.DataFrame
+    label: str
+    total_before: float
+
+    def published(self) -> pd.DataFrame:
+        """The table as tables.xlsx holds it, with the report's column names."""
+        return self.table.drop(columns=["line_id", "text"]).rename(columns={
+            "service_line": "Service line", "variance_gbpm": "Forecast under (-)/over spend now £m",
+            "previous_variance_gbpm": f"At {self.label} £m", "change_gbpm": "Change £m"})
+
+
 def movement_view(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    m = movements_table(ctx)
+    if m is not None:
+        ctx.publish("budget_movements", m.published(), f"Movement since {m.label}", FORECAST)
+    return render_movements(ctx, m)
+
+
+def movements_table(ctx: QuarterContext) -> Movements | None:
+    """The movement of each line's forecast since the previous quarter end (``Quarter.previous()``); None
+    when that quarter's forecast is not in the inputs."""
     fy = ctx.quarter.fy
     path = position_path(ctx)
     pq = ctx.quarter.previous()
-    prev = (pq.fy, pq.q)
-    before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
+    before = path[(path["financial_year"] == pq.fy) & (path["quarter"] == pq.q)] if len(path) else path
     if not len(before):
-        return Markdown(f"*No forecast for {prev[0]} Quarter {prev[1]} is in this quarter's inputs, so movements "
+        return None
+    label = f"Q{pq.q}" if pq.fy == fy else f"{pq.fy} Q4"
+    m = budget.movements(view(ctx).position.lines, before, label)
+    return Movements(m, label, float(before["variance_gbpm"].sum()))
+
+
+def render_movements(ctx: QuarterContext, mv: Movements | None):
+    if mv is None:
+        pq = ctx.quarter.previous()
+        return Markdown(f"*No forecast for {pq.fy} Quarter {pq.q} is in this quarter's inputs, so movements "
                         "since the previous quarter cannot be shown.*")
-    label = f"Q{prev[1]}" if prev[0] == fy else f"{prev[0]} Q4"
-    now = view(ctx).position.lines
-    m = budget.movements(now, before, label)
-    ctx.publish("budget_movements", m.drop(columns=["line_id", "text"]).rename(columns={
-        "service_line": "Service line", "variance_gbpm": "Forecast under (-)/over spend now £m",
-        "previous_variance_gbpm": f"At {label} £m", "change_gbpm": "Change £m"}), f"Movement since {label}", FORECAST)
+    m, label, total_before = mv.table, mv.label, mv.total_before
     order = m.reindex(m["change_gbpm"].abs().sort_values(ascending=False).index)
     lines = [f"- {escape_md(t)}" for t in order["text"]]
     total_now = view(ctx).position.variance
-    total_before = float(before["variance_gbpm"].sum())
     head = (f"The total forecast is now {spend_phrase(total_now)}, against {spend_phrase(total_before)} at {label}: "
             f"a change of {gbpm(total_now - total_before, signed=True)}. By line, largest change first:")
     note = ""
