@@ -3,13 +3,14 @@
 All logic lives in this package; the notebooks in ``notebooks/`` each call one ``report/sections``
 module and tell the story. The package is organised by concern, in layers (docs/architecture.md):
 
-    core        paths, quarters, params, formatting, the table store       imports nothing else in pipeline
+    core        paths, quarters, params (typed Settings), formatting, the table store   imports nothing else
     ingest      inputs, schemas, parsing, the ledger, SSDA903 (+ reference/ code lists), pseudonymisation
     finance     the budget position, forecasts and statements  |
     placements  history, model, simulation, baselines, backtest, aggregate  |  one layer: siblings
-    measures    catalogue, ratings, DfE benchmarks              |
-    quarter     QuarterContext and the per-quarter computations (budget view, placement bundle, quality)
-    report      render, disclosure, narrative, and sections/ (one module per notebook)
+    measures    catalogue, ratings, DfE benchmarks, the measure table |
+    quarter     QuarterContext (one declared cache), preparation, the per-quarter computations (budget
+                view, placement bundle, performance measures, quality, freshness)
+    report      render, disclosure, narrative, commentary, and sections/ (one module per notebook)
     build       runner, export, manifest, templates/
     public, batch  (issue 16)
     cli         the ``cspack`` command

@@ -147,7 +147,7 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
             lines += [f"  {'ERROR ' if c.level == 'error' else ''}{c.input}: {c.check}: {c.finding}"
                       for c in checks.itertuples()]
         # exit 1 when an input lost too many rows to quarantine, or a continuity check failed
-        limit = float(params.settings.get("max_quarantine_pct", 5))
+        limit = float(params.settings.max_quarantine_pct)
         share = 100 * reg["rows_quarantined"] / reg["rows_in"].where(reg["rows_in"] > 0)
         over = reg[share > limit].assign(pct=share[share > limit])
         errors = checks[checks["level"] == "error"]

@@ -4,10 +4,11 @@ tables.xlsx), movements against the previous quarter, the forecast path and accu
 import pytest
 from IPython.display import Image
 
-from pipeline.report.sections import budget as b
 from pipeline.quarter import budget_view as bv
 from pipeline.quarter import placement_bundle as pb
 from pipeline.quarter.context import open_quarter
+from pipeline.report.sections import budget as b
+from pipeline.report.sections import savings_risks_accuracy as sra
 
 from .conftest import copy_project
 
@@ -24,7 +25,7 @@ def project(tmp_path_factory):
 def run_section(ctx):
     shown = [b.forecast_text(ctx), b.forecast_table(ctx), b.movement_view(ctx), b.path_figure(ctx),
              b.forecast_sources(ctx), b.key_variances(ctx)]
-    for f in (b.savings, b.growth, b.risks, b.reserves, b.debt, b.traded, b.accuracy):
+    for f in (sra.savings, sra.growth, sra.risks, sra.reserves, sra.debt, sra.traded, sra.accuracy):
         shown += f(ctx)
     return shown
 
@@ -71,7 +72,7 @@ def test_published_quarter_has_no_ledger_and_says_what_it_cannot_show(project, t
                        params_file="params/derbyshire-2021-22-Q1-published.yaml")
     assert bv.view(ctx).source == "returns"
     assert "cannot be shown" in b.movement_view(ctx).data
-    assert "no ledger" in b.accuracy(ctx)[0].data
+    assert "no ledger" in sra.accuracy(ctx)[0].data
     kv = b.key_variances(ctx).data
     # at least £0.200m and 2%: the lines seed 004 explains (4.4.1-4.4.8) plus additional placements
     assert kv.count("\n### ") == 9 and "#### " not in kv and "Early Help" not in kv

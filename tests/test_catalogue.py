@@ -7,10 +7,10 @@ import re
 import pandas as pd
 import pytest
 
+from pipeline.ingest.inputs import InputError
 from pipeline.measures import catalogue
 from pipeline.measures.benchmarks import SERIES
-from pipeline.ingest.inputs import InputError
-from pipeline.report.sections.performance import measure_table
+from pipeline.measures.table import measure_table
 
 from .conftest import ROOT, SEED004
 

@@ -4,8 +4,8 @@ direction against the previous quarter, and the stale notice in the title block.
 import pandas as pd
 import pytest
 
-from pipeline.report.sections import summary as sections
 from pipeline.quarter.context import open_quarter
+from pipeline.report.sections import data_and_method as sections
 
 from .conftest import copy_project
 
@@ -38,7 +38,7 @@ def test_error_findings_are_labelled_for_readers(ctx, monkeypatch):
 
 
 def test_debt_direction_is_against_the_previous_quarter():
-    from pipeline.report.sections.budget import debt_direction
+    from pipeline.report.sections.savings_risks_accuracy import debt_direction
 
     # the bundled synthetic history's last eight quarters: up over the series, down this quarter
     s = pd.Series([0.052, 0.054, 0.057, 0.050, 0.050, 0.059, 0.082, 0.072],
@@ -56,7 +56,7 @@ def test_debt_direction_is_against_the_previous_quarter():
 
 def test_debt_chart_title_and_thousands_axis_on_the_bundled_history(monkeypatch, tmp_path):
     from pipeline.quarter import budget_view as bv
-    from pipeline.report.sections import budget as b
+    from pipeline.report.sections import savings_risks_accuracy as b
 
     ctx = open_quarter("", work_dir=str(tmp_path / "w"))  # the latest quarter of the bundled data
     h = bv.history(ctx, "aged_debt")
@@ -97,7 +97,7 @@ def test_performance_chart_titles_are_full_and_value_axes_carry_units(monkeypatc
 
     monkeypatch.setattr(p, "chart", spy)
     p.outcome_sections(ctx)
-    t = p._table(ctx)
+    t = p.measures_table(ctx)
     names = set(t["measure"])
     units = dict(zip(t["measure"], t["unit"]))
     assert drawn
@@ -193,10 +193,10 @@ def test_a_build_with_allow_stale_says_so_in_its_title_block(tmp_path_factory):
     """A real (short) build: Quarter 3 scaffolded on Quarter 2's inputs, every stale input allowed."""
     import re
 
-    from pipeline.cli import main
-    from pipeline.quarter.freshness import assess, stale_inputs
-    from pipeline.core.params import load_params
     from pipeline.build.runner import run_quarter
+    from pipeline.cli import main
+    from pipeline.core.params import load_params
+    from pipeline.quarter.freshness import assess, stale_inputs
 
     root = copy_project(tmp_path_factory.mktemp("stale") / "proj")
     mp = pytest.MonkeyPatch()

@@ -10,8 +10,8 @@ import pytest
 from pipeline.finance import budget
 from pipeline.quarter import budget_view as bv
 from pipeline.quarter import placement_bundle as pb
-from pipeline.report.sections import placements as ps
 from pipeline.quarter.context import open_quarter
+from pipeline.report.sections import placements as ps
 
 from .conftest import copy_project
 
@@ -72,9 +72,9 @@ def test_holder_and_projection_side_by_side_and_the_budget_total_follows_the_set
     assert d.at["placements", "full_year_forecast_gbpm"] == pytest.approx(own["projection"])
 
     ctx2 = open_quarter("2026-27-Q2", work_dir=work, root=project)
-    ctx2.params.settings["placements_forecast"] = "budget_holder"
+    ctx2.params.settings.placements_forecast = "budget_holder"
     assert pb.current_year_cost(ctx2) is None and not pb.uses_projection(ctx2)
-    assert "placements" in ctx2.params.settings.get("projected_lines", [])  # the params project the line...
+    assert "placements" in ctx2.params.settings.projected_lines  # the params project the line...
     assert "placements" not in bv.projected(ctx2)  # ...but the setting says the holder's figure is used
     d2 = bv.view(ctx2).detail.set_index("line_id")
     # the budget holder's figure is the line's forecast: not the projection, not the profile projection
@@ -84,10 +84,10 @@ def test_holder_and_projection_side_by_side_and_the_budget_total_follows_the_set
     assert own2["used_source"] == "budget holder" and own2["used"] == pytest.approx(holder)
     assert "uses the budget holder's forecast" in ps.headline(ctx2).data
     # the other lines are projected as the params say
-    assert set(bv.projected(ctx2)) == set(ctx2.params.settings["projected_lines"]) - {"placements"}
+    assert set(bv.projected(ctx2)) == set(ctx2.params.settings.projected_lines) - {"placements"}
 
     ctx3 = open_quarter("2026-27-Q2", work_dir=work, root=project)
-    ctx3.params.settings["placements_forecast"] = "holder"
+    ctx3.params.settings.placements_forecast = "holder"
     with pytest.raises(ValueError, match="placements_forecast"):
         pb.forecast_setting(ctx3)
 

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from pipeline.ingest.inputs import InputError, read_input
 from pipeline.core.params import InputSpec, ParamsError, available_quarters, load_params, resolve_quarter
+from pipeline.ingest.inputs import InputError, read_input
 
 
 def test_bundled_params_load_and_name_sources():
@@ -161,7 +161,7 @@ def test_a_small_count_threshold_below_3_needs_an_override_and_warns_in_the_pack
     f = _params(small_project)
     f.write_text(f.read_text() + "settings:\n  small_count_threshold: 2\n  allow_small_count_threshold: true\n")
     ctx = open_quarter("2021-22-Q1", root=small_project)
-    assert ctx.params.settings["small_count_threshold"] == 2
+    assert ctx.params.settings.small_count_threshold == 2
     found = ctx.findings()
     warn = found[(found["check"] == "small counts") & (found["level"] == "warning")]
     assert len(warn) == 1 and "counts of 1 child are published" in warn.iloc[0]["finding"]
@@ -276,3 +276,27 @@ def test_a_large_commentary_splits_correctly_in_one_pass():
     assert s["section 19999"] == "\nline of section 19999\n"
     assert len(s["huge"]) == len(big) * 820_000 + 1_000_003 and s["huge"].startswith(big)
     assert s["last"] == "\nend\n"
+
+
+def test_settings_are_typed_and_their_defaults_declared_once(small_project):
+    import re
+    from dataclasses import fields
+    from pathlib import Path
+
+    from pipeline.core.params import SETTINGS, Settings
+
+    s = Settings.from_mapping({"placement_paths": 100, "projected_lines": ["a", "b"], "benchmark_authority": " "})
+    assert s.placement_paths == 100 and s.projected_lines == ("a", "b")
+    assert s.small_count_threshold == 5 and s.placement_inflation == 0.03 and s.placement_seed == 2026
+    assert s.benchmark_authority == ""  # blank text takes the default
+    assert set(SETTINGS) == {f.name for f in fields(Settings)}  # the accepted types come from the same fields
+    with pytest.raises(ParamsError, match="nope"):
+        Settings.from_mapping({"nope": 1})
+    # a params file without settings gets the defaults; with a setting, that value
+    assert load_params("2021-22-Q1", small_project).settings == Settings()
+    # no reader repeats a default: settings are read as attributes, never with .get(key, default)
+    root = Path(__file__).resolve().parents[1] / "pipeline"
+    reads = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py") if p.name not in ("params.py", "synthetic.py")
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"settings(\.get\(|\[)", line)]
+    assert reads == []

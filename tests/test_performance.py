@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from pipeline.measures.catalogue import text_rules as catalogue_rules
-from pipeline.report.sections.performance import key_areas, measure_table, said_once
+from pipeline.measures.table import measure_table
+from pipeline.report.sections.performance import key_areas, said_once
 
 from .conftest import ROOT, SEED004, copy_project
 
@@ -109,8 +110,8 @@ def test_key_areas_follow_one_rule_a_rated_measure_is_listed_by_its_rating():
 def test_the_section_for_every_bundled_quarter(bundled, tmp_path, label):
     from IPython.display import HTML
 
-    from pipeline.report.sections import performance as p
     from pipeline.quarter.context import open_quarter
+    from pipeline.report.sections import performance as p
 
     ctx = open_quarter(label, work_dir=str(tmp_path / "w"), root=bundled)
     shown = p.outcome_sections(ctx)

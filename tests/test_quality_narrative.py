@@ -1,10 +1,10 @@
 import pandas as pd
 
-from pipeline.report import narrative
-from pipeline.quarter import quality
-from pipeline.finance.position import position
 from pipeline.core.quarters import Quarter
-from pipeline.report.sections.summary import condense_markers, merge_sources
+from pipeline.finance.position import position
+from pipeline.quarter import quality
+from pipeline.report import narrative
+from pipeline.report.sections.data_and_method import condense_markers, merge_sources
 from tests.conftest import SEED004
 
 

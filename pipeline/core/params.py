@@ -8,7 +8,7 @@ import math
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
@@ -35,6 +35,58 @@ class InputSpec:
     # returns), "returns_history" (a folder of quarter folders of returns), or "" for a table
 
 
+def _setting(default, accepts, doc: str):
+    """A field of ``Settings``: its default, the YAML types it accepts (checked by ``load_params``) and what
+    it means."""
+    return field(default=default, metadata={"accepts": accepts, "doc": doc})
+
+
+NUMBER = (int, float)
+
+
+@dataclass
+class Settings:
+    """The ``settings:`` of a params file, every key declared here once with its type and default. A key the
+    file does not give (or gives as blank text) takes the default; an unknown key is refused by
+    ``load_params``. Read as attributes: ``ctx.params.settings.small_count_threshold``."""
+
+    small_count_threshold: int = _setting(
+        5, int, "counts of children below this are suppressed in tables.xlsx and the pack (DfE uses 5)")
+    allow_small_count_threshold: bool = _setting(
+        False, bool, "true allows a small-count threshold below MIN_SMALL_COUNT_THRESHOLD (the pack then warns)")
+    material_variance_gbpm: float = _setting(0.1, NUMBER, "a line's variance is material from this many £m ...")
+    material_variance_pct: float = _setting(2.0, NUMBER, "... and this percentage of its budget")
+    projected_lines: tuple[str, ...] = _setting(
+        (), list, "service lines projected from this year's spending instead of the budget holder's forecast")
+    placements_line: str = _setting("placements", str, "the budget line the placement projection forecasts")
+    placement_inflation: float = _setting(0.03, NUMBER, "yearly inflation of placement unit costs")
+    placement_paths: int = _setting(1000, int, "simulated paths of the placement model")
+    placement_seed: int = _setting(2026, int, "random seed of the placement model")
+    placements_forecast: str = _setting(
+        "model", str, "the placements line's forecast in the budget total: model (the projection: at each horizon "
+                      "the forecast its own backtest found best, see docs/forecast.md) or budget_holder")
+    benchmark_authority: str = _setting("", str, "the DfE code or name benchmarked (blank: the authority_code)")
+    rating_basis: str = _setting("relative", str, "how measures are rated against target: relative or points")
+    synthetic_calibration: str = _setting("", str, "what the synthetic authority was calibrated to (said in the pack)")
+    measure_grouping: str = _setting("outcome", str, "the catalogue column measures are grouped by")
+    max_quarantine_pct: float = _setting(5.0, NUMBER, "cspack check fails when an input quarantines more rows")
+
+    @classmethod
+    def from_mapping(cls, given: dict) -> Settings:
+        """Settings from a checked ``settings:`` mapping (``_check_setting``); lists become tuples."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(given) - known
+        if unknown:
+            raise ParamsError(f"unknown setting(s) {', '.join(sorted(map(str, unknown)))}")
+        kept = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()
+                if not (isinstance(v, str) and not v.strip())}
+        return cls(**kept)
+
+
+# the type(s) each setting accepts in the YAML, from Settings
+SETTINGS: dict[str, type | tuple] = {f.name: f.metadata["accepts"] for f in fields(Settings)}
+
+
 @dataclass(frozen=True)
 class QuarterParams:
     path: Path
@@ -45,7 +97,7 @@ class QuarterParams:
     data_as_at: date
     inputs: dict[str, InputSpec]
     commentary: Path
-    settings: dict = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
     allow_stale: tuple = ()  # inputs that may stop before the quarter (pipeline/freshness.py)
 
     @property
@@ -56,13 +108,6 @@ class QuarterParams:
 KINDS = ("", "ledger", "ssda903", "returns_history")
 OPTIONAL = ("settings", "allow_stale")
 INPUT_KEYS = ("path", "kind", "group", "description", "source", "synthetic", "allow_outside_project")
-SETTINGS: dict[str, type | tuple] = {
-    "allow_small_count_threshold": bool,
-    "small_count_threshold": int, "material_variance_gbpm": (int, float), "material_variance_pct": (int, float),
-    "projected_lines": list, "placements_line": str, "placement_inflation": (int, float), "placement_paths": int,
-    "placement_seed": int, "placements_forecast": str, "benchmark_authority": str, "rating_basis": str, "synthetic_calibration": str, "measure_grouping": str,
-    "max_quarantine_pct": (int, float),
-}
 # list settings: the type of every element and the most elements allowed
 LIST_SETTINGS: dict[str, tuple[type, int]] = {"projected_lines": (str, 200)}
 # number settings with a range (inclusive); small_count_threshold's floor is MIN_SMALL_COUNT_THRESHOLD
@@ -268,8 +313,8 @@ def _short(v) -> str:
 def settings_findings(params: "QuarterParams") -> list[dict]:
     """Data-quality findings (``quality.FINDING_COLUMNS``) the params themselves call for: a small-count
     threshold below the usual floor, allowed by an explicit override, is a warning in the pack."""
-    t = params.settings.get("small_count_threshold")
-    if isinstance(t, int) and t < MIN_SMALL_COUNT_THRESHOLD:
+    t = params.settings.small_count_threshold
+    if t < MIN_SMALL_COUNT_THRESHOLD:
         shown = "no count is suppressed" if t <= 1 else f"counts of {t - 1} child are published" if t == 2 else ""
         return [{"input": "Disclosure control", "check": "small counts",
                  "finding": f"Small counts of children are not suppressed as usual: {shown} (DfE's tables suppress "
@@ -402,4 +447,4 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
     return QuarterParams(path=path, authority=str(raw["authority"]),
                          authority_code=str(raw["authority_code"]), portfolio=str(raw["portfolio"]),
                          quarter=q, data_as_at=as_at, inputs=inputs, commentary=commentary,
-                         settings=dict(raw.get("settings") or {}), allow_stale=tuple(allow_stale))
+                         settings=Settings.from_mapping(settings), allow_stale=tuple(allow_stale))

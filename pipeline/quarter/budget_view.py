@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.core.quarters import Quarter
 from pipeline.finance import budget
 from pipeline.quarter import placement_bundle as pb
 from pipeline.quarter.context import QuarterContext
@@ -42,7 +43,7 @@ def projected(ctx: QuarterContext) -> tuple[str, ...]:
     """The lines projected from this year's spending instead of the budget holder's forecast
     (settings.projected_lines), less the placements line when settings.placements_forecast says
     ``budget_holder``: then the holder's figure is the one used (projected only where the ledger has none)."""
-    lines = tuple(ctx.params.settings.get("projected_lines", []) or [])
+    lines = tuple(ctx.params.settings.projected_lines)
     if pb.forecast_setting(ctx) == "budget_holder":
         lines = tuple(x for x in lines if x != pb.placements_line(ctx))
     return lines
@@ -52,12 +53,7 @@ def view(ctx: QuarterContext) -> BudgetView:
     """The quarter's budget lines: from the ledger when the params name one (budget holders' forecasts,
     projected where missing or where settings.projected_lines says), else the budget lines input.
     Computed once per context (a new ``open_quarter`` recomputes)."""
-    cached = getattr(ctx, "_budget_view", None)
-    if cached is not None:
-        return cached
-    v = make_view(ctx)
-    object.__setattr__(ctx, "_budget_view", v)
-    return v
+    return ctx.cached("budget_view", lambda: make_view(ctx))
 
 
 def make_view(ctx: QuarterContext) -> BudgetView:
@@ -104,26 +100,9 @@ def position_path(ctx: QuarterContext) -> pd.DataFrame:
     """Forecast position at each quarter end of this year and last year, from the ledger or the history."""
     v = view(ctx)
     fy, q = ctx.quarter.fy, ctx.quarter.q
-    prev_fy = f"{int(fy[:4]) - 1}-{int(fy[:4]) % 100:02d}"
+    prev_fy = Quarter(ctx.quarter.fy_start - 1, 4).fy
     if v.source == "ledger":
-        cached = getattr(ctx, "_budget_path", None)
-        if cached is not None:
-            return cached
-        cur = budget.forecast_path(v.ledger, fy, q, projected(ctx))
-        last = budget.forecast_path(v.ledger, prev_fy, 4, projected(ctx))
-        out = pd.concat([last, cur], ignore_index=True)
-        # one figure per quantity: this quarter's rows are the forecasts the pack uses (the placement
-        # projection where it forecasts a line); what the earlier quarters' method gives now is kept
-        # beside them, so the change of method can be stated rather than hidden in the movement
-        here = (out["financial_year"] == fy) & (out["quarter"] == q)
-        if here.any():
-            used = v.position.lines.set_index("line_id")["full_year_forecast_gbpm"]
-            was = out.loc[here, "full_year_forecast_gbpm"]
-            object.__setattr__(ctx, "_path_method_now", float((was - out.loc[here, "controllable_budget_gbpm"]).sum()))
-            out.loc[here, "full_year_forecast_gbpm"] = out.loc[here, "line_id"].map(used).fillna(was)
-            out["variance_gbpm"] = out["full_year_forecast_gbpm"] - out["controllable_budget_gbpm"]
-        object.__setattr__(ctx, "_budget_path", out)
-        return out
+        return ctx.cached("budget_path", lambda: _ledger_path(ctx, v, fy, q, prev_fy))
     h = history(ctx, "budget_lines")
     if h is None:
         return pd.DataFrame()
@@ -132,13 +111,34 @@ def position_path(ctx: QuarterContext) -> pd.DataFrame:
     return h[h["financial_year"].isin([prev_fy, fy])]
 
 
+def path_method_now(ctx: QuarterContext) -> float | None:
+    """What the earlier quarters' forecasting method gives now for this quarter's variance (£m), when the
+    ledger's path was computed (``position_path``); None otherwise."""
+    return ctx.cache.get("path_method_now")
+
+
+def _ledger_path(ctx: QuarterContext, v: BudgetView, fy: str, q: int, prev_fy: str) -> pd.DataFrame:
+    cur = budget.forecast_path(v.ledger, fy, q, projected(ctx))
+    last = budget.forecast_path(v.ledger, prev_fy, 4, projected(ctx))
+    out = pd.concat([last, cur], ignore_index=True)
+    # one figure per quantity: this quarter's rows are the forecasts the pack uses (the placement
+    # projection where it forecasts a line); what the earlier quarters' method gives now is kept
+    # beside them, so the change of method can be stated rather than hidden in the movement
+    here = (out["financial_year"] == fy) & (out["quarter"] == q)
+    if here.any():
+        used = v.position.lines.set_index("line_id")["full_year_forecast_gbpm"]
+        was = out.loc[here, "full_year_forecast_gbpm"]
+        ctx.cache["path_method_now"] = float((was - out.loc[here, "controllable_budget_gbpm"]).sum())
+        out.loc[here, "full_year_forecast_gbpm"] = out.loc[here, "line_id"].map(used).fillna(was)
+        out["variance_gbpm"] = out["full_year_forecast_gbpm"] - out["controllable_budget_gbpm"]
+    return out
+
+
 def previous(ctx: QuarterContext, family: str) -> pd.DataFrame | None:
     h = history(ctx, family)
     if h is None:
         return None
-    q = ctx.quarter
-    prev = f"{q.fy}-Q{q.q - 1}" if q.q > 1 else f"{int(q.fy[:4]) - 1}-{int(q.fy[:4]) % 100:02d}-Q4"
-    d = h[h["quarter"] == prev]
+    d = h[h["quarter"] == ctx.quarter.previous().label]
     return d if len(d) else None
 
 

@@ -53,7 +53,7 @@ def cache_key(ctx: QuarterContext) -> str:
         if f.exists():
             h.update(f.read_bytes())
     folder_hash(h, "placements", "ingest/ssda903", "quarter/placement_bundle.py")
-    h.update(json.dumps({k: ctx.params.settings.get(k) for k in ("placement_inflation", "placement_paths",
+    h.update(json.dumps({k: getattr(ctx.params.settings, k) for k in ("placement_inflation", "placement_paths",
                                                                    "placement_seed")}, sort_keys=True).encode())
     h.update(ctx.params.data_as_at.isoformat().encode())
     return h.hexdigest()
@@ -61,9 +61,10 @@ def cache_key(ctx: QuarterContext) -> str:
 
 def bundle(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     """The model's results as tables (computed once per inputs and code; see the module docstring)."""
-    cached = getattr(ctx, "_placement_bundle", None)
-    if cached is not None:
-        return cached
+    return ctx.cached("placement_bundle", lambda: _load_or_compute(ctx))
+
+
+def _load_or_compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     d = ctx.work_dir / "derived" / "placements"
     key = cache_key(ctx)
     if (d / "key.txt").exists() and (d / "key.txt").read_text() == key:
@@ -76,13 +77,12 @@ def bundle(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
         for name, df in out.items():
             df.to_parquet(d / f"{name}.parquet", index=False)
         (d / "key.txt").write_text(key)
-    object.__setattr__(ctx, "_placement_bundle", out)
     return out
 
 
 def model_settings(ctx):
     s = ctx.params.settings
-    return float(s.get("placement_inflation", 0.03)), int(s.get("placement_paths", 1000)), int(s.get("placement_seed", 2026))
+    return float(s.placement_inflation), int(s.placement_paths), int(s.placement_seed)
 
 
 def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
@@ -187,13 +187,10 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
 FORECAST_SETTINGS = ("model", "budget_holder")
 
 
-DEFAULT_FORECAST = "model"  # the projection: at each horizon the forecast its own backtest found best (see docs/forecast.md)
-
-
 def forecast_setting(ctx: QuarterContext) -> str:
     """Which placements forecast the budget total uses: settings.placements_forecast, ``model`` (the
     placement projection, default) or ``budget_holder`` (the ledger's forecast for the line)."""
-    v = str(ctx.params.settings.get("placements_forecast", DEFAULT_FORECAST) or DEFAULT_FORECAST).strip().lower()
+    v = ctx.params.settings.placements_forecast.strip().lower()
     if v not in FORECAST_SETTINGS:
         raise ValueError(f"params settings.placements_forecast is {v!r}: expected one of {', '.join(FORECAST_SETTINGS)}")
     return v
@@ -222,5 +219,5 @@ def current_year_cost(ctx: QuarterContext) -> dict | None:
 
 def placements_line(ctx) -> str:
     """The budget line the placement projection forecasts (settings.placements_line)."""
-    return str(ctx.params.settings.get("placements_line", "placements"))
+    return ctx.params.settings.placements_line
 

@@ -57,7 +57,7 @@ def data_summary(register: pd.DataFrame, quarantine: pd.DataFrame) -> str:
             f"{number(int(register['rows_kept'].sum()))} rows were kept, {number(dropped)} dropped by rule "
             f"(subtotals, blank rows, episodes repeated across returns) and "
             f"{number(int(register['rows_quarantined'].sum()))} quarantined")
-    text += (f" (reasons listed below)." if len(quarantine) else ", so every row read is used.")
+    text += (" (reasons listed below)." if len(quarantine) else ", so every row read is used.")
     if synthetic.any():
         text += f" {plural(int(synthetic.sum()), 'input')} are synthetic and labelled so wherever they appear."
     else:

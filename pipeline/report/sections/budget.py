@@ -1,44 +1,40 @@
-"""What the budget notebook displays (seed 004, sections 4.3-4.10, and forecast accuracy). Each
-function publishes its table to tables.xlsx and returns something to ``display()``."""
+"""Notebook 20, the budget forecast (seed 004, sections 4.3-4.5). The budget table, the movements since the
+previous quarter, the forecast by quarter and the forecast sources are computed (``forecast_rows``,
+``movements_table``, ``variance_by_quarter``, ``sources_table``), published by the notebook (``publish``,
+sheets and titles in ``TABLES``, or ``ctx.publish``) and rendered (``render_*``); the one-call forms
+(``forecast_table``, ``movement_view``, ``path_figure``, ``forecast_sources``) do the three steps. The
+forecast text and key variances are sentences on the same figures."""
 
 from __future__ import annotations
 
-import math
-import re
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import HTML, Markdown
-from matplotlib.ticker import FuncFormatter
 
-from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, period_words, plural, spend_phrase
+from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, spend_phrase
 from pipeline.finance import budget
-from pipeline.quarter.budget_view import history, optional, position_path, previous, projected, view
+from pipeline.quarter.budget_view import path_method_now, position_path, view
 from pipeline.quarter.context import QuarterContext
 from pipeline.quarter.freshness import ledger_coverage, month_words
+from pipeline.report.commentary import missing_commentary
 from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, chart, escape_md, table_html, titled
-from pipeline.report.sections.summary import missing_commentary
 
 FORECAST = "Budget forecast"
 VARIANCES = "Key variances"
-SAVINGS = "Budget savings, growth, risks, reserves, debt and traded services"
-ACCURACY = "Forecast accuracy"
+# sheet of tables.xlsx -> title ({fy} and {q}: the quarter's), for the tables the notebook publishes itself
+TABLES = {"budget_forecast": "Budget forecast by service line, {fy} Quarter {q}",
+          "budget_forecast_sources": "Forecast sources and statistical cross-check",
+          "budget_forecast_by_quarter": "Total forecast under (-)/over spend at each quarter end"}
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES``) in the budget forecast section; nothing
+    when it is None. Returns ``df``."""
+    if df is not None:
+        ctx.publish(sheet, df, TABLES[sheet].format(fy=ctx.quarter.fy, q=ctx.quarter.q), FORECAST)
+    return df
 
 
 def _fmt_table():
@@ -89,10 +85,21 @@ def forecast_text(ctx: QuarterContext) -> Markdown:
 
 
 def forecast_table(ctx: QuarterContext) -> HTML:
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    t = forecast_rows(ctx)
+    publish(ctx, "budget_forecast", t.drop(columns="row_kind"))
+    return render_forecast(ctx, t)
+
+
+def forecast_rows(ctx: QuarterContext) -> pd.DataFrame:
+    """The budget table of the pack: each service line's budget, forecast and variance, the total and the
+    total after additional funding, in the report's layout (``finance.budget.forecast_table``); ``row_kind``
+    marks the total rows (left out of the published table)."""
+    return budget.forecast_table(view(ctx).position)
+
+
+def render_forecast(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
     p = view(ctx).position
-    t = budget.forecast_table(p)
-    ctx.publish("budget_forecast", t.drop(columns="row_kind"),
-                f"Budget forecast by service line, {ctx.quarter.fy} Quarter {ctx.quarter.q}", FORECAST)
     money, fmt = _fmt_table()
     totals = [i for i, k in enumerate(t["row_kind"]) if k in ("total", "total_after")]
     return HTML(table_html(t.drop(columns="row_kind"),
@@ -103,18 +110,28 @@ def forecast_table(ctx: QuarterContext) -> HTML:
 
 
 def forecast_sources(ctx: QuarterContext):
-    """Per line: the forecast used, where it came from, and the profile projection with its range."""
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_sources(publish(ctx, "budget_forecast_sources", sources_table(ctx)))
+
+
+def sources_table(ctx: QuarterContext) -> pd.DataFrame | None:
+    """Per line: the forecast used, where it came from, and the profile projection with its range; None when
+    the quarter has no ledger (forecasts as published)."""
     v = view(ctx)
     if v.source != "ledger":
-        return Markdown("*No ledger is among this quarter's inputs, so forecasts are as published and no "
-                        "statistical cross-check is possible.*")
+        return None
     d = v.detail
-    t = pd.DataFrame({"Service line": d["service_line"], "Year-to-date actual £m": d["ytd_actual_gbpm"],
+    return pd.DataFrame({"Service line": d["service_line"], "Year-to-date actual £m": d["ytd_actual_gbpm"],
                       "Forecast used £m": d["full_year_forecast_gbpm"], "Source of forecast": d["forecast_source"],
                       "Budget holder's forecast £m": d["holder_forecast_gbpm"],
                       "Profile projection £m": d["projection_gbpm"], "80% range low £m": d["low_gbpm"],
                       "80% range high £m": d["high_gbpm"]})
-    ctx.publish("budget_forecast_sources", t, "Forecast sources and statistical cross-check", FORECAST)
+
+
+def render_sources(t: pd.DataFrame | None):
+    if t is None:
+        return Markdown("*No ledger is among this quarter's inputs, so forecasts are as published and no "
+                        "statistical cross-check is possible.*")
     shown = t.drop(columns=["80% range low £m", "80% range high £m"]).assign(**{
         "Projection range (80%) £m": [f"{gbpm_plain(a)} to {gbpm_plain(b)}" if pd.notna(a) else "none"
                                       for a, b in zip(t["80% range low £m"], t["80% range high £m"])]})
@@ -127,26 +144,54 @@ def forecast_sources(ctx: QuarterContext):
                                 "of the projections those years imply (their min to max when fewer than three)."))
 
 
+@dataclass
+class Movements:
+    """Each line's forecast under (-) / over spend now against the previous quarter end (``table``, from
+    ``finance.budget.movements``, with a sentence per line in ``text``), that quarter's ``label`` (Q1, or
+    2025-26 Q4) and its total (``total_before``, £m)."""
+
+    table: pd.DataFrame
+    label: str
+    total_before: float
+
+    def published(self) -> pd.DataFrame:
+        """The table as tables.xlsx holds it, with the report's column names."""
+        return self.table.drop(columns=["line_id", "text"]).rename(columns={
+            "service_line": "Service line", "variance_gbpm": "Forecast under (-)/over spend now £m",
+            "previous_variance_gbpm": f"At {self.label} £m", "change_gbpm": "Change £m"})
 
 
 def movement_view(ctx: QuarterContext):
-    fy, q = ctx.quarter.fy, ctx.quarter.q
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    m = movements_table(ctx)
+    if m is not None:
+        ctx.publish("budget_movements", m.published(), f"Movement since {m.label}", FORECAST)
+    return render_movements(ctx, m)
+
+
+def movements_table(ctx: QuarterContext) -> Movements | None:
+    """The movement of each line's forecast since the previous quarter end (``Quarter.previous()``); None
+    when that quarter's forecast is not in the inputs."""
+    fy = ctx.quarter.fy
     path = position_path(ctx)
-    prev = (fy, q - 1) if q > 1 else (f"{int(fy[:4]) - 1}-{int(fy[:4]) % 100:02d}", 4)
-    before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
+    pq = ctx.quarter.previous()
+    before = path[(path["financial_year"] == pq.fy) & (path["quarter"] == pq.q)] if len(path) else path
     if not len(before):
-        return Markdown(f"*No forecast for {prev[0]} Quarter {prev[1]} is in this quarter's inputs, so movements "
+        return None
+    label = f"Q{pq.q}" if pq.fy == fy else f"{pq.fy} Q4"
+    m = budget.movements(view(ctx).position.lines, before, label)
+    return Movements(m, label, float(before["variance_gbpm"].sum()))
+
+
+def render_movements(ctx: QuarterContext, mv: Movements | None):
+    if mv is None:
+        pq = ctx.quarter.previous()
+        return Markdown(f"*No forecast for {pq.fy} Quarter {pq.q} is in this quarter's inputs, so movements "
                         "since the previous quarter cannot be shown.*")
-    label = f"Q{prev[1]}" if prev[0] == fy else f"{prev[0]} Q4"
-    now = view(ctx).position.lines
-    m = budget.movements(now, before, label)
-    ctx.publish("budget_movements", m.drop(columns=["line_id", "text"]).rename(columns={
-        "service_line": "Service line", "variance_gbpm": "Forecast under (-)/over spend now £m",
-        "previous_variance_gbpm": f"At {label} £m", "change_gbpm": "Change £m"}), f"Movement since {label}", FORECAST)
+    m, label, total_before = mv.table, mv.label, mv.total_before
     order = m.reindex(m["change_gbpm"].abs().sort_values(ascending=False).index)
     lines = [f"- {escape_md(t)}" for t in order["text"]]
     total_now = view(ctx).position.variance
-    total_before = float(before["variance_gbpm"].sum())
     head = (f"The total forecast is now {spend_phrase(total_now)}, against {spend_phrase(total_before)} at {label}: "
             f"a change of {gbpm(total_now - total_before, signed=True)}. By line, largest change first:")
     note = ""
@@ -168,18 +213,32 @@ def _method_change(ctx: QuarterContext) -> tuple[float, str] | None:
         return None
     pp = d[d["forecast_source"].str.startswith("placement projection")]
     position_path(ctx)
-    now = getattr(ctx, "_path_method_now", None)
+    now = path_method_now(ctx)
     if not len(pp) or now is None:
         return None
     return now, str(pp.iloc[0].get("short_name") or pp.iloc[0]["service_line"])
 
 
 def path_figure(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_path(ctx, publish(ctx, "budget_forecast_by_quarter", variance_by_quarter(ctx)))
+
+
+def variance_by_quarter(ctx: QuarterContext) -> pd.DataFrame | None:
+    """The total forecast under (-) / over spend (£m) at each quarter end of last year and this
+    (``quarter.budget_view.position_path``); None when the earlier quarters are not in the inputs."""
     path = position_path(ctx)
     if not len(path):
+        return None
+    tot = path.groupby(["financial_year", "quarter"], as_index=False)["variance_gbpm"].sum()
+    return tot.rename(columns={"variance_gbpm": "forecast_variance_gbpm"})
+
+
+def render_path(ctx: QuarterContext, by_quarter: pd.DataFrame | None):
+    if by_quarter is None:
         return Markdown("*Earlier quarters are not in this quarter's inputs, so the forecast cannot be charted "
                         "quarter by quarter.*")
-    tot = path.groupby(["financial_year", "quarter"], as_index=False)["variance_gbpm"].sum()
+    tot = by_quarter.rename(columns={"forecast_variance_gbpm": "variance_gbpm"})
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     years = sorted(tot["financial_year"].unique())
     colours = {y: c for y, c in zip(years, [FOCUS_GREY, DARK_BLUE][-len(years):])}
@@ -207,8 +266,6 @@ def path_figure(ctx: QuarterContext):
         sub += (f". This quarter's {budget.in_sentence(mc[1])} forecast is the placement projection; earlier "
                 "quarters' the spending-profile projection")
     titled(fig, ax, title, sub)
-    ctx.publish("budget_forecast_by_quarter", tot.rename(columns={"variance_gbpm": "forecast_variance_gbpm"}),
-                "Total forecast under (-)/over spend at each quarter end", FORECAST)
     parts = "; ".join(f"{r.financial_year} Q{r.quarter} {gbpm(r.variance_gbpm)}" for r in tot.itertuples())
     return chart(fig, f"Bar chart of the total forecast under (-) or over spend at each quarter end: {parts}.")
 
@@ -217,12 +274,13 @@ def path_figure(ctx: QuarterContext):
 def key_variances(ctx: QuarterContext) -> Markdown:
     v = view(ctx)
     s = ctx.params.settings
-    lo_m, lo_p = float(s.get("material_variance_gbpm", 0.1)), float(s.get("material_variance_pct", 2.0))
+    lo_m, lo_p = float(s.material_variance_gbpm), float(s.material_variance_pct)
     lines = v.position.lines
     mat = budget.material_lines(lines, lo_m, lo_p)
     path = position_path(ctx)
-    fy, q = ctx.quarter.fy, ctx.quarter.q
-    prev = (fy, q - 1) if q > 1 else (f"{int(fy[:4]) - 1}-{int(fy[:4]) % 100:02d}", 4)
+    fy = ctx.quarter.fy
+    pq = ctx.quarter.previous()
+    prev = (pq.fy, pq.q)
     before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
     moves = budget.movements(mat, before, f"Q{prev[1]}" if prev[0] == fy else f"{prev[0]} Q4").set_index("line_id") \
         if len(before) else None
@@ -278,241 +336,3 @@ def _line_commentary(ctx: QuarterContext, r) -> str:
     return ""
 
 
-# ---- savings, growth, risks, reserves, debt, traded -----------------------------------------------------
-def savings(ctx: QuarterContext):
-    ini = optional(ctx, "savings_initiatives")
-    if ini is None:
-        return [Markdown("*No budget savings input among this quarter's inputs.*")]
-    t, s = budget.savings_table(ini, optional(ctx, "savings_targets"))
-    ctx.publish("budget_savings", t, "Budget savings initiatives", SAVINGS)
-    text = ""
-    if not math.isnan(s["target"]):
-        text = (f"Savings targets total {gbpm(s['target'])}. Initiatives identified total {gbpm(s['identified'])}, "
-                f"leaving {gbpm(s['unidentified'])} of the target without an identified initiative. ")
-    text += (f"It is forecast that {gbpm(s['achieved'])} of savings will be achieved by the year end: a shortfall of "
-             f"{gbpm(-s['shortfall'])} against the initiatives, with {plural(s['n_shortfall'], 'initiative')} of "
-             f"{s['n']} short.") if s["shortfall"] < 0 else \
-        f"The initiatives are forecast to deliver {gbpm(s['achieved'])}, in full."
-    money = [c for c in t.columns if c.endswith("£m")]
-    parts = [table_html(t, "Budget savings initiatives", {c: gbpm_plain for c in money}, numeric=money,
-                        total_rows=[i for i, n in enumerate(t["Initiative"]) if n.startswith(("Total", "Shortfall"))],
-                        note="Shortfall (-) / additional savings achieved. ✓ achieved in full; ✗ shortfall.")]
-    targets = optional(ctx, "savings_targets")
-    if targets is not None and len(targets):
-        tt = pd.concat([targets[["component", "budget_reduction_gbpm"]],
-                        pd.DataFrame([{"component": "Budget Savings Target",
-                                       "budget_reduction_gbpm": float(targets["budget_reduction_gbpm"].sum())}])])
-        tt.columns = ["", "Budget Reduction Amount £m"]
-        ctx.publish("budget_savings_targets", tt, "Budget savings targets", SAVINGS)
-        parts.append(table_html(tt, "Budget savings targets", {"Budget Reduction Amount £m": gbpm_plain},
-                                numeric=["Budget Reduction Amount £m"], total_rows=[len(tt) - 1]))
-    notes = optional(ctx, "savings_notes")
-    if notes is not None and len(notes):
-        parts.append("<p class='table-note'>Notes: " + " ".join(
-            f"{escape_html(n)}. {escape_html(str(x).strip().rstrip('.;'))}." for n, x in zip(notes["note"], notes["text"]))
-            + "</p>")
-    return [Markdown(text), HTML("".join(parts))]
-
-
-def escape_html(text) -> str:
-    import html
-
-    return html.escape(str(text))
-
-
-def growth(ctx: QuarterContext):
-    g = optional(ctx, "growth_items")
-    if g is None:
-        return [Markdown("*No growth items input among this quarter's inputs.*")]
-    t = pd.DataFrame({"Item": g["item"], "£m": g["amount_gbpm"], "Kind": g["kind"]})
-    ctx.publish("budget_growth", t, "Growth items and one-off funding", SAVINGS)
-    by = g.groupby("kind")["amount_gbpm"].sum()
-    text = (f"The portfolio received {gbpm(float(g['amount_gbpm'].sum()))} of additional budget allocations in "
-            f"{ctx.quarter.fy}: " + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ".")
-    parts = [table_html(t, "Growth items and one-off funding", {"£m": gbpm_plain}, numeric=["£m"])]
-    one = optional(ctx, "one_off_items")
-    if one is not None and len(one):
-        o = pd.DataFrame({"Kind": one["kind"], "£m": one["amount_gbpm"], "Description": one["description"]})
-        ctx.publish("budget_one_off_items", o, "Significant one-off items in the forecast", SAVINGS)
-        parts.append(table_html(o, "Significant one-off items in the forecast", {"£m": gbpm_plain}, numeric=["£m"]))
-    return [Markdown(text), HTML("".join(parts))]
-
-
-def risks(ctx: QuarterContext):
-    r = optional(ctx, "financial_risks")
-    if r is None:
-        return [Markdown("*No financial risks input among this quarter's inputs.*")]
-    p = view(ctx).position
-    variance = p.variance_after if len(p.funding) else p.variance
-    t, s = budget.risk_table(r, variance)
-    out = pd.DataFrame({"Service": t["service"], "Risk": t["risk"], "Sensitivity £m": t["sensitivity_gbpm"],
-                        "Likelihood (1 low, 5 high)": t["likelihood"], "Assumed probability": t["probability"] * 100,
-                        "Expected impact £m": t["expected_gbpm"]})
-    ctx.publish("budget_risks", out, "Financial risks with expected impact", SAVINGS)
-    text = (f"{plural(len(t), 'risk')} could add up to {gbpm(s['all'])} to the forecast. Weighting each by the probability "
-            f"its likelihood stands for, the risk-adjusted forecast is {spend_phrase(s['central'])}, within a range from "
-            f"{spend_phrase(s['variance'])} (no risk occurs) to {spend_phrase(s['high'])} (every risk occurs).")
-    return [Markdown(text), HTML(table_html(out, "Financial risks", {"Sensitivity £m": gbpm_plain, "Expected impact £m": gbpm_plain,
-                                                                    "Assumed probability": lambda v: pct(v, 0)},
-                                            numeric=["Sensitivity £m", "Likelihood (1 low, 5 high)", "Assumed probability",
-                                                     "Expected impact £m"],
-                                            note="Sensitivity: the potential negative impact on the outturn should the event "
-                                                 "occur. Probabilities assumed for likelihoods 1 to 5: 10%, 30%, 50%, 70%, 90%."))]
-
-
-
-
-def reserves(ctx: QuarterContext):
-    r = optional(ctx, "earmarked_reserves")
-    if r is None:
-        return [Markdown("*No earmarked reserves input among this quarter's inputs.*")]
-    prev = previous(ctx, "earmarked_reserves")
-    t = budget.reserves_table(r, prev)
-    ctx.publish("budget_reserves", t, "Earmarked reserves", SAVINGS)
-    basis = "against the previous quarter's balances" if prev is not None else "as the return states them"
-    text = f"Earmarked reserves totalling {gbpm(float(t['£m'].iloc[-1]))} are held to support future expenditure."
-    return [Markdown(text), HTML(table_html(t, "Earmarked reserves", {"£m": gbpm_plain}, numeric=["£m"], total_rows=[len(t) - 1],
-                                            note=f"Movement over the quarter, {basis}: ↑ increased; = unchanged; ▼ decreased."))]
-
-
-def debt(ctx: QuarterContext):
-    d = optional(ctx, "aged_debt")
-    if d is None:
-        return [Markdown("*No aged debt input among this quarter's inputs.*")]
-    prev = previous(ctx, "aged_debt")
-    if prev is not None:
-        before = prev.set_index("age_band")["amount_gbpm"]
-        d = d.assign(movement=[budget.movement(a, before.get(b, math.nan)) for b, a in zip(d["age_band"], d["amount_gbpm"])])
-    t = budget.debt_table(d)
-    ctx.publish("budget_aged_debt", t, "Aged debt profile", SAVINGS)
-    out = [HTML(table_html(t, "Debt position", {"£m": gbpm_plain, "% of total": lambda v: "" if pd.isna(v) else pct(v)},
-                           numeric=["£m", "% of total"], total_rows=[len(t) - 1],
-                           note="Movement against the previous quarter: ↑ increased; = unchanged; ▼ decreased."))]
-    w = optional(ctx, "debt_written_off")
-    if w is not None and len(w):
-        out.append(Markdown(f"In the {escape_md(period_words(w['period'].iloc[-1]))} the value of debt written off totals "
-                            f"{gbpm(float(w['amount_gbpm'].iloc[-1]))}."))
-    h = history(ctx, "aged_debt")
-    if h is not None and h["quarter"].nunique() > 1:
-        out.append(_debt_chart(ctx, h))
-    return out
-
-
-def _direction(a: float, b: float) -> str:
-    return "risen" if b > a + 0.0005 else "fallen" if b < a - 0.0005 else "unchanged"
-
-
-def debt_direction(totals: pd.Series) -> tuple[str, str]:
-    """The debt chart's title: the direction against the previous quarter (never against the start of
-    the series); and, separately labelled, the change since the first quarter shown when there are more
-    than two. ``totals``: debt outstanding (£m) by quarter, oldest first."""
-    prev, last = float(totals.iloc[-2]), float(totals.iloc[-1])
-    d = _direction(prev, last)
-    title = (f"Debt outstanding is unchanged this quarter at {gbpm(last)}" if d == "unchanged" else
-             f"Debt outstanding has {d} this quarter, from {gbpm(prev)} to {gbpm(last)}")
-    if len(totals) < 3:
-        return title, ""
-    first, start = float(totals.iloc[0]), re.sub(r"-Q(\d)$", r" Q\1", str(totals.index[0]))
-    d0 = _direction(first, last)
-    since = (f"unchanged since {start}" if d0 == "unchanged" else
-             f"{'up' if d0 == 'risen' else 'down'} from {gbpm(first)} in {start}")
-    return title, since
-
-
-def _debt_chart(ctx: QuarterContext, h: pd.DataFrame):
-    last8 = sorted(h["quarter"].unique())[-8:]
-    h = h[h["quarter"].isin(last8)]
-    order = list(dict.fromkeys(h["age_band"]))
-    piv = h.pivot_table(index="quarter", columns="age_band", values="amount_gbpm", aggfunc="sum").reindex(columns=order)
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    colours = ["#12436D", "#2073BC", "#6BACE6", "#28A197", "#F46A25", "#801650"]
-    bottom = pd.Series(0.0, index=piv.index)
-    hatches = ["", "//", "..", "xx", "\\\\", "--"]
-    for i, band in enumerate(order):
-        ax.bar(piv.index, piv[band].fillna(0), bottom=bottom, color=colours[i % 6], hatch=hatches[i % 6],
-               edgecolor="white", linewidth=0.5, label=band)
-        bottom += piv[band].fillna(0)
-    thousands = float(bottom.max()) < 1  # below £1m the axis reads in £ thousands, not steps of £0.025m
-    if thousands:
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v * 1000:,.0f}k"))
-    ax.set_ylabel("Debt outstanding, " + ("£ thousands" if thousands else "£m"))
-    ax.legend(frameon=False, fontsize=7, ncol=3, loc="upper left")
-    ax.tick_params(axis="x", labelsize=8, rotation=30)
-    title, since = debt_direction(bottom)
-    titled(fig, ax, title, f"Aged debt by age band at each quarter end, {'£ thousands' if thousands else '£m'}"
-                           f"{'; ' + since if since else ''}; {ctx.params.authority}")
-    totals = "; ".join(f"{q} {gbpm(v)}" for q, v in bottom.items())
-    return chart(fig, f"Stacked bar chart of aged debt by age band over the last {len(piv)} quarters; totals: {totals}.")
-
-
-def _traded_part(ctx: QuarterContext, t: pd.DataFrame, name: str, title: str, sentence: str, note: str) -> list:
-    ctx.publish(name, t, title, SAVINGS)
-    money = [c for c in t.columns if c.endswith("£m")]
-    return [Markdown(sentence), HTML(table_html(t, title, {c: gbpm_plain for c in money}, numeric=money, note=note))]
-
-
-def traded(ctx: QuarterContext):
-    f, p = budget.traded_tables(optional(ctx, "traded_fully"), optional(ctx, "traded_partially"))
-    out = []
-    if len(f):
-        net = float(f["Forecast Contribution/Deficit(-) to General Overheads £m"].sum())
-        out += _traded_part(ctx, f, "budget_traded_fully", "Fully traded areas",
-                            f"Fully traded areas are forecast to make a net {'contribution' if net >= 0 else 'deficit'} "
-                            f"of {gbpm(abs(net))} to general overheads.",
-                            "Contribution / deficit (-) to general overheads = projected income less expenditure.")
-    if len(p):
-        net = float(p["Forecast Excess/Shortfall(-) compared to Target £m"].sum())
-        out += _traded_part(ctx, p, "budget_traded_partially", "Partially traded areas",
-                            f"Partially traded areas are forecast to {'exceed' if net >= 0 else 'fall short of'} their "
-                            f"income targets by {gbpm(abs(net))} in total.",
-                            "Excess / shortfall (-) against the budgeted income target.")
-    return out or [Markdown("*No traded services inputs among this quarter's inputs.*")]
-
-
-# ---- forecast accuracy -------------------------------------------------------------------------------
-def accuracy(ctx: QuarterContext):
-    v = view(ctx)
-    if v.source != "ledger":
-        return [Markdown("*Forecast accuracy needs the ledgers of completed years (each quarter's forecast against "
-                         "the final outturn); this quarter's params name no ledger.*")]
-    acc = budget.forecast_accuracy(v.ledger, ctx.quarter.fy, projected(ctx))
-    if not len(acc):
-        return [Markdown("*The ledger holds no complete earlier year, so forecast accuracy cannot be measured yet.*")]
-    ctx.publish("forecast_accuracy", acc, "Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)
-    tot = acc[acc["line_id"] == "total"]
-    by_q = tot.groupby("quarter")["error_pct"].apply(lambda s: s.abs().mean())
-    text = (f"Over {plural(tot['financial_year'].nunique(), 'completed year')} ({tot['financial_year'].min()} to "
-            f"{tot['financial_year'].max()}), the total forecast at Quarter 1 was on average {pct(by_q.get(1))} away "
-            f"from the final outturn, at Quarter 2 {pct(by_q.get(2))}, at Quarter 3 {pct(by_q.get(3))} and at Quarter 4 "
-            f"{pct(by_q.get(4))}. No published report shows this: it is how far to trust this quarter's forecast.")
-    lines = acc[acc["line_id"] != "total"]
-    worst = lines[lines["quarter"] == 1].groupby("service_line")["error_pct"].apply(lambda s: s.abs().mean()).sort_values()
-    if len(worst):
-        text += (f" By line, Quarter 1 forecasts were least accurate for {escape_md(worst.index[-1])} (on average "
-                 f"{pct(worst.iloc[-1])} from outturn) and most accurate for {escape_md(worst.index[0])} ({pct(worst.iloc[0])}).")
-    t = tot.pivot_table(index="financial_year", columns="quarter", values="error_gbpm").reset_index()
-    t.columns = ["Year"] + [f"Q{c} forecast less outturn £m" for c in t.columns[1:]]
-    t.insert(1, "Final outturn £m", tot.groupby("financial_year")["outturn_gbpm"].first().to_numpy())
-    money = [c for c in t.columns if c.endswith("£m")]
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
-    years = sorted(tot["financial_year"].unique())
-    greys = plt.get_cmap("Greys")
-    for i, y in enumerate(years):
-        d = tot[tot["financial_year"] == y]
-        last = i == len(years) - 1
-        ax.plot(d["quarter"], d["error_pct"], marker="o", color=DARK_BLUE if last else greys(0.35 + 0.5 * i / max(len(years), 1)),
-                linewidth=2 if last else 1, label=y)
-    ax.axhline(0, color=DARK_GREY, linewidth=0.8)
-    ax.set_xticks([1, 2, 3, 4], ["Q1", "Q2", "Q3", "Q4"])
-    ax.set_ylabel("Forecast less outturn, % of outturn")
-    ax.legend(frameon=False, fontsize=7, ncol=4, loc="best")
-    titled(fig, ax, "Forecasts close in on the outturn through the year" if by_q.get(4, 0) <= by_q.get(1, 0)
-           else "Later forecasts were not more accurate", f"Total forecast error at each quarter end, % of outturn; "
-           f"{ctx.params.authority}, {years[0]} to {years[-1]}")
-    alt = "Line chart of total forecast error by quarter for each completed year: " + "; ".join(
-        f"{y} " + ", ".join(f"Q{r.quarter} {pct(r.error_pct, signed=True)}" for r in tot[tot["financial_year"] == y].itertuples())
-        for y in years) + "."
-    return [Markdown(text), HTML(table_html(t, "Total forecast error by year and quarter", {c: gbpm_plain for c in money},
-                                            numeric=money, note="Forecast less final outturn: positive means the forecast "
-                                            "was too high. By line in tables.xlsx, sheet forecast_accuracy.")),
-            chart(fig, alt)]

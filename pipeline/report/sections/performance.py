@@ -13,142 +13,23 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from pipeline.core.formatting import number, pct, period_words, plural
-from pipeline.ingest.parsing import parse_measure_value, parse_target
-from pipeline.measures import catalogue
-from pipeline.measures.benchmarks import SERIES, benchmark, dfe_period, series_for
-from pipeline.measures.ratings import RATINGS, SYMBOLS, Rating, rate
+from pipeline.core.formatting import number, period_words, plural
+from pipeline.ingest.parsing import parse_target
+from pipeline.measures.benchmarks import SERIES, benchmark
+from pipeline.measures.ratings import RATINGS, SYMBOLS
+from pipeline.measures.table import YEAR_RANGE, shown_value, value_of
 from pipeline.quarter.context import QuarterContext, split_commentary
+from pipeline.quarter.performance import (
+    benchmark_who,
+    catalogue_of,
+    dfe_series,
+    measures_table,
+    neighbour_models,
+)
+from pipeline.report.commentary import commentary  # noqa: F401 (used by the notebook)
 from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, chart, escape_md, table_html, titled
 
 SECTION = "Performance"
-_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
-
-
-def _value(text) -> float:
-    v = parse_measure_value(text)
-    return float(v.value) if v.value is not None else math.nan
-
-
-def _fy_short(fy: str) -> str:
-    return f"{fy[2:4]}-{fy[5:7]}"
-
-
-def measure_table(measures: pd.DataFrame, fy: str, basis: str = "relative", cat: pd.DataFrame | None = None,
-                  bench=None) -> pd.DataFrame:
-    """One row per measure: latest and previous values with their periods, the target for this year
-    (the return's ``Target <yy-yy>``, else its ``Target``, else the catalogue's target for the year, else
-    the return's last), the catalogue's outcome, objective and definition where the measure is in it, the
-    benchmarks (``bench(key, period, value, polarity)``: England, region, neighbours, quartile band and rank
-    from the DfE series the catalogue names; else England as the return gives it), the direction of travel
-    and the rating with its sentence."""
-    ids = catalogue.match(measures, cat) if cat is not None else {}
-    cat_i = cat.set_index("id") if cat is not None else None
-    rows = []
-    for ref, g in measures.groupby("measure_ref", sort=False):
-        first = g.iloc[0]
-        c = cat_i.loc[ids[ref]] if ref in ids else None
-        years = g[g["period"].str.match(_YEAR)].copy()
-        years["v"] = years["value_raw"].map(_value)
-        years = years[years["v"].notna()].sort_values("period")
-        targets = g[g["period"].str.startswith("Target")]
-        t_this = targets[targets["period"] == f"Target {_fy_short(fy)}"]
-        t_generic = targets[targets["period"] == "Target"]
-        cat_target = catalogue.target_for(c, fy) if c is not None else ""
-        if len(t_this):
-            target, target_from = str(t_this["value_raw"].iloc[0]), "return"
-        elif len(t_generic):
-            target, target_from = str(t_generic["value_raw"].iloc[0]), "return"
-        elif cat_target:
-            target, target_from = cat_target, f"catalogue ({fy})"
-        elif len(targets):
-            target, target_from = str(targets["value_raw"].iloc[-1]), "return (" + targets["period"].iloc[-1] + ")"
-        else:
-            target, target_from = "", ""
-        nat = g[g["period"].str.lower().str.startswith("national")]
-        national = _value(nat["value_raw"].iloc[0]) if len(nat) else math.nan
-        latest = years.iloc[-1] if len(years) else None
-        prev = years.iloc[-2] if len(years) > 1 else None
-        value = float(latest["v"]) if latest is not None else None
-        polarity = str(first["polarity"])
-        unit = str(first.get("unit", "")) or (c["unit"] if c is not None else "")
-        b = None
-        key = c["benchmark"] if c is not None else ""
-        if key and bench is not None and latest is not None:
-            b = bench(key, latest["period"], value, polarity)
-        england = national
-        england_from = "return" if not math.isnan(national) else ""
-        if b is not None and not math.isnan(b["england"]):
-            england, england_from = b["england"], f"DfE {b['period']}"
-        direction = ""
-        if prev is not None:
-            d = float(latest["v"]) - float(prev["v"])
-            direction = "unchanged" if abs(d) < 1e-9 else ("improved" if (d > 0) == (polarity != "lower") else "worsened")
-            direction += f" since {prev['period'][:4]}-{prev['period'][7:9]} ({_shown(float(prev['v']), unit)})"
-        stale = latest is not None and int(latest["period"][:4]) < int(fy[:4]) - 1
-        r = rate(value, target, polarity, unit or None, basis=basis,
-                 national=None if math.isnan(england) else england,
-                 previous=float(prev["v"]) if prev is not None else None,
-                 quartile_band=(b["band"] or None) if b is not None else None)
-        if stale:  # a value two or more years old is shown, not rated against this year's target
-            r = Rating("Not available", f"The latest value ({_shown(value, unit)}, {latest['period']}) is "
-                                        f"more than a year old: not rated against the {fy} target.")
-        rows.append({"measure_ref": ref, "catalogue_id": ids.get(ref, ""), "measure": first["measure_name"],
-                     "polarity": polarity, "unit": unit,
-                     "outcome": c["outcome"] if c is not None else "", "objective": c["objective"] if c is not None else "",
-                     "definition": c["definition"] if c is not None else "", "frequency": c["frequency"] if c is not None else "",
-                     "latest_period": latest["period"] if latest is not None else "",
-                     "latest": value if value is not None else math.nan,
-                     "previous_period": prev["period"] if prev is not None else "",
-                     "previous": float(prev["v"]) if prev is not None else math.nan, "target": target,
-                     "target_from": target_from, "target_rule": parse_target(target).kind,
-                     "national": england, "national_from": england_from,
-                     "region": b["region"] if b else math.nan, "region_name": b["region_name"] if b else "",
-                     "neighbours_mean": b["sn_mean"] if b else math.nan, "neighbours_with_value": b["sn_count"] if b else 0,
-                     "quartile_band": b["band"] if b else "", "rank": b["rank"] if b else 0, "of": b["of"] if b else 0,
-                     "benchmark_series": key, "benchmark_period": b["period"] if b else "",
-                     "benchmark_note": b["note"] if b else ("" if not key else "DfE's file for this measure is not among this quarter's inputs"),
-                     "direction": direction, "rating": r.rating, "better_by": r.better_by,
-                     "explanation": r.sentence + _conflict_note(latest)})
-    return pd.DataFrame(rows)
-
-
-_CONFLICT = re.compile(r"(?:narrative|text|table|chart)\s+(?:gives|says|shows)\s+(-?[\d.,]+%?)", re.I)
-
-
-def _conflict_note(latest) -> str:
-    """When the source itself gives another figure for the value rated, the rating says so."""
-    if latest is None:
-        return ""
-    m = _CONFLICT.search(str(latest.get("source", "")))
-    if not m or _value(m.group(1)) == latest["v"]:
-        return ""
-    return f" The source report also gives {m.group(1)} for this figure: see Data quality and method."
-
-
-def source_conflicts(measures: pd.DataFrame, key: str = "measures") -> list[dict]:
-    """Data-quality findings for values where the source report contradicts itself (its narrative and its
-    chart or table give different figures): which figure the pack uses and which it does not."""
-    out = []
-    for r in measures.itertuples():
-        m = _CONFLICT.search(str(getattr(r, "source", "")))
-        if not m or not _YEAR.match(str(r.period)):
-            continue
-        other, used = m.group(1), str(r.value_raw)
-        if _value(other) == _value(used):
-            continue
-        period = f"{str(r.period)[:4]}-{str(r.period)[7:9]}"
-        out.append({"input": key, "check": "source contradicts itself",
-                    "finding": f"{r.measure_name} ({period}): the report gives both {used} and {other}; the pack "
-                               f"uses {used} and rates it, so confirm the figure with the service",
-                    "level": "warning"})
-    return out
-
-
-def _shown(v, unit) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    return pct(v) if unit == "percent" else f"£{number(v)}" if unit == "gbp" else number(v, 0 if float(v).is_integer() else 1)
 
 
 def key_areas(t: pd.DataFrame, n: int = 3, vs_england: int = 2) -> tuple[list[str], list[str]]:
@@ -169,106 +50,26 @@ def key_areas(t: pd.DataFrame, n: int = 3, vs_england: int = 2) -> tuple[list[st
         e["vs"] = sign * (e["latest"] - e["national"]) / e["national"].abs() * 100
         src = lambda r: r.national_from if r.national_from else "return"  # noqa: E731
         for r in e[e["vs"] > 5].sort_values("vs", ascending=False).head(vs_england).itertuples():
-            out_good.append(f"**{escape_md(r.measure)}** (not rated against a target): {_shown(r.latest, r.unit)} "
-                            f"against England's {_shown(r.national, r.unit)} ({escape_md(src(r))}) is "
+            out_good.append(f"**{escape_md(r.measure)}** (not rated against a target): {shown_value(r.latest, r.unit)} "
+                            f"against England's {shown_value(r.national, r.unit)} ({escape_md(src(r))}) is "
                             f"{abs(r.vs):.1f}% better than England.")
         for r in e[e["vs"] < -5].sort_values("vs").head(vs_england).itertuples():
-            out_bad.append(f"**{escape_md(r.measure)}** (not rated against a target): {_shown(r.latest, r.unit)} "
-                           f"against England's {_shown(r.national, r.unit)} ({escape_md(src(r))}) is "
+            out_bad.append(f"**{escape_md(r.measure)}** (not rated against a target): {shown_value(r.latest, r.unit)} "
+                           f"against England's {shown_value(r.national, r.unit)} ({escape_md(src(r))}) is "
                            f"{abs(r.vs):.1f}% worse than England.")
     return out_good, out_bad
 
 
-def _read_dfe(ctx: QuarterContext, key: str) -> pd.DataFrame:
-    """A DfE file of the params, read once per notebook run (several figures use the same file)."""
-    cache = ctx.__dict__.setdefault("_dfe_files", {})
-    if key not in cache:
-        cache[key] = pd.read_csv(ctx.params.inputs[key].path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    return cache[key]
-
-
-def _series(ctx: QuarterContext, key: str) -> pd.DataFrame:
-    """The tidy DfE series behind a ``benchmarks.SERIES`` key, built once per notebook run."""
-    cache = ctx.__dict__.setdefault("_dfe_series", {})
-    if key not in cache:
-        cache[key] = series_for(key, _read_dfe(ctx, SERIES[key]["input"]))
-    return cache[key]
-
-
-def _neighbour_models(ctx: QuarterContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """DfE's 2025 statistical neighbour model and (when in the params) the April 2021 groupings."""
-    return (_read_dfe(ctx, "sn_model_2025"),
-            _read_dfe(ctx, "sn_groupings_2021") if "sn_groupings_2021" in ctx.params.inputs else None)
-
-
-def _who(ctx: QuarterContext) -> str:
-    return str(ctx.params.settings.get("benchmark_authority", ctx.params.authority_code))
-
-
 def _who_name(ctx: QuarterContext) -> str:
     """The benchmark authority by name (a reader does not know DfE's codes such as E10000007)."""
-    who = _who(ctx)
+    who = benchmark_who(ctx)
     if SERIES["cla_rate"]["input"] in ctx.params.inputs:
-        s = _series(ctx, "cla_rate")
+        s = dfe_series(ctx, "cla_rate")
         hit = s[(s["code"].astype(str) == who) | (s["name"].astype(str) == who)] if {"code", "name"} <= set(s.columns) \
             else s.iloc[0:0]
         if len(hit):
             return str(hit["name"].iloc[0])
     return "the benchmark authority" if re.fullmatch(r"E\d{8}|\d{3}", who) else who
-
-
-def catalogue_of(ctx: QuarterContext) -> pd.DataFrame | None:
-    """The quarter's measure catalogue (input ``measure_catalogue``), checked, read once per notebook run;
-    None when not in the params."""
-    if "measure_catalogue" not in ctx.params.inputs:
-        return None
-    if "_catalogue" not in ctx.__dict__:
-        ctx._catalogue = catalogue.load(ctx.params.inputs["measure_catalogue"].path, set(SERIES))
-    return ctx._catalogue
-
-
-def bencher(ctx: QuarterContext):
-    """``bench(key, period, value, polarity)`` for ``measure_table``: the benchmarks of the authority named
-    by settings.benchmark_authority (else the params' authority code) in the DfE series ``key``, for the
-    DfE period matching the measure's financial year, or the latest published before it (said in
-    ``note``). The value placed among all authorities is the measure's own."""
-    inputs = ctx.params.inputs
-    who = _who(ctx)
-
-    def bench(key: str, period: str, value, polarity: str):
-        spec = SERIES[key]
-        if spec["input"] not in inputs or "sn_model_2025" not in inputs:
-            return None
-        series = _series(ctx, key)
-        want = dfe_period(period, spec["basis"])
-        have = sorted(p for p in series.loc[series["level"] == "Local authority", "period"].unique() if p <= want)
-        if not want or not have:
-            return None
-        use = want if want in have else have[-1]
-        try:
-            b = benchmark(series, who, use, polarity, *_neighbour_models(ctx),
-                          value=None if value is None or (isinstance(value, float) and math.isnan(value)) else value)
-        except KeyError:
-            return None
-        note = "" if use == want else (f"{spec['title']}: DfE's latest published figures are for {use}, and the "
-                                       f"{period[:4]}-{period[7:9]} value is placed among them")
-        return {"england": b.england, "region": b.region, "region_name": b.region_name, "sn_mean": b.sn_mean,
-                "sn_count": b.sn_count, "band": b.band, "rank": b.rank, "of": b.of, "period": use, "note": note}
-
-    return bench
-
-
-def _table(ctx: QuarterContext) -> pd.DataFrame | None:
-    if "measures" not in ctx.params.inputs:
-        return None
-    cached = getattr(ctx, "_performance_table", None)
-    if cached is not None:
-        return cached
-    basis = str(ctx.params.settings.get("rating_basis", "relative"))
-    t = measure_table(ctx.table("measures"), ctx.quarter.fy, basis, catalogue_of(ctx), bencher(ctx))
-    ctx._performance_table = t
-    return t
-
 
 
 RATING_KEY = ("Rating key: ★ Strong, more than 5% better than target (more than 2% where the target is above 95%); "
@@ -283,11 +84,11 @@ AREAS_RULE = ("Key areas: measures rated Strong, or Good and better than target,
 
 
 def grouping(ctx: QuarterContext) -> str:
-    return str(ctx.params.settings.get("measure_grouping", "outcome"))
+    return ctx.params.settings.measure_grouping
 
 
 def summary(ctx: QuarterContext) -> Markdown:
-    t = _table(ctx)
+    t = measures_table(ctx)
     if t is None:
         return Markdown("*No key measures input among this quarter's inputs.*")
     counts = t["rating"].value_counts()
@@ -302,20 +103,20 @@ def summary(ctx: QuarterContext) -> Markdown:
         text += "\n\nKey areas for consideration: none this quarter (no measure is rated Review or Action)."
     text += ("\n\n*" + RATING_KEY
              + ("Better and worse are read in percentage points." if
-                str(ctx.params.settings.get("rating_basis", "relative")) == "points" else
+                ctx.params.settings.rating_basis == "points" else
                 "Better and worse are read relative to the target (15.1% against 18.0% is 16.1% worse).")
              + " " + AREAS_RULE + "*")
     return Markdown(text)
 
 
 def _display_table(t: pd.DataFrame, caption: str) -> str:
-    bench = [(f"{_shown(m, u)} ({n})" if not math.isnan(m) else "") for m, n, u in
+    bench = [(f"{shown_value(m, u)} ({n})" if not math.isnan(m) else "") for m, n, u in
              zip(t["neighbours_mean"], t["neighbours_with_value"], t["unit"])]
     shown = pd.DataFrame({
         "Measure": t["measure"],
-        "Latest": [f"{_shown(v, u)} ({p[:4]}-{p[7:9]})" if p else "" for v, u, p in zip(t["latest"], t["unit"], t["latest_period"])],
+        "Latest": [f"{shown_value(v, u)} ({p[:4]}-{p[7:9]})" if p else "" for v, u, p in zip(t["latest"], t["unit"], t["latest_period"])],
         "Target": t["target"], "Rating": t["rating"].map(SYMBOLS), "Why": t["explanation"],
-        "England": [_shown(v, u) for v, u in zip(t["national"], t["unit"])],
+        "England": [shown_value(v, u) for v, u in zip(t["national"], t["unit"])],
         "Neighbours (n)": bench,
         "Band (rank)": [f"{b} ({r} of {o})" if b else "" for b, r, o in zip(t["quartile_band"], t["rank"], t["of"])],
         "Direction": t["direction"]})
@@ -362,7 +163,7 @@ def outcome_sections(ctx: QuarterContext) -> list:
     """For each council outcome (settings.measure_grouping: a catalogue column, default ``outcome``): a
     heading, its counts by rating, its measures table, its trend charts and a strip per benchmarked
     measure placing the authority among all authorities; measures not in the catalogue come last."""
-    t = _table(ctx)
+    t = measures_table(ctx)
     if t is None:
         return [Markdown("*No key measures input among this quarter's inputs.*")]
     ctx.publish("performance_measures", t, "Key measures rated against target, with benchmarks", SECTION)
@@ -418,7 +219,7 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
     m = ctx.table("measures")
     t = sub.set_index("measure_ref")
     refs = [r for r, g in m[m["measure_ref"].isin(t.index)].groupby("measure_ref", sort=False)
-            if g.loc[g["period"].str.match(_YEAR), "value_raw"].map(_value).notna().sum() >= 2
+            if g.loc[g["period"].str.match(YEAR_RANGE), "value_raw"].map(value_of).notna().sum() >= 2
             and t.at[r, "unit"] in ("percent", "number", "points", "rate", "days")]
     if not refs:
         return None
@@ -428,9 +229,9 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
     fig, axes = plt.subplots(rows, cols, figsize=(9, 2.4 * rows), squeeze=False)
     lines = []
     for ax, ref in zip(axes.flat, refs):
-        g = m[(m["measure_ref"] == ref) & m["period"].str.match(_YEAR)].sort_values("period")
+        g = m[(m["measure_ref"] == ref) & m["period"].str.match(YEAR_RANGE)].sort_values("period")
         x = [p[:4] + "-" + p[7:9] for p in g["period"]]
-        y = g["value_raw"].map(_value)
+        y = g["value_raw"].map(value_of)
         ax.plot(x, y, marker="o", color=DARK_BLUE, linewidth=1.6)
         rule = parse_target(t.at[ref, "target"])
         if rule.kind == "threshold" and rule.value is not None:
@@ -444,7 +245,7 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
             ax.set_ylim(bottom=0)  # counts start at zero
         ax.tick_params(labelsize=7)
         ax.text(0.98, 0.04, SYMBOLS[t.at[ref, "rating"]], transform=ax.transAxes, ha="right", fontsize=8, color=DARK_GREY)
-        lines.append(f"{name}: " + ", ".join(f"{a} {_shown(b, t.at[ref, 'unit'])}" for a, b in zip(x, y)))
+        lines.append(f"{name}: " + ", ".join(f"{a} {shown_value(b, t.at[ref, 'unit'])}" for a, b in zip(x, y)))
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     handles = [plt.Line2D([], [], color=DARK_BLUE, marker="o", label="Value"),
@@ -463,11 +264,11 @@ def benchmark_strip(ctx: QuarterContext):
     if SERIES["cla_rate"]["input"] not in ctx.params.inputs or "sn_model_2025" not in ctx.params.inputs:
         return [Markdown("*The authority cannot be placed among all authorities: DfE's children-looked-after "
                         "rates and statistical neighbour model are not among this quarter's inputs.*")]
-    s = _series(ctx, "cla_rate")
+    s = dfe_series(ctx, "cla_rate")
     period = max(p for p in s["period"].unique() if int(p) <= ctx.quarter.end.year)
-    who = _who(ctx)
+    who = benchmark_who(ctx)
     try:
-        b = benchmark(s, who, period, "lower", *_neighbour_models(ctx))
+        b = benchmark(s, who, period, "lower", *neighbour_models(ctx))
     except KeyError:
         print(f"cspack: benchmark authority {who!r} is not in DfE's children-looked-after file", file=sys.stderr)
         return [Markdown("*The benchmark authority is not in DfE's children-looked-after figures, so it cannot be "
@@ -497,7 +298,7 @@ def benchmark_strip(ctx: QuarterContext):
 def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None):
     """One strip per key measure (of ``sub``, else all) with a DfE series: every authority's value as a
     grey dot, the authority's own as a dark diamond, England as a dotted line, and which way is better."""
-    t = _table(ctx) if sub is None else sub
+    t = measures_table(ctx) if sub is None else sub
     if t is None:
         return [Markdown("")]
     rows = t[t["benchmark_period"] != ""]
@@ -507,7 +308,7 @@ def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None):
     fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.1 * len(rows) + 1.4), squeeze=False)
     alt = []
     for ax, r in zip(axes[:, 0], rows.itertuples()):
-        s = _series(ctx, r.benchmark_series)
+        s = dfe_series(ctx, r.benchmark_series)
         las = s[(s["period"] == r.benchmark_period) & (s["level"] == "Local authority")]["value"].dropna().sort_values()
         y = (np.arange(len(las)) * 0.618 % 1 - 0.5) * 0.6  # a fixed spread, no random jitter
         ax.scatter(las.to_numpy(), y, s=7, color=FOCUS_GREY, linewidths=0)
@@ -520,10 +321,10 @@ def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None):
         for side in ("left", "right", "top"):
             ax.spines[side].set_visible(False)
         better = "better →" if r.polarity != "lower" else "← better"
-        ax.set_title(f"{r.measure}: {_shown(r.latest, r.unit)}, band {r.quartile_band or 'n/a'}, rank {r.rank} of {r.of} "
+        ax.set_title(f"{r.measure}: {shown_value(r.latest, r.unit)}, band {r.quartile_band or 'n/a'}, rank {r.rank} of {r.of} "
                      f"(DfE {r.benchmark_period}; {better})", fontsize=8, loc="left")
-        alt.append(f"{r.measure}: {_shown(r.latest, r.unit)}, quartile band {r.quartile_band or 'not available'}, rank "
-                   f"{r.rank} of {r.of}, England {_shown(r.national, r.unit)}")
+        alt.append(f"{r.measure}: {shown_value(r.latest, r.unit)}, quartile band {r.quartile_band or 'not available'}, rank "
+                   f"{r.rank} of {r.of}, England {shown_value(r.national, r.unit)}")
     handles = [plt.Line2D([], [], color=FOCUS_GREY, marker="o", linestyle="", label="Each authority"),
                plt.Line2D([], [], color=DARK_BLUE, marker="D", linestyle="",
                           label=ctx.params.authority.split(" (")[0] + (" (synthetic)" if ctx.params.any_synthetic else "")),
@@ -544,17 +345,35 @@ def _deliverable_commentary(ctx: QuarterContext, n: int) -> str:
 
 
 def deliverables(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    t = deliverables_table(ctx)
+    if t is not None:
+        ctx.publish("performance_deliverables", t, DELIVERABLES_TITLE, SECTION)
+    return render_deliverables(ctx, t)
+
+
+DELIVERABLES_TITLE = "Council Plan deliverables, owners' ratings and commentary"  # in tables.xlsx
+
+
+def deliverables_table(ctx: QuarterContext) -> pd.DataFrame | None:
+    """The Council Plan deliverables with their owners' ratings (as symbols), expected completion (overdue
+    when due before the quarter began) and the analyst's commentary; None without the input."""
     if "deliverables" not in ctx.params.inputs:
-        return HTML("")
+        return None
     d = ctx.table("deliverables")
     rating = d["rating"].fillna("").astype(str).str.strip()
     due = overdue(d, ctx.quarter)
     completion = d.get("expected_completion", pd.Series("", index=d.index)).fillna("").astype(str)
-    t = pd.DataFrame({"No.": range(1, len(d) + 1), "Deliverable": d["deliverable"],
-                      "Owner's rating": rating.map(lambda r: SYMBOLS.get(r, "– Not rated") if r else "– Not rated"),
-                      "Expected completion": [period_words(c) + (" (overdue)" if o else "") for c, o in zip(completion, due)],
-                      "Commentary": [_deliverable_commentary(ctx, i) for i in range(1, len(d) + 1)]})
-    ctx.publish("performance_deliverables", t, "Council Plan deliverables, owners' ratings and commentary", SECTION)
+    return pd.DataFrame({"No.": range(1, len(d) + 1), "Deliverable": d["deliverable"],
+                         "Owner's rating": rating.map(lambda r: SYMBOLS.get(r, "– Not rated") if r else "– Not rated"),
+                         "Expected completion": [period_words(c) + (" (overdue)" if o else "") for c, o in zip(completion, due)],
+                         "Commentary": [_deliverable_commentary(ctx, i) for i in range(1, len(d) + 1)]})
+
+
+def render_deliverables(ctx: QuarterContext, t: pd.DataFrame | None) -> HTML:
+    if t is None:
+        return HTML("")
+    due = overdue(ctx.table("deliverables"), ctx.quarter)
     n = int((t["Commentary"] != "").sum())
     note = f"Rated by their owners; {n} of {len(t)} have commentary."
     if due.any():

@@ -23,29 +23,20 @@ from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TUR
 SECTION = "Placements"
 
 
-
-
-
-
-
-
-
-
-
-
 # ---- for the budget section ---------------------------------------------------------------------------
 
 
+# sheet of tables.xlsx -> title, for the tables the notebook publishes itself
+TABLES = {"placements_unit_costs": "Placement unit costs and days",
+          "placements_cost_projection": "Placement cost projection against budget",
+          "placements_scenarios": "What-if scenarios: cost for the year (this year: spend to date plus the months left) "
+                                  "and the change against the baseline"}
 
 
-
-
-
-
-
-
-
-
+def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES``) in this section; returns ``df``."""
+    ctx.publish(sheet, df, TABLES[sheet], SECTION)
+    return df
 
 
 # ---- displays ----------------------------------------------------------------------------------------------
@@ -145,10 +136,6 @@ def _owner_text(ctx, own: dict, b: dict) -> str:
     return " ".join(lines)
 
 
-
-
-
-
 def _changes(fan: pd.DataFrame) -> list[int]:
     """The rows of the projection where the forecast used changes (the backtest chose another at that distance)."""
     if "method" not in fan or len(fan) < 2:
@@ -230,7 +217,7 @@ def mix_figure(ctx: QuarterContext):
     title = (f"Fostering {pct(last[fost].sum())} and residential {pct(last[res].sum())} of placements")
     titled(fig, ax, title, f"Placement mix at each month end, % of children in care; {ctx.params.authority}")
     mix = hist.reset_index()
-    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    threshold = ctx.params.settings.small_count_threshold
     mix_out, _ = suppress(mix, CATEGORIES, threshold)
     ctx.publish("placements_mix", mix_out, "Children in care by placement type at each month end ("
                 + FOOTNOTE.format(n=threshold - 1) + ")", SECTION, child_counts=CATEGORIES)
@@ -250,7 +237,7 @@ def flows_figure(ctx: QuarterContext):
     reasons = ["ceased_returned_home", "ceased_special_guardianship", "ceased_adoption", "ceased_age_18", "ceased_other"]
     q = f.resample("QE").sum()
     # small numbers: a reason with fewer than the threshold in a quarter is drawn within "other reasons"
-    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    threshold = ctx.params.settings.small_count_threshold
     for r in reasons[:-1]:
         small = (q[r] > 0) & (q[r] < threshold)
         q.loc[small, "ceased_other"] += q.loc[small, r]
@@ -273,7 +260,7 @@ def flows_figure(ctx: QuarterContext):
     s_in, s_out = int(q["starts"].iloc[-4:].sum()), int(q["ceased"].iloc[-4:].sum())
     titled(fig, ax, f"{number(s_in)} started care and {number(s_out)} left in the last year",
            f"Children starting and ceasing care by quarter and reason; {ctx.params.authority}")
-    threshold = int(ctx.params.settings.get("small_count_threshold", 5))
+    threshold = ctx.params.settings.small_count_threshold
     fl = b["flows"].copy()
     parts = [c for c in fl.columns if c.startswith("ceased_")]
     fl_out, _ = suppress(fl, parts, threshold, total_col="ceased")
@@ -287,8 +274,13 @@ def flows_figure(ctx: QuarterContext):
 
 
 def unit_costs_table(ctx: QuarterContext) -> HTML:
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_unit_costs(ctx, publish(ctx, "placements_unit_costs", unit_costs_frame(ctx)))
+
+
+def unit_costs_frame(ctx: QuarterContext) -> pd.DataFrame:
+    """Each placement type's weekly cost and base year, and its placement days and cost this year to date."""
     b = bundle(ctx)
-    inflation, _, _ = model_settings(ctx)
     costs = ctx.table("placement_unit_costs").set_index("category")
     dc = b["days_cost"]
     last4 = dc[dc["financial_year"] == ctx.quarter.fy]
@@ -300,8 +292,12 @@ def unit_costs_table(ctx: QuarterContext) -> HTML:
         rows.append({"Placement type": CATEGORY_LABELS[c], "Weekly cost £": float(costs.at[c, "weekly_cost_gbp"]),
                      "Base year": costs.at[c, "base_year"], f"Placement days {ctx.quarter.fy} to date": int(days.get(c, 0)),
                      "Cost to date £m": float(last4.loc[last4["category"] == c, "cost_gbpm"].sum())})
-    t = pd.DataFrame(rows)
-    ctx.publish("placements_unit_costs", t, "Placement unit costs and days", SECTION)
+    return pd.DataFrame(rows)
+
+
+def render_unit_costs(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
+    inflation, _, _ = model_settings(ctx)
+    costs = ctx.table("placement_unit_costs")
     src = "; ".join(dict.fromkeys(reader_text(x).rstrip(".") for x in costs["source"]))
     return HTML(table_html(t, "Unit costs by placement type", {"Weekly cost £": lambda v: f"{v:,.2f}",
                                                                f"Placement days {ctx.quarter.fy} to date": number,
@@ -311,6 +307,13 @@ def unit_costs_table(ctx: QuarterContext) -> HTML:
 
 
 def cost_table(ctx: QuarterContext) -> HTML:
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_cost(ctx, publish(ctx, "placements_cost_projection", cost_projection(ctx)))
+
+
+def cost_projection(ctx: QuarterContext) -> pd.DataFrame:
+    """The projected placement cost of each financial year (median and 80% range; this year spend to date
+    plus the months left), against this year's budget, with the forecast used at each year end."""
     b = bundle(ctx)
     cost = b["cost_paths"]
     budget, ytd = line_figures(ctx)
@@ -327,8 +330,11 @@ def cost_table(ctx: QuarterContext) -> HTML:
             end = fan[pl_history.fy_of(pd.DatetimeIndex(fan["month"])) == y]
             r["Forecast used at the year end"] = str(pl_backtest.METHOD_NAMES[end["method"].iloc[-1]]).capitalize() if len(end) else ""
         rows.append(r)
-    t = pd.DataFrame(rows)
-    ctx.publish("placements_cost_projection", t, "Placement cost projection against budget", SECTION)
+    return pd.DataFrame(rows)
+
+
+def render_cost(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
+    budget, ytd = line_figures(ctx)
     money = [c for c in t.columns if c.endswith("£m") or "£m" in c]
     note = (f"{ctx.quarter.fy}: spend to date from the ledger ({gbpm(ytd)}) plus the projected cost of the months left. "
             "Later years: the whole year projected. The comparison with budget in later years holds this year's "
@@ -339,27 +345,36 @@ def cost_table(ctx: QuarterContext) -> HTML:
 
 
 def scenario_table(ctx: QuarterContext) -> HTML:
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_scenarios(ctx, publish(ctx, "placements_scenarios", scenario_costs(ctx)))
+
+
+def scenario_costs(ctx: QuarterContext) -> pd.DataFrame:
+    """Each what-if scenario's cost by financial year (median; this year's including spend to date) and its
+    change against the baseline (median and 80% range), with the children in care at the end."""
     s = bundle(ctx)["scenarios"]
-    years = sorted(s["financial_year"].unique())
     _, ytd = line_figures(ctx)
+    # the year's cost as the table and the cost projection state it: this year's includes spend to date
+    pub = s.copy()
+    pub.loc[pub["financial_year"] == ctx.quarter.fy, "cost_median_gbpm"] += ytd
+    return pub
+
+
+def render_scenarios(ctx: QuarterContext, s: pd.DataFrame) -> HTML:
+    years = sorted(s["financial_year"].unique())
     rows = []
     for name, g in s.groupby("scenario", sort=False):
         g = g.set_index("financial_year")
         r = {"Scenario": name, "What changes": g["description"].iloc[0]}
         for y in years:
             if name == "Baseline":
-                r[f"{y} £m"] = f"{gbpm_plain(g.at[y, 'cost_median_gbpm'] + (ytd if y == ctx.quarter.fy else 0.0))}"
+                r[f"{y} £m"] = f"{gbpm_plain(g.at[y, 'cost_median_gbpm'])}"
             else:
                 r[f"{y} £m"] = (f"{gbpm_plain(g.at[y, 'diff_median_gbpm'])} ({gbpm_plain(g.at[y, 'diff_low_gbpm'])} to "
                                 f"{gbpm_plain(g.at[y, 'diff_high_gbpm'])})")
         r["Children in care at the end (median)"] = number(g["children_end_median"].iloc[0])
         rows.append(r)
     t = pd.DataFrame(rows)
-    # the year's cost as the table and the cost projection state it: this year's includes spend to date
-    pub = s.copy()
-    pub.loc[pub["financial_year"] == ctx.quarter.fy, "cost_median_gbpm"] += ytd
-    ctx.publish("placements_scenarios", pub, "What-if scenarios: cost for the year (this year: spend to date plus the "
-                "months left) and the change against the baseline", SECTION)
     return HTML(table_html(t, "What-if scenarios", numeric=[c for c in t.columns if c.endswith("£m")] +
                            ["Children in care at the end (median)"],
                            note=f"Baseline: the cost projection above, median ({ctx.quarter.fy}: spend to date plus "

@@ -1,0 +1,338 @@
+"""Notebook 40, savings, growth, risks, reserves, debt, traded services and forecast accuracy, computed with
+``pipeline.finance.budget``. Reserves, accuracy, debt and risks are computed (``reserves_table``,
+``accuracy_table``, ``debt_table``; ``risks_table`` a small ``Risks`` of the table and its totals), published
+by the notebook (``publish``, sheet names and titles in ``TABLES``) and rendered (``render_*``); savings,
+growth and traded services still do the three steps in one call (``savings``, ``growth``, ``traded``: each
+publishes two tables)."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import HTML, Markdown
+from matplotlib.ticker import FuncFormatter
+
+from pipeline.core.formatting import gbpm, gbpm_plain, pct, period_words, plural, spend_phrase
+from pipeline.finance import budget
+from pipeline.quarter.budget_view import history, optional, previous, projected, view
+from pipeline.quarter.context import QuarterContext
+from pipeline.report.render import DARK_BLUE, DARK_GREY, chart, escape_md, table_html, titled
+
+SAVINGS = "Budget savings, growth, risks, reserves, debt and traded services"
+
+
+ACCURACY = "Forecast accuracy"
+# sheet of tables.xlsx -> (title, section), for the tables the notebook publishes itself
+TABLES = {"budget_risks": ("Financial risks with expected impact", SAVINGS),
+          "budget_reserves": ("Earmarked reserves", SAVINGS),
+          "budget_aged_debt": ("Aged debt profile", SAVINGS),
+          "forecast_accuracy": ("Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)}
+
+
+# sheets not published when empty (the section then says why there is no table)
+NOT_WHEN_EMPTY = {"forecast_accuracy"}
+
+
+def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES``); nothing when it is None (no input), or
+    empty for a sheet of ``NOT_WHEN_EMPTY``. Returns ``df``."""
+    if df is not None and (len(df) or sheet not in NOT_WHEN_EMPTY):
+        title, section = TABLES[sheet]
+        ctx.publish(sheet, df, title, section)
+    return df
+
+
+# ---- savings, growth, risks, reserves, debt, traded -----------------------------------------------------
+def savings(ctx: QuarterContext):
+    ini = optional(ctx, "savings_initiatives")
+    if ini is None:
+        return [Markdown("*No budget savings input among this quarter's inputs.*")]
+    t, s = budget.savings_table(ini, optional(ctx, "savings_targets"))
+    ctx.publish("budget_savings", t, "Budget savings initiatives", SAVINGS)
+    text = ""
+    if not math.isnan(s["target"]):
+        text = (f"Savings targets total {gbpm(s['target'])}. Initiatives identified total {gbpm(s['identified'])}, "
+                f"leaving {gbpm(s['unidentified'])} of the target without an identified initiative. ")
+    text += (f"It is forecast that {gbpm(s['achieved'])} of savings will be achieved by the year end: a shortfall of "
+             f"{gbpm(-s['shortfall'])} against the initiatives, with {plural(s['n_shortfall'], 'initiative')} of "
+             f"{s['n']} short.") if s["shortfall"] < 0 else \
+        f"The initiatives are forecast to deliver {gbpm(s['achieved'])}, in full."
+    money = [c for c in t.columns if c.endswith("£m")]
+    parts = [table_html(t, "Budget savings initiatives", {c: gbpm_plain for c in money}, numeric=money,
+                        total_rows=[i for i, n in enumerate(t["Initiative"]) if n.startswith(("Total", "Shortfall"))],
+                        note="Shortfall (-) / additional savings achieved. ✓ achieved in full; ✗ shortfall.")]
+    targets = optional(ctx, "savings_targets")
+    if targets is not None and len(targets):
+        tt = pd.concat([targets[["component", "budget_reduction_gbpm"]],
+                        pd.DataFrame([{"component": "Budget Savings Target",
+                                       "budget_reduction_gbpm": float(targets["budget_reduction_gbpm"].sum())}])])
+        tt.columns = ["", "Budget Reduction Amount £m"]
+        ctx.publish("budget_savings_targets", tt, "Budget savings targets", SAVINGS)
+        parts.append(table_html(tt, "Budget savings targets", {"Budget Reduction Amount £m": gbpm_plain},
+                                numeric=["Budget Reduction Amount £m"], total_rows=[len(tt) - 1]))
+    notes = optional(ctx, "savings_notes")
+    if notes is not None and len(notes):
+        parts.append("<p class='table-note'>Notes: " + " ".join(
+            f"{escape_html(n)}. {escape_html(str(x).strip().rstrip('.;'))}." for n, x in zip(notes["note"], notes["text"]))
+            + "</p>")
+    return [Markdown(text), HTML("".join(parts))]
+
+
+def escape_html(text) -> str:
+    return html.escape(str(text))
+
+
+def growth(ctx: QuarterContext):
+    g = optional(ctx, "growth_items")
+    if g is None:
+        return [Markdown("*No growth items input among this quarter's inputs.*")]
+    t = pd.DataFrame({"Item": g["item"], "£m": g["amount_gbpm"], "Kind": g["kind"]})
+    ctx.publish("budget_growth", t, "Growth items and one-off funding", SAVINGS)
+    by = g.groupby("kind")["amount_gbpm"].sum()
+    text = (f"The portfolio received {gbpm(float(g['amount_gbpm'].sum()))} of additional budget allocations in "
+            f"{ctx.quarter.fy}: " + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ".")
+    parts = [table_html(t, "Growth items and one-off funding", {"£m": gbpm_plain}, numeric=["£m"])]
+    one = optional(ctx, "one_off_items")
+    if one is not None and len(one):
+        o = pd.DataFrame({"Kind": one["kind"], "£m": one["amount_gbpm"], "Description": one["description"]})
+        ctx.publish("budget_one_off_items", o, "Significant one-off items in the forecast", SAVINGS)
+        parts.append(table_html(o, "Significant one-off items in the forecast", {"£m": gbpm_plain}, numeric=["£m"]))
+    return [Markdown(text), HTML("".join(parts))]
+
+
+@dataclass
+class Risks:
+    """The financial risks: ``table``, each risk with its sensitivity, likelihood and expected impact (the
+    report's columns), and ``totals`` (£m: ``all`` the risks together, ``central`` the risk-adjusted
+    variance, ``variance`` with no risk occurring, ``high`` with every one)."""
+
+    table: pd.DataFrame
+    totals: dict
+
+
+def risks(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    r = risks_table(ctx)
+    publish(ctx, "budget_risks", r.table if r is not None else None)
+    return render_risks(r)
+
+
+def risks_table(ctx: QuarterContext) -> Risks | None:
+    """The risks against the forecast variance (after additional funding where there is some), weighted by
+    the probability each likelihood stands for (``finance.budget.risk_table``); None without the input."""
+    r = optional(ctx, "financial_risks")
+    if r is None:
+        return None
+    p = view(ctx).position
+    variance = p.variance_after if len(p.funding) else p.variance
+    t, s = budget.risk_table(r, variance)
+    return Risks(pd.DataFrame({"Service": t["service"], "Risk": t["risk"], "Sensitivity £m": t["sensitivity_gbpm"],
+                        "Likelihood (1 low, 5 high)": t["likelihood"], "Assumed probability": t["probability"] * 100,
+                        "Expected impact £m": t["expected_gbpm"]}), s)
+
+
+def render_risks(r: Risks | None) -> list:
+    if r is None:
+        return [Markdown("*No financial risks input among this quarter's inputs.*")]
+    t, s, out = r.table, r.totals, r.table
+    text = (f"{plural(len(t), 'risk')} could add up to {gbpm(s['all'])} to the forecast. Weighting each by the probability "
+            f"its likelihood stands for, the risk-adjusted forecast is {spend_phrase(s['central'])}, within a range from "
+            f"{spend_phrase(s['variance'])} (no risk occurs) to {spend_phrase(s['high'])} (every risk occurs).")
+    return [Markdown(text), HTML(table_html(out, "Financial risks", {"Sensitivity £m": gbpm_plain, "Expected impact £m": gbpm_plain,
+                                                                    "Assumed probability": lambda v: pct(v, 0)},
+                                            numeric=["Sensitivity £m", "Likelihood (1 low, 5 high)", "Assumed probability",
+                                                     "Expected impact £m"],
+                                            note="Sensitivity: the potential negative impact on the outturn should the event "
+                                                 "occur. Probabilities assumed for likelihoods 1 to 5: 10%, 30%, 50%, 70%, 90%."))]
+
+
+def reserves(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_reserves(ctx, publish(ctx, "budget_reserves", reserves_table(ctx)))
+
+
+def reserves_table(ctx: QuarterContext) -> pd.DataFrame | None:
+    """Earmarked reserves with their movement against the previous quarter (``finance.budget.reserves_table``);
+    None when the quarter has no reserves input."""
+    r = optional(ctx, "earmarked_reserves")
+    return None if r is None else budget.reserves_table(r, previous(ctx, "earmarked_reserves"))
+
+
+def render_reserves(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
+    if t is None:
+        return [Markdown("*No earmarked reserves input among this quarter's inputs.*")]
+    prev = previous(ctx, "earmarked_reserves")
+    basis = "against the previous quarter's balances" if prev is not None else "as the return states them"
+    text = f"Earmarked reserves totalling {gbpm(float(t['£m'].iloc[-1]))} are held to support future expenditure."
+    return [Markdown(text), HTML(table_html(t, "Earmarked reserves", {"£m": gbpm_plain}, numeric=["£m"], total_rows=[len(t) - 1],
+                                            note=f"Movement over the quarter, {basis}: ↑ increased; = unchanged; ▼ decreased."))]
+
+
+def debt(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_debt(ctx, publish(ctx, "budget_aged_debt", debt_table(ctx)))
+
+
+def debt_table(ctx: QuarterContext) -> pd.DataFrame | None:
+    """Debt outstanding by age band, with its share and movement against the previous quarter
+    (``finance.budget.debt_table``); None without the input."""
+    d = optional(ctx, "aged_debt")
+    if d is None:
+        return None
+    prev = previous(ctx, "aged_debt")
+    if prev is not None:
+        before = prev.set_index("age_band")["amount_gbpm"]
+        d = d.assign(movement=[budget.movement(a, before.get(b, math.nan)) for b, a in zip(d["age_band"], d["amount_gbpm"])])
+    return budget.debt_table(d)
+
+
+def render_debt(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
+    """The debt table, the debt written off in the latest period and the chart of earlier quarters."""
+    if t is None:
+        return [Markdown("*No aged debt input among this quarter's inputs.*")]
+    out = [HTML(table_html(t, "Debt position", {"£m": gbpm_plain, "% of total": lambda v: "" if pd.isna(v) else pct(v)},
+                           numeric=["£m", "% of total"], total_rows=[len(t) - 1],
+                           note="Movement against the previous quarter: ↑ increased; = unchanged; ▼ decreased."))]
+    w = optional(ctx, "debt_written_off")
+    if w is not None and len(w):
+        out.append(Markdown(f"In the {escape_md(period_words(w['period'].iloc[-1]))} the value of debt written off totals "
+                            f"{gbpm(float(w['amount_gbpm'].iloc[-1]))}."))
+    h = history(ctx, "aged_debt")
+    if h is not None and h["quarter"].nunique() > 1:
+        out.append(_debt_chart(ctx, h))
+    return out
+
+
+def _direction(a: float, b: float) -> str:
+    return "risen" if b > a + 0.0005 else "fallen" if b < a - 0.0005 else "unchanged"
+
+
+def debt_direction(totals: pd.Series) -> tuple[str, str]:
+    """The debt chart's title: the direction against the previous quarter (never against the start of
+    the series); and, separately labelled, the change since the first quarter shown when there are more
+    than two. ``totals``: debt outstanding (£m) by quarter, oldest first."""
+    prev, last = float(totals.iloc[-2]), float(totals.iloc[-1])
+    d = _direction(prev, last)
+    title = (f"Debt outstanding is unchanged this quarter at {gbpm(last)}" if d == "unchanged" else
+             f"Debt outstanding has {d} this quarter, from {gbpm(prev)} to {gbpm(last)}")
+    if len(totals) < 3:
+        return title, ""
+    first, start = float(totals.iloc[0]), re.sub(r"-Q(\d)$", r" Q\1", str(totals.index[0]))
+    d0 = _direction(first, last)
+    since = (f"unchanged since {start}" if d0 == "unchanged" else
+             f"{'up' if d0 == 'risen' else 'down'} from {gbpm(first)} in {start}")
+    return title, since
+
+
+def _debt_chart(ctx: QuarterContext, h: pd.DataFrame):
+    last8 = sorted(h["quarter"].unique())[-8:]
+    h = h[h["quarter"].isin(last8)]
+    order = list(dict.fromkeys(h["age_band"]))
+    piv = h.pivot_table(index="quarter", columns="age_band", values="amount_gbpm", aggfunc="sum").reindex(columns=order)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    colours = ["#12436D", "#2073BC", "#6BACE6", "#28A197", "#F46A25", "#801650"]
+    bottom = pd.Series(0.0, index=piv.index)
+    hatches = ["", "//", "..", "xx", "\\\\", "--"]
+    for i, band in enumerate(order):
+        ax.bar(piv.index, piv[band].fillna(0), bottom=bottom, color=colours[i % 6], hatch=hatches[i % 6],
+               edgecolor="white", linewidth=0.5, label=band)
+        bottom += piv[band].fillna(0)
+    thousands = float(bottom.max()) < 1  # below £1m the axis reads in £ thousands, not steps of £0.025m
+    if thousands:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v * 1000:,.0f}k"))
+    ax.set_ylabel("Debt outstanding, " + ("£ thousands" if thousands else "£m"))
+    ax.legend(frameon=False, fontsize=7, ncol=3, loc="upper left")
+    ax.tick_params(axis="x", labelsize=8, rotation=30)
+    title, since = debt_direction(bottom)
+    titled(fig, ax, title, f"Aged debt by age band at each quarter end, {'£ thousands' if thousands else '£m'}"
+                           f"{'; ' + since if since else ''}; {ctx.params.authority}")
+    totals = "; ".join(f"{q} {gbpm(v)}" for q, v in bottom.items())
+    return chart(fig, f"Stacked bar chart of aged debt by age band over the last {len(piv)} quarters; totals: {totals}.")
+
+
+def _traded_part(ctx: QuarterContext, t: pd.DataFrame, name: str, title: str, sentence: str, note: str) -> list:
+    ctx.publish(name, t, title, SAVINGS)
+    money = [c for c in t.columns if c.endswith("£m")]
+    return [Markdown(sentence), HTML(table_html(t, title, {c: gbpm_plain for c in money}, numeric=money, note=note))]
+
+
+def traded(ctx: QuarterContext):
+    f, p = budget.traded_tables(optional(ctx, "traded_fully"), optional(ctx, "traded_partially"))
+    out = []
+    if len(f):
+        net = float(f["Forecast Contribution/Deficit(-) to General Overheads £m"].sum())
+        out += _traded_part(ctx, f, "budget_traded_fully", "Fully traded areas",
+                            f"Fully traded areas are forecast to make a net {'contribution' if net >= 0 else 'deficit'} "
+                            f"of {gbpm(abs(net))} to general overheads.",
+                            "Contribution / deficit (-) to general overheads = projected income less expenditure.")
+    if len(p):
+        net = float(p["Forecast Excess/Shortfall(-) compared to Target £m"].sum())
+        out += _traded_part(ctx, p, "budget_traded_partially", "Partially traded areas",
+                            f"Partially traded areas are forecast to {'exceed' if net >= 0 else 'fall short of'} their "
+                            f"income targets by {gbpm(abs(net))} in total.",
+                            "Excess / shortfall (-) against the budgeted income target.")
+    return out or [Markdown("*No traded services inputs among this quarter's inputs.*")]
+
+
+# ---- forecast accuracy -------------------------------------------------------------------------------
+def accuracy(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_accuracy(ctx, publish(ctx, "forecast_accuracy", accuracy_table(ctx)))
+
+
+def accuracy_table(ctx: QuarterContext) -> pd.DataFrame | None:
+    """Each completed year's forecast at each quarter end against its final outturn, by line and in total
+    (``finance.budget.forecast_accuracy``); None when the params name no ledger, empty when the ledger holds
+    no complete earlier year."""
+    v = view(ctx)
+    return budget.forecast_accuracy(v.ledger, ctx.quarter.fy, projected(ctx)) if v.source == "ledger" else None
+
+
+def render_accuracy(ctx: QuarterContext, acc: pd.DataFrame | None) -> list:
+    if acc is None:
+        return [Markdown("*Forecast accuracy needs the ledgers of completed years (each quarter's forecast against "
+                         "the final outturn); this quarter's params name no ledger.*")]
+    if not len(acc):
+        return [Markdown("*The ledger holds no complete earlier year, so forecast accuracy cannot be measured yet.*")]
+    tot = acc[acc["line_id"] == "total"]
+    by_q = tot.groupby("quarter")["error_pct"].apply(lambda s: s.abs().mean())
+    text = (f"Over {plural(tot['financial_year'].nunique(), 'completed year')} ({tot['financial_year'].min()} to "
+            f"{tot['financial_year'].max()}), the total forecast at Quarter 1 was on average {pct(by_q.get(1))} away "
+            f"from the final outturn, at Quarter 2 {pct(by_q.get(2))}, at Quarter 3 {pct(by_q.get(3))} and at Quarter 4 "
+            f"{pct(by_q.get(4))}. No published report shows this: it is how far to trust this quarter's forecast.")
+    lines = acc[acc["line_id"] != "total"]
+    worst = lines[lines["quarter"] == 1].groupby("service_line")["error_pct"].apply(lambda s: s.abs().mean()).sort_values()
+    if len(worst):
+        text += (f" By line, Quarter 1 forecasts were least accurate for {escape_md(worst.index[-1])} (on average "
+                 f"{pct(worst.iloc[-1])} from outturn) and most accurate for {escape_md(worst.index[0])} ({pct(worst.iloc[0])}).")
+    t = tot.pivot_table(index="financial_year", columns="quarter", values="error_gbpm").reset_index()
+    t.columns = ["Year"] + [f"Q{c} forecast less outturn £m" for c in t.columns[1:]]
+    t.insert(1, "Final outturn £m", tot.groupby("financial_year")["outturn_gbpm"].first().to_numpy())
+    money = [c for c in t.columns if c.endswith("£m")]
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    years = sorted(tot["financial_year"].unique())
+    greys = plt.get_cmap("Greys")
+    for i, y in enumerate(years):
+        d = tot[tot["financial_year"] == y]
+        last = i == len(years) - 1
+        ax.plot(d["quarter"], d["error_pct"], marker="o", color=DARK_BLUE if last else greys(0.35 + 0.5 * i / max(len(years), 1)),
+                linewidth=2 if last else 1, label=y)
+    ax.axhline(0, color=DARK_GREY, linewidth=0.8)
+    ax.set_xticks([1, 2, 3, 4], ["Q1", "Q2", "Q3", "Q4"])
+    ax.set_ylabel("Forecast less outturn, % of outturn")
+    ax.legend(frameon=False, fontsize=7, ncol=4, loc="best")
+    titled(fig, ax, "Forecasts close in on the outturn through the year" if by_q.get(4, 0) <= by_q.get(1, 0)
+           else "Later forecasts were not more accurate", f"Total forecast error at each quarter end, % of outturn; "
+           f"{ctx.params.authority}, {years[0]} to {years[-1]}")
+    alt = "Line chart of total forecast error by quarter for each completed year: " + "; ".join(
+        f"{y} " + ", ".join(f"Q{r.quarter} {pct(r.error_pct, signed=True)}" for r in tot[tot["financial_year"] == y].itertuples())
+        for y in years) + "."
+    return [Markdown(text), HTML(table_html(t, "Total forecast error by year and quarter", {c: gbpm_plain for c in money},
+                                            numeric=money, note="Forecast less final outturn: positive means the forecast "
+                                            "was too high. By line in tables.xlsx, sheet forecast_accuracy.")),
+            chart(fig, alt)]
