@@ -36,9 +36,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.placements import simulation as pl_simulation  # noqa: E402
-from pipeline.placements import backtest as pl_backtest  # noqa: E402
 from pipeline.ingest.ssda903 import CATEGORIES  # noqa: E402
+from pipeline.placements import backtest as pl_backtest  # noqa: E402
+from pipeline.placements import simulation as pl_simulation  # noqa: E402
 
 HISTORY_START = pd.Timestamp(2016, 4, 1)  # the first collection year "held"
 DATA_END = pd.Timestamp(2026, 9, 30)

@@ -30,13 +30,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.ingest import ssda903  # noqa: E402
+from pipeline.ingest.ssda903 import CATEGORIES  # noqa: E402
+from pipeline.placements import backtest as pl_backtest  # noqa: E402
+from pipeline.placements import baselines as pl_baselines  # noqa: E402
 from pipeline.placements import history as pl_history  # noqa: E402
 from pipeline.placements import model as pl_model  # noqa: E402
 from pipeline.placements import simulation as pl_simulation  # noqa: E402
-from pipeline.placements import baselines as pl_baselines  # noqa: E402
-from pipeline.placements import backtest as pl_backtest  # noqa: E402
-from pipeline.ingest import ssda903  # noqa: E402
-from pipeline.ingest.ssda903 import CATEGORIES  # noqa: E402
 
 
 def bundled_spells() -> pd.DataFrame:

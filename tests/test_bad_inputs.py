@@ -8,12 +8,12 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.quarter import quality
+from pipeline.core.params import InputSpec, ParamsError, load_params
 from pipeline.ingest import ssda903
 from pipeline.ingest.inputs import InputError, read_input
 from pipeline.ingest.ledger import LedgerError, read_ledger
-from pipeline.core.params import InputSpec, ParamsError, load_params
 from pipeline.ingest.parsing import dfe_values
+from pipeline.quarter import quality
 
 LINES_HEADER = "line_id,service_line,short_name,controllable_budget_gbpm,full_year_forecast_gbpm,source\n"
 MAPPING = pd.DataFrame({"cost_centre": ["C1", "C2"], "service_line_id": ["a", "b"], "service_line": ["A", "B"],

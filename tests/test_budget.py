@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.finance import budget
 from pipeline.core.formatting import gbpm_plain, pct
+from pipeline.finance import budget
 
 from .conftest import SEED004
 

@@ -41,7 +41,7 @@ def test_every_table_for_every_quarter_of_a_year(project, tmp_path, label, monke
     assert len(images) == 3  # forecast by quarter, aged debt over time, forecast accuracy
     q = int(label[-1])
     moves = b.movement_view(ctx).data
-    assert ("since Q%d" % (q - 1) if q > 1 else "since 2024-25 Q4") in moves
+    assert (f"since Q{q - 1}" if q > 1 else "since 2024-25 Q4") in moves
     by_q = ctx.tables.load("budget_forecast_by_quarter")
     assert set(by_q.loc[by_q["financial_year"] == "2025-26", "quarter"]) == set(range(1, q + 1))
     acc = ctx.tables.load("forecast_accuracy")

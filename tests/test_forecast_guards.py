@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.ingest import ssda903
+from pipeline.placements import baselines as pl_baselines
 from pipeline.placements import history as pl_history
 from pipeline.placements import model as pl_model
 from pipeline.placements import simulation as pl_simulation
-from pipeline.placements import baselines as pl_baselines
-from pipeline.ingest import ssda903
 
 
 def history(months, per_month, seed=1, start="2020-04-01", growth=0.0):

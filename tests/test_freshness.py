@@ -10,10 +10,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipeline.quarter import freshness
+from pipeline.build.runner import BuildError, run_quarter
 from pipeline.cli import check_quarter, main
 from pipeline.core.params import ParamsError, load_params
-from pipeline.build.runner import BuildError, run_quarter
+from pipeline.quarter import freshness
 
 from .conftest import copy_project
 

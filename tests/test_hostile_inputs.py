@@ -13,13 +13,13 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.finance import budget
 from pipeline.cli import check_quarter
-from pipeline.quarter.context import QuarterContext
+from pipeline.core.params import InputSpec, load_params
+from pipeline.finance import budget
 from pipeline.ingest.inputs import InputError, read_input
 from pipeline.ingest.ledger import LedgerError, read_ledger
-from pipeline.core.params import InputSpec, load_params
 from pipeline.ingest.parsing import ParseError, money_convention, read_money
+from pipeline.quarter.context import QuarterContext
 
 ROOT = Path(__file__).resolve().parents[1]
 LEDGER = ROOT / "data" / "raw" / "synthetic" / "ledger"

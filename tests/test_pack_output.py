@@ -4,7 +4,6 @@ import hashlib
 import html
 import json
 import re
-from pathlib import Path
 
 import openpyxl
 import pytest

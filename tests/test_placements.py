@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.ingest.ssda903 import CATEGORIES
+from pipeline.placements import backtest as pl_backtest
+from pipeline.placements import baselines as pl_baselines
 from pipeline.placements import history as pl_history
 from pipeline.placements import model as pl_model
 from pipeline.placements import simulation as pl_simulation
-from pipeline.placements import baselines as pl_baselines
-from pipeline.placements import backtest as pl_backtest
-from pipeline.ingest.ssda903 import CATEGORIES
 
 FOSTER_IH = CATEGORIES.index("in_house_fostering")
 HOME_EXT = CATEGORIES.index("external_childrens_home")
@@ -106,7 +106,7 @@ def synthetic_history(n_children=1500, monthly_exit=0.03, entries=40, seed=1, mo
     rows = []
     start0 = pd.Timestamp("2019-04-01")
     cid = 0
-    for i in range(n_children):  # the stock at the start
+    for _i in range(n_children):  # the stock at the start
         st = start0 - pd.Timedelta(days=int(rng.integers(1, 700)))
         rows.append((cid, st, 6 + rng.random() * 6))
         cid += 1

@@ -5,9 +5,9 @@ import json
 import nbformat
 import pytest
 
+from pipeline.build.runner import BuildError, BuildLocked, quarter_lock, run_quarter
 from pipeline.cli import main, new_quarter, quarters_status
 from pipeline.core.params import ParamsError, load_params
-from pipeline.build.runner import BuildError, BuildLocked, quarter_lock, run_quarter
 
 
 def test_build_success_then_failure_keeps_previous_pack(small_project):

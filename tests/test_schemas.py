@@ -4,8 +4,8 @@ and out; a table that breaks its schema, or a cut Parquet file, gives a one-line
 import pandas as pd
 import pytest
 
-from pipeline.quarter.context import open_quarter
 from pipeline.ingest.schemas import TABLES, SchemaError, conform, read_table, write_table
+from pipeline.quarter.context import open_quarter
 
 from .conftest import copy_project
 

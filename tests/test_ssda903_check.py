@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.ingest import ssda903
 from pipeline.cli import check_quarter
+from pipeline.ingest import ssda903
 
 from .test_ssda903_thirdparty import derive_history, foreign_files, layout_sf
 

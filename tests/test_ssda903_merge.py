@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-import pytest
-
 import pandas as pd
+import pytest
 
 from pipeline.ingest import ssda903
 

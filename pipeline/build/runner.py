@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -208,7 +208,7 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
         params = load_params(q, root)
     nbs = notebooks or list_notebooks(root)
     final = pack_dir(params, root)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     with quarter_lock(outputs_dir(root) / q.fy / f".{q.name}.lock"):
         recovered = _recover(final, processed_dir(root), q.label)
         staging = final.with_name(f".{q.name}.staging-{os.getpid()}")
@@ -219,7 +219,7 @@ def run_quarter(quarter: str | None = None, root: Path | None = None, echo: bool
         (staging / "notebooks").mkdir(parents=True)
         _seed_work(processed_dir(root) / q.label, work)
         log = _logger(staging / "build.log", echo)
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started = datetime.now(UTC).isoformat(timespec="seconds")
         t0 = time.perf_counter()
         timings: list[dict] = []
         show_bar = sys.stderr.isatty() if progress is None else progress
@@ -340,7 +340,7 @@ def _finish(params: QuarterParams, root, nbs, staging, work, final, timings, sta
     store.write_xlsx(staging / "tables.xlsx", SECTION_ORDER)
     log.info("wrote tables.xlsx")
     seconds = time.perf_counter() - t0
-    finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    finished = datetime.now(UTC).isoformat(timespec="seconds")
     outputs = (["pack.html"] + (["pack.pdf"] if pdf["written"] else []) + ["tables.xlsx", "manifest.json", "build.log"]
                + [f"notebooks/{n.name}" for n in nbs])
     manifest = build_manifest(params=params, root=root, register=register.to_dict("records"), notebooks=timings,

@@ -310,7 +310,7 @@ def _short(v) -> str:
     return r if len(r) <= 80 else r[:77] + "..."
 
 
-def settings_findings(params: "QuarterParams") -> list[dict]:
+def settings_findings(params: QuarterParams) -> list[dict]:
     """Data-quality findings (``quality.FINDING_COLUMNS``) the params themselves call for: a small-count
     threshold below the usual floor, allowed by an explicit override, is a warning in the pack."""
     t = params.settings.small_count_threshold

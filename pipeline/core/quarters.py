@@ -21,7 +21,7 @@ class Quarter:
     q: int  # 1..4
 
     @classmethod
-    def parse(cls, text: str) -> "Quarter":
+    def parse(cls, text: str) -> Quarter:
         m = _QUARTER_RE.match(str(text).strip())
         if not m:
             raise QuarterError(
@@ -71,8 +71,8 @@ class Quarter:
         return (f"Quarter {self.q} {self.fy} ({_MONTHS[s.month - 1]} to "
                 f"{_MONTHS[e.month - 1]} {e.year})")
 
-    def next(self) -> "Quarter":
+    def next(self) -> Quarter:
         return Quarter(self.fy_start + 1, 1) if self.q == 4 else Quarter(self.fy_start, self.q + 1)
 
-    def previous(self) -> "Quarter":
+    def previous(self) -> Quarter:
         return Quarter(self.fy_start - 1, 4) if self.q == 1 else Quarter(self.fy_start, self.q - 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -85,7 +85,7 @@ class TableStore:
                 text_safe(self.load(e["name"])).to_excel(xw, sheet_name=sheet, index=False)
             for ws in xw.book.worksheets:
                 cells_as_text(ws)
-            fixed = datetime(2000, 1, 1, tzinfo=timezone.utc).replace(tzinfo=None)
+            fixed = datetime(2000, 1, 1, tzinfo=UTC).replace(tzinfo=None)
             xw.book.properties.created = fixed
             xw.book.properties.modified = fixed
             xw.book.properties.creator = "cspack"

@@ -220,7 +220,7 @@ def profile_projection(ledger: pd.DataFrame, fy: str, as_at: pd.Timestamp, cover
     from statistics import NormalDist
 
     cur = current if current is not None else ledger_lines(ledger, fy, as_at)
-    period = int(((as_at.year - int(fy[:4])) * 12 + as_at.month - 4)) + 1
+    period = int((as_at.year - int(fy[:4])) * 12 + as_at.month - 4) + 1
     sh = shares if shares is not None else spending_shares(ledger)
     sh = sh[(sh["financial_year"] < fy) & (sh["period"] == min(period, 12))]
     share_of = sh.groupby("line_id")["share"].apply(list).to_dict()

@@ -350,7 +350,7 @@ def _check_measures(spec, typed, rows, bad):
             typed.at[idx, "period"] = p
     ok = ~bad & ~m_bad
     key = typed["measure_ref"].str.strip() + "\x00" + typed["period"].str.strip().str.lower()
-    for k, g in typed[ok].groupby(key[ok], sort=False):
+    for _k, g in typed[ok].groupby(key[ok], sort=False):
         if len(g) < 2:
             continue
         values = g["value_raw"].str.strip()

@@ -9,6 +9,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: parsing itself does not need pandas at import
+    import pandas as pd
 
 # ---- money -----------------------------------------------------------------------------------------
 _MONEY_RE = re.compile(r"^(?P<lead>[-(]?)\s*£?\s*(?P<num>\d{1,3}(?:,\d{3})+|\d+)?(?P<dec>\.\d+)?\s*(?P<trail>[-)]?)$")
@@ -426,7 +430,7 @@ def _fast_pence(cell) -> int | None:
     return -pence if negs else pence
 
 
-def money_series(values, decimal: str = ".", numeric_cells=None) -> tuple["pd.Series", dict, dict]:
+def money_series(values, decimal: str = ".", numeric_cells=None) -> tuple[pd.Series, dict, dict]:
     """``read_money`` for a whole column: (Int64 pence, {index: reason} for cells that could not be
     read (missing in the result), {index: note} for cells read by a fix such as rounding noise).
     ``numeric_cells`` is a boolean mask of cells that were Excel number cells."""
@@ -452,7 +456,7 @@ def money_series(values, decimal: str = ".", numeric_cells=None) -> tuple["pd.Se
     return pd.Series(pd.array(out, dtype="Int64"), index=s.index), errors, fixes
 
 
-def parse_pence_series(values) -> tuple["pd.Series", "pd.Series"]:
+def parse_pence_series(values) -> tuple[pd.Series, pd.Series]:
     """``parse_pence`` for a whole column: (Int64 pence, mask of cells that could not be read).
     Same rules as ``parse_pence`` (a property test checks they agree)."""
     import pandas as pd

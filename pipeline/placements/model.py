@@ -223,7 +223,7 @@ def _fit(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int, window_years:
     dest /= dest.sum(axis=1, keepdims=True)
     ex = cm[cm["exit"]]
     grp = pd.Series("other", index=ex.index)
-    for k, (g, codes) in enumerate(REASON_GROUPS.items()):
+    for _k, (g, codes) in enumerate(REASON_GROUPS.items()):
         grp[ex["rec"].isin(codes)] = g
     gi = grp.map({"returned_home": 0, "special_guardianship": 1, "adoption": 2, "other": 3}).to_numpy(dtype=np.int64)
     mix = np.ones((NC, 4)) * 0.05

@@ -378,7 +378,7 @@ def chart_data(fig) -> pd.DataFrame:
         money = "£" in ax.get_ylabel() + ax.get_xlabel() + panel
         dates = isinstance(ax.xaxis.get_major_formatter(), (mdates.AutoDateFormatter, mdates.ConciseDateFormatter))
 
-        def at(x, axis):
+        def at(x, axis, ax=ax, dates=dates):
             lab = {round(float(t), 6): t_l.get_text() for t, t_l in zip(axis.get_ticklocs(), axis.get_ticklabels())}
             if not len(axis.get_ticklocs()) and not dates:
                 return ""  # an axis drawn without labels (a strip of every authority): the order is the rank

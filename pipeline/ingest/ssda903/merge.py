@@ -129,7 +129,7 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     years = sorted(returns)
     for y in years:
         check_collection_year(y)
-    quarantine, flags, recon = [], [], []
+    quarantine, flags, _recon = [], [], []
     # (1) normalise
     eps = {}
     for y in years:
@@ -160,7 +160,7 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
                   for y in years}
     child_maps = leading_zero_fixes({y: set(eps[y]["CHILD"]) | header_ids[y] for y in years})
     for y, mp in child_maps.items():
-        eps[y]["CHILD"] = eps[y]["CHILD"].map(lambda c: mp.get(c, c))
+        eps[y]["CHILD"] = eps[y]["CHILD"].map(lambda c, mp=mp: mp.get(c, c))
         notes.append(f"{y}: {len(mp):,} CHILD codes had lost their leading zeros (as Excel drops them) while the "
                      "other returns keep them; the zeros were put back so each child is one child across years")
     # (2) exact duplicates; reconciliation on the raw input
