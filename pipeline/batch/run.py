@@ -41,6 +41,7 @@ import psutil
 from distributed import Client, LocalCluster, as_completed
 
 from pipeline.batch.rollup import write_rollup
+from pipeline.build.runner import replace_dir
 from pipeline.public.pack import build_public_pack, load_public_data
 
 WORK = ".batch-work"
@@ -161,17 +162,6 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _replace_dir(staging: Path, final: Path) -> None:
-    """Move ``staging`` to ``final``; a previous pack there is removed only once the new one is in place."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def default_builder(authority, out_dir, *, data=None, work_dir=None, root=None, **options):
     return build_public_pack(authority, out_dir, data=data, work_dir=work_dir, root=root, **options)
 
@@ -229,7 +219,7 @@ def build_one(authority, out_root: str | Path, data=None, builder: Callable | No
                     raise RuntimeError(f"the builder wrote its pack outside the folder it was given ({pack})") from None
                 if not (staging / rel).is_file():
                     raise RuntimeError(f"the builder reported a pack that does not exist ({rel})")
-                _replace_dir(staging, final)
+                replace_dir(staging, final)
                 rec.update(status="ok", pack=f"{rec['slug']}/{rel.as_posix()}",
                            summary=_plain(getattr(result, "summary", None) or {}),
                            build_seconds=round(float(getattr(result, "seconds", 0.0) or 0.0), 3))

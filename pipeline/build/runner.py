@@ -152,7 +152,7 @@ def _close(log: logging.Logger) -> None:
         log.removeHandler(h)
 
 
-def _replace_dir(staging: Path, final: Path) -> None:
+def replace_dir(staging: Path, final: Path) -> None:
     """Move ``staging`` to ``final``, replacing any previous folder; the old one is removed only
     after the new one is in place."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -350,6 +350,6 @@ def _finish(params: QuarterParams, root, nbs, staging, work, final, timings, sta
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     log.info(f"built {q.label} in {seconds:.1f}s -> {final.relative_to(root)}/pack.html")
     _close(log)
-    _replace_dir(staging, final)
-    _replace_dir(work, processed_dir(root) / q.label)
+    replace_dir(staging, final)
+    replace_dir(work, processed_dir(root) / q.label)
     return BuildResult(q.label, final, final / "pack.html", timings, seconds)
