@@ -36,6 +36,7 @@ class AuthorityFigures:
     sufficiency: dict
     summary: dict
     notes: list[str] = field(default_factory=list)
+    local: object = None                       # local.LocalFigures: the authority's own inputs (its profile), if any
 
 
 def _sn_codes(data: PublicData, a: Authority) -> list[str]:

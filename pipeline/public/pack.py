@@ -27,6 +27,7 @@ from pipeline.core.tables import text_safe
 from pipeline.public.authorities import Authority, UnknownAuthority, match
 from pipeline.public.data import PublicData, load_public_data, period_words
 from pipeline.public.figures import AuthorityFigures, compute
+from pipeline.public.local import LocalInputError, compute_local
 
 NOTEBOOK = Path("public") / "public_pack.ipynb"
 TITLE = "Children's services: public data pack"
@@ -102,8 +103,42 @@ def _tables(figs: AuthorityFigures) -> dict[str, pd.DataFrame]:
     sp = figs.spend.rename(columns={"measure": "Measure", "authority": figs.authority.name,
                                     "neighbours": "Statistical neighbours' mean", "england": "England"})
     sp = sp[["Measure", figs.authority.name, "Statistical neighbours' mean", "England"]]
-    return {"Benchmarks": b, "Trends": t, "Children looked after": h, "Projection": p, "Backtest": bt,
-            "Placements": pl, f"Spend {figs.spend_year}": sp}
+    out = {"Benchmarks": b, "Trends": t, "Children looked after": h, "Projection": p, "Backtest": bt,
+           "Placements": pl, f"Spend {figs.spend_year}": sp}
+    return out | _local_tables(figs.local)
+
+
+def _local_tables(local) -> dict[str, pd.DataFrame]:
+    """The sheets of the authority's own data (counts of 1 to 5 children as "c", money in £m)."""
+    out = {}
+    if local is None:
+        return out
+    if local.cla is not None:
+        c = local.cla.rename(columns={
+            "year": "Year (31 March)", "looked_after": "Looked after (own returns)",
+            "looked_after_published": "Looked after (published)", "started": "Started (own returns)",
+            "started_published": "Started (published)", "ceased": "Ceased (own returns)",
+            "ceased_published": "Ceased (published)"})
+        out["Own returns"] = c.assign(**{k: _suppressed(c[k]) for k in c.columns if k != "Year (31 March)"})
+    if local.mix is not None:
+        m = local.mix[["placement", "children", "pct"]].rename(columns={
+            "placement": "Placement", "children": "Children", "pct": "Share, %"})
+        small = (m["Children"] > 0) & (m["Children"] < 6)
+        m["Share, %"] = m["Share, %"].round(1).where(~small)
+        m["Children"] = _suppressed(m["Children"])
+        out[f"Own placements {local.mix_year}"] = m
+    if local.budget_lines is not None:
+        out["Budget return"] = local.budget_lines.rename(columns={
+            "service_line": "Service line", "budget_gbpm": "Budget, £m", "forecast_gbpm": "Forecast, £m",
+            "variance_gbpm": "Forecast less budget, £m"}).round(3)
+    if local.ledger_lines is not None:
+        out[f"Ledger {local.ledger_year}"] = local.ledger_lines.astype({c: float for c in local.ledger_lines.columns
+                                                                        if c.endswith("gbpm")}).rename(columns={
+            "service_line": "Service line", "budget_gbpm": "Budget, £m", "actual_to_date_gbpm": "Spent to date, £m",
+            "forecast_gbpm": "Forecast, £m", "variance_gbpm": "Forecast less budget, £m"}).round(3)
+        out["Ledger by year"] = local.spend_by_year.astype({"actual_gbpm": float}).rename(columns={
+            "financial_year": "Financial year", "actual_gbpm": "Spent, £m"}).round(3)
+    return out
 
 
 def _suppressed(s: pd.Series) -> pd.Series:
@@ -143,6 +178,9 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
     try:
         t = time.perf_counter()
         figs = compute(data, a)
+        # the authority's own inputs named in its profile (params/<slug>.yaml), each switching its section on
+        figs.local = compute_local(a, root, figs.cla_history)
+        log += figs.local.log_lines()
         t_compute = time.perf_counter() - t
         fig_file = work / "figures.pkl"
         fig_file.write_bytes(pickle.dumps(figs))
@@ -171,15 +209,21 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
                 os.environ["CSPACK_ROOT"] = old_env
         t_render = time.perf_counter() - t
         log += [f"kernel: {m}" for m in _kernel_messages(kernel_err)]
+        own = figs.local.given
         meta = {"title": f"{TITLE}: {a.name}", "authority": a.name,
-                "portfolio": f"Public data only: published statistics to 31 March {figs.year}",
+                "portfolio": (f"Published statistics to 31 March {figs.year}, with the authority's own data" if own
+                              else f"Public data only: published statistics to 31 March {figs.year}"),
                 "quarter_long": f"Latest published year: to 31 March {figs.year}",
                 "period_label": "Period",
                 "data_as_at": day_words(datetime(figs.year, 3, 31)),
-                "version": version_label(root), "synthetic": "", "stale": "",
-                "notice": ("Public data only: every figure is published official statistics (Department for "
-                           "Education, Ofsted, Office for National Statistics). Sections that need the authority's "
-                           "own data say what would fill them.")}
+                "version": version_label(root),
+                "synthetic": (_synthetic_words(figs.local.inputs) if figs.local.any_synthetic else ""), "stale": "",
+                "notice": (("Published official statistics (Department for Education, Ofsted, Office for National "
+                            "Statistics) with the authority's own data in the sections under \"The authority's own "
+                            "data\". Sections still needing its data say what would fill them.") if own else
+                           ("Public data only: every figure is published official statistics (Department for "
+                            "Education, Ofsted, Office for National Statistics). Sections that need the authority's "
+                            "own data say what would fill them."))}
         safety: list[str] = []
         t = time.perf_counter()
         (staging / "pack.html").write_text(export_pack([nb_out], meta, safety), encoding="utf-8")
@@ -200,7 +244,10 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
                     "cpu_seconds": round(cpu, 3),
                     "timings": {"compute": round(t_compute, 3), "render": round(t_render, 3),
                                 "export": round(t_export, 3)},
-                    "summary": _plain(figs.summary), "pdf": pdf_info, "log": log + data.notes,
+                    "summary": _plain(figs.summary), "pdf": pdf_info,
+                    "own_data": {"profile": (str(figs.local.profile.relative_to(root)) if figs.local.profile else None),
+                                 "inputs": figs.local.inputs,
+                                 "sections_still_needing_data": [s for s, _ in figs.local.still_needed()]}, "log": log + data.notes,
                     "outputs": ["pack.html", "tables.xlsx", "manifest.json"] + (["pack.pdf"] if pdf_info.get("written")
                                                                                else [])}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
@@ -214,6 +261,8 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
             os.replace(staging, out_dir)
     except UnknownAuthority:
         raise
+    except LocalInputError as exc:
+        raise PublicPackError(f"the pack for {a.name} could not read its own data: {exc}") from None
     except PublicPackError:
         raise
     except Exception as exc:
@@ -224,6 +273,13 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
     return PublicPackResult(a, out_dir, out_dir / "pack.html", round(time.perf_counter() - t0, 3), figs.summary)
+
+
+def _synthetic_words(inputs: dict) -> str:
+    words = {"ssda903": "SSDA903 returns", "ledger": "finance ledger", "cost_centres": "cost-centre mapping",
+             "budget_lines": "budget monitoring return", "commentary": "commentary"}
+    return ("the authority's " + ", ".join(words[k] for k, i in inputs.items() if i["synthetic"])
+            + " are synthetic (generated, not real data); published statistics are real")
 
 
 def _ipc_kernel_manager(stderr_path: Path, sock_dir: Path):

@@ -348,14 +348,3 @@ def sufficiency_text(f: AuthorityFigures) -> Markdown:
     line += (" Homes in the area take children from other authorities, and the authority's children live in homes "
              "elsewhere: this compares scale, not who lives where.")
     return Markdown(line)
-
-
-LOCAL = [("Budget monitoring", "the authority's budget ledger and forecast for the quarter"),
-         ("Placements and costs by child", "the authority's SSDA903 return or placement list with weekly costs"),
-         ("Service-plan measures and targets", "the authority's measure return and targets"),
-         ("Commentary", "the service's commentary for the quarter")]
-
-
-def local_sections() -> HTML:
-    t = pd.DataFrame({"Section": [a for a, _ in LOCAL], "Fills in when given": [b for _, b in LOCAL]})
-    return HTML(table_html(t, "Sections that need the authority's own data"))

@@ -31,8 +31,8 @@ def _q(text: str) -> str:
 def profile_text(a: Authority, sn: list[tuple[str, str]], costs: dict[str, float], cost_year: str) -> str:
     lines = [f"# {a.name}: authority profile scaffolded by `cspack new-authority` from published data.",
              "# The public-data pack builds from it at once:  cspack run --authority " + a.code,
-             "# Each local input (ledger, SSDA903, returns, commentary) goes in a quarter's params file",
-             "# (cspack new-quarter), which switches that section of the quarterly pack on.",
+             "# Each of the authority's own inputs named under `inputs:` below switches its section of that pack on",
+             "# (the rest stays from published data).",
              f"authority: {_q(a.name)}", f"authority_code: {a.code}", f"dfe_la_code: {_q(a.old_code)}",
              f"region: {_q(a.region)}"]
     if a.boundary_note:
@@ -48,6 +48,16 @@ def profile_text(a: Authority, sn: list[tuple[str, str]], costs: dict[str, float
     for measure, key in UNIT_COSTS.items():
         v = costs.get(measure)
         lines.append(f"  {key}: {'null' if v is None or math.isnan(v) else round(v)}")
+    lines += ["# The authority's own data: remove the # of an input, give its path (inside the project's data/ or",
+              "# params/ folder) and its source, and build again (cspack run --authority " + a.code + ").",
+              "# Add `synthetic: true` to an input that is generated (cspack demo-data), not the authority's data.",
+              "inputs:"]
+    d = f"data/raw/{a.slug}"
+    lines += [f'#  ssda903: {{path: {d}/ssda903, source: "{a.name} SSDA903 returns, one folder per year"}}',
+              f'#  ledger: {{path: {d}/ledger, source: "{a.name} finance ledger, one file per financial year"}}',
+              f'#  cost_centres: {{path: {d}/ledger/cost_centres.csv, source: "{a.name} cost-centre mapping"}}',
+              f'#  budget_lines: {{path: {d}/returns/budget_lines.csv, source: "{a.name} budget monitoring return"}}',
+              f"#  commentary: {{path: params/commentary/{a.slug}.md}}"]
     return "\n".join(lines) + "\n"
 
 
