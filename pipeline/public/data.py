@@ -47,6 +47,7 @@ FILES = {
     "placements": PUB / "placements_la" / "cla_placements_at_31_march_la_2010_2025.csv",
     "finance": PUB / "finance" / "lait_s251_finance_la_2015-16_to_2024-25.csv",
     "ofsted": PUB / "ofsted" / "ofsted_providers_by_la_type_sector_2014_2025.csv",
+    "lait": PUB / "lait" / "lait_csc_measures_la_2016_2025.csv",
 }
 
 _RETURNED = ("Returned home to live with parents or other person with parental responsibility which was "
@@ -74,6 +75,37 @@ MEASURES: list[dict] = [
     {"key": "ceased_adopted", "when": "year", "file": "ceased", "value": "percentage", "theme": "Leaving care",
      "filters": {"cla_group": "Reason episode ceased", "characteristic": "Adopted"},
      "title": "Ceased care: adopted, %", "unit": "percent", "polarity": "higher"},
+    {"key": "uasc_rate", "when": "at", "file": "lait", "value": "value", "per_10k": True,
+     "theme": "Children looked after", "filters": {"measure": "Unacc_Asylmn_Seek_Childn"},
+     "title": "Unaccompanied asylum-seeking children looked after per 10,000 children", "unit": "rate",
+     "polarity": "context"},
+    {"key": "care_leavers_accommodation", "when": "year", "file": "lait", "value": "value", "theme": "Care leavers",
+     "filters": {"measure": "CareLeaverAcc"}, "title": "Care leavers aged 19 to 21 in suitable accommodation, %",
+     "unit": "percent", "polarity": "higher"},
+    {"key": "care_leavers_eet", "when": "year", "file": "lait", "value": "value", "theme": "Care leavers",
+     "filters": {"measure": "CareLeaverEET"}, "title": "Care leavers aged 19 to 21 in education, employment or training, %",
+     "unit": "percent", "polarity": "higher"},
+    {"key": "care_leavers_not_in_touch", "when": "year", "file": "lait", "value": "value", "theme": "Care leavers",
+     "filters": {"measure": "CareLeavers_LA_NotInTouch"},
+     "title": "Care leavers aged 19 to 21 the council is not in touch with, %", "unit": "percent", "polarity": "lower"},
+    {"key": "staying_put", "when": "year", "file": "lait", "value": "value", "theme": "Care leavers",
+     "filters": {"measure": "StayingPut"},
+     "title": "Care leavers who left foster care at 18 still living with their former foster carers (staying put), %",
+     "unit": "percent", "polarity": "higher"},
+    {"key": "missing_pct", "when": "year", "file": "lait", "value": "value", "theme": "Missing from care",
+     "filters": {"measure": "Children_missing"}, "title": "Children looked after who went missing in the year, %",
+     "unit": "percent", "polarity": "lower"},
+    {"key": "away_pct", "when": "year", "file": "lait", "value": "value", "theme": "Missing from care",
+     "filters": {"measure": "Children_Away"},
+     "title": "Children looked after away from placement without authorisation in the year, %", "unit": "percent",
+     "polarity": "lower"},
+    {"key": "foster_places_rate", "when": "at", "file": "lait", "value": "value", "per_10k": True,
+     "theme": "Fostering places", "filters": {"measure": "Number_Foster_Places(New)"},
+     "title": "Places approved with the council's own foster carers per 10,000 children (Ofsted)", "unit": "rate",
+     "polarity": "context"},
+    {"key": "foster_places_filled", "when": "at", "file": "lait", "value": "value", "theme": "Fostering places",
+     "filters": {"measure": "foster_places_filled_pct"},
+     "title": "The council's foster places filled, % (Ofsted)", "unit": "percent", "polarity": "context"},
     {"key": "stability_3plus", "when": "at", "file": "stability", "value": "children_percent", "theme": "Placement stability",
      "filters": {"cla_group": "CLA on 31 March", "placement_stability": "With 3 or more placements during the year"},
      "title": "Children looked after with 3 or more placements in the year, %", "unit": "percent",
@@ -144,6 +176,20 @@ class PublicData:
     ofsted: pd.DataFrame                     # children's home places by authority and year
     population: pd.DataFrame                 # children aged 0-17 by new LA code and period (DfE denominator)
     notes: list[str] = field(default_factory=list)
+    ceased: pd.DataFrame | None = None       # every reason children ceased to be looked after: number and % (DfE)
+
+
+def _ceased_reasons(raw: pd.DataFrame) -> pd.DataFrame:
+    """DfE's children ceasing to be looked after by every reason (not the total), tidy: period, level, region
+    code, old code, reason, number and percentage as published and as values (markers never read as zero)."""
+    d = raw[(raw["cla_group"] == "Reason episode ceased") & (raw["characteristic"] != "Total")]
+    out = pd.DataFrame({"period": d["time_period"].to_numpy(), "level": d["geographic_level"].to_numpy(),
+                        "region_code": d["region_code"].to_numpy(), "old_la_code": d["old_la_code"].to_numpy(),
+                        "reason": d["characteristic"].to_numpy(), "number": d["number"].to_numpy(),
+                        "percentage": d["percentage"].to_numpy()})
+    out["number_value"] = dfe_values(out["number"])["value"].to_numpy()
+    out["pct_value"] = dfe_values(out["percentage"])["value"].to_numpy()
+    return out
 
 
 def _read(root: Path, key: str) -> pd.DataFrame:
@@ -186,6 +232,49 @@ def _measure_series(raw: dict[str, pd.DataFrame], m: dict, pop: pd.DataFrame) ->
     for c in ("period", "level", "code", "old_la_code", "name", "region_code", "marker"):
         s[c] = np.asarray(s[c].astype(str), dtype=object)  # plain strings: many small look-ups per authority
     return s
+
+
+# LAIT's region numbers -> ONS region codes (987 and 988, Inner and Outer London, are not regions of DfE's files)
+LAIT_REGIONS = {"980": "E12000001", "981": "E12000002", "982": "E12000003", "983": "E12000004", "984": "E12000005",
+                "985": "E12000006", "986": "E12000007", "989": "E12000008", "990": "E12000009"}
+
+
+def _lait(raw: pd.DataFrame, cla: pd.DataFrame) -> pd.DataFrame:
+    """DfE's Local Authority Interactive Tool measures (one row per measure, year and area, as published) shaped
+    as a DfE file for ``dfe_series``: authorities by their old code (new code, region and name from DfE's
+    children looked after file; an authority that no longer exists, such as Cumbria, has none and is left out),
+    regions by LAIT's region numbers, England as 970. LAIT's "-" (suppressed or not available) becomes DfE's
+    "x", never a number. Adds the share of the council's foster places filled (filled / places x 100)."""
+    d = raw.copy()
+    d["value"] = d["value"].str.strip().replace("-", "x")
+    places = d[d["measure"] == "Number_Foster_Places(New)"].set_index(["year", "la_number"])["value"]
+    filled = d[d["measure"] == "Number_Foster_Places_Filled(New)"].set_index(["year", "la_number"])["value"]
+    p = pd.to_numeric(places, errors="coerce")
+    f = pd.to_numeric(filled.reindex(places.index), errors="coerce")
+    pct = (f / p * 100).round(1)
+    share = pd.DataFrame({"measure": "foster_places_filled_pct", "value": pct.map(
+        lambda v: "x" if np.isnan(v) else f"{v:.1f}").to_numpy()}, index=places.index).reset_index()
+    share = share.merge(d[["year", "la_number", "area", "region"]].drop_duplicates(["year", "la_number"]),
+                        on=["year", "la_number"], how="left")
+    d = pd.concat([d, share[d.columns]], ignore_index=True)
+    la = cla[cla["geographic_level"] == "Local authority"].drop_duplicates("old_la_code").set_index("old_la_code")
+    reg = cla[cla["geographic_level"] == "Regional"].drop_duplicates("region_code").set_index("region_code")
+    is_la = d["la_number"].isin(la.index)
+    is_reg = d["la_number"].isin(LAIT_REGIONS)
+    is_eng = d["la_number"] == "970"
+    d = d[is_la | is_reg | is_eng].copy()
+    level = np.where(d["la_number"] == "970", "National", np.where(d["la_number"].isin(LAIT_REGIONS), "Regional",
+                                                                    "Local authority"))
+    rc = np.where(level == "Regional", d["la_number"].map(LAIT_REGIONS),
+                  d["la_number"].map(la["region_code"]).fillna(""))
+    return pd.DataFrame({
+        "time_period": d["year"].to_numpy(), "geographic_level": level, "country_code": "E92000001",
+        "country_name": "England", "region_code": np.where(level == "National", "", rc),
+        "region_name": np.where(level == "National", "", pd.Series(rc).map(reg["region_name"]).fillna("").to_numpy()),
+        "old_la_code": np.where(level == "Local authority", d["la_number"], ""),
+        "la_name": np.where(level == "Local authority", d["la_number"].map(la["la_name"]).fillna(""), ""),
+        "new_la_code": np.where(level == "Local authority", d["la_number"].map(la["new_la_code"]).fillna(""), ""),
+        "measure": d["measure"].to_numpy(), "value": d["value"].to_numpy()})
 
 
 def _latest_year(panel: pd.DataFrame) -> int:
@@ -259,6 +348,7 @@ def load_public_data(root: Path | None = None) -> PublicData:
     cache) once."""
     root = (root or project_root()).resolve()
     raw = {k: _read(root, k) for k in FILES if k not in ("placements", "finance", "ofsted")}
+    raw["lait"] = _lait(raw["lait"], raw["cla"])
     pop = _population(raw["cla"])
     series = {m["key"]: _measure_series(raw, m, pop) for m in MEASURES}
     panel = aggregate.load_panel(root)
@@ -274,4 +364,4 @@ def load_public_data(root: Path | None = None) -> PublicData:
                       cla_wide=aggregate.as_at(panel, None).reset_index(),
                       projections=proj, backtest=bt, placements=_placements(_read(root, "placements")),
                       finance=_finance(_read(root, "finance")), ofsted=_ofsted(_read(root, "ofsted")),
-                      population=pop, notes=notes)
+                      population=pop, notes=notes, ceased=_ceased_reasons(raw["ceased"]))

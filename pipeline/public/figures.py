@@ -36,6 +36,7 @@ class AuthorityFigures:
     sufficiency: dict
     summary: dict
     notes: list[str] = field(default_factory=list)
+    ceased_reasons: pd.DataFrame | None = None  # every reason for ceasing care: authority, region, neighbours, England
     local: object = None                       # local.LocalFigures: the authority's own inputs (its profile), if any
 
 
@@ -203,6 +204,33 @@ def _sufficiency(data: PublicData, a: Authority, placements: pd.DataFrame) -> di
             "placements_year": placements.attrs.get("year")}
 
 
+def _ceased_reasons(data: PublicData, a: Authority, sn: list[str]) -> pd.DataFrame:
+    """Every reason children ceased to be looked after in the latest year the authority has a figure: its number
+    and percentage, its region's, the mean of its neighbours' percentages (those with one) and England's."""
+    d = data.ceased
+    if d is None or not len(d):
+        return pd.DataFrame()
+    la = d[d["level"] == "Local authority"]
+    mine = la[la["old_la_code"] == a.old_code]
+    if not len(mine):
+        return pd.DataFrame()
+    year = mine["period"].max()
+    mine = mine[mine["period"] == year]
+    g = d[d["period"] == year]
+    region = mine["region_code"].iloc[0]
+    reg = g[(g["level"] == "Regional") & (g["region_code"] == region)].set_index("reason")["pct_value"]
+    eng = g[g["level"] == "National"].set_index("reason")["pct_value"]
+    nb = la[(la["period"] == year) & la["old_la_code"].isin(sn)].groupby("reason")["pct_value"]
+    out = pd.DataFrame({"reason": mine["reason"].to_numpy(), "number": mine["number"].to_numpy(),
+                        "number_value": mine["number_value"].to_numpy(), "pct": mine["pct_value"].to_numpy()})
+    out["region"] = out["reason"].map(reg).to_numpy()
+    out["neighbours"] = out["reason"].map(nb.mean()).to_numpy()
+    out["neighbours_with_value"] = out["reason"].map(nb.count()).fillna(0).astype(int).to_numpy()
+    out["england"] = out["reason"].map(eng).to_numpy()
+    out.attrs["year"] = int(year)
+    return out.sort_values("england", ascending=False).reset_index(drop=True)
+
+
 def compute(data: PublicData, a: Authority) -> AuthorityFigures:
     sn = _sn_codes(data, a)
     bench, trends = _benchmarks(data, a)
@@ -231,4 +259,4 @@ def compute(data: PublicData, a: Authority) -> AuthorityFigures:
         "boundary_note": a.boundary_note,
     }
     return AuthorityFigures(a, year, _names(data, sn), bench, trends, hist, pred, proj, bt, bt_all, place, spend,
-                            spend_year, suff, summary)
+                            spend_year, suff, summary, ceased_reasons=_ceased_reasons(data, a, sn))

@@ -348,3 +348,25 @@ def sufficiency_text(f: AuthorityFigures) -> Markdown:
     line += (" Homes in the area take children from other authorities, and the authority's children live in homes "
              "elsewhere: this compares scale, not who lives where.")
     return Markdown(line)
+
+
+def ceased_reasons_table(f: AuthorityFigures) -> HTML:
+    """Every reason children ceased to be looked after, the authority against its region, neighbours and England."""
+    c = f.ceased_reasons
+    if c is None or not len(c):
+        return HTML("<p>No published figures on why children ceased to be looked after.</p>")
+    name = display_name(f.authority.name)
+
+    def pct(v):
+        return "not published" if v is None or np.isnan(v) else f"{v:,.1f}"
+
+    t = pd.DataFrame({"Reason care ended": c["reason"],
+                      "Children": [("c" if str(n).strip().lower() == "c" else _count(v)) for n, v in
+                                   zip(c["number"], c["number_value"])],
+                      f"{name}, %": [pct(v) for v in c["pct"]], "Region, %": [pct(v) for v in c["region"]],
+                      "Neighbours' mean, %": [pct(v) for v in c["neighbours"]], "England, %": [pct(v) for v in c["england"]]})
+    return HTML(table_html(t, f"Why children ceased to be looked after in the year to 31 March {c.attrs['year']}: "
+                              f"{name} against its region, its statistical neighbours and England",
+                           numeric=list(t.columns[1:]),
+                           note="Each reason as a share of every child who ceased to be looked after in the year, as "
+                                "the Department for Education publishes it. " + SMALL_NOTE))
