@@ -197,3 +197,15 @@ def test_own_pack_with_one_local_input_end_to_end(project, data, tmp_path_factor
     assert "Budget monitoring" in man["own_data"]["sections_still_needing_data"]
     sheet = pd.read_excel(out / "tables.xlsx", sheet_name="Own returns")
     assert int(sheet.loc[sheet["Year (31 March)"] == 2025, "Looked after (own returns)"].iloc[0]) == want
+
+
+def test_commentary_is_read_by_heading_and_escaped(project):
+    root, path, a = project
+    (root / "params" / "commentary").mkdir()
+    (root / "params" / "commentary" / "derbyshire.md").write_text(
+        "## Budget monitoring\n\nOver budget by <b>£2m</b>.\n<!-- a note to self -->\n\n## Empty\n\n",
+        encoding="utf-8")
+    _enable(path, "commentary", synthetic=False)
+    local = compute_local(a, root)
+    assert local.commentary == {"Budget monitoring": "Over budget by &lt;b&gt;£2m&lt;/b&gt;."}
+    assert "Commentary" not in dict(local.still_needed())

@@ -40,8 +40,9 @@ def intro(local: LocalFigures, name: str) -> Markdown:
              "budget_lines": "its budget monitoring return", "commentary": "the service's commentary",
              "cost_centres": "its cost-centre mapping"}
     given = [words[k] for k in local.given]
-    synthetic = (" **Some of these inputs are synthetic (generated, not real data)**: their figures describe no "
-                 "real child or council." if local.any_synthetic else "")
+    fake = [words[k] for k, i in local.inputs.items() if i["synthetic"]]
+    synthetic = (f" **Synthetic, not real data:** {escape_md('; '.join(fake))} (generated, not the authority's "
+                 "records: they describe no real child or council)." if fake else "")
     return Markdown(f"These sections come from {escape_md(display_name(name))}'s own data: "
                     f"{escape_md('; '.join(given))}. Everything else in the pack is published statistics."
                     + synthetic)
