@@ -195,7 +195,7 @@ def test_own_pack_with_one_local_input_end_to_end(project, data, tmp_path_factor
     assert man["own_data"]["profile"] == "params/derbyshire.yaml"
     assert list(man["own_data"]["inputs"]) == ["ssda903"] and len(man["own_data"]["inputs"]["ssda903"]["sha256"]) == 64
     assert "Budget monitoring" in man["own_data"]["sections_still_needing_data"]
-    sheet = pd.read_excel(out / "tables.xlsx", sheet_name="Own returns")
+    sheet = pd.read_excel(out / "tables.xlsx", sheet_name="Own returns", engine="openpyxl")
     assert int(sheet.loc[sheet["Year (31 March)"] == 2025, "Looked after (own returns)"].iloc[0]) == want
 
 
