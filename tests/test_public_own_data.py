@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipeline.cli import main
 from pipeline.public.authorities import match
 from pipeline.public.local import SECTIONS, LocalInputError, compute_local
 from pipeline.public.pack import build_public_pack, load_public_data
@@ -209,3 +210,14 @@ def test_commentary_is_read_by_heading_and_escaped(project):
     local = compute_local(a, root)
     assert local.commentary == {"Budget monitoring": "Over budget by &lt;b&gt;£2m&lt;/b&gt;."}
     assert "Commentary" not in dict(local.still_needed())
+
+
+def test_the_command_refuses_a_wrong_profile_before_building(project, monkeypatch, capsys):
+    root, path, a = project
+    path.write_text(path.read_text(encoding="utf-8") + "  ssda903: {path: data/raw/derbyshire/ssda903}\n",
+                    encoding="utf-8")
+    monkeypatch.setenv("CSPACK_ROOT", str(root))
+    assert main(["run", "--authority", "Derbyshire", "--no-pdf"]) == 1
+    err = capsys.readouterr().err
+    assert "params/derbyshire.yaml: inputs.ssda903: 'source' is required" in err and "Traceback" not in err
+    assert not (root / "outputs").exists()

@@ -27,7 +27,7 @@ from pipeline.core.tables import text_safe
 from pipeline.public.authorities import Authority, UnknownAuthority, match
 from pipeline.public.data import PublicData, load_public_data, period_words
 from pipeline.public.figures import AuthorityFigures, compute
-from pipeline.public.local import LocalInputError, compute_local
+from pipeline.public.local import LocalInputError, compute_local, read_profile
 
 NOTEBOOK = Path("public") / "public_pack.ipynb"
 TITLE = "Children's services: public data pack"
@@ -166,6 +166,10 @@ def build_public_pack(authority: str | Authority, out_dir: Path | None = None, *
     root = Path(root or (data.root if data is not None else project_root())).resolve()
     a = authority if isinstance(authority, Authority) else match(authority, root)
     out_dir = Path(out_dir) if out_dir else default_out_dir(a, root)
+    try:  # a wrong profile (params/<slug>.yaml) is refused before any work
+        read_profile(a, root)
+    except LocalInputError as exc:
+        raise PublicPackError(f"the pack for {a.name} could not read its own data: {exc}") from None
     data = data if data is not None else load_public_data(root)
     own_work = work_dir is None
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"public-{a.code}-",
