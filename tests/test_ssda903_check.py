@@ -165,3 +165,17 @@ def test_an_excel_workbook_return_is_read(tmp_path):
     assert m["quarantine"].empty and sorted(m["episodes"]["CHILD"]) == ["123", "124"]
     assert sorted(m["episodes"]["DECOM_date"]) == [pd.Timestamp(2019, 5, 1), pd.Timestamp(2019, 5, 2)]
     assert sorted(m["header"]["SEX"]) == ["F", "M"]
+
+
+def test_check_fails_on_a_history_that_ends_before_the_quarter(tmp_path):
+    d = project(tmp_path, "2020-21-Q2", "2020-09-30")
+    eps, heads, _ = derive_history()
+    foreign_files(d, eps, heads, np.random.default_rng(7))
+    last = max(pd.to_datetime(e[c].where(e[c] != ""), format="%d/%m/%Y").max() for e in eps.values() for c in ("DECOM", "DEC"))
+    code, lines = check_quarter("2020-21-Q2", root=tmp_path)
+    text = "\n".join(lines)
+    assert code == 1
+    assert "Result: FAILED; look first at: the inputs that do not reach the quarter" in text
+    assert "do not reach Quarter 2 2020-21 (to 30 September 2020)" in text
+    assert f"ssda903: the SSDA903 returns run to {last.day} {last:%B %Y}" in text
+    assert "Result: every input read" not in text

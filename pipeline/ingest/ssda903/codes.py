@@ -72,6 +72,19 @@ def parse_collection_year(name: str) -> str | None:
 
 
 
+_YEAR_IN_NAME = re.compile(r"(?<!\d)(\d{4})\s*[-_/ ]\s*(\d{4}|\d{2})(?!\d)")
+
+
+
+def collection_year_in_name(name: str) -> str | None:
+    """The one collection year a folder's name is built around (``SSDA903 2019-20``, ``903_2019_20``,
+    ``2019-20 final``, ``FY2019-20`` -> ``"2019-20"``); None when the name holds no collection year or
+    more than one."""
+    found = {y for a, b in _YEAR_IN_NAME.findall(str(name)) if (y := parse_collection_year(f"{a}-{b}"))}
+    return found.pop() if len(found) == 1 else None
+
+
+
 def check_collection_year(label: str) -> str:
     """The label of a collection year cspack has code lists for, or a ValueError naming it."""
     y = parse_collection_year(label)

@@ -268,11 +268,18 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     # header, UASC and missing tables (DOB checked against the child's first episode)
     tables_recon: list[dict] = []
     first_decom = merged.groupby("CHILD")["DECOM_date"].min()
-    header = clean_table("header", returns, years, quarantine, tables_recon, child_maps, first_decom)
+    n_flags = len(flags)
+    header = clean_table("header", returns, years, quarantine, tables_recon, child_maps, first_decom, flags)
+    for f in flags[n_flags:]:  # header codes: flagged and kept, named in the findings by year and column
+        for (y, column), g in f.groupby(["collection_year", "column"]):
+            seen = ", ".join(f"{v or 'blank'} ({n:,})" for v, n in g["value"].value_counts().head(4).items())
+            notes.append(f"{y} header: {len(g):,} {column} codes not in that year's list ({seen}); the rows are kept"
+                         + (" and SEX 1/2 read as M/F, any other as unknown" if column == "SEX" else ""))
     n_header = len(header)
     if n_header:
         header = header.drop_duplicates("CHILD", keep="last").reset_index(drop=True)
-        header["SEX"] = header["SEX"].replace({"1": "M", "2": "F", "U": pd.NA})
+        sex = header["SEX"].replace({"1": "M", "2": "F"})
+        header["SEX"] = sex.where(sex.isin(["M", "F"]), pd.NA)
     else:
         header = pd.DataFrame(columns=HEADER_COLUMNS + ["collection_year"])
     extra = {t: clean_table(t, returns, years, quarantine, tables_recon, child_maps) for t in ("uasc", "missing")}
@@ -304,12 +311,14 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     q["table"] = q["table"].fillna("episodes")
     fl = (pd.concat(flags, ignore_index=True) if flags else
           pd.DataFrame(columns=["rule", "row", "CHILD", "column", "value", "collection_year", "file", "reason"]))
+    fl["table"] = fl["table"].fillna("episodes") if "table" in fl else "episodes"
     # per-return accounting: rows read = quarantined + dropped (duplicates, blank) + kept in the history
     # (superseded rows, replaced by a later return's version, are counted in the history's summary)
     qe = q[q["table"] == "episodes"]
     for y in years:
         by_year[y]["rows_quarantined"] = int((qe["collection_year"] == y).sum())
-        by_year[y]["rows_flagged"] = int(fl.loc[fl["collection_year"] == y, "row"].nunique()) if len(fl) else 0
+        by_year[y]["rows_flagged"] = int(fl.loc[(fl["collection_year"] == y) & (fl["table"] == "episodes"), "row"]
+                                         .nunique()) if len(fl) else 0
     rec = pd.DataFrame(list(by_year.values()))
     # (7) continuity: children in care at each 31 March, history against the year's own return
     q_children = set(qe["CHILD"])

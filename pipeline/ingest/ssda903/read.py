@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from pipeline.ingest.ssda903.codes import (
     MISSING_COLUMNS,
     UASC_COLUMNS,
     check_collection_year,
+    collection_year_in_name,
     date_order,
     normalise_child,
     normalise_code,
@@ -39,6 +41,11 @@ NEED = {"episodes": ["CHILD", "DECOM", "RNE", "LS", "CIN", "PLACE", "PLACE_PROVI
 
 
 XML_EPISODE = {"PL": "PLACE"}  # DfE's XML element names that differ from the CSV columns
+
+
+
+# headings some systems write for DfE's columns (after upper-casing and joining words with "_")
+_ALIAS = {"CHILDID": "CHILD", "CHILD_ID": "CHILD", "PL": "PLACE"}
 
 
 
@@ -112,9 +119,15 @@ def _read_sheetlike(path: Path, sheet=0) -> pd.DataFrame:
             raise ValueError(f"{path.name}" + (f", sheet {sheet}" if isinstance(sheet, str) else "")
                              + f": could not be read as an Excel workbook ({type(exc).__name__}: {exc})") from None
         df["_row"] = np.arange(len(df)) + 2
-    df.columns = [c if c == "_row" else str(c).strip().upper().replace(" ", "_") for c in df.columns]
+    df.columns = [c if c == "_row" else _ALIAS.get(h := re.sub(r"[\s_]+", "_", str(c).strip().upper()), h)
+                  for c in df.columns]
     df = df.fillna("")
     return df
+
+
+
+_TOKEN = {"episodes": "episode", "header": "header", "uasc": "uasc", "missing": "missing"}
+_NOT_TABLE = ("sw_episode", "sw episode", "social_worker", "social worker")  # the 2023-24 social worker table
 
 
 
@@ -127,6 +140,16 @@ def _find_files(folder: Path) -> dict[str, tuple[Path, object]]:
             if t + ext in files:
                 found[t] = (files[t + ext], 0)
                 break
+    for t in TABLES:  # files named by the council's system: SSDA903_2015_Episodes.csv, 903 header.xlsx
+        if t in found:
+            continue
+        like = [p for n, p in sorted(files.items()) if n.endswith((".csv", ".xlsx", ".xlsm")) and not n.startswith("~$")
+                and _TOKEN[t] in n and not any(x in n for x in _NOT_TABLE)]
+        if len(like) > 1:
+            raise ValueError(f"{folder.name}: {len(like)} files could be the {t} table ({', '.join(p.name for p in like)}); "
+                             f"keep one, or name it {t}.csv")
+        if like:
+            found[t] = (like[0], 0)
     if "episodes" not in found:
         books = [p for n, p in sorted(files.items()) if n.endswith((".xlsx", ".xlsm")) and not n.startswith("~$")]
         for b in books:
@@ -207,23 +230,42 @@ def read_return(folder: Path) -> dict[str, pd.DataFrame]:
 
 
 def find_returns(folder: Path) -> tuple[dict[str, Path], list[str]]:
-    """The collection years' folders inside an SSDA903 input: ``({"2024-25": path}, notes)``. A folder whose
-    name is not a collection year (``old``, ``2026-27 - Copy``) is ignored with a note; a collection year
-    outside the code lists, or two folders for one year, is a ValueError naming it."""
+    """The collection years' folders inside an SSDA903 input: ``({"2024-25": path}, notes)``. A folder named
+    as a collection year (``2024-25``, ``2024-2025``, ``2024_25``) is that year; a folder whose name is built
+    around one year (``SSDA903 2024-25``, ``2024-25 final``) is read as that year with a note, unless a folder
+    named exactly as the year exists (so ``2024-25 - Copy`` beside ``2024-25`` is ignored); any other folder
+    (``old``) is ignored with a note. A collection year outside the code lists, or two folders for one year
+    neither named exactly as it, is a ValueError naming them."""
     folder = Path(folder)
-    years, notes = {}, []
+    exact, loose, notes = {}, {}, []
     for p in sorted(folder.iterdir()):
         if not p.is_dir():
             continue
         y = parse_collection_year(p.name)
+        if y is not None:
+            if y in exact:
+                raise ValueError(f"two folders for collection year {y}: '{exact[y].name}' and '{p.name}'; keep one")
+            exact[y] = p
+            continue
+        y = collection_year_in_name(p.name)
         if y is None:
             notes.append(f"folder '{p.name}' is not named as a collection year (like 2024-25) and was not read")
             continue
+        loose.setdefault(y, []).append(p)
+    years = dict(exact)
+    for y, ps in loose.items():
+        names = ", ".join(f"'{p.name}'" for p in ps)
+        if y in exact:
+            notes.append(f"folder{'s' if len(ps) > 1 else ''} {names} not read: collection year {y} is read from "
+                         f"'{exact[y].name}'")
+            continue
+        if len(ps) > 1:
+            raise ValueError(f"two folders for collection year {y}: {names}; keep one, or name the one to read {y}")
+        years[y] = ps[0]
+        notes.append(f"folder '{ps[0].name}' read as collection year {y} (name it {y} to silence this note)")
+    for y in years:
         check_collection_year(y)
-        if y in years:
-            raise ValueError(f"two folders for collection year {y}: '{years[y].name}' and '{p.name}'; keep one")
-        years[y] = p
-    return years, notes
+    return dict(sorted(years.items())), notes
 
 
 
