@@ -228,3 +228,29 @@ def test_a_copy_beside_its_year_is_ignored_and_two_loose_folders_for_one_year_ar
         (other / name).mkdir(parents=True)
     with pytest.raises(ValueError, match="two folders for collection year 2018-19"):
         ssda903.find_returns(other)
+
+
+def test_a_namespaced_xml_submission_and_spreadsheet_dates_are_read(tmp_path):
+    e = pd.DataFrame([{"CHILD": "0042", "DECOM": "01/05/2019", "RNE": "S", "LS": "C2", "CIN": "N1", "PLACE": "U4",
+                       "PLACE_PROVIDER": "PR1", "DEC": "", "REC": "", "REASON_PLACE_CHANGE": "", "HOME_POST": "",
+                       "PL_POST": "", "URN": ""}])
+    h = pd.DataFrame([{"CHILD": "0042", "SEX": "1", "DOB": "01/01/2010", "ETHNIC": "WBRI", "UPN": "", "MOTHER": "",
+                       "MC_DOB": ""}])
+    d = tmp_path / "2019-20"
+    d.mkdir()
+    write_xml(d / "return.xml", e, h)
+    text = (d / "return.xml").read_text().replace("<EXPSSDA903>", '<EXPSSDA903 xmlns="urn:example:ssda903">')
+    (d / "return.xml").write_text(text)
+    m = ssda903.merge_returns({"2019-20": ssda903.read_return(d)})
+    assert m["episodes"]["CHILD"].tolist() == ["0042"] and m["header"]["DOB"].tolist() == [pd.Timestamp(2010, 1, 1)]
+    # month names and two-digit years as spreadsheets write them
+    got = ssda903.parse_dates(pd.Series(["01-Apr-2015", "1 April 2015", "01/04/15", "31/02/2015"]))
+    assert got[:3].tolist() == [pd.Timestamp(2015, 4, 1)] * 3 and pd.isna(got[3])
+
+
+def test_a_return_with_no_episodes_is_an_error_naming_it(tmp_path):
+    d = tmp_path / "2019-20"
+    d.mkdir()
+    (d / "return.xml").write_text('<?xml version="1.0"?><EXPSSDA903 xmlns="urn:other"><LA>999</LA></EXPSSDA903>')
+    with pytest.raises(ValueError, match="2019-20/return.xml: no episodes read"):
+        ssda903.read_return(d)

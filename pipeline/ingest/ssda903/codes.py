@@ -257,4 +257,11 @@ def parse_dates(text: pd.Series, order: str = "dmy") -> pd.Series:
     ok = serial.between(20000, 80000) & out.isna()
     if ok.any():
         out.loc[ok] = pd.Timestamp(1899, 12, 30) + pd.to_timedelta(serial[ok], unit="D")
+    # month names as spreadsheets write them (01-Apr-2015, 1 April 2015) and two-digit years (01/04/15)
+    for fmt in ("%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%d-%B-%Y", "%d-%b-%y", "%d %b %y",
+                "%m/%d/%y" if order == "mdy" else "%d/%m/%y"):
+        left = out.isna() & (t != "")
+        if not left.any():
+            break
+        out = out.fillna(pd.to_datetime(t.where(left), format=fmt, errors="coerce"))
     return out

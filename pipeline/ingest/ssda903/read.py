@@ -62,6 +62,9 @@ def _read_xml(path: Path) -> dict[str, pd.DataFrame]:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise ValueError(f"{path.name}: not well-formed XML ({exc})") from None
+    for el in root.iter():  # a namespaced submission (xmlns="...") read by its local element names
+        if isinstance(el.tag, str) and "}" in el.tag:
+            el.tag = el.tag.split("}", 1)[1]
     rows = {t: [] for t in TABLES}
 
     def text(el, tag):
@@ -223,6 +226,9 @@ def read_return(folder: Path) -> dict[str, pd.DataFrame]:
         d.attrs = attrs
         out[t] = d
     eps = out["episodes"]
+    if not len(eps):
+        raise ValueError(f"{folder.name}/{eps.attrs.get('file', 'episodes')}: no episodes read (a return lists every "
+                         "child looked after in its year); check the file is this year's SSDA903 episodes")
     for col in ("DECOM", "DEC"):
         eps[f"{col}_date"] = parse_dates(eps[col], eps.attrs["date_order"])
     return out
