@@ -14,7 +14,7 @@ import pytest
 from pipeline.cli import check_quarter
 from pipeline.ingest import ssda903
 
-from .test_ssda903_thirdparty import derive_history, foreign_files, layout_sf
+from .test_ssda903_thirdparty import derive_history, foreign_files, in_care, layout_sf
 
 PARAMS = """\
 authority: Testshire County Council
@@ -179,3 +179,55 @@ def test_check_fails_on_a_history_that_ends_before_the_quarter(tmp_path):
     assert "do not reach Quarter 2 2020-21 (to 30 September 2020)" in text
     assert f"ssda903: the SSDA903 returns run to {last.day} {last:%B %Y}" in text
     assert "Result: every input read" not in text
+
+
+def test_a_part_year_return_to_the_quarter_passes_and_keeps_every_child(tmp_path):
+    """Four full years and the current year's return to 30 September, as a council runs it for its Quarter 2
+    pack: check passes, and the children in care on 30 September are exactly those open in that return."""
+    d = project(tmp_path, "2020-21-Q2", "2020-09-30")
+    eps, heads, truth = derive_history(last=2020)
+    cut = pd.Timestamp(2020, 9, 30)
+    e = eps["2020-21"].copy()
+    start = pd.to_datetime(e["DECOM"], format="%d/%m/%Y")
+    end = pd.to_datetime(e["DEC"].where(e["DEC"] != ""), format="%d/%m/%Y")
+    e = e[start <= cut].copy()
+    later = (end > cut).reindex(e.index)
+    e.loc[later, ["DEC", "REC"]] = ""
+    eps["2020-21"] = e
+    heads["2020-21"] = heads["2020-21"][heads["2020-21"]["CHILD"].isin(set(e["CHILD"]))]
+    for y in eps:
+        (d / y).mkdir()
+        eps[y].to_csv(d / y / "episodes.csv", index=False)
+        heads[y].to_csv(d / y / "header.csv", index=False)
+    code, lines = check_quarter("2020-21-Q2", root=tmp_path)
+    assert code == 0, "\n".join(lines)
+    years, notes = ssda903.find_returns(d)
+    m = ssda903.merge_returns({y: ssda903.read_return(p) for y, p in years.items()}, notes)
+    open_now = set(e.loc[e["DEC"] == "", "CHILD"])  # plain pandas: open in the part-year return
+    assert in_care(m["episodes"], cut) == open_now
+    for y in ("2017-18", "2018-19", "2019-20"):
+        assert in_care(m["episodes"], pd.Timestamp(int(y[:4]) + 1, 3, 31)) == truth[y], y
+
+
+def test_a_csv_below_title_rows_and_separated_by_semicolons_is_read(tmp_path):
+    d = tmp_path / "2019-20"
+    d.mkdir()
+    eps = pd.DataFrame([EP | {"CHILD": "1", "DECOM": "01/05/2019"}, EP | {"CHILD": "2", "DECOM": "02/05/2019"}])
+    (d / "episodes.csv").write_text("SSDA903 episodes 2019-20\nrun 01/04/2020\n" + eps.to_csv(index=False, sep=";"))
+    pd.DataFrame({"CHILD": ["1", "2"], "SEX": "1", "DOB": "01/01/2010", "ETHNIC": "WBRI"}).to_csv(d / "header.csv",
+                                                                                                 index=False)
+    m = ssda903.merge_returns({"2019-20": ssda903.read_return(d)})
+    assert m["quarantine"].empty and sorted(m["episodes"]["CHILD"]) == ["1", "2"]
+    assert m["continuity"].iloc[0]["in_history"] == 2
+
+
+def test_the_findings_name_children_in_care_lost_to_quarantine_at_each_year_end(tmp_path):
+    from pipeline.quarter import quality
+    kids = [{"CHILD": str(i), "DECOM": "01/05/2019"} for i in range(1, 60)] + [{"CHILD": "60", "DECOM": "the 1st"}]
+    simple_return(tmp_path / "2019-20", kids)
+    m = ssda903.merge_returns({"2019-20": ssda903.read_return(tmp_path / "2019-20")})
+    (f,) = [x for x in quality.ssda903_findings("ssda903", m) if x["check"] == "children in care at each year end"]
+    # the return runs to 1 May 2019 (part-year, so counted at its last date)
+    assert "1 May 2019: 59 in the history, 60 in 2019-20's return (1 of that return's children lost to " \
+           "quarantine)" in f["finding"]
+    assert f["finding"].endswith("children in care affected by quarantine: 1") and f["level"] == "warning"

@@ -228,7 +228,8 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
     c = m.get("continuity")
     if c is not None and len(c):
         rows = "; ".join(f"{day_words(pd.Timestamp(x.date))}: {number(x.in_history)} in the history, {number(x.in_return)} in "
-                         f"{x.collection_year}'s return" for x in c.itertuples())
+                         f"{x.collection_year}'s return" + (f" ({number(x.lost_to_quarantine)} of that return's children lost to quarantine)"
+                                                            if x.lost_to_quarantine else "") for x in c.itertuples())
         lost = int(c["lost_to_quarantine"].sum())
         out.append(_f(key, "children in care at each year end",
                       f"{rows}; children in care affected by quarantine: {number(lost)}", lost,

@@ -103,7 +103,26 @@ def _read_xml(path: Path) -> dict[str, pd.DataFrame]:
 
 
 
+def _heading(c) -> str:
+    h = re.sub(r"[\s_]+", "_", str(c).strip().upper())
+    return _ALIAS.get(h, h)
+
+
+
+def _header_line(cells: list[list]) -> int:
+    """The index of the first of the first ten rows that holds the CHILD heading (title rows above the table,
+    as some exports write, are skipped); 0 when none does, so the error names the columns found."""
+    for i, row in enumerate(cells[:10]):
+        if "CHILD" in {_heading(c) for c in row}:
+            return i
+    return 0
+
+
+
 def _read_sheetlike(path: Path, sheet=0) -> pd.DataFrame:
+    """A CSV file or a worksheet as text, headings normalised (``_heading``); the table may sit below title
+    rows, and a CSV may be separated by semicolons, tabs or bars instead of commas (detected on its heading
+    line). ``_row`` is the file's row number."""
     if path.suffix.lower() == ".csv":
         raw = path.read_bytes()
         for enc in ("utf-8-sig", "cp1252"):
@@ -113,17 +132,28 @@ def _read_sheetlike(path: Path, sheet=0) -> pd.DataFrame:
             except UnicodeDecodeError:
                 continue
         import io
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-        df["_row"] = np.arange(len(df)) + 2  # the file's row number, header being row 1
+        lines = text.splitlines()[:10]
+        seps = [max(",;\t|", key=ln.count) for ln in lines]
+        skip = _header_line([ln.split(sep) for ln, sep in zip(lines, seps)])
+        sep = seps[skip] if lines and lines[skip].count(seps[skip]) else ","
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skiprows=skip, sep=sep)
+        df["_row"] = np.arange(len(df)) + 2 + skip  # the file's row number, header being row 1 + skip
     else:
         try:
             df = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False, engine="openpyxl")
         except Exception as exc:  # a damaged or encrypted workbook: one clear line, never a traceback
             raise ValueError(f"{path.name}" + (f", sheet {sheet}" if isinstance(sheet, str) else "")
                              + f": could not be read as an Excel workbook ({type(exc).__name__}: {exc})") from None
-        df["_row"] = np.arange(len(df)) + 2
-    df.columns = [c if c == "_row" else _ALIAS.get(h := re.sub(r"[\s_]+", "_", str(c).strip().upper()), h)
-                  for c in df.columns]
+        skip = 0
+        if "CHILD" not in {_heading(c) for c in df.columns}:
+            skip = _header_line(df.astype(str).values.tolist()) + 1 if len(df) else 0
+            if skip and "CHILD" in {_heading(c) for c in df.iloc[skip - 1]}:
+                df.columns = list(df.iloc[skip - 1])
+                df = df.iloc[skip:].reset_index(drop=True)
+            else:
+                skip = 0
+        df["_row"] = np.arange(len(df)) + 2 + skip
+    df.columns = [c if c == "_row" else _heading(c) for c in df.columns]
     df = df.fillna("")
     return df
 
