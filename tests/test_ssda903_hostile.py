@@ -254,3 +254,30 @@ def test_a_return_with_no_episodes_is_an_error_naming_it(tmp_path):
     (d / "return.xml").write_text('<?xml version="1.0"?><EXPSSDA903 xmlns="urn:other"><LA>999</LA></EXPSSDA903>')
     with pytest.raises(ValueError, match="2019-20/return.xml: no episodes read"):
         ssda903.read_return(d)
+
+
+def test_a_missing_year_is_named_and_the_children_either_side_kept(tmp_path):
+    eps, heads, truth = derive_history(last=2019)
+    for y in ("2017-18", "2019-20"):  # 2018-19 left out
+        (tmp_path / y).mkdir()
+        eps[y].to_csv(tmp_path / y / "episodes.csv", index=False)
+        heads[y].to_csv(tmp_path / y / "header.csv", index=False)
+    years, m = merged(tmp_path)
+    assert any(n.startswith("no return for 2018-19 between 2017-18 and 2019-20") for n in m["notes"])
+    for y in ("2017-18", "2019-20"):
+        assert in_care(m["episodes"], pd.Timestamp(int(y[:4]) + 1, 3, 31)) == truth[y], y
+
+
+def test_a_utf16_csv_and_a_workbook_named_for_one_table_are_read(tmp_path):
+    d = tmp_path / "2019-20"
+    d.mkdir()
+    row = {"CHILD": "7", "DECOM": "01/05/2019", "RNE": "S", "LS": "C2", "CIN": "N1", "PLACE": "U4",
+           "PLACE_PROVIDER": "PR1", "DEC": "", "REC": ""}
+    (d / "Episodes export.csv").write_bytes(pd.DataFrame([row]).to_csv(index=False, sep="\t").encode("utf-16"))
+    with pd.ExcelWriter(d / "SSDA903 header 2019-20.xlsx") as xw:  # the header on its second, named sheet
+        pd.DataFrame({"note": ["cover sheet"]}).to_excel(xw, sheet_name="Cover", index=False)
+        pd.DataFrame([{"CHILD": 7, "SEX": 1, "DOB": pd.Timestamp(2010, 1, 1), "ETHNIC": "WBRI"}]).to_excel(
+            xw, sheet_name="Header", index=False)
+    m = ssda903.merge_returns({"2019-20": ssda903.read_return(d)})
+    assert m["episodes"]["CHILD"].tolist() == ["7"] and m["quarantine"].empty
+    assert m["header"]["DOB"].tolist() == [pd.Timestamp(2010, 1, 1)]

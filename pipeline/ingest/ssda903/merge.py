@@ -36,8 +36,9 @@ UNUSABLE = {
 # structural fixes (the row is changed) and flags (the row is kept as it is), in the order applied
 FIXES = {
     "rec_blanked": "an open episode (no DEC) with a reason for ending (REC): REC blanked, the child kept in care",
-    "vanished_closed": "an episode open at the end of a return is missing from the next year's return, which lists "
-                       "every child looked after in its year: ended on that year's first day (1 April), reason unknown",
+    "vanished_closed": "an episode open at the end of its latest return is missing from the later returns (the next "
+                       "year's, or the next one held when a year is missing), which list every child looked after in "
+                       "their year: ended on the first day (1 April) of the year after its return, reason unknown",
     "overlap_truncated": "an episode overlapping the child's next episode ends (X1) when the next begins",
     "rec_x1": "an episode ended with no reason (REC) on the day the child's next episode begins: REC set to X1",
 }
@@ -129,6 +130,13 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     years = sorted(returns)
     for y in years:
         check_collection_year(y)
+    gaps = [collection_year_label(a) for a in range(year_start(years[0]), year_start(years[-1]))
+            if collection_year_label(a) not in returns] if years else []
+    if gaps:
+        notes.append(f"no return for {', '.join(gaps)} between {years[0]} and {years[-1]}: an episode open at the end "
+                     "of the year before cannot be checked against it, and children in care at "
+                     f"{'those year ends' if len(gaps) > 1 else 'that year end'} come from the returns either side; "
+                     "add the missing year's return (a folder named like " + gaps[0] + ")")
     quarantine, flags, _recon = [], [], []
     # (1) normalise
     eps = {}
@@ -180,9 +188,14 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     present = set(zip(keyed["CHILD"], keyed["DECOM_date"], keyed["collection_year"]))
     nxt = {y: collection_year_label(year_start(y) + 1) for y in years}
     raw_open = keyed[keyed["DEC"] == ""]
-    vanished_keys = {(c, d, y): pd.Timestamp(year_start(y) + 1, 4, 1)
-                     for c, d, y in zip(raw_open["CHILD"], raw_open["DECOM_date"], raw_open["collection_year"])
+    vanished_keys = {(c, d, y) for c, d, y in zip(raw_open["CHILD"], raw_open["DECOM_date"], raw_open["collection_year"])
                      if nxt[y] in returns and (c, d, nxt[y]) not in present}
+    # an episode open in its latest return while a later return exists (the next, or one after a missing
+    # year) is not open any more: each return lists every child looked after in its year
+    last_in = keyed.groupby(["CHILD", "DECOM_date"])["collection_year"].max().to_dict()
+    close_keys = {(c, d, y): pd.Timestamp(year_start(y) + 1, 4, 1)
+                  for c, d, y in zip(raw_open["CHILD"], raw_open["DECOM_date"], raw_open["collection_year"])
+                  if y != years[-1] and last_in[(c, d)] == y}
     # (3) rows that cannot be used
     ends = raw["collection_year"].map({y: pd.Timestamp(year_start(y) + 1, 3, 31) for y in years})
     bad = pd.Series("", index=raw.index)
@@ -224,7 +237,7 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     rec_open = merged["DEC_date"].isna() & (merged["REC"] != "")
     mark(rec_open, "rec_blanked", "REC")
     merged.loc[rec_open, "REC"] = ""
-    close_on = pd.Series([vanished_keys.get(k, pd.NaT) for k in zip(merged["CHILD"], merged["DECOM_date"],
+    close_on = pd.Series([close_keys.get(k, pd.NaT) for k in zip(merged["CHILD"], merged["DECOM_date"],
                                                                      merged["collection_year"])],
                          index=merged.index, dtype="datetime64[ns]")
     vanished = close_on.notna() & merged["DEC_date"].isna()

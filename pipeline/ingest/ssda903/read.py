@@ -125,7 +125,7 @@ def _read_sheetlike(path: Path, sheet=0) -> pd.DataFrame:
     line). ``_row`` is the file's row number."""
     if path.suffix.lower() == ".csv":
         raw = path.read_bytes()
-        for enc in ("utf-8-sig", "cp1252"):
+        for enc in (("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ()) + ("utf-8-sig", "cp1252"):
             try:
                 text = raw.decode(enc)
                 break
@@ -140,7 +140,8 @@ def _read_sheetlike(path: Path, sheet=0) -> pd.DataFrame:
         df["_row"] = np.arange(len(df)) + 2 + skip  # the file's row number, header being row 1 + skip
     else:
         try:
-            df = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False, engine="openpyxl")
+            df = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False,
+                               engine="openpyxl" if path.suffix.lower() in (".xlsx", ".xlsm") else "calamine")
         except Exception as exc:  # a damaged or encrypted workbook: one clear line, never a traceback
             raise ValueError(f"{path.name}" + (f", sheet {sheet}" if isinstance(sheet, str) else "")
                              + f": could not be read as an Excel workbook ({type(exc).__name__}: {exc})") from None
@@ -164,35 +165,46 @@ _NOT_TABLE = ("sw_episode", "sw episode", "social_worker", "social worker")  # t
 
 
 
+EXCEL = (".xlsx", ".xlsm", ".xls", ".ods")  # .xls (Excel 97-2003) and .ods read with python-calamine
+
+
+
+def _sheets(book: Path) -> dict[str, str]:
+    """A workbook's visible sheets, ``{name lower-cased and stripped: name}`` (hidden sheets are never read)."""
+    import python_calamine
+
+    try:
+        wb = python_calamine.CalamineWorkbook.from_path(str(book))
+        meta = wb.sheets_metadata
+    except Exception as exc:  # a damaged or encrypted workbook: one clear line, never a traceback
+        raise ValueError(f"{book.name}: could not be read as a workbook ({type(exc).__name__}: {exc})") from None
+    return {m.name.strip().lower(): m.name for m in meta if m.visible == python_calamine.SheetVisibleEnum.Visible}
+
+
+
 def _find_files(folder: Path) -> dict[str, tuple[Path, object]]:
     """Where each table of a return is: ``{table: (path, sheet)}``; CSV first, then Excel, then XML."""
-    files = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
+    files = {p.name.lower(): p for p in folder.iterdir() if p.is_file() and not p.name.startswith(("~$", "."))}
     found = {}
     for t in TABLES:
-        for ext in (".csv", ".xlsx", ".xlsm"):
+        for ext in (".csv",) + EXCEL:
             if t + ext in files:
                 found[t] = (files[t + ext], 0)
                 break
     for t in TABLES:  # files named by the council's system: SSDA903_2015_Episodes.csv, 903 header.xlsx
         if t in found:
             continue
-        like = [p for n, p in sorted(files.items()) if n.endswith((".csv", ".xlsx", ".xlsm")) and not n.startswith("~$")
+        like = [p for n, p in sorted(files.items()) if n.endswith((".csv",) + EXCEL)
                 and _TOKEN[t] in n and not any(x in n for x in _NOT_TABLE)]
         if len(like) > 1:
             raise ValueError(f"{folder.name}: {len(like)} files could be the {t} table ({', '.join(p.name for p in like)}); "
                              f"keep one, or name it {t}.csv")
         if like:
-            found[t] = (like[0], 0)
+            sheet = _sheets(like[0]).get(t, 0) if like[0].suffix.lower() in EXCEL else 0
+            found[t] = (like[0], sheet)
     if "episodes" not in found:
-        books = [p for n, p in sorted(files.items()) if n.endswith((".xlsx", ".xlsm")) and not n.startswith("~$")]
-        for b in books:
-            import openpyxl
-            try:
-                wb = openpyxl.load_workbook(b, read_only=True)
-            except Exception as exc:
-                raise ValueError(f"{b.name}: could not be read as an Excel workbook ({type(exc).__name__}: {exc})") from None
-            sheets = {s.title.strip().lower(): s.title for s in wb.worksheets if s.sheet_state == "visible"}
-            wb.close()
+        for b in [p for n, p in sorted(files.items()) if n.endswith(EXCEL)]:
+            sheets = _sheets(b)
             for t in TABLES:
                 if t in sheets and t not in found:
                     found[t] = (b, sheets[t])
