@@ -281,3 +281,15 @@ def test_a_utf16_csv_and_a_workbook_named_for_one_table_are_read(tmp_path):
     m = ssda903.merge_returns({"2019-20": ssda903.read_return(d)})
     assert m["episodes"]["CHILD"].tolist() == ["7"] and m["quarantine"].empty
     assert m["header"]["DOB"].tolist() == [pd.Timestamp(2010, 1, 1)]
+
+
+def test_an_unrelated_file_named_missing_is_not_taken_for_the_missing_table(tmp_path):
+    d = tmp_path / "2019-20"
+    d.mkdir()
+    row = {"CHILD": "7", "DECOM": "01/05/2019", "RNE": "S", "LS": "C2", "CIN": "N1", "PLACE": "U4",
+           "PLACE_PROVIDER": "PR1", "DEC": "", "REC": ""}
+    pd.DataFrame([row]).to_csv(d / "episodes.csv", index=False)
+    pd.DataFrame([{"CHILD": "7", "SEX": "1", "DOB": "01/01/2010", "ETHNIC": "WBRI"}]).to_csv(d / "header.csv", index=False)
+    (d / "missing children report.csv").write_text("Name,Date\nsomeone,01/01/2020\n")
+    tables = ssda903.read_return(d)
+    assert sorted(tables) == ["episodes", "header"]

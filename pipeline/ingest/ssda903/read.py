@@ -191,7 +191,7 @@ def _find_files(folder: Path) -> dict[str, tuple[Path, object]]:
             if t + ext in files:
                 found[t] = (files[t + ext], 0)
                 break
-    for t in TABLES:  # files named by the council's system: SSDA903_2015_Episodes.csv, 903 header.xlsx
+    for t in ("episodes", "header"):  # named by the council's system: SSDA903_2015_Episodes.csv, 903 header.xlsx
         if t in found:
             continue
         like = [p for n, p in sorted(files.items()) if n.endswith((".csv",) + EXCEL)
