@@ -158,6 +158,11 @@ def write_recent_years(root: Path) -> dict[str, set]:
     return {y: t for y, t in truth.items() if y in eps}
 
 
+def eps_2016_17_dates(root: Path) -> pd.Series:
+    e = pd.read_csv(root / "2016_17" / "episodes.csv", dtype=str, keep_default_na=False, encoding="cp1252")
+    return pd.concat([e["DECOM"], e["DEC"][e["DEC"] != ""]])
+
+
 def merged(root: Path):
     years, notes = ssda903.find_returns(root)
     return years, ssda903.merge_returns({y: ssda903.read_return(p) for y, p in years.items()}, notes)
@@ -183,6 +188,9 @@ def test_old_years_in_xml_excel_and_odd_csv_keep_every_child_in_care(tmp_path):
         assert got == want, y  # exactly the children open at the end of each clean return
     c = m["continuity"]
     assert (c["difference"] == 0).all() and c["lost_to_quarantine"].sum() == 0
+    # a full year's return is checked on 31 March, though its last episode event is a few days earlier
+    last = pd.to_datetime(eps_2016_17_dates(tmp_path), format="%Y-%m-%d").max()
+    assert last < pd.Timestamp(2017, 3, 31) and c["date"].iloc[-1] == pd.Timestamp(2017, 3, 31)
     # old codes of their years are not flagged; the 2013-14 and 2014-15 files have no REASON_PLACE_CHANGE
     fl = m["flags"]
     codes = fl[fl["rule"] == "codes"]

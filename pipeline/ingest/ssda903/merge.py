@@ -341,7 +341,7 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
         own = eps[y]
         if y == years[-1]:  # the latest return may be part-year (to the quarter): counted at its last date
             last = pd.concat([own["DECOM_date"], own["DEC_date"]]).max()
-            if pd.notna(last) and last < end:
+            if pd.notna(last) and last < end - pd.Timedelta(days=31):  # a full year's last event is in March
                 end = last
         own_open = set(own.loc[(own["DEC"] == "") & ~(own["DECOM_date"] > end), "CHILD"])
         hist = _in_care(merged, end)
