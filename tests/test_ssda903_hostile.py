@@ -195,6 +195,9 @@ def test_old_years_in_xml_excel_and_odd_csv_keep_every_child_in_care(tmp_path):
     fl = m["flags"]
     codes = fl[fl["rule"] == "codes"]
     assert not codes["value"].isin(["Q1", "Q2", "E4", "H5", "P1", "P2", "R1", "R5", "T0", "T4", "Z1"]).any()
+    # nor is the blank provider DfE asks for on temporary (T) and other (Z) placements
+    tz = m["episodes"]["PLACE"].str.fullmatch(r"T\d|Z1") & (m["episodes"]["PLACE_PROVIDER"] == "")
+    assert tz.sum() > 100 and not ((codes["column"] == "PLACE_PROVIDER") & (codes["value"] == "")).any()
     cat = ssda903.place_category(pd.Series(["Q1", "Q2", "H5", "P2", "R1", "T2", "Z1"]), pd.Series(["PR1"] * 7))
     assert cat.tolist() == ["kinship_fostering", "in_house_fostering", "supported_accommodation",
                             "supported_accommodation", "other", "other", "other"]

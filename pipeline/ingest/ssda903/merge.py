@@ -270,6 +270,8 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
             ok[g.index] = g[field].isin(valid_codes(field, y))
         if field in ("REC", "REASON_PLACE_CHANGE"):
             ok |= merged[field] == ""
+        if field == "PLACE_PROVIDER":  # DfE: no provider for temporary (T) and other (Z) placements (rules 178, 213)
+            ok |= (merged[field] == "") & merged["PLACE"].str.fullmatch(r"T\d|Z\d{1,2}")
         bad_code = ~ok
         for i in merged.index[bad_code]:
             fixes[i].append("codes") if "codes" not in fixes[i] else None
