@@ -65,16 +65,36 @@ def test_check_passes_a_foreign_style_history_read_whole(tmp_path):
     assert "folder 'old' is not named as a collection year" in text and "'2019-20 - Copy'" in text
 
 
-def test_check_fails_on_a_continuity_error_naming_the_year(tmp_path):
+def test_children_added_by_later_returns_are_a_warning_not_a_failure(tmp_path):
     d = project(tmp_path, "2021-22-Q4", "2022-03-31")
-    layout_sf(d)
+    returns = layout_sf(d)
     code, lines = check_quarter("2021-22-Q4", root=tmp_path)
     text = "\n".join(lines)
-    assert code == 1
-    assert "Result: FAILED; look first at:" in text
-    # the sample's 2017-18 return leaves out 117 children that later returns show in care on 31 March 2018
+    assert code == 0, text
+    # the sample's 2017-18 return leaves out children that later returns show in care on 31 March 2018: every
+    # child of the 2017-18 return is kept and the extra ones come from later returns (the correction)
     assert "continuity 2017-18: children in care on 31 March 2018: 545 in the merged history against 432" in text
+    assert "every child of that return is kept" in text
     assert "continuity 2021-22" not in text  # the last year agrees (62 and 62)
+    # independent count in plain pandas: open on 31 March 2018 in the 2017-18 return
+    e = returns["2017-18"]
+    own = set(e.loc[(e["DEC"].fillna("") == "") & (pd.to_datetime(e["DECOM"]) <= "2018-03-31"), "CHILD"])
+    assert len(own) == 432
+
+
+def test_check_fails_when_children_of_a_return_are_lost(tmp_path):
+    d = project(tmp_path, "2021-22-Q4", "2022-03-31")
+    returns = layout_sf(d)
+    last = returns["2021-22"].copy()
+    open_rows = last.index[last["DEC"].fillna("") == ""][:10]  # ten of the 62 children in care: DECOM unreadable
+    last.loc[open_rows, "DECOM"] = "not a date"
+    last.to_csv(d / "2021-22" / "episodes.csv", index=False)
+    code, lines = check_quarter("2021-22-Q4", root=tmp_path)
+    text = "\n".join(lines)
+    assert code == 1, text
+    assert "Result: FAILED; look first at:" in text
+    assert "continuity 2021-22: children in care on 31 March 2022" in text
+    assert "(10 through quarantine)" in text
 
 
 def test_check_fails_above_the_quarantine_limit_and_the_limit_is_a_setting(tmp_path):

@@ -349,10 +349,17 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
         hist = _in_care(merged, end)
         diff = len(hist) - len(own_open)
         lost = own_open - hist
+        more = hist - own_open
+        # children the history has in care that this return does not: a later return reported (or back-dated)
+        # the episode that spans the date, so the later return is the correction; anything else is unexplained
+        at_end = merged[(merged["DECOM_date"] <= end) & (merged["DEC_date"].isna() | (merged["DEC_date"] > end))]
+        later = set(at_end.loc[at_end["collection_year"] > y, "CHILD"]) & more
+        unexplained = len(lost) + len(more - later)
         cont.append({"collection_year": y, "date": end, "in_return": len(own_open), "in_history": len(hist),
                      "difference": diff, "difference_pct": round(100 * abs(diff) / max(len(own_open), 1), 2),
                      "not_in_history": len(lost), "lost_to_quarantine": len(lost & q_children),
-                     "only_in_history": len(hist - own_open)})
+                     "only_in_history": len(more), "added_by_later_returns": len(later),
+                     "unexplained_pct": round(100 * unexplained / max(len(own_open), 1), 2)})
     continuity = pd.DataFrame(cont)
     changed = merged["fix"].str.contains("|".join(FIXES), regex=True)
     summary = pd.DataFrame([
