@@ -162,9 +162,11 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
             lines.append("Result: FAILED; look first at:")
             lines += [f"  {i}. {t}" for i, t in enumerate(first, 1)]
             return 1, lines
-        lines.append(f"Result: every input read; {int(reg['rows_quarantined'].sum()):,} rows quarantined, "
-                     f"{quality.plural(len(checks), 'finding')} to check")
         coverage = freshness.assess(params, ctx.table)
+        refusal = freshness.refusal_message(params, coverage)
+        lines.append("Result: FAILED; look first at: the inputs that do not reach the quarter (ERROR below)" if refusal
+                     else f"Result: every input read; {int(reg['rows_quarantined'].sum()):,} rows quarantined, "
+                     f"{quality.plural(len(checks), 'finding')} to check")
         lines += ["Periods covered:"] + [f"  {'STALE' if c.stale else 'ok':<10} {c.input:<28} {c.covers}"
                                          + (" (allowed: allow_stale)" if c.stale and c.allowed else "")
                                          for c in coverage if c.kind != "reference"]
@@ -173,7 +175,7 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
         if missing:  # the pack prints "No commentary supplied" there (key variances: see the pack's data section)
             lines.append(f"Commentary: {params.commentary.name} has no section "
                          + ", ".join(f"'## {h}'" for h in missing))
-        if refusal := freshness.refusal_message(params, coverage):
+        if refusal:
             return 1, lines + [f"ERROR {refusal}"]
     return 0, lines
 

@@ -14,7 +14,7 @@ import pytest
 from pipeline.cli import check_quarter
 from pipeline.ingest import ssda903
 
-from .test_ssda903_thirdparty import derive_history, foreign_files, layout_sf
+from .test_ssda903_thirdparty import derive_history, foreign_files, in_care, layout_sf
 
 PARAMS = """\
 authority: Testshire County Council
@@ -65,16 +65,36 @@ def test_check_passes_a_foreign_style_history_read_whole(tmp_path):
     assert "folder 'old' is not named as a collection year" in text and "'2019-20 - Copy'" in text
 
 
-def test_check_fails_on_a_continuity_error_naming_the_year(tmp_path):
+def test_children_added_by_later_returns_are_a_warning_not_a_failure(tmp_path):
     d = project(tmp_path, "2021-22-Q4", "2022-03-31")
-    layout_sf(d)
+    returns = layout_sf(d)
     code, lines = check_quarter("2021-22-Q4", root=tmp_path)
     text = "\n".join(lines)
-    assert code == 1
-    assert "Result: FAILED; look first at:" in text
-    # the sample's 2017-18 return leaves out 117 children that later returns show in care on 31 March 2018
+    assert code == 0, text
+    # the sample's 2017-18 return leaves out children that later returns show in care on 31 March 2018: every
+    # child of the 2017-18 return is kept and the extra ones come from later returns (the correction)
     assert "continuity 2017-18: children in care on 31 March 2018: 545 in the merged history against 432" in text
+    assert "every child of that return is kept" in text
     assert "continuity 2021-22" not in text  # the last year agrees (62 and 62)
+    # independent count in plain pandas: open on 31 March 2018 in the 2017-18 return
+    e = returns["2017-18"]
+    own = set(e.loc[(e["DEC"].fillna("") == "") & (pd.to_datetime(e["DECOM"]) <= "2018-03-31"), "CHILD"])
+    assert len(own) == 432
+
+
+def test_check_fails_when_children_of_a_return_are_lost(tmp_path):
+    d = project(tmp_path, "2021-22-Q4", "2022-03-31")
+    returns = layout_sf(d)
+    last = returns["2021-22"].copy()
+    open_rows = last.index[last["DEC"].fillna("") == ""][:10]  # ten of the 62 children in care: DECOM unreadable
+    last.loc[open_rows, "DECOM"] = "not a date"
+    last.to_csv(d / "2021-22" / "episodes.csv", index=False)
+    code, lines = check_quarter("2021-22-Q4", root=tmp_path)
+    text = "\n".join(lines)
+    assert code == 1, text
+    assert "Result: FAILED; look first at:" in text
+    assert "continuity 2021-22: children in care on 31 March 2022" in text
+    assert "(10 through quarantine)" in text
 
 
 def test_check_fails_above_the_quarantine_limit_and_the_limit_is_a_setting(tmp_path):
@@ -165,3 +185,69 @@ def test_an_excel_workbook_return_is_read(tmp_path):
     assert m["quarantine"].empty and sorted(m["episodes"]["CHILD"]) == ["123", "124"]
     assert sorted(m["episodes"]["DECOM_date"]) == [pd.Timestamp(2019, 5, 1), pd.Timestamp(2019, 5, 2)]
     assert sorted(m["header"]["SEX"]) == ["F", "M"]
+
+
+def test_check_fails_on_a_history_that_ends_before_the_quarter(tmp_path):
+    d = project(tmp_path, "2020-21-Q2", "2020-09-30")
+    eps, heads, _ = derive_history()
+    foreign_files(d, eps, heads, np.random.default_rng(7))
+    last = max(pd.to_datetime(e[c].where(e[c] != ""), format="%d/%m/%Y").max() for e in eps.values() for c in ("DECOM", "DEC"))
+    code, lines = check_quarter("2020-21-Q2", root=tmp_path)
+    text = "\n".join(lines)
+    assert code == 1
+    assert "Result: FAILED; look first at: the inputs that do not reach the quarter" in text
+    assert "do not reach Quarter 2 2020-21 (to 30 September 2020)" in text
+    assert f"ssda903: the SSDA903 returns run to {last.day} {last:%B %Y}" in text
+    assert "Result: every input read" not in text
+
+
+def test_a_part_year_return_to_the_quarter_passes_and_keeps_every_child(tmp_path):
+    """Four full years and the current year's return to 30 September, as a council runs it for its Quarter 2
+    pack: check passes, and the children in care on 30 September are exactly those open in that return."""
+    d = project(tmp_path, "2020-21-Q2", "2020-09-30")
+    eps, heads, truth = derive_history(last=2020)
+    cut = pd.Timestamp(2020, 9, 30)
+    e = eps["2020-21"].copy()
+    start = pd.to_datetime(e["DECOM"], format="%d/%m/%Y")
+    end = pd.to_datetime(e["DEC"].where(e["DEC"] != ""), format="%d/%m/%Y")
+    e = e[start <= cut].copy()
+    later = (end > cut).reindex(e.index)
+    e.loc[later, ["DEC", "REC"]] = ""
+    eps["2020-21"] = e
+    heads["2020-21"] = heads["2020-21"][heads["2020-21"]["CHILD"].isin(set(e["CHILD"]))]
+    for y in eps:
+        (d / y).mkdir()
+        eps[y].to_csv(d / y / "episodes.csv", index=False)
+        heads[y].to_csv(d / y / "header.csv", index=False)
+    code, lines = check_quarter("2020-21-Q2", root=tmp_path)
+    assert code == 0, "\n".join(lines)
+    years, notes = ssda903.find_returns(d)
+    m = ssda903.merge_returns({y: ssda903.read_return(p) for y, p in years.items()}, notes)
+    open_now = set(e.loc[e["DEC"] == "", "CHILD"])  # plain pandas: open in the part-year return
+    assert in_care(m["episodes"], cut) == open_now
+    for y in ("2017-18", "2018-19", "2019-20"):
+        assert in_care(m["episodes"], pd.Timestamp(int(y[:4]) + 1, 3, 31)) == truth[y], y
+
+
+def test_a_csv_below_title_rows_and_separated_by_semicolons_is_read(tmp_path):
+    d = tmp_path / "2019-20"
+    d.mkdir()
+    eps = pd.DataFrame([EP | {"CHILD": "1", "DECOM": "01/05/2019"}, EP | {"CHILD": "2", "DECOM": "02/05/2019"}])
+    (d / "episodes.csv").write_text("SSDA903 episodes 2019-20\nrun 01/04/2020\n" + eps.to_csv(index=False, sep=";"))
+    pd.DataFrame({"CHILD": ["1", "2"], "SEX": "1", "DOB": "01/01/2010", "ETHNIC": "WBRI"}).to_csv(d / "header.csv",
+                                                                                                 index=False)
+    m = ssda903.merge_returns({"2019-20": ssda903.read_return(d)})
+    assert m["quarantine"].empty and sorted(m["episodes"]["CHILD"]) == ["1", "2"]
+    assert m["continuity"].iloc[0]["in_history"] == 2
+
+
+def test_the_findings_name_children_in_care_lost_to_quarantine_at_each_year_end(tmp_path):
+    from pipeline.quarter import quality
+    kids = [{"CHILD": str(i), "DECOM": "01/05/2019"} for i in range(1, 60)] + [{"CHILD": "60", "DECOM": "the 1st"}]
+    simple_return(tmp_path / "2019-20", kids)
+    m = ssda903.merge_returns({"2019-20": ssda903.read_return(tmp_path / "2019-20")})
+    (f,) = [x for x in quality.ssda903_findings("ssda903", m) if x["check"] == "children in care at each year end"]
+    # the return runs to 1 May 2019 (part-year, so counted at its last date)
+    assert "1 May 2019: 59 in the history, 60 in 2019-20's return (1 of that return's children lost to " \
+           "quarantine)" in f["finding"]
+    assert f["finding"].endswith("children in care affected by quarantine: 1") and f["level"] == "warning"

@@ -175,8 +175,9 @@ def test_sf_five_year_sample_keeps_every_child_in_care(tmp_path):
 
 
 # ---- a multi-year history as councils hold it, derived from the validator's fake return ------------------
-def derive_history(seed: int = 13) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, set]]:
-    """Three clean yearly returns (2017-18 from the fake data; 2018-19 and 2019-20 carrying its open
+def derive_history(seed: int = 13, last: int = 2019) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame],
+                                                             dict[str, set]]:
+    """Clean yearly returns (2017-18 from the fake data; 2018-19 to ``last``-``last+1`` carrying its open
     episodes forward, some ending, some moving placement, and new entrants), CHILD codes as 8-digit
     numbers with leading zeros. Returns (episodes by year, headers by year, children open at each end)."""
     rng = np.random.default_rng(seed)
@@ -191,7 +192,7 @@ def derive_history(seed: int = 13) -> tuple[dict[str, pd.DataFrame], dict[str, p
     e0 = e0[~e0["CHILD"].isin(bad_kids)].copy()
     eps, heads = {"2017-18": e0}, {"2017-18": h0[h0["CHILD"].isin(set(e0["CHILD"]))]}
     cols = ssda903.EPISODE_COLUMNS
-    for y in (2018, 2019):
+    for y in range(2018, last + 1):
         prev = eps[ssda903.collection_year_label(y - 1)]
         start, end = pd.Timestamp(y, 4, 1), pd.Timestamp(y + 1, 3, 31)
         carry = prev[prev["DEC"] == ""].copy()

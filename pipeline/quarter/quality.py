@@ -228,12 +228,23 @@ def ssda903_findings(key: str, m: dict) -> list[dict]:
     c = m.get("continuity")
     if c is not None and len(c):
         rows = "; ".join(f"{day_words(pd.Timestamp(x.date))}: {number(x.in_history)} in the history, {number(x.in_return)} in "
-                         f"{x.collection_year}'s return" for x in c.itertuples())
+                         f"{x.collection_year}'s return" + (f" ({number(x.lost_to_quarantine)} of that return's children lost to quarantine)"
+                                                            if x.lost_to_quarantine else "") for x in c.itertuples())
         lost = int(c["lost_to_quarantine"].sum())
         out.append(_f(key, "children in care at each year end",
                       f"{rows}; children in care affected by quarantine: {number(lost)}", lost,
                       "warning" if lost else "info"))
-        for x in c[c["difference_pct"] > tol].itertuples():
+        for x in c[(c["difference_pct"] > tol) & (c["unexplained_pct"] <= tol)].itertuples():
+            # every child of the return is in the history; the extra children come from later returns'
+            # episodes spanning the date (reported or back-dated there): kept, the later return taken as the correction
+            out.append(_f(key, f"continuity {x.collection_year}",
+                          f"children in care on {day_words(pd.Timestamp(x.date))}: {number(x.in_history)} in the merged history "
+                          f"against {number(x.in_return)} open in {x.collection_year}'s own return: every child of that "
+                          f"return is kept, and {number(x.added_by_later_returns)} more are in care on that date in "
+                          "episodes that later returns reported or back-dated (the later return is taken as the "
+                          f"correction); check {x.collection_year}'s return if that is unexpected",
+                          int(x.added_by_later_returns), "warning"))
+        for x in c[c["unexplained_pct"] > tol].itertuples():
             out.append(_f(key, f"continuity {x.collection_year}",
                           f"children in care on {day_words(pd.Timestamp(x.date))}: {number(x.in_history)} in the merged history against "
                           f"{number(x.in_return)} open in {x.collection_year}'s own return, a difference of "

@@ -6,6 +6,7 @@ The package imports only core/ and its own modules."""
 from pipeline.ingest.ssda903.checks import (  # noqa: F401
     RULES,
     TABLE_DESCRIPTIONS,
+    TABLE_FLAGS,
     TABLE_RULES,
     check_episodes,
     check_table,
@@ -26,6 +27,7 @@ from pipeline.ingest.ssda903.codes import (  # noqa: F401
     UASC_COLUMNS,
     check_collection_year,
     code_table,
+    collection_year_in_name,
     collection_year_label,
     date_order,
     normalise_child,

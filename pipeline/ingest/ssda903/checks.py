@@ -97,7 +97,6 @@ TABLE_RULES = {
         "bad_date": "DOB a readable date (dd/mm/yyyy as DfE writes dates, or ISO)",
         "dob_after_decom": "DOB not after the start of the child's first episode (the date of birth cannot be used)",
         "dob_future": "DOB not after the end of the collection year",
-        "codes": "SEX and ETHNIC codes valid for the collection year",
         "duplicate_child": "one header row per child in a return",
     },
     "uasc": {
@@ -114,6 +113,17 @@ TABLE_RULES = {
 
 
 
+# rules whose breach is flagged and the row kept (the date of birth is still usable)
+TABLE_FLAGS = {
+    "header": {
+        "header_codes": "a SEX or ETHNIC code not valid for the collection year (after upper-casing and removing "
+                        "spaces): kept; SEX 1/2 read as M/F and M/F as they are whatever the year, any other SEX "
+                        "as unknown",
+    },
+}
+
+
+
 def eighteenth(dob: pd.Series) -> pd.Series:
     return dob + pd.DateOffset(years=18)
 
@@ -123,7 +133,8 @@ def check_table(table: str, df: pd.DataFrame, collection_year: str,
                 first_decom: pd.Series | None = None) -> pd.DataFrame:
     """Breaches of the rules in ``TABLE_RULES[table]`` for a header, uasc or missing table of one
     return: rule, row (the file's row number), column, value. Vectorised. ``first_decom`` (the start of
-    each child's first episode, indexed by CHILD) adds the header rule dob_after_decom."""
+    each child's first episode, indexed by CHILD) adds the header rule dob_after_decom. The flags of
+    ``TABLE_FLAGS`` are ``table_flags``."""
     d = df.reset_index(drop=True)
     order = df.attrs.get("date_order") or date_order([d[c] for c in DATE_COLUMNS.get(table, []) if c in d])[0]
     rows = d["_row"] if "_row" in d else pd.Series(np.arange(len(d)) + 2)
@@ -147,9 +158,6 @@ def check_table(table: str, df: pd.DataFrame, collection_year: str,
         if first_decom is not None:
             first = pd.Series(d["CHILD"].map(dict(first_decom)).to_numpy(), index=d.index, dtype="datetime64[ns]")
             add("dob_after_decom", dob > first, "DOB")
-        for field in ("SEX", "ETHNIC"):
-            if field in d:
-                add("codes", ~normalise_code(d[field]).isin(valid_codes(field, collection_year)), field)
         add("duplicate_child", d["CHILD"].duplicated(keep="first"), "CHILD")
     elif table == "uasc":
         dob, duc = dates("DOB"), dates("DUC")
@@ -172,8 +180,27 @@ def check_table(table: str, df: pd.DataFrame, collection_year: str,
 
 
 
+def table_flags(table: str, df: pd.DataFrame, collection_year: str) -> pd.DataFrame:
+    """Breaches of ``TABLE_FLAGS[table]`` (rows kept): rule, row, column, value."""
+    d = df.reset_index(drop=True)
+    rows = d["_row"] if "_row" in d else pd.Series(np.arange(len(d)) + 2)
+    out = []
+    if table == "header":
+        for field in ("SEX", "ETHNIC"):
+            if field in d:
+                bad = ~normalise_code(d[field]).isin(valid_codes(field, collection_year))
+                if bad.any():
+                    out.append(pd.DataFrame({"rule": "header_codes", "row": rows[bad].to_numpy(), "column": field,
+                                             "value": d.loc[bad, field].astype(str).to_numpy()}))
+    if not out:
+        return pd.DataFrame(columns=["rule", "row", "column", "value"])
+    return pd.concat(out, ignore_index=True)
+
+
+
 def clean_table(table: str, returns: dict, years: list[str], quarantine: list, recon: list,
-                 child_maps: dict | None = None, first_decom: pd.Series | None = None) -> pd.DataFrame:
+                 child_maps: dict | None = None, first_decom: pd.Series | None = None,
+                 flags: list | None = None) -> pd.DataFrame:
     """One table across the years: CHILD and codes normalised (and leading zeros restored where a
     return lost them), rule breaches quarantined, dates typed, collection_year added."""
     parts = []
@@ -198,6 +225,13 @@ def clean_table(table: str, returns: dict, years: list[str], quarantine: list, r
                                               file=attrs.get("file", f"{table}.csv"),
                                               reason=breaches["rule"].map(TABLE_RULES[table])))
         rows = d["_row"] if "_row" in d else pd.Series(np.arange(len(d)) + 2)
+        flagged = table_flags(table, d, y)
+        flagged = flagged[~flagged["row"].isin(set(breaches["row"]))]
+        if flags is not None and len(flagged):
+            child = dict(zip(rows, d["CHILD"]))
+            flags.append(flagged.assign(CHILD=flagged["row"].map(child), collection_year=y, table=table,
+                                        file=attrs.get("file", f"{table}.csv"),
+                                        reason=flagged["rule"].map(TABLE_FLAGS[table])))
         keep = d[~rows.isin(set(breaches["row"]))].drop(columns="_row", errors="ignore").copy()
         keep["collection_year"] = y
         blank = int(raw.attrs.get("blank_rows", 0))

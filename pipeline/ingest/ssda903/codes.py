@@ -72,6 +72,19 @@ def parse_collection_year(name: str) -> str | None:
 
 
 
+_YEAR_IN_NAME = re.compile(r"(?<!\d)(\d{4})\s*[-_/ ]\s*(\d{4}|\d{2})(?!\d)")
+
+
+
+def collection_year_in_name(name: str) -> str | None:
+    """The one collection year a folder's name is built around (``SSDA903 2019-20``, ``903_2019_20``,
+    ``2019-20 final``, ``FY2019-20`` -> ``"2019-20"``); None when the name holds no collection year or
+    more than one."""
+    found = {y for a, b in _YEAR_IN_NAME.findall(str(name)) if (y := parse_collection_year(f"{a}-{b}"))}
+    return found.pop() if len(found) == 1 else None
+
+
+
 def check_collection_year(label: str) -> str:
     """The label of a collection year cspack has code lists for, or a ValueError naming it."""
     y = parse_collection_year(label)
@@ -244,4 +257,11 @@ def parse_dates(text: pd.Series, order: str = "dmy") -> pd.Series:
     ok = serial.between(20000, 80000) & out.isna()
     if ok.any():
         out.loc[ok] = pd.Timestamp(1899, 12, 30) + pd.to_timedelta(serial[ok], unit="D")
+    # month names as spreadsheets write them (01-Apr-2015, 1 April 2015) and two-digit years (01/04/15)
+    for fmt in ("%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%d-%B-%Y", "%d-%b-%y", "%d %b %y",
+                "%m/%d/%y" if order == "mdy" else "%d/%m/%y"):
+        left = out.isna() & (t != "")
+        if not left.any():
+            break
+        out = out.fillna(pd.to_datetime(t.where(left), format=fmt, errors="coerce"))
     return out

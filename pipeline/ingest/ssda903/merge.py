@@ -36,8 +36,9 @@ UNUSABLE = {
 # structural fixes (the row is changed) and flags (the row is kept as it is), in the order applied
 FIXES = {
     "rec_blanked": "an open episode (no DEC) with a reason for ending (REC): REC blanked, the child kept in care",
-    "vanished_closed": "an episode open at the end of a return is missing from the next year's return, which lists "
-                       "every child looked after in its year: ended on that year's first day (1 April), reason unknown",
+    "vanished_closed": "an episode open at the end of its latest return is missing from the later returns (the next "
+                       "year's, or the next one held when a year is missing), which list every child looked after in "
+                       "their year: ended on the first day (1 April) of the year after its return, reason unknown",
     "overlap_truncated": "an episode overlapping the child's next episode ends (X1) when the next begins",
     "rec_x1": "an episode ended with no reason (REC) on the day the child's next episode begins: REC set to X1",
 }
@@ -129,6 +130,13 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     years = sorted(returns)
     for y in years:
         check_collection_year(y)
+    gaps = [collection_year_label(a) for a in range(year_start(years[0]), year_start(years[-1]))
+            if collection_year_label(a) not in returns] if years else []
+    if gaps:
+        notes.append(f"no return for {', '.join(gaps)} between {years[0]} and {years[-1]}: an episode open at the end "
+                     "of the year before cannot be checked against it, and children in care at "
+                     f"{'those year ends' if len(gaps) > 1 else 'that year end'} come from the returns either side; "
+                     "add the missing year's return (a folder named like " + gaps[0] + ")")
     quarantine, flags, _recon = [], [], []
     # (1) normalise
     eps = {}
@@ -180,9 +188,14 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     present = set(zip(keyed["CHILD"], keyed["DECOM_date"], keyed["collection_year"]))
     nxt = {y: collection_year_label(year_start(y) + 1) for y in years}
     raw_open = keyed[keyed["DEC"] == ""]
-    vanished_keys = {(c, d, y): pd.Timestamp(year_start(y) + 1, 4, 1)
-                     for c, d, y in zip(raw_open["CHILD"], raw_open["DECOM_date"], raw_open["collection_year"])
+    vanished_keys = {(c, d, y) for c, d, y in zip(raw_open["CHILD"], raw_open["DECOM_date"], raw_open["collection_year"])
                      if nxt[y] in returns and (c, d, nxt[y]) not in present}
+    # an episode open in its latest return while a later return exists (the next, or one after a missing
+    # year) is not open any more: each return lists every child looked after in its year
+    last_in = keyed.groupby(["CHILD", "DECOM_date"])["collection_year"].max().to_dict()
+    close_keys = {(c, d, y): pd.Timestamp(year_start(y) + 1, 4, 1)
+                  for c, d, y in zip(raw_open["CHILD"], raw_open["DECOM_date"], raw_open["collection_year"])
+                  if y != years[-1] and last_in[(c, d)] == y}
     # (3) rows that cannot be used
     ends = raw["collection_year"].map({y: pd.Timestamp(year_start(y) + 1, 3, 31) for y in years})
     bad = pd.Series("", index=raw.index)
@@ -224,7 +237,7 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     rec_open = merged["DEC_date"].isna() & (merged["REC"] != "")
     mark(rec_open, "rec_blanked", "REC")
     merged.loc[rec_open, "REC"] = ""
-    close_on = pd.Series([vanished_keys.get(k, pd.NaT) for k in zip(merged["CHILD"], merged["DECOM_date"],
+    close_on = pd.Series([close_keys.get(k, pd.NaT) for k in zip(merged["CHILD"], merged["DECOM_date"],
                                                                      merged["collection_year"])],
                          index=merged.index, dtype="datetime64[ns]")
     vanished = close_on.notna() & merged["DEC_date"].isna()
@@ -257,6 +270,8 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
             ok[g.index] = g[field].isin(valid_codes(field, y))
         if field in ("REC", "REASON_PLACE_CHANGE"):
             ok |= merged[field] == ""
+        if field == "PLACE_PROVIDER":  # DfE: no provider for temporary (T) and other (Z) placements (rules 178, 213)
+            ok |= (merged[field] == "") & merged["PLACE"].str.fullmatch(r"T\d|Z\d{1,2}")
         bad_code = ~ok
         for i in merged.index[bad_code]:
             fixes[i].append("codes") if "codes" not in fixes[i] else None
@@ -268,11 +283,18 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     # header, UASC and missing tables (DOB checked against the child's first episode)
     tables_recon: list[dict] = []
     first_decom = merged.groupby("CHILD")["DECOM_date"].min()
-    header = clean_table("header", returns, years, quarantine, tables_recon, child_maps, first_decom)
+    n_flags = len(flags)
+    header = clean_table("header", returns, years, quarantine, tables_recon, child_maps, first_decom, flags)
+    for f in flags[n_flags:]:  # header codes: flagged and kept, named in the findings by year and column
+        for (y, column), g in f.groupby(["collection_year", "column"]):
+            seen = ", ".join(f"{v or 'blank'} ({n:,})" for v, n in g["value"].value_counts().head(4).items())
+            notes.append(f"{y} header: {len(g):,} {column} codes not in that year's list ({seen}); the rows are kept"
+                         + (" and SEX 1/2 read as M/F, any other as unknown" if column == "SEX" else ""))
     n_header = len(header)
     if n_header:
         header = header.drop_duplicates("CHILD", keep="last").reset_index(drop=True)
-        header["SEX"] = header["SEX"].replace({"1": "M", "2": "F", "U": pd.NA})
+        sex = header["SEX"].replace({"1": "M", "2": "F"})
+        header["SEX"] = sex.where(sex.isin(["M", "F"]), pd.NA)
     else:
         header = pd.DataFrame(columns=HEADER_COLUMNS + ["collection_year"])
     extra = {t: clean_table(t, returns, years, quarantine, tables_recon, child_maps) for t in ("uasc", "missing")}
@@ -304,12 +326,14 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
     q["table"] = q["table"].fillna("episodes")
     fl = (pd.concat(flags, ignore_index=True) if flags else
           pd.DataFrame(columns=["rule", "row", "CHILD", "column", "value", "collection_year", "file", "reason"]))
+    fl["table"] = fl["table"].fillna("episodes") if "table" in fl else "episodes"
     # per-return accounting: rows read = quarantined + dropped (duplicates, blank) + kept in the history
     # (superseded rows, replaced by a later return's version, are counted in the history's summary)
     qe = q[q["table"] == "episodes"]
     for y in years:
         by_year[y]["rows_quarantined"] = int((qe["collection_year"] == y).sum())
-        by_year[y]["rows_flagged"] = int(fl.loc[fl["collection_year"] == y, "row"].nunique()) if len(fl) else 0
+        by_year[y]["rows_flagged"] = int(fl.loc[(fl["collection_year"] == y) & (fl["table"] == "episodes"), "row"]
+                                         .nunique()) if len(fl) else 0
     rec = pd.DataFrame(list(by_year.values()))
     # (7) continuity: children in care at each 31 March, history against the year's own return
     q_children = set(qe["CHILD"])
@@ -319,16 +343,23 @@ def merge_returns(returns: dict[str, dict[str, pd.DataFrame]], notes: list[str] 
         own = eps[y]
         if y == years[-1]:  # the latest return may be part-year (to the quarter): counted at its last date
             last = pd.concat([own["DECOM_date"], own["DEC_date"]]).max()
-            if pd.notna(last) and last < end:
+            if pd.notna(last) and last < end - pd.Timedelta(days=31):  # a full year's last event is in March
                 end = last
         own_open = set(own.loc[(own["DEC"] == "") & ~(own["DECOM_date"] > end), "CHILD"])
         hist = _in_care(merged, end)
         diff = len(hist) - len(own_open)
         lost = own_open - hist
+        more = hist - own_open
+        # children the history has in care that this return does not: a later return reported (or back-dated)
+        # the episode that spans the date, so the later return is the correction; anything else is unexplained
+        at_end = merged[(merged["DECOM_date"] <= end) & (merged["DEC_date"].isna() | (merged["DEC_date"] > end))]
+        later = set(at_end.loc[at_end["collection_year"] > y, "CHILD"]) & more
+        unexplained = len(lost) + len(more - later)
         cont.append({"collection_year": y, "date": end, "in_return": len(own_open), "in_history": len(hist),
                      "difference": diff, "difference_pct": round(100 * abs(diff) / max(len(own_open), 1), 2),
                      "not_in_history": len(lost), "lost_to_quarantine": len(lost & q_children),
-                     "only_in_history": len(hist - own_open)})
+                     "only_in_history": len(more), "added_by_later_returns": len(later),
+                     "unexplained_pct": round(100 * unexplained / max(len(own_open), 1), 2)})
     continuity = pd.DataFrame(cont)
     changed = merged["fix"].str.contains("|".join(FIXES), regex=True)
     summary = pd.DataFrame([

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from pipeline.ingest.ssda903.codes import (
     MISSING_COLUMNS,
     UASC_COLUMNS,
     check_collection_year,
+    collection_year_in_name,
     date_order,
     normalise_child,
     normalise_code,
@@ -42,6 +44,11 @@ XML_EPISODE = {"PL": "PLACE"}  # DfE's XML element names that differ from the CS
 
 
 
+# headings some systems write for DfE's columns (after upper-casing and joining words with "_")
+_ALIAS = {"CHILDID": "CHILD", "CHILD_ID": "CHILD", "PL": "PLACE"}
+
+
+
 def _read_xml(path: Path) -> dict[str, pd.DataFrame]:
     """DfE's SSDA903 XML submission (``<EXPSSDA903><CHILD><HEADER>...<EPISODE>...``) as the CSV tables.
     Row numbers are the element's place in the file (1st episode = row 1, and so on)."""
@@ -55,6 +62,9 @@ def _read_xml(path: Path) -> dict[str, pd.DataFrame]:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise ValueError(f"{path.name}: not well-formed XML ({exc})") from None
+    for el in root.iter():  # a namespaced submission (xmlns="...") read by its local element names
+        if isinstance(el.tag, str) and "}" in el.tag:
+            el.tag = el.tag.split("}", 1)[1]
     rows = {t: [] for t in TABLES}
 
     def text(el, tag):
@@ -93,50 +103,108 @@ def _read_xml(path: Path) -> dict[str, pd.DataFrame]:
 
 
 
+def _heading(c) -> str:
+    h = re.sub(r"[\s_]+", "_", str(c).strip().upper())
+    return _ALIAS.get(h, h)
+
+
+
+def _header_line(cells: list[list]) -> int:
+    """The index of the first of the first ten rows that holds the CHILD heading (title rows above the table,
+    as some exports write, are skipped); 0 when none does, so the error names the columns found."""
+    for i, row in enumerate(cells[:10]):
+        if "CHILD" in {_heading(c) for c in row}:
+            return i
+    return 0
+
+
+
 def _read_sheetlike(path: Path, sheet=0) -> pd.DataFrame:
+    """A CSV file or a worksheet as text, headings normalised (``_heading``); the table may sit below title
+    rows, and a CSV may be separated by semicolons, tabs or bars instead of commas (detected on its heading
+    line). ``_row`` is the file's row number."""
     if path.suffix.lower() == ".csv":
         raw = path.read_bytes()
-        for enc in ("utf-8-sig", "cp1252"):
+        for enc in (("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ()) + ("utf-8-sig", "cp1252"):
             try:
                 text = raw.decode(enc)
                 break
             except UnicodeDecodeError:
                 continue
         import io
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-        df["_row"] = np.arange(len(df)) + 2  # the file's row number, header being row 1
+        lines = text.splitlines()[:10]
+        seps = [max(",;\t|", key=ln.count) for ln in lines]
+        skip = _header_line([ln.split(sep) for ln, sep in zip(lines, seps)])
+        sep = seps[skip] if lines and lines[skip].count(seps[skip]) else ","
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skiprows=skip, sep=sep)
+        df["_row"] = np.arange(len(df)) + 2 + skip  # the file's row number, header being row 1 + skip
     else:
         try:
-            df = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False, engine="openpyxl")
+            df = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False,
+                               engine="openpyxl" if path.suffix.lower() in (".xlsx", ".xlsm") else "calamine")
         except Exception as exc:  # a damaged or encrypted workbook: one clear line, never a traceback
             raise ValueError(f"{path.name}" + (f", sheet {sheet}" if isinstance(sheet, str) else "")
                              + f": could not be read as an Excel workbook ({type(exc).__name__}: {exc})") from None
-        df["_row"] = np.arange(len(df)) + 2
-    df.columns = [c if c == "_row" else str(c).strip().upper().replace(" ", "_") for c in df.columns]
+        skip = 0
+        if "CHILD" not in {_heading(c) for c in df.columns}:
+            skip = _header_line(df.astype(str).values.tolist()) + 1 if len(df) else 0
+            if skip and "CHILD" in {_heading(c) for c in df.iloc[skip - 1]}:
+                df.columns = list(df.iloc[skip - 1])
+                df = df.iloc[skip:].reset_index(drop=True)
+            else:
+                skip = 0
+        df["_row"] = np.arange(len(df)) + 2 + skip
+    df.columns = [c if c == "_row" else _heading(c) for c in df.columns]
     df = df.fillna("")
     return df
 
 
 
+_TOKEN = {"episodes": "episode", "header": "header", "uasc": "uasc", "missing": "missing"}
+_NOT_TABLE = ("sw_episode", "sw episode", "social_worker", "social worker")  # the 2023-24 social worker table
+
+
+
+EXCEL = (".xlsx", ".xlsm", ".xls", ".ods")  # .xls (Excel 97-2003) and .ods read with python-calamine
+
+
+
+def _sheets(book: Path) -> dict[str, str]:
+    """A workbook's visible sheets, ``{name lower-cased and stripped: name}`` (hidden sheets are never read)."""
+    import python_calamine
+
+    try:
+        wb = python_calamine.CalamineWorkbook.from_path(str(book))
+        meta = wb.sheets_metadata
+    except Exception as exc:  # a damaged or encrypted workbook: one clear line, never a traceback
+        raise ValueError(f"{book.name}: could not be read as a workbook ({type(exc).__name__}: {exc})") from None
+    return {m.name.strip().lower(): m.name for m in meta if m.visible == python_calamine.SheetVisibleEnum.Visible}
+
+
+
 def _find_files(folder: Path) -> dict[str, tuple[Path, object]]:
     """Where each table of a return is: ``{table: (path, sheet)}``; CSV first, then Excel, then XML."""
-    files = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
+    files = {p.name.lower(): p for p in folder.iterdir() if p.is_file() and not p.name.startswith(("~$", "."))}
     found = {}
     for t in TABLES:
-        for ext in (".csv", ".xlsx", ".xlsm"):
+        for ext in (".csv",) + EXCEL:
             if t + ext in files:
                 found[t] = (files[t + ext], 0)
                 break
+    for t in ("episodes", "header"):  # named by the council's system: SSDA903_2015_Episodes.csv, 903 header.xlsx
+        if t in found:
+            continue
+        like = [p for n, p in sorted(files.items()) if n.endswith((".csv",) + EXCEL)
+                and _TOKEN[t] in n and not any(x in n for x in _NOT_TABLE)]
+        if len(like) > 1:
+            raise ValueError(f"{folder.name}: {len(like)} files could be the {t} table ({', '.join(p.name for p in like)}); "
+                             f"keep one, or name it {t}.csv")
+        if like:
+            sheet = _sheets(like[0]).get(t, 0) if like[0].suffix.lower() in EXCEL else 0
+            found[t] = (like[0], sheet)
     if "episodes" not in found:
-        books = [p for n, p in sorted(files.items()) if n.endswith((".xlsx", ".xlsm")) and not n.startswith("~$")]
-        for b in books:
-            import openpyxl
-            try:
-                wb = openpyxl.load_workbook(b, read_only=True)
-            except Exception as exc:
-                raise ValueError(f"{b.name}: could not be read as an Excel workbook ({type(exc).__name__}: {exc})") from None
-            sheets = {s.title.strip().lower(): s.title for s in wb.worksheets if s.sheet_state == "visible"}
-            wb.close()
+        for b in [p for n, p in sorted(files.items()) if n.endswith(EXCEL)]:
+            sheets = _sheets(b)
             for t in TABLES:
                 if t in sheets and t not in found:
                     found[t] = (b, sheets[t])
@@ -200,6 +268,9 @@ def read_return(folder: Path) -> dict[str, pd.DataFrame]:
         d.attrs = attrs
         out[t] = d
     eps = out["episodes"]
+    if not len(eps):
+        raise ValueError(f"{folder.name}/{eps.attrs.get('file', 'episodes')}: no episodes read (a return lists every "
+                         "child looked after in its year); check the file is this year's SSDA903 episodes")
     for col in ("DECOM", "DEC"):
         eps[f"{col}_date"] = parse_dates(eps[col], eps.attrs["date_order"])
     return out
@@ -207,23 +278,42 @@ def read_return(folder: Path) -> dict[str, pd.DataFrame]:
 
 
 def find_returns(folder: Path) -> tuple[dict[str, Path], list[str]]:
-    """The collection years' folders inside an SSDA903 input: ``({"2024-25": path}, notes)``. A folder whose
-    name is not a collection year (``old``, ``2026-27 - Copy``) is ignored with a note; a collection year
-    outside the code lists, or two folders for one year, is a ValueError naming it."""
+    """The collection years' folders inside an SSDA903 input: ``({"2024-25": path}, notes)``. A folder named
+    as a collection year (``2024-25``, ``2024-2025``, ``2024_25``) is that year; a folder whose name is built
+    around one year (``SSDA903 2024-25``, ``2024-25 final``) is read as that year with a note, unless a folder
+    named exactly as the year exists (so ``2024-25 - Copy`` beside ``2024-25`` is ignored); any other folder
+    (``old``) is ignored with a note. A collection year outside the code lists, or two folders for one year
+    neither named exactly as it, is a ValueError naming them."""
     folder = Path(folder)
-    years, notes = {}, []
+    exact, loose, notes = {}, {}, []
     for p in sorted(folder.iterdir()):
         if not p.is_dir():
             continue
         y = parse_collection_year(p.name)
+        if y is not None:
+            if y in exact:
+                raise ValueError(f"two folders for collection year {y}: '{exact[y].name}' and '{p.name}'; keep one")
+            exact[y] = p
+            continue
+        y = collection_year_in_name(p.name)
         if y is None:
             notes.append(f"folder '{p.name}' is not named as a collection year (like 2024-25) and was not read")
             continue
+        loose.setdefault(y, []).append(p)
+    years = dict(exact)
+    for y, ps in loose.items():
+        names = ", ".join(f"'{p.name}'" for p in ps)
+        if y in exact:
+            notes.append(f"folder{'s' if len(ps) > 1 else ''} {names} not read: collection year {y} is read from "
+                         f"'{exact[y].name}'")
+            continue
+        if len(ps) > 1:
+            raise ValueError(f"two folders for collection year {y}: {names}; keep one, or name the one to read {y}")
+        years[y] = ps[0]
+        notes.append(f"folder '{ps[0].name}' read as collection year {y} (name it {y} to silence this note)")
+    for y in years:
         check_collection_year(y)
-        if y in years:
-            raise ValueError(f"two folders for collection year {y}: '{years[y].name}' and '{p.name}'; keep one")
-        years[y] = p
-    return years, notes
+    return dict(sorted(years.items())), notes
 
 
 
