@@ -172,3 +172,68 @@ def published_pack(project_copy):
     # as `cspack run --params params/derbyshire-2021-22-Q1-published.yaml`
     return project_copy, run_quarter(root=project_copy, echo=False, progress=False,
                                      params_file="params/derbyshire-2021-22-Q1-published.yaml")
+
+
+# ---- a toy authority with a ledger: small enough for unit tests of the budget section and the forecast owner ----
+TOY_PROFILE = [1, 1, 1, 1, 1, 1, 1.2, 1.2, 1.2, 1.2, 1.2, 1.6]  # the placements line's monthly spending shape
+TOY_LINES = {"placements": ("Placements for children in care", "Placements", 12_000_000.0),
+             "transport": ("Home to school transport", "Transport", 6_000_000.0)}
+
+
+def toy_ledger_rows(fy: str, months: int) -> list[dict]:
+    """One financial year of the toy ledger (£, as a finance system exports it). Placements spend on the
+    TOY_PROFILE, exactly on budget in earlier years; in 2026-27 a quarter higher from July (so its profile
+    projection is £12.000m at Quarter 1 and £13.500m at Quarter 2). Transport spends evenly; its budget
+    holder forecasts £6.000m, and £5.700m from July 2026. Placements' holder always forecasts £12.600m."""
+    start, rows = int(fy[:4]), []
+    shape = {"placements": [x / sum(TOY_PROFILE) for x in TOY_PROFILE], "transport": [1 / 12] * 12}
+    for p in range(1, months + 1):
+        month = f"{start + (p > 9)}-{(p + 2) % 12 + 1:02d}"
+        for lid, (name, _, annual) in TOY_LINES.items():
+            up = 1.25 if (fy == "2026-27" and lid == "placements" and p > 3) else 1.0
+            holder = 12_600_000.0 if lid == "placements" else (5_700_000.0 if fy == "2026-27" and p > 3 else 6_000_000.0)
+            rows.append({"financial_year": fy, "period": p, "month": month, "cost_centre": lid[:3].upper() + "1",
+                         "cost_centre_name": name, "service_line_id": lid, "service_line": name, "division": "Toy",
+                         "subjective": "Toy", "budget_annual": annual, "budget_month": round(annual / 12, 2),
+                         "actual": round(annual * shape[lid][p - 1] * up, 2), "commitment": 0.0,
+                         "forecast_full_year": holder})
+    return rows
+
+
+def toy_ledger_project(root: Path, quarter: str = "2026-27-Q2", commentary: str = "") -> Path:
+    """A project holding the toy authority's ledger (2024-25 and 2025-26 complete, 2026-27 to September)
+    and its budget lines' names; params for ``quarter`` (settings.projected_lines: placements)."""
+    import pandas as pd
+
+    led = root / "data" / "raw" / "toy" / "ledger"
+    led.mkdir(parents=True)
+    for fy, months in (("2024-25", 12), ("2025-26", 12), ("2026-27", 6)):
+        pd.DataFrame(toy_ledger_rows(fy, months)).to_csv(led / f"ledger_{fy}.csv", index=False)
+    pd.DataFrame({"line_id": list(TOY_LINES), "service_line": [v[0] for v in TOY_LINES.values()],
+                  "short_name": [v[1] for v in TOY_LINES.values()],
+                  "controllable_budget_gbpm": [v[2] / 1e6 for v in TOY_LINES.values()],
+                  "full_year_forecast_gbpm": [12.6, 5.7], "source": ["toy", "toy"]}).to_csv(
+        root / "data" / "raw" / "toy" / "budget_lines.csv", index=False)
+    (root / "params" / "commentary").mkdir(parents=True)
+    (root / "params" / "commentary" / f"{quarter}.md").write_text("# Commentary\n\n" + commentary)
+    (root / "params" / f"{quarter}.yaml").write_text(f"""\
+authority: Toyshire County Council
+authority_code: E99999999
+portfolio: Children's Services
+quarter: {quarter}
+data_as_at: 2026-09-30
+commentary: params/commentary/{quarter}.md
+settings:
+  projected_lines: [placements]
+inputs:
+  budget_lines:
+    path: data/raw/toy/budget_lines.csv
+    source: "toy authority (tests/conftest.py)"
+  ledger:
+    path: data/raw/toy/ledger
+    kind: ledger
+    source: "toy authority (tests/conftest.py)"
+""")
+    (root / "data" / "processed").mkdir(parents=True)
+    (root / "outputs").mkdir()
+    return root
