@@ -385,9 +385,11 @@ def key_variance_rows(ctx: QuarterContext) -> pd.DataFrame:
         d = v.detail.set_index("line_id")
         mat["ytd_actual_gbpm"] = mat["line_id"].map(d["ytd_actual_gbpm"])
         mat["forecast_source"] = mat["line_id"].map(d["forecast_source"])
-    moves = (movements_with_text(mat, before, f"Q{pq.q}" if pq.fy == ctx.quarter.fy else f"{pq.fy} Q4")
-             .set_index("line_id")["text"] if len(before) else pd.Series(dtype=object))
-    mat["movement"] = mat["line_id"].map(moves).fillna("")
+    moves = {}
+    if len(before):
+        m = movements_with_text(mat, before, f"Q{pq.q}" if pq.fy == ctx.quarter.fy else f"{pq.fy} Q4")
+        moves = dict(zip(m["line_id"], m["text"]))
+    mat["movement"] = [moves.get(lid, "") for lid in mat["line_id"]]
     return mat
 
 
