@@ -39,9 +39,9 @@ test: $(STAMP) browser ## the whole suite: unit tests, nbval over every notebook
 	$(BIN)/python -m pytest
 
 # Tests marked `build` (set in tests/conftest.py: notebooks, pack builds, whole bundled quarters, Chromium)
-# are left out: docs/tests.md.
-test-fast: $(STAMP) ## unit tests only: no pack builds, whole bundled quarters, notebooks or browser
-	$(BIN)/python -m pytest -m "not build" -q
+# or `slow` (unit tests slow in themselves, listed in tests/conftest.py) are left out: docs/tests.md.
+test-fast: $(STAMP) ## unit tests only: no pack builds, whole bundled quarters, notebooks, browser or slow tests
+	$(BIN)/python -m pytest tests -m "not build and not slow" -q
 
 lint: $(STAMP) ## ruff over the project, and no notebook carrying outputs (the pre-commit hooks, on every file)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pre-commit run --all-files

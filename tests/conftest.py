@@ -67,8 +67,50 @@ def _builds(obj, helpers: dict, seen: set) -> bool:
     return False
 
 
+# Unit tests that are slow themselves (measured with `pytest -m "not build" --durations=40`, docs/tests.md): marked
+# `slow` here, so `make test-fast` (`-m "not build and not slow"`) leaves them out; `make test` still runs them. By
+# module and test name (every parametrisation of a name); a module fixture costs its first user's setup, so every
+# user of an expensive fixture is listed.
+SLOW = {
+    "tests/test_aggregate.py": {  # each projection reruns a backtest over every authority; `bt` is one
+        "test_choice_and_projection_at_an_origin_ignore_the_future", "test_project_returns_points_inside_their_ranges",
+        "test_naive_error_matches_an_independent_recomputation", "test_backtest_shape_boundary_changes_and_intervals"},
+    "tests/test_aggregate_honesty.py": {
+        "test_project_all_gives_the_rows_project_gives", "test_benchmark_naive_mae_equals_a_plain_pandas_recomputation",
+        "test_backtest_forecasts_at_an_origin_ignore_every_later_value", "test_backtest_coverage_columns_match_their_ranges",
+        "test_boundary_changed_authorities_are_never_spliced"},
+    "tests/test_public_figures.py": {  # `data`: every published file read, the aggregate projection run
+        "test_cla_rate_band_rank_and_neighbours_match_plain_reads", "test_children_in_need_rate_is_count_over_dfe_population",
+        "test_workforce_and_icpc_match_plain_reads", "test_placement_mix_spend_and_sufficiency_match_plain_reads",
+        "test_history_is_latest_published_and_projection_is_the_aggregate_one",
+        "test_boundary_changed_authority_is_labelled_and_never_spliced"},
+    "tests/test_batch.py": {  # Dask with real worker processes (`batch` starts a cluster)
+        "test_batch_builds_the_others_and_fails_one", "test_batch_retried_the_transient_failure",
+        "test_batch_runs_on_two_worker_processes_each_task_isolated", "test_index_links_values_and_markup",
+        "test_tables_xlsx_numbers_and_no_formula", "test_manifest_per_authority",
+        "test_a_worker_that_dies_is_recorded_and_the_others_built", "test_batch_on_an_existing_cluster"},
+    "tests/test_batch_real.py": {"test_the_command_exits_1_when_one_pack_fails_and_says_which"},
+    "tests/test_habits.py": {  # collects the whole suite in a child process; runs the nbstripout hook
+        "test_test_fast_leaves_out_every_build_and_no_whole_module_of_unit_tests",
+        "test_the_nbstripout_hook_removes_outputs_and_keeps_tags_ids_and_cspack_metadata"},
+    "tests/test_ledger.py": {"test_messy_export_cleans_to_the_clean_generation"},
+    "tests/test_synthetic.py": {  # whole generations of the synthetic authority
+        "test_same_seed_same_bytes_and_bundled_data_match_a_fresh_generation", "test_messy_returns_read_to_the_clean_tables",
+        "test_scale_multiplies_the_authority", "test_messy_differs_in_bytes_not_in_content",
+        "test_published_counts_of_any_authority_and_the_unpinned_mode"},
+    "tests/test_hostile_inputs.py": {"test_H57_any_cells_give_a_reconciled_read_or_a_ledger_error_never_a_traceback"},
+    "tests/test_placements.py": {"test_markov_and_backtest_on_a_steady_state"},
+    "tests/test_params_inputs.py": {"test_a_fifo_input_does_not_hang_cspack_check"},
+    "tests/test_ssda903_check.py": {"test_check_passes_a_foreign_style_history_read_whole"},
+    "tests/test_forecast_guards.py": {"test_entrants_outside_the_band_fall_back_to_the_observed_level"},
+    "tests/test_forecast_choice.py": {"test_calibrated_ranges_hold_about_80_percent_where_the_models_own_are_too_narrow"},
+}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if getattr(item, "originalname", None) in SLOW.get(item.nodeid.split("::")[0], ()):
+            item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("build"):
             continue
         fn = getattr(item, "function", None)
@@ -89,6 +131,8 @@ def pytest_configure(config):
     import os
     import tempfile
 
+    config.addinivalue_line("markers", "slow: a unit test slow in itself; set in tests/conftest.py (SLOW), "
+                                       "left out of make test-fast, run by make test")
     if not os.environ.get("CSPACK_PSEUDONYM_KEY"):
         os.environ["CSPACK_KEY_FILE"] = str(Path(tempfile.mkdtemp(prefix="cspack-test-key-")) / "pseudonym.key")
 SEED004 = ROOT / "data" / "raw" / "seed004_2021-22-Q1"
@@ -172,3 +216,68 @@ def published_pack(project_copy):
     # as `cspack run --params params/derbyshire-2021-22-Q1-published.yaml`
     return project_copy, run_quarter(root=project_copy, echo=False, progress=False,
                                      params_file="params/derbyshire-2021-22-Q1-published.yaml")
+
+
+# ---- a toy authority with a ledger: small enough for unit tests of the budget section and the forecast owner ----
+TOY_PROFILE = [1, 1, 1, 1, 1, 1, 1.2, 1.2, 1.2, 1.2, 1.2, 1.6]  # the placements line's monthly spending shape
+TOY_LINES = {"placements": ("Placements for children in care", "Placements", 12_000_000.0),
+             "transport": ("Home to school transport", "Transport", 6_000_000.0)}
+
+
+def toy_ledger_rows(fy: str, months: int) -> list[dict]:
+    """One financial year of the toy ledger (£, as a finance system exports it). Placements spend on the
+    TOY_PROFILE, exactly on budget in earlier years; in 2026-27 a quarter higher from July (so its profile
+    projection is £12.000m at Quarter 1 and £13.500m at Quarter 2). Transport spends evenly; its budget
+    holder forecasts £6.000m, and £5.700m from July 2026. Placements' holder always forecasts £12.600m."""
+    start, rows = int(fy[:4]), []
+    shape = {"placements": [x / sum(TOY_PROFILE) for x in TOY_PROFILE], "transport": [1 / 12] * 12}
+    for p in range(1, months + 1):
+        month = f"{start + (p > 9)}-{(p + 2) % 12 + 1:02d}"
+        for lid, (name, _, annual) in TOY_LINES.items():
+            up = 1.25 if (fy == "2026-27" and lid == "placements" and p > 3) else 1.0
+            holder = 12_600_000.0 if lid == "placements" else (5_700_000.0 if fy == "2026-27" and p > 3 else 6_000_000.0)
+            rows.append({"financial_year": fy, "period": p, "month": month, "cost_centre": lid[:3].upper() + "1",
+                         "cost_centre_name": name, "service_line_id": lid, "service_line": name, "division": "Toy",
+                         "subjective": "Toy", "budget_annual": annual, "budget_month": round(annual / 12, 2),
+                         "actual": round(annual * shape[lid][p - 1] * up, 2), "commitment": 0.0,
+                         "forecast_full_year": holder})
+    return rows
+
+
+def toy_ledger_project(root: Path, quarter: str = "2026-27-Q2", commentary: str = "") -> Path:
+    """A project holding the toy authority's ledger (2024-25 and 2025-26 complete, 2026-27 to September)
+    and its budget lines' names; params for ``quarter`` (settings.projected_lines: placements)."""
+    import pandas as pd
+
+    led = root / "data" / "raw" / "toy" / "ledger"
+    led.mkdir(parents=True)
+    for fy, months in (("2024-25", 12), ("2025-26", 12), ("2026-27", 6)):
+        pd.DataFrame(toy_ledger_rows(fy, months)).to_csv(led / f"ledger_{fy}.csv", index=False)
+    pd.DataFrame({"line_id": list(TOY_LINES), "service_line": [v[0] for v in TOY_LINES.values()],
+                  "short_name": [v[1] for v in TOY_LINES.values()],
+                  "controllable_budget_gbpm": [v[2] / 1e6 for v in TOY_LINES.values()],
+                  "full_year_forecast_gbpm": [12.6, 5.7], "source": ["toy", "toy"]}).to_csv(
+        root / "data" / "raw" / "toy" / "budget_lines.csv", index=False)
+    (root / "params" / "commentary").mkdir(parents=True)
+    (root / "params" / "commentary" / f"{quarter}.md").write_text("# Commentary\n\n" + commentary)
+    (root / "params" / f"{quarter}.yaml").write_text(f"""\
+authority: Toyshire County Council
+authority_code: E99999999
+portfolio: Children's Services
+quarter: {quarter}
+data_as_at: 2026-09-30
+commentary: params/commentary/{quarter}.md
+settings:
+  projected_lines: [placements]
+inputs:
+  budget_lines:
+    path: data/raw/toy/budget_lines.csv
+    source: "toy authority (tests/conftest.py)"
+  ledger:
+    path: data/raw/toy/ledger
+    kind: ledger
+    source: "toy authority (tests/conftest.py)"
+""")
+    (root / "data" / "processed").mkdir(parents=True)
+    (root / "outputs").mkdir()
+    return root

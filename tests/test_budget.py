@@ -9,6 +9,9 @@ import pytest
 
 from pipeline.core.formatting import gbpm_plain, pct
 from pipeline.finance import budget
+from pipeline.finance.position import line_variances, position
+from pipeline.report.sections import budget as section
+from pipeline.report.sections import savings_risks_accuracy as sra
 
 from .conftest import SEED004
 
@@ -19,11 +22,11 @@ def seed(name):
 
 @pytest.fixture(scope="module")
 def published():
-    return budget.budget_position(seed("budget_lines"), seed("additional_funding"), seed("budget_totals"))
+    return position(seed("budget_lines"), seed("additional_funding"), seed("budget_totals"))
 
 
 def test_golden_seed004_totals(published):
-    t = budget.forecast_table(published)
+    t = section.forecast_layout(published)
     total = t[t["row_kind"] == "total"].iloc[0]
     shown = [gbpm_plain(total[c]) for c in ("Controllable Budget £m", "Full Year Forecast £m",
                                             "Forecast Under (-)/Over Spend £m")]
@@ -50,12 +53,14 @@ def test_golden_seed004_every_line_percentage_and_mark(published):
 
 
 def test_golden_seed004_casting_note(published):
-    note = budget.casting_note(published)
+    note = section.casting_note(published)
     assert "as published by the council" in note and "forecast lines add to £150.856m against the total £150.854m" in note
 
 
 def test_golden_seed004_savings():
-    t, s = budget.savings_table(seed("savings_initiatives"), seed("savings_targets"))
+    raw, s = budget.savings_table(seed("savings_initiatives"), seed("savings_targets"))
+    assert raw["mark"].iloc[:-2].isin(["achieved", "shortfall"]).all()  # words: the report adds the symbols
+    t = sra.savings_rows(raw)
     total = t[t["Initiative"] == "Total Position"].iloc[0]
     assert [gbpm_plain(total[c]) for c in ("Budget Reduction Amount £m", "Forecast to be Achieved £m",
                                            "Shortfall (-)/Additional Savings Achieved £m")] == ["1.220", "0.411", "-0.809"]
@@ -68,12 +73,13 @@ def test_golden_seed004_savings():
 
 
 def test_golden_seed004_debt_reserves_traded():
-    d = budget.debt_table(seed("aged_debt"))
+    d = sra.debt_rows(budget.debt_table(seed("aged_debt")))
     assert [pct(v) for v in d["% of total"][:-1]] == [pct(v) for v in seed("aged_debt")["published_pct"]]
     assert gbpm_plain(d["£m"].iloc[-1]) == "0.060"
-    r = budget.reserves_table(seed("earmarked_reserves"))
+    r = sra.reserves_rows(budget.reserves_table(seed("earmarked_reserves")))
     assert gbpm_plain(r["£m"].iloc[-1]) == "4.527" and r["Movement"].iloc[0] == "▼ Decreased"
-    f, p = budget.traded_tables(seed("traded_fully"), seed("traded_partially"))
+    traded = sra.traded_rows(*budget.traded_tables(seed("traded_fully"), seed("traded_partially")))
+    f, p = traded.fully, traded.partially
     assert [gbpm_plain(v) for v in f["Forecast Contribution/Deficit(-) to General Overheads £m"]] == ["-0.177", "0.040", "-0.080"]
     assert [gbpm_plain(v) for v in p["Forecast Excess/Shortfall(-) compared to Target £m"]] == \
         [gbpm_plain(v) for v in seed("traded_partially")["published_excess_gbpm"]]
@@ -94,7 +100,7 @@ def lines(*rows):
 
 
 def test_sign_percentage_and_mark_conventions():
-    t = budget.lines_table(lines(("a", "A", 10.0, 9.5), ("z", "Zero budget", 0.0, 4.7), ("g", "Grant income", -2.295, -2.322),
+    t = line_variances(lines(("a", "A", 10.0, 9.5), ("z", "Zero budget", 0.0, 4.7), ("g", "Grant income", -2.295, -2.322),
                                  ("i", "Income over-recovered", -1.0, -0.9), ("e", "Exact", 1.0, 1.0004)))
     v = t.set_index("line_id")
     assert v.at["a", "variance_gbpm"] == pytest.approx(-0.5) and v.at["a", "mark"] == "within"
@@ -105,14 +111,14 @@ def test_sign_percentage_and_mark_conventions():
 
 
 def test_totals_are_computed_from_unrounded_lines_when_not_published():
-    p = budget.budget_position(lines(("a", "A", 1.0004, 1.0004), ("b", "B", 1.0004, 1.0004), ("c", "C", 1.0004, 2.0)))
+    p = position(lines(("a", "A", 1.0004, 1.0004), ("b", "B", 1.0004, 1.0004), ("c", "C", 1.0004, 2.0)))
     assert p.total_source == "lines" and p.budget == pytest.approx(3.0012)
-    note = budget.casting_note(p)
+    note = section.casting_note(p)
     assert "budget lines add to £3.000m against the total £3.001m" in note
 
 
 def test_material_lines_threshold_both_ways():
-    t = budget.lines_table(lines(("a", "A", 5.0, 5.15), ("b", "B", 100.0, 101.0), ("c", "C", 1.0, 0.8), ("d", "D", 1, 1.05)))
+    t = line_variances(lines(("a", "A", 5.0, 5.15), ("b", "B", 100.0, 101.0), ("c", "C", 1.0, 0.8), ("d", "D", 1, 1.05)))
     m = budget.material_lines(t, 0.1, 2.0)
     assert m["line_id"].tolist() == ["c", "a"]  # b is 1% of budget, d under £0.100m
 
@@ -183,12 +189,12 @@ def test_movement_sentences():
     now = pd.DataFrame({"line_id": ["t", "u", "v"], "service_line": ["Home to School Transport", "Unallocated budget", "Pensions"],
                         "variance_gbpm": [1.965, -1.0, 0.2]})
     before = pd.DataFrame({"line_id": ["t", "u", "v"], "variance_gbpm": [1.553, -1.2, -0.1]})
-    m = budget.movements(now, before, "Q1").set_index("line_id")
+    m = section.movements_with_text(now, before, "Q1").set_index("line_id")
     assert m.at["t", "text"] == "The forecast overspend on Home to School Transport rose by £0.412m since Q1."
     assert m.at["u", "text"] == "The forecast underspend on unallocated budget fell by £0.200m since Q1."
-    assert budget.in_sentence("Achieving Great Futures") == "Achieving Great Futures"
-    assert budget.in_sentence("Management, finance, ICT and other support") == "Management, finance, ICT and other support"
-    assert budget.in_sentence("Home to school transport") == "home to school transport"
+    assert section.in_sentence("Achieving Great Futures") == "Achieving Great Futures"
+    assert section.in_sentence("Management, finance, ICT and other support") == "Management, finance, ICT and other support"
+    assert section.in_sentence("Home to school transport") == "home to school transport"
     assert m.at["v", "text"].startswith("The forecast on pensions moved from an underspend of £0.100m at Q1 to an overspend of £0.200m")
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .conftest import SLOW
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -150,7 +152,7 @@ def test_make_test_and_ci_are_the_whole_suite():
     assert test_recipe.strip() == "$(BIN)/python -m pytest"
     assert (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1] == "make test"
     fast = re.search(r"^test-fast:.*\n((?:\t.*\n)+)", text, re.MULTILINE).group(1)
-    assert '-m "not build"' in fast
+    assert '-m "not build and not slow"' in fast
 
 
 BUILDING = re.compile(r"\brun_quarter\(|\bsync_playwright\b|\bcopy_project\(")
@@ -178,10 +180,18 @@ def _builds_by_reading(path: Path) -> set[str]:
     return names
 
 
+def test_every_test_listed_slow_exists():
+    """tests/conftest.py's SLOW names tests by module and name: a renamed test must not silently return to test-fast."""
+    for rel, names in SLOW.items():
+        tree = ast.parse((ROOT / rel).read_text(encoding="utf-8"))
+        tests = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+        assert names <= tests, f"{rel}: {sorted(names - tests)} listed slow but not a test there"
+
+
 @pytest.fixture(scope="module")
 def fast_ids() -> list[str]:
     run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                          "-m", "not build"], cwd=ROOT, capture_output=True, text=True)
+                          "-m", "not build and not slow"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return [line for line in run.stdout.splitlines() if "::" in line]
 
@@ -197,7 +207,7 @@ def test_test_fast_leaves_out_every_build_and_no_whole_module_of_unit_tests(fast
         tests = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
         selected = {name for mod, name in fast if mod == rel}
         assert not selected & builds, f"{rel}: {sorted(selected & builds)} build a pack but run in test-fast"
-        if tests - builds:  # a module with unit tests is represented in the fast set
+        if tests - builds - SLOW.get(rel, set()):  # a module with unit tests not listed slow is in the fast set
             assert selected, f"{rel}: none of its unit tests runs in test-fast"
     assert len(fast_ids) >= 400
 

@@ -1,8 +1,11 @@
 """Budget monitoring and forecast outturn (seed 004, sections 4.3-4.10), computed rather than typed.
 
-Conventions (DESIGN.md, Finance): £m to three decimals; under (-) / over spend; a percentage of the
+Conventions (docs/methods.md, the budget section): £m to three decimals; under (-) / over spend; a percentage of the
 controllable budget to one decimal, 100.0% for spend against a zero budget, against the absolute
-value of a negative (income) budget; totals from unrounded data. Every mark is a symbol and a word.
+value of a negative (income) budget; totals from unrounded data. Functions return plain figures with
+snake_case columns and marks as words (``over``, ``shortfall``, ``increased``); ``report.sections`` names the
+columns for readers, adds the symbols and writes the sentences. The budget position itself is
+``finance.position``.
 
 Forecasts per service line come from the ledger when there is one: the budget holder's forecast
 where the ledger carries it, otherwise a projection from the year-to-date actuals and the monthly
@@ -12,34 +15,13 @@ from a report), the budget lines input is used as published."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from pipeline.core.formatting import gbpm
-from pipeline.finance.position import forecast_table as finance_forecast_table
-from pipeline.finance.position import variance_pct
+from pipeline.finance.position import r3 as _r3
 
 PENCE_PER_M = 100_000_000
-
-# ---- marks: a symbol and a word, never colour alone ----------------------------------------------------
-BUDGET_MARKS = {"within": "☑ Within budget", "over": "☐ Over budget"}
-SAVINGS_MARKS = {"achieved": "✓ Achieved", "shortfall": "✗ Shortfall"}
-MOVEMENT_MARKS = {"increased": "↑ Increased", "unchanged": "= Unchanged", "decreased": "▼ Decreased"}
-TRADED_MARKS = {"contribution": "✓ Contribution", "breakeven": "= Break-even", "deficit": "✗ Deficit"}
-
-
-def _r3(x: float) -> float:
-    """Rounded to £0.001m, half away from zero, as the report prints it."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return math.nan
-    return float(np.sign(x) * math.floor(abs(x) * 1000 + 0.5) / 1000)
-
-
-def budget_mark(variance_gbpm: float) -> str:
-    """``over`` when the forecast exceeds the budget by at least £0.001m as printed, else ``within``."""
-    return "over" if _r3(variance_gbpm) > 0 else "within"
 
 
 def movement(now: float, before: float | None, tolerance: float = 0.0005) -> str:
@@ -51,105 +33,6 @@ def movement(now: float, before: float | None, tolerance: float = 0.0005) -> str
     if before - now > tolerance:
         return "decreased"
     return "unchanged"
-
-
-# ---- the forecast table -------------------------------------------------------------------------------
-TABLE_COLUMNS = ["Service line", "Controllable Budget £m", "Full Year Forecast £m", "Forecast Under (-)/Over Spend £m",
-                 "Percentage Under (-)/Over Spend", "Budget Performance"]
-
-
-def lines_table(lines: pd.DataFrame) -> pd.DataFrame:
-    """Budget lines (``service_line``, ``controllable_budget_gbpm``, ``full_year_forecast_gbpm``, optional
-    ``published_variance_gbpm``) with ``variance_gbpm``, ``variance_pct`` and ``mark``. The variance is
-    the forecast less the budget unless the source published its own (computed by the council from
-    unrounded figures, so more exact than the difference of its rounded columns)."""
-    out = finance_forecast_table(lines.reset_index(drop=True))
-    out["mark"] = [budget_mark(v) for v in out["variance_gbpm"]]
-    return out
-
-
-@dataclass
-class Position:
-    lines: pd.DataFrame  # lines_table output
-    budget: float
-    forecast: float
-    variance: float
-    variance_pct: float
-    funding: pd.DataFrame  # funding_line, amount_gbpm
-    total_source: str  # "lines" or "published"
-    lines_budget: float
-    lines_forecast: float
-
-    @property
-    def additional_funding(self) -> float:
-        return float(self.funding["amount_gbpm"].sum()) if len(self.funding) else 0.0
-
-    @property
-    def budget_after(self) -> float:
-        return self.budget + self.additional_funding
-
-    @property
-    def variance_after(self) -> float:
-        return self.forecast - self.budget_after
-
-    @property
-    def variance_after_pct(self) -> float:
-        return variance_pct(self.variance_after, self.budget_after)
-
-
-def budget_position(lines: pd.DataFrame, funding: pd.DataFrame | None = None,
-                    totals: pd.DataFrame | None = None) -> Position:
-    """Totals before and after additional funding, from the unrounded lines; where the source supplies
-    its own published "Total" row (from unrounded figures we only have rounded) that total is used and
-    the rounded lines' sums are kept to report the casting difference."""
-    t = lines_table(lines)
-    lb, lf = float(t["controllable_budget_gbpm"].sum()), float(t["full_year_forecast_gbpm"].sum())
-    budget, forecast, source = lb, lf, "lines"
-    if totals is not None and (totals["row"] == "Total").any():
-        row = totals[totals["row"] == "Total"].iloc[0]
-        budget, forecast, source = float(row["controllable_budget_gbpm"]), float(row["full_year_forecast_gbpm"]), "published"
-    f = funding if funding is not None else pd.DataFrame(columns=["funding_line", "amount_gbpm"])
-    return Position(t, budget, forecast, forecast - budget, variance_pct(forecast - budget, budget),
-                    f[["funding_line", "amount_gbpm"]].reset_index(drop=True), source, lb, lf)
-
-
-def forecast_table(p: Position) -> pd.DataFrame:
-    """The table as councils publish it: lines, Total, additional funding lines, Total after use of
-    additional funding. ``row_kind`` says which is which (line, total, funding, total_after)."""
-    t = p.lines
-    rows = [{"Service line": r.service_line, "Controllable Budget £m": r.controllable_budget_gbpm,
-             "Full Year Forecast £m": r.full_year_forecast_gbpm, "Forecast Under (-)/Over Spend £m": r.variance_gbpm,
-             "Percentage Under (-)/Over Spend": r.variance_pct, "Budget Performance": BUDGET_MARKS[r.mark],
-             "row_kind": "line"} for r in t.itertuples()]
-    rows.append({"Service line": "Total", "Controllable Budget £m": p.budget, "Full Year Forecast £m": p.forecast,
-                 "Forecast Under (-)/Over Spend £m": p.variance, "Percentage Under (-)/Over Spend": p.variance_pct,
-                 "Budget Performance": BUDGET_MARKS[budget_mark(p.variance)], "row_kind": "total"})
-    for f in p.funding.itertuples():
-        rows.append({"Service line": f.funding_line, "Controllable Budget £m": f.amount_gbpm, "Full Year Forecast £m": None,
-                     "Forecast Under (-)/Over Spend £m": None, "Percentage Under (-)/Over Spend": None,
-                     "Budget Performance": "", "row_kind": "funding"})
-    if len(p.funding):
-        rows.append({"Service line": "Total after use of additional funding", "Controllable Budget £m": p.budget_after,
-                     "Full Year Forecast £m": p.forecast, "Forecast Under (-)/Over Spend £m": p.variance_after,
-                     "Percentage Under (-)/Over Spend": p.variance_after_pct,
-                     "Budget Performance": BUDGET_MARKS[budget_mark(p.variance_after)], "row_kind": "total_after"})
-    return pd.DataFrame(rows)
-
-
-def casting_note(p: Position) -> str:
-    """Say where rounded lines do not cast to the total (never force them)."""
-    shown_b = sum(_r3(x) for x in p.lines["controllable_budget_gbpm"])
-    shown_f = sum(_r3(x) for x in p.lines["full_year_forecast_gbpm"])
-    gaps = []
-    if abs(shown_b - _r3(p.budget)) >= 0.0005:
-        gaps.append(f"budget lines add to £{shown_b:,.3f}m against the total £{_r3(p.budget):,.3f}m")
-    if abs(shown_f - _r3(p.forecast)) >= 0.0005:
-        gaps.append(f"forecast lines add to £{shown_f:,.3f}m against the total £{_r3(p.forecast):,.3f}m")
-    base = ("Totals are computed from unrounded figures, then rounded"
-            + (" (as published by the council)" if p.total_source == "published" else "") + ".")
-    if gaps:
-        base += " Rounded lines do not cast exactly: " + "; ".join(gaps) + "."
-    return base + " Under (-) / over spend; percentages of the controllable budget."
 
 
 # ---- forecasts from the ledger -----------------------------------------------------------------------
@@ -282,47 +165,15 @@ def forecast_path(ledger: pd.DataFrame, fy: str, upto_q: int, projected_lines: t
     return out
 
 
-def in_sentence(name: str) -> str:
-    """A line name inside a sentence: sentence-case names lose their capital ("Home to school
-    transport" -> "home to school transport"); title-case names and acronyms stay ("Achieving Great
-    Futures", "ICT")."""
-    words = str(name).split()
-    if len(words) and words[0][:1].isupper() and words[0][1:2].islower() and not any(w[:1].isupper() for w in words[1:]):
-        return words[0][0].lower() + str(name)[1:]
-    return str(name)
-
-
-def movements(now: pd.DataFrame, before: pd.DataFrame, label_before: str) -> pd.DataFrame:
-    """Per line: the forecast variance now and at the previous quarter end, the change, and a sentence
-    ("The forecast overspend on home to school transport rose by £0.412m since Q1")."""
-
+def movements(now: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
+    """Per line of ``now``: the forecast variance now and at the previous quarter end (``before``), and the
+    change (NaN where ``before`` has no forecast for the line). Columns: line_id, service_line,
+    variance_gbpm, previous_variance_gbpm, change_gbpm."""
     b = before.set_index("line_id")["variance_gbpm"]
-    rows = []
-    for r in now.itertuples():
-        prev = b.get(r.line_id, math.nan)
-        change = r.variance_gbpm - prev if pd.notna(prev) else math.nan
-        name = in_sentence(getattr(r, "short_name", None) or r.service_line)
-        if pd.isna(change):
-            text = f"{r.service_line}: no forecast at {label_before} to compare."
-        else:
-            kind = "overspend" if _r3(r.variance_gbpm) > 0 else ("underspend" if _r3(r.variance_gbpm) < 0 else "position")
-            if _r3(change) == 0:
-                text = f"The forecast {kind} on {name} is unchanged since {label_before}."
-            else:
-                was = "overspend" if _r3(prev) > 0 else ("underspend" if _r3(prev) < 0 else "balanced position")
-                if kind == was:
-                    grew = (change > 0) == (kind == "overspend")
-                    text = (f"The forecast {kind} on {name} {'rose' if grew else 'fell'} by {gbpm(abs(change))} since "
-                            f"{label_before}.")
-                else:
-                    text = (f"The forecast on {name} moved from {'an ' + was if was != 'balanced position' else 'a balanced position'}"
-                            f" of {gbpm(abs(prev))} at {label_before} to "
-                            f"{'an ' + kind if kind != 'position' else 'balance'}"
-                            f"{' of ' + gbpm(abs(r.variance_gbpm)) if kind != 'position' else ''}: a change of "
-                            f"{gbpm(change, signed=True)}.")
-        rows.append({"line_id": r.line_id, "service_line": r.service_line, "variance_gbpm": r.variance_gbpm,
-                     "previous_variance_gbpm": prev, "change_gbpm": change, "text": text})
-    return pd.DataFrame(rows)
+    prev = now["line_id"].map(b).astype("float64")
+    return pd.DataFrame({"line_id": now["line_id"].to_numpy(), "service_line": now["service_line"].to_numpy(),
+                         "variance_gbpm": now["variance_gbpm"].to_numpy(), "previous_variance_gbpm": prev.to_numpy(),
+                         "change_gbpm": (now["variance_gbpm"] - prev).to_numpy()})
 
 
 def forecast_accuracy(ledger: pd.DataFrame, before_fy: str, projected_lines: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -379,8 +230,12 @@ def forecast_accuracy(ledger: pd.DataFrame, before_fy: str, projected_lines: tup
 
 # ---- savings, growth, risks, reserves, debt, traded services ---------------------------------------
 def savings_table(initiatives: pd.DataFrame, targets: pd.DataFrame | None) -> tuple[pd.DataFrame, dict]:
-    """Initiatives with shortfall (-) / additional savings and a mark; the total position; the shortfall
-    of identified savings against the target (targets brought forward + current year)."""
+    """Initiatives with shortfall (-) / additional savings and a mark (``achieved`` / ``shortfall``); the
+    total position; the shortfall of identified savings against the target (targets brought forward +
+    current year). The table's columns: initiative, note, budget_reduction_gbpm, forecast_achieved_gbpm,
+    shortfall_gbpm, mark, row_kind (``initiative``, ``total``, and ``unidentified``: the target less the
+    initiatives, when there are targets); the summary's keys: identified, achieved, shortfall, target,
+    unidentified, n_shortfall, n."""
     t = initiatives.copy().reset_index(drop=True)
     t["shortfall_gbpm"] = t["forecast_achieved_gbpm"] - t["budget_reduction_gbpm"]
     t["mark"] = np.where(t["shortfall_gbpm"].map(_r3) < 0, "shortfall", "achieved")
@@ -390,17 +245,16 @@ def savings_table(initiatives: pd.DataFrame, targets: pd.DataFrame | None) -> tu
     summary = {"identified": identified, "achieved": achieved, "shortfall": achieved - identified, "target": target,
                "unidentified": target - identified if not math.isnan(target) else math.nan,
                "n_shortfall": int((t["mark"] == "shortfall").sum()), "n": len(t)}
-    rows = [{"Initiative": r.initiative, "Note": "" if pd.isna(getattr(r, "note", "")) else str(getattr(r, "note", "")),
-             "Budget Reduction Amount £m": r.budget_reduction_gbpm, "Forecast to be Achieved £m": r.forecast_achieved_gbpm,
-             "Shortfall (-)/Additional Savings Achieved £m": r.shortfall_gbpm, "Mark": SAVINGS_MARKS[r.mark]}
-            for r in t.itertuples()]
-    rows.append({"Initiative": "Total Position", "Note": "", "Budget Reduction Amount £m": identified,
-                 "Forecast to be Achieved £m": achieved, "Shortfall (-)/Additional Savings Achieved £m": achieved - identified,
-                 "Mark": SAVINGS_MARKS["shortfall" if _r3(achieved - identified) < 0 else "achieved"]})
+    rows = [{"initiative": r.initiative, "note": "" if pd.isna(getattr(r, "note", "")) else str(getattr(r, "note", "")),
+             "budget_reduction_gbpm": r.budget_reduction_gbpm, "forecast_achieved_gbpm": r.forecast_achieved_gbpm,
+             "shortfall_gbpm": r.shortfall_gbpm, "mark": r.mark, "row_kind": "initiative"} for r in t.itertuples()]
+    rows.append({"initiative": "", "note": "", "budget_reduction_gbpm": identified, "forecast_achieved_gbpm": achieved,
+                 "shortfall_gbpm": achieved - identified,
+                 "mark": "shortfall" if _r3(achieved - identified) < 0 else "achieved", "row_kind": "total"})
     if not math.isnan(target):
-        rows.append({"Initiative": "Shortfall/(Surplus) of Identified Savings", "Note": "",
-                     "Budget Reduction Amount £m": target - identified, "Forecast to be Achieved £m": 0.0,
-                     "Shortfall (-)/Additional Savings Achieved £m": -(target - identified), "Mark": ""})
+        rows.append({"initiative": "", "note": "", "budget_reduction_gbpm": target - identified,
+                     "forecast_achieved_gbpm": 0.0, "shortfall_gbpm": -(target - identified), "mark": "",
+                     "row_kind": "unidentified"})
     return pd.DataFrame(rows), summary
 
 
@@ -425,8 +279,10 @@ def risk_table(risks: pd.DataFrame, variance_gbpm: float,
 
 
 def reserves_table(reserves: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Reserves with their movement over the quarter: from the previous quarter's balances when given,
-    else as the source states it. A Total Reserves row (its movement from the totals)."""
+    """Reserves with their movement over the quarter (``movement``: ``increased`` / ``unchanged`` /
+    ``decreased`` / ""): from the previous quarter's balances when given, else as the source states it;
+    and a total row (``row_kind`` ``total``, its movement from the totals). Columns: reserve, balance_gbpm,
+    movement, row_kind (``reserve``, ``total``)."""
     t = reserves.copy().reset_index(drop=True)
     if previous is not None and len(previous):
         before = previous.set_index("reserve")["balance_gbpm"]
@@ -436,47 +292,56 @@ def reserves_table(reserves: pd.DataFrame, previous: pd.DataFrame | None = None)
     else:
         moves = set(t.get("movement", pd.Series(dtype=str)).dropna())
         total_move = moves.pop() if len(moves) == 1 else ""
-    rows = [{"Reserve": r.reserve, "£m": r.balance_gbpm, "Movement": MOVEMENT_MARKS.get(str(r.movement), "")}
-            for r in t.itertuples()]
-    rows.append({"Reserve": "Total Reserves", "£m": float(t["balance_gbpm"].sum()),
-                 "Movement": MOVEMENT_MARKS.get(total_move, "")})
+    rows = [{"reserve": r.reserve, "balance_gbpm": r.balance_gbpm, "movement": _word(getattr(r, "movement", "")),
+             "row_kind": "reserve"} for r in t.itertuples()]
+    rows.append({"reserve": "", "balance_gbpm": float(t["balance_gbpm"].sum()), "movement": _word(total_move),
+                 "row_kind": "total"})
     return pd.DataFrame(rows)
 
 
+def _word(movement_word) -> str:
+    """A movement as one of ``increased``, ``unchanged``, ``decreased``, or "" (none given, or not a movement)."""
+    w = str(movement_word)
+    return w if w in ("increased", "unchanged", "decreased") else ""
+
+
 def debt_table(debt: pd.DataFrame) -> pd.DataFrame:
-    """The aged debt profile with each band's share of the total, its movement mark, and the total."""
+    """The aged debt profile with each band's share of the total (%), its movement (``movement``, a word or
+    ""), and a total row. Columns: age_band, amount_gbpm, share_pct, movement, row_kind (``band``, ``total``)."""
     t = debt.copy().reset_index(drop=True)
     total = float(t["amount_gbpm"].sum())
-    rows = [{"Age of debt": r.age_band, "£m": r.amount_gbpm, "% of total": 100 * r.amount_gbpm / total if total else math.nan,
-             "Movement": MOVEMENT_MARKS.get(str(getattr(r, "movement", "")), "")} for r in t.itertuples()]
-    rows.append({"Age of debt": "Total", "£m": total, "% of total": 100.0 if total else math.nan, "Movement": ""})
+    rows = [{"age_band": r.age_band, "amount_gbpm": r.amount_gbpm,
+             "share_pct": 100 * r.amount_gbpm / total if total else math.nan,
+             "movement": _word(getattr(r, "movement", "")), "row_kind": "band"} for r in t.itertuples()]
+    rows.append({"age_band": "", "amount_gbpm": total, "share_pct": 100.0 if total else math.nan, "movement": "",
+                 "row_kind": "total"})
     return pd.DataFrame(rows)
 
 
 def traded_tables(fully: pd.DataFrame | None, partially: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fully traded areas: contribution (+) / deficit (-) to general overheads = income - expenditure;
-    partially traded: excess (+) / shortfall (-) against the income target. Each with a mark."""
-    def mark(v):
+    """Fully traded areas: contribution (+) / deficit (-) to general overheads = income - expenditure
+    (``contribution_gbpm``; ``result`` ``contribution`` / ``breakeven`` / ``deficit``); partially traded:
+    excess (+) / shortfall (-) against the income target (``excess_gbpm``; ``result`` ``excess`` /
+    ``on_target`` / ``shortfall``). An empty frame for an input that is missing or empty."""
+    def result(v, up, level, down):
         r = _r3(v)
-        return TRADED_MARKS["contribution" if r > 0 else "deficit" if r < 0 else "breakeven"]
+        return up if r > 0 else down if r < 0 else level
 
     f = pd.DataFrame()
     if fully is not None and len(fully):
         c = fully["gross_income_gbpm"] - fully["gross_expenditure_gbpm"]
-        f = pd.DataFrame({"Service area": fully["service_area"], "Trading area": fully["trading_area"],
-                          "Projected Gross Controllable Expenditure £m": fully["gross_expenditure_gbpm"],
-                          "Projected Gross Controllable Income £m": fully["gross_income_gbpm"],
-                          "Forecast Contribution/Deficit(-) to General Overheads £m": c,
-                          "Performance": c.map(mark),
-                          "Transferred to Earmarked Reserves?": fully.get("to_earmarked_reserves", "")})
+        f = pd.DataFrame({"service_area": fully["service_area"], "trading_area": fully["trading_area"],
+                          "gross_expenditure_gbpm": fully["gross_expenditure_gbpm"],
+                          "gross_income_gbpm": fully["gross_income_gbpm"], "contribution_gbpm": c,
+                          "result": c.map(lambda v: result(v, "contribution", "breakeven", "deficit")),
+                          "to_earmarked_reserves": fully.get("to_earmarked_reserves", "")})
     p = pd.DataFrame()
     if partially is not None and len(partially):
         e = partially["projected_income_gbpm"] - partially["income_target_gbpm"]
-        p = pd.DataFrame({"Service area": partially["service_area"], "Trading area": partially["trading_area"],
-                          "Budgeted Income Target £m": partially["income_target_gbpm"],
-                          "Projected Actual Income £m": partially["projected_income_gbpm"],
-                          "Forecast Excess/Shortfall(-) compared to Target £m": e, "Performance": e.map(
-                              lambda v: "✓ Excess" if _r3(v) > 0 else "✗ Shortfall" if _r3(v) < 0 else "= On target")})
+        p = pd.DataFrame({"service_area": partially["service_area"], "trading_area": partially["trading_area"],
+                          "income_target_gbpm": partially["income_target_gbpm"],
+                          "projected_income_gbpm": partially["projected_income_gbpm"], "excess_gbpm": e,
+                          "result": e.map(lambda v: result(v, "excess", "on_target", "shortfall"))})
     return f, p
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from pipeline.core.quarters import Quarter
 from pipeline.finance import budget
+from pipeline.finance.position import Position, line_variances, position
 from pipeline.quarter import placement_bundle as pb
 from pipeline.quarter.context import QuarterContext
 
@@ -33,7 +34,7 @@ def ledger_key(ctx: QuarterContext) -> str | None:
 
 @dataclass
 class BudgetView:
-    position: budget.Position
+    position: Position  # the quarter's one budget position (finance.position)
     source: str  # "ledger" or "returns"
     detail: pd.DataFrame | None  # ledger_forecast output (forecast sources, projections, ranges)
     ledger: pd.DataFrame | None
@@ -71,9 +72,9 @@ def make_view(ctx: QuarterContext) -> BudgetView:
             detail = detail.reset_index(drop=True)
         detail["short_name"] = detail.get("short_name", detail["service_line"]).fillna(detail["service_line"])
         detail = _with_placement_projection(ctx, detail)
-        v = BudgetView(budget.budget_position(detail, funding, None), "ledger", detail, led)
+        v = BudgetView(position(detail, funding, None), "ledger", detail, led)
     else:
-        v = BudgetView(budget.budget_position(ctx.table("budget_lines"), funding, totals), "returns", None, None)
+        v = BudgetView(position(ctx.table("budget_lines"), funding, totals), "returns", None, None)
     return v
 
 
@@ -106,7 +107,7 @@ def position_path(ctx: QuarterContext) -> pd.DataFrame:
     h = history(ctx, "budget_lines")
     if h is None:
         return pd.DataFrame()
-    h = budget.lines_table(h.assign(full_year_forecast_gbpm=h["full_year_forecast_gbpm"]))
+    h = line_variances(h.reset_index(drop=True))
     h["financial_year"], h["quarter"] = h["quarter"].str[:7], h["quarter"].str[-1].astype(int)
     return h[h["financial_year"].isin([prev_fy, fy])]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.core.formatting import day_words, gbpm, number, pct, plural
-from pipeline.finance.budget import budget_mark
-from pipeline.finance.position import forecast_table
+from pipeline.finance.position import budget_mark, line_variances
 from pipeline.ingest.parsing import DFE_MARKER_MEANINGS, parse_measure_value, parse_target
 from pipeline.ingest.ssda903 import CONTINUITY_TOLERANCE_PCT as tol
 
@@ -20,9 +19,9 @@ def _f(input_key, check, finding, count, level="info"):
 
 def budget_findings(lines: pd.DataFrame, totals: pd.DataFrame | None = None) -> list[dict]:
     """Recompute published variances, percentages and totals; report where the rounded
-    published table does not cast (DESIGN.md: say so in a note rather than forcing totals)."""
+    published table does not cast (docs/methods.md: say so in a note rather than forcing totals)."""
     out = []
-    t = forecast_table(lines.drop(columns=["published_variance_gbpm"], errors="ignore"))
+    t = line_variances(lines.drop(columns=["published_variance_gbpm"], errors="ignore"))
     if "published_variance_gbpm" in lines:
         t["published_variance_gbpm"] = lines["published_variance_gbpm"]
         diff = (t["variance_gbpm"] - t["published_variance_gbpm"]).abs()

@@ -8,21 +8,22 @@ from pipeline.core.formatting import gbpm, number, pct, plural, spend_phrase
 from pipeline.report.render import escape_md
 
 
-def budget_summary(p: dict, quarter) -> str:
-    """Two or three sentences on the forecast position; ``p`` is ``finance.position(...)``."""
-    text = (f"The forecast outturn for {quarter.fy} as at Quarter {quarter.q} is {gbpm(p['forecast'])} "
-            f"against a net controllable budget of {gbpm(p['budget'])}: "
-            f"{spend_phrase(p['variance'])} ({pct(p['variance_pct'])}).")
-    if p["additional_funding"]:
-        names = ", ".join(escape_md(f.funding_line) for f in p["funding_lines"])
-        text += (f" After the use of {gbpm(p['additional_funding'])} of additional funding ({names}), the "
-                 f"forecast position is {spend_phrase(p['variance_after_funding'])} "
-                 f"({pct(p['variance_after_funding_pct'])} of {gbpm(p['budget_after_funding'])}).")
-    if p["largest_variance"] > 0:
-        share = f", {pct(100 * p['largest_share'])} of the total" if p["variance"] > 0 else ""
-        text += (f" The largest overspend is on {escape_md(p['largest_line'])}: "
-                 f"{gbpm(p['largest_variance'])} ({pct(p['largest_variance_pct'])} of its budget{share})."
-                 f" {number(p['n_over'])} of {number(p['n_lines'])} service lines are forecast to overspend.")
+def budget_summary(p, quarter) -> str:
+    """Two or three sentences on the forecast position; ``p`` is a ``finance.position.Position``."""
+    text = (f"The forecast outturn for {quarter.fy} as at Quarter {quarter.q} is {gbpm(p.forecast)} "
+            f"against a net controllable budget of {gbpm(p.budget)}: "
+            f"{spend_phrase(p.variance)} ({pct(p.variance_pct)}).")
+    if p.additional_funding:
+        names = ", ".join(escape_md(f) for f in p.funding["funding_line"])
+        text += (f" After the use of {gbpm(p.additional_funding)} of additional funding ({names}), the "
+                 f"forecast position is {spend_phrase(p.variance_after)} "
+                 f"({pct(p.variance_after_pct)} of {gbpm(p.budget_after)}).")
+    largest = p.largest
+    if largest["variance_gbpm"] > 0:
+        share = f", {pct(100 * p.largest_share)} of the total" if p.variance > 0 else ""
+        text += (f" The largest overspend is on {escape_md(str(largest['service_line']))}: "
+                 f"{gbpm(float(largest['variance_gbpm']))} ({pct(float(largest['variance_pct']))} of its budget{share})."
+                 f" {number(p.n_over)} of {number(p.n_lines)} service lines are forecast to overspend.")
     return text
 
 

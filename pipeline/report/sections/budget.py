@@ -15,6 +15,7 @@ from IPython.display import HTML, Markdown
 
 from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, spend_phrase
 from pipeline.finance import budget
+from pipeline.finance.position import Position, casting_gaps, r3
 from pipeline.quarter.budget_view import path_method_now, position_path, view
 from pipeline.quarter.context import QuarterContext
 from pipeline.quarter.freshness import ledger_coverage, month_words
@@ -37,20 +38,46 @@ def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame | None) -> pd.Data
     return df
 
 
+# a budget mark in the pack: a symbol and a word, never colour alone
+BUDGET_MARKS = {"within": "☑ Within budget", "over": "☐ Over budget"}
+FORECAST_COLUMNS = ["Service line", "Controllable Budget £m", "Full Year Forecast £m", "Forecast Under (-)/Over Spend £m",
+                    "Percentage Under (-)/Over Spend", "Budget Performance"]
+
+
+def in_sentence(name: str) -> str:
+    """A line name inside a sentence: sentence-case names lose their capital ("Home to school
+    transport" -> "home to school transport"); title-case names and acronyms stay ("Achieving Great
+    Futures", "ICT")."""
+    words = str(name).split()
+    if len(words) and words[0][:1].isupper() and words[0][1:2].islower() and not any(w[:1].isupper() for w in words[1:]):
+        return words[0][0].lower() + str(name)[1:]
+    return str(name)
+
+
 def _fmt_table():
     money = ["Controllable Budget £m", "Full Year Forecast £m", "Forecast Under (-)/Over Spend £m"]
     fmt = {c: gbpm_plain for c in money} | {"Percentage Under (-)/Over Spend": lambda v: "" if pd.isna(v) else pct(v)}
     return money, fmt
 
 
+def budget_position(ctx: QuarterContext) -> Position:
+    """The quarter's budget position (``finance.position.Position``: totals, funding, and ``lines``, each service
+    line's budget, forecast and variance), as ``quarter.budget_view.view`` makes it."""
+    return view(ctx).position
+
+
 def forecast_text(ctx: QuarterContext) -> Markdown:
+    """Computed and rendered in one call (the notebook does the two steps itself)."""
+    return render_forecast_text(ctx, budget_position(ctx))
+
+
+def render_forecast_text(ctx: QuarterContext, p: Position) -> Markdown:
+    """The forecast position ``p`` in words, and where the forecasts come from (the ledger's, when there is one)."""
     v = view(ctx)
-    p = v.position
     text = (f"The portfolio's forecast outturn for {ctx.quarter.fy} at Quarter {ctx.quarter.q} is "
             f"{gbpm(p.forecast)} against a controllable budget of {gbpm(p.budget)}: "
             f"{spend_phrase(p.variance)} ({pct(p.variance_pct)}).")
-    n_over = int((p.lines["mark"] == "over").sum())
-    text += f" {number(n_over)} of {plural(len(p.lines), 'service line')} are forecast to overspend."
+    text += f" {number(p.n_over)} of {plural(p.n_lines, 'service line')} are forecast to overspend."
     if v.source == "ledger":
         d = v.detail
         holder = int((d["forecast_source"] == "budget holder").sum())
@@ -59,7 +86,7 @@ def forecast_text(ctx: QuarterContext) -> Markdown:
         upto = budget.quarter_end_month(ctx.quarter.fy, ctx.quarter.q).date()
         actuals = ledger_coverage(v.ledger)
         text += (f" Forecasts come from the ledger to {month_words(min(upto, actuals) if actuals else upto)}: "
-                 f"{number(holder)} lines use the budget holder's forecast")
+                 f"{plural(holder, 'line')} {'uses' if holder == 1 else 'use'} the budget holder's forecast")
         proj = d[d["forecast_source"].str.startswith("projection")]
         if len(proj):
             parts = []
@@ -93,9 +120,48 @@ def forecast_table(ctx: QuarterContext) -> HTML:
 
 def forecast_rows(ctx: QuarterContext) -> pd.DataFrame:
     """The budget table of the pack: each service line's budget, forecast and variance, the total and the
-    total after additional funding, in the report's layout (``finance.budget.forecast_table``); ``row_kind``
-    marks the total rows (left out of the published table)."""
-    return budget.forecast_table(view(ctx).position)
+    total after additional funding, in the report's layout (``forecast_layout`` of the quarter's position);
+    ``row_kind`` marks the total rows (left out of the published table)."""
+    return forecast_layout(view(ctx).position)
+
+
+def forecast_layout(p: Position) -> pd.DataFrame:
+    """The position ``p`` as councils publish it: lines, Total, additional funding lines, Total after use of
+    additional funding, with the report's column names and marks. ``row_kind`` says which row is which
+    (line, total, funding, total_after)."""
+    rows = [{"Service line": r.service_line, "Controllable Budget £m": r.controllable_budget_gbpm,
+             "Full Year Forecast £m": r.full_year_forecast_gbpm, "Forecast Under (-)/Over Spend £m": r.variance_gbpm,
+             "Percentage Under (-)/Over Spend": r.variance_pct, "Budget Performance": BUDGET_MARKS[r.mark],
+             "row_kind": "line"} for r in p.lines.itertuples()]
+    rows.append({"Service line": "Total", "Controllable Budget £m": p.budget, "Full Year Forecast £m": p.forecast,
+                 "Forecast Under (-)/Over Spend £m": p.variance, "Percentage Under (-)/Over Spend": p.variance_pct,
+                 "Budget Performance": BUDGET_MARKS["over" if r3(p.variance) > 0 else "within"], "row_kind": "total"})
+    for f in p.funding.itertuples():
+        rows.append({"Service line": f.funding_line, "Controllable Budget £m": f.amount_gbpm, "Full Year Forecast £m": None,
+                     "Forecast Under (-)/Over Spend £m": None, "Percentage Under (-)/Over Spend": None,
+                     "Budget Performance": "", "row_kind": "funding"})
+    if len(p.funding):
+        rows.append({"Service line": "Total after use of additional funding", "Controllable Budget £m": p.budget_after,
+                     "Full Year Forecast £m": p.forecast, "Forecast Under (-)/Over Spend £m": p.variance_after,
+                     "Percentage Under (-)/Over Spend": p.variance_after_pct,
+                     "Budget Performance": BUDGET_MARKS["over" if r3(p.variance_after) > 0 else "within"],
+                     "row_kind": "total_after"})
+    return pd.DataFrame(rows)
+
+
+def casting_note(p: Position) -> str:
+    """Say where rounded lines do not cast to the total (never force them)."""
+    c = casting_gaps(p)
+    gaps = []
+    if not c["budget_casts"]:
+        gaps.append(f"budget lines add to £{c['shown_budget']:,.3f}m against the total £{c['budget']:,.3f}m")
+    if not c["forecast_casts"]:
+        gaps.append(f"forecast lines add to £{c['shown_forecast']:,.3f}m against the total £{c['forecast']:,.3f}m")
+    base = ("Totals are computed from unrounded figures, then rounded"
+            + (" (as published by the council)" if p.total_source == "published" else "") + ".")
+    if gaps:
+        base += " Rounded lines do not cast exactly: " + "; ".join(gaps) + "."
+    return base + " Under (-) / over spend; percentages of the controllable budget."
 
 
 def render_forecast(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
@@ -105,7 +171,7 @@ def render_forecast(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
     return HTML(table_html(t.drop(columns="row_kind"),
                            f"{ctx.params.portfolio}: budget items, {ctx.quarter.fy} Quarter {ctx.quarter.q}", fmt,
                            numeric=money + ["Percentage Under (-)/Over Spend"], total_rows=totals,
-                           note=budget.casting_note(p) + " ☑ within budget; ☐ over budget (forecast above budget by "
+                           note=casting_note(p) + " ☑ within budget; ☐ over budget (forecast above budget by "
                                 "£0.001m or more as printed)."))
 
 
@@ -161,6 +227,34 @@ class Movements:
             "previous_variance_gbpm": f"At {self.label} £m", "change_gbpm": "Change £m"})
 
 
+def movements_with_text(now: pd.DataFrame, before: pd.DataFrame, label_before: str) -> pd.DataFrame:
+    """``finance.budget.movements`` of the lines ``now`` since ``before``, with a sentence per line in ``text``
+    ("The forecast overspend on home to school transport rose by £0.412m since Q1")."""
+    m = budget.movements(now, before)
+    names = [in_sentence(getattr(r, "short_name", None) or r.service_line) for r in now.itertuples()]
+    m["text"] = [movement_sentence(r.service_line, name, r.variance_gbpm, r.previous_variance_gbpm, r.change_gbpm,
+                                   label_before) for r, name in zip(m.itertuples(), names)]
+    return m
+
+
+def movement_sentence(service_line: str, name: str, variance: float, prev: float, change: float, label_before: str) -> str:
+    """One line's movement in words; ``name`` is its name inside a sentence (``in_sentence``)."""
+    if pd.isna(change):
+        return f"{service_line}: no forecast at {label_before} to compare."
+    kind = "overspend" if r3(variance) > 0 else ("underspend" if r3(variance) < 0 else "position")
+    if r3(change) == 0:
+        return f"The forecast {kind} on {name} is unchanged since {label_before}."
+    was = "overspend" if r3(prev) > 0 else ("underspend" if r3(prev) < 0 else "balanced position")
+    if kind == was:
+        grew = (change > 0) == (kind == "overspend")
+        return f"The forecast {kind} on {name} {'rose' if grew else 'fell'} by {gbpm(abs(change))} since {label_before}."
+    return (f"The forecast on {name} moved from {'an ' + was if was != 'balanced position' else 'a balanced position'}"
+            f" of {gbpm(abs(prev))} at {label_before} to "
+            f"{'an ' + kind if kind != 'position' else 'balance'}"
+            f"{' of ' + gbpm(abs(variance)) if kind != 'position' else ''}: a change of "
+            f"{gbpm(change, signed=True)}.")
+
+
 def movement_view(ctx: QuarterContext):
     """Computed, published and rendered in one call (the notebook does the three steps itself)."""
     m = movements_table(ctx)
@@ -179,7 +273,7 @@ def movements_table(ctx: QuarterContext) -> Movements | None:
     if not len(before):
         return None
     label = f"Q{pq.q}" if pq.fy == fy else f"{pq.fy} Q4"
-    m = budget.movements(view(ctx).position.lines, before, label)
+    m = movements_with_text(view(ctx).position.lines, before, label)
     return Movements(m, label, float(before["variance_gbpm"].sum()))
 
 
@@ -197,7 +291,7 @@ def render_movements(ctx: QuarterContext, mv: Movements | None):
     note = ""
     if (method_change := _method_change(ctx)) is not None:
         old_way, line = method_change
-        note = (f"\n\n*The {escape_md(budget.in_sentence(line))} line is now forecast by the placement projection; at "
+        note = (f"\n\n*The {escape_md(in_sentence(line))} line is now forecast by the placement projection; at "
                 f"earlier quarter ends it was forecast from the year-to-date spend and the spending profile of earlier "
                 f"years. Forecast that way this quarter, the total would be {spend_phrase(old_way)}, so "
                 f"{gbpm(total_now - old_way, signed=True)} of the change since {label} is the change of method and "
@@ -263,7 +357,7 @@ def render_path(ctx: QuarterContext, by_quarter: pd.DataFrame | None):
         title = f"Forecast {spend_phrase(last)} at Quarter 1"
     sub = f"Total forecast under (-) / over spend at each quarter end, £m; {ctx.params.authority}"
     if (mc := _method_change(ctx)) is not None:
-        sub += (f". This quarter's {budget.in_sentence(mc[1])} forecast is the placement projection; earlier "
+        sub += (f". This quarter's {in_sentence(mc[1])} forecast is the placement projection; earlier "
                 "quarters' the spending-profile projection")
     titled(fig, ax, title, sub)
     parts = "; ".join(f"{r.financial_year} Q{r.quarter} {gbpm(r.variance_gbpm)}" for r in tot.itertuples())
@@ -272,20 +366,41 @@ def render_path(ctx: QuarterContext, by_quarter: pd.DataFrame | None):
 
 # ---- key variances ---------------------------------------------------------------------------------
 def key_variances(ctx: QuarterContext) -> Markdown:
+    """Computed and rendered in one call (the notebook does the two steps itself; nothing is published)."""
+    return render_key_variances(ctx, key_variance_rows(ctx))
+
+
+def key_variance_rows(ctx: QuarterContext) -> pd.DataFrame:
+    """The material lines (at least settings.material_variance_gbpm either way and settings.material_variance_pct
+    of budget; ``finance.budget.material_lines``), largest first: each line's budget, forecast and variance, its
+    spend to date and forecast source (``ytd_actual_gbpm``, ``forecast_source``; with a ledger) and its movement
+    since the previous quarter end in words (``movement``: "" when that quarter is not in the inputs)."""
+    v = view(ctx)
+    s = ctx.params.settings
+    mat = budget.material_lines(v.position.lines, float(s.material_variance_gbpm), float(s.material_variance_pct)).copy()
+    path = position_path(ctx)
+    pq = ctx.quarter.previous()
+    before = path[(path["financial_year"] == pq.fy) & (path["quarter"] == pq.q)] if len(path) else path
+    if v.detail is not None:
+        d = v.detail.set_index("line_id")
+        mat["ytd_actual_gbpm"] = mat["line_id"].map(d["ytd_actual_gbpm"])
+        mat["forecast_source"] = mat["line_id"].map(d["forecast_source"])
+    moves = {}
+    if len(before):
+        m = movements_with_text(mat, before, f"Q{pq.q}" if pq.fy == ctx.quarter.fy else f"{pq.fy} Q4")
+        moves = dict(zip(m["line_id"], m["text"]))
+    mat["movement"] = [moves.get(lid, "") for lid in mat["line_id"]]
+    return mat
+
+
+def render_key_variances(ctx: QuarterContext, mat: pd.DataFrame) -> Markdown:
+    """The material lines ``mat`` (``key_variance_rows``), each with its figures, movement, drivers (the
+    placements line) and the analyst's commentary (recorded as missing where there is none)."""
     v = view(ctx)
     s = ctx.params.settings
     lo_m, lo_p = float(s.material_variance_gbpm), float(s.material_variance_pct)
-    lines = v.position.lines
-    mat = budget.material_lines(lines, lo_m, lo_p)
-    path = position_path(ctx)
-    fy = ctx.quarter.fy
-    pq = ctx.quarter.previous()
-    prev = (pq.fy, pq.q)
-    before = path[(path["financial_year"] == prev[0]) & (path["quarter"] == prev[1])] if len(path) else path
-    moves = budget.movements(mat, before, f"Q{prev[1]}" if prev[0] == fy else f"{prev[0]} Q4").set_index("line_id") \
-        if len(before) else None
     out = [f"Lines whose forecast under (-) / over spend is at least {gbpm(lo_m)} and {pct(lo_p)} of budget: "
-           f"{plural(len(mat), 'line')} of {len(lines)}."]
+           f"{plural(len(mat), 'line')} of {v.position.n_lines}."]
     if not len(mat):
         return Markdown(out[0])
     for n, r in enumerate(mat.itertuples(), start=1):
@@ -294,10 +409,9 @@ def key_variances(ctx: QuarterContext) -> Markdown:
         para = (f"Forecast {gbpm(r.full_year_forecast_gbpm)} against a budget of {gbpm(r.controllable_budget_gbpm)}: "
                 f"{spend_phrase(r.variance_gbpm)} ({pct(r.variance_pct)}).")
         if v.detail is not None:
-            d = v.detail.set_index("line_id").loc[r.line_id]
-            para += f" Spend to date {gbpm(d['ytd_actual_gbpm'])}; forecast from {escape_md(d['forecast_source'])}."
-        if moves is not None and r.line_id in moves.index:
-            para += " " + escape_md(moves.at[r.line_id, "text"])
+            para += f" Spend to date {gbpm(r.ytd_actual_gbpm)}; forecast from {escape_md(r.forecast_source)}."
+        if r.movement:
+            para += " " + escape_md(r.movement)
         out.append(para)
         if r.line_id == "placements" and v.ledger is not None and _episodes_key(ctx):
             out.append(_placement_driver_text(ctx))

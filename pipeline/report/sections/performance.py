@@ -1,12 +1,15 @@
 """The performance section: key measures rated against their targets, the areas of success and for
 consideration chosen from the data, trend charts, a benchmark strip placing the authority among all
-authorities, and deliverables with their owners' ratings."""
+authorities, and deliverables with their owners' ratings. The notebook computes each part (``measures``,
+``cla_place``, ``deliverables_table``), publishes it (``ctx.publish``) and renders it (``render_*``); the
+one-call forms (``summary``, ``outcome_sections``, ``benchmark_strip``, ``deliverables``) do the steps in one."""
 
 from __future__ import annotations
 
 import math
 import re
 import sys
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,7 +18,7 @@ from IPython.display import HTML, Markdown
 
 from pipeline.core.formatting import number, period_words, plural
 from pipeline.ingest.parsing import parse_target
-from pipeline.measures.benchmarks import SERIES, benchmark
+from pipeline.measures.benchmarks import SERIES, Benchmark, benchmark
 from pipeline.measures.ratings import RATINGS, SYMBOLS
 from pipeline.measures.table import YEAR_RANGE, shown_value, value_of
 from pipeline.quarter.context import QuarterContext, split_commentary
@@ -87,8 +90,19 @@ def grouping(ctx: QuarterContext) -> str:
     return ctx.params.settings.measure_grouping
 
 
+def measures(ctx: QuarterContext) -> pd.DataFrame | None:
+    """The quarter's key measures, each rated against its target and benchmarked
+    (``quarter.performance.measures_table``); None without the key measures input."""
+    return measures_table(ctx)
+
+
 def summary(ctx: QuarterContext) -> Markdown:
-    t = measures_table(ctx)
+    """Computed and rendered in one call (the notebook does the two steps itself)."""
+    return render_summary(ctx, measures(ctx))
+
+
+def render_summary(ctx: QuarterContext, t: pd.DataFrame | None) -> Markdown:
+    """The measures ``t`` counted by rating, with the key areas of success and for consideration."""
     if t is None:
         return Markdown("*No key measures input among this quarter's inputs.*")
     counts = t["rating"].value_counts()
@@ -159,14 +173,24 @@ def _sources_note(t: pd.DataFrame, ctx: QuarterContext) -> str:
             "council's rating key, never colour alone." + syn + (" " + " ".join(f"{n}." for n in notes) if notes else ""))
 
 
+MEASURES_TITLE = "Key measures rated against target, with benchmarks"
+CLA_TITLE = "Children looked after per 10,000: benchmarks"
+
+
 def outcome_sections(ctx: QuarterContext) -> list:
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    t = measures(ctx)
+    if t is not None:
+        ctx.publish("performance_measures", t, MEASURES_TITLE, SECTION)
+    return render_outcome_sections(ctx, t)
+
+
+def render_outcome_sections(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
     """For each council outcome (settings.measure_grouping: a catalogue column, default ``outcome``): a
     heading, its counts by rating, its measures table, its trend charts and a strip per benchmarked
     measure placing the authority among all authorities; measures not in the catalogue come last."""
-    t = measures_table(ctx)
     if t is None:
         return [Markdown("*No key measures input among this quarter's inputs.*")]
-    ctx.publish("performance_measures", t, "Key measures rated against target, with benchmarks", SECTION)
     col = grouping(ctx)
     cat = catalogue_of(ctx)
     if cat is not None and col in cat.columns:
@@ -258,12 +282,36 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
                       + "; ".join(lines) + ".")
 
 
+@dataclass
+class ClaPlace:
+    """The benchmark authority among all authorities on children looked after per 10,000: ``benchmark``
+    (``measures.benchmarks.benchmark``), ``authorities`` (every authority's rate in ``period``, lowest first);
+    or, when it cannot be placed, ``missing``: ``inputs`` (DfE's rates or the neighbour model are not inputs)
+    or ``authority`` (the benchmark authority is not in DfE's file)."""
+
+    benchmark: Benchmark | None = None
+    authorities: pd.DataFrame | None = None
+    period: str = ""
+    missing: str = ""
+
+    def table(self) -> pd.DataFrame | None:
+        """The benchmark as tables.xlsx holds it (one row); None when the authority cannot be placed."""
+        return None if self.benchmark is None else pd.DataFrame([self.benchmark.__dict__]).drop(columns=["notes"])
+
+
 def benchmark_strip(ctx: QuarterContext):
-    """Children looked after per 10,000 in every authority (the DfE file named in the params), the
-    benchmark authority highlighted, with England, its region and its neighbours' mean."""
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    c = cla_place(ctx)
+    if (t := c.table()) is not None:
+        ctx.publish("performance_benchmark_cla", t, CLA_TITLE, SECTION)
+    return render_benchmark_strip(ctx, c)
+
+
+def cla_place(ctx: QuarterContext) -> ClaPlace:
+    """Children looked after per 10,000 in every authority (the DfE file named in the params), and the
+    benchmark authority's place among them with England, its region and its neighbours' mean."""
     if SERIES["cla_rate"]["input"] not in ctx.params.inputs or "sn_model_2025" not in ctx.params.inputs:
-        return [Markdown("*The authority cannot be placed among all authorities: DfE's children-looked-after "
-                        "rates and statistical neighbour model are not among this quarter's inputs.*")]
+        return ClaPlace(missing="inputs")
     s = dfe_series(ctx, "cla_rate")
     period = max(p for p in s["period"].unique() if int(p) <= ctx.quarter.end.year)
     who = benchmark_who(ctx)
@@ -271,9 +319,20 @@ def benchmark_strip(ctx: QuarterContext):
         b = benchmark(s, who, period, "lower", *neighbour_models(ctx))
     except KeyError:
         print(f"cspack: benchmark authority {who!r} is not in DfE's children-looked-after file", file=sys.stderr)
+        return ClaPlace(period=period, missing="authority")
+    las = s[(s["period"] == period) & (s["level"] == "Local authority")].dropna(subset=["value"]).sort_values("value")
+    return ClaPlace(b, las, period)
+
+
+def render_benchmark_strip(ctx: QuarterContext, c: ClaPlace):
+    """The strip of ``c`` (``cla_place``), the benchmark authority highlighted, with its sentence."""
+    if c.missing == "inputs":
+        return [Markdown("*The authority cannot be placed among all authorities: DfE's children-looked-after "
+                        "rates and statistical neighbour model are not among this quarter's inputs.*")]
+    if c.missing:
         return [Markdown("*The benchmark authority is not in DfE's children-looked-after figures, so it cannot be "
                          "placed among authorities.*")]
-    las = s[(s["period"] == period) & (s["level"] == "Local authority")].dropna(subset=["value"]).sort_values("value")
+    b, las, period = c.benchmark, c.authorities, c.period
     fig, ax = plt.subplots(figsize=(9, 2.8))
     colours = [DARK_BLUE if n == b.authority else FOCUS_GREY for n in las["name"]]
     ax.bar(range(len(las)), las["value"], color=colours, width=1.0)
@@ -288,8 +347,6 @@ def benchmark_strip(ctx: QuarterContext):
     titled(fig, ax, f"{b.authority}: rank {b.rank} of {b.of} for children looked after per 10,000",
            f"Children looked after at 31 March {period} per 10,000 children, every authority, lowest first; "
            f"DfE{label}")
-    ctx.publish("performance_benchmark_cla", pd.DataFrame([b.__dict__]).drop(columns=["notes"]),
-                "Children looked after per 10,000: benchmarks", SECTION)
     alt = (f"Bar chart of the children looked after rate per 10,000 in {b.of} authorities in {period}, lowest first; "
            f"{b.authority} is {b.value:g}, rank {b.rank}, band {b.band}; England {b.england:g}.")
     return [Markdown(escape_md(b.sentence()) + (f" {escape_md(label.strip(' ()'))}." if label else "")), chart(fig, alt)]

@@ -1,9 +1,11 @@
 """Notebook 40, savings, growth, risks, reserves, debt, traded services and forecast accuracy, computed with
 ``pipeline.finance.budget``. Reserves, accuracy, debt and risks are computed (``reserves_table``,
 ``accuracy_table``, ``debt_table``; ``risks_table`` a small ``Risks`` of the table and its totals), published
-by the notebook (``publish``, sheet names and titles in ``TABLES``) and rendered (``render_*``); savings,
-growth and traded services still do the three steps in one call (``savings``, ``growth``, ``traded``: each
-publishes two tables)."""
+by the notebook (``publish``, sheet names and titles in ``TABLES``) and rendered (``render_*``); savings, growth
+and traded services too, each a small dataclass of its tables (``savings_tables``, ``growth_tables``,
+``traded_tables``). ``finance.budget`` gives the figures with snake_case columns and marks as words; the report's
+column names, row labels and symbols are set here. The one-call forms (``savings``, ``risks``, ...) do the three
+steps, for tests and scripts."""
 
 from __future__ import annotations
 
@@ -28,10 +30,21 @@ SAVINGS = "Budget savings, growth, risks, reserves, debt and traded services"
 
 ACCURACY = "Forecast accuracy"
 # sheet of tables.xlsx -> (title, section), for the tables the notebook publishes itself
-TABLES = {"budget_risks": ("Financial risks with expected impact", SAVINGS),
+TABLES = {"budget_savings": ("Budget savings initiatives", SAVINGS),
+          "budget_savings_targets": ("Budget savings targets", SAVINGS),
+          "budget_growth": ("Growth items and one-off funding", SAVINGS),
+          "budget_one_off_items": ("Significant one-off items in the forecast", SAVINGS),
+          "budget_risks": ("Financial risks with expected impact", SAVINGS),
           "budget_reserves": ("Earmarked reserves", SAVINGS),
           "budget_aged_debt": ("Aged debt profile", SAVINGS),
+          "budget_traded_fully": ("Fully traded areas", SAVINGS),
+          "budget_traded_partially": ("Partially traded areas", SAVINGS),
           "forecast_accuracy": ("Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)}
+# marks in the pack: a symbol and a word, never colour alone (``finance.budget`` gives the words)
+SAVINGS_MARKS = {"achieved": "✓ Achieved", "shortfall": "✗ Shortfall"}
+MOVEMENT_MARKS = {"increased": "↑ Increased", "unchanged": "= Unchanged", "decreased": "▼ Decreased"}
+TRADED_MARKS = {"contribution": "✓ Contribution", "breakeven": "= Break-even", "deficit": "✗ Deficit"}
+INCOME_MARKS = {"excess": "✓ Excess", "on_target": "= On target", "shortfall": "✗ Shortfall"}
 
 
 # sheets not published when empty (the section then says why there is no table)
@@ -48,12 +61,58 @@ def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame | None) -> pd.Data
 
 
 # ---- savings, growth, risks, reserves, debt, traded -----------------------------------------------------
+@dataclass
+class Savings:
+    """The budget savings: ``table``, each initiative and the totals in the report's layout
+    (``savings_rows``); ``summary``, the figures (``finance.budget.savings_table``); ``targets``, the savings
+    targets and their total (None without them); ``notes``, the initiatives' notes (None without them)."""
+
+    table: pd.DataFrame
+    summary: dict
+    targets: pd.DataFrame | None
+    notes: pd.DataFrame | None
+
+
 def savings(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    sv = savings_tables(ctx)
+    if sv is not None:
+        publish(ctx, "budget_savings", sv.table)
+        publish(ctx, "budget_savings_targets", sv.targets)
+    return render_savings(sv)
+
+
+def savings_tables(ctx: QuarterContext) -> Savings | None:
+    """The savings initiatives against their targets; None without the initiatives input."""
     ini = optional(ctx, "savings_initiatives")
     if ini is None:
+        return None
+    targets = optional(ctx, "savings_targets")
+    t, s = budget.savings_table(ini, targets)
+    tt = None
+    if targets is not None and len(targets):
+        tt = pd.concat([targets[["component", "budget_reduction_gbpm"]],
+                        pd.DataFrame([{"component": "Budget Savings Target",
+                                       "budget_reduction_gbpm": float(targets["budget_reduction_gbpm"].sum())}])])
+        tt.columns = ["", "Budget Reduction Amount £m"]
+    notes = optional(ctx, "savings_notes")
+    return Savings(savings_rows(t), s, tt, notes if notes is not None and len(notes) else None)
+
+
+def savings_rows(t: pd.DataFrame) -> pd.DataFrame:
+    """``finance.budget.savings_table``'s table with the report's row labels, column names and marks."""
+    label = {"total": "Total Position", "unidentified": "Shortfall/(Surplus) of Identified Savings"}
+    return pd.DataFrame({
+        "Initiative": [label.get(k, i) for k, i in zip(t["row_kind"], t["initiative"])], "Note": t["note"],
+        "Budget Reduction Amount £m": t["budget_reduction_gbpm"], "Forecast to be Achieved £m": t["forecast_achieved_gbpm"],
+        "Shortfall (-)/Additional Savings Achieved £m": t["shortfall_gbpm"],
+        "Mark": [SAVINGS_MARKS.get(m, "") for m in t["mark"]]})
+
+
+def render_savings(sv: Savings | None) -> list:
+    if sv is None:
         return [Markdown("*No budget savings input among this quarter's inputs.*")]
-    t, s = budget.savings_table(ini, optional(ctx, "savings_targets"))
-    ctx.publish("budget_savings", t, "Budget savings initiatives", SAVINGS)
+    t, s = sv.table, sv.summary
     text = ""
     if not math.isnan(s["target"]):
         text = (f"Savings targets total {gbpm(s['target'])}. Initiatives identified total {gbpm(s['identified'])}, "
@@ -66,17 +125,10 @@ def savings(ctx: QuarterContext):
     parts = [table_html(t, "Budget savings initiatives", {c: gbpm_plain for c in money}, numeric=money,
                         total_rows=[i for i, n in enumerate(t["Initiative"]) if n.startswith(("Total", "Shortfall"))],
                         note="Shortfall (-) / additional savings achieved. ✓ achieved in full; ✗ shortfall.")]
-    targets = optional(ctx, "savings_targets")
-    if targets is not None and len(targets):
-        tt = pd.concat([targets[["component", "budget_reduction_gbpm"]],
-                        pd.DataFrame([{"component": "Budget Savings Target",
-                                       "budget_reduction_gbpm": float(targets["budget_reduction_gbpm"].sum())}])])
-        tt.columns = ["", "Budget Reduction Amount £m"]
-        ctx.publish("budget_savings_targets", tt, "Budget savings targets", SAVINGS)
+    if (tt := sv.targets) is not None:
         parts.append(table_html(tt, "Budget savings targets", {"Budget Reduction Amount £m": gbpm_plain},
                                 numeric=["Budget Reduction Amount £m"], total_rows=[len(tt) - 1]))
-    notes = optional(ctx, "savings_notes")
-    if notes is not None and len(notes):
+    if (notes := sv.notes) is not None:
         parts.append("<p class='table-note'>Notes: " + " ".join(
             f"{escape_html(n)}. {escape_html(str(x).strip().rstrip('.;'))}." for n, x in zip(notes["note"], notes["text"]))
             + "</p>")
@@ -87,20 +139,45 @@ def escape_html(text) -> str:
     return html.escape(str(text))
 
 
+@dataclass
+class Growth:
+    """Growth items (``items``: item, £m, kind) and the significant one-off items in the forecast (``one_off``,
+    None without them), in the report's columns."""
+
+    items: pd.DataFrame
+    one_off: pd.DataFrame | None
+
+
 def growth(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    g = growth_tables(ctx)
+    if g is not None:
+        publish(ctx, "budget_growth", g.items)
+        publish(ctx, "budget_one_off_items", g.one_off)
+    return render_growth(ctx, g)
+
+
+def growth_tables(ctx: QuarterContext) -> Growth | None:
+    """The growth items and one-off items; None without the growth items input."""
     g = optional(ctx, "growth_items")
     if g is None:
-        return [Markdown("*No growth items input among this quarter's inputs.*")]
-    t = pd.DataFrame({"Item": g["item"], "£m": g["amount_gbpm"], "Kind": g["kind"]})
-    ctx.publish("budget_growth", t, "Growth items and one-off funding", SAVINGS)
-    by = g.groupby("kind")["amount_gbpm"].sum()
-    text = (f"The portfolio received {gbpm(float(g['amount_gbpm'].sum()))} of additional budget allocations in "
-            f"{ctx.quarter.fy}: " + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ".")
-    parts = [table_html(t, "Growth items and one-off funding", {"£m": gbpm_plain}, numeric=["£m"])]
+        return None
     one = optional(ctx, "one_off_items")
+    o = None
     if one is not None and len(one):
         o = pd.DataFrame({"Kind": one["kind"], "£m": one["amount_gbpm"], "Description": one["description"]})
-        ctx.publish("budget_one_off_items", o, "Significant one-off items in the forecast", SAVINGS)
+    return Growth(pd.DataFrame({"Item": g["item"], "£m": g["amount_gbpm"], "Kind": g["kind"]}), o)
+
+
+def render_growth(ctx: QuarterContext, g: Growth | None) -> list:
+    if g is None:
+        return [Markdown("*No growth items input among this quarter's inputs.*")]
+    t = g.items
+    by = t.groupby("Kind")["£m"].sum()
+    text = (f"The portfolio received {gbpm(float(t['£m'].sum()))} of additional budget allocations in "
+            f"{ctx.quarter.fy}: " + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ".")
+    parts = [table_html(t, "Growth items and one-off funding", {"£m": gbpm_plain}, numeric=["£m"])]
+    if (o := g.one_off) is not None:
         parts.append(table_html(o, "Significant one-off items in the forecast", {"£m": gbpm_plain}, numeric=["£m"]))
     return [Markdown(text), HTML("".join(parts))]
 
@@ -160,7 +237,15 @@ def reserves_table(ctx: QuarterContext) -> pd.DataFrame | None:
     """Earmarked reserves with their movement against the previous quarter (``finance.budget.reserves_table``);
     None when the quarter has no reserves input."""
     r = optional(ctx, "earmarked_reserves")
-    return None if r is None else budget.reserves_table(r, previous(ctx, "earmarked_reserves"))
+    if r is None:
+        return None
+    return reserves_rows(budget.reserves_table(r, previous(ctx, "earmarked_reserves")))
+
+
+def reserves_rows(t: pd.DataFrame) -> pd.DataFrame:
+    """``finance.budget.reserves_table`` with the report's column names, total label and movement marks."""
+    return pd.DataFrame({"Reserve": t["reserve"].where(t["row_kind"] != "total", "Total Reserves"), "£m": t["balance_gbpm"],
+                         "Movement": [MOVEMENT_MARKS.get(m, "") for m in t["movement"]]})
 
 
 def render_reserves(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
@@ -188,7 +273,13 @@ def debt_table(ctx: QuarterContext) -> pd.DataFrame | None:
     if prev is not None:
         before = prev.set_index("age_band")["amount_gbpm"]
         d = d.assign(movement=[budget.movement(a, before.get(b, math.nan)) for b, a in zip(d["age_band"], d["amount_gbpm"])])
-    return budget.debt_table(d)
+    return debt_rows(budget.debt_table(d))
+
+
+def debt_rows(t: pd.DataFrame) -> pd.DataFrame:
+    """``finance.budget.debt_table`` with the report's column names, total label and movement marks."""
+    return pd.DataFrame({"Age of debt": t["age_band"].where(t["row_kind"] != "total", "Total"), "£m": t["amount_gbpm"],
+                         "% of total": t["share_pct"], "Movement": [MOVEMENT_MARKS.get(m, "") for m in t["movement"]]})
 
 
 def render_debt(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
@@ -255,24 +346,64 @@ def _debt_chart(ctx: QuarterContext, h: pd.DataFrame):
     return chart(fig, f"Stacked bar chart of aged debt by age band over the last {len(piv)} quarters; totals: {totals}.")
 
 
-def _traded_part(ctx: QuarterContext, t: pd.DataFrame, name: str, title: str, sentence: str, note: str) -> list:
-    ctx.publish(name, t, title, SAVINGS)
+@dataclass
+class Traded:
+    """Traded services in the report's columns: ``fully`` traded areas (contribution or deficit to general
+    overheads) and ``partially`` traded ones (excess or shortfall against the income target); each None
+    without its input."""
+
+    fully: pd.DataFrame | None
+    partially: pd.DataFrame | None
+
+
+def traded(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    t = traded_tables(ctx)
+    publish(ctx, "budget_traded_fully", t.fully)
+    publish(ctx, "budget_traded_partially", t.partially)
+    return render_traded(t)
+
+
+def traded_tables(ctx: QuarterContext) -> Traded:
+    """The traded services inputs (``finance.budget.traded_tables``) in the report's columns (``traded_rows``)."""
+    return traded_rows(*budget.traded_tables(optional(ctx, "traded_fully"), optional(ctx, "traded_partially")))
+
+
+def traded_rows(f: pd.DataFrame, p: pd.DataFrame) -> Traded:
+    """``finance.budget.traded_tables``' two frames with the report's column names and marks (None when empty)."""
+    fully = partially = None
+    if len(f):
+        fully = pd.DataFrame({"Service area": f["service_area"], "Trading area": f["trading_area"],
+                              "Projected Gross Controllable Expenditure £m": f["gross_expenditure_gbpm"],
+                              "Projected Gross Controllable Income £m": f["gross_income_gbpm"],
+                              "Forecast Contribution/Deficit(-) to General Overheads £m": f["contribution_gbpm"],
+                              "Performance": f["result"].map(TRADED_MARKS),
+                              "Transferred to Earmarked Reserves?": f["to_earmarked_reserves"]})
+    if len(p):
+        partially = pd.DataFrame({"Service area": p["service_area"], "Trading area": p["trading_area"],
+                                  "Budgeted Income Target £m": p["income_target_gbpm"],
+                                  "Projected Actual Income £m": p["projected_income_gbpm"],
+                                  "Forecast Excess/Shortfall(-) compared to Target £m": p["excess_gbpm"],
+                                  "Performance": p["result"].map(INCOME_MARKS)})
+    return Traded(fully, partially)
+
+
+def _traded_part(t: pd.DataFrame, title: str, sentence: str, note: str) -> list:
     money = [c for c in t.columns if c.endswith("£m")]
     return [Markdown(sentence), HTML(table_html(t, title, {c: gbpm_plain for c in money}, numeric=money, note=note))]
 
 
-def traded(ctx: QuarterContext):
-    f, p = budget.traded_tables(optional(ctx, "traded_fully"), optional(ctx, "traded_partially"))
+def render_traded(t: Traded) -> list:
     out = []
-    if len(f):
+    if (f := t.fully) is not None:
         net = float(f["Forecast Contribution/Deficit(-) to General Overheads £m"].sum())
-        out += _traded_part(ctx, f, "budget_traded_fully", "Fully traded areas",
+        out += _traded_part(f, "Fully traded areas",
                             f"Fully traded areas are forecast to make a net {'contribution' if net >= 0 else 'deficit'} "
                             f"of {gbpm(abs(net))} to general overheads.",
                             "Contribution / deficit (-) to general overheads = projected income less expenditure.")
-    if len(p):
+    if (p := t.partially) is not None:
         net = float(p["Forecast Excess/Shortfall(-) compared to Target £m"].sum())
-        out += _traded_part(ctx, p, "budget_traded_partially", "Partially traded areas",
+        out += _traded_part(p, "Partially traded areas",
                             f"Partially traded areas are forecast to {'exceed' if net >= 0 else 'fall short of'} their "
                             f"income targets by {gbpm(abs(net))} in total.",
                             "Excess / shortfall (-) against the budgeted income target.")

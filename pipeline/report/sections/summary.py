@@ -1,7 +1,8 @@
 """Notebook 10, the summary. Each table is computed into a DataFrame (``position_rows``, ``variance_by_line``,
-from the budget position ``budget_position``), published by the notebook (``ctx.publish``) and rendered
-(``render_position``, ``render_variance``); ``position_table`` and ``variance_figure`` do the three steps in
-one call. The summary text and recommendations are sentences on the same figures."""
+from the budget position ``budget_position``: the ``finance.position.Position`` the budget section shows too),
+published by the notebook (``ctx.publish``) and rendered (``render_position``, ``render_variance``);
+``position_table`` and ``variance_figure`` do the three steps in one call. The summary text
+(``render_summary_text``) and recommendations are sentences on the same figures."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from IPython.display import HTML, Markdown
 
 from pipeline.core.formatting import gbpm, gbpm_plain, pct, plural, spend_phrase
 from pipeline.finance import budget
-from pipeline.finance.position import forecast_table, position
+from pipeline.finance.position import Position
 from pipeline.quarter import freshness
 from pipeline.quarter.budget_view import optional, view
 from pipeline.quarter.context import QuarterContext
@@ -27,10 +28,9 @@ def _lines(ctx: QuarterContext) -> pd.DataFrame:
     return view(ctx).position.lines
 
 
-def budget_position(ctx: QuarterContext) -> dict:
-    v = view(ctx)
-    totals = optional(ctx, "budget_totals") if v.source == "returns" else None
-    return position(v.position.lines, optional(ctx, "additional_funding"), totals)
+def budget_position(ctx: QuarterContext) -> Position:
+    """The quarter's budget position (``finance.position.Position``), the one the budget section shows."""
+    return view(ctx).position
 
 
 def stale_notice(ctx: QuarterContext) -> str:
@@ -40,7 +40,14 @@ def stale_notice(ctx: QuarterContext) -> str:
 
 
 def summary_text(ctx: QuarterContext) -> Markdown:
-    text = narrative.budget_summary(budget_position(ctx), ctx.quarter)
+    """Computed and rendered in one call (the notebook does the two steps itself)."""
+    return render_summary_text(ctx, budget_position(ctx))
+
+
+def render_summary_text(ctx: QuarterContext, p: Position) -> Markdown:
+    """The position ``p`` in words, with any notice that inputs are not up to date, the quarter at a glance and
+    the deliverables."""
+    text = narrative.budget_summary(p, ctx.quarter)
     if notice := stale_notice(ctx):
         text = f"**Not up to date.** {escape_md(notice)}\n\n" + text
     if glance := at_a_glance(ctx):
@@ -55,7 +62,7 @@ def at_a_glance(ctx: QuarterContext) -> str:
     a sentence with its figures (the same calculations as the budget section's)."""
 
     p = budget_position(ctx)
-    variance = p["variance_after_funding"] if p["additional_funding"] else p["variance"]
+    variance = p.variance_after if p.additional_funding else p.variance
     out = []
     ini = optional(ctx, "savings_initiatives")
     if ini is not None and len(ini):
@@ -109,24 +116,23 @@ def position_table(ctx: QuarterContext) -> HTML:
     return render_position(ctx, p, df)
 
 
-def position_rows(p: dict) -> pd.DataFrame:
+def position_rows(p: Position) -> pd.DataFrame:
     """The budget position ``p`` (``budget_position``) as the published table: the total, each additional
     funding line and the total after funding, with the report's column names."""
-    rows = [{"": "Total", "Controllable Budget £m": p["budget"], "Full Year Forecast £m": p["forecast"],
-             "Forecast Under (-)/Over Spend £m": p["variance"], "Percentage Under (-)/Over Spend": p["variance_pct"]}]
-    for f in p["funding_lines"]:
+    rows = [{"": "Total", "Controllable Budget £m": p.budget, "Full Year Forecast £m": p.forecast,
+             "Forecast Under (-)/Over Spend £m": p.variance, "Percentage Under (-)/Over Spend": p.variance_pct}]
+    for f in p.funding.itertuples():
         rows.append({"": str(f.funding_line), "Controllable Budget £m": float(f.amount_gbpm),
                      "Full Year Forecast £m": None, "Forecast Under (-)/Over Spend £m": None,
                      "Percentage Under (-)/Over Spend": None})
-    if p["funding_lines"]:
-        rows.append({"": "Total after use of additional funding", "Controllable Budget £m": p["budget_after_funding"],
-                     "Full Year Forecast £m": p["forecast"],
-                     "Forecast Under (-)/Over Spend £m": p["variance_after_funding"],
-                     "Percentage Under (-)/Over Spend": p["variance_after_funding_pct"]})
+    if len(p.funding):
+        rows.append({"": "Total after use of additional funding", "Controllable Budget £m": p.budget_after,
+                     "Full Year Forecast £m": p.forecast, "Forecast Under (-)/Over Spend £m": p.variance_after,
+                     "Percentage Under (-)/Over Spend": p.variance_after_pct})
     return pd.DataFrame(rows)
 
 
-def render_position(ctx: QuarterContext, p: dict, df: pd.DataFrame) -> HTML:
+def render_position(ctx: QuarterContext, p: Position, df: pd.DataFrame) -> HTML:
     """The position table (``position_rows``) as the pack shows it, with the note on how totals were made."""
     money = [c for c in df.columns if c.endswith("£m")]
     fmt = {c: gbpm_plain for c in money} | {"Percentage Under (-)/Over Spend": lambda v: "" if pd.isna(v) else pct(v)}
@@ -136,10 +142,10 @@ def render_position(ctx: QuarterContext, p: dict, df: pd.DataFrame) -> HTML:
                            note=position_note(p)))
 
 
-def position_note(p: dict) -> str:
-    if p["total_source"] == "published":
+def position_note(p: Position) -> str:
+    if p.total_source == "published":
         return ("Totals are as published, computed by the council from unrounded figures; the rounded "
-                f"service lines add to {gbpm(p['lines_budget'])} budget and {gbpm(p['lines_forecast'])} forecast. "
+                f"service lines add to {gbpm(p.lines_budget)} budget and {gbpm(p.lines_forecast)} forecast. "
                 "Under (-) / over spend.")
     return "Totals computed from unrounded service-line figures, then rounded. Under (-) / over spend."
 
@@ -151,16 +157,16 @@ def variance_figure(ctx: QuarterContext):
 
 def variance_by_line(ctx: QuarterContext) -> pd.DataFrame:
     """Each service line's budget, forecast and variance (£m), as the chart shows them."""
-    return forecast_table(_lines(ctx))
+    return _lines(ctx).copy()
 
 
-def render_variance(ctx: QuarterContext, t: pd.DataFrame, p: dict):
+def render_variance(ctx: QuarterContext, t: pd.DataFrame, p: Position):
     """The variance chart of ``variance_by_line``, titled from the position ``p``."""
     top = t.loc[t["variance_gbpm"].idxmax()]
-    if p["variance"] > 0 and top["variance_gbpm"] > 0:
-        title = f"{top['short_name']}: {pct(100 * top['variance_gbpm'] / p['variance'])} of the {gbpm(p['variance'])} forecast overspend"
+    if p.variance > 0 and top["variance_gbpm"] > 0:
+        title = f"{top['short_name']}: {pct(100 * top['variance_gbpm'] / p.variance)} of the {gbpm(p.variance)} forecast overspend"
     else:
-        title = f"Forecast {spend_phrase(p['variance'])} before additional funding"
+        title = f"Forecast {spend_phrase(p.variance)} before additional funding"
     subtitle = (f"Forecast under (-) / over spend by service line, £m; {ctx.params.authority}, "
                 f"{ctx.quarter.fy} Quarter {ctx.quarter.q}")
     fig = variance_chart(t, title, subtitle)
