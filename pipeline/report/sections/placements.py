@@ -405,6 +405,32 @@ def backtest_table(bt: pd.DataFrame, choice: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def replay_verdict(t: pd.DataFrame) -> str:
+    """In words: the forecast used, as chosen at each quarter end from the outcomes known then, against
+    no change and the Markov model at each distance ahead of the backtest table ``t``, naming every
+    distance where it did worse than either."""
+    t = t[t["replayed_wape"].notna()]
+    if not len(t):
+        return ""
+    def listed(xs):
+        xs = list(xs)
+        return ", ".join(xs[:-1]) + (" and " if len(xs) > 1 else "") + xs[-1]
+
+    text = (f"Chosen as it would have been at each quarter end, from the outcomes known by then, the forecast used "
+            f"erred on average by {listed(pct(v) for v in t['replayed_wape'])} at "
+            f"{listed(str(int(h)) for h in t['horizon_months'])} months ahead, against "
+            f"{listed(pct(v) for v in t['naive_wape'])} for no change and {listed(pct(v) for v in t['markov_wape'])} "
+            "for the Markov model.")
+    worse = []
+    for r in t.itertuples():
+        beaten = [f"{pct(v)} for {name}" for name, v in (("no change", r.naive_wape), ("the Markov model", r.markov_wape))
+                  if r.replayed_wape > v + 1e-9]
+        if beaten:
+            worse.append(f"at {r.horizon_months} months ({pct(r.replayed_wape)} against {listed(beaten)})")
+    return text + (f" It did worse {listed(worse)}." if worse else
+                   " It did no worse than either at any distance ahead.")
+
+
 def backtest_view(ctx: QuarterContext):
     b = bundle(ctx)
     bt = b["backtest"]
@@ -416,10 +442,15 @@ def backtest_view(ctx: QuarterContext):
     ctx.publish("placements_backtest", bt, "Backtest: each origin's forecasts and outcomes", SECTION)
     ctx.publish("placements_backtest_summary", t, "Backtest accuracy by months ahead: the forecast used, no change and "
                 "the Markov model", SECTION)
-    shown = t.assign(used=t["used"].str.capitalize()).drop(columns=["scale"]).rename(columns={
-        "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used",
-        "used_wape": "Forecast used %", "naive_wape": "No change %", "markov_wape": "Markov model %",
-        "model_wape": "cspack model %", "replayed_wape": "Forecast used, as chosen at the time %",
+    # the honest figure (chosen at each quarter end from the outcomes known then) beside no change and Markov;
+    # the error of the forecast used now on the same rows is the smallest of its row by construction, and is
+    # already shown in that method's own column, so it is left out of the table (it stays in the workbook)
+    shown = t.assign(used=t["used"].str.capitalize())[
+        ["horizon_months", "origins", "used", "replayed_wape", "naive_wape", "markov_wape", "model_wape",
+         "model_coverage_80", "used_coverage_80"]].rename(columns={
+        "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used now",
+        "replayed_wape": "Forecast used, as chosen at the time %", "naive_wape": "No change %",
+        "markov_wape": "Markov model %", "model_wape": "cspack model %",
         "model_coverage_80": "Model's 80% range held outcome %", "used_coverage_80": "Calibrated 80% range held outcome %"})
     r12 = t[t["horizon_months"] == 12].iloc[0] if 12 in set(t["horizon_months"]) else t.iloc[-1]
     words = []
@@ -432,21 +463,21 @@ def backtest_view(ctx: QuarterContext):
     text = (f"Backtest: at {plural(bt['origin'].nunique(), 'quarter end')} from {pd.Timestamp(bt['origin'].min()):%B %Y} "
             f"to {pd.Timestamp(bt['origin'].max()):%B %Y}, each forecast was made only from what was known then and "
             "compared with what happened. The projection uses, at each distance ahead, the forecast with the smallest "
-            f"average error there, and no change unless another did better: {'; '.join(words)}. Chosen as it would have "
-            f"been at each quarter end, from the outcomes known by then, the forecast used erred by "
-            f"{pct(r12['replayed_wape'])} at {int(r12['horizon_months'])} months against {pct(r12['naive_wape'])} for no "
-            f"change. Its 80% range is widened or narrowed to what the backtest's errors show; chosen the same way, "
-            f"it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at {int(r12['horizon_months'])} months "
-            f"(the model's own range: {pct(r12['model_coverage_80'], 0)}; a well-calibrated range holds about 80%).")
+            f"average error there, and no change unless another did better: {'; '.join(words)}. "
+            f"{replay_verdict(t)} Its 80% range is widened or narrowed to what the backtest's errors show; chosen the "
+            f"same way, it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at "
+            f"{int(r12['horizon_months'])} months (the model's own range: {pct(r12['model_coverage_80'], 0)}; a "
+            "well-calibrated range holds about 80%).")
     fmt = {c: (lambda v: pct(v)) for c in shown.columns if c.endswith("%")}
     return [Markdown(text), HTML(table_html(shown, "Backtest: average error of children in care by months ahead, and "
                                             "range coverage", fmt, numeric=[c for c in shown.columns if c.endswith("%")]
                                             + ["Quarter ends tested"],
                                             note="Average error: the sum of |forecast - outcome| over the quarter ends "
-                                                 "tested, divided by the sum of outcomes. The forecast used is the one "
-                                                 "with the smallest error in this table; 'as chosen at the time' repeats "
-                                                 "the choice at each quarter end from the outcomes known by then (where "
-                                                 "fewer than three were known, no change). "
+                                                 "tested, divided by the sum of outcomes. The forecast used now is the "
+                                                 "one with the smallest error in this table; 'as chosen at the time' is "
+                                                 "the error of the forecast that would have been used at each quarter "
+                                                 "end, chosen from the outcomes known by then (where fewer than three "
+                                                 "were known, no change). "
                                                  f"{BACKTEST_PATHS} simulated paths per quarter end."))]
 
 
