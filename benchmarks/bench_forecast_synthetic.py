@@ -8,8 +8,8 @@ of the draws, so the stock wanders and the truth is known only to the generator)
 
 The authorities are generated once into the cache folder (default ``$CSPACK_BENCH_CACHE`` or
 ``~/.cache/cspack/bench-forecast``, outside the repository), then each is backtested at quarter-end origins
-with three years of history behind them (March 2022 to June 2026; the returns run April 2019 to
-September 2026), horizons 3/6/12/24 months, with the history cut to what was known at each origin
+with three years of history behind them, every six months (March and September, 2022 to 2026; every
+three months with ``--every 3``; the returns run April 2019 to September 2026), horizons 3/6/12/24 months, with the history cut to what was known at each origin
 (``as_at``). Methods: no change, seasonal naive (the month-end count 12 months before the target month,
 or the latest known month-end in the same month of the year), the Markov stock-flow model, ETS on the
 month-end totals, the cspack model (median of ``--paths`` simulated paths) and the forecast the pack
@@ -112,12 +112,12 @@ def seasonal_naive(spells: pd.DataFrame, origins, horizons=HORIZONS) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def backtest_one(code: str, seed: int, cache: Path, paths: int) -> pd.DataFrame:
+def backtest_one(code: str, seed: int, cache: Path, paths: int, every: int = 6) -> pd.DataFrame:
     folder = generate(code, seed, cache)
     t = time.perf_counter()
     spells = spells_of(folder)
     origins = list(pd.date_range(HISTORY_START + pd.DateOffset(years=3) - pd.Timedelta(days=1),
-                                 DATA_END - pd.DateOffset(months=3), freq="QE"))
+                                 DATA_END - pd.DateOffset(months=3), freq=f"{every // 3}QE-MAR"))
     bt = pl_backtest.backtest(spells, origins, DATA_END, horizons=HORIZONS, paths=paths, seed=2026, ets=True,
                               history_start=HISTORY_START)
     bt["origin"] = bt["origin"].astype(str)
@@ -222,7 +222,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--cache")
     ap.add_argument("--paths", type=int, default=100)
     ap.add_argument("--authorities", type=int, default=N_AUTHORITIES)
+    ap.add_argument("--every", type=int, default=6, choices=(3, 6), help="months between origins")
     ap.add_argument("--summarise", action="store_true", help="recompute the tables from the saved rows")
+    ap.add_argument("--worker", action="store_true",
+                    help="backtest the authorities not yet done or started, in reverse order, without summarising "
+                         "(run beside the main run to use a second core)")
     a = ap.parse_args(argv)
     dest = ROOT / "benchmarks" / "results"
     dest.mkdir(exist_ok=True)
@@ -243,25 +247,38 @@ def main(argv: list[str]) -> int:
         picked.write_text(json.dumps(pick_authorities(a.authorities)))
     auths = [tuple(x) for x in json.loads(picked.read_text())]
     parts, meta = [], []
-    part_dir = cache / f"rows-{a.paths}"
+    part_dir = cache / f"rows-{a.paths}-every{a.every}"
     part_dir.mkdir(exist_ok=True)
-    for i, (code, name, n) in enumerate(auths):
+    order = list(enumerate(auths))
+    for i, (code, name, n) in (order[::-1] if a.worker else order):
         seed = FIRST_SEED + i
         f = part_dir / f"{code}-seed{seed}.csv"
+        started = part_dir / f"{code}-seed{seed}.started"
+        if a.worker and (f.exists() or started.exists()):
+            continue
+        while not a.worker and started.exists() and not f.exists():  # a worker is on it: wait for its rows
+            time.sleep(10)
         if f.exists():  # resumable: an authority already backtested is read back
             bt = pd.read_csv(f)
         else:
-            bt = backtest_one(code, seed, cache, a.paths)
-            bt.to_csv(f, index=False)
+            started.write_text("")
+            bt = backtest_one(code, seed, cache, a.paths, a.every)
+            bt.to_csv(f.with_suffix(".tmp"), index=False)
+            f.with_suffix(".tmp").rename(f)
+        if a.worker:
+            print(f"{code}: {len(bt)} forecasts, {bt['seconds'].iloc[0]:.0f} s", flush=True)
+            continue
         parts.append(bt)
         meta.append({"authority": code, "name": name, "seed": seed, "published_march_2025": n,
                      "children_at_origins_mean": round(float(bt["naive"].mean()), 1),
                      "seconds": round(float(bt["seconds"].iloc[0]), 1)})
         print(f"{code} {name} (seed {seed}, {n} published in March 2025): {len(bt)} forecasts, "
               f"{bt['seconds'].iloc[0]:.0f} s", flush=True)
+    if a.worker:
+        return 0
     raw = pd.concat(parts, ignore_index=True)
     raw.to_csv(rows_file, index=False)
-    out = {"paths": a.paths, "horizons": list(HORIZONS), "authorities": meta, **summarise(with_used(raw)),
+    out = {"paths": a.paths, "months_between_origins": a.every, "horizons": list(HORIZONS), "authorities": meta, **summarise(with_used(raw)),
            "seconds_this_run": round(time.perf_counter() - t0, 1),
            "seconds_backtests": round(sum(m["seconds"] for m in meta), 1)}
     (dest / "bench_forecast_synthetic.json").write_text(json.dumps(out, indent=1, default=str))
