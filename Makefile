@@ -72,6 +72,7 @@ bench-placements: $(STAMP) ## the placement projection: speed, backtest, oracle,
 
 bench-forecast: $(STAMP) ## the forecast used against no change, Markov and ETS on unseen authorities
 	$(BIN)/python benchmarks/bench_forecast.py
+	$(BIN)/python benchmarks/bench_forecast_synthetic.py
 
 bench-aggregate: $(STAMP) ## the aggregate projection from DfE counts, backtested on every authority
 	$(BIN)/python benchmarks/bench_aggregate.py

@@ -4,6 +4,7 @@ strictly better, never on outcomes not yet known), ranges scaled by the backtest
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.placements import backtest as pl_backtest
 from pipeline.report.sections.placements import horizon_verdict
@@ -104,3 +105,38 @@ def test_verdict_in_words_says_when_the_model_lost_to_no_change():
     assert "9.5%" in t and "3.9%" in t
     assert "Markov stock-flow model has been the most accurate" in horizon_verdict(ch, 5)
     assert "beyond the 24 months" in horizon_verdict(ch, 30)
+
+
+def test_replayed_ranges_at_50_and_95_percent_hold_about_their_level():
+    rng = np.random.default_rng(8)
+    n = 600
+    truth = rng.normal(0, 20 / 1.2816, n)  # errors twice as wide as the model's 80% half-width of 10
+    o = pd.date_range("1900-03-31", periods=n, freq="QE")
+    bt = rows(o, 3, 500 + truth, np.full(n, 500.0), np.full(n, 520.0), np.full(n, 500.0))
+    rep = pl_backtest.replay_choice(bt, levels=(0.5, 0.8, 0.95))
+    later = rep.iloc[60:]
+    assert 0.42 <= later["used_in_50"].mean() <= 0.58
+    assert 0.72 <= later["used_in_80"].mean() <= 0.88
+    assert 0.91 <= later["used_in_95"].mean() <= 0.99
+    assert (later["used_high_95"] > later["used_high_80"]).all() and (later["used_high_80"] > later["used_high_50"]).all()
+    # before any outcome is known: the model's own ranges, read as normal (50%: 0.674 / 1.282 of the 80% half-width)
+    first = rep.iloc[0]
+    assert first["used_high_50"] - first["used"] == pytest.approx(10 * 0.67449 / 1.28155, rel=1e-4)
+    assert first["used_high_80"] - first["used"] == pytest.approx(10.0)
+    # the default (80% only) gives exactly the 80% columns of the three-level replay
+    one = pl_backtest.replay_choice(bt)
+    assert not any(c.endswith(("_50", "_95")) for c in one.columns)
+    pd.testing.assert_frame_equal(one, rep[one.columns])
+
+
+def test_replay_verdict_names_where_the_forecast_used_lost():
+    from pipeline.report.sections.placements import replay_verdict
+
+    t = pd.DataFrame({"horizon_months": [3, 6, 12, 24], "replayed_wape": [1.25, 1.5, 2.0, 3.0],
+                      "naive_wape": [1.1, 1.5, 2.5, 2.9], "markov_wape": [1.3, 2.0, 1.9, 9.0]})
+    v = replay_verdict(t)
+    assert "erred on average by 1.3%, 1.5%, 2.0% and 3.0% at 3, 6, 12 and 24 months ahead" in v
+    assert ("It did worse at 3 months (1.3% against 1.1% for no change), at 12 months (2.0% against 1.9% for the "
+            "Markov model) and at 24 months (3.0% against 2.9% for no change).") in v
+    t2 = t.assign(replayed_wape=[1.0, 1.5, 1.9, 2.9])
+    assert replay_verdict(t2).endswith("It did no worse than either at any distance ahead.")

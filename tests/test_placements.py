@@ -206,3 +206,38 @@ def test_markov_and_backtest_on_a_steady_state(known_rates):
     s = pl_backtest.backtest_summary(bt)
     assert (s["model_wape"] < 10).all() and s["coverage_95"].min() >= 50
     assert pl_backtest.wape(np.array([90, 110]), np.array([100, 100])) == pytest.approx(10.0)
+
+
+def test_publish_suppresses_small_counts_of_children_but_returns_the_exact_frame():
+    """Notebook 30 computes a named DataFrame, publishes it, then renders it: the workbook gets the
+    counts of children with 1 to threshold-1 suppressed (and a second cell where one would reveal it),
+    the chart the exact counts."""
+    from types import SimpleNamespace
+
+    from pipeline.ingest.ssda903 import CATEGORIES
+    from pipeline.report.sections import placements as ps
+
+    sent = {}
+    ctx = SimpleNamespace(params=SimpleNamespace(settings=SimpleNamespace(small_count_threshold=5)),
+                          publish=lambda name, df, title, section, child_counts=None: sent.update(
+                              {name: (df, title, section, child_counts)}))
+    mix = pd.DataFrame({"month": pd.to_datetime(["2026-08-31", "2026-09-30"]),
+                        **{c: [40 + i, 3 if i == 0 else 41 + i] for i, c in enumerate(CATEGORIES)}})
+    back = ps.publish(ctx, "placements_mix", mix)
+    assert back is mix and back[CATEGORIES[0]].tolist() == [40, 3]
+    out, title, section, cols = sent["placements_mix"]
+    assert cols == CATEGORIES and section == "Placements" and "suppressed" in title
+    assert out[CATEGORIES[0]].tolist() == ["40", "c"]
+    # one suppressed part in a row of parts: the smallest other one is suppressed too (no recovery by subtraction)
+    row = out.iloc[1][CATEGORIES]
+    assert (row == "c").sum() == 2 and out.at[1, CATEGORIES[1]] == "c"
+    flows = pd.DataFrame({"month": pd.to_datetime(["2026-09-01"]), "starts": [2], "moves": [7], "ceased": [9],
+                          "ceased_returned_home": [6], "ceased_adoption": [3]})
+    ps.publish(ctx, "placements_flows", flows)
+    out, _, _, cols = sent["placements_flows"]
+    assert out.at[0, "starts"] == "c" and out.at[0, "moves"] == "7"
+    assert out.at[0, "ceased_adoption"] == "c" and out.at[0, "ceased_returned_home"] == "c"
+    assert set(cols) == {"ceased_returned_home", "ceased_adoption", "ceased", "starts", "moves"}
+    # a table that counts no children is published as it is
+    ps.publish(ctx, "placements_projection", mix)
+    assert sent["placements_projection"][0] is mix and sent["placements_projection"][3] is None

@@ -3,6 +3,8 @@ backtest, its ranges calibrated on the backtest's residuals (conformal)."""
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pandas as pd
 
@@ -119,18 +121,28 @@ def conformal_factor(scores: np.ndarray, level: float = COVERAGE) -> float:
 
 
 
+def level_prior(level: float) -> float:
+    """The model's own ``level`` range as a multiple of its 80% half-width, were its spread normal
+    (exactly 1 at 80%): the scale used before any backtest outcome is known, and the one the
+    conformal scale is shrunk toward."""
+    return 1.0 if level == COVERAGE else NormalDist().inv_cdf((1 + level) / 2) / NormalDist().inv_cdf((1 + COVERAGE) / 2)
+
+
+
 def choose(bt: pd.DataFrame, horizons=CHOICE_HORIZONS, methods=METHODS, min_origins: int = MIN_CHOICE_ORIGINS,
            level: float = COVERAGE) -> pd.DataFrame:
     """At each horizon, the method with the lowest weighted absolute % error in the backtest ``bt``
     (rows whose outcome was known: the caller passes only those), no change unless another is strictly
     better; and the conformal scale of the model's range around the chosen forecast. ``bt`` rows need
     ``actual``, the methods' columns, ``low_80`` and ``high_80``. One row per horizon: ``method``,
-    ``origins``, each method's WAPE, ``scale`` (1 when not calibrated; shrunk toward 1 by
-    ``PRIOR_ORIGINS``) and ``calibrated``."""
+    ``origins``, each method's WAPE, ``scale`` (``level_prior(level)`` when not calibrated, 1 at 80%;
+    shrunk toward it by ``PRIOR_ORIGINS``) and ``calibrated``. The scale multiplies the model's 80%
+    half-width whatever the ``level``."""
     rows = []
+    prior = level_prior(level)
     for h in horizons:
         g = bt[bt["horizon"] == h] if len(bt) else bt
-        r = {"horizon": h, "origins": int(len(g)), "method": "naive", "scale": 1.0, "calibrated": False}
+        r = {"horizon": h, "origins": int(len(g)), "method": "naive", "scale": prior, "calibrated": False}
         for m in methods:
             r[f"{m}_wape"] = wape(g[m], g["actual"]) if len(g) else np.nan
         if len(g) >= min_origins:
@@ -138,8 +150,8 @@ def choose(bt: pd.DataFrame, horizons=CHOICE_HORIZONS, methods=METHODS, min_orig
             r["method"] = best
             half = np.maximum((g["high_80"] - g["low_80"]).to_numpy() / 2, 1.0)
             k = conformal_factor(np.abs(g["actual"] - g[best]).to_numpy() / half, level)
-            # few origins: shrunk toward the model's own range (scale 1), as if it had been seen PRIOR_ORIGINS times
-            k = (len(g) * k + PRIOR_ORIGINS) / (len(g) + PRIOR_ORIGINS)
+            # few origins: shrunk toward the model's own range (scale 1 at 80%), as if seen PRIOR_ORIGINS times
+            k = (len(g) * k + PRIOR_ORIGINS * prior) / (len(g) + PRIOR_ORIGINS)
             r["scale"] = float(np.clip(k, 0.25, 6.0))
             r["calibrated"] = True
         rows.append(r)
@@ -197,27 +209,35 @@ def _outcome_end(bt: pd.DataFrame) -> np.ndarray:
 
 
 
-def replay_choice(bt: pd.DataFrame, group: str | None = None) -> pd.DataFrame:
+def replay_choice(bt: pd.DataFrame, group: str | None = None, levels=(COVERAGE,)) -> pd.DataFrame:
     """The backtest replayed as the pack would have run it: at each origin, the forecast chosen per
-    horizon from the rows whose outcome was known then (``chosen_in_time``), with its 80% range (the
-    model's half-width times the conformal scale). Adds ``used``, ``used_method``, ``used_calibrated``,
-    ``used_low_80``, ``used_high_80`` and ``used_in_80`` to ``bt`` (per ``group``, e.g. authority)."""
+    horizon from the rows whose outcome was known then (``chosen_in_time``), with its ranges (the
+    model's 80% half-width times the conformal scale at each of ``levels``). Adds ``used``,
+    ``used_method``, ``used_calibrated`` and, per level (80: ``used_low_80``, ``used_high_80``,
+    ``used_in_80``), the range and whether it held the outcome (per ``group``, e.g. authority)."""
+    names = [f"{int(round(lv * 100))}" for lv in levels]
+    cols = ["used", "used_method", "used_calibrated"] + [f"used_{k}_{n}" for n in names for k in ("low", "high")]
     if not len(bt):
-        return bt.assign(used=[], used_method=[], used_calibrated=[], used_low_80=[], used_high_80=[], used_in_80=[])
+        return bt.assign(**{c: [] for c in cols + [f"used_in_{n}" for n in names]})
     out = []
     groups = bt.groupby(group) if group else [(None, bt)]
     for _, g in groups:
         ends = _outcome_end(g)
         for o, go in g.groupby("origin"):
-            ch = choose(g[ends <= pd.Timestamp(o).to_period("M").ordinal]).set_index("horizon")
+            known = g[ends <= pd.Timestamp(o).to_period("M").ordinal]
+            chs = [choose(known, level=lv).set_index("horizon") for lv in levels]
             for i, r in go.iterrows():
-                c = ch.loc[r["horizon"]] if r["horizon"] in ch.index else None
+                c = chs[0].loc[r["horizon"]] if r["horizon"] in chs[0].index else None
                 m = c["method"] if c is not None else "naive"
-                k = float(c["scale"]) if c is not None else 1.0
                 point = float(r[m])
                 half = max((r["high_80"] - r["low_80"]) / 2, 1.0)
-                out.append((i, point, m, bool(c is not None and c["calibrated"]), max(point - k * half, 0.0), point + k * half))
-    u = pd.DataFrame(out, columns=["i", "used", "used_method", "used_calibrated", "used_low_80", "used_high_80"]).set_index("i")
+                rng = []
+                for ch in chs:
+                    k = float(ch.at[r["horizon"], "scale"]) if c is not None else 1.0
+                    rng += [max(point - k * half, 0.0), point + k * half]
+                out.append((i, point, m, bool(c is not None and c["calibrated"]), *rng))
+    u = pd.DataFrame(out, columns=["i"] + cols).set_index("i")
     res = bt.join(u)
-    res["used_in_80"] = (res["used_low_80"] <= res["actual"]) & (res["actual"] <= res["used_high_80"])
+    for n in names:
+        res[f"used_in_{n}"] = (res[f"used_low_{n}"] <= res["actual"]) & (res["actual"] <= res[f"used_high_{n}"])
     return res

@@ -27,16 +27,47 @@ SECTION = "Placements"
 
 
 # sheet of tables.xlsx -> title, for the tables the notebook publishes itself
-TABLES = {"placements_unit_costs": "Placement unit costs and days",
+TABLES = {"placements_projection": "Children in care: projection by month (median and ranges)",
+          "placements_backtest": "Backtest: each origin's forecasts and outcomes",
+          "placements_backtest_summary": "Backtest accuracy by months ahead: the forecast used, no change and the Markov model",
+          "placements_model_warnings": "Warnings from the model fitting (for the analyst)",
+          "placements_unit_costs": "Placement unit costs and days",
           "placements_cost_projection": "Placement cost projection against budget",
           "placements_scenarios": "What-if scenarios: cost for the year (this year: spend to date plus the months left) "
                                   "and the change against the baseline"}
 
 
 def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES``) in this section; returns ``df``."""
-    ctx.publish(sheet, df, TABLES[sheet], SECTION)
+    """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES`` or ``COUNTED``) in this section; returns
+    ``df``. A table counting children (``COUNTED``) is published with its small counts suppressed; ``df``
+    itself is returned as it was (the charts draw from it)."""
+    if sheet in COUNTED:
+        out, title, cols = COUNTED[sheet](ctx, df)
+        ctx.publish(sheet, out, title, SECTION, child_counts=cols)
+    else:
+        ctx.publish(sheet, df, TABLES[sheet], SECTION)
     return df
+
+
+def _mix_published(ctx: QuarterContext, mix: pd.DataFrame):
+    threshold = ctx.params.settings.small_count_threshold
+    out, _ = suppress(mix, CATEGORIES, threshold)
+    return out, "Children in care by placement type at each month end (" + FOOTNOTE.format(n=threshold - 1) + ")", \
+        CATEGORIES
+
+
+def _flows_published(ctx: QuarterContext, flows: pd.DataFrame):
+    threshold = ctx.params.settings.small_count_threshold
+    parts = [c for c in flows.columns if c.startswith("ceased_")]
+    out, _ = suppress(flows, parts, threshold, total_col="ceased")
+    for c in ("starts", "moves"):
+        out[c] = suppress(flows[[c]], [c], threshold, secondary=False)[0][c]
+    return out, "Children starting, moving and ceasing care by month (" + FOOTNOTE.format(n=threshold - 1) + ")", \
+        parts + ["ceased", "starts", "moves"]
+
+
+# sheet -> (ctx, frame) -> (frame as published, title, columns counting children)
+COUNTED = {"placements_mix": _mix_published, "placements_flows": _flows_published}
 
 
 # ---- displays ----------------------------------------------------------------------------------------------
@@ -159,8 +190,19 @@ def method_changes(fan: pd.DataFrame) -> list[str]:
 
 
 def fan_figure(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_fan(ctx, publish(ctx, "placements_projection", projection_frame(ctx)))
+
+
+def projection_frame(ctx: QuarterContext) -> pd.DataFrame:
+    """Children in care projected by month: the forecast used, median and 50/80/95% ranges, the method
+    and range scale at each month."""
+    return bundle(ctx)["fan"]
+
+
+def render_fan(ctx: QuarterContext, fan: pd.DataFrame):
     b = bundle(ctx)
-    hist, fan, ets = b["history"], b["fan"], b["ets"]
+    hist, ets = b["history"], b["ets"]
     total = hist.set_index("month")[CATEGORIES].sum(axis=1)
     total = total[total.index >= total.index[-1] - pd.DateOffset(years=5)]
     fig, ax = plt.subplots(figsize=(8.5, 4))
@@ -184,7 +226,6 @@ def fan_figure(ctx: QuarterContext):
     end = fan.iloc[-1]
     titled(fig, ax, f"Children in care projected at {number(end['median'])} by {end['month']:%B %Y}",
            f"Children looked after at each month end, actual and projected with 50/80/95% ranges; {ctx.params.authority}")
-    ctx.publish("placements_projection", fan, "Children in care: projection by month (median and ranges)", SECTION)
     alt = (f"Fan chart of children in care: actual month-end numbers to {total.index[-1]:%B %Y} (latest "
            f"{number(total.iloc[-1])}), then the projected median reaching {number(end['median'])} by "
            f"{end['month']:%B %Y} with an 80% range of {number(end['low_80'])} to {number(end['high_80'])}; the ETS "
@@ -196,9 +237,19 @@ def fan_figure(ctx: QuarterContext):
 
 
 def mix_figure(ctx: QuarterContext):
-    b = bundle(ctx)
-    hist = b["history"].set_index("month")[CATEGORIES]
-    hist = hist[hist.index >= hist.index[-1] - pd.DateOffset(years=5)]
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_mix(ctx, publish(ctx, "placements_mix", mix_frame(ctx)))
+
+
+def mix_frame(ctx: QuarterContext) -> pd.DataFrame:
+    """Children in care by placement type at each month end, the last five years (exact counts: ``publish``
+    suppresses small ones in the workbook)."""
+    hist = bundle(ctx)["history"].set_index("month")[CATEGORIES]
+    return hist[hist.index >= hist.index[-1] - pd.DateOffset(years=5)].reset_index()
+
+
+def render_mix(ctx: QuarterContext, mix: pd.DataFrame):
+    hist = mix.set_index("month")[CATEGORIES]
     share = hist.div(hist.sum(axis=1), axis=0) * 100
     fig, ax = plt.subplots(figsize=(8.5, 4))
     palette = ["#12436D", "#2073BC", "#6BACE6", "#28A197", "#801650", "#3D3D3D", "#F46A25", "#A285D1", "#BFBFBF", "#8C8C8C"]
@@ -216,19 +267,24 @@ def mix_figure(ctx: QuarterContext):
     fost = ["in_house_fostering", "agency_fostering", "kinship_fostering"]
     title = (f"Fostering {pct(last[fost].sum())} and residential {pct(last[res].sum())} of placements")
     titled(fig, ax, title, f"Placement mix at each month end, % of children in care; {ctx.params.authority}")
-    mix = hist.reset_index()
-    threshold = ctx.params.settings.small_count_threshold
-    mix_out, _ = suppress(mix, CATEGORIES, threshold)
-    ctx.publish("placements_mix", mix_out, "Children in care by placement type at each month end ("
-                + FOOTNOTE.format(n=threshold - 1) + ")", SECTION, child_counts=CATEGORIES)
     alt = ("Stacked area chart of the placement mix over five years: " + "; ".join(
         f"{CATEGORY_LABELS[c]} {pct(first[c])} to {pct(last[c])}" for c in CATEGORIES) + ".")
     return chart(fig, alt)
 
 
 def flows_figure(ctx: QuarterContext):
-    b = bundle(ctx)
-    f = b["flows"].set_index("month")
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    return render_flows(ctx, publish(ctx, "placements_flows", flows_frame(ctx)))
+
+
+def flows_frame(ctx: QuarterContext) -> pd.DataFrame:
+    """Children starting, moving and ceasing care (by reason) each month (exact counts: ``publish``
+    suppresses small ones in the workbook)."""
+    return bundle(ctx)["flows"].copy()
+
+
+def render_flows(ctx: QuarterContext, flows: pd.DataFrame):
+    f = flows.set_index("month")
     f = f[f.index >= f.index[-1] - pd.DateOffset(years=3)]
     # whole quarters only: the first months may be the tail of one
     quarter = f.index.to_period("Q-MAR")
@@ -260,14 +316,6 @@ def flows_figure(ctx: QuarterContext):
     s_in, s_out = int(q["starts"].iloc[-4:].sum()), int(q["ceased"].iloc[-4:].sum())
     titled(fig, ax, f"{number(s_in)} started care and {number(s_out)} left in the last year",
            f"Children starting and ceasing care by quarter and reason; {ctx.params.authority}")
-    threshold = ctx.params.settings.small_count_threshold
-    fl = b["flows"].copy()
-    parts = [c for c in fl.columns if c.startswith("ceased_")]
-    fl_out, _ = suppress(fl, parts, threshold, total_col="ceased")
-    for c in ("starts", "moves"):
-        fl_out[c] = suppress(fl[[c]], [c], threshold, secondary=False)[0][c]
-    ctx.publish("placements_flows", fl_out, "Children starting, moving and ceasing care by month ("
-                + FOOTNOTE.format(n=threshold - 1) + ")", SECTION, child_counts=parts + ["ceased", "starts", "moves"])
     alt = (f"Bar chart by quarter of children starting care and ceasing care by reason over three years; in the last "
            f"four quarters {number(s_in)} started and {number(s_out)} ceased.")
     return chart(fig, alt)
@@ -405,21 +453,69 @@ def backtest_table(bt: pd.DataFrame, choice: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def replay_verdict(t: pd.DataFrame) -> str:
+    """In words: the forecast used, as chosen at each quarter end from the outcomes known then, against
+    no change and the Markov model at each distance ahead of the backtest table ``t``, naming every
+    distance where it did worse than either."""
+    t = t[t["replayed_wape"].notna()]
+    if not len(t):
+        return ""
+    def listed(xs):
+        xs = list(xs)
+        return ", ".join(xs[:-1]) + (" and " if len(xs) > 1 else "") + xs[-1]
+
+    text = (f"Chosen as it would have been at each quarter end, from the outcomes known by then, the forecast used "
+            f"erred on average by {listed(pct(v) for v in t['replayed_wape'])} at "
+            f"{listed(str(int(h)) for h in t['horizon_months'])} months ahead, against "
+            f"{listed(pct(v) for v in t['naive_wape'])} for no change and {listed(pct(v) for v in t['markov_wape'])} "
+            "for the Markov model.")
+    worse = []
+    for r in t.itertuples():
+        beaten = [f"{pct(v)} for {name}" for name, v in (("no change", r.naive_wape), ("the Markov model", r.markov_wape))
+                  if r.replayed_wape > v + 1e-9]
+        if beaten:
+            worse.append(f"at {r.horizon_months} months ({pct(r.replayed_wape)} against {listed(beaten)})")
+    return text + (f" It did worse {listed(worse)}." if worse else
+                   " It did no worse than either at any distance ahead.")
+
+
 def backtest_view(ctx: QuarterContext):
+    """Computed, published and rendered in one call (the notebook does the three steps itself)."""
+    rows, accuracy = backtest_rows(ctx), backtest_accuracy(ctx)
+    if len(rows):
+        publish(ctx, "placements_backtest", rows)
+        publish(ctx, "placements_backtest_summary", accuracy)
+    return render_backtest(ctx, rows, accuracy)
+
+
+def backtest_rows(ctx: QuarterContext) -> pd.DataFrame:
+    """Each backtest quarter end's forecasts and outcome by months ahead, with the forecast that would
+    have been used there (chosen from the outcomes known then) and its calibrated 80% range."""
+    return bundle(ctx)["backtest"]
+
+
+def backtest_accuracy(ctx: QuarterContext) -> pd.DataFrame:
+    """``backtest_table`` of the quarter's backtest (empty when there is none)."""
     b = bundle(ctx)
     bt = b["backtest"]
     if not len(bt):
+        return pd.DataFrame()
+    return backtest_table(bt, b["choice"] if "choice" in b else pl_backtest.choose(bt))
+
+
+def render_backtest(ctx: QuarterContext, bt: pd.DataFrame, t: pd.DataFrame):
+    if not len(bt):
         return [Markdown("*Not enough history to backtest: three years before the first quarter end tested are "
                          "needed, so the projection assumes no change.*")]
-    choice = b["choice"] if "choice" in b else pl_backtest.choose(bt)
-    t = backtest_table(bt, choice)
-    ctx.publish("placements_backtest", bt, "Backtest: each origin's forecasts and outcomes", SECTION)
-    ctx.publish("placements_backtest_summary", t, "Backtest accuracy by months ahead: the forecast used, no change and "
-                "the Markov model", SECTION)
-    shown = t.assign(used=t["used"].str.capitalize()).drop(columns=["scale"]).rename(columns={
-        "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used",
-        "used_wape": "Forecast used %", "naive_wape": "No change %", "markov_wape": "Markov model %",
-        "model_wape": "cspack model %", "replayed_wape": "Forecast used, as chosen at the time %",
+    # the honest figure (chosen at each quarter end from the outcomes known then) beside no change and Markov;
+    # the error of the forecast used now on the same rows is the smallest of its row by construction, and is
+    # already shown in that method's own column, so it is left out of the table (it stays in the workbook)
+    shown = t.assign(used=t["used"].str.capitalize())[
+        ["horizon_months", "origins", "used", "replayed_wape", "naive_wape", "markov_wape", "model_wape",
+         "model_coverage_80", "used_coverage_80"]].rename(columns={
+        "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used now",
+        "replayed_wape": "Forecast used, as chosen at the time %", "naive_wape": "No change %",
+        "markov_wape": "Markov model %", "model_wape": "cspack model %",
         "model_coverage_80": "Model's 80% range held outcome %", "used_coverage_80": "Calibrated 80% range held outcome %"})
     r12 = t[t["horizon_months"] == 12].iloc[0] if 12 in set(t["horizon_months"]) else t.iloc[-1]
     words = []
@@ -432,34 +528,44 @@ def backtest_view(ctx: QuarterContext):
     text = (f"Backtest: at {plural(bt['origin'].nunique(), 'quarter end')} from {pd.Timestamp(bt['origin'].min()):%B %Y} "
             f"to {pd.Timestamp(bt['origin'].max()):%B %Y}, each forecast was made only from what was known then and "
             "compared with what happened. The projection uses, at each distance ahead, the forecast with the smallest "
-            f"average error there, and no change unless another did better: {'; '.join(words)}. Chosen as it would have "
-            f"been at each quarter end, from the outcomes known by then, the forecast used erred by "
-            f"{pct(r12['replayed_wape'])} at {int(r12['horizon_months'])} months against {pct(r12['naive_wape'])} for no "
-            f"change. Its 80% range is widened or narrowed to what the backtest's errors show; chosen the same way, "
-            f"it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at {int(r12['horizon_months'])} months "
-            f"(the model's own range: {pct(r12['model_coverage_80'], 0)}; a well-calibrated range holds about 80%).")
+            f"average error there, and no change unless another did better: {'; '.join(words)}. "
+            f"{replay_verdict(t)} Its 80% range is widened or narrowed to what the backtest's errors show; chosen the "
+            f"same way, it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at "
+            f"{int(r12['horizon_months'])} months (the model's own range: {pct(r12['model_coverage_80'], 0)}; a "
+            "well-calibrated range holds about 80%).")
     fmt = {c: (lambda v: pct(v)) for c in shown.columns if c.endswith("%")}
     return [Markdown(text), HTML(table_html(shown, "Backtest: average error of children in care by months ahead, and "
                                             "range coverage", fmt, numeric=[c for c in shown.columns if c.endswith("%")]
                                             + ["Quarter ends tested"],
                                             note="Average error: the sum of |forecast - outcome| over the quarter ends "
-                                                 "tested, divided by the sum of outcomes. The forecast used is the one "
-                                                 "with the smallest error in this table; 'as chosen at the time' repeats "
-                                                 "the choice at each quarter end from the outcomes known by then (where "
-                                                 "fewer than three were known, no change). "
+                                                 "tested, divided by the sum of outcomes. The forecast used now is the "
+                                                 "one with the smallest error in this table; 'as chosen at the time' is "
+                                                 "the error of the forecast that would have been used at each quarter "
+                                                 "end, chosen from the outcomes known by then (where fewer than three "
+                                                 "were known, no change). "
                                                  f"{BACKTEST_PATHS} simulated paths per quarter end."))]
 
 
-def _warnings_note(ctx) -> str:
+def model_warnings(ctx: QuarterContext) -> pd.DataFrame:
+    """The fitting routines' numerical warnings (source, warning); empty when there were none."""
     w = bundle(ctx).get("model_warnings")
-    if w is None or not len(w):
+    return w if w is not None else pd.DataFrame(columns=["source", "warning"])
+
+
+def _warnings_note(w: pd.DataFrame) -> str:
+    if not len(w):
         return ""
-    ctx.publish("placements_model_warnings", w, "Warnings from the model fitting (for the analyst)", SECTION)
     return (f" The fitting routines reported {plural(len(w), 'numerical warning')} (usually placement types with few "
             "children); they are listed in the tables workbook.")
 
 
-def method_note(ctx: QuarterContext) -> Markdown:
+def method_note(ctx: QuarterContext, warnings: pd.DataFrame | None = None) -> Markdown:
+    """The method in words; ``warnings`` (``model_warnings``) are counted in it. Called without them it
+    computes and publishes them itself (the notebook does the steps)."""
+    if warnings is None:
+        warnings = model_warnings(ctx)
+        if len(warnings):
+            publish(ctx, "placements_model_warnings", warnings)
     p = bundle(ctx)["params"].iloc[0]
     return Markdown(
         f"*Method.* The SSDA903 episodes as known on {pd.Timestamp(p['origin']):%-d %B %Y} give each child's placement "
@@ -478,6 +584,6 @@ def method_note(ctx: QuarterContext) -> Markdown:
         "its 80% range is the model's, widened or narrowed by how far the backtest's outcomes fell from that forecast "
         "(a conformal calibration)."
         + (f" Adjustments to the model this quarter: {str(p['notes']).rstrip('.')}." if p.get("notes") else "")
-        + _warnings_note(ctx)
+        + _warnings_note(warnings)
         + (f" {number(p['episodes_without_dob'])} episodes of children with no usable header row (no date of birth) "
            "are left out: see Data quality and method." if p.get("episodes_without_dob", 0) else ""))
