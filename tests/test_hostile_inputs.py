@@ -1042,3 +1042,50 @@ def test_H92_cspack_check_answers_hostile_params_in_one_line_with_exit_2(ledger_
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err
     assert out.err.strip() == "cspack: params/2026-27-Q2.yaml: not valid YAML: nested too deeply"
+
+
+def test_H96_a_cell_of_5_mb_is_one_clear_error_naming_the_line(tmp_path, ledger_project):
+    """was: "cspack: unexpected error: Error: field larger than field limit (131072)", naming no file."""
+    text = (ROOT / "data/raw/synthetic/returns/2026-27-Q2/deliverables.csv").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    lines.insert(2, '"High performing services","' + "A" * 5_000_000 + '",Good,2026-03-31,x')
+    with pytest.raises(InputError, match=r"^returns/deliverables.csv \(input 'deliverables'\): line 3: not a readable "
+                                         r"CSV row \(field larger than field limit \(131072\)\)"):
+        read(tmp_path, "deliverables", "\n".join(lines) + "\n")
+    rows = led_rows(ledger_project)
+    rows[3][4] = "A" * 200_000
+    put_rows(ledger_project, rows)
+    with pytest.raises(InputError, match=r"ledger_2026-27.csv: line 4: not a readable CSV row"):
+        prepare(ledger_project)
+
+
+def test_H97_a_commentary_saved_as_windows_1252_is_named_with_its_line(ledger_project):
+    """was: "cspack: unexpected error: CommentaryError: ..." pointing to the error log."""
+    from pipeline.core.params import ParamsError
+
+    (ledger_project / "params" / "commentary" / "2026-27-Q2.md").write_bytes(
+        "## Summary\n\nSavings of £2m were found.\n".encode("cp1252"))
+    with pytest.raises(ParamsError, match=r"commentary: params/commentary/2026-27-Q2.md is not UTF-8 text \(line 3, "
+                                          r"byte 23: b'\\xa3'\); save it as UTF-8"):
+        load_params("2026-27-Q2", ledger_project)
+
+
+def test_H98_a_symlink_loop_in_the_ledger_folder_is_named(ledger_project):
+    """was: "cspack: unexpected error: RuntimeError: Symlink loop from ...\"."""
+    import os
+
+    from pipeline.core.params import ParamsError
+
+    os.symlink("loop", ledger_project / "data" / "raw" / "ledger" / "loop")
+    with pytest.raises(ParamsError, match=r"inputs.ledger: data/raw/ledger/loop is unreadable \(Too many levels of "
+                                          r"symbolic links\), not a regular file"):
+        load_params("2026-27-Q2", ledger_project)
+
+
+def test_H99_actuals_dated_after_the_quarter_leave_its_figures_unchanged(ledger_project, clean):
+    rows = led_rows(ledger_project)
+    late = list(rows[1])
+    late[1], late[2], late[11] = "10", "2027-01", "999999.00"
+    put_rows(ledger_project, rows + [late])
+    ctx, _ = prepare(ledger_project)
+    pd.testing.assert_frame_equal(lines_at_q2(ctx), clean[1])

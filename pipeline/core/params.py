@@ -280,7 +280,7 @@ def _check_path(name: str, written: str, p: Path, root: Path, allow_outside: boo
                 problems.append(f"{name}: the name of {_escaped(shown_path(e, root))} is not UTF-8 text (the byte shown "
                                 "as \\x..): rename it, or move it out of the folder")
                 continue
-            real = e.resolve()
+            real = _resolve(e)
             k = file_kind(real)
             shown = shown_path(e, root)
             if k not in ("file", "folder"):
@@ -293,6 +293,14 @@ def _check_path(name: str, written: str, p: Path, root: Path, allow_outside: boo
                 todo.append(real)
             elif k == "file":
                 _check_size(name, shown, real, problems)
+
+
+def _resolve(p: Path) -> Path:
+    """``p`` with symlinks followed; a link that loops is left as written (``file_kind`` then says so)."""
+    try:
+        return p.resolve()
+    except (RuntimeError, OSError):  # "Symlink loop from ...": never a traceback
+        return p
 
 
 def _not_utf8(text: str) -> bool:
@@ -472,7 +480,7 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
         if extra:
             problems.append(f"inputs.{key}: unknown key(s) {', '.join(str(k) + _hint(k, INPUT_KEYS) for k in extra)} "
                             f"(allowed: {', '.join(INPUT_KEYS)})")
-        p = (root / spec["path"]).resolve()
+        p = _resolve(root / spec["path"])
         kind = str(spec.get("kind") or "")
         if kind not in KINDS:
             problems.append(f"inputs.{key}: kind {kind!r} is not one of {', '.join(repr(k) for k in KINDS)}")
@@ -485,7 +493,7 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
                                 source=str(spec.get("source", "")),
                                 synthetic=bool(spec.get("synthetic", False)),
                                 group=str(spec.get("group") or "Other inputs"), kind=kind)
-    commentary = (root / comm["path"]).resolve()
+    commentary = _resolve(root / comm["path"])
     n_before = len(problems)
     _check_path("commentary", comm["path"], commentary, root, comm.get("allow_outside_project") is True,
                 ("file",), problems)
@@ -493,6 +501,14 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
         problems.append(f"commentary: {comm['path']} is {commentary.stat().st_size:,} bytes, more than the "
                         f"{MAX_COMMENTARY_BYTES:,} a commentary file may hold; shorten it (a quarter's commentary "
                         "is usually a few pages)")
+    elif len(problems) == n_before:
+        data = commentary.read_bytes()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            problems.append(f"commentary: {comm['path']} is not UTF-8 text (line {line}, byte {exc.start}: "
+                            f"{data[exc.start:exc.start + 1]!r}); save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)")
     allow_stale = raw.get("allow_stale") or []
     if not isinstance(allow_stale, list) or not all(isinstance(x, str) for x in allow_stale):
         problems.append(f"allow_stale: expected a list of input names, got {allow_stale!r}")

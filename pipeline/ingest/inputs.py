@@ -144,7 +144,12 @@ def _locate_header(spec: InputSpec, required: list[str], scan: int = 20) -> tupl
     except UnicodeDecodeError as exc:
         raise InputError(f"{spec.rel_path} (input '{spec.key}'): not UTF-8 text at byte {exc.start}; "
                          "save it as UTF-8 CSV") from exc
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # "field larger than field limit (131072)": a cell of more than 128 KB of text
+        raise InputError(f"{spec.rel_path} (input '{spec.key}'): line {reader.line_num}: not a readable CSV row "
+                         f"({exc}); a cell this long is usually an unclosed quotation mark or the wrong file") from exc
     if not rows:
         raise InputError(f"{spec.rel_path} (input '{spec.key}'): the file is empty; expected a header row and data")
     h = next((i for i, r in enumerate(rows[:scan]) if set(required) <= {heading_key(c) for c in r}), 0)

@@ -246,13 +246,21 @@ def _read_rows(path: Path, sheet: str | None) -> tuple[list[list[str]], str, str
         notes.append("read as Windows-1252 (cp1252) text, not UTF-8")
     text = text.lstrip("\ufeff")
     head = "\n".join(text.splitlines()[:40])
+    def all_rows(source: str, delim: str) -> list[list[str]]:
+        reader = csv.reader(io.StringIO(source), delimiter=delim)
+        try:
+            return list(reader)
+        except csv.Error as exc:  # a field over 128 KB: an unclosed quotation mark, or not a ledger
+            raise LedgerError(f"{path.name}: line {reader.line_num}: not a readable CSV row ({exc}); a cell this long "
+                              "is usually an unclosed quotation mark or the wrong file") from exc
+
     for delim in DELIMITERS:
-        rows = list(csv.reader(io.StringIO(head), delimiter=delim))
+        rows = all_rows(head, delim)
         if _find_header(rows) is not None:
             if delim != ",":
                 notes.append(f"fields separated by {DELIMITERS[delim]}s, not commas")
-            return list(csv.reader(io.StringIO(text), delimiter=delim)), enc, None, set(), notes, delim
-    return list(csv.reader(io.StringIO(text))), enc, None, set(), notes, ","
+            return all_rows(text, delim), enc, None, set(), notes, delim
+    return all_rows(text, ","), enc, None, set(), notes, ","
 
 
 def _find_header(rows: list[list[str]], scan: int = 30) -> int | None:
