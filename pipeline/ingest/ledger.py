@@ -112,6 +112,18 @@ def _cell_text(v) -> tuple[str, bool]:
     return str(v), False
 
 
+def _has_merges(path: Path) -> bool:
+    """Whether any sheet of a workbook has merged cells (a look at its XML: calamine parses a sheet again
+    to list them, which is done only when there are some)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(b"<mergeCell " in z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/"))
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return False
+
+
 def _fill_merged_down(wb, sheet: str, cells: list[list]) -> int:
     """A value merged down over several rows (a cost centre merged over its months, as a formatted report
     does) is in the merge's first cell only; the sheet shows it on each row, so each row is given it.
@@ -209,9 +221,10 @@ def _read_rows(path: Path, sheet: str | None) -> tuple[list[list[str]], str, str
             if hidden:
                 notes.append(f"hidden sheet(s) not read: {', '.join(hidden)}")
         errors_in = _excel_error_cells(path) if suffix in (".xlsx", ".xlsm") else None
+        merges = _has_merges(path) if suffix in (".xlsx", ".xlsm") else False
         for name in candidates:
             cells = book[name].values.tolist()
-            filled = _fill_merged_down(wb, name, cells)
+            filled = _fill_merged_down(wb, name, cells) if merges else 0
             for (i, j), err in (errors_in(name) if errors_in else {}).items():
                 if i < len(cells) and j < len(cells[i]):
                     cells[i][j] = err  # "#REF!": refused as an amount, never read as a blank (nil) cell
