@@ -273,3 +273,73 @@ def test_without_chromium_the_build_writes_the_html_and_says_why_there_is_no_pdf
     assert m["pdf"]["written"] is False and "Chromium is not installed" in m["pdf"]["reason"]
     assert "pack.pdf" not in m["outputs"] and "pack.html" in m["outputs"]
     assert "WARNING no pack.pdf: Chromium is not installed" in (result.out_dir / "build.log").read_text(encoding="utf-8")
+
+
+# ---- held-back hostile markup (H93-H95, numbered with tests/test_hostile_inputs.py) ------------------
+RAW_HTML = """<script>alert(1)</script> <iframe src="http://evil.example/"></iframe>
+<svg onload="alert(2)"><a xlink:href="javascript:alert(3)"><text>svg link</text></a></svg>
+<style>@import url(http://evil.example/a.css); body{background:url(http://evil.example/b.png)}</style>
+<span style="background:url(http://evil.example/c.png)">styled</span> <a href="JaVaScRiPt:alert(5)">raw link</a>"""
+
+
+def test_H93_raw_html_in_the_commentary_reaches_the_pack_only_as_text(tmp_path):
+    """A commentary section holding <script>, <iframe>, an SVG with an onload handler and a javascript:
+    link, CSS with url() and @import: the commentary reader escapes it, so the exported page shows it as
+    text and holds none of those elements."""
+    from types import SimpleNamespace
+
+    from pipeline.quarter.context import QuarterContext
+
+    f = tmp_path / "c.md"
+    f.write_text("## Summary\n\n" + RAW_HTML + "\n", encoding="utf-8")
+    text = QuarterContext.commentary(SimpleNamespace(params=SimpleNamespace(commentary=f)), "Summary")
+    page = export_pack([_notebook_with(text, tmp_path)], META)
+    body = page.split("<body", 1)[1].lower()
+    for tag in ("<script", "<iframe", "<svg", "<style", "<span style"):
+        assert tag not in body, tag
+    c = _collect(page)
+    # a bare web address in the text is a link a reader may follow (Markdown's autolink): never a script
+    assert all(_scheme(h) in ("http", "https", "mailto") or h.startswith("#") for h in c.hrefs)
+    assert all(s.startswith("data:image/png;base64,") for s in c.srcs)  # nothing loaded from anywhere
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
+
+
+def test_H94_every_element_loses_event_attributes_addresses_and_css_loads():
+    """Markup reaching the page by another road than the commentary (a table cell, a notebook's HTML
+    output): was, before 30 November 2026, left as written for any element but <a> and <img>."""
+    cases = {
+        '<svg onload=alert(1)><circle r=5/></svg>': '<svg><circle r=5/></svg>',
+        '<div onmouseover="alert(1)">x</div>': '<div>x</div>',
+        '<svg><a xlink:href="javascript:alert(1)"><text>t</text></a></svg>': '<svg><a><text>t</text></a></svg>',
+        '<svg><animate attributeName=href to="javascript:alert(1)"/></svg>': '<svg></svg>',
+        '<span style="background:url(http://evil.example/x.png)">s</span>': '<span style="background:none">s</span>',
+        '<style>@import url(http://evil.example/a.css); td{background:url(https://evil.example/b)}</style>':
+            '<style> td{background:none}</style>',
+        '<video src="http://evil.example/v.mp4" poster="http://evil.example/p.png"></video>': '<video></video>',
+        '<table background="http://evil.example/bg.png"><tr><td>x</td></tr></table>':
+            '<table><tr><td>x</td></tr></table>',
+        '<details open ontoggle=alert(1)>x</details>': '<details open>x</details>',
+        '<a title=">" href="javascript:alert(1)">x</a>': '<a title="&gt;">x</a>',
+        '<picture><source srcset="http://evil/p.png"></picture>': '<picture><source></picture>',
+        '<button formaction="javascript:alert(1)">b</button>': '<button>b</button>',
+        '<svg><image href="http://evil.example/i.png"/></svg>': '<svg><image /></svg>',
+        '<noscript><img src="http://evil.example/n.png"></noscript>': '',
+        # what the pack itself writes is left exactly as it is
+        '<svg><use href="#a"/></svg>': '<svg><use href="#a"/></svg>',
+        '<a href="#s" class=x>in page</a>': '<a href="#s" class=x>in page</a>',
+        '<td style="color:red">1</td>': '<td style="color:red">1</td>',
+        '<img src="data:image/png;base64,AAAA" alt="a chart" width=40>':
+            '<img src="data:image/png;base64,AAAA" alt="a chart" width=40>',
+    }
+    for given, want in cases.items():
+        notes: list[str] = []
+        out = make_safe(f"<html><head></head><body>{given}</body></html>", notes)
+        assert out == f"<html><head></head><body>{want}</body></html>", given
+        assert bool(notes) == (given != want), given
+
+
+def test_H95_the_policy_forbids_script_frames_objects_and_remote_loads():
+    rules = dict(r.strip().split(" ", 1) for r in CSP.split(";"))
+    assert rules["default-src"] == "'none'" and "script-src" not in rules  # script falls back to none
+    assert rules["img-src"] == "data:" and rules["style-src"] == "'unsafe-inline'"
+    assert rules["base-uri"] == "'none'" and rules["form-action"] == "'none'"

@@ -670,3 +670,422 @@ def test_H62_a_semicolon_return_is_named_as_such(tmp_path):
                                          r"item, amount_gbpm, kind; found item;amount_gbpm;kind; the fields look "
                                          r"separated by semicolons: save the file as comma-separated CSV$"):
         read(tmp_path, "growth_items", "item;amount_gbpm;kind\nA;0,5;x\n")
+
+
+# ---- the held-back set (H63-H95): each a copy of the default quarter's ledger, returns or params with
+# one change, as a council (or an attacker) would send it. Added 30 November 2026 after running each
+# through `cspack check`; the cases marked "was:" failed before this session's fixes.
+import csv as _csv  # noqa: E402
+import io as _io  # noqa: E402
+
+
+def led_rows(root, name="ledger_2026-27.csv"):
+    return list(_csv.reader(_io.StringIO((root / "data" / "raw" / "ledger" / name).read_text(encoding="utf-8"))))
+
+
+def put_rows(root, rows, name="ledger_2026-27.csv", newline="\n", bom=False):
+    buf = _io.StringIO()
+    _csv.writer(buf, lineterminator=newline).writerows(rows)
+    (root / "data" / "raw" / "ledger" / name).write_bytes((("\ufeff" if bom else "") + buf.getvalue()).encode("utf-8"))
+
+
+MONEY_COLS = {9, 10, 11, 12, 13}  # budget_annual, budget_month, actual, commitment, forecast_full_year
+
+
+def to_xlsx(root, rows, sheets=(("Ledger", None),), typed=True, before=()):
+    """The year's ledger as a workbook instead of its CSV: ``before`` rows above the header; ``typed``
+    numbers as number cells (else every cell text, "number stored as text")."""
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, lines in sheets:
+        ws = wb.create_sheet(title)
+        if lines is not None:
+            for line in lines:
+                ws.append(line)
+            continue
+        for line in before:
+            ws.append(line)
+        ws.append(rows[0])
+        for r in rows[1:]:
+            ws.append([float(c) if typed and j in MONEY_COLS and c else (int(c) if typed and j == 1 else c)
+                       for j, c in enumerate(r)])
+    folder = root / "data" / "raw" / "ledger"
+    (folder / "ledger_2026-27.csv").unlink()
+    wb.save(folder / "ledger_2026-27.xlsx")
+    return folder / "ledger_2026-27.xlsx", wb
+
+
+def same_figures(ctx, clean):
+    """The quarter's budget and forecast by line, and every cost centre's actual by month, equal the clean
+    ledger's."""
+    pd.testing.assert_frame_equal(lines_at_q2(ctx), clean[1])
+    got = ctx.table("ledger").groupby(["cost_centre", "month"])["actual"].sum()
+    want = clean[0].groupby(["cost_centre", "month"])["actual"].sum()
+    pd.testing.assert_series_equal(got.sort_index(), want.sort_index())
+
+
+def finding(ctx, text):
+    return [f for f in ctx.findings()["finding"] if text in f]
+
+
+def test_H63_a_workbook_with_a_merged_title_and_a_blank_row_above_the_header(ledger_project, clean):
+    rows = led_rows(ledger_project)
+    path, wb = to_xlsx(ledger_project, rows, before=[["Children's Services ledger 2026-27"], []])
+    wb["Ledger"].merge_cells("A1:N1")
+    wb.save(path)
+    ctx, _ = prepare(ledger_project)
+    same_figures(ctx, clean)
+    assert finding(ctx, "two header rows") == []  # was: "two header rows (rows 2-3) read as one: " (a blank row)
+
+
+def test_H64_a_title_line_directly_above_the_csv_header(ledger_project, clean):
+    """was: refused, "a two-row header whose combined heading "Children's ... financial_year" is not a
+    ledger column" (the header's Month column made it look like a second heading row)."""
+    put_rows(ledger_project, [["Children's Services ledger 2026-27"]] + led_rows(ledger_project))
+    ctx, _ = prepare(ledger_project)
+    same_figures(ctx, clean)
+
+
+def test_H65_a_cost_centre_merged_down_over_its_months(ledger_project, clean):
+    """was: refused, 170 cells "required value is blank" (a merged cell holds its value in its first cell)."""
+    rows = led_rows(ledger_project)
+    rows = [rows[0]] + sorted(rows[1:], key=lambda r: (r[3], r[2]))
+    path, wb = to_xlsx(ledger_project, rows)
+    ws, start, merged = wb["Ledger"], 2, 0
+    for i in range(3, len(rows) + 2):
+        if i == len(rows) + 1 or ws.cell(i, 4).value != ws.cell(start, 4).value:
+            if i - 1 > start:
+                ws.merge_cells(start_row=start, start_column=4, end_row=i - 1, end_column=4)
+                merged += i - 1 - start
+            start = i
+    wb.save(path)
+    ctx, _ = prepare(ledger_project)
+    same_figures(ctx, clean)
+    assert merged == 170
+    assert finding(ctx, "170 cell(s) under a value merged down over several rows read as that value on each row")
+
+
+def test_H66_a_byte_order_mark_and_windows_line_endings(ledger_project, clean):
+    put_rows(ledger_project, led_rows(ledger_project), newline="\r\n", bom=True)
+    ctx, _ = prepare(ledger_project)
+    same_figures(ctx, clean)
+
+
+def test_H67_a_grand_total_row_at_the_bottom_is_dropped_and_reconciled(ledger_project, clean):
+    rows = led_rows(ledger_project)
+    total = [""] * 14
+    total[4] = "Grand Total"
+    for j in MONEY_COLS:
+        total[j] = f"{sum(float(r[j]) for r in rows[1:] if r[j]):.2f}"
+    put_rows(ledger_project, rows + [total])
+    ctx, reg = prepare(ledger_project)
+    same_figures(ctx, clean)
+    assert reg.set_index("input").at["ledger", "rows_dropped"] == 1
+
+
+def test_H68_an_unlabelled_totals_row_in_this_year_stops_the_build_naming_its_cells(ledger_project):
+    rows = led_rows(ledger_project)
+    total = [""] * 14
+    for j in MONEY_COLS:
+        total[j] = f"{sum(float(r[j]) for r in rows[1:] if r[j]):.2f}"
+    put_rows(ledger_project, rows + [total])
+    with pytest.raises(InputError) as err:
+        prepare(ledger_project)
+    assert ("2 ledger value(s) of 2026-27 up to September 2026 could not be read, so the service lines they belong to "
+            "would be published with a wrong budget, forecast or spend: data/raw/ledger/ledger_2026-27.csv, row 206, "
+            "column cost_centre: '' (required value is blank); data/raw/ledger/ledger_2026-27.csv, row 206, column "
+            "month: '' (month is blank and the period does not give one)") in str(err.value)
+
+
+def test_H69_a_percent_sign_in_a_money_cell_stops_the_build_naming_the_cell(ledger_project):
+    rows = led_rows(ledger_project)
+    rows[1][9] += "%"
+    put_rows(ledger_project, rows)
+    with pytest.raises(InputError, match=r"data/raw/ledger/ledger_2026-27.csv, row 2, column budget_annual: "
+                                         r"'2815470.98%' \(expected an amount such as"):
+        prepare(ledger_project)
+
+
+@pytest.mark.parametrize("style", ["%d/%m/%y", "%d-%b-%y"])
+def test_H70_months_as_30_09_26_and_30_SEP_26(ledger_project, clean, style):
+    """was: refused, 204 cells "expected a month such as 2026-04" (UK dates with a two-digit year, and
+    Oracle's DD-MON-YY)."""
+    rows = led_rows(ledger_project)
+    for r in rows[1:]:
+        end = pd.Timestamp(r[2] + "-01") + pd.offsets.MonthEnd(0)
+        r[2] = end.strftime(style).upper()
+    put_rows(ledger_project, rows)
+    ctx, _ = prepare(ledger_project)
+    same_figures(ctx, clean)
+
+
+def test_H71_periods_written_P6_with_the_month_column_blank(ledger_project, clean):
+    rows = led_rows(ledger_project)
+    for r in rows[1:]:
+        r[1], r[2] = f"P{int(r[1])}", ""
+    put_rows(ledger_project, rows)
+    ctx, reg = prepare(ledger_project)
+    same_figures(ctx, clean)
+    assert reg.set_index("input").at["ledger", "rows_fixed"] == 204
+    assert finding(ctx, "204 values read by a documented rule (row 2: blank month filled from period 1 (April 2026)")
+
+
+def test_H72_the_ledger_on_a_sheet_named_with_a_trailing_space_after_a_notes_sheet(ledger_project, clean):
+    to_xlsx(ledger_project, led_rows(ledger_project),
+            sheets=(("Notes", [["This workbook holds the ledger extract"]]), ("Ledger ", None)))
+    ctx, _ = prepare(ledger_project)
+    same_figures(ctx, clean)
+    assert (ctx.table("ledger")["financial_year"] == "2026-27").sum() == 204
+
+
+def test_H73_a_workbook_of_numbers_stored_as_text_and_a_percent_formatted_money_cell(ledger_project, clean):
+    path, wb = to_xlsx(ledger_project, led_rows(ledger_project), typed=False)
+    ws = wb["Ledger"]
+    ws.cell(2, 10).value = 2815470.98
+    ws.cell(2, 10).number_format = "0.00%"  # shown as 281547098.00%, the cell's value is still the amount
+    wb.save(path)
+    ctx, _ = prepare(ledger_project)
+    same_figures(ctx, clean)
+
+
+@pytest.mark.parametrize("heading,unit", [("Annual Budget (£000)", "£000"), ("Budget £m", "£m"),
+                                          ("Forecast 000s", "000s")])
+def test_H74_amounts_in_thousands_or_millions_are_refused_naming_the_heading(ledger_project, heading, unit):
+    """was: "Annual Budget (£000)" ignored as a column the pack does not use, every budget nil, exit 0."""
+    rows = led_rows(ledger_project)
+    j = 13 if heading.startswith("Forecast") else 9
+    rows[0][j] = heading
+    for r in rows[1:]:
+        r[j] = f"{float(r[j]) / 1000:.3f}"
+    put_rows(ledger_project, rows)
+    with pytest.raises(InputError) as err:
+        prepare(ledger_project)
+    assert (f"ledger_2026-27.csv, row 1, column {j + 1}: heading {heading!r} gives amounts in {unit}; cspack reads a "
+            "ledger in pounds and pence") in str(err.value)
+
+
+def test_H75_this_years_ledger_without_a_budget_column_is_refused(ledger_project):
+    """was: read, every service line's budget nil (£0.000m), `cspack check` exit 0."""
+    put_rows(ledger_project, [[c for j, c in enumerate(r) if j not in (9, 10)] for r in led_rows(ledger_project)])
+    with pytest.raises(InputError, match=r"data/raw/ledger/ledger_2026-27.csv: holds 2026-27 but has no annual budget "
+                                         r"column \(a heading such as 'Annual Budget'\), so every service line would "
+                                         r"be published with a nil budget"):
+        prepare(ledger_project)
+
+
+def test_H76_a_row_of_this_year_labelled_with_last_year_stops_the_build(ledger_project):
+    """was: quarantined as last year's (a warning), so April's spend on C200 (£258,457.85) left the
+    year to date with `cspack check` exit 0."""
+    rows = led_rows(ledger_project)
+    rows[1][0] = "2025-26"
+    put_rows(ledger_project, rows)
+    with pytest.raises(InputError, match=r"ledger_2026-27.csv, row 2, column month: '2026-04' \(month outside "
+                                         r"financial year 2025-26 \(April to March\)\)"):
+        prepare(ledger_project)
+
+
+def test_H77_a_currency_code_before_the_amounts_stops_the_build_naming_the_cells(ledger_project):
+    rows = led_rows(ledger_project)
+    for r in rows[1:]:
+        r[9] = "GBP " + r[9]
+    put_rows(ledger_project, rows)
+    with pytest.raises(InputError) as err:
+        prepare(ledger_project)
+    msg = str(err.value)
+    assert msg.count("column budget_annual: 'GBP ") == 10 and "204 ledger value(s) of 2026-27" in msg
+
+
+def test_H78_a_mapping_with_a_byte_order_mark_crlf_and_empty_trailing_columns(ledger_project, clean):
+    p = ledger_project / "data" / "raw" / "ledger" / "cost_centres.csv"
+    text = p.read_text(encoding="utf-8")
+    p.write_bytes(("\ufeff" + "\r\n".join(line + ",," for line in text.splitlines()) + "\r\n").encode("utf-8"))
+    ctx, _ = prepare(ledger_project)
+    same_figures(ctx, clean)
+
+
+def test_H79_an_empty_file_and_a_folder_named_like_a_ledger_file(ledger_project, clean):
+    folder = ledger_project / "data" / "raw" / "ledger"
+    (folder / "ledger_2018-19.csv").mkdir()  # a folder is not a ledger file: not read
+    ctx, _ = prepare(ledger_project)
+    same_figures(ctx, clean)
+    (folder / "ledger_2027-28.csv").write_bytes(b"")
+    with pytest.raises(InputError, match=r"ledger_2027-28.csv: the file is empty"):
+        prepare(ledger_project)
+
+
+def test_H80_a_return_given_as_a_workbook_is_refused_with_what_to_do(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.append(["measure_ref", "period", "value_raw"])
+    wb.active.append(["cla_pct_foster", "2026-2027", 0.703])
+    wb.active["C2"].number_format = "0.0%"
+    p = tmp_path / "measures.xlsx"
+    wb.save(p)
+    with pytest.raises(InputError, match=r"^returns/measures.xlsx \(input 'measures'\): expected a .csv file, got an "
+                                         r"Excel workbook; save the sheet as CSV UTF-8"):
+        read_input(InputSpec(key="measures", path=p, rel_path="returns/measures.xlsx", description="", source="t",
+                             synthetic=False))
+
+
+def test_H81_percentages_with_a_space_before_the_sign_and_a_unicode_minus(tmp_path):
+    """was: "\u221212.5%" not a recognised value (quarantined)."""
+    from pipeline.ingest.parsing import parse_measure_value
+
+    got = [(v.status, v.value, v.unit) for v in map(parse_measure_value, ["69.6 %", "\u221212.5%", "\u2013 3.2", "70.3%"])]
+    assert got == [("value", 69.6, "percent"), ("value", -12.5, "percent"), ("unparsed", None, None),
+                   ("value", 70.3, "percent")]
+
+
+def test_H82_a_percent_sign_in_a_budget_return_stops_the_build(tmp_path):
+    text = (ROOT / "data/raw/synthetic/returns/2026-27-Q2/budget_lines.csv").read_text(encoding="utf-8")
+    res = read(tmp_path, "budget_lines", text.replace(",70.0,90.068736,", ",70.0%,90.068736,"))
+    assert reasons(res) == [(2, "controllable_budget_gbpm", "expected a number")]
+
+
+def test_H83_a_return_with_a_byte_order_mark_and_crlf_reads_the_same(tmp_path):
+    text = (ROOT / "data/raw/synthetic/returns/2026-27-Q2/budget_lines.csv").read_text(encoding="utf-8")
+    plain = read(tmp_path, "budget_lines", text).kept
+    p = tmp_path / "budget_lines.csv"
+    p.write_bytes(("\ufeff" + text.replace("\n", "\r\n")).encode("utf-8"))
+    other = read_input(InputSpec(key="budget_lines", path=p, rel_path="returns/budget_lines.csv", description="",
+                                 source="t", synthetic=False)).kept
+    pd.testing.assert_frame_equal(plain, other)
+    independent = pd.read_csv(ROOT / "data/raw/synthetic/returns/2026-27-Q2/budget_lines.csv")
+    assert plain["controllable_budget_gbpm"].tolist() == independent["controllable_budget_gbpm"].tolist()
+
+
+# ---- params and paths ------------------------------------------------------------------------------
+def _params_text(root):
+    return (root / "params" / "2026-27-Q2.yaml").read_text(encoding="utf-8")
+
+
+def _set_params(root, text):
+    (root / "params" / "2026-27-Q2.yaml").write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("n,change,message", [
+    ("H84", lambda t: t + "settings:\n  projected_lines: " + "[" * 5000 + "]" * 5000 + "\n",
+     r"^params/2026-27-Q2.yaml: not valid YAML: nested too deeply$"),
+    ("H85", lambda t: t + "settings:\n  placement_paths: 1000\n  placement_paths: 5\n",
+     r"^params/2026-27-Q2.yaml, line \d+: not valid YAML: the key 'placement_paths' is written twice \(first on line "
+     r"\d+\): keep one$"),
+    ("H86", lambda t: t.replace("authority_code: E99999999", 'authority_code: !!python/object/apply:os.system ["id"]'),
+     r"^params/2026-27-Q2.yaml, line 2: not valid YAML: could not determine a constructor for the tag "
+     r"'tag:yaml.org,2002:python/object/apply:os.system'$"),
+    ("H87", lambda t: t + "settings:\n  extra:\n" + "".join("  " * (i + 2) + f"k{i}:\n" for i in range(60)),
+     r"^params/2026-27-Q2.yaml: settings.extra is not a known setting"),
+    ("H88", lambda t: t.replace("    path: data/raw/ledger/cost_centres.csv",
+                                "    path: data/raw/ledger/cost_centres.csv\n    path: data/raw/ledger/x.csv"),
+     r"^params/2026-27-Q2.yaml, line \d+: not valid YAML: the key 'path' is written twice"),
+])
+def test_hostile_params_are_one_line_errors(ledger_project, n, change, message):
+    """H84 deeply nested YAML, H85 a setting written twice (was: the second silently won), H86 a Python
+    tag, H87 a deeply nested unknown setting, H88 an input's path written twice (was: the second won)."""
+    from pipeline.core.params import ParamsError
+
+    _set_params(ledger_project, change(_params_text(ledger_project)))
+    with pytest.raises(ParamsError, match=message) as err:
+        load_params("2026-27-Q2", ledger_project)
+    assert "\n" not in str(err.value)
+
+
+def test_H89_a_path_climbing_out_with_dot_dot_is_refused_and_one_staying_inside_is_read(ledger_project):
+    from pipeline.core.params import ParamsError
+
+    text = _params_text(ledger_project)
+    climb = "../" * (len(ledger_project.resolve().parts) + 2) + "etc/passwd"
+    _set_params(ledger_project, text.replace("path: data/raw/ledger/cost_centres.csv", f"path: data/raw/{climb}"))
+    with pytest.raises(ParamsError, match=r"inputs.cost_centres: data/raw/(\.\./)+etc/passwd lies outside the project's "
+                                          r"data/ and params/ folders"):
+        load_params("2026-27-Q2", ledger_project)
+    _set_params(ledger_project, text.replace("path: data/raw/ledger/cost_centres.csv",
+                                             "path: data/raw/../raw/ledger/../ledger/cost_centres.csv"))
+    assert load_params("2026-27-Q2", ledger_project).inputs["cost_centres"].path == \
+        (ledger_project / "data/raw/ledger/cost_centres.csv").resolve()
+
+
+def test_H90_a_1_gb_sparse_file_is_refused_by_its_size_before_it_is_read(ledger_project):
+    """was: `cspack check` read it, holding 5.3 GB of memory (a 1 GB sparse budget-lines return) and 3.7 GB
+    (a 1 GB ledger file), for minutes."""
+    from pipeline.core.params import ParamsError
+
+    p = ledger_project / "data" / "raw" / "ledger" / "ledger_2026-27.csv"
+    p.unlink()
+    with open(p, "wb") as f:
+        f.write(b"financial_year,period,month\n")
+        f.truncate(1 << 30)
+    with pytest.raises(ParamsError, match=r"inputs.ledger: data/raw/ledger/ledger_2026-27.csv is 1,073,741,824 bytes, "
+                                          r"more than the 250,000,000 an input file may hold"):
+        load_params("2026-27-Q2", ledger_project)
+
+
+def test_H91_a_file_name_that_is_not_utf8_is_named_with_its_byte_escaped(ledger_project):
+    """was: `cspack check` exit 1 with "'utf-8' codec can't encode character '\\udce9' in position 21:
+    surrogates not allowed", naming no file."""
+    import os
+
+    from pipeline.core.params import ParamsError
+
+    folder = ledger_project / "data" / "raw" / "ledger"
+    shutil.copyfile(folder / "ledger_2026-27.csv", os.path.join(os.fsencode(folder), b"ledger_2026-27 copie \xe9.csv"))
+    with pytest.raises(ParamsError, match=r"inputs.ledger: the name of data/raw/ledger/ledger_2026-27 copie \\xe9.csv "
+                                          r"is not UTF-8 text") as err:
+        load_params("2026-27-Q2", ledger_project)
+    str(err.value).encode("utf-8")  # printable
+
+
+def test_H92_cspack_check_answers_hostile_params_in_one_line_with_exit_2(ledger_project, monkeypatch, capsys):
+    from pipeline import cli
+
+    monkeypatch.setenv("CSPACK_ROOT", str(ledger_project))
+    _set_params(ledger_project, _params_text(ledger_project) + "settings:\n  projected_lines: " + "[" * 5000 + "]" * 5000)
+    assert cli.main(["check"]) == 2
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert out.err.strip() == "cspack: params/2026-27-Q2.yaml: not valid YAML: nested too deeply"
+
+
+def test_H96_a_cell_of_5_mb_is_one_clear_error_naming_the_line(tmp_path, ledger_project):
+    """was: "cspack: unexpected error: Error: field larger than field limit (131072)", naming no file."""
+    text = (ROOT / "data/raw/synthetic/returns/2026-27-Q2/deliverables.csv").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    lines.insert(2, '"High performing services","' + "A" * 5_000_000 + '",Good,2026-03-31,x')
+    with pytest.raises(InputError, match=r"^returns/deliverables.csv \(input 'deliverables'\): line 3: not a readable "
+                                         r"CSV row \(field larger than field limit \(131072\)\)"):
+        read(tmp_path, "deliverables", "\n".join(lines) + "\n")
+    rows = led_rows(ledger_project)
+    rows[3][4] = "A" * 200_000
+    put_rows(ledger_project, rows)
+    with pytest.raises(InputError, match=r"ledger_2026-27.csv: line 4: not a readable CSV row"):
+        prepare(ledger_project)
+
+
+def test_H97_a_commentary_saved_as_windows_1252_is_named_with_its_line(ledger_project):
+    """was: "cspack: unexpected error: CommentaryError: ..." pointing to the error log."""
+    from pipeline.core.params import ParamsError
+
+    (ledger_project / "params" / "commentary" / "2026-27-Q2.md").write_bytes(
+        "## Summary\n\nSavings of £2m were found.\n".encode("cp1252"))
+    with pytest.raises(ParamsError, match=r"commentary: params/commentary/2026-27-Q2.md is not UTF-8 text \(line 3, "
+                                          r"byte 23: b'\\xa3'\); save it as UTF-8"):
+        load_params("2026-27-Q2", ledger_project)
+
+
+def test_H98_a_symlink_loop_in_the_ledger_folder_is_named(ledger_project):
+    """was: "cspack: unexpected error: RuntimeError: Symlink loop from ...\"."""
+    import os
+
+    from pipeline.core.params import ParamsError
+
+    os.symlink("loop", ledger_project / "data" / "raw" / "ledger" / "loop")
+    with pytest.raises(ParamsError, match=r"inputs.ledger: data/raw/ledger/loop is unreadable \(Too many levels of "
+                                          r"symbolic links\), not a regular file"):
+        load_params("2026-27-Q2", ledger_project)
+
+
+def test_H99_actuals_dated_after_the_quarter_leave_its_figures_unchanged(ledger_project, clean):
+    rows = led_rows(ledger_project)
+    late = list(rows[1])
+    late[1], late[2], late[11] = "10", "2027-01", "999999.00"
+    put_rows(ledger_project, rows + [late])
+    ctx, _ = prepare(ledger_project)
+    pd.testing.assert_frame_equal(lines_at_q2(ctx), clean[1])

@@ -92,8 +92,19 @@ _ATTR = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'=<>`]+))?"
 _LINK = re.compile(r"<a\b([^>]*)>(.*?)</a\s*>", re.S | re.I)
 _IMG = re.compile(r"<img\b([^>]*?)/?>", re.S | re.I)
 # elements that load or run something and never belong in a pack (raw HTML in Markdown)
-_ACTIVE = re.compile(r"<(script|iframe|frame|frameset|object|embed|applet|base|link|form|meta|portal)\b[^>]*>"
+_ACTIVE = re.compile(r"<(script|iframe|frame|frameset|object|embed|applet|base|link|form|meta|portal|noscript|"
+                     r"template|animate|animatemotion|animatetransform|set|handler|listener)\b[^>]*>"
                      r"(?:.*?</\1\s*>)?", re.S | re.I)
+# any start tag, its attributes read with their quotes (a ">" inside a quoted value does not end it)
+_TAG = re.compile(r"""<([A-Za-z][A-Za-z0-9:._-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>""")
+_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.S | re.I)
+# attributes whose value is an address the browser may load or follow
+_URL_ATTRS = {"href", "xlink:href", "src", "srcset", "action", "formaction", "poster", "background", "data",
+              "lowsrc", "dynsrc", "ping", "cite", "longdesc", "codebase", "archive", "classid", "manifest", "icon",
+              "usemap", "srcdoc", "xml:base", "imagesrcset"}
+# CSS that loads something: url(...) other than an embedded picture, @import, and old IE's expression()
+_CSS_LOAD = re.compile(r"""url\(\s*(?!['"]?data:image/(?:png|jpeg|gif);)[^)]*\)|@import[^;]*;?|expression\s*\(""",
+                       re.I)
 
 
 def _attrs(text: str) -> dict[str, str]:
@@ -119,7 +130,9 @@ def safe_url(url: str) -> bool:
 def make_safe(page: str, notes: list[str] | None = None) -> str:
     """Neutralise what could run script or load from outside the pack: unsafe links become their text,
     pictures other than embedded PNG/JPEG/GIF data become a short note, active elements are removed,
-    and every ``on...`` event attribute goes. Each change is added to ``notes`` for the build log."""
+    every ``on...`` event attribute goes, every other element loses any address but an in-page anchor
+    (SVG ``xlink:href``, ``formaction``, ``poster``, ``background``, ``srcset``, ...) and any style that loads
+    something (``url()``, ``@import``). Each change is added to ``notes`` for the build log."""
     notes = notes if notes is not None else []
 
     def link(m: re.Match) -> str:
@@ -149,10 +162,48 @@ def make_safe(page: str, notes: list[str] | None = None) -> str:
         notes.append(f"an HTML element that loads or runs something ({m.group(1).lower()}) was removed")
         return ""
 
+    def css(text: str) -> str:
+        clean = _CSS_LOAD.sub(lambda c: "" if c.group(0).startswith("@") else "none", html.unescape(text))
+        if clean != html.unescape(text):
+            notes.append("a style that loads something from outside the pack (url(), @import) was removed")
+            return clean
+        return text
+
+    def tag(m: re.Match) -> str:
+        """Any other element: no event attribute, no address but an in-page anchor (or, on a link, a web
+        or mail address; on a picture, an embedded PNG/JPEG/GIF), no style that loads something."""
+        name = m.group(1).lower()
+        kept, changed = [], False
+        for k, v in _ATTR.findall(m.group(2).rstrip("/")):
+            key = k.lower()
+            value = html.unescape(v[1:-1] if v[:1] in "\"'" else v)
+            if key.startswith("on"):
+                changed = True
+                notes.append(f"an event attribute ({key}) that would run script was removed")
+                continue
+            if key in _URL_ATTRS:
+                fine = ((key in ("href", "xlink:href") and value.strip().startswith("#"))
+                        or (name in ("a", "area") and key in ("href", "xlink:href") and safe_url(value))
+                        or (name == "img" and key == "src" and SAFE_IMAGE.match(value)))
+                if not fine:
+                    changed = True
+                    notes.append(f"an address ({key}={value[:60]!r}) on a {name} element was removed")
+                    continue
+            if key == "style" and _CSS_LOAD.search(html.unescape(value)):
+                changed = True
+                value = css(value)
+            kept.append((k, value, v))
+        if not changed:
+            return m.group(0)
+        attrs = "".join(f' {k}="{html.escape(value)}"' if v else f" {k}" for k, value, v in kept)
+        return f"<{m.group(1)}{attrs}{' /' if m.group(2).rstrip().endswith('/') else ''}>"
+
     head, sep, body = page.partition("<body")
     body = _ACTIVE.sub(active, body)
     body = _LINK.sub(link, body)
     body = _IMG.sub(image, body)
+    body = _STYLE.sub(lambda m: m.group(1) + css(m.group(2)) + m.group(3), body)
+    body = _TAG.sub(tag, body)
     return head + sep + body
 
 

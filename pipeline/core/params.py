@@ -121,6 +121,9 @@ MIN_SMALL_COUNT_THRESHOLD = 3  # DfE suppresses counts below 5; below 3 needs an
 MAX_PARAMS_BYTES = 1_000_000
 MAX_COMMENTARY_BYTES = 2_000_000
 MAX_FOLDER_ENTRIES = 20_000  # files and folders inside one folder input
+# any one input file: the largest real inputs are a few tens of MB (a 100,000-row ledger is about 15 MB);
+# a larger file (a 1 GB sparse file) would be read into memory several times over before being refused
+MAX_INPUT_FILE_BYTES = 250_000_000
 REQUIRED = ("authority", "authority_code", "portfolio", "quarter", "data_as_at", "inputs", "commentary")
 
 
@@ -178,6 +181,21 @@ class _NoAliasLoader(yaml.SafeLoader):
                 None, None, f"an alias (*{event.anchor}) is not allowed in a params file: write the value out "
                 "in full (aliases can expand a small file into billions of values)", event.start_mark)
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        """A key written twice in one mapping is an error: YAML keeps the last silently, so a second
+        ``placement_paths:`` or a second input of the same name would replace the first unseen."""
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: the safe loader's own error follows
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is written twice (first on line {first}): keep one", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml(path: Path, limit: int = MAX_PARAMS_BYTES):
@@ -243,6 +261,7 @@ def _check_path(name: str, written: str, p: Path, root: Path, allow_outside: boo
                         f"move it in, or say `allow_outside_project: true` for this {'input' if name != 'commentary' else 'file'}")
         return
     if kind != "folder":
+        _check_size(name, written, p, problems)
         return
     seen, todo, n = {p}, [p], 0
     while todo:
@@ -257,7 +276,11 @@ def _check_path(name: str, written: str, p: Path, root: Path, allow_outside: boo
             if n > MAX_FOLDER_ENTRIES:
                 problems.append(f"{name}: {written} holds more than {MAX_FOLDER_ENTRIES:,} files and folders")
                 return
-            real = e.resolve()
+            if _not_utf8(e.name):
+                problems.append(f"{name}: the name of {_escaped(shown_path(e, root))} is not UTF-8 text (the byte shown "
+                                "as \\x..): rename it, or move it out of the folder")
+                continue
+            real = _resolve(e)
             k = file_kind(real)
             shown = shown_path(e, root)
             if k not in ("file", "folder"):
@@ -268,6 +291,42 @@ def _check_path(name: str, written: str, p: Path, root: Path, allow_outside: boo
             elif k == "folder" and real not in seen:
                 seen.add(real)
                 todo.append(real)
+            elif k == "file":
+                _check_size(name, shown, real, problems)
+
+
+def _resolve(p: Path) -> Path:
+    """``p`` with symlinks followed; a link that loops is left as written (``file_kind`` then says so)."""
+    try:
+        return p.resolve()
+    except (RuntimeError, OSError):  # "Symlink loop from ...": never a traceback
+        return p
+
+
+def _not_utf8(text: str) -> bool:
+    """A file name the operating system gave as bytes that are not UTF-8 (Python keeps them as lone
+    surrogates, which cannot be printed, written to a log or hashed as text)."""
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def _escaped(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _check_size(name: str, shown: str, p: Path, problems: list[str]) -> None:
+    if name == "commentary":
+        return  # the commentary has its own, smaller limit
+    try:
+        size = p.stat().st_size
+    except OSError:
+        return
+    if size > MAX_INPUT_FILE_BYTES:
+        problems.append(f"{name}: {shown} is {size:,} bytes, more than the {MAX_INPUT_FILE_BYTES:,} an input file may "
+                        "hold; check it is the right file (a quarter's inputs are a few megabytes)")
 
 
 def _check_setting(rel, k, v, problems: list[str], settings: dict) -> None:
@@ -349,6 +408,11 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
     rel = path.relative_to(root) if path.is_relative_to(root) else path
     try:
         raw = read_yaml(path)
+    except yaml.MarkedYAMLError as exc:  # one line: the file, the line and the problem (no quoted snippet)
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}" if mark else ""
+        what = "; ".join(str(x) for x in (exc.context, exc.problem) if x)
+        raise ParamsError(f"{rel}{where}: not valid YAML: {what}") from exc
     except yaml.YAMLError as exc:
         raise ParamsError(f"{rel}: not valid YAML: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -416,7 +480,7 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
         if extra:
             problems.append(f"inputs.{key}: unknown key(s) {', '.join(str(k) + _hint(k, INPUT_KEYS) for k in extra)} "
                             f"(allowed: {', '.join(INPUT_KEYS)})")
-        p = (root / spec["path"]).resolve()
+        p = _resolve(root / spec["path"])
         kind = str(spec.get("kind") or "")
         if kind not in KINDS:
             problems.append(f"inputs.{key}: kind {kind!r} is not one of {', '.join(repr(k) for k in KINDS)}")
@@ -429,7 +493,7 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
                                 source=str(spec.get("source", "")),
                                 synthetic=bool(spec.get("synthetic", False)),
                                 group=str(spec.get("group") or "Other inputs"), kind=kind)
-    commentary = (root / comm["path"]).resolve()
+    commentary = _resolve(root / comm["path"])
     n_before = len(problems)
     _check_path("commentary", comm["path"], commentary, root, comm.get("allow_outside_project") is True,
                 ("file",), problems)
@@ -437,6 +501,14 @@ def load_params(quarter: Quarter | str | None = None, root: Path | None = None,
         problems.append(f"commentary: {comm['path']} is {commentary.stat().st_size:,} bytes, more than the "
                         f"{MAX_COMMENTARY_BYTES:,} a commentary file may hold; shorten it (a quarter's commentary "
                         "is usually a few pages)")
+    elif len(problems) == n_before:
+        data = commentary.read_bytes()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            problems.append(f"commentary: {comm['path']} is not UTF-8 text (line {line}, byte {exc.start}: "
+                            f"{data[exc.start:exc.start + 1]!r}); save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)")
     allow_stale = raw.get("allow_stale") or []
     if not isinstance(allow_stale, list) or not all(isinstance(x, str) for x in allow_stale):
         problems.append(f"allow_stale: expected a list of input names, got {allow_stale!r}")

@@ -6,6 +6,7 @@ for every input, rows in = rows kept + rows quarantined."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,7 @@ def sha256_of(path: Path) -> str:
     path = Path(path)
     if path.is_dir():
         for f in sorted(p for p in path.rglob("*") if p.is_file()):
-            h.update(str(f.relative_to(path)).encode())
+            h.update(os.fsencode(f.relative_to(path)))  # a name that is not UTF-8 hashes as its bytes
             h.update(bytes.fromhex(sha256_of(f)))
         return h.hexdigest()
     with open(path, "rb") as f:
@@ -143,7 +144,12 @@ def _locate_header(spec: InputSpec, required: list[str], scan: int = 20) -> tupl
     except UnicodeDecodeError as exc:
         raise InputError(f"{spec.rel_path} (input '{spec.key}'): not UTF-8 text at byte {exc.start}; "
                          "save it as UTF-8 CSV") from exc
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # "field larger than field limit (131072)": a cell of more than 128 KB of text
+        raise InputError(f"{spec.rel_path} (input '{spec.key}'): line {reader.line_num}: not a readable CSV row "
+                         f"({exc}); a cell this long is usually an unclosed quotation mark or the wrong file") from exc
     if not rows:
         raise InputError(f"{spec.rel_path} (input '{spec.key}'): the file is empty; expected a header row and data")
     h = next((i for i, r in enumerate(rows[:scan]) if set(required) <= {heading_key(c) for c in r}), 0)
@@ -162,7 +168,11 @@ def read_input(spec: InputSpec, schema_key: str | None = None) -> ReadResult:
     ("Controllable Budget £m"), blank rows dropped and counted, and numbers read as finance
     systems print them ("£1.234", "(0.500)", "0.500-", "1,234.5"; "-" is nil)."""
     if spec.path.suffix.lower() != ".csv":
-        raise InputError(f"{spec.rel_path} (input '{spec.key}'): expected a .csv file")
+        what = ("an Excel workbook" if spec.path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods")
+                else f"a {spec.path.suffix or 'file without an extension'}")
+        raise InputError(f"{spec.rel_path} (input '{spec.key}'): expected a .csv file, got {what}; save the sheet "
+                         "as CSV UTF-8 (a return is read as the text it shows, so a cell formatted 69.6% is read as "
+                         "69.6%, never as 0.696)")
     digest = sha256_of(spec.path)
     schema = SCHEMAS.get(schema_key or spec.key)
     if schema is None:

@@ -76,6 +76,11 @@ class LedgerResult:
                                   + self.quarantined["row"].nunique())
 
 
+# a unit in a heading other than pounds: "Annual Budget (£000)", "Actual £k", "Forecast 000s", "Budget £m"
+_UNIT = re.compile(r"\(?\s*(?:£\s*(?:000s?|'000s?|k|m|million|thousands?)|000s|'000s?|thousands|in thousands|"
+                   r"millions|in millions)\s*\)?", re.I)
+
+
 def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(text).lower())
 
@@ -105,6 +110,42 @@ def _cell_text(v) -> tuple[str, bool]:
         t = format(Decimal(repr(v)), "f")  # 1e-10 (a formula's zero) as 0.0000000001, never scientific
         return t, len(t.split(".")[1]) > 2
     return str(v), False
+
+
+def _has_merges(path: Path) -> bool:
+    """Whether any sheet of a workbook has merged cells (a look at its XML: calamine parses a sheet again
+    to list them, which is done only when there are some)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(b"<mergeCell " in z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/"))
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return False
+
+
+def _fill_merged_down(wb, sheet: str, cells: list[list]) -> int:
+    """A value merged down over several rows (a cost centre merged over its months, as a formatted report
+    does) is in the merge's first cell only; the sheet shows it on each row, so each row is given it.
+    Merges across columns only (a heading over Month and Annual) are left to the header reader.
+    Returns how many cells were filled."""
+    try:
+        ranges = wb.get_sheet_by_name(sheet).merged_cell_ranges or []
+    except Exception:  # a format calamine keeps no merges for (.xls, .ods): nothing to fill
+        return 0
+    n = 0
+    for (r0, c0), (r1, c1) in ranges:
+        if r1 <= r0 or r0 >= len(cells):
+            continue
+        for j in range(c0, c1 + 1):
+            if j >= len(cells[r0]):
+                continue
+            top = cells[r0][j]
+            for i in range(r0 + 1, min(r1 + 1, len(cells))):
+                if j < len(cells[i]):
+                    cells[i][j] = top
+                    n += 1
+    return n
 
 
 def _excel_error_cells(path: Path):
@@ -180,8 +221,10 @@ def _read_rows(path: Path, sheet: str | None) -> tuple[list[list[str]], str, str
             if hidden:
                 notes.append(f"hidden sheet(s) not read: {', '.join(hidden)}")
         errors_in = _excel_error_cells(path) if suffix in (".xlsx", ".xlsm") else None
+        merges = _has_merges(path) if suffix in (".xlsx", ".xlsm") else False
         for name in candidates:
             cells = book[name].values.tolist()
+            filled = _fill_merged_down(wb, name, cells) if merges else 0
             for (i, j), err in (errors_in(name) if errors_in else {}).items():
                 if i < len(cells) and j < len(cells[i]):
                     cells[i][j] = err  # "#REF!": refused as an amount, never read as a blank (nil) cell
@@ -195,6 +238,9 @@ def _read_rows(path: Path, sheet: str | None) -> tuple[list[list[str]], str, str
                         noisy.add((i, j))
                 rows.append(row)
             if _find_header(rows) is not None:
+                if filled:
+                    notes.append(f"{filled:,} cell(s) under a value merged down over several rows read as that "
+                                 "value on each row, as the sheet shows it")
                 return rows, "xlsx", name, noisy, notes, ""
         shown = ", ".join(f"{n} (hidden)" if n in hidden else n for n in book)
         raise LedgerError(f"{path.name}: no visible sheet has a ledger header (cost centre and actual columns); "
@@ -213,13 +259,21 @@ def _read_rows(path: Path, sheet: str | None) -> tuple[list[list[str]], str, str
         notes.append("read as Windows-1252 (cp1252) text, not UTF-8")
     text = text.lstrip("\ufeff")
     head = "\n".join(text.splitlines()[:40])
+    def all_rows(source: str, delim: str) -> list[list[str]]:
+        reader = csv.reader(io.StringIO(source), delimiter=delim)
+        try:
+            return list(reader)
+        except csv.Error as exc:  # a field over 128 KB: an unclosed quotation mark, or not a ledger
+            raise LedgerError(f"{path.name}: line {reader.line_num}: not a readable CSV row ({exc}); a cell this long "
+                              "is usually an unclosed quotation mark or the wrong file") from exc
+
     for delim in DELIMITERS:
-        rows = list(csv.reader(io.StringIO(head), delimiter=delim))
+        rows = all_rows(head, delim)
         if _find_header(rows) is not None:
             if delim != ",":
                 notes.append(f"fields separated by {DELIMITERS[delim]}s, not commas")
-            return list(csv.reader(io.StringIO(text), delimiter=delim)), enc, None, set(), notes, delim
-    return list(csv.reader(io.StringIO(text))), enc, None, set(), notes, ","
+            return all_rows(text, delim), enc, None, set(), notes, delim
+    return all_rows(text, ","), enc, None, set(), notes, ","
 
 
 def _find_header(rows: list[list[str]], scan: int = 30) -> int | None:
@@ -227,7 +281,10 @@ def _find_header(rows: list[list[str]], scan: int = 30) -> int | None:
         mapped = {HEADINGS.get(_norm(c)) for c in row if str(c).strip()}
         if all(r in mapped for r in REQUIRED):
             return i
-        if i + 1 < len(rows):  # a two-row header: the required columns appear once the rows are combined
+        # a two-row header: the required columns appear once the rows are combined. Not when the row below
+        # is a whole header on its own (a title or blank row above it is not the header's first row)
+        below = {HEADINGS.get(_norm(c)) for c in rows[i + 1] if str(c).strip()} if i + 1 < len(rows) else set()
+        if i + 1 < len(rows) and any(str(c).strip() for c in row) and not all(r in below for r in REQUIRED):
             mapped = {HEADINGS.get(_norm(c)) for c in _combine(row, rows[i + 1]) if c.strip()}
             if all(r in mapped for r in REQUIRED) and _is_sub_row(rows[i + 1]):
                 return i
@@ -281,6 +338,8 @@ def _resolve_header(rows: list[list[str]], h: int, where: str) -> tuple[list[str
     combined = _combine(*pair)
     bottom = [str(c).strip() for c in pair[1]] + [""] * len(combined)
     joined = [(j, c) for j, c in enumerate(combined) if c and c != bottom[j] and bottom[j]]
+    if not joined:  # nothing combined: the row above or below added no heading
+        return header, h, None
     unresolved = [(j, c) for j, c in joined if not HEADINGS.get(_norm(c))]
     if unresolved:
         j, c = unresolved[0]
@@ -312,6 +371,12 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
         if name is not None and name in columns:
             raise LedgerError(f"{where}, row {last + 1}, column {j + 1}: two columns mean {name!r} ({c!r}); keep one")
         if name is None and c:
+            unit = _UNIT.search(str(c))
+            if unit and HEADINGS.get(_norm(_UNIT.sub(" ", str(c)))):
+                raise LedgerError(f"{where}, row {last + 1}, column {j + 1}: heading {c!r} gives amounts in "
+                                  f"{unit.group(0).strip(' ()')}; cspack reads a ledger in pounds and pence, and would "
+                                  "read these a thousand or a million times too small. Export the amounts in pounds "
+                                  f"(heading {_UNIT.sub(' ', str(c)).strip()!r})")
             ignored.append(c)
         columns.append(name)
     if ignored:
@@ -451,6 +516,9 @@ def read_ledger(path, mapping: pd.DataFrame | None = None, sheet: str | None = N
         for idx in detail.index[detail["_row"].isin(problem_rows)]:
             fy = detail.at[idx, "financial_year"] if "financial_year" in detail else ""
             m = month_of[idx]
+            if fy and not pd.isna(m):  # a month outside its row's year: the later of the two years, so a row
+                by_month = f"{m.year - (m.month < 4)}-{(m.year - (m.month < 4) + 1) % 100:02d}"  # of this year
+                fy = max(fy, by_month)  # is never taken for an earlier year's (whose loss is only a warning)
             places[int(detail.at[idx, "_row"])] = (fy or None, None if pd.isna(m) else pd.Timestamp(m))
     result = LedgerResult(str(path), sheet_used, last + 1, len(df), kept.drop(columns="_row").reset_index(drop=True),
                           qdf, totals, int(blank.sum()), int(is_total.sum()), encoding, notes,

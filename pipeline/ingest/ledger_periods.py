@@ -8,12 +8,15 @@ import re
 import pandas as pd
 
 _MONTH_FORMATS = ("%Y-%m", "%b-%y", "%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%m/%Y", "%Y%m", "%d/%m/%Y", "%Y-%m-%d",
-                  "%b %y", "%B %y", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")
+                  "%b %y", "%B %y", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S",
+                  # UK dates with a two-digit year (30/09/26) and Oracle's 30-SEP-26 / 30-Sep-2026
+                  "%d/%m/%y", "%d-%b-%y", "%d-%b-%Y", "%d %b %Y", "%d %B %Y")
 
 
 def parse_month_series(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Ledger months as finance systems print them ("2026-04", "Apr-26", "April 2026", "04/2026",
-    "01/04/2026", an Excel date cell, or an Excel date serial such as 46266 in a CSV) -> the first day
+    "01/04/2026", "30/04/26", "30-APR-26", an Excel date cell, or an Excel date serial such as 46266 in a
+    CSV) -> the first day
     of the month; returns (months, invalid) where invalid marks non-blank text that is not a month.
     Blank stays missing."""
     t = text.astype(str).str.strip()

@@ -271,6 +271,8 @@ def parse_measure_value(text) -> MeasureValue:
     comes back with status ``unparsed``."""
     original = "" if text is None else str(text)
     s = re.sub(r"\s+", " ", original.replace("\u00a0", " ")).strip()
+    s = re.sub(r"^[\u2212\u2013](?=\s*£?\d|\s*\.\d)", "-", s)  # a Unicode minus or en dash before the number
+    s = re.sub(r"^(£?[-+]?[\d.,]*\d)\s+%", r"\1%", s)  # "69.6 %" as some exports print a percentage
     low = s.lower()
     if low in MISSING_WORDS or low.startswith(("new measure", "tbc", "due in", "awaiting", "baseline")):
         reason = MISSING_WORDS.get(low) or ("new measure" if low.startswith("new measure") else

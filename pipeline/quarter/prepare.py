@@ -164,6 +164,10 @@ def _prepare_ledger(ctx, key, spec, inputs_dir, quarantine, findings) -> dict:
                         mapping_name=(f"{mapping_spec.rel_path} (input 'cost_centres')" if mapping_spec else
                                       "the cost-centre mapping"))
         years = sorted(set(r.kept["financial_year"].dropna())) if "financial_year" in r.kept else []
+        if fy in years and "budget_annual" not in r.kept:  # issue 18: the pack's budgets come from the ledger
+            raise LedgerError(f"{shown}: holds {fy} but has no annual budget column (a heading such as 'Annual "
+                              "Budget'), so every service line would be published with a nil budget. Export the "
+                              "ledger with its annual budget column and run again")
         for y in years:
             if y in year_files:
                 raise LedgerError(f"{year_files[y]} and {shown} both hold financial year {y}: a ledger folder "
