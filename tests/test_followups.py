@@ -221,3 +221,25 @@ def test_a_build_with_allow_stale_says_so_in_its_title_block(tmp_path_factory):
     assert "the ledger runs to September 2026" in head
     assert "returns are for Quarter 2 2026-27" in head
     assert "allow_stale" not in head and "budget_lines" not in head
+
+
+def test_forecast_accuracy_without_a_ledger_speaks_of_inputs_not_params():
+    """The published quarter has no ledger: the note names no params (issue 14: "this quarter's params name no
+    ledger")."""
+    from pipeline.report.sections.savings_risks_accuracy import render_accuracy
+
+    (note,) = render_accuracy(None, None)
+    assert "params" not in note.data and "no ledger is among this quarter's inputs" in note.data
+
+
+def test_the_benchmark_note_for_a_synthetic_authority_is_a_sentence(monkeypatch, tmp_path):
+    """Issue 14 (sloppy text): "improved since 2024. the authority the synthetic data are calibrated to; published
+    DfE figures." became a sentence of its own."""
+    import re
+
+    from pipeline.report.sections import performance as p
+
+    ctx = open_quarter("", work_dir=str(tmp_path / "w"))  # the default (synthetic) quarter
+    text = p.benchmark_strip(ctx)[0].data
+    assert not re.search(r"[\w)%]\. [a-z]", text), text
+    assert "These are DfE's published figures for " in text and "the authority the synthetic data are calibrated to." in text
