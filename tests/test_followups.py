@@ -243,3 +243,16 @@ def test_the_benchmark_note_for_a_synthetic_authority_is_a_sentence(monkeypatch,
     text = p.benchmark_strip(ctx)[0].data
     assert not re.search(r"[\w)%]\. [a-z]", text), text
     assert "These are DfE's published figures for " in text and "the authority the synthetic data are calibrated to." in text
+
+
+def test_the_period_each_input_covers_names_inputs_as_the_register_does(ctx):
+    """Issue 14 (written for readers): the table named inputs by their params keys ("budget lines", "ssda903")."""
+    from pipeline.quarter import freshness
+
+    cov = freshness.assess(ctx.params, ctx.table)
+    t = sections.periods_table(ctx)
+    assert len(t) == len(cov) >= 5
+    for c, shown in zip(cov, t["Input"]):
+        want = ctx.params.inputs[c.input].description
+        assert shown == want, (c.input, shown)
+        assert "_" not in shown and shown != c.input.replace("_", " ")

@@ -178,7 +178,12 @@ def coverage_table(ctx: QuarterContext) -> HTML:
 
 def periods_table(ctx: QuarterContext) -> pd.DataFrame:
     """What period each input covers and whether it reaches the quarter (``quarter.freshness``)."""
-    return freshness.coverage_table(freshness.assess(ctx.params, ctx.table))
+    cov = freshness.assess(ctx.params, ctx.table)
+    t = freshness.coverage_table(cov)
+    # the input as the register describes it, not its params key ("budget lines", "ssda903")
+    described = {k: s.description for k, s in ctx.params.inputs.items() if getattr(s, "description", "")}
+    t["Input"] = [reader_text(described.get(c.input) or name) for c, name in zip(cov, t["Input"])]
+    return t
 
 
 def render_periods(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
