@@ -256,3 +256,18 @@ def test_the_period_each_input_covers_names_inputs_as_the_register_does(ctx):
         want = ctx.params.inputs[c.input].description
         assert shown == want, (c.input, shown)
         assert "_" not in shown and shown != c.input.replace("_", " ")
+
+
+def test_sources_read_as_sources_not_as_developer_notes():
+    """Issue 14 (written for readers): the register's source notes printed a capitals tag, a repository path,
+    code names with underscores and seed numbers."""
+    st = sections.source_text
+    assert st("SYNTHETIC: cspack synthetic-authority generator, seed 2026 (data/raw/synthetic/README.md)") == \
+        "synthetic data: cspack synthetic-authority generator, seed 2026"
+    got = st("Derived from DfE CSC_outcomes_and_enablers files; DfE explore-education-statistics via "
+             "dfe-analytical-services/CSC_outcomes_and_enablers; ONS mid-year estimates via the same repository")
+    assert got == ("Derived from DfE CSC outcomes and enablers files; DfE explore-education-statistics; "
+                   "ONS mid-year estimates")
+    assert st("Derbyshire County Council, Cabinet Member report 7 September 2021 (seed 004), section 4.3") == \
+        "Derbyshire County Council, Cabinet Member report 7 September 2021, section 4.3"
+    assert st("ONS mid-2021 estimates, table 2") == "ONS mid-2021 estimates, table 2"  # plain text untouched
