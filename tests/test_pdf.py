@@ -119,6 +119,7 @@ def stranded(html: str, pdf) -> list[tuple[int, str]]:
     """(page, heading) for each page whose last content, above the margin text, is a heading or a table's
     caption (with at most its column headings under it): a title printed with nothing under it. Read from
     the PDF's own text and picture positions (poppler's pdftohtml)."""
+    assert shutil.which("pdftohtml"), "poppler's pdftohtml is required: run `make test` (it installs poppler-utils)"
     h = _Heads()
     h.feed(html)
     with tempfile.TemporaryDirectory() as d:
