@@ -26,11 +26,11 @@ $(STAMP): pyproject.toml
 # Headless Chromium checks the exported pack (no console errors, no request leaving the machine).
 # Debian's package is used; as root it is installed here, otherwise install it yourself.
 browser: ## install Debian's Chromium for the browser and PDF tests when run as root
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v pdftohtml; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "cspack: the browser tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+	    echo "installing Debian chromium and poppler-utils for the browser and PDF tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
+	  else echo "cspack: the browser and PDF tests need Chromium and poppler: sudo apt-get install chromium poppler-utils" >&2; exit 1; fi; }
 
 pack: $(STAMP) ## create .venv, install cspack and build the default quarter's pack
 	$(BIN)/cspack run

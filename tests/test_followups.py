@@ -221,3 +221,53 @@ def test_a_build_with_allow_stale_says_so_in_its_title_block(tmp_path_factory):
     assert "the ledger runs to September 2026" in head
     assert "returns are for Quarter 2 2026-27" in head
     assert "allow_stale" not in head and "budget_lines" not in head
+
+
+def test_forecast_accuracy_without_a_ledger_speaks_of_inputs_not_params():
+    """The published quarter has no ledger: the note names no params (issue 14: "this quarter's params name no
+    ledger")."""
+    from pipeline.report.sections.savings_risks_accuracy import render_accuracy
+
+    (note,) = render_accuracy(None, None)
+    assert "params" not in note.data and "no ledger is among this quarter's inputs" in note.data
+
+
+def test_the_benchmark_note_for_a_synthetic_authority_is_a_sentence(monkeypatch, tmp_path):
+    """Issue 14 (sloppy text): "improved since 2024. the authority the synthetic data are calibrated to; published
+    DfE figures." became a sentence of its own."""
+    import re
+
+    from pipeline.report.sections import performance as p
+
+    ctx = open_quarter("", work_dir=str(tmp_path / "w"))  # the default (synthetic) quarter
+    text = p.benchmark_strip(ctx)[0].data
+    assert not re.search(r"[\w)%]\. [a-z]", text), text
+    assert "These are DfE's published figures for " in text and "the authority the synthetic data are calibrated to." in text
+
+
+def test_the_period_each_input_covers_names_inputs_as_the_register_does(ctx):
+    """Issue 14 (written for readers): the table named inputs by their params keys ("budget lines", "ssda903")."""
+    from pipeline.quarter import freshness
+
+    cov = freshness.assess(ctx.params, ctx.table)
+    t = sections.periods_table(ctx)
+    assert len(t) == len(cov) >= 5
+    for c, shown in zip(cov, t["Input"]):
+        want = ctx.params.inputs[c.input].description
+        assert shown == want, (c.input, shown)
+        assert "_" not in shown and shown != c.input.replace("_", " ")
+
+
+def test_sources_read_as_sources_not_as_developer_notes():
+    """Issue 14 (written for readers): the register's source notes printed a capitals tag, a repository path,
+    code names with underscores and seed numbers."""
+    st = sections.source_text
+    assert st("SYNTHETIC: cspack synthetic-authority generator, seed 2026 (data/raw/synthetic/README.md)") == \
+        "synthetic data: cspack synthetic-authority generator, seed 2026"
+    got = st("Derived from DfE CSC_outcomes_and_enablers files; DfE explore-education-statistics via "
+             "dfe-analytical-services/CSC_outcomes_and_enablers; ONS mid-year estimates via the same repository")
+    assert got == ("Derived from DfE CSC outcomes and enablers files; DfE explore-education-statistics; "
+                   "ONS mid-year estimates")
+    assert st("Derbyshire County Council, Cabinet Member report 7 September 2021 (seed 004), section 4.3") == \
+        "Derbyshire County Council, Cabinet Member report 7 September 2021, section 4.3"
+    assert st("ONS mid-2021 estimates, table 2") == "ONS mid-2021 estimates, table 2"  # plain text untouched

@@ -177,7 +177,8 @@ def test_key_areas_and_counts_are_true(pack):
 DEVELOPER = [(r"`", "backtick"), (r"\.md\b", ".md"), (r"\.csv\b", ".csv"), (r"\.ya?ml\b", ".yaml"),
              (r"settings\.", "settings."), (r"\bkind:", "kind:"), (r"\bE1000000\d\b", "DfE authority code"),
              (r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", "ALLCAPS_WITH_UNDERSCORE field name"), (r"(?m)^\s*#{2,} ", "Markdown heading"),
-             (r"projected_lines|allow_stale|benchmark_authority", "params key"), (r"\bdata/raw/|\bparams/", "path")]
+             (r"projected_lines|allow_stale|benchmark_authority", "params key"), (r"\bdata/raw/|\bparams/", "path"),
+             (r"\bparams\b", "the word params")]
 
 
 PLACEMENTS_DEVELOPER = [(r"\b\d+\.0\b(?!%)", "count printed as a float"), (r"\bPLACE\b", "SSDA903 field name"),
@@ -231,6 +232,8 @@ def test_no_sloppy_text(pack):
     assert summary.count("(") == summary.count(")")
     assert not re.search(r"\.;", text)
     assert not re.search(r"year to \d{4}-\d{2}\b", text)
+    # a sentence never starts in lower case ("improved since 2024. the authority the synthetic data ...")
+    assert not re.search(r"[\w)%]\. [a-z]", text), re.search(r".{80}[\w)%]\. [a-z].{40}", text)
     assert "added in later releases" not in text
     assert "rows read = rows kept + rows dropped by rule" in sec["Data quality and method"]
     assert "(overdue)" in sec["Performance"] and "31 March 2022" in sec["Performance"]
@@ -254,3 +257,20 @@ def test_the_summary_carries_savings_growth_risks_reserves_and_recommendations(p
     assert f"the risk-adjusted forecast is {central}" in sec["Budget savings, growth, risks, reserves, debt and traded services"]
     assert "Recommendations" in summary and "That the report is noted" in summary
     assert "Report author and contact: Children's Services finance and performance team" in summary
+
+
+def test_nothing_reads_outside_the_repository():
+    """Issue 14 point 10: tests/test_catalogue.py read seed 000 from ../shared/seeds, so `make test` failed on
+    any clone without that folder. No code, notebook, test, params file or Makefile names a path outside the
+    repository (the seeds' content is copied in, with a note of its origin)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = [f for pat in ("pipeline/**/*.py", "tests/**/*.py", "notebooks/**/*.ipynb", "benchmarks/**/*.py",
+                           "params/**/*.yaml", "Makefile", "pyproject.toml", "environment.yml")
+             for f in root.glob(pat) if f.is_file()]
+    assert len(files) > 100
+    outside = re.compile(r"\.\./shared|/work/shared|\bshared/seeds\b|(?<![\w./])\.\./\.\./")
+    found = [(str(f.relative_to(root)), m.group(0)) for f in files if f.name != "test_truth.py"
+             for m in outside.finditer(f.read_text(encoding="utf-8", errors="replace"))]
+    assert found == []

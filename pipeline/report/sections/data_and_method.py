@@ -85,7 +85,7 @@ def render_inputs(df: pd.DataFrame) -> HTML:
     counts = ["Rows read", "Rows kept", "of which fixed", "Rows dropped by rule", "Rows quarantined"]
     parts = []
     for group, g in df.groupby("Group", sort=False):
-        sources = merge_sources(g["Source"].map(reader_text))
+        sources = merge_sources(g["Source"].map(source_text))
         g = g.assign(Input=g["Input"].map(reader_text))
         parts.append(table_html(g[["Input"] + counts + ["Synthetic"]], f"{group}: {plural(len(g), 'input')}",
                                 {c: number for c in counts}, numeric=counts, note=f"Source: {sources}."))
@@ -125,6 +125,19 @@ def render_findings(df: pd.DataFrame) -> HTML:
                                 + ("Must fix: the input is wrong and the figures from it cannot be relied on. "
                                    if (df["Level"] == LEVEL_LABELS["error"]).any() else "")
                                 + "Every finding, file by file, is in tables.xlsx."))
+
+
+def source_text(src) -> str:
+    """A params ``source:`` as a reader sees it: no file paths (``reader_text``), no source tag in capitals
+    ("SYNTHETIC: cspack ..." -> "synthetic data: cspack ..."), no repository paths ("via owner/repo"), no
+    code names with underscores ("CSC_outcomes_and_enablers" -> "CSC outcomes and enablers") and no
+    project-internal seed numbers ("(seed 004)")."""
+    s = reader_text(src)
+    s = re.sub(r"^SYNTHETIC:\s*", "synthetic data: ", s)
+    s = re.sub(r"\s*via (?:[\w.-]+/[\w.-]+|the same repository)", "", s)
+    s = re.sub(r"(?<=[A-Za-z])_(?=[A-Za-z])", " ", s)
+    s = re.sub(r"\s*\(seeds? \d{3}(?: and \d{3})?\)", "", s)
+    return re.sub(r"\s{2,}", " ", s).strip()
 
 
 def merge_sources(sources) -> str:
@@ -178,7 +191,12 @@ def coverage_table(ctx: QuarterContext) -> HTML:
 
 def periods_table(ctx: QuarterContext) -> pd.DataFrame:
     """What period each input covers and whether it reaches the quarter (``quarter.freshness``)."""
-    return freshness.coverage_table(freshness.assess(ctx.params, ctx.table))
+    cov = freshness.assess(ctx.params, ctx.table)
+    t = freshness.coverage_table(cov)
+    # the input as the register describes it, not its params key ("budget lines", "ssda903")
+    described = {k: s.description for k, s in ctx.params.inputs.items() if getattr(s, "description", "")}
+    t["Input"] = [reader_text(described.get(c.input) or name) for c, name in zip(cov, t["Input"])]
+    return t
 
 
 def render_periods(ctx: QuarterContext, t: pd.DataFrame) -> HTML:

@@ -349,7 +349,9 @@ def render_benchmark_strip(ctx: QuarterContext, c: ClaPlace):
            f"DfE{label}")
     alt = (f"Bar chart of the children looked after rate per 10,000 in {b.of} authorities in {period}, lowest first; "
            f"{b.authority} is {b.value:g}, rank {b.rank}, band {b.band}; England {b.england:g}.")
-    return [Markdown(escape_md(b.sentence()) + (f" {escape_md(label.strip(' ()'))}." if label else "")), chart(fig, alt)]
+    said = (f" These are DfE's published figures for {b.authority}, the authority the synthetic data are calibrated to."
+            if label else "")
+    return [Markdown(escape_md(b.sentence() + said)), chart(fig, alt)]
 
 
 def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None):

@@ -427,7 +427,7 @@ def accuracy_table(ctx: QuarterContext) -> pd.DataFrame | None:
 def render_accuracy(ctx: QuarterContext, acc: pd.DataFrame | None) -> list:
     if acc is None:
         return [Markdown("*Forecast accuracy needs the ledgers of completed years (each quarter's forecast against "
-                         "the final outturn); this quarter's params name no ledger.*")]
+                         "the final outturn); no ledger is among this quarter's inputs.*")]
     if not len(acc):
         return [Markdown("*The ledger holds no complete earlier year, so forecast accuracy cannot be measured yet.*")]
     tot = acc[acc["line_id"] == "total"]
