@@ -343,3 +343,34 @@ def test_H95_the_policy_forbids_script_frames_objects_and_remote_loads():
     assert rules["default-src"] == "'none'" and "script-src" not in rules  # script falls back to none
     assert rules["img-src"] == "data:" and rules["style-src"] == "'unsafe-inline'"
     assert rules["base-uri"] == "'none'" and rules["form-action"] == "'none'"
+
+
+def test_a_heading_with_nothing_under_it_is_left_out_of_the_pack(tmp_path):
+    """The published quarter has no child-level data: its placement sub-headings had nothing under them."""
+    import nbformat
+
+    from pipeline.build.export import pack_notebook
+
+    def out(text):
+        c = nbformat.v4.new_code_cell("x")
+        c.outputs = [nbformat.v4.new_output("display_data", data={"text/html": text})]
+        return c
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("## Placements"), out("<p>Not shown: no SSDA903 input.</p>"),
+                nbformat.v4.new_markdown_cell("### Placement mix"), nbformat.v4.new_code_cell("if show: pass"),
+                nbformat.v4.new_markdown_cell("### Scenarios"), nbformat.v4.new_code_cell("if show: pass"),
+                nbformat.v4.new_markdown_cell("### Backtest\n\nHow close earlier forecasts came."),
+                nbformat.v4.new_markdown_cell("## Budget"), nbformat.v4.new_markdown_cell("### Empty"),
+                nbformat.v4.new_markdown_cell("### Lines"), out("<table></table>")]
+    p = tmp_path / "n.ipynb"
+    nbformat.write(nb, p)
+    kept = [c.source for c in pack_notebook([p]).cells if c.cell_type == "markdown"]
+    assert kept == ["## Placements", "### Backtest\n\nHow close earlier forecasts came.", "## Budget", "### Lines"]
+    # the same notebook with every section filled keeps every heading
+    for c in nb.cells:
+        if c.cell_type == "code" and not c.outputs:
+            c.outputs = out("<p>x</p>").outputs
+    nb.cells.insert(9, out("<p>x</p>"))
+    nbformat.write(nb, p)
+    assert len([c for c in pack_notebook([p]).cells if c.cell_type == "markdown"]) == 7

@@ -37,6 +37,7 @@ def pack_notebook(paths: list[Path]) -> nbformat.NotebookNode:
         nb = nbformat.read(path, as_version=4)
         if nb.metadata.get("cspack", {}).get("in_pack", True) is False:
             continue
+        start = len(merged.cells)
         for cell in nb.cells:
             if DROP_TAGS & set(cell.metadata.get("tags", [])):
                 continue
@@ -49,9 +50,44 @@ def pack_notebook(paths: list[Path]) -> nbformat.NotebookNode:
                     c.source = ""
                     c.outputs = outs
                     merged.cells.append(c)
+        merged.cells[start:] = drop_empty_headings(merged.cells[start:])
     merged.metadata["kernelspec"] = {"name": "cspack", "display_name": "cspack", "language": "python"}
     merged.metadata["language_info"] = {"name": "python"}
     return merged
+
+
+def _heading_level(cell) -> int | None:
+    """The level of a markdown cell that holds nothing but headings (its highest), else None."""
+    if cell.cell_type != "markdown":
+        return None
+    lines = [ln.strip() for ln in cell.source.splitlines() if ln.strip()]
+    if not lines or not all(re.match(r"#{1,6}\s", ln) for ln in lines):
+        return None
+    return min(len(ln) - len(ln.lstrip("#")) for ln in lines)
+
+
+def drop_empty_headings(cells: list) -> list:
+    """Leave out a heading with nothing under it: a markdown cell of headings only, followed by no
+    displayed output or text before the next heading of the same or a higher level (a section a
+    quarter does not have, such as the placement sections of a quarter without child-level data)."""
+    keep = []
+    for i, cell in enumerate(cells):
+        level = _heading_level(cell)
+        if level is None:
+            keep.append(cell)
+            continue
+        has_content = False
+        for nxt in cells[i + 1:]:
+            first = next((ln.strip() for ln in nxt.source.splitlines() if ln.strip()), "") \
+                if nxt.cell_type == "markdown" else ""
+            if re.match(r"#{1,6}\s", first) and len(first) - len(first.lstrip("#")) <= level:
+                break  # the next section of the same or a higher level
+            if _heading_level(nxt) is None:  # a displayed output, or markdown text
+                has_content = True
+                break
+        if has_content:
+            keep.append(cell)
+    return keep
 
 
 def _slug(text: str, used: set[str]) -> str:

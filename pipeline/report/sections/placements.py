@@ -37,6 +37,12 @@ TABLES = {"placements_projection": "Children in care: projection by month (media
                                   "and the change against the baseline"}
 
 
+
+def _first_upper(text: str) -> str:
+    """A sentence's first letter in capitals, the rest as written ("the Markov model" -> "The Markov model";
+    str.capitalize would lower "Markov")."""
+    return text[:1].upper() + text[1:]
+
 def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame) -> pd.DataFrame:
     """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES`` or ``COUNTED``) in this section; returns
     ``df``. A table counting children (``COUNTED``) is published with its small counts suppressed; ``df``
@@ -376,7 +382,7 @@ def cost_projection(ctx: QuarterContext) -> pd.DataFrame:
             r["Over (+) / under (-) budget £m (median)"] = float(np.median(v)) - budget
         if "method" in fan:
             end = fan[pl_history.fy_of(pd.DatetimeIndex(fan["month"])) == y]
-            r["Forecast used at the year end"] = str(pl_backtest.METHOD_NAMES[end["method"].iloc[-1]]).capitalize() if len(end) else ""
+            r["Forecast used at the year end"] = _first_upper(str(pl_backtest.METHOD_NAMES[end["method"].iloc[-1]])) if len(end) else ""
         rows.append(r)
     return pd.DataFrame(rows)
 
@@ -510,7 +516,7 @@ def render_backtest(ctx: QuarterContext, bt: pd.DataFrame, t: pd.DataFrame):
     # the honest figure (chosen at each quarter end from the outcomes known then) beside no change and Markov;
     # the error of the forecast used now on the same rows is the smallest of its row by construction, and is
     # already shown in that method's own column, so it is left out of the table (it stays in the workbook)
-    shown = t.assign(used=t["used"].str.capitalize())[
+    shown = t.assign(used=t["used"].map(_first_upper))[
         ["horizon_months", "origins", "used", "replayed_wape", "naive_wape", "markov_wape", "model_wape",
          "model_coverage_80", "used_coverage_80"]].rename(columns={
         "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used now",
