@@ -143,3 +143,18 @@ def test_boundary_changed_authority_is_labelled_and_never_spliced(cumberland):
     assert "Boundary change" in note and "not combined" in note
     text = render.projection_text(cumberland).data
     assert "not added" in text
+
+
+def test_the_summary_gives_bands_only_for_the_latest_published_year(data):
+    """City of London's 2025 rate of children looked after is not published: its pack shows 31 March 2024,
+    and the summary (the batch index) gives neither a 2025 rate nor a band taken from 2024 beside it."""
+    d = _cla_rates("2025")
+    city = d[d["la_name"] == "City of London"]
+    assert len(city) == 1 and pd.isna(_num(city["rate_per_10000"])).all()  # plain read: not published for 2025
+    f = compute(data, match("City of London", ROOT))
+    cla = f.benchmarks[f.benchmarks["key"] == "cla_rate"].iloc[0]
+    assert str(cla["period"]) == "2024" and cla["band"] in set("ABCD")  # the pack still shows 2024's figure
+    assert np.isnan(f.summary["cla_rate_per_10k"])
+    assert "Children looked after per 10,000 children" not in f.summary["bands"]
+    current = f.benchmarks[f.benchmarks["period"].astype(str) == f.benchmarks["latest_published"].astype(str)]
+    assert set(f.summary["bands"]) == set(current["measure"])

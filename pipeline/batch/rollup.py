@@ -214,7 +214,8 @@ def index_html(result, version: str, when: datetime) -> str:
         out += ["</tbody>", "</table>", "</div>",
                 '<p class="note">Quartile bands compare the authority with all authorities in England: A is the best '
                 "quarter where a lower or higher value is better; for rates per 10,000 children (demand) there is no "
-                "better direction, so A is the lowest quarter. "
+                "better direction, so A is the lowest quarter. Rates and bands are for the latest published year (where an "
+                "authority's figure for that year is not published, its pack shows its latest). "
                 + (f"The bands of all {len(everything)} measures are in the workbook beside this page. "
                    if len(everything) > len(bands) else "")
                 + "Not available: the published data give no figure for that authority and year.</p>"]

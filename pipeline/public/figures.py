@@ -255,7 +255,10 @@ def compute(data: PublicData, a: Authority) -> AuthorityFigures:
         "projection_next_year": float(p1["point"].iloc[0]) if len(p1) else np.nan,
         "spend_per_child_in_care": float(spc.iloc[0]) if len(spc) else np.nan,
         "spend_year": spend_year,
-        "bands": {r["measure"]: r["band"] for _, r in bench.iterrows()},
+        # bands for the latest published year only, like the rate above: an authority whose figure for that
+        # year is not published (City of London's 2025 rate) has no band rather than an older year's beside it
+        "bands": {r["measure"]: r["band"] for _, r in bench.iterrows()
+                  if str(r["period"]) == str(r["latest_published"])},
         "boundary_note": a.boundary_note,
     }
     return AuthorityFigures(a, year, _names(data, sn), bench, trends, hist, pred, proj, bt, bt_all, place, spend,
