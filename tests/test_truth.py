@@ -178,7 +178,8 @@ DEVELOPER = [(r"`", "backtick"), (r"\.md\b", ".md"), (r"\.csv\b", ".csv"), (r"\.
              (r"settings\.", "settings."), (r"\bkind:", "kind:"), (r"\bE1000000\d\b", "DfE authority code"),
              (r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", "ALLCAPS_WITH_UNDERSCORE field name"), (r"(?m)^\s*#{2,} ", "Markdown heading"),
              (r"projected_lines|allow_stale|benchmark_authority", "params key"), (r"\bdata/raw/|\bparams/", "path"),
-             (r"\bparams\b", "the word params")]
+             (r"\bparams\b", "the word params"),
+             (r"\b(header|uasc|missing) table\b", "an SSDA903 table's name")]
 
 
 PLACEMENTS_DEVELOPER = [(r"\b\d+\.0\b(?!%)", "count printed as a float"), (r"\bPLACE\b", "SSDA903 field name"),

@@ -300,7 +300,7 @@ def _prepare_ssda903(ctx, entry, key, spec, inputs_dir, quarantine, findings) ->
                 "rows_quarantined": r["rows quarantined"], "columns": len(ssda903.EPISODE_COLUMNS)}]
     for table, t in m["tables"].groupby("table", sort=False):
         entries.append({**entry, "input": f"{key}:{table}",
-                        "description": f"{table} table of each collection year ({ssda903.TABLE_DESCRIPTIONS[table]})",
+                        "description": ssda903.TABLE_READER_NAMES[table],
                         "rows_in": int(t["rows_read"].sum()),
                         "rows_kept": int(t["rows_kept"].sum() - t["superseded"].sum()),
                         "rows_dropped": int(t["blank_rows"].sum() + t["duplicates_within"].sum()

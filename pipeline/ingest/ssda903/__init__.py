@@ -7,6 +7,7 @@ from pipeline.ingest.ssda903.checks import (  # noqa: F401
     RULES,
     TABLE_DESCRIPTIONS,
     TABLE_FLAGS,
+    TABLE_READER_NAMES,
     TABLE_RULES,
     check_episodes,
     check_table,

@@ -89,6 +89,10 @@ def check_episodes(episodes: pd.DataFrame, collection_year: str) -> pd.DataFrame
 TABLE_DESCRIPTIONS = {"header": "one row per child: sex, date of birth, ethnicity",
                       "uasc": "unaccompanied asylum-seeking children: date UASC status ceased",
                       "missing": "missing and away-from-placement episodes"}
+# each table as a reader names it (the register and findings of the pack): no file or table names
+TABLE_READER_NAMES = {"header": "children's details in each year's return (sex, date of birth, ethnicity)",
+                      "uasc": "unaccompanied asylum-seeking children in each year's return (the date the status ended)",
+                      "missing": "missing and away-from-placement episodes in each year's return"}
 
 
 
