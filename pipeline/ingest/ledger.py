@@ -470,6 +470,28 @@ def _reconcile_totals(df, is_total, blank, detail, decimal=".") -> pd.DataFrame:
 MAPPING_COLUMNS = ("cost_centre", "service_line_id", "service_line", "division", "subjective", "cost_centre_name")
 
 
+LEDGER_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".xls")
+
+
+def ledger_files(path: Path) -> list[Path]:
+    """A ledger input's files: the file itself, or a folder's files named ledger* (CSV or Excel), in name order."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().startswith("ledger")
+                  and p.suffix.lower() in LEDGER_SUFFIXES)
+
+
+def read_mapping_csv(path: Path, label: str, error: type[Exception] = LedgerError) -> pd.DataFrame:
+    """The cost-centre mapping CSV read and normalised (``normalise_mapping``); a file that is not a readable
+    UTF-8 CSV raises ``error`` with ``label`` (where it was named) in one line."""
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise error(f"{label}: not a readable UTF-8 CSV ({str(exc).splitlines()[0]})") from None
+    return normalise_mapping(raw, label)
+
+
 def normalise_mapping(mapping: pd.DataFrame, name: str = "the cost-centre mapping") -> pd.DataFrame:
     """A cost-centre mapping with cspack's column names, whatever headings people gave it ("Cost Centre",
     "Service Line", "Cost Centre Name"). Raises LedgerError naming the file and the headings it needs."""

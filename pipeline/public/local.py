@@ -30,7 +30,7 @@ from pipeline.core.params import MAX_COMMENTARY_BYTES, InputSpec, ParamsError, _
 from pipeline.core.paths import params_dir, shown_path
 from pipeline.ingest import ssda903
 from pipeline.ingest.inputs import InputError, read_input, sha256_of
-from pipeline.ingest.ledger import LedgerError, normalise_mapping, read_ledger
+from pipeline.ingest.ledger import LedgerError, ledger_files, read_ledger, read_mapping_csv
 from pipeline.public.authorities import Authority
 
 # input name -> (kind of path, the section it switches on, the one line saying what fills it)
@@ -255,17 +255,9 @@ def _ssda903(out: LocalFigures, spec: InputSpec, published: pd.DataFrame | None)
 
 # ---- the ledger ---------------------------------------------------------------------------------------
 def _ledger(out: LocalFigures, spec: InputSpec, cc: InputSpec | None) -> None:
-    mapping = None
-    if cc is not None:
-        try:
-            raw = pd.read_csv(cc.path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise LocalInputError(f"{cc.rel_path} (inputs.cost_centres in the profile): not a readable UTF-8 CSV "
-                                  f"({str(exc).splitlines()[0]})") from None
-        mapping = normalise_mapping(raw, f"{cc.rel_path} (inputs.cost_centres in the profile)")
-    files = ([spec.path] if spec.path.is_file() else
-             sorted(p for p in spec.path.iterdir() if p.is_file() and p.name.lower().startswith("ledger")
-                    and p.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".xls")))
+    mapping = (read_mapping_csv(cc.path, f"{cc.rel_path} (inputs.cost_centres in the profile)", LocalInputError)
+               if cc is not None else None)
+    files = ledger_files(spec.path)
     if not files:
         raise LocalInputError(f"{spec.rel_path} (inputs.ledger in the profile): no ledger files (named ledger*.csv "
                               "or ledger*.xlsx) in this folder")

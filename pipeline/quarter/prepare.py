@@ -20,7 +20,7 @@ from pipeline.finance.budget import quarter_end_month
 from pipeline.ingest import pseudonymise, ssda903
 from pipeline.ingest.inputs import QUARANTINE_COLUMNS, SCHEMAS, InputError, read_input, sha256_of
 from pipeline.ingest.inputs import SCHEMAS as FAMILIES
-from pipeline.ingest.ledger import LedgerError, normalise_mapping, read_ledger
+from pipeline.ingest.ledger import LedgerError, ledger_files, read_ledger, read_mapping_csv
 from pipeline.ingest.schemas import write_table
 from pipeline.quarter import quality
 
@@ -140,17 +140,9 @@ def _prepare_ledger(ctx, key, spec, inputs_dir, quarantine, findings) -> dict:
     In earlier years (used only for spending profiles and forecast accuracy) it is a warning."""
 
     mapping_spec = ctx.params.inputs.get("cost_centres")
-    mapping = None
-    if mapping_spec:
-        try:
-            mapping = pd.read_csv(mapping_spec.path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"{mapping_spec.rel_path} (input 'cost_centres'): not a readable UTF-8 CSV "
-                             f"({str(exc).splitlines()[0]})") from exc
-        mapping = normalise_mapping(mapping, f"{mapping_spec.rel_path} (input 'cost_centres')")
-    files = ([spec.path] if spec.path.is_file() else
-             sorted(p for p in spec.path.iterdir() if p.is_file() and p.name.lower().startswith("ledger")
-                    and p.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".xls")))
+    mapping = (read_mapping_csv(mapping_spec.path, f"{mapping_spec.rel_path} (input 'cost_centres')", InputError)
+               if mapping_spec else None)
+    files = ledger_files(spec.path)
     if not files:
         raise InputError(f"{spec.rel_path} (input '{key}'): no ledger files (named ledger*.csv or ledger*.xlsx) "
                          "in this folder")
