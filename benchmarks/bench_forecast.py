@@ -43,7 +43,7 @@ from pipeline.placements import simulation as pl_simulation  # noqa: E402
 HISTORY_START = pd.Timestamp(2016, 4, 1)  # the first collection year "held"
 DATA_END = pd.Timestamp(2026, 9, 30)
 HORIZONS = (3, 6, 12, 24)
-METHODS = ("naive", "markov", "ets", "model")
+METHODS = ("naive", "markov", "ets", "combined", "model")
 SEEDS = (11, 12, 13, 14, 15, 16, 17, 18)
 PATHS = 200
 
@@ -144,7 +144,7 @@ def backtest_one(seed: int) -> pd.DataFrame:
     origins = list(pd.date_range(HISTORY_START + pd.DateOffset(years=3) - pd.Timedelta(days=1),
                                  DATA_END - pd.DateOffset(months=3), freq="2QE-MAR"))
     t = time.perf_counter()
-    bt = pl_backtest.backtest(spells, origins, DATA_END, horizons=HORIZONS, paths=PATHS, seed=2026, ets=True,
+    bt = pl_backtest.backtest(spells, origins, DATA_END, horizons=HORIZONS, paths=PATHS, seed=2026,
                      history_start=HISTORY_START)
     bt["seconds_per_origin"] = (time.perf_counter() - t) / max(len(origins), 1)
     bt["seed"] = seed
@@ -152,23 +152,38 @@ def backtest_one(seed: int) -> pd.DataFrame:
     return bt
 
 
+GROUP = "seed"  # the column naming the authority (third_party sets "authority")
+
+
 def with_used(bt: pd.DataFrame) -> pd.DataFrame:
     """The forecast the pack would have used at each origin (chosen on earlier outcomes only) and its
     calibrated 80% range: ``placements.replay_choice`` per authority."""
-    return pl_backtest.replay_choice(bt, group="seed")
+    return pl_backtest.replay_choice(pl_backtest.with_combined(bt), group=GROUP)
 
 
 def summarise(bt: pd.DataFrame) -> dict:
     methods = METHODS + ("used",)
     rows = []
     for h, g in bt.groupby("horizon"):
-        r = {"horizon_months": int(h), "authorities": int(g["seed"].nunique()), "forecasts": int(len(g))}
+        r = {"horizon_months": int(h), "authorities": int(g[GROUP].nunique()), "forecasts": int(len(g))}
         for m in methods:
             r[f"{m}_wape"] = round(pl_backtest.wape(g[m], g["actual"]), 2)
             r[f"{m}_mae"] = round(float(np.abs(g[m] - g["actual"]).mean()), 1)
-        per = g.groupby("seed").apply(lambda x: pd.Series({m: pl_backtest.wape(x[m], x["actual"]) for m in methods}),
+        per = g.groupby(GROUP).apply(lambda x: pd.Series({m: pl_backtest.wape(x[m], x["actual"]) for m in methods}),
                                       include_groups=False)
-        for m in ("markov", "ets", "model", "used"):
+        best = per[["naive", "markov", "ets"]].min(axis=1)
+        top = min(("naive", "markov", "ets"), key=lambda m: r[f"{m}_wape"])
+        r["best_single"] = top
+        for name, ref in (("best_each", best), ("best_single", per[top])):
+            d = per["used"] - ref
+            r[f"used_minus_{name}"] = round(float(d.mean()), 2)
+            r[f"used_minus_{name}_2se"] = round(float(2 * d.std(ddof=1) / np.sqrt(len(d))), 2) if len(d) > 1 else None
+        if r["authorities"] == 1:  # one history: two standard errors of the per-origin differences in |% error|
+            ape = (np.abs(g[["used", top]].to_numpy() - g[["actual"]].to_numpy()) / g[["actual"]].to_numpy() * 100)
+            d = ape[:, 0] - ape[:, 1]
+            r["used_minus_best_single_2se"] = r["used_minus_best_each_2se"] = (
+                round(float(2 * d.std(ddof=1) / np.sqrt(len(d))), 2) if len(d) > 1 else None)
+        for m in ("markov", "ets", "combined", "model", "used"):
             d = per[m] - per["naive"]
             r[f"{m}_minus_naive_wape"] = round(float(d.mean()), 2)
             r[f"{m}_minus_naive_2se"] = round(float(2 * d.std(ddof=1) / np.sqrt(len(d))), 2) if len(d) > 1 else None
@@ -188,33 +203,86 @@ def summarise(bt: pd.DataFrame) -> dict:
 def markdown(out: dict) -> str:
     """The tables of docs/forecast.md from the results."""
     hz = out["by_horizon"]
-    lines = ["| Months ahead | Forecasts | No change | Markov | ETS | cspack model | Forecast used |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+    cols = ("naive", "markov", "ets", "combined", "model", "used")
+    names = ("No change", "Markov", "ETS", "Average of the three", "cspack model", "Forecast used")
+    lines = ["| Months ahead | Forecasts | " + " | ".join(names) + " |", "|---:|---:|" + "---:|" * len(cols)]
     for r in hz:
         lines.append(f"| {r['horizon_months']} | {r['forecasts']} | " + " | ".join(
-            f"{r[m + '_wape']:.2f} ({r[m + '_mae']:.1f})" for m in ("naive", "markov", "ets", "model", "used")) + " |")
-    lines += ["", "| Months ahead | Markov - no change | ETS - no change | cspack model - no change | "
-              "Forecast used - no change |", "|---:|---:|---:|---:|---:|"]
+            f"{r[m + '_wape']:.2f} ({r[m + '_mae']:.1f})" for m in cols) + " |")
+    lines += ["", "| Months ahead | " + " | ".join(f"{n} - no change" for n in names[1:]) + " |",
+              "|---:|" + "---:|" * (len(cols) - 1)]
     for r in hz:
         lines.append(f"| {r['horizon_months']} | " + " | ".join(
-            f"{r[m + '_minus_naive_wape']:+.2f} ± {r[m + '_minus_naive_2se']:.2f} ({r[m + '_beats_naive_in']} of "
-            f"{r['authorities']})" for m in ("markov", "ets", "model", "used")) + " |")
-    lines += ["", "| Months ahead | Model's own 80% range | Calibrated 80% range (all) | Calibrated, once chosen on "
-              "three or more outcomes | Forecast used: no change / Markov / model |", "|---:|---:|---:|---:|---|"]
+            (f"{r[m + '_minus_naive_wape']:+.2f} ± {r[m + '_minus_naive_2se']:.2f}" if r[m + '_minus_naive_2se'] is not None
+             else f"{r[m + '_minus_naive_wape']:+.2f}") + f" ({r[m + '_beats_naive_in']} of {r['authorities']})"
+            for m in cols[1:]) + " |")
+    lines += ["", "| Months ahead | Forecast used - best of no change, Markov, ETS in each authority | Forecast used - "
+              "best single method | Model's 80% range | Calibrated 80% range (all) | Calibrated, once chosen on three "
+              "or more outcomes | Forecast used: average / no change / Markov / ETS |", "|---:|---:|---:|---:|---:|---:|---|"]
     for r in hz:
         u = r["used_methods"]
-        lines.append(f"| {r['horizon_months']} | {r['model_80_coverage']:.1f} | {r['used_80_coverage']:.1f} | "
-                     f"{r['used_80_coverage_when_calibrated']} | {u.get('naive', 0)} / {u.get('markov', 0)} / "
-                     f"{u.get('model', 0)} |")
+        def se(k, r=r):
+            return f" ± {r[k + '_2se']:.2f}" if r[k + "_2se"] is not None else ""
+        lines.append(f"| {r['horizon_months']} | {r['used_minus_best_each']:+.2f}{se('used_minus_best_each')} | "
+                     f"{r['used_minus_best_single']:+.2f}{se('used_minus_best_single')} ({r['best_single']}) | "
+                     f"{r['model_80_coverage']:.1f} | {r['used_80_coverage']:.1f} | "
+                     f"{r['used_80_coverage_when_calibrated']} | {u.get('combined', 0)} / {u.get('naive', 0)} / "
+                     f"{u.get('markov', 0)} / {u.get('ets', 0)} |")
     return "\n".join(lines)
 
 
+def third_party(years: int = 2) -> pd.DataFrame:
+    """Social Finance's five-year regional SSDA903 sample (tests/fixtures/ssda903/sf-regional-sample, MIT;
+    three London boroughs pooled, April 2017 to March 2022), read by cspack's reader as a council's
+    returns, backtested at quarter ends with ``years`` of history behind them (2: eleven origins; three
+    years would leave four)."""
+    import tempfile
+
+    from pipeline.ingest import ssda903
+    from pipeline.placements import history as pl_history
+
+    src = ROOT / "tests" / "fixtures" / "ssda903" / "sf-regional-sample"
+    eps = pd.read_csv(src / "episodes.csv", dtype=str, keep_default_na=False)
+    head = pd.read_csv(src / "header.csv", dtype=str, keep_default_na=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        returns = {}
+        for y in sorted(eps["YEAR"].unique()):
+            d = Path(tmp) / ssda903.collection_year_label(int(y))
+            d.mkdir()
+            eps[eps["YEAR"] == y].drop(columns=["LA", "YEAR"]).to_csv(d / "episodes.csv", index=False)
+            head[head["YEAR"] == y].drop(columns=["LA", "YEAR"]).to_csv(d / "header.csv", index=False)
+            returns[d.name] = ssda903.read_return(d)
+        m = ssda903.merge_returns(returns)
+    e = m["episodes"].drop(columns=["DECOM", "DEC"]).rename(columns={"DECOM_date": "DECOM", "DEC_date": "DEC"})
+    spells = pl_history.prepare(e, m["header"])
+    start, end = pd.Timestamp(2017, 4, 1), pd.Timestamp(2022, 3, 31)
+    origins = list(pd.date_range(start + pd.DateOffset(years=years) - pd.Timedelta(days=1), end - pd.DateOffset(months=3),
+                                 freq="QE-MAR"))
+    bt = pl_backtest.backtest(spells, origins, end, horizons=HORIZONS, paths=PATHS, seed=2026, history_start=start)
+    bt["authority"] = "Social Finance sample"
+    return bt
+
+
 def main() -> int:
+    global GROUP
+    if sys.argv[1:2] == ["--third-party"]:  # Social Finance's five-year sample: one pooled history
+        GROUP = "authority"
+        dest = ROOT / "benchmarks" / "results"
+        dest.mkdir(exist_ok=True)
+        f = dest / "bench_forecast_third_party_rows.csv"
+        raw = pd.read_csv(f) if f.exists() and "--summarise" in sys.argv else third_party()
+        raw = raw[[c for c in raw.columns if not c.startswith("used")]]
+        raw.to_csv(f, index=False)
+        out = summarise(with_used(raw))
+        (dest / "bench_forecast_third_party.json").write_text(json.dumps(out, indent=1, default=str))
+        print(markdown(out))
+        return 0
     if sys.argv[1:] == ["--summarise"]:  # the summary again from the saved rows (after a change to the choice)
         dest = ROOT / "benchmarks" / "results"
         raw = pd.read_csv(dest / "bench_forecast_rows.csv")
         raw = raw[[c for c in raw.columns if not c.startswith("used")]]
-        out = json.loads((dest / "bench_forecast.json").read_text())
+        f = dest / "bench_forecast.json"
+        out = json.loads(f.read_text()) if f.exists() else {}
         out.update(summarise(with_used(raw)))
         (dest / "bench_forecast.json").write_text(json.dumps(out, indent=1, default=str))
         print(markdown(out))

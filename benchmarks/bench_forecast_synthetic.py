@@ -12,7 +12,8 @@ with three years of history behind them, every six months (March and September, 
 three months with ``--every 3``; the returns run April 2019 to September 2026), horizons 3/6/12/24 months, with the history cut to what was known at each origin
 (``as_at``). Methods: no change, seasonal naive (the month-end count 12 months before the target month,
 or the latest known month-end in the same month of the year), the Markov stock-flow model, ETS on the
-month-end totals, the cspack model (median of ``--paths`` simulated paths) and the forecast the pack
+month-end totals, the average of no change, Markov and ETS, the cspack model (median of ``--paths``
+simulated paths) and the forecast the pack
 would have used there: chosen per horizon on the rows whose outcome was known at that origin, its
 ranges the model's scaled by those rows' residuals (``placements.backtest.replay_choice``, levels 50,
 80 and 95%). Metrics by horizon: WAPE and MAE, per-authority differences with two standard errors,
@@ -46,9 +47,9 @@ from pipeline.placements import history as pl_history  # noqa: E402
 HISTORY_START = pd.Timestamp(2019, 4, 1)  # the first collection year the generator writes
 DATA_END = pd.Timestamp(2026, 9, 30)
 HORIZONS = (3, 6, 12, 24)
-METHODS = ("naive", "snaive", "markov", "ets", "model", "used")
-NAMES = {"naive": "No change", "snaive": "Seasonal naive", "markov": "Markov", "ets": "ETS", "model": "cspack model",
-         "used": "Forecast used"}
+METHODS = ("naive", "snaive", "markov", "ets", "combined", "model", "used")
+NAMES = {"naive": "No change", "snaive": "Seasonal naive", "markov": "Markov", "ets": "ETS",
+         "combined": "Average of the three", "model": "cspack model", "used": "Forecast used"}
 N_AUTHORITIES = 20
 FIRST_SEED = 101
 LEVELS = (0.5, 0.8, 0.95)
@@ -123,7 +124,7 @@ def backtest_one(code: str, seed: int, cache: Path, paths: int, every: int = 6) 
     spells = spells_of(folder)
     origins = list(pd.date_range(HISTORY_START + pd.DateOffset(years=3) - pd.Timedelta(days=1),
                                  DATA_END - pd.DateOffset(months=3), freq=f"{every // 3}QE-MAR"))
-    bt = pl_backtest.backtest(spells, origins, DATA_END, horizons=HORIZONS, paths=paths, seed=2026, ets=True,
+    bt = pl_backtest.backtest(spells, origins, DATA_END, horizons=HORIZONS, paths=paths, seed=2026,
                               history_start=HISTORY_START)
     bt["origin"] = bt["origin"].astype(str)
     sn = seasonal_naive(spells, origins)
@@ -135,32 +136,9 @@ def backtest_one(code: str, seed: int, cache: Path, paths: int, every: int = 6) 
     return bt
 
 
-def strict_choice(orig=pl_backtest.choose):
-    """An exploratory rule (``--rule strict``, not the pack's): leave no change only when the challenger's
-    backtest error is lower by more than two standard errors of the paired per-origin difference in
-    absolute error; otherwise no change, with its own conformal scale."""
-    def choose(bt, horizons=pl_backtest.CHOICE_HORIZONS, methods=pl_backtest.METHODS,
-               min_origins=pl_backtest.MIN_CHOICE_ORIGINS, level=pl_backtest.COVERAGE):
-        ch = orig(bt, horizons, methods, min_origins, level)
-        for i, r in ch.iterrows():
-            if r["method"] == "naive" or not r["calibrated"]:
-                continue
-            g = bt[bt["horizon"] == r["horizon"]]
-            d = (np.abs(g[r["method"]] - g["actual"]) - np.abs(g["naive"] - g["actual"])).to_numpy()
-            se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.inf
-            if not d.mean() < -2 * se:
-                half = np.maximum((g["high_80"] - g["low_80"]).to_numpy() / 2, 1.0)
-                k = pl_backtest.conformal_factor(np.abs(g["actual"] - g["naive"]).to_numpy() / half, level)
-                prior = pl_backtest.level_prior(level)
-                k = (len(g) * k + pl_backtest.PRIOR_ORIGINS * prior) / (len(g) + pl_backtest.PRIOR_ORIGINS)
-                ch.loc[i, "method"], ch.loc[i, "scale"] = "naive", float(np.clip(k, 0.25, 6.0))
-        return ch
-    return choose
-
-
 def with_used(bt: pd.DataFrame) -> pd.DataFrame:
     """The forecast the pack would have used at each origin, with its 50/80/95% ranges."""
-    return pl_backtest.replay_choice(bt, group="authority", levels=LEVELS)
+    return pl_backtest.replay_choice(pl_backtest.with_combined(bt), group="authority", levels=LEVELS)
 
 
 def summarise(bt: pd.DataFrame) -> dict:
@@ -222,13 +200,13 @@ def markdown(out: dict) -> str:
             f"{r[m + '_minus_naive']:+.2f} ± {r[m + '_minus_naive_2se']:.2f} ({r[m + '_beats_naive_in']} of "
             f"{r['authorities']})" for m in METHODS[1:]) + " |")
     lines += ["", "| Months ahead | Forecast used - best of the three in each authority | Forecast used - best single "
-              "method | Forecast used: " + " / ".join(NAMES[m].lower() for m in ("naive", "markov", "model")) + " |",
+              "method | Forecast used: average / no change / Markov / ETS |",
               "|---:|---:|---:|---|"]
     for r in hz:
         u = r["used_methods"]
         lines.append(f"| {r['horizon_months']} | {r['used_minus_best_each']:+.2f} ± {r['used_minus_best_each_2se']:.2f} | "
                      f"{r['used_minus_best_single']:+.2f} ± {r['used_minus_best_single_2se']:.2f} ({NAMES[r['best_single']]}) | "
-                     f"{u.get('naive', 0)} / {u.get('markov', 0)} / {u.get('model', 0)} |")
+                     f"{u.get('combined', 0)} / {u.get('naive', 0)} / {u.get('markov', 0)} / {u.get('ets', 0)} |")
     lines += ["", "| Months ahead | Model's own range held 50 / 80 / 95% | Calibrated range, all forecasts | "
               "Calibrated, once chosen on three or more outcomes (forecasts) | 80% interval score, model / used |",
               "|---:|---|---|---|---|"]
@@ -252,8 +230,6 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--authorities", type=int, default=N_AUTHORITIES)
     ap.add_argument("--every", type=int, default=6, choices=(3, 6), help="months between origins")
     ap.add_argument("--summarise", action="store_true", help="recompute the tables from the saved rows")
-    ap.add_argument("--rule", choices=("pack", "strict"), default="pack",
-                    help="the choice replayed: the pack's, or the exploratory strict one (strict_choice)")
     ap.add_argument("--worker", action="store_true",
                     help="backtest the authorities not yet done or started, in reverse order, without summarising "
                          "(run beside the main run to use a second core)")
@@ -261,15 +237,12 @@ def main(argv: list[str]) -> int:
     dest = ROOT / "benchmarks" / "results"
     dest.mkdir(exist_ok=True)
     rows_file = dest / "bench_forecast_synthetic_rows.csv"
-    if a.rule == "strict":
-        pl_backtest.choose = strict_choice()
     if a.summarise:
         raw = pd.read_csv(rows_file)
         raw = raw[[c for c in raw.columns if not c.startswith("used")]]
         out = json.loads((dest / "bench_forecast_synthetic.json").read_text())
         out.update(summarise(with_used(raw)))
-        if a.rule == "pack":
-            (dest / "bench_forecast_synthetic.json").write_text(json.dumps(out, indent=1, default=str))
+        (dest / "bench_forecast_synthetic.json").write_text(json.dumps(out, indent=1, default=str))
         print(markdown(out))
         return 0
     cache = cache_dir(a.cache)

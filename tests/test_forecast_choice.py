@@ -1,5 +1,6 @@
-"""The forecast used (issue 15): chosen per horizon by the backtest (no change unless another method is
-strictly better, never on outcomes not yet known), ranges scaled by the backtest's residuals
+"""The forecast used (issue 15): chosen per horizon by the backtest (the average of no change, Markov and
+ETS unless one of them is better than the average by more than two standard errors, never on outcomes not
+yet known), ranges scaled by the backtest's residuals
 (conformal), the simulated paths moved onto the chosen forecast, and the verdict in words."""
 
 import numpy as np
@@ -10,31 +11,56 @@ from pipeline.placements import backtest as pl_backtest
 from pipeline.report.sections.placements import horizon_verdict
 
 
-def rows(origins, horizon, actual, naive, markov, model, half=10.0):
+def rows(origins, horizon, actual, naive, markov, model, half=10.0, ets=None):
+    ets = naive if ets is None else ets
     return pd.DataFrame({"origin": [pd.Timestamp(o).date() for o in origins], "horizon": horizon, "actual": actual,
-                         "naive": naive, "markov": markov, "model": model,
+                         "naive": naive, "markov": markov, "ets": ets, "model": model,
+                         "combined": (np.asarray(naive, float) + np.asarray(markov, float) + np.asarray(ets, float)) / 3,
                          "low_80": np.asarray(model, float) - half, "high_80": np.asarray(model, float) + half})
 
 
-def test_choice_per_horizon_prefers_no_change_at_a_tie_and_needs_three_origins():
-    o = pd.date_range("2020-03-31", periods=6, freq="QE")
-    a = np.array([100, 102, 104, 106, 108, 110.0])
+def plain_switch(g: pd.DataFrame, m: str) -> tuple[float, float]:
+    """Plain numpy: mean and standard error of (|m - actual| - |average - actual|) / actual x 100."""
+    a = g["actual"].to_numpy(float)
+    d = (np.abs(g[m].to_numpy(float) - a) - np.abs((g["naive"] + g["markov"] + g["ets"]).to_numpy(float) / 3 - a)) / a * 100
+    return d.mean(), d.std(ddof=1) / np.sqrt(len(d))
+
+
+def test_choice_uses_the_average_unless_one_is_clearly_better_and_needs_three_origins():
+    o = pd.date_range("2020-03-31", periods=8, freq="QE")
+    a = np.array([100, 102, 104, 106, 108, 110, 112, 114.0])
+    wob = np.array([1, -1, 2, -2, 1, -1, 2, -2.0])
     bt = pd.concat([
-        rows(o, 3, a, a - 4, a - 3, a - 1),  # the model best at 3 months
-        rows(o, 6, a, a + 2, a + 2, a + 2),  # a tie: no change
-        rows(o, 12, a, a + 1, a + 5, a - 9),  # no change best at 12
+        rows(o, 3, a, a - 4 + wob, a + wob * 0.1, a - 1, ets=a - 6 - wob),  # Markov clearly better than the average
+        rows(o, 6, a, a + 3 * wob, a - 3 * wob, a + 2, ets=a + wob),  # noisy: none clearly better
+        rows(o, 12, a, a + 0.2 * wob, a + 9 + wob, a - 9, ets=a + 7 - wob),  # no change clearly better
         rows(o[:2], 24, a[:2], a[:2] + 9, a[:2], a[:2]),  # two origins only: not judged
     ])
     ch = pl_backtest.choose(bt).set_index("horizon")
-    assert ch["method"].to_dict() == {3: "model", 6: "naive", 12: "naive", 24: "naive"}
+    assert ch["method"].to_dict() == {3: "markov", 6: "combined", 12: "naive", 24: "combined"}
     assert ch["calibrated"].to_dict() == {3: True, 6: True, 12: True, 24: False}
-    # the WAPEs are the plain-pandas ones
+    # the rule, recomputed in plain numpy: leave the average only when better by more than two standard errors
+    for h, want in ((3, "markov"), (6, None), (12, "naive")):
+        g = bt[bt["horizon"] == h]
+        passed = {m: plain_switch(g, m) for m in ("naive", "markov", "ets")}
+        passed = {m: d for m, (d, se) in passed.items() if d < -2 * se}
+        assert (min(passed, key=passed.get) if passed else None) == want
+        for m in ("naive", "markov", "ets"):
+            assert pl_backtest.switch_test(g, m) == pytest.approx(plain_switch(g, m))
+    # the WAPEs are the plain-pandas ones, the cspack model's too (shown, not a candidate)
     g = bt[bt["horizon"] == 12]
     assert ch.at[12, "model_wape"] == np.abs(g["model"] - g["actual"]).sum() / g["actual"].sum() * 100
+    assert ch.at[12, "combined_wape"] == pytest.approx(np.abs(g["combined"] - g["actual"]).sum() / g["actual"].sum() * 100)
     methods, scale = pl_backtest.horizon_plan(ch.reset_index(), 30)
-    assert list(methods[[0, 2, 3, 5, 6, 11, 12, 23, 29]]) == ["model", "model", "naive", "naive", "naive", "naive",
-                                                               "naive", "naive", "naive"]
+    assert list(methods[[0, 2, 3, 5, 6, 11, 12, 23, 29]]) == ["markov", "markov", "combined", "combined", "naive",
+                                                               "naive", "combined", "combined", "combined"]
     assert scale[23] == ch.at[24, "scale"] == 1.0
+
+
+def test_with_combined_is_the_mean_of_the_three():
+    bt = rows(pd.date_range("2020-03-31", periods=3, freq="QE"), 3, [10, 20, 30], [1, 2, 3], [4, 5, 6], [0, 0, 0],
+              ets=[7, 8, 9]).drop(columns="combined")
+    assert pl_backtest.with_combined(bt)["combined"].tolist() == [4.0, 5.0, 6.0]
 
 
 def test_conformal_factor_is_the_finite_sample_quantile():
@@ -60,12 +86,13 @@ def test_calibrated_ranges_hold_about_80_percent_where_the_models_own_are_too_na
 def test_replay_never_uses_an_outcome_not_known_at_the_origin():
     o = pd.date_range("2020-03-31", periods=12, freq="QE")
     a = np.full(12, 100.0)
-    bt = rows(o, 6, a, a + 1, a + 3, a - 2)
+    wob = np.array([0.2, -0.2] * 6)
+    bt = rows(o, 6, a, a + 1 + wob, a + 3, a - 2, ets=a + 5)
     base = pl_backtest.replay_choice(bt)
-    # the first four origins know fewer than three outcomes (each is known two quarters later): no change,
+    # the first four origins know fewer than three outcomes (each is known two quarters later): the average,
     # uncalibrated; the fifth knows three
-    assert (base["used_method"].iloc[:4] == "naive").all() and not base["used_calibrated"].iloc[:4].any()
-    assert base["used_calibrated"].iloc[4] and (base["used_method"] == "naive").all()  # no change is best here
+    assert (base["used_method"].iloc[:4] == "combined").all() and not base["used_calibrated"].iloc[:4].any()
+    assert base["used_calibrated"].iloc[4] and (base["used_method"].iloc[4:] == "naive").all()  # clearly best here
     # changing outcomes that end after origin k must not change what was used at k
     k = 8
     cutoff = pd.Timestamp(o[k])
@@ -74,7 +101,8 @@ def test_replay_never_uses_an_outcome_not_known_at_the_origin():
     later = np.array([e > cutoff for e in out_end])
     changed.loc[later, "actual"] = 50.0
     rep = pl_backtest.replay_choice(changed)
-    assert (rep["used_method"].iloc[k + 3:] == "model").all()  # once known, the new outcomes favour the model
+    # once known, the new outcomes widen the calibrated range; before, nothing changes
+    assert (rep["used_high_80"].iloc[k + 3:] > base["used_high_80"].iloc[k + 3:]).all()
     pd.testing.assert_series_equal(rep["used_method"].iloc[:k + 1], base["used_method"].iloc[:k + 1])
     assert rep["used_high_80"].iloc[k] == base["used_high_80"].iloc[k]
 
@@ -96,15 +124,20 @@ def test_recentre_moves_the_median_onto_the_forecast_and_scales_the_spread():
     assert np.allclose(new[i, 1] / nt[i, 1], stock[i, 1] / total[i, 1])
 
 
-def test_verdict_in_words_says_when_the_model_lost_to_no_change():
-    ch = pd.DataFrame({"horizon": [3, 6, 12, 24], "origins": [12, 11, 9, 5], "method": ["model", "markov", "naive", "naive"],
-                       "scale": 1.0, "calibrated": [True, True, True, True], "naive_wape": [1.0, 2.0, 2.7, 3.9],
-                       "markov_wape": [1.2, 1.5, 5.2, 13.7], "model_wape": [0.8, 1.9, 3.7, 9.5]})
-    t = horizon_verdict(ch, 18)
-    assert t.startswith("At 24 months the model has been less accurate than assuming no change")
-    assert "9.5%" in t and "3.9%" in t
-    assert "Markov stock-flow model has been the most accurate" in horizon_verdict(ch, 5)
+def test_verdict_in_words_names_the_forecast_used_and_its_errors():
+    ch = pd.DataFrame({"horizon": [3, 6, 12, 24], "origins": [12, 11, 9, 2], "method": ["ets", "markov", "naive", "combined"],
+                       "scale": 1.0, "calibrated": [True, True, True, False], "naive_wape": [1.0, 2.0, 2.7, 3.9],
+                       "markov_wape": [1.2, 1.5, 5.2, 13.7], "ets_wape": [0.7, 1.8, 3.0, 5.0],
+                       "combined_wape": [0.9, 1.7, 3.1, 6.0], "model_wape": [0.8, 1.9, 3.7, 9.5]})
+    t = horizon_verdict(ch, 10)
+    assert t.startswith("At 12 months no change has been clearly more accurate than the average of the three")
+    assert "2.7% against 3.1%" in t and "the cspack model 3.7%" in t
+    assert "Markov stock-flow model has been clearly more accurate" in horizon_verdict(ch, 5)
+    t24 = horizon_verdict(ch, 18)
+    assert "too few quarter ends with a known outcome (2)" in t24 and "the average of no change" in t24
     assert "beyond the 24 months" in horizon_verdict(ch, 30)
+    mid = ch.assign(method=["combined"] * 4, calibrated=True)
+    assert horizon_verdict(mid, 3).startswith("At 3 months none of the simple forecasts has been clearly more accurate")
 
 
 def test_replayed_ranges_at_50_and_95_percent_hold_about_their_level():

@@ -1,5 +1,6 @@
 """Who owns the placements forecast (issue 14 point 5) and the forecast used (issue 15), on the default
-quarter: the projection follows the forecast its backtest found best at each horizon, the budget
+quarter: the projection follows the forecast its backtest chose at each horizon (the average of no change,
+Markov and ETS unless one is clearly better), the budget
 holder's figure and the projection's are shown side by side, the budget total follows
 settings.placements_forecast, and later years carry the backtest's verdict in words."""
 
@@ -26,7 +27,7 @@ def work(tmp_path_factory):
     return str(tmp_path_factory.mktemp("owner_work") / "w")
 
 
-def test_projection_follows_the_backtests_choice_and_never_loses_to_no_change_in_it(project, work):
+def test_projection_follows_the_backtests_choice(project, work):
     ctx = open_quarter("2026-27-Q2", work_dir=work, root=project)
     b = pb.bundle(ctx)
     origin = pd.Timestamp(ctx.params.data_as_at)
@@ -35,21 +36,27 @@ def test_projection_follows_the_backtests_choice_and_never_loses_to_no_change_in
     # children in care at the quarter end, counted in plain pandas from the prepared episodes
     start, end = pd.to_datetime(eps["DECOM"]), pd.to_datetime(eps["DEC"])
     now = eps.loc[(start <= origin) & (end.isna() | (end > origin)), "CHILD"].nunique()
-    fan, choice = b["fan"], b["choice"]
+    fan, choice, mf = b["fan"], b["choice"], b["model_fan"]
     naive_months = fan["method"] == "naive"
     assert np.allclose(fan.loc[naive_months, "median"], now, atol=0.5)
-    model_months = fan["method"] == "model"
-    assert np.allclose(fan.loc[model_months, "median"], b["model_fan"].loc[model_months, "median"], atol=0.5)
-    # the choice: the smallest backtest error at each horizon, no change unless strictly beaten
+    # the average's months: the median is the mean of no change, Markov and the ETS shown beside it
+    avg = fan["method"] == "combined"
+    want = (now + mf["markov"].to_numpy() + b["ets"]["mean"].to_numpy()) / 3
+    assert np.allclose(fan.loc[avg, "median"], want[avg.to_numpy()], atol=0.5)
+    assert np.allclose(mf["naive"], now)
+    # the choice: the average unless one of the three beat it by more than two standard errors
     bt = b["backtest"]
     for r in choice.itertuples():
         g = bt[bt["horizon"] == r.horizon]
-        errs = {m: np.abs(g[m] - g["actual"]).sum() / g["actual"].sum() * 100 for m in ("naive", "markov", "model")}
-        assert errs[r.method] == pytest.approx(min(errs.values()))
-        if r.method != "naive":
-            assert errs[r.method] < errs["naive"]
+        a = g["actual"].astype(float)
+        avg_err = ((g["naive"] + g["markov"] + g["ets"]) / 3 - a).abs()
+        passed = {}
+        for m in ("naive", "markov", "ets"):
+            d = ((g[m] - a).abs() - avg_err) / a * 100
+            if len(g) >= 3 and d.mean() < -2 * d.std(ddof=1) / np.sqrt(len(d)):
+                passed[m] = d.mean()
+        assert r.method == (min(passed, key=passed.get) if passed else "combined")
     t = ps.backtest_table(bt, choice)
-    assert (t["used_wape"] <= t["naive_wape"] + 1e-9).all() and (t["used_wape"] <= t["markov_wape"] + 1e-9).all()
     assert t["replayed_wape"].notna().all() and t["used_coverage_80"].between(0, 100).all()
 
 

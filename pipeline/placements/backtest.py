@@ -27,13 +27,33 @@ def _month_end(origin: pd.Timestamp, h: int) -> pd.Timestamp:
 
 
 
+def baseline_points(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int,
+                    history_start: pd.Timestamp | None = None) -> dict:
+    """The simple forecasts of children in care at each of the next ``horizon`` month ends, from the
+    history as given (the caller cuts it to what was known at ``origin``): no change, the Markov
+    stock-flow model, ETS on the month-end totals (up to eight years, from ``history_start``) and
+    ``combined``, their average. ``ets_frame`` is ETS's frame (mean and 80% range, notes and warnings
+    in ``attrs``): the pack's cross-check and the combination's ETS are one computation."""
+    origin = pd.Timestamp(origin)
+    h0 = max(pd.Timestamp(history_start) if history_start is not None else spells["start"].min(),
+             origin - pd.DateOffset(years=8))
+    frame = ets_forecast(monthly_totals(spells, h0, origin), horizon)
+    out = {"naive": np.full(horizon, float(len(state_at(spells, origin)))),
+           "markov": np.asarray(markov_forecast(spells, origin, horizon), dtype=float),
+           "ets": frame["mean"].to_numpy(dtype=float)}
+    out["combined"] = np.mean([out[m] for m in COMPONENTS], axis=0)
+    out["ets_frame"] = frame
+    return out
+
+
+
 def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Timestamp, horizons=(3, 6, 12, 24),
-             paths: int = 300, seed: int = 2026, window_years: float = 3, ets: bool = False,
+             paths: int = 300, seed: int = 2026, window_years: float = 3,
              history_start: pd.Timestamp | None = None) -> pd.DataFrame:
     """Rolling origins: at each, the history as known then (``as_at``), the model fitted and simulated,
-    and the naive (persistence) and Markov forecasts (and ETS on the month-end totals when ``ets``);
-    scored against what happened, at each horizon that has an outcome by ``data_end``. One row per
-    origin and horizon, with the model's 80% range (``low_80``, ``high_80``) for calibration."""
+    and the simple forecasts (``baseline_points``: no change, Markov, ETS and their average); scored
+    against what happened, at each horizon that has an outcome by ``data_end``. One row per origin and
+    horizon, with the model's 80% range (``low_80``, ``high_80``) for calibration."""
     rows = []
     actual_totals = daily_stock(spells, min(pd.Timestamp(o) for o in origins) if origins else data_end, data_end).sum(axis=1) \
         if origins else None
@@ -48,12 +68,7 @@ def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Tim
         state = state_at(known, origin)
         sim = simulate(model, state, paths=paths, seed=seed)
         total = sim["stock"].sum(axis=2)
-        markov = markov_forecast(known, origin, hmax)
-        now = len(state)
-        if ets:
-            h0 = max(pd.Timestamp(history_start) if history_start is not None else known["start"].min(),
-                     origin - pd.DateOffset(years=8))
-            ets_mean = ets_forecast(monthly_totals(known, h0, origin), hmax)["mean"].to_numpy()
+        pts = baseline_points(known, origin, hmax, history_start)
         for h in horizons:
             end = _month_end(origin, h)
             if end > data_end:
@@ -61,11 +76,16 @@ def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Tim
             actual = int(actual_totals.loc[end])
             q = {lv: np.quantile(total[:, h - 1], [(1 - lv) / 2, 1 - (1 - lv) / 2]) for lv in (0.5, 0.8, 0.95)}
             rows.append({"origin": origin.date(), "horizon": h, "actual": actual, "model": float(np.median(total[:, h - 1])),
-                         "naive": now, "markov": float(markov[h - 1]),
-                         **({"ets": float(ets_mean[h - 1])} if ets else {}),
+                         **{m: float(pts[m][h - 1]) for m in ("naive", "markov", "ets", "combined")},
                          "low_80": float(q[0.8][0]), "high_80": float(q[0.8][1]),
                          **{f"in_{int(lv * 100)}": bool(q[lv][0] <= actual <= q[lv][1]) for lv in q}})
     return pd.DataFrame(rows)
+
+
+
+def with_combined(bt: pd.DataFrame) -> pd.DataFrame:
+    """``bt`` with ``combined``, the average of no change, Markov and ETS, (re)computed from its columns."""
+    return bt.assign(combined=bt[list(COMPONENTS)].mean(axis=1)) if len(bt) else bt.assign(combined=[])
 
 
 
@@ -83,12 +103,14 @@ def backtest_summary(bt: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---- the forecast used: chosen per horizon by the backtest, ranges calibrated on its residuals --------------
-METHODS = ("naive", "markov", "model")  # in order of preference at a tie: no change first
+COMPONENTS = ("naive", "markov", "ets")  # the simple forecasts the default averages
+METHODS = ("combined",) + COMPONENTS  # the candidates; the average is used unless one is clearly better
 
 
 
 METHOD_NAMES = {"naive": "no change", "markov": "the Markov stock-flow model", "model": "the cspack stock-flow model",
-                "ets": "exponential smoothing (ETS)"}
+                "ets": "exponential smoothing (ETS)",
+                "combined": "the average of no change, the Markov model and exponential smoothing"}
 
 
 
@@ -96,7 +118,11 @@ CHOICE_HORIZONS = (3, 6, 12, 24)
 
 
 
-MIN_CHOICE_ORIGINS = 3  # fewer backtest origins at a horizon than this: no change is used there, uncalibrated
+MIN_CHOICE_ORIGINS = 3  # fewer backtest origins at a horizon than this: the average is used there, uncalibrated
+
+
+
+SWITCH_SE = 2.0  # leave the average only for a forecast better than it by this many standard errors
 
 
 
@@ -105,6 +131,16 @@ COVERAGE = 0.8
 
 
 PRIOR_ORIGINS = 5  # the conformal scale is shrunk toward 1 (the model's own range) as if from this many origins
+
+
+
+def switch_test(g: pd.DataFrame, method: str, base: str = "combined") -> tuple[float, float]:
+    """The paired comparison behind the choice: the mean, over the rows ``g``, of (absolute % error of
+    ``method``) - (that of ``base``), and its standard error (sample sd / sqrt(n)); negative = better."""
+    a = g["actual"].to_numpy(dtype=float)
+    d = (np.abs(g[method].to_numpy(dtype=float) - a) - np.abs(g[base].to_numpy(dtype=float) - a)) / np.maximum(a, 1) * 100
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else np.inf
+    return float(d.mean()), se
 
 
 
@@ -130,23 +166,32 @@ def level_prior(level: float) -> float:
 
 
 def choose(bt: pd.DataFrame, horizons=CHOICE_HORIZONS, methods=METHODS, min_origins: int = MIN_CHOICE_ORIGINS,
-           level: float = COVERAGE) -> pd.DataFrame:
-    """At each horizon, the method with the lowest weighted absolute % error in the backtest ``bt``
-    (rows whose outcome was known: the caller passes only those), no change unless another is strictly
-    better; and the conformal scale of the model's range around the chosen forecast. ``bt`` rows need
-    ``actual``, the methods' columns, ``low_80`` and ``high_80``. One row per horizon: ``method``,
-    ``origins``, each method's WAPE, ``scale`` (``level_prior(level)`` when not calibrated, 1 at 80%;
-    shrunk toward it by ``PRIOR_ORIGINS``) and ``calibrated``. The scale multiplies the model's 80%
-    half-width whatever the ``level``."""
+           level: float = COVERAGE, z: float = SWITCH_SE) -> pd.DataFrame:
+    """At each horizon, the forecast to use: the average of no change, Markov and ETS (``combined``),
+    unless one of them has been clearly more accurate than the average in the backtest ``bt`` (rows whose
+    outcome was known: the caller passes only those): its mean paired absolute % error lower by more
+    than ``z`` standard errors (``switch_test``); of several, the one lower by most. Forecast combination
+    because picking the past winner on a dozen noisy quarter ends did worse than no change on unseen
+    authorities (docs/forecast.md). And the conformal scale of the model's range around the chosen
+    forecast. ``bt`` rows need ``actual``, the methods' columns, ``low_80`` and ``high_80``. One row per
+    horizon: ``method``, ``origins``, each method's WAPE (and the cspack model's, when ``bt`` has it),
+    ``scale`` (``level_prior(level)`` when not calibrated, 1 at 80%; shrunk toward it by
+    ``PRIOR_ORIGINS``) and ``calibrated``. The scale multiplies the model's 80% half-width whatever the
+    ``level``."""
     rows = []
     prior = level_prior(level)
+    scored = list(methods) + (["model"] if "model" in bt and "model" not in methods else [])
     for h in horizons:
         g = bt[bt["horizon"] == h] if len(bt) else bt
-        r = {"horizon": h, "origins": int(len(g)), "method": "naive", "scale": prior, "calibrated": False}
-        for m in methods:
+        r = {"horizon": h, "origins": int(len(g)), "method": methods[0], "scale": prior, "calibrated": False}
+        for m in scored:
             r[f"{m}_wape"] = wape(g[m], g["actual"]) if len(g) else np.nan
         if len(g) >= min_origins:
-            best = min(methods, key=lambda m: (round(r[f"{m}_wape"], 9), methods.index(m)))
+            best, margin = methods[0], 0.0
+            for m in methods[1:]:
+                d, se = switch_test(g, m, methods[0])
+                if d < -z * se and d < margin:
+                    best, margin = m, d
             r["method"] = best
             half = np.maximum((g["high_80"] - g["low_80"]).to_numpy() / 2, 1.0)
             k = conformal_factor(np.abs(g["actual"] - g[best]).to_numpy() / half, level)
@@ -228,7 +273,7 @@ def replay_choice(bt: pd.DataFrame, group: str | None = None, levels=(COVERAGE,)
             chs = [choose(known, level=lv).set_index("horizon") for lv in levels]
             for i, r in go.iterrows():
                 c = chs[0].loc[r["horizon"]] if r["horizon"] in chs[0].index else None
-                m = c["method"] if c is not None else "naive"
+                m = c["method"] if c is not None else METHODS[0]
                 point = float(r[m])
                 half = max((r["high_80"] - r["low_80"]) / 2, 1.0)
                 rng = []

@@ -14,7 +14,6 @@ import pandas as pd
 from pipeline.core.paths import folder_hash
 from pipeline.ingest.ssda903 import CATEGORIES
 from pipeline.placements import backtest as pl_backtest
-from pipeline.placements import baselines as pl_baselines
 from pipeline.placements import history as pl_history
 from pipeline.placements import model as pl_model
 from pipeline.placements import simulation as pl_simulation
@@ -120,8 +119,8 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     methods, scale = pl_backtest.horizon_plan(choice, horizon)
     total = sim["stock"].sum(axis=2)
     model_median = np.median(total, axis=0)
-    points = {"model": model_median, "naive": np.full(horizon, float(len(state))),
-              "markov": pl_baselines.markov_forecast(spells, origin, horizon)}
+    # no change, Markov, ETS and their average: one computation for the projection and the ETS cross-check
+    points = {"model": model_median, **pl_backtest.baseline_points(spells, origin, horizon, ret_start)}
     point = np.array([points[m][i] for i, m in enumerate(methods)])
     used_stock = pl_backtest.recentre(sim["stock"], point, scale, centre=model_median)
     shift = used_stock.sum(axis=2) - total  # per path and month: applied to the scenarios' paths too
@@ -163,8 +162,8 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
                               "diff_low_gbpm": float(np.quantile(diff[y], 0.1)),
                               "diff_high_gbpm": float(np.quantile(diff[y], 0.9)),
                               "children_end_median": float(np.median(s_sim["stock"][:, -1].sum(axis=1)))})
-    totals = history.set_index("month")[CATEGORIES].sum(axis=1)
-    ets = pl_baselines.ets_forecast(totals[totals.index >= ret_start + pd.DateOffset(years=1)], horizon)
+    ets = points["ets_frame"].copy()
+    ets.attrs = dict(points["ets_frame"].attrs)
     ets_notes, ets_warnings = ets.attrs.get("notes", []), ets.attrs.get("warnings", [])
     ets.insert(0, "month", model.months.to_timestamp(how="end").normalize())
     bt = pl_backtest.replay_choice(bt)

@@ -16,9 +16,15 @@ from pipeline.placements import backtest as pl_backtest
 from pipeline.placements import history as pl_history
 from pipeline.quarter.budget_view import line_figures, owner_figures
 from pipeline.quarter.context import QuarterContext
-from pipeline.quarter.placement_bundle import BACKTEST_PATHS, available, bundle, model_settings
+from pipeline.quarter.placement_bundle import available, bundle, model_settings
 from pipeline.report.disclosure import FOOTNOTE, suppress
 from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TURQUOISE, chart, table_html, titled
+from pipeline.report.sections.placements_backtest import (  # noqa: F401 (notebook 30 and tests call them here)
+    backtest_table,
+    horizon_verdict,
+    render_backtest,
+    replay_verdict,
+)
 
 SECTION = "Placements"
 
@@ -85,27 +91,6 @@ def _months_ahead(origin: pd.Timestamp, month: pd.Timestamp) -> int:
     return (pd.Timestamp(month).to_period("M") - pd.Timestamp(origin).to_period("M")).n
 
 
-def horizon_verdict(choice: pd.DataFrame, months_ahead: int) -> str:
-    """In words: which forecast is used this far ahead and how it compared with "no change" in the
-    backtest at the evaluated horizon that covers it (3, 6, 12 or 24 months)."""
-    hs = choice["horizon"].to_numpy()
-    r = choice.iloc[min(int(np.searchsorted(hs, months_ahead, side="left")), len(hs) - 1)]
-    h = int(r["horizon"])
-    beyond = (f" This is {months_ahead} months ahead, beyond the {h} months the backtest reaches, so it is indicative "
-              "only." if months_ahead > h else "")
-    if not r["calibrated"]:
-        return (f"At {h} months the backtest has too few quarter ends with a known outcome ({number(r['origins'])}) to "
-                "judge any model, so the projection assumes no change from today's number." + beyond)
-    if r["method"] == "naive":
-        worse = "less accurate than" if round(r["model_wape"], 1) > round(r["naive_wape"], 1) else "no more accurate than"
-        return (f"At {h} months the model has been {worse} assuming no change (average error "
-                f"{pct(r['model_wape'])} against {pct(r['naive_wape'])}; the Markov model {pct(r['markov_wape'])}), "
-                "so the projection assumes no change from today's number." + beyond)
-    return (f"At {h} months {pl_backtest.METHOD_NAMES[r['method']]} has been the most accurate (average error "
-            f"{pct(r[r['method'] + '_wape'])} against {pct(r['naive_wape'])} for assuming no change), so it is the "
-            "projection used." + beyond)
-
-
 def headline(ctx: QuarterContext) -> Markdown:
     if not available(ctx):
         return Markdown("*This section needs the council's children-looked-after (SSDA903) returns and the weekly "
@@ -165,8 +150,9 @@ def _owner_text(ctx, own: dict, b: dict) -> str:
     else:
         why = horizon_verdict(b["choice"], max(left, 1)) if "choice" in b else ""
         lines.append("The budget total uses the projection (spend to date plus the projected cost of the "
-                     f"{plural(left, 'month')} left), the pack's default: it follows the forecast that has been most "
-                     f"accurate in the pack's own backtest, never one that did worse than assuming no change. {why}")
+                     f"{plural(left, 'month')} left), the pack's default: it follows the average of no change, the Markov "
+                     "model and exponential smoothing, or one of them where the pack's own backtest found it clearly "
+                     f"more accurate. {why}")
     if abs(own["model"] - own["projection"]) >= 0.0005:
         lines.append(f"The cspack stock-flow model on its own forecasts {gbpm(own['model'])} (80% range "
                      f"{gbpm(own['model_low'])} to {gbpm(own['model_high'])}).")
@@ -220,7 +206,7 @@ def render_fan(ctx: QuarterContext, fan: pd.DataFrame):
     mf = b.get("model_fan")
     if mf is not None and np.abs(mf["median"].to_numpy() - fan["median"].to_numpy()).max() >= 0.5:
         ax.plot(mf["month"], mf["median"], color=TURQUOISE, linewidth=1.2, linestyle=":", label="cspack model on its own")
-    ax.plot(ets["month"], ets["mean"], color=ORANGE, linewidth=1.2, linestyle="--", label="Cross-check: ETS on totals")
+    ax.plot(ets["month"], ets["mean"], color=ORANGE, linewidth=1.2, linestyle="--", label="ETS on totals (one of the three averaged)")
     for j, i in enumerate(_changes(fan)):
         # a thin band between the last month of one forecast and the first of the next (a band, not a line,
         # so the chart's data table does not list it as a series of numbers)
@@ -234,8 +220,8 @@ def render_fan(ctx: QuarterContext, fan: pd.DataFrame):
            f"Children looked after at each month end, actual and projected with 50/80/95% ranges; {ctx.params.authority}")
     alt = (f"Fan chart of children in care: actual month-end numbers to {total.index[-1]:%B %Y} (latest "
            f"{number(total.iloc[-1])}), then the projected median reaching {number(end['median'])} by "
-           f"{end['month']:%B %Y} with an 80% range of {number(end['low_80'])} to {number(end['high_80'])}; the ETS "
-           f"cross-check ends at {number(ets['mean'].iloc[-1])}."
+           f"{end['month']:%B %Y} with an 80% range of {number(end['low_80'])} to {number(end['high_80'])}; exponential "
+           f"smoothing (ETS, one of the three forecasts averaged) ends at {number(ets['mean'].iloc[-1])}."
            + (f" The cspack model on its own ends at {number(mf['median'].iloc[-1])}." if mf is not None else "")
            + "".join(f" A vertical band marks {fan['month'].iloc[i]:%B %Y}, where the forecast used changes."
                      for i in _changes(fan)))
@@ -392,8 +378,9 @@ def render_cost(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
     money = [c for c in t.columns if c.endswith("£m") or "£m" in c]
     note = (f"{ctx.quarter.fy}: spend to date from the ledger ({gbpm(ytd)}) plus the projected cost of the months left. "
             "Later years: the whole year projected. The comparison with budget in later years holds this year's "
-            "budget flat: later budgets are not yet set. The forecast used at each distance ahead is the one the "
-            "backtest found most accurate there (no change unless another did better)." if budget is not None else
+            "budget flat: later budgets are not yet set. The forecast used at each distance ahead is the average of "
+            "no change, the Markov model and exponential smoothing, unless the backtest found one of them clearly "
+            "more accurate there." if budget is not None else
             "No ledger in this quarter's params, so no budget to compare with.")
     return HTML(table_html(t, "Placement cost projection", {c: gbpm_plain for c in money}, numeric=money, note=note))
 
@@ -438,53 +425,6 @@ def render_scenarios(ctx: QuarterContext, s: pd.DataFrame) -> HTML:
                                 "the quarter end and phase in over twelve months."))
 
 
-def backtest_table(bt: pd.DataFrame, choice: pd.DataFrame) -> pd.DataFrame:
-    """By horizon: the forecast used now and its error, no change's and the Markov model's side by side
-    (weighted absolute % error over the backtest's origins), the cspack model's, the error of the
-    forecast as it would have been chosen at each origin (from earlier outcomes only), and how often
-    the calibrated 80% range held the outcome."""
-    rows = []
-    summary = pl_backtest.backtest_summary(bt).set_index("horizon_months")
-    for r in choice.itertuples():
-        g = bt[bt["horizon"] == r.horizon]
-        if not len(g):
-            continue
-        rows.append({"horizon_months": int(r.horizon), "origins": int(len(g)), "used": pl_backtest.METHOD_NAMES[r.method],
-                     "used_wape": getattr(r, f"{r.method}_wape"), "naive_wape": r.naive_wape,
-                     "markov_wape": r.markov_wape, "model_wape": r.model_wape,
-                     "replayed_wape": pl_backtest.wape(g["used"], g["actual"]) if "used" in g else np.nan,
-                     "model_coverage_80": float(summary.at[r.horizon, "coverage_80"]),
-                     "used_coverage_80": float(g["used_in_80"].mean() * 100) if "used_in_80" in g else np.nan,
-                     "scale": float(r.scale)})
-    return pd.DataFrame(rows)
-
-
-def replay_verdict(t: pd.DataFrame) -> str:
-    """In words: the forecast used, as chosen at each quarter end from the outcomes known then, against
-    no change and the Markov model at each distance ahead of the backtest table ``t``, naming every
-    distance where it did worse than either."""
-    t = t[t["replayed_wape"].notna()]
-    if not len(t):
-        return ""
-    def listed(xs):
-        xs = list(xs)
-        return ", ".join(xs[:-1]) + (" and " if len(xs) > 1 else "") + xs[-1]
-
-    text = (f"Chosen as it would have been at each quarter end, from the outcomes known by then, the forecast used "
-            f"erred on average by {listed(pct(v) for v in t['replayed_wape'])} at "
-            f"{listed(str(int(h)) for h in t['horizon_months'])} months ahead, against "
-            f"{listed(pct(v) for v in t['naive_wape'])} for no change and {listed(pct(v) for v in t['markov_wape'])} "
-            "for the Markov model.")
-    worse = []
-    for r in t.itertuples():
-        beaten = [f"{pct(v)} for {name}" for name, v in (("no change", r.naive_wape), ("the Markov model", r.markov_wape))
-                  if r.replayed_wape > v + 1e-9]
-        if beaten:
-            worse.append(f"at {r.horizon_months} months ({pct(r.replayed_wape)} against {listed(beaten)})")
-    return text + (f" It did worse {listed(worse)}." if worse else
-                   " It did no worse than either at any distance ahead.")
-
-
 def backtest_view(ctx: QuarterContext):
     """Computed, published and rendered in one call (the notebook does the three steps itself)."""
     rows, accuracy = backtest_rows(ctx), backtest_accuracy(ctx)
@@ -507,49 +447,6 @@ def backtest_accuracy(ctx: QuarterContext) -> pd.DataFrame:
     if not len(bt):
         return pd.DataFrame()
     return backtest_table(bt, b["choice"] if "choice" in b else pl_backtest.choose(bt))
-
-
-def render_backtest(ctx: QuarterContext, bt: pd.DataFrame, t: pd.DataFrame):
-    if not len(bt):
-        return [Markdown("*Not enough history to backtest: three years before the first quarter end tested are "
-                         "needed, so the projection assumes no change.*")]
-    # the honest figure (chosen at each quarter end from the outcomes known then) beside no change and Markov;
-    # the error of the forecast used now on the same rows is the smallest of its row by construction, and is
-    # already shown in that method's own column, so it is left out of the table (it stays in the workbook)
-    shown = t.assign(used=t["used"].map(_first_upper))[
-        ["horizon_months", "origins", "used", "replayed_wape", "naive_wape", "markov_wape", "model_wape",
-         "model_coverage_80", "used_coverage_80"]].rename(columns={
-        "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used now",
-        "replayed_wape": "Forecast used, as chosen at the time %", "naive_wape": "No change %",
-        "markov_wape": "Markov model %", "model_wape": "cspack model %",
-        "model_coverage_80": "Model's 80% range held outcome %", "used_coverage_80": "Calibrated 80% range held outcome %"})
-    r12 = t[t["horizon_months"] == 12].iloc[0] if 12 in set(t["horizon_months"]) else t.iloc[-1]
-    words = []
-    for r in t.itertuples():
-        if r.used == pl_backtest.METHOD_NAMES["naive"]:
-            words.append(f"at {r.horizon_months} months no change (the models did no better)")
-        else:
-            words.append(f"at {r.horizon_months} months {r.used} ({pct(r.used_wape)} against {pct(r.naive_wape)} for "
-                         "no change)")
-    text = (f"Backtest: at {plural(bt['origin'].nunique(), 'quarter end')} from {pd.Timestamp(bt['origin'].min()):%B %Y} "
-            f"to {pd.Timestamp(bt['origin'].max()):%B %Y}, each forecast was made only from what was known then and "
-            "compared with what happened. The projection uses, at each distance ahead, the forecast with the smallest "
-            f"average error there, and no change unless another did better: {'; '.join(words)}. "
-            f"{replay_verdict(t)} Its 80% range is widened or narrowed to what the backtest's errors show; chosen the "
-            f"same way, it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at "
-            f"{int(r12['horizon_months'])} months (the model's own range: {pct(r12['model_coverage_80'], 0)}; a "
-            "well-calibrated range holds about 80%).")
-    fmt = {c: (lambda v: pct(v)) for c in shown.columns if c.endswith("%")}
-    return [Markdown(text), HTML(table_html(shown, "Backtest: average error of children in care by months ahead, and "
-                                            "range coverage", fmt, numeric=[c for c in shown.columns if c.endswith("%")]
-                                            + ["Quarter ends tested"],
-                                            note="Average error: the sum of |forecast - outcome| over the quarter ends "
-                                                 "tested, divided by the sum of outcomes. The forecast used now is the "
-                                                 "one with the smallest error in this table; 'as chosen at the time' is "
-                                                 "the error of the forecast that would have been used at each quarter "
-                                                 "end, chosen from the outcomes known by then (where fewer than three "
-                                                 "were known, no change). "
-                                                 f"{BACKTEST_PATHS} simulated paths per quarter end."))]
 
 
 def model_warnings(ctx: QuarterContext) -> pd.DataFrame:
@@ -585,9 +482,10 @@ def method_note(ctx: QuarterContext, warnings: pd.DataFrame | None = None) -> Ma
         f"{pct(100 * p['entry_sd'])} and {pct(100 * p['exit_sd'])} a year), so the ranges carry the uncertainty of the "
         "rates and not only chance. Costs are placement days times the weekly unit cost / 7, uplifted by "
         f"{pct(100 * p['inflation'])} a year. An exponential smoothing model (ETS, damped trend) on the monthly totals "
-        "is shown as a cross-check. The projection used at each distance ahead is the forecast the backtest found "
-        "most accurate there (no change, the Markov model or this model; no change unless another did better), and "
-        "its 80% range is the model's, widened or narrowed by how far the backtest's outcomes fell from that forecast "
+        "is shown beside it. The projection used at each distance ahead is the average of no change, a Markov "
+        "stock-flow model and that exponential smoothing, unless the backtest found one of the three clearly more "
+        "accurate there (by more than twice the standard error); this model gives the spread, the placement mix and "
+        "the costs around it, and its 80% range is the model's, widened or narrowed by how far the backtest's outcomes fell from that forecast "
         "(a conformal calibration)."
         + (f" Adjustments to the model this quarter: {str(p['notes']).rstrip('.')}." if p.get("notes") else "")
         + _warnings_note(warnings)

@@ -1,0 +1,142 @@
+"""The placement backtest and the choice of forecast, in words and as a table: which forecast the
+projection uses at each distance ahead and why, and how it would have done had it been chosen at each
+quarter end from the outcomes known then (issue 15)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from IPython.display import HTML, Markdown
+
+from pipeline.core.formatting import number, pct, plural
+from pipeline.placements import backtest as pl_backtest
+from pipeline.quarter.placement_bundle import BACKTEST_PATHS
+from pipeline.report.render import table_html
+
+AVERAGE = "the average of no change, the Markov stock-flow model and exponential smoothing (ETS)"
+RULE = (f"The projection uses, at each distance ahead, {AVERAGE}, unless one of the three has been clearly more "
+        "accurate than the average there (its error lower by more than twice its standard error over the quarter "
+        "ends tested): averaging simple forecasts erred less on authorities the pack had never seen than picking "
+        "the one that happened to do best on a few quarter ends.")
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _listed(xs) -> str:
+    xs = list(xs)
+    return ", ".join(xs[:-1]) + (" and " if len(xs) > 1 else "") + xs[-1]
+
+
+def horizon_verdict(choice: pd.DataFrame, months_ahead: int) -> str:
+    """In words: which forecast is used this far ahead and how it compared in the backtest at the
+    evaluated horizon that covers it (3, 6, 12 or 24 months)."""
+    hs = choice["horizon"].to_numpy()
+    r = choice.iloc[min(int(np.searchsorted(hs, months_ahead, side="left")), len(hs) - 1)]
+    h = int(r["horizon"])
+    beyond = (f" This is {months_ahead} months ahead, beyond the {h} months the backtest reaches, so it is indicative "
+              "only." if months_ahead > h else "")
+    if not r["calibrated"]:
+        return (f"At {h} months the backtest has too few quarter ends with a known outcome ({number(r['origins'])}) to "
+                f"judge the forecasts, so the projection is {AVERAGE}." + beyond)
+    names = {"naive": "no change", "markov": "the Markov model", "ets": "ETS", "model": "the cspack model"}
+    others = ", ".join(f"{name} {pct(r[m + '_wape'])}" for m, name in names.items()
+                       if m != r["method"] and f"{m}_wape" in r and pd.notna(r[f"{m}_wape"]))
+    if r["method"] == "combined":
+        return (f"At {h} months none of the simple forecasts has been clearly more accurate than their average "
+                f"(average error {pct(r['combined_wape'])} for the average; {others}), so the projection is {AVERAGE}."
+                + beyond)
+    return (f"At {h} months {pl_backtest.METHOD_NAMES[r['method']]} has been clearly more accurate than the average of "
+            f"the three (average error {pct(r[r['method'] + '_wape'])} against {pct(r['combined_wape'])}; {others}), "
+            "so it is the projection used." + beyond)
+
+
+def backtest_table(bt: pd.DataFrame, choice: pd.DataFrame) -> pd.DataFrame:
+    """By horizon: the forecast used now and its error, the average's, no change's, the Markov model's,
+    ETS's and the cspack model's (weighted absolute % error over the backtest's origins), the error of
+    the forecast as it would have been chosen at each origin (from earlier outcomes only), and how
+    often the calibrated 80% range held the outcome."""
+    rows = []
+    summary = pl_backtest.backtest_summary(bt).set_index("horizon_months")
+    for r in choice.itertuples():
+        g = bt[bt["horizon"] == r.horizon]
+        if not len(g):
+            continue
+        rows.append({"horizon_months": int(r.horizon), "origins": int(len(g)), "used": pl_backtest.METHOD_NAMES[r.method],
+                     "used_wape": getattr(r, f"{r.method}_wape"), "combined_wape": r.combined_wape,
+                     "naive_wape": r.naive_wape, "markov_wape": r.markov_wape, "ets_wape": r.ets_wape,
+                     "model_wape": r.model_wape,
+                     "replayed_wape": pl_backtest.wape(g["used"], g["actual"]) if "used" in g else np.nan,
+                     "model_coverage_80": float(summary.at[r.horizon, "coverage_80"]),
+                     "used_coverage_80": float(g["used_in_80"].mean() * 100) if "used_in_80" in g else np.nan,
+                     "scale": float(r.scale)})
+    return pd.DataFrame(rows)
+
+
+def replay_verdict(t: pd.DataFrame) -> str:
+    """In words: the forecast used, as chosen at each quarter end from the outcomes known then, against
+    no change and the Markov model at each distance ahead of the backtest table ``t``, naming every
+    distance where it did worse than either."""
+    t = t[t["replayed_wape"].notna()]
+    if not len(t):
+        return ""
+    text = (f"Chosen as it would have been at each quarter end, from the outcomes known by then, the forecast used "
+            f"erred on average by {_listed(pct(v) for v in t['replayed_wape'])} at "
+            f"{_listed(str(int(h)) for h in t['horizon_months'])} months ahead, against "
+            f"{_listed(pct(v) for v in t['naive_wape'])} for no change and {_listed(pct(v) for v in t['markov_wape'])} "
+            "for the Markov model.")
+    worse = []
+    for r in t.itertuples():
+        beaten = [f"{pct(v)} for {name}" for name, v in (("no change", r.naive_wape), ("the Markov model", r.markov_wape))
+                  if r.replayed_wape > v + 1e-9]
+        if beaten:
+            worse.append(f"at {r.horizon_months} months ({pct(r.replayed_wape)} against {_listed(beaten)})")
+    return text + (f" It did worse {_listed(worse)}." if worse else
+                   " It did no worse than either at any distance ahead.")
+
+
+def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
+    if not len(bt):
+        return [Markdown("*Not enough history to backtest: three years before the first quarter end tested are "
+                         f"needed, so the projection is {AVERAGE}, not judged against its past.*")]
+    # the honest figure (chosen at each quarter end from the outcomes known then) beside each forecast; the
+    # error of the forecast used now on the same rows is already in that forecast's own column (it stays in
+    # the workbook)
+    shown = t.assign(used=t["used"].map(lambda u: "The average of the three" if u == pl_backtest.METHOD_NAMES["combined"]
+                                        else _first_upper(u)))[
+        ["horizon_months", "origins", "used", "replayed_wape", "combined_wape", "naive_wape", "markov_wape", "ets_wape",
+         "model_wape", "model_coverage_80", "used_coverage_80"]].rename(columns={
+        "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used now",
+        "replayed_wape": "Forecast used, as chosen at the time %", "combined_wape": "Average of the three %",
+        "naive_wape": "No change %", "markov_wape": "Markov model %", "ets_wape": "ETS %",
+        "model_wape": "cspack model %",
+        "model_coverage_80": "Model's 80% range held outcome %", "used_coverage_80": "Calibrated 80% range held outcome %"})
+    r12 = t[t["horizon_months"] == 12].iloc[0] if 12 in set(t["horizon_months"]) else t.iloc[-1]
+    words = []
+    for r in t.itertuples():
+        if r.used == pl_backtest.METHOD_NAMES["combined"]:
+            words.append(f"at {r.horizon_months} months the average ({pct(r.used_wape)}; no change "
+                         f"{pct(r.naive_wape)})")
+        else:
+            words.append(f"at {r.horizon_months} months {r.used} ({pct(r.used_wape)} against {pct(r.combined_wape)} for "
+                         "the average)")
+    text = (f"Backtest: at {plural(bt['origin'].nunique(), 'quarter end')} from {pd.Timestamp(bt['origin'].min()):%B %Y} "
+            f"to {pd.Timestamp(bt['origin'].max()):%B %Y}, each forecast was made only from what was known then and "
+            f"compared with what happened. {RULE} Used now: {'; '.join(words)}. "
+            f"{replay_verdict(t)} Its 80% range is widened or narrowed to what the backtest's errors show; chosen the "
+            f"same way, it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at "
+            f"{int(r12['horizon_months'])} months (the model's own range: {pct(r12['model_coverage_80'], 0)}; a "
+            "well-calibrated range holds about 80%).")
+    fmt = {c: (lambda v: pct(v)) for c in shown.columns if c.endswith("%")}
+    return [Markdown(text), HTML(table_html(shown, "Backtest: average error of children in care by months ahead, and "
+                                            "range coverage", fmt, numeric=[c for c in shown.columns if c.endswith("%")]
+                                            + ["Quarter ends tested"],
+                                            note="Average error: the sum of |forecast - outcome| over the quarter ends "
+                                                 "tested, divided by the sum of outcomes. The average of the three is "
+                                                 "the mean of no change, the Markov model and ETS. 'As chosen at the "
+                                                 "time' is the error of the forecast that would have been used at each "
+                                                 "quarter end, chosen from the outcomes known by then (where fewer than "
+                                                 "three were known, the average). "
+                                                 f"{BACKTEST_PATHS} simulated paths per quarter end for the cspack "
+                                                 "model."))]
