@@ -7,7 +7,10 @@ error over total outcome) by method and horizon with 95% intervals from resampli
 from "no change" with a paired interval; the choice rules compared on origins 2014-2019 (where the rule is chosen)
 and 2020-2023 (held out); coverage of the 50/80/95% ranges and interval scores by horizon. Run with
 `make bench-aggregate` (about two minutes on the shared machine; `--ets` adds the damped-trend exponential
-smoothing candidate, several minutes more)."""
+smoothing candidate, several minutes more). Also: this session's candidates (aggregate_models.py) against the method
+used with paired intervals, the grid values nested validation chose, a look-ahead bound (least squares fitted on the
+outcomes themselves: the floor for any linear rule on these inputs), and range coverage by size band with the size
+power chosen at each origin and fixed."""
 
 from __future__ import annotations
 
@@ -37,6 +40,9 @@ RULES = {  # name -> (candidates, window)
     "always the weighted combination": ((A.WEIGHTED,), None),
     "always no change (with its calibrated ranges)": (("naive",), None),
     "always the plain average of five": (("average",), None),
+    "choice among all candidates, this session's included": (
+        A.PREVIOUS_CANDIDATES + ("pooled_rate", "pooled_rate_trend", A.WEIGHTED, "ridge", "flow", "damped", "average"),
+        None),
 }
 NEW = ("ridge", "flow", "damped", "average")  # this session's candidates (pipeline/placements/aggregate_models.py)
 BOUND_TERMS = ["rate_gap_region", "g1", "g1_prev", "reg_g1", "nat_g1", "st_gap", "ce_gap", "flow_gap", "d_started",
