@@ -7,7 +7,10 @@ error over total outcome) by method and horizon with 95% intervals from resampli
 from "no change" with a paired interval; the choice rules compared on origins 2014-2019 (where the rule is chosen)
 and 2020-2023 (held out); coverage of the 50/80/95% ranges and interval scores by horizon. Run with
 `make bench-aggregate` (about two minutes on the shared machine; `--ets` adds the damped-trend exponential
-smoothing candidate, several minutes more)."""
+smoothing candidate, several minutes more). Also: this session's candidates (aggregate_models.py) against the method
+used with paired intervals, the grid values nested validation chose, a look-ahead bound (least squares fitted on the
+outcomes themselves: the floor for any linear rule on these inputs), and range coverage by size band with the size
+power chosen at each origin and fixed."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +39,14 @@ RULES = {  # name -> (candidates, window)
         tuple(m for m in A.PREVIOUS_CANDIDATES + ("pooled_rate", A.WEIGHTED) if m not in TREND_LIKE), None),
     "always the weighted combination": ((A.WEIGHTED,), None),
     "always no change (with its calibrated ranges)": (("naive",), None),
+    "always the plain average of five": (("average",), None),
+    "choice among all candidates, this session's included": (
+        A.PREVIOUS_CANDIDATES + ("pooled_rate", "pooled_rate_trend", A.WEIGHTED, "ridge", "flow", "damped", "average"),
+        None),
 }
+NEW = ("ridge", "flow", "damped", "average")  # this session's candidates (pipeline/placements/aggregate_models.py)
+BOUND_TERMS = ["rate_gap_region", "g1", "g1_prev", "reg_g1", "nat_g1", "st_gap", "ce_gap", "flow_gap", "d_started",
+               "d_ceased", "level_gap"]
 
 
 def md(df: pd.DataFrame) -> str:
@@ -65,13 +76,33 @@ def table(res: pd.DataFrame, cols: dict) -> str:
     return "\n".join(lines)
 
 
-def run_rule(panel, pairs, candidates, window) -> pd.DataFrame:
-    keep = (A.CANDIDATES, A.CHOICE_WINDOW)
-    A.CANDIDATES, A.CHOICE_WINDOW = tuple(candidates), window
+def run_rule(panel, pairs, candidates, window, power_chosen: bool = True) -> pd.DataFrame:
+    keep = (A.CANDIDATES, A.CHOICE_WINDOW, A.SIZE_POWER_CHOSEN)
+    A.CANDIDATES, A.CHOICE_WINDOW, A.SIZE_POWER_CHOSEN = tuple(candidates), window, power_chosen
     try:
         return A.backtest(panel, _pairs_cache=pairs)
     finally:
-        A.CANDIDATES, A.CHOICE_WINDOW = keep
+        A.CANDIDATES, A.CHOICE_WINDOW, A.SIZE_POWER_CHOSEN = keep
+
+
+def lookahead_bound(res: pd.DataFrame) -> str:
+    """Not a forecast: least squares of the log change fitted on the very outcomes it is scored on (every origin
+    at once), with the predictors the candidates use, then with one effect per outcome year (the national swing
+    known in advance) and per region and year. The lowest error any linear rule on these inputs could reach."""
+    lines = ["| fitted on the outcomes themselves (look-ahead) | horizon | MAE % | no change MAE % |", "|---|---|---|---|"]
+    for h in (1, 2):
+        x = res[res["horizon"] == h]
+        d = (x["y_log"] - x["naive"]).to_numpy()
+        X = np.column_stack([np.clip(x[c].to_numpy(float), -1.5, 1.5) for c in BOUND_TERMS])
+        yr = pd.get_dummies(x["origin"]).to_numpy(float)
+        ryr = pd.get_dummies(x["origin"].astype(str) + x["region_code"]).to_numpy(float)
+        for name, M in (("the predictors", X), ("one effect per year (the national swing)", yr),
+                        ("the predictors and one effect per year", np.c_[X, yr]),
+                        ("the predictors and one effect per region and year", np.c_[X, ryr])):
+            b = np.linalg.lstsq(M, d, rcond=None)[0]
+            mae = A._ape(x["naive"].to_numpy() + M @ b, x["outcome"].to_numpy()).mean()
+            lines.append(f"| {name} ({M.shape[1]} parameters) | {h} | {mae:.2f} | {x['ape_naive'].mean():.2f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -89,6 +120,8 @@ def main() -> None:
           f"{int(res['inputs_first_release_missing'].sum())}; building pairs {t_pairs:.0f} s, "
           f"one backtest {t_bt:.0f} s\n")
     rules = {name: run_rule(panel, pairs, c, w) for name, (c, w) in RULES.items()}
+    rules["always the weighted combination, ranges with the fixed size power 0.25"] = run_rule(
+        panel, pairs, (A.WEIGHTED,), None, power_chosen=False)
     prev = rules["previous model (choice among the earlier candidates)"]
     res["ape_previous"] = prev["ape_chosen"].to_numpy()
     cols = {A.LABELS[m]: f"ape_{m}" for m in A.ALL_METHODS if f"ape_{m}" in res}
@@ -98,6 +131,27 @@ def main() -> None:
                            ("origins 2020-2023 (held out)", HELD_OUT)):
         print(f"\n### {label}\n")
         print(table(res[res["origin"].isin(origins)], cols))
+
+    print("\n### This session's candidates against the method used (paired, percentage points; negative = better)\n")
+    print("| method | horizon | origins | MAE % | minus method used | 95% interval | minus no change | 95% interval |"
+          "\n|---|---|---|---|---|---|---|---|")
+    for m in NEW:
+        for h in (1, 2):
+            for lab, origins in (("2014-2023", range(2014, 2024)), ("2020-2023", HELD_OUT)):
+                x = res[(res["horizon"] == h) & res["origin"].isin(origins)]
+                d, lo, hi = A.bootstrap_diff(x, f"ape_{m}", base="ape_chosen")
+                dn, lon, hin = A.bootstrap_diff(x, f"ape_{m}")
+                print(f"| {A.LABELS[m]} | {h} | {lab} | {x[f'ape_{m}'].mean():.2f} | {d:+.2f} | {lo:+.2f} to {hi:+.2f} | "
+                      f"{dn:+.2f} | {lon:+.2f} to {hin:+.2f} |")
+    print("\nGrid values chosen by nested validation (horizon 1 / 2) at each origin:\n")
+    cache: dict = {}
+    for o in range(2014, 2024):
+        f = A._fits_at(panel, pairs, o, (1, 2), cache)
+        print(f"- {o}: " + "; ".join(f"{fam} " + " / ".join(f.hyper.get(h, {}).get(fam, "default").split("@")[1]
+                                                          for h in (1, 2)) for fam in ("ridge", "flow", "damped"))
+              + "; range size power " + " / ".join(f"{f.power.get((A.WEIGHTED, h), A.SIZE_POWER):.1f}" for h in (1, 2)))
+    print("\n### Look-ahead bound (not a forecast)\n")
+    print(lookahead_bound(res[res["origin"].isin(range(2014, 2024))]))
 
     print("\n### Choice rules: chosen on origins 2014-2019, reported on 2020-2023\n")
     print("| rule | horizon | MAE % 2014-19 | MAE % 2020-23 | minus no change 2020-23 (pp) | 95% interval | "
@@ -125,17 +179,20 @@ def main() -> None:
                 sc = " | ".join(f"{x[f'interval_score{lv}'].mean():.1f}" for lv in A.LEVELS)
                 print(f"| {name} | {h} | {lab} | {cov} | {sc} | {(x['high80'] / x['low80']).median():.2f} |")
 
-    print("\n80% range coverage and MAE by the authority's size (children looked after at the origin), default "
-          "rule, all origins:\n")
+    print("\nRange coverage and MAE by the authority's size (children looked after at the origin), all origins; "
+          "default rule (size power chosen at each origin), then with the fixed power 0.25:\n")
     size = pd.cut(res["stock_origin"], [0, 150, 300, 600, 10**6], labels=["under 150", "150-299", "300-599", "600+"])
-    by_size = res.groupby(["horizon", size], observed=True).agg(
-        pairs=("in_range80", "size"), coverage80=("in_range80", "mean"), mae_chosen=("ape_chosen", "mean"),
+    fixed = rules["always the weighted combination, ranges with the fixed size power 0.25"]
+    by_size = res.assign(coverage80_fixed_power=fixed["in_range80"].to_numpy()).groupby(
+        ["horizon", size], observed=True).agg(
+        pairs=("in_range80", "size"), coverage50=("in_range50", "mean"), coverage80=("in_range80", "mean"),
+        coverage95=("in_range95", "mean"), coverage80_fixed_power=("coverage80_fixed_power", "mean"),
+        score80=("interval_score80", "mean"), mae_chosen=("ape_chosen", "mean"),
         mae_naive=("ape_naive", "mean")).round(3)
     print(md(by_size))
     print("\nMethod chosen at each origin (default rule):\n")
     print(md(res.groupby(["origin", "horizon"])["chosen_method"].first().unstack()))
     print("\nWeight on the rate-adjusted projection in the weighted combination, by origin: ", end="")
-    cache: dict = {}
     print(", ".join(f"{o}: " + "/".join(f"{A._fits_at(panel, pairs, o, (1, 2), cache).weight.get(h, 0):.2f}"
                                         for h in (1, 2)) for o in range(2014, 2024)))
     by_origin = res.assign(ape_previous=res["ape_previous"]).groupby(["horizon", "origin"])[

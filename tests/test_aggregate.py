@@ -97,6 +97,10 @@ def test_backtest_shape_boundary_changes_and_intervals(bt):
         assert lo <= d <= hi and lo <= 0.0 + 1e-9
     cov = bt.groupby("horizon")["in_range80"].mean()
     assert ((cov > 0.7) & (cov < 0.9)).all()
+    # and in every size band (the smallest authorities held 65% at one year with the fixed size power 0.25)
+    band = pd.cut(bt["stock_origin"], [0, 150, 300, 600, 10**6])
+    by_band = bt.groupby(["horizon", band], observed=True)["in_range80"].agg(["mean", "size"])
+    assert (by_band["size"] >= 70).all() and by_band["mean"].between(0.7, 0.9).all()
 
 
 def _scramble_future(panel: pd.DataFrame, origin: int, seed: int = 1) -> pd.DataFrame:

@@ -14,8 +14,8 @@ from pipeline.placements import aggregate as A
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / A.DATA_REL
-FORECAST_COLS = ["naive", "pooled_rate", "weighted", "chosen", "low50", "high50", "low80", "high80", "low95",
-                 "high95"]
+FORECAST_COLS = ["naive", "pooled_rate", "weighted", "ridge", "flow", "damped", "average", "chosen", "low50",
+                 "high50", "low80", "high80", "low95", "high95"]
 
 
 @pytest.fixture(scope="module")

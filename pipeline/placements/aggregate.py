@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import aggregate_models as M
 from .aggregate_data import (  # noqa: F401  (re-exported: the public interface of the aggregate projection)
     BOUNDARY_CHANGES,
     CODE_CHANGES,
@@ -43,6 +44,7 @@ from .aggregate_data import (  # noqa: F401  (re-exported: the public interface 
     OLD_CODE_FALLBACK,
     POP,
     POP_REL,
+    REF_COLS,
     REGION_EXTRA,
     AggregateError,
     _contiguous_tail,
@@ -52,7 +54,9 @@ from .aggregate_data import (  # noqa: F401  (re-exported: the public interface 
     _log_rate,
     _rate_gaps,
     _rate_refs,
+    _ref_row,
     _refs_at,
+    _region_terms,
     _series,
     as_at,
     load_panel,
@@ -84,7 +88,7 @@ WEIGHTED = "weighted"
 # were fitted on, with a 2% margin, and lost at two years: docs/aggregate.md reports every rule tried.)
 CHOICE_MARGIN = 0.0
 CHOICE_WINDOW = None  # score candidates on all prior origins (None) or on the latest N
-ALL_METHODS = BASE_METHODS + POOLED_METHODS + (COMBO, WEIGHTED)
+ALL_METHODS = BASE_METHODS + POOLED_METHODS + (COMBO, WEIGHTED) + M.METHODS
 # The candidates the choice may pick (damped exponential smoothing is measured only: slow and far behind).
 PREVIOUS_CANDIDATES = ("naive", "drift3", "drift5", "netflow", "shrink_growth", "pooled_lad", COMBO)
 # The rule used: always the weighted combination of no change and the rate-adjusted projection (its weight per
@@ -96,6 +100,8 @@ CANDIDATES = (WEIGHTED,)
 SIZE_SCALED_RANGES = True  # ranges wider for small authorities, narrower for large (see _size_scale)
 SIZE_REF = 400
 SIZE_POWER = 0.25  # errors shrink with the count to this power (0.5 would be Poisson-like; see docs)
+# Choose the power at each origin from prior out-of-sample errors (aggregate_models.choose_size_power) instead
+SIZE_POWER_CHOSEN = True
 LEVELS = (50, 80, 95)  # central range levels (%), from out-of-sample residual quantiles (conformal style)
 LABELS = {
     "naive": "no change",
@@ -109,6 +115,7 @@ LABELS = {
     "pooled_rate_trend": "the same with the pooled average change added",
     "combination": "average of no change, the fitted share of growth and the pooled regression",
     "weighted": "no change and the rate-adjusted projection, weighted by past accuracy",
+    **M.LABELS,
 }
 
 
@@ -140,6 +147,9 @@ class _Fits:
     weight: dict = field(default_factory=dict)  # horizon -> weight on pooled_rate in the weighted combination
     ranges: dict = field(default_factory=dict)  # (method, horizon) -> {level: (low, high) log quantiles}
     refs: dict = field(default_factory=dict)    # regional and England log rates at the origin
+    extra: dict = field(default_factory=dict)   # horizon -> aggregate_models.fit coefficients
+    hyper: dict = field(default_factory=dict)   # horizon -> {family: chosen grid column} (aggregate_models)
+    power: dict = field(default_factory=dict)   # (method, horizon) -> size power of its ranges
 
 
 LAD_TERMS = ["const", "g1", "g3", "flow", "level_gap"]
@@ -172,7 +182,7 @@ def _pairs(panel: pd.DataFrame, origins, horizons, with_ets: bool = False) -> pd
             if len(hist) < 1:
                 continue
             feats = _features(hist, nat)
-            at_o.append({"lrate": feats["lrate"], "region_code": feats["region_code"]})
+            at_o.append(_ref_row(feats, len(hist)))
             if len(hist) < 2:
                 continue
             base = _base_forecasts(hist, horizons, with_ets)
@@ -182,11 +192,11 @@ def _pairs(panel: pd.DataFrame, origins, horizons, with_ets: bool = False) -> pd
                 for m, f in base.items():
                     r[m] = f[h]
                 rows.append(r)
-        refs = _rate_refs(pd.DataFrame(at_o, columns=["lrate", "region_code"]),
-                          _log_rate(nat) if len(nat) else np.nan)
+        refs = _rate_refs(pd.DataFrame(at_o, columns=REF_COLS), _log_rate(nat) if len(nat) else np.nan)
         for r in rows:
             if r["origin"] == o:
                 r.update(_rate_gaps(r["lrate"], r["region_code"], refs))
+                r.update(_region_terms(r, refs))
     return pd.DataFrame(rows)
 
 
@@ -217,7 +227,7 @@ def _fit_params(train: pd.DataFrame, horizons, min_pairs: int = 100) -> _Fits:
     # imported here, not at the top: statsmodels takes seconds to import
     import statsmodels.api as sm
 
-    phi, lad, rate = {}, {}, {}
+    phi, lad, rate, extra = {}, {}, {}, {}
     grid = np.round(np.arange(-0.5, 1.51, 0.05), 2)
     for h in horizons:
         t = train[train["horizon"] == h] if len(train) else train
@@ -236,7 +246,8 @@ def _fit_params(train: pd.DataFrame, horizons, min_pairs: int = 100) -> _Fits:
         d = (t["y_log"] - t["naive"]).to_numpy(float)
         for m, trend in (("pooled_rate", False), ("pooled_rate_trend", True)):
             rate[(m, h)] = np.linalg.lstsq(_rate_design(t, trend), d, rcond=None)[0]
-    return _Fits(phi, lad, {}, {}, {}, rate=rate)
+        extra[h] = M.fit(t)
+    return _Fits(phi, lad, {}, {}, {}, rate=rate, extra=extra)
 
 
 def _pooled_forecasts(t: pd.DataFrame, fits: _Fits, h: int) -> pd.DataFrame:
@@ -259,7 +270,7 @@ def _pooled_forecasts(t: pd.DataFrame, fits: _Fits, h: int) -> pd.DataFrame:
     t[COMBO] = t[["naive", "shrink_growth", "pooled_lad"]].mean(axis=1)
     w = fits.weight.get(h, 0.0)
     t[WEIGHTED] = w * t["pooled_rate"] + (1 - w) * t["naive"]
-    return t
+    return M.forecasts(t, fits.extra.get(h), fits.hyper.get(h, {}), h)
 
 
 def _choose(fits: _Fits, scored_pairs: pd.DataFrame, horizons, min_pairs: int = 100) -> _Fits:
@@ -275,13 +286,16 @@ def _choose(fits: _Fits, scored_pairs: pd.DataFrame, horizons, min_pairs: int = 
             pr, nv, out = (t[c].to_numpy(float) for c in ("pooled_rate", "naive", "outcome"))
             errs = [_ape(w * pr + (1 - w) * nv, out).mean() for w in grid]
             fits.weight[h] = float(grid[int(np.argmin(errs))])
+            fits.hyper[h] = M.choose(t, _ape)
         for m in ALL_METHODS:
             if m not in t or len(t) < min_pairs or t[m].isna().all():
                 continue
             resid = t["y_log"] - t[m]
             # ranges: quantiles of the errors scaled to an authority of SIZE_REF children (errors shrink with
             # the count to the power SIZE_POWER); `quantiles` keeps the unscaled 80% pair
-            z = resid * _size_scale(t["stock_origin"]) if SIZE_SCALED_RANGES else resid
+            pw = M.choose_size_power(resid, t["stock_origin"], SIZE_REF) if SIZE_POWER_CHOSEN else SIZE_POWER
+            fits.power[(m, h)] = pw
+            z = resid * _size_scale(t["stock_origin"], pw) if SIZE_SCALED_RANGES else resid
             fits.ranges[(m, h)] = {lv: (float(z.quantile((1 - lv / 100) / 2)),
                                         float(z.quantile(1 - (1 - lv / 100) / 2))) for lv in LEVELS}
             fits.quantiles[(m, h)] = (float(resid.quantile(0.1)), float(resid.quantile(0.9)))
@@ -331,7 +345,7 @@ def _fits_at(panel: pd.DataFrame, pairs: pd.DataFrame, origin: int, horizons, ca
                 oos.append(_pooled_forecasts(prior[prior["horizon"] == h], f, h))
         scored = _attach_outcomes(pd.concat(oos, ignore_index=True), wide(o)) if oos else pairs.iloc[0:0]
         p = params(o)
-        fits = _Fits(dict(p.phi), dict(p.lad), {}, {}, {}, rate=dict(p.rate))
+        fits = _Fits(dict(p.phi), dict(p.lad), {}, {}, {}, rate=dict(p.rate), extra=dict(p.extra))
         fits = _choose(fits, scored, horizons)
         cache[("fits", o)] = fits
         return fits
@@ -342,16 +356,16 @@ def _fits_at(panel: pd.DataFrame, pairs: pd.DataFrame, origin: int, horizons, ca
     return fits
 
 
-def _size_scale(stock) -> np.ndarray:
+def _size_scale(stock, power: float = SIZE_POWER) -> np.ndarray:
     """Factor turning an authority's log error into that of an authority of SIZE_REF children."""
-    return (np.maximum(np.asarray(stock, float), 1.0) / SIZE_REF) ** SIZE_POWER
+    return (np.maximum(np.asarray(stock, float), 1.0) / SIZE_REF) ** power
 
 
 def _add_ranges(t: pd.DataFrame, fits: _Fits, h: int) -> pd.DataFrame:
     ch = fits.choice[h]
     t["chosen_method"] = ch
     t["chosen"] = t[ch]
-    back = 1 / _size_scale(t["stock_origin"]) if SIZE_SCALED_RANGES else 1.0
+    back = 1 / _size_scale(t["stock_origin"], fits.power.get((ch, h), SIZE_POWER)) if SIZE_SCALED_RANGES else 1.0
     for lv in LEVELS:
         lo, hi = fits.ranges.get((ch, h), {}).get(lv, (np.nan, np.nan))
         t[f"low{lv}"] = np.exp(t["chosen"] + lo * back)
@@ -396,6 +410,7 @@ def backtest(panel: pd.DataFrame, origins=range(2014, 2024), horizons=(1, 2), fi
                 t[f"interval_score{lv}"] = interval_score(t[f"low{lv}"], t[f"high{lv}"], t["outcome"], lv)
             out.append(t)
     res = pd.concat(out, ignore_index=True)
+    res = res.drop(columns=[c for c in res.columns if "@" in c])  # grid members (the families keep their choice)
     res["la_name"] = res["la_code"].map(names(panel))
     return res
 

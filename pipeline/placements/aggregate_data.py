@@ -259,17 +259,57 @@ def _features(hist: pd.DataFrame, nat: pd.DataFrame | None, refs: dict | None = 
         ng = _growth(nat, 1)
     region = str(hist["region_code"].to_numpy()[-1] or "") if "region_code" in hist else ""
     out = {"g1": g1, "g3": g3, "flow": flow, "level_gap": lvl, "nat_g1": ng, "lrate": _log_rate(hist),
-           "region_code": region}
+           "region_code": region, **_flow_features(hist)}
     if refs is not None:
         out.update(_rate_gaps(out["lrate"], region, refs))
+        out.update(_region_terms(out, refs))
     return out
 
 
+def _flow_features(hist: pd.DataFrame) -> dict:
+    """Predictors from the published flows at the origin (log scale, 0 where a count is missing or zero):
+    started and ceased over the stock at the origin (st_ratio, ce_ratio), last year's change in starters and in
+    ceased (d_started, d_ceased), and the change in the stock the year before last (g1_prev)."""
+    y = hist["cla_at_31_march"].to_numpy(float)
+
+    def col(c):
+        return hist[c].to_numpy(float) if c in hist else np.full(len(y), np.nan)
+
+    st, ce = col("cla_started"), col("cla_ceased")
+
+    def lr(a, b):
+        return float(np.log(a / b)) if np.isfinite(a) and np.isfinite(b) and a > 0 and b > 0 else 0.0
+
+    n = len(y)
+    return {"st_ratio": lr(st[-1], y[-1]), "ce_ratio": lr(ce[-1], y[-1]),
+            "d_started": lr(st[-1], st[-2]) if n >= 2 else 0.0, "d_ceased": lr(ce[-1], ce[-2]) if n >= 2 else 0.0,
+            "g1_prev": lr(y[-2], y[-3]) if n >= 3 else 0.0}
+
+
+FLOW_REFS = ("g1", "st_ratio", "ce_ratio")  # regional medians at the origin (authorities with two counts)
+
+
 def _rate_refs(lrates: pd.DataFrame, nat_lrate: float) -> dict:
-    """Reference rates at an origin: median log rate per region over its authorities, and England's."""
+    """Reference rates at an origin: median log rate per region over its authorities, and England's; with
+    columns g1, st_ratio, ce_ratio (and has_g1: the authority had two consecutive counts), also their regional
+    medians (key region_flow)."""
     ok = lrates.dropna(subset=["lrate"])
     ok = ok[ok["region_code"] != ""]
-    return {"region": ok.groupby("region_code")["lrate"].median().to_dict(), "england": nat_lrate}
+    refs = {"region": ok.groupby("region_code")["lrate"].median().to_dict(), "england": nat_lrate}
+    if all(c in lrates for c in FLOW_REFS + ("has_g1",)):
+        f = lrates[(lrates["region_code"] != "") & lrates["has_g1"].astype(bool)]
+        refs["region_flow"] = f.groupby("region_code")[list(FLOW_REFS)].median().to_dict("index")
+    return refs
+
+
+def _region_terms(feats: dict, refs: dict) -> dict:
+    """The region's median change last year (reg_g1) and flows over stock (reg_st_ratio, reg_ce_ratio) at the
+    origin, and the authority's gaps to them (st_gap, ce_gap, flow_gap); 0 where the region is unknown."""
+    reg = refs.get("region_flow", {}).get(feats.get("region_code", ""), {})
+    r = {c: float(reg.get(c, 0.0)) if np.isfinite(reg.get(c, np.nan)) else 0.0 for c in FLOW_REFS}
+    return {"reg_g1": r["g1"], "reg_st_ratio": r["st_ratio"], "reg_ce_ratio": r["ce_ratio"],
+            "st_gap": feats["st_ratio"] - r["st_ratio"], "ce_gap": feats["ce_ratio"] - r["ce_ratio"],
+            "flow_gap": feats["flow"] - (r["st_ratio"] - r["ce_ratio"])}
 
 
 def _rate_gaps(lrate: float, region: str, refs: dict) -> dict:
@@ -290,7 +330,14 @@ def _refs_at(wide: pd.DataFrame, origin: int) -> dict:
             continue
         hist = _contiguous_tail(_series(wide, code), origin)
         if len(hist):
-            rows.append({"lrate": _log_rate(hist), "region_code": str(hist["region_code"].iloc[-1])
-                         if "region_code" in hist else ""})
+            rows.append(_ref_row(_features(hist, None), len(hist)))
     nat = _contiguous_tail(_series(wide, ENGLAND), origin)
-    return _rate_refs(pd.DataFrame(rows, columns=["lrate", "region_code"]), _log_rate(nat) if len(nat) else np.nan)
+    return _rate_refs(pd.DataFrame(rows, columns=REF_COLS), _log_rate(nat) if len(nat) else np.nan)
+
+
+REF_COLS = ["lrate", "region_code", *FLOW_REFS, "has_g1"]
+
+
+def _ref_row(feats: dict, n_years: int) -> dict:
+    """What one authority contributes to the references at an origin (`_rate_refs`)."""
+    return {**{c: feats[c] for c in ["lrate", "region_code", *FLOW_REFS]}, "has_g1": n_years >= 2}
