@@ -1,0 +1,198 @@
+"""Placement unit costs from the ledger (pipeline.placements.unit_costs): spend over placement days against
+plain pandas on a small constructed ledger and episode history, the fallbacks to the params figures, and the
+cost projection's range with each path's own unit costs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.ingest.ssda903 import CATEGORIES
+from pipeline.placements import simulation as pl_simulation
+from pipeline.placements import unit_costs as uc
+
+AS_AT = pd.Timestamp("2026-09-30")
+IH, AG, EXT, SEC = (CATEGORIES.index(c) for c in ("in_house_fostering", "agency_fostering",
+                                                  "external_childrens_home", "secure"))
+
+
+def _spells() -> pd.DataFrame:
+    """Children's placements (the columns ``history.prepare`` gives), some starting before the window, some
+    ending in it, some open."""
+    rows = [  # child, start, end (None: open), category
+        ("a", "2024-05-01", None, IH), ("b", "2025-11-15", None, IH), ("c", "2025-01-01", "2026-02-10", IH),
+        ("d", "2025-06-01", None, AG), ("e", "2026-03-03", "2026-08-20", AG), ("f", "2023-01-01", None, AG),
+        ("g", "2025-09-01", None, EXT), ("h", "2026-01-10", None, EXT),
+        ("i", "2026-05-01", "2026-06-01", CATEGORIES.index("other")),  # 31 days: too few
+    ]
+    df = pd.DataFrame(rows, columns=["CHILD", "start", "end", "category"])
+    df["start"], df["end"] = pd.to_datetime(df["start"]), pd.to_datetime(df["end"])
+    df["REC"], df["dob"] = "", pd.Timestamp("2012-01-01")
+    df["period_start"], df["next_category"], df["new_period"] = df["start"], -1, True
+    return df
+
+
+MAPPING = pd.DataFrame({"cost_centre": ["P1", "P2", "P2B", "P3", "P4", "P9", "X1"],
+                        "service_line_id": ["placements"] * 6 + ["other"],
+                        "placement_category": ["in_house_fostering", "agency_fostering", "agency_fostering",
+                                               "external_childrens_home", "secure", "other", ""]})
+
+
+def _ledger(seed: int = 1) -> pd.DataFrame:
+    """Monthly actuals (pence) from September 2025 (outside the window) to October 2026 (after the quarter)."""
+    rng = np.random.default_rng(seed)
+    months = pd.date_range("2025-09-01", "2026-10-01", freq="MS")
+    base = {"P1": 2_000_000, "P2": 3_000_000, "P2B": 500_000, "P3": 9_000_000, "P4": 1_500_000, "P9": 100_000,
+            "X1": 7_000_000}
+    rows = [{"cost_centre": cc, "month": m, "actual": int(b * rng.uniform(0.7, 1.3))}
+            for m in months for cc, b in base.items()]
+    led = pd.DataFrame(rows)
+    led["financial_year"] = [f"{m.year - (m.month < 4)}-{(m.year - (m.month < 4) + 1) % 100:02d}" for m in led["month"]]
+    return led
+
+
+PARAMS = pd.DataFrame({"category": CATEGORIES, "weekly_cost_gbp": [1000.0 + 100 * i for i in range(len(CATEGORIES))],
+                       "base_year": "2026-27", "source": "assumed"})
+
+
+def _days_plain(spells: pd.DataFrame, first: str, last: str) -> pd.DataFrame:
+    """Placement days by month and category, one row per child-day (a child counts from the start day to the
+    day before the end)."""
+    rows = []
+    for r in spells.itertuples():
+        end = (r.end - pd.Timedelta(days=1)) if pd.notna(r.end) else pd.Timestamp(last)
+        days = pd.date_range(max(r.start, pd.Timestamp(first)), min(end, pd.Timestamp(last)), freq="D")
+        rows.append(pd.DataFrame({"day": days, "category": CATEGORIES[r.category]}))
+    d = pd.concat(rows)
+    d["month"] = d["day"].dt.to_period("M")
+    return d.groupby(["month", "category"]).size().unstack(fill_value=0)
+
+
+def test_unit_cost_is_spend_over_days_with_plain_pandas():
+    spells, led = _spells(), _ledger()
+    out = uc.estimate(spells, led, MAPPING, PARAMS, AS_AT, inflation=0.0).set_index("category")
+    days = _days_plain(spells, "2025-10-01", "2026-09-30")
+    window = led[(led["month"] >= "2025-10-01") & (led["month"] <= "2026-09-01")]
+    spend = window.merge(MAPPING, on="cost_centre").groupby("placement_category")["actual"].sum() / 100
+    for c in ("in_house_fostering", "agency_fostering", "external_childrens_home"):
+        assert out.at[c, "source"] == "ledger"
+        assert out.at[c, "weekly_cost_gbp"] == pytest.approx(spend[c] / days[c].sum() * 7, rel=1e-12)
+        assert out.at[c, "days"] == days[c].sum() and out.at[c, "months"] == 12
+        assert out.at[c, "low_gbp"] < out.at[c, "weekly_cost_gbp"] < out.at[c, "high_gbp"]
+        assert out.at[c, "sigma"] > 0
+    assert out.at["agency_fostering", "spend_gbp"] == pytest.approx(spend["agency_fostering"])  # two cost centres
+    r = out.loc["in_house_fostering"].copy()
+    r["category"] = "in_house_fostering"
+    assert uc.source_text(r) == "The ledger's spend over placement days, the 12 months to September 2026"
+
+
+def test_spend_of_earlier_financial_years_is_restated_to_this_years_prices():
+    spells, led = _spells(), _ledger()
+    out = uc.estimate(spells, led, MAPPING, PARAMS, AS_AT, inflation=0.05).set_index("category")
+    days = _days_plain(spells, "2025-10-01", "2026-09-30")["in_house_fostering"].sum()
+    w = led[(led["cost_centre"] == "P1") & (led["month"] >= "2025-10-01") & (led["month"] <= "2026-09-01")]
+    spend = (w["actual"] / 100 * np.where(w["financial_year"] == "2025-26", 1.05, 1.0)).sum()
+    assert out.at["in_house_fostering", "weekly_cost_gbp"] == pytest.approx(spend / days * 7, rel=1e-12)
+    assert out.at["in_house_fostering", "base_year"] == "2026-27"
+    # a params figure of another base year is restated the same way
+    par = PARAMS.assign(base_year="2024-25")
+    out = uc.estimate(spells, None, None, par, AS_AT, inflation=0.05).set_index("category")
+    assert out.at["secure", "weekly_cost_gbp"] == pytest.approx(PARAMS.set_index("category").at["secure", "weekly_cost_gbp"] * 1.05 ** 2)
+
+
+def test_fallbacks_give_the_params_figure_with_the_reason():
+    spells, led = _spells(), _ledger()
+    out = uc.estimate(spells, led, MAPPING, PARAMS, AS_AT, inflation=0.0).set_index("category")
+    par = PARAMS.set_index("category")["weekly_cost_gbp"]
+    expect = {"kinship_fostering": "no_cost_centre",  # no cost centre mapped to it
+              "secure": "few_days",  # spend but no child placed: zero days
+              "other": "few_days"}  # 31 days, under the threshold
+    for c, why in expect.items():
+        assert out.at[c, "source"] == "params" and out.at[c, "reason"] == why
+        assert out.at[c, "weekly_cost_gbp"] == par[c] and out.at[c, "sigma"] == 0
+    assert out.at["secure", "days"] == 0 and out.at["other", "days"] == 31
+    r = out.loc["kinship_fostering"]
+    assert uc.source_text(r) == "The council's assumed rate (no ledger cost centre for this placement type)"
+    # spend not positive: a credit larger than the spend
+    neg = led.copy()
+    neg.loc[neg["cost_centre"] == "P3", "actual"] *= -1
+    out = uc.estimate(spells, neg, MAPPING, PARAMS, AS_AT, inflation=0.0).set_index("category")
+    assert out.at["external_childrens_home", "reason"] == "spend_not_positive"
+    assert out.at["external_childrens_home", "weekly_cost_gbp"] == par["external_childrens_home"]
+    assert any("external_childrens_home uses the params figure" in n for n in uc.developer_notes(out.reset_index()))
+
+
+def test_no_placement_category_column_or_no_ledger_means_params_everywhere():
+    spells, led = _spells(), _ledger()
+    par = PARAMS.set_index("category")["weekly_cost_gbp"]
+    for ledger, mapping, why in ((led, MAPPING.drop(columns="placement_category"), "no_column"),
+                                 (led, None, "no_column"), (None, None, "no_ledger")):
+        out = uc.estimate(spells, ledger, mapping, PARAMS, AS_AT, inflation=0.0)
+        assert (out["source"] == "params").all() and (out["reason"] == why).all()
+        assert (out.set_index("category")["weekly_cost_gbp"] == par).all()
+        notes = uc.developer_notes(out)
+        assert len(notes) == 1 and "every placement type uses the params table" in notes[0]
+        assert (uc.draw_factors(out, 50, 3) == 1).all()  # no measured uncertainty: no draws
+    # cspack check says the same before any model runs
+    assert "placement_category" in uc.mapping_notes(True, MAPPING.drop(columns="placement_category"))[0]
+    notes = uc.mapping_notes(True, MAPPING)
+    assert any("kinship_fostering" in n for n in notes) and not any("agency_fostering" in n for n in notes)
+
+
+def test_the_window_is_the_last_twelve_complete_months_held():
+    led = _ledger()
+    w = uc.window(led["month"], AS_AT)
+    assert (w[0], w[-1]) == (pd.Period("2025-10", "M"), pd.Period("2026-09", "M"))
+    w = uc.window(led["month"], pd.Timestamp("2026-09-29"))  # September not complete
+    assert w[-1] == pd.Period("2026-08", "M") and len(w) == 12
+    w = uc.window(led[led["month"] <= "2026-07-01"]["month"], AS_AT)  # the ledger ends in July
+    assert w[-1] == pd.Period("2026-07", "M")
+    assert not len(uc.window(led["month"], pd.Timestamp("2020-01-31")))
+
+
+def _paths(n: int = 400, seed: int = 5):
+    rng = np.random.default_rng(seed)
+    months = pd.period_range("2026-10", "2028-03", freq="M")
+    level = rng.normal(1, 0.05, (n, 1, 1))
+    stock = np.maximum(rng.poisson(30, (n, len(months), len(CATEGORIES))) * level, 0).round().astype(int)
+    return stock, months, np.full(len(CATEGORIES), 30)
+
+
+def test_cost_range_with_unit_cost_uncertainty_is_wider_and_holds_the_point():
+    spells, led = _spells(), _ledger()
+    unit = uc.estimate(spells, led, MAPPING, PARAMS, AS_AT, inflation=0.0)
+    unit.loc[unit["category"] == "external_childrens_home", "sigma"] = 0.15  # a noisy ledger's rate
+    stock, months, counts = _paths()
+    costs = uc.as_costs(unit)
+    fixed = pl_simulation.projected_cost(stock, months, costs, 0.03, counts)
+    drawn = pl_simulation.projected_cost(stock, months, costs, 0.03, counts, uc.draw_factors(unit, len(stock), 2026))
+    for y in fixed.columns:
+        lo0, hi0 = np.quantile(fixed[y], [0.1, 0.9])
+        lo, hi = np.quantile(drawn[y], [0.1, 0.9])
+        point = float(np.median(fixed[y]))
+        assert hi - lo > (hi0 - lo0) * 1.2
+        assert lo < point < hi
+        assert abs(np.median(drawn[y]) / point - 1) < 0.02  # the median stays close to the point
+
+
+def test_draws_are_deterministic_and_tied_to_the_path():
+    unit = uc.estimate(_spells(), _ledger(), MAPPING, PARAMS, AS_AT, inflation=0.0, seed=11)
+    again = uc.estimate(_spells(), _ledger(), MAPPING, PARAMS, AS_AT, inflation=0.0, seed=11)
+    pd.testing.assert_frame_equal(unit, again)
+    a, b = uc.draw_factors(unit, 500, 7), uc.draw_factors(unit, 120, 7)
+    assert (a[:120] == b).all() and (a == uc.draw_factors(unit, 500, 7)).all()
+    assert not (a == uc.draw_factors(unit, 500, 8)).all()
+    # a scenario on the baseline's first paths meets the same unit costs: with the same stock, no difference
+    stock, months, counts = _paths(500)
+    costs = uc.as_costs(unit)
+    full = pl_simulation.projected_cost(stock, months, costs, 0.0, counts, a)
+    part = pl_simulation.projected_cost(stock[:120], months, costs, 0.0, counts, a[:120])
+    pd.testing.assert_frame_equal(full.iloc[:120], part)
+    # the params figure's categories never move
+    fixed = unit["sigma"].eq(0).to_numpy()
+    assert (a[:, [CATEGORIES.index(c) for c in unit.loc[fixed, "category"]]] == 1).all()
+
+
+def test_projected_cost_refuses_a_category_without_a_unit_cost():
+    stock, months, counts = _paths(10)
+    with pytest.raises(ValueError, match="no weekly unit cost for secure"):
+        pl_simulation.projected_cost(stock, months, PARAMS[PARAMS["category"] != "secure"], 0.0, counts)
