@@ -196,3 +196,29 @@ def test_projected_cost_refuses_a_category_without_a_unit_cost():
     stock, months, counts = _paths(10)
     with pytest.raises(ValueError, match="no weekly unit cost for secure"):
         pl_simulation.projected_cost(stock, months, PARAMS[PARAMS["category"] != "secure"], 0.0, counts)
+
+
+def test_default_pack_unit_costs_recover_the_generators_rates(built_pack):
+    """On the bundled synthetic authority the ledger's placement spend is the generator's placement days
+    times its unit cost of each year (data/raw/synthetic/oracle/unit_costs.csv). The pack's weekly cost per
+    type, in 2026-27 prices, must therefore lie between the generator's 2026-27 rate and its 2025-26 rate
+    uplifted by the params inflation (the window holds six months of each), and say where it comes from."""
+    root, result = built_pack
+    x = pd.read_excel(result.out_dir / "tables.xlsx", sheet_name="placements_unit_costs", engine="openpyxl")
+    oracle = pd.read_csv(root / "data" / "raw" / "synthetic" / "oracle" / "unit_costs.csv")
+    rate = oracle.pivot(index="category", columns="financial_year", values="weekly_cost_gbp")
+    from pipeline.ingest.ssda903 import CATEGORY_LABELS
+    x = x.set_index("Placement type")
+    assert len(x) == len(CATEGORIES)
+    for c in CATEGORIES:
+        r = x.loc[CATEGORY_LABELS[c]]
+        a, b = sorted([rate.at[c, "2026-27"], rate.at[c, "2025-26"] * 1.035])
+        assert a * 0.999 <= r["Weekly cost £"] <= b * 1.001, (c, r["Weekly cost £"], a, b)
+        assert r["80% range low £"] <= r["Weekly cost £"] <= r["80% range high £"]
+        assert r["Where it comes from"] == "The ledger's spend over placement days, the 12 months to September 2026"
+    html = result.pack.read_text(encoding="utf-8")
+    body = html.split("Unit costs by placement type", 1)[1].split("What-if scenarios", 1)[0]
+    assert "the 12 months to September 2026" in body and "October 2025 to September 2026" in body
+    for word in ("placement_unit_costs", "placement_category", "params", "cost_centres", ".csv"):
+        assert word not in body
+    assert "The ranges carry the uncertainty in the weekly costs" in body

@@ -460,9 +460,20 @@ def unit_cost_range_note(ctx: QuarterContext) -> str:
         return ("The weekly costs are the council's assumed rates, taken as exact: the ranges carry the uncertainty "
                 "in the number of children only.")
     w = unit_cost_widening(ctx).head(2)
-    said = " and ".join(f"{gbpm(r.width_gbpm - r.width_units_fixed_gbpm)} for {r.financial_year}" for r in w.itertuples())
+    if not (w["width_gbpm"] >= WIDER * w["width_units_fixed_gbpm"]).any():
+        return ("The ranges carry the uncertainty in the weekly costs measured from the ledger as well as that in the "
+                "number of children, but those weekly costs vary so little from month to month that the ranges are "
+                "as wide as the number of children alone makes them (the difference is within the simulation's "
+                "own noise).")
+    wider = w["width_gbpm"] >= WIDER * w["width_units_fixed_gbpm"]
+    said = " and ".join(f"{gbpm(r.width_gbpm - r.width_units_fixed_gbpm)} for {r.financial_year}"
+                        for r in w[wider].itertuples())
+    noise = "".join(f" (for {y}, by no more than the simulation's own noise)" for y in w.loc[~wider, "financial_year"])
     return ("The ranges carry the uncertainty in the weekly costs measured from the ledger as well as that in the "
-            f"number of children; the weekly costs widen the 80% range by {said}.")
+            f"number of children; the weekly costs widen the 80% range by {said}{noise}.")
+
+
+WIDER = 1.02  # a range less than 2% wider with the unit-cost draws is within the simulation's noise: not stated
 
 
 def scenario_table(ctx: QuarterContext) -> HTML:
