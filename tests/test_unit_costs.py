@@ -222,3 +222,47 @@ def test_default_pack_unit_costs_recover_the_generators_rates(built_pack):
     for word in ("placement_unit_costs", "placement_category", "params", "cost_centres", ".csv"):
         assert word not in body
     assert "The ranges carry the uncertainty in the weekly costs" in body
+
+
+def _fake_ctx(monkeypatch, unit, cost_paths=None, fixed_paths=None):
+    """A quarter context holding only what the unit-cost table and notes read, the bundle replaced."""
+    from types import SimpleNamespace
+
+    from pipeline.report.sections import placement_costs as sec
+
+    days = pd.DataFrame({"financial_year": "2026-27", "quarter": 1, "category": CATEGORIES, "days": 700,
+                         "weekly_cost_gbp": 1.0, "cost_gbpm": 0.1})
+    b = {"unit_costs": unit, "days_cost": days, "cost_paths": cost_paths, "cost_paths_units_fixed": fixed_paths}
+    monkeypatch.setattr(sec, "bundle", lambda ctx: b)
+    settings = SimpleNamespace(placement_inflation=0.035, placement_paths=100, placement_seed=1)
+    ctx = SimpleNamespace(quarter=SimpleNamespace(fy="2026-27"), params=SimpleNamespace(settings=settings),
+                          table=lambda key: PARAMS.assign(source="Council rates 2026-27, see placement_unit_costs.csv"))
+    return sec, ctx
+
+
+def test_the_pack_table_says_where_each_rate_comes_from_without_developer_words(monkeypatch, capsys):
+    unit = uc.estimate(_spells(), _ledger(), MAPPING.drop(columns="placement_category"), PARAMS, AS_AT, 0.0)
+    sec, ctx = _fake_ctx(monkeypatch, unit)
+    t = sec.unit_costs_frame(ctx)
+    assert (t["Weekly cost £"].to_numpy() == PARAMS["weekly_cost_gbp"].to_numpy()).all()
+    html = sec.render_unit_costs(ctx, t).data
+    assert html.count("The council&#x27;s assumed rate (the ledger&#x27;s cost centres are not linked to placement "
+                      "types)") == len(CATEGORIES)
+    assert html.count(">not measured<") == len(CATEGORIES) and "1,000" in html and "1,900" in html
+    for word in ("placement_unit_costs", "placement_category", "params", ".csv", "_"):
+        assert word not in html.replace("cspack-table", "").replace("table-note", ""), word
+    assert "placement_category column" in capsys.readouterr().err  # the analyst's note goes to the build log
+    assert "taken as exact" in sec.unit_cost_range_note(ctx)
+
+
+def test_the_cost_note_states_the_widening_only_beyond_noise(monkeypatch):
+    unit = uc.estimate(_spells(), _ledger(), MAPPING, PARAMS, AS_AT, 0.0)
+    fixed = pd.DataFrame({"2026-27": np.linspace(10, 12, 101), "2027-28": np.linspace(20, 24, 101)})
+    wide = pd.DataFrame({"2026-27": np.linspace(9.5, 12.5, 101), "2027-28": np.linspace(20, 24.02, 101)})
+    sec, ctx = _fake_ctx(monkeypatch, unit, wide, fixed)
+    w = sec.unit_cost_widening(ctx).set_index("financial_year")
+    assert w.at["2026-27", "width_gbpm"] == pytest.approx(2.4) and w.at["2026-27", "width_units_fixed_gbpm"] == pytest.approx(1.6)
+    note = sec.unit_cost_range_note(ctx)
+    assert "widen the 80% range by £0.800m for 2026-27 (for 2027-28, by no more than the simulation's own noise)" in note
+    sec, ctx = _fake_ctx(monkeypatch, unit, fixed, fixed)
+    assert "within the simulation's own noise" in sec.unit_cost_range_note(ctx)
