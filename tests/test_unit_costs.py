@@ -266,3 +266,22 @@ def test_the_cost_note_states_the_widening_only_beyond_noise(monkeypatch):
     assert "widen the 80% range by £0.800m for 2026-27 (for 2027-28, by no more than the simulation's own noise)" in note
     sec, ctx = _fake_ctx(monkeypatch, unit, fixed, fixed)
     assert "within the simulation's own noise" in sec.unit_cost_range_note(ctx)
+
+
+def test_an_unreadable_actual_leaves_its_month_out_and_a_ledger_without_months_gives_params():
+    spells, led = _spells(), _ledger()
+    bad = led.copy()
+    bad["actual"] = bad["actual"].astype("Int64")
+    hit = (bad["cost_centre"] == "P2B") & (bad["month"] == "2026-01-01")  # one of agency fostering's two centres
+    bad.loc[hit, "actual"] = pd.NA
+    out = uc.estimate(spells, bad, MAPPING, PARAMS, AS_AT, inflation=0.0).set_index("category")
+    days = _days_plain(spells, "2025-10-01", "2026-09-30")["agency_fostering"]
+    w = led[(led["month"] >= "2025-10-01") & (led["month"] <= "2026-09-01") & (led["month"] != "2026-01-01")
+            & led["cost_centre"].isin(["P2", "P2B"])]
+    assert out.at["agency_fostering", "months"] == 11
+    assert out.at["agency_fostering", "weekly_cost_gbp"] == pytest.approx(
+        w["actual"].sum() / 100 / days.drop(pd.Period("2026-01", "M")).sum() * 7, rel=1e-12)
+    assert out.at["in_house_fostering", "months"] == 12  # other types keep the month
+    early = uc.estimate(spells, led, MAPPING, PARAMS, pd.Timestamp("2025-08-31"), inflation=0.0)
+    assert (early["reason"] == "no_months").all() and (early["source"] == "params").all()
+    assert "(add a" not in uc.developer_notes(early)[0]

@@ -31,7 +31,8 @@ REASONS = {"no_ledger": "no finance ledger in this quarter's inputs",
            "no_column": "no cost-centre mapping with a placement_category column (input cost_centres)",
            "no_cost_centre": "no cost centre in the ledger is mapped to this placement type",
            "few_days": f"fewer than {MIN_DAYS} placement days or {MIN_MONTHS} months with spend and days in the window",
-           "spend_not_positive": "the ledger's spend on it in the window is not positive"}
+           "spend_not_positive": "the ledger's spend on it in the window is not positive",
+           "no_months": "the ledger holds no complete month up to the quarter end"}
 
 
 def _fy_start(d: pd.Timestamp) -> int:
@@ -67,8 +68,8 @@ def monthly_days(spells: pd.DataFrame, months: pd.PeriodIndex) -> pd.DataFrame:
 
 def monthly_spend(ledger: pd.DataFrame, mapping: pd.DataFrame, months: pd.PeriodIndex) -> pd.DataFrame:
     """The ledger's actual spend (£, from pence) by calendar month and placement type, for the cost centres
-    the mapping gives a placement type; a month with no ledger row for a type is NaN (not held), a month
-    with rows summing to nothing is 0."""
+    the mapping gives a placement type; a month with no ledger row for a type, or with an actual that could
+    not be read (set aside by the reader), is NaN (not used), a month with rows summing to nothing is 0."""
     m = mapping[["cost_centre", "placement_category"]].copy()
     m["placement_category"] = m["placement_category"].fillna("").astype(str).str.strip()
     m = m[m["placement_category"].isin(CATEGORIES)].drop_duplicates("cost_centre")
@@ -77,7 +78,8 @@ def monthly_spend(ledger: pd.DataFrame, mapping: pd.DataFrame, months: pd.Period
     led["period"] = pd.to_datetime(led["month"]).dt.to_period("M")
     led = led[led["period"].isin(months)]
     led["gbp"] = pd.to_numeric(led["actual"], errors="coerce").astype(float) / 100
-    out = led.pivot_table(index="period", columns="category", values="gbp", aggfunc="sum", dropna=False)
+    g = led.groupby(["period", "category"])["gbp"]
+    out = g.sum().where(g.count() == g.size()).unstack("category")  # one unreadable actual: the month not used
     return out.reindex(index=months, columns=CATEGORIES)
 
 
@@ -110,9 +112,11 @@ def estimate(spells: pd.DataFrame, ledger: pd.DataFrame | None, mapping: pd.Data
         reason = {c: "no_ledger" for c in CATEGORIES}
     elif mapping is None or "placement_category" not in mapping.columns:
         reason = {c: "no_column" for c in CATEGORIES}
+    elif "month" not in ledger or not len(window(ledger["month"].dropna(), as_at)):
+        reason = {c: "no_months" for c in CATEGORIES}
     else:
         reason = {}
-        months = window(ledger["month"], as_at)
+        months = window(ledger["month"].dropna(), as_at)
         spend = monthly_spend(ledger, mapping, months)
         days = monthly_days(spells, months)
         # each month's spend in this financial year's prices (the params inflation a year)
@@ -175,7 +179,8 @@ def source_text(r) -> str:
            "no_column": "the ledger's cost centres are not linked to placement types",
            "no_cost_centre": "no ledger cost centre for this placement type",
            "few_days": "too few placement days in the last twelve months to measure it",
-           "spend_not_positive": "no spend in the ledger for it in the last twelve months"}.get(r["reason"], "")
+           "spend_not_positive": "no spend in the ledger for it in the last twelve months",
+           "no_months": "the ledger has no month up to the quarter end"}.get(r["reason"], "")
     return "The council's assumed rate" + (f" ({why})" if why else "")
 
 
@@ -184,10 +189,12 @@ def developer_notes(unit: pd.DataFrame) -> list[str]:
     fb = unit[unit["source"] == "params"]
     if not len(fb):
         return []
-    if fb["reason"].isin(["no_ledger", "no_column"]).all() and len(fb) == len(unit):
-        return [f"placement unit costs: {REASONS[fb['reason'].iloc[0]]}, so every placement type uses the params "
-                "table placement_unit_costs (add a placement_category column to the cost-centre mapping, naming "
-                "the SSDA903 placement category of each placement cost centre, to estimate them from the ledger)"]
+    if fb["reason"].isin(["no_ledger", "no_column", "no_months"]).all() and len(fb) == len(unit):
+        why = fb["reason"].iloc[0]
+        hint = (" (add a placement_category column to the cost-centre mapping, naming the SSDA903 placement "
+                "category of each placement cost centre, to estimate them from the ledger)" if why == "no_column" else "")
+        return [f"placement unit costs: {REASONS[why]}, so every placement type uses the params table "
+                f"placement_unit_costs{hint}"]
     return [f"placement unit costs: {r.category} uses the params figure ({REASONS.get(r.reason, r.reason)})"
             for r in fb.itertuples()]
 
