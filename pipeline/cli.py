@@ -170,6 +170,9 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
         lines += ["Periods covered:"] + [f"  {'STALE' if c.stale else 'ok':<10} {c.input:<28} {c.covers}"
                                          + (" (allowed: allow_stale)" if c.stale and c.allowed else "")
                                          for c in coverage if c.kind != "reference"]
+        from pipeline.quarter.placement_bundle import unit_cost_check  # here only: it loads the placement model
+
+        lines += [f"Note: {n}" for n in unit_cost_check(ctx)]
         missing = [h for h in ("Summary", "Performance", "Data quality and method", "Recommendations", "Report author")
                    if not ctx.commentary(h)]
         if missing:  # the pack prints "No commentary supplied" there (key variances: see the pack's data section)

@@ -204,15 +204,23 @@ def fan(stock: np.ndarray, months: pd.PeriodIndex, levels=(0.5, 0.8, 0.95)) -> p
 
 
 def projected_cost(stock: np.ndarray, months: pd.PeriodIndex, costs: pd.DataFrame, inflation: float,
-                   state_counts: np.ndarray) -> pd.DataFrame:
+                   state_counts: np.ndarray, factors: np.ndarray | None = None) -> pd.DataFrame:
     """Cost (£m) per path and financial year: each month's placement days (the mean of its opening
-    and closing stock, by category, times its days) times the weekly cost / 7 for that year."""
+    and closing stock, by category, times its days) times the weekly cost / 7 for that year. ``factors``
+    (paths, NC), when given, multiply each path's unit cost per category (``unit_costs.draw_factors``:
+    the unit-cost uncertainty, one draw per path held over the whole horizon)."""
     fys = fy_of(months.to_timestamp())
+    missing = [c for c in CATEGORIES if c not in set(costs["category"])]
+    if missing:
+        raise ValueError(f"projected_cost: no weekly unit cost for {', '.join(missing)} (the unit-cost table "
+                         "placement_unit_costs needs a row for every placement category)")
     uc = unit_costs_by_year(costs, sorted(set(fys)), inflation).pivot(index="financial_year", columns="category",
                                                                         values="weekly_cost_gbp")[CATEGORIES]
     opening = np.concatenate([np.broadcast_to(state_counts, (stock.shape[0], 1, NC)), stock[:, :-1]], axis=1)
     days = (opening + stock) / 2 * np.array([m.days_in_month for m in months])[None, :, None]
     daily = uc.loc[fys].to_numpy() / 7  # (H, NC)
+    if factors is not None:
+        days = days * np.asarray(factors)[: stock.shape[0], None, :]
     cost = (days * daily[None]).sum(axis=2) / 1e6  # (paths, H)
     df = pd.DataFrame(cost.T, index=fys)
     return df.groupby(level=0).sum().T  # (paths, years)

@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.paths import folder_hash
+from pipeline.ingest.ledger import read_mapping_csv
 from pipeline.ingest.ssda903 import CATEGORIES
 from pipeline.placements import backtest as pl_backtest
 from pipeline.placements import history as pl_history
 from pipeline.placements import model as pl_model
 from pipeline.placements import simulation as pl_simulation
+from pipeline.placements import unit_costs as pl_unit_costs
 from pipeline.quarter.context import QuarterContext
 
 HORIZON_YEARS = 3
@@ -48,7 +50,7 @@ def available(ctx: QuarterContext) -> bool:
 def cache_key(ctx: QuarterContext) -> str:
     h = hashlib.sha256()
     for f in sorted((ctx.work_dir / "inputs").glob("*ssda903_*.parquet")) + \
-            [ctx.work_dir / "inputs" / "placement_unit_costs.parquet"]:
+            [ctx.work_dir / "inputs" / "placement_unit_costs.parquet"] + _unit_cost_files(ctx):
         if f.exists():
             h.update(f.read_bytes())
     folder_hash(h, "placements", "ingest/ssda903", "quarter/placement_bundle.py")
@@ -93,8 +95,12 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     ret_start = pd.Timestamp(int(episodes["collection_year"].min()[:4]), 4, 1)
     origin = pd.Timestamp(ctx.params.data_as_at)
     spells = pl_history.as_at(spells, origin)  # never use what was not known at the quarter end
-    costs = ctx.table("placement_unit_costs")
     inflation, paths, seed = model_settings(ctx)
+    # unit costs from the ledger's placement cost centres where it has them, else the params table's;
+    # each path draws its own (factors), so the cost range carries the unit-cost uncertainty too
+    unit = unit_costs(ctx, spells, origin, inflation, seed)
+    costs = pl_unit_costs.as_costs(unit)
+    factors = pl_unit_costs.draw_factors(unit, paths, seed)
     first = max(ret_start, origin - pd.DateOffset(years=8))
     # history: month-end stock by category, flows
     daily = pl_history.daily_stock(spells, pd.Timestamp(first.year, first.month, 1), origin)
@@ -133,8 +139,9 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     model_fan["naive"] = points["naive"]
     by_cat = pd.DataFrame(np.median(used_stock, axis=0), columns=CATEGORIES)
     by_cat.insert(0, "month", model.months.to_timestamp(how="end").normalize())
-    cost = pl_simulation.projected_cost(used_stock, model.months, costs, inflation, state_counts)
-    model_cost = pl_simulation.projected_cost(sim["stock"], model.months, costs, inflation, state_counts)
+    cost = pl_simulation.projected_cost(used_stock, model.months, costs, inflation, state_counts, factors)
+    model_cost = pl_simulation.projected_cost(sim["stock"], model.months, costs, inflation, state_counts, factors)
+    fixed_cost = pl_simulation.projected_cost(used_stock, model.months, costs, inflation, state_counts)
     scen_rows = []
     for sc in [pl_simulation.Scenario()] + SCENARIOS:
         if sc.name.startswith("Inflation"):
@@ -152,7 +159,8 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
                 # the scenario's own paths, moved path by path as the baseline's were to the forecast used
                 s_stock = pl_backtest.path_shift(pl_simulation.simulate(model, state, paths=n, seed=seed, scenario=sc)["stock"], shift[:n])
             s_cost = pl_simulation.projected_cost(s_stock, model.months, costs,
-                                       sc.inflation if sc.inflation is not None else inflation, state_counts)
+                                       sc.inflation if sc.inflation is not None else inflation, state_counts,
+                                       factors[:n])
         s_sim = {"stock": s_stock}
         diff = s_cost - cost.iloc[:len(s_cost)]
         for y in cost.columns:
@@ -180,7 +188,27 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     return {"history": history, "flows": flows, "fan": fan, "by_category": by_cat,
             "cost_paths": cost.reset_index(drop=True), "scenarios": pd.DataFrame(scen_rows), "ets": ets,
             "backtest": bt, "params": params, "exits": exits, "days_cost": days_cost, "choice": choice,
-            "model_fan": model_fan, "model_cost_paths": model_cost.reset_index(drop=True), "model_warnings": warn}
+            "model_fan": model_fan, "model_cost_paths": model_cost.reset_index(drop=True), "model_warnings": warn,
+            "unit_costs": unit, "cost_paths_units_fixed": fixed_cost.reset_index(drop=True)}
+
+
+def _unit_cost_files(ctx: QuarterContext) -> list:
+    """The files the unit-cost estimate reads besides the SSDA903 and params tables: the prepared ledger
+    and the cost-centre mapping (its placement_category column)."""
+    out = [ctx.work_dir / "inputs" / f"{k}.parquet" for k, s in ctx.params.inputs.items() if s.kind == "ledger"]
+    if "cost_centres" in ctx.params.inputs:
+        out.append(ctx.params.inputs["cost_centres"].path)
+    return out
+
+
+def unit_costs(ctx: QuarterContext, spells: pd.DataFrame, origin: pd.Timestamp, inflation: float,
+               seed: int) -> pd.DataFrame:
+    """``unit_costs.estimate`` on the quarter's ledger and cost-centre mapping (none: the params figures)."""
+    lk = next((k for k, s in ctx.params.inputs.items() if s.kind == "ledger"), None)
+    ledger = ctx.table(lk) if lk else None
+    spec = ctx.params.inputs.get("cost_centres")
+    mapping = read_mapping_csv(spec.path, f"{spec.rel_path} (input 'cost_centres')") if spec and lk else None
+    return pl_unit_costs.estimate(spells, ledger, mapping, ctx.table("placement_unit_costs"), origin, inflation, seed)
 
 
 FORECAST_SETTINGS = ("model", "budget_holder")
@@ -220,3 +248,13 @@ def placements_line(ctx) -> str:
     """The budget line the placement projection forecasts (settings.placements_line)."""
     return ctx.params.settings.placements_line
 
+
+
+def unit_cost_check(ctx: QuarterContext) -> list[str]:
+    """For ``cspack check``: where the placement unit costs will come from (``unit_costs.mapping_notes``)."""
+    if not available(ctx):
+        return []
+    lk = next((k for k, s in ctx.params.inputs.items() if s.kind == "ledger"), None)
+    spec = ctx.params.inputs.get("cost_centres")
+    mapping = read_mapping_csv(spec.path, f"{spec.rel_path} (input 'cost_centres')") if spec and lk else None
+    return pl_unit_costs.mapping_notes(lk is not None, mapping)

@@ -10,15 +10,20 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural, reader_text
+from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural
 from pipeline.ingest.ssda903 import CATEGORIES, CATEGORY_LABELS
 from pipeline.placements import backtest as pl_backtest
 from pipeline.placements import history as pl_history
 from pipeline.quarter.budget_view import line_figures, owner_figures
 from pipeline.quarter.context import QuarterContext
-from pipeline.quarter.placement_bundle import available, bundle, model_settings
+from pipeline.quarter.placement_bundle import available, bundle
 from pipeline.report.disclosure import FOOTNOTE, suppress
 from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, TURQUOISE, chart, table_html, titled
+from pipeline.report.sections.placement_costs import (  # noqa: F401  (the notebook calls them through this module)
+    render_unit_costs,
+    unit_cost_range_note,
+    unit_costs_frame,
+)
 from pipeline.report.sections.placements_backtest import (  # noqa: F401 (notebook 30 and tests call them here)
     backtest_table,
     horizon_verdict,
@@ -318,34 +323,6 @@ def unit_costs_table(ctx: QuarterContext) -> HTML:
     return render_unit_costs(ctx, publish(ctx, "placements_unit_costs", unit_costs_frame(ctx)))
 
 
-def unit_costs_frame(ctx: QuarterContext) -> pd.DataFrame:
-    """Each placement type's weekly cost and base year, and its placement days and cost this year to date."""
-    b = bundle(ctx)
-    costs = ctx.table("placement_unit_costs").set_index("category")
-    dc = b["days_cost"]
-    last4 = dc[dc["financial_year"] == ctx.quarter.fy]
-    days = last4.groupby("category")["days"].sum()
-    rows = []
-    for c in CATEGORIES:
-        if c not in costs.index:
-            continue
-        rows.append({"Placement type": CATEGORY_LABELS[c], "Weekly cost £": float(costs.at[c, "weekly_cost_gbp"]),
-                     "Base year": costs.at[c, "base_year"], f"Placement days {ctx.quarter.fy} to date": int(days.get(c, 0)),
-                     "Cost to date £m": float(last4.loc[last4["category"] == c, "cost_gbpm"].sum())})
-    return pd.DataFrame(rows)
-
-
-def render_unit_costs(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
-    inflation, _, _ = model_settings(ctx)
-    costs = ctx.table("placement_unit_costs")
-    src = "; ".join(dict.fromkeys(reader_text(x).rstrip(".") for x in costs["source"]))
-    return HTML(table_html(t, "Unit costs by placement type", {"Weekly cost £": lambda v: f"{v:,.2f}",
-                                                               f"Placement days {ctx.quarter.fy} to date": number,
-                                                               "Cost to date £m": gbpm_plain},
-                           numeric=["Weekly cost £", f"Placement days {ctx.quarter.fy} to date", "Cost to date £m"],
-                           note=f"Weekly costs uplifted by {pct(inflation * 100)} a year from their base year. Source: {src}."))
-
-
 def cost_table(ctx: QuarterContext) -> HTML:
     """Computed, published and rendered in one call (the notebook does the three steps itself)."""
     return render_cost(ctx, publish(ctx, "placements_cost_projection", cost_projection(ctx)))
@@ -381,7 +358,7 @@ def render_cost(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
             "budget flat: later budgets are not yet set. The forecast used at each distance ahead is the average of "
             "no change, the Markov model and exponential smoothing, unless the backtest found one of them clearly "
             "more accurate there." if budget is not None else
-            "No ledger in this quarter's params, so no budget to compare with.")
+            "No ledger in this quarter's params, so no budget to compare with.") + " " + unit_cost_range_note(ctx)
     return HTML(table_html(t, "Placement cost projection", {c: gbpm_plain for c in money}, numeric=money, note=note))
 
 
@@ -480,7 +457,9 @@ def method_note(ctx: QuarterContext, warnings: pd.DataFrame | None = None) -> Ma
         f"{number(p['paths'])} simulated futures (seed {int(p['seed'])}) give the median and ranges; on each, the entry "
         f"and exit rates drift year to year by as much as they did historically (standard deviation "
         f"{pct(100 * p['entry_sd'])} and {pct(100 * p['exit_sd'])} a year), so the ranges carry the uncertainty of the "
-        "rates and not only chance. Costs are placement days times the weekly unit cost / 7, uplifted by "
+        "rates and not only chance. Costs are placement days times the weekly unit cost / 7 (from the ledger's "
+        "spend over placement days where the ledger links its cost centres to placement types, else the council's "
+        "assumed rate; each simulated future draws its own weekly costs within their measured range), uplifted by "
         f"{pct(100 * p['inflation'])} a year. An exponential smoothing model (ETS, damped trend) on the monthly totals "
         "is shown beside it. The projection used at each distance ahead is the average of no change, a Markov "
         "stock-flow model and that exponential smoothing, unless the backtest found one of the three clearly more "
