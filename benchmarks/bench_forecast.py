@@ -145,7 +145,7 @@ def backtest_one(seed: int) -> pd.DataFrame:
                                  DATA_END - pd.DateOffset(months=3), freq="2QE-MAR"))
     t = time.perf_counter()
     bt = pl_backtest.backtest(spells, origins, DATA_END, horizons=HORIZONS, paths=PATHS, seed=2026,
-                     history_start=HISTORY_START)
+                     history_start=HISTORY_START, by_category=True)
     bt["seconds_per_origin"] = (time.perf_counter() - t) / max(len(origins), 1)
     bt["seed"] = seed
     bt["children_at_end"] = int(len(pl_simulation.state_at(spells, DATA_END)))
@@ -231,6 +231,36 @@ def markdown(out: dict) -> str:
     return "\n".join(lines)
 
 
+def by_category(bt: pd.DataFrame, horizon: int = 12) -> tuple[pd.DataFrame, str]:
+    """Accuracy by placement type at ``horizon`` months (rows from ``backtest(..., by_category=True)``
+    with ``used`` replayed): WAPE of each type's count for no change, Markov, the cspack model and the
+    forecast used (its total spread over types in the cspack model's median mix, as the pack does), and
+    the mix error over all types (sum of |forecast - outcome| over types / children in care). Returns
+    the table and its markdown."""
+    g = bt[bt["horizon"] == horizon]
+    cats = [c[len("cat_actual_"):] for c in g.columns if c.startswith("cat_actual_")]
+    if not len(g) or not cats:
+        return pd.DataFrame(), ""
+    model_tot = g[[f"cat_model_{c}" for c in cats]].sum(axis=1).replace(0, np.nan)
+    fc = {m: pd.DataFrame({c: g[f"cat_{m}_{c}"] for c in cats}) for m in ("naive", "markov", "model")}
+    fc["used"] = pd.DataFrame({c: g[f"cat_model_{c}"] / model_tot * g["used"] for c in cats}).fillna(0.0)
+    act = pd.DataFrame({c: g[f"cat_actual_{c}"] for c in cats})
+    rows = []
+    for c in cats:
+        if act[c].sum() < 1:
+            continue
+        rows.append({"placement type": c, "children (mean outcome)": round(float(act[c].mean()), 1),
+                     **{m: round(pl_backtest.wape(fc[m][c], act[c]), 1) for m in fc}})
+    rows.append({"placement type": "all types (mix error)", "children (mean outcome)": round(float(act.sum(axis=1).mean()), 1),
+                 **{m: round(float(np.abs(fc[m] - act).to_numpy().sum() / act.to_numpy().sum() * 100), 1) for m in fc}})
+    t = pd.DataFrame(rows)
+    md = ["| Placement type | Children (mean outcome) | No change | Markov | cspack model | Forecast used (model's mix) |",
+          "|---|---:|---:|---:|---:|---:|"]
+    md += [f"| {r['placement type']} | {r['children (mean outcome)']:,.1f} | {r['naive']:.1f} | {r['markov']:.1f} | "
+           f"{r['model']:.1f} | {r['used']:.1f} |" for r in rows]
+    return t, "\n".join(md)
+
+
 def third_party(years: int = 2) -> pd.DataFrame:
     """Social Finance's five-year regional SSDA903 sample (tests/fixtures/ssda903/sf-regional-sample, MIT;
     three London boroughs pooled, April 2017 to March 2022), read by cspack's reader as a council's
@@ -258,7 +288,8 @@ def third_party(years: int = 2) -> pd.DataFrame:
     start, end = pd.Timestamp(2017, 4, 1), pd.Timestamp(2022, 3, 31)
     origins = list(pd.date_range(start + pd.DateOffset(years=years) - pd.Timedelta(days=1), end - pd.DateOffset(months=3),
                                  freq="QE-MAR"))
-    bt = pl_backtest.backtest(spells, origins, end, horizons=HORIZONS, paths=PATHS, seed=2026, history_start=start)
+    bt = pl_backtest.backtest(spells, origins, end, horizons=HORIZONS, paths=PATHS, seed=2026, history_start=start,
+                              by_category=True)
     bt["authority"] = "Social Finance sample"
     return bt
 
@@ -273,9 +304,13 @@ def main() -> int:
         raw = pd.read_csv(f) if f.exists() and "--summarise" in sys.argv else third_party()
         raw = raw[[c for c in raw.columns if not c.startswith("used")]]
         raw.to_csv(f, index=False)
-        out = summarise(with_used(raw))
+        used = with_used(raw)
+        out = summarise(used)
+        cat, cat_md = by_category(used)
+        out["by_category_12_months"] = cat.to_dict(orient="records")
         (dest / "bench_forecast_third_party.json").write_text(json.dumps(out, indent=1, default=str))
         print(markdown(out))
+        print("\nBy placement type, 12 months ahead (WAPE %):\n" + cat_md)
         return 0
     if sys.argv[1:] == ["--summarise"]:  # the summary again from the saved rows (after a change to the choice)
         dest = ROOT / "benchmarks" / "results"
@@ -283,9 +318,13 @@ def main() -> int:
         raw = raw[[c for c in raw.columns if not c.startswith("used")]]
         f = dest / "bench_forecast.json"
         out = json.loads(f.read_text()) if f.exists() else {}
-        out.update(summarise(with_used(raw)))
+        used = with_used(raw)
+        out.update(summarise(used))
+        cat, cat_md = by_category(used)
+        out["by_category_12_months"] = cat.to_dict(orient="records")
         (dest / "bench_forecast.json").write_text(json.dumps(out, indent=1, default=str))
         print(markdown(out))
+        print("\nBy placement type, 12 months ahead (WAPE %):\n" + cat_md)
         return 0
     seeds = tuple(int(a) for a in sys.argv[1:]) or SEEDS
     t = time.perf_counter()

@@ -44,6 +44,9 @@ from pipeline.ingest import ssda903  # noqa: E402
 from pipeline.placements import backtest as pl_backtest  # noqa: E402
 from pipeline.placements import history as pl_history  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_forecast import by_category  # noqa: E402  (accuracy by placement type, one definition)
+
 HISTORY_START = pd.Timestamp(2019, 4, 1)  # the first collection year the generator writes
 DATA_END = pd.Timestamp(2026, 9, 30)
 HORIZONS = (3, 6, 12, 24)
@@ -125,7 +128,7 @@ def backtest_one(code: str, seed: int, cache: Path, paths: int, every: int = 6) 
     origins = list(pd.date_range(HISTORY_START + pd.DateOffset(years=3) - pd.Timedelta(days=1),
                                  DATA_END - pd.DateOffset(months=3), freq=f"{every // 3}QE-MAR"))
     bt = pl_backtest.backtest(spells, origins, DATA_END, horizons=HORIZONS, paths=paths, seed=2026,
-                              history_start=HISTORY_START)
+                              history_start=HISTORY_START, by_category=True)
     bt["origin"] = bt["origin"].astype(str)
     sn = seasonal_naive(spells, origins)
     sn["origin"] = sn["origin"].astype(str)
@@ -253,7 +256,7 @@ def main(argv: list[str]) -> int:
         picked.write_text(json.dumps(pick_authorities(a.authorities)))
     auths = [tuple(x) for x in json.loads(picked.read_text())]
     parts, meta = [], []
-    part_dir = cache / f"rows-{a.paths}-every{a.every}"
+    part_dir = cache / f"rows-{a.paths}-every{a.every}-cat"  # with the counts by placement type
     part_dir.mkdir(exist_ok=True)
     order = list(enumerate(auths))
     for i, (code, name, n) in (order[::-1] if a.worker else order):
@@ -287,8 +290,12 @@ def main(argv: list[str]) -> int:
     out = {"paths": a.paths, "months_between_origins": a.every, "horizons": list(HORIZONS), "authorities": meta, **summarise(with_used(raw)),
            "seconds_this_run": round(time.perf_counter() - t0, 1),
            "seconds_backtests": round(sum(m["seconds"] for m in meta), 1)}
+    used = with_used(raw)
+    cat, cat_md = by_category(used)
+    out["by_category_12_months"] = cat.to_dict(orient="records")
     (dest / "bench_forecast_synthetic.json").write_text(json.dumps(out, indent=1, default=str))
     print(markdown(out))
+    print("\nBy placement type, 12 months ahead (WAPE %):\n" + cat_md)
     return 0
 
 

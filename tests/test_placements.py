@@ -206,6 +206,17 @@ def test_markov_and_backtest_on_a_steady_state(known_rates):
     s = pl_backtest.backtest_summary(bt)
     assert (s["model_wape"] < 10).all() and s["coverage_95"].min() >= 50
     assert pl_backtest.wape(np.array([90, 110]), np.array([100, 100])) == pytest.approx(10.0)
+    # by placement type (the benchmarks' accuracy by type): the types add up to the totals
+    bc = pl_backtest.backtest(known_rates, [pd.Timestamp("2023-03-31")], pd.Timestamp("2024-03-31"), horizons=(3, 12),
+                              paths=50, by_category=True)
+    cols = lambda k: [f"cat_{k}_{c}" for c in CATEGORIES]  # noqa: E731
+    assert np.allclose(bc[cols("actual")].sum(axis=1), bc["actual"]) and np.allclose(bc[cols("naive")].sum(axis=1), bc["naive"])
+    assert np.allclose(bc[cols("markov")].sum(axis=1), bc["markov"])
+    # the outcome by type counted in plain pandas: children whose spell covers the outcome day, by category
+    day = pd.Timestamp("2024-03-31")
+    k = known_rates[(known_rates["start"] <= day) & (known_rates["end"].isna() | (known_rates["end"] > day))]
+    want = k["category"].value_counts().reindex(range(len(CATEGORIES)), fill_value=0).to_numpy()
+    assert np.allclose(bc.loc[bc["horizon"] == 12, cols("actual")].to_numpy()[0], want)
 
 
 def test_publish_suppresses_small_counts_of_children_but_returns_the_exact_frame():

@@ -8,8 +8,9 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from pipeline.ingest.ssda903 import CATEGORIES
 from pipeline.placements.baselines import ets_forecast, markov_forecast, monthly_totals
-from pipeline.placements.history import as_at, daily_stock
+from pipeline.placements.history import NC, as_at, daily_stock
 from pipeline.placements.model import fit
 from pipeline.placements.simulation import simulate, state_at
 
@@ -49,14 +50,17 @@ def baseline_points(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int,
 
 def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Timestamp, horizons=(3, 6, 12, 24),
              paths: int = 300, seed: int = 2026, window_years: float = 3,
-             history_start: pd.Timestamp | None = None) -> pd.DataFrame:
+             history_start: pd.Timestamp | None = None, by_category: bool = False) -> pd.DataFrame:
     """Rolling origins: at each, the history as known then (``as_at``), the model fitted and simulated,
     and the simple forecasts (``baseline_points``: no change, Markov, ETS and their average); scored
     against what happened, at each horizon that has an outcome by ``data_end``. One row per origin and
-    horizon, with the model's 80% range (``low_80``, ``high_80``) for calibration."""
+    horizon, with the model's 80% range (``low_80``, ``high_80``) for calibration. ``by_category`` adds,
+    per placement type c, the outcome and the forecasts of no change, Markov and the cspack model
+    (``cat_actual_c``, ``cat_naive_c``, ``cat_markov_c``, ``cat_model_c``: the median path's count)."""
     rows = []
-    actual_totals = daily_stock(spells, min(pd.Timestamp(o) for o in origins) if origins else data_end, data_end).sum(axis=1) \
+    actual_cats = daily_stock(spells, min(pd.Timestamp(o) for o in origins) if origins else data_end, data_end) \
         if origins else None
+    actual_totals = actual_cats.sum(axis=1) if origins else None
     for origin in origins:
         origin = pd.Timestamp(origin)
         reachable = [h for h in horizons if _month_end(origin, h) <= data_end]
@@ -69,6 +73,10 @@ def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Tim
         sim = simulate(model, state, paths=paths, seed=seed)
         total = sim["stock"].sum(axis=2)
         pts = baseline_points(known, origin, hmax, history_start)
+        if by_category:
+            cats = {"naive": np.bincount(state["category"], minlength=NC).astype(float),
+                    "markov": markov_forecast(known, origin, hmax, by_category=True),
+                    "model": np.median(sim["stock"], axis=0)}
         for h in horizons:
             end = _month_end(origin, h)
             if end > data_end:
@@ -79,6 +87,13 @@ def backtest(spells: pd.DataFrame, origins: list[pd.Timestamp], data_end: pd.Tim
                          **{m: float(pts[m][h - 1]) for m in ("naive", "markov", "ets", "combined")},
                          "low_80": float(q[0.8][0]), "high_80": float(q[0.8][1]),
                          **{f"in_{int(lv * 100)}": bool(q[lv][0] <= actual <= q[lv][1]) for lv in q}})
+            if by_category:
+                row = rows[-1]
+                for i, c in enumerate(CATEGORIES):
+                    row[f"cat_actual_{c}"] = float(actual_cats.loc[end].iloc[i])
+                    row[f"cat_naive_{c}"] = float(cats["naive"][i])
+                    row[f"cat_markov_{c}"] = float(cats["markov"][h - 1, i])
+                    row[f"cat_model_{c}"] = float(cats["model"][h - 1, i])
     return pd.DataFrame(rows)
 
 

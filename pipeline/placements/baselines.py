@@ -18,11 +18,13 @@ def monthly_totals(spells: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp)
 
 
 
-def markov_forecast(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int, reference_months: int = 12) -> np.ndarray:
+def markov_forecast(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int, reference_months: int = 12,
+                    by_category: bool = False) -> np.ndarray:
     """A deterministic Markov stock-flow model of the kind Social Finance's demand model uses: monthly
     transition rates between (category x age band at episode start) states and out of care, averaged
     over the reference window, constant entrants per month (the window's average): point forecasts of
-    total children in care at each of the next ``horizon`` month ends."""
+    total children in care at each of the next ``horizon`` month ends (``by_category``: an array
+    (horizon, placement types) of the children in each type)."""
     last = pd.Timestamp(origin).to_period("M")
     first = last - reference_months + 1
     cm = child_months(spells[spells["start"] <= origin], first, last)
@@ -57,7 +59,7 @@ def markov_forecast(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int, re
     out = []
     for _ in range(horizon):
         x = x @ P[:, :S] + entrants
-        out.append(x.sum())
+        out.append(x.reshape(NC, 5).sum(axis=1) if by_category else x.sum())
     return np.array(out)
 
 
