@@ -204,11 +204,16 @@ def _unit_cost_files(ctx: QuarterContext) -> list:
 def unit_costs(ctx: QuarterContext, spells: pd.DataFrame, origin: pd.Timestamp, inflation: float,
                seed: int) -> pd.DataFrame:
     """``unit_costs.estimate`` on the quarter's ledger and cost-centre mapping (none: the params figures)."""
-    lk = next((k for k, s in ctx.params.inputs.items() if s.kind == "ledger"), None)
+    lk, mapping = _ledger_mapping(ctx)
     ledger = ctx.table(lk) if lk else None
-    spec = ctx.params.inputs.get("cost_centres")
-    mapping = read_mapping_csv(spec.path, f"{spec.rel_path} (input 'cost_centres')") if spec and lk else None
     return pl_unit_costs.estimate(spells, ledger, mapping, ctx.table("placement_unit_costs"), origin, inflation, seed)
+
+
+def _ledger_mapping(ctx: QuarterContext) -> tuple[str | None, pd.DataFrame | None]:
+    """The quarter's ledger input key and its cost-centre mapping (None where the params have none)."""
+    lk = next((k for k, s in ctx.params.inputs.items() if s.kind == "ledger"), None)
+    spec = ctx.params.inputs.get("cost_centres")
+    return lk, (read_mapping_csv(spec.path, f"{spec.rel_path} (input 'cost_centres')") if spec and lk else None)
 
 
 FORECAST_SETTINGS = ("model", "budget_holder")
@@ -254,7 +259,5 @@ def unit_cost_check(ctx: QuarterContext) -> list[str]:
     """For ``cspack check``: where the placement unit costs will come from (``unit_costs.mapping_notes``)."""
     if not available(ctx):
         return []
-    lk = next((k for k, s in ctx.params.inputs.items() if s.kind == "ledger"), None)
-    spec = ctx.params.inputs.get("cost_centres")
-    mapping = read_mapping_csv(spec.path, f"{spec.rel_path} (input 'cost_centres')") if spec and lk else None
+    lk, mapping = _ledger_mapping(ctx)
     return pl_unit_costs.mapping_notes(lk is not None, mapping)
