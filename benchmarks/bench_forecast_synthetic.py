@@ -62,7 +62,7 @@ def cache_dir(arg: str | None) -> Path:
     return Path(arg or os.environ.get("CSPACK_BENCH_CACHE") or Path.home() / ".cache" / "cspack" / "bench-forecast")
 
 
-def pick_authorities(n: int = N_AUTHORITIES) -> list[tuple[str, str, int]]:
+def pick_authorities(n: int = N_AUTHORITIES, between: bool = False) -> list[tuple[str, str, int]]:
     """``n`` authorities with every published count 2015-2025 (the generator needs them), spread evenly
     over the range of sizes (100 to 1,500 children looked after in March 2025, to keep the run short):
     (code, name, children in March 2025)."""
@@ -81,7 +81,10 @@ def pick_authorities(n: int = N_AUTHORITIES) -> list[tuple[str, str, int]]:
         except ValueError:
             continue
         ok.append((r.new_la_code, r.la_name, int(r.n)))
-    idx = np.unique(np.round(np.linspace(0, len(ok) - 1, n)).astype(int))
+    pos = np.linspace(0, len(ok) - 1, n)
+    if between:  # the held-out set: the authorities halfway between those of the main set
+        pos = np.minimum(pos + (len(ok) - 1) / (n - 1) / 2, len(ok) - 1)
+    idx = np.unique(np.round(pos).astype(int))
     return [ok[i] for i in idx]
 
 
@@ -232,6 +235,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--paths", type=int, default=100)
     ap.add_argument("--authorities", type=int, default=N_AUTHORITIES)
     ap.add_argument("--every", type=int, default=6, choices=(3, 6), help="months between origins")
+    ap.add_argument("--first-seed", type=int, default=FIRST_SEED,
+                    help="seed of the first authority (121: the held-out set, run after the rule was chosen)")
     ap.add_argument("--summarise", action="store_true", help="recompute the tables from the saved rows")
     ap.add_argument("--worker", action="store_true",
                     help="backtest the authorities not yet done or started, in reverse order, without summarising "
@@ -239,28 +244,31 @@ def main(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     dest = ROOT / "benchmarks" / "results"
     dest.mkdir(exist_ok=True)
-    rows_file = dest / "bench_forecast_synthetic_rows.csv"
+    tag = "" if a.first_seed == FIRST_SEED else f"_seeds{a.first_seed}"
+    rows_file = dest / f"bench_forecast_synthetic{tag}_rows.csv"
     if a.summarise:
         raw = pd.read_csv(rows_file)
         raw = raw[[c for c in raw.columns if not c.startswith("used")]]
-        out = json.loads((dest / "bench_forecast_synthetic.json").read_text())
+        out = json.loads((dest / f"bench_forecast_synthetic{tag}.json").read_text())
         out.update(summarise(with_used(raw)))
-        (dest / "bench_forecast_synthetic.json").write_text(json.dumps(out, indent=1, default=str))
+        (dest / f"bench_forecast_synthetic{tag}.json").write_text(json.dumps(out, indent=1, default=str))
         print(markdown(out))
         return 0
     cache = cache_dir(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    picked = cache / f"authorities-{a.authorities}.json"  # the choice reads every authority's counts: once
+    held_out = a.first_seed != FIRST_SEED
+    # the choice reads every authority's counts: once
+    picked = cache / f"authorities-{a.authorities}{'-held-out' if held_out else ''}.json"
     if not picked.exists():
-        picked.write_text(json.dumps(pick_authorities(a.authorities)))
+        picked.write_text(json.dumps(pick_authorities(a.authorities, between=held_out)))
     auths = [tuple(x) for x in json.loads(picked.read_text())]
     parts, meta = [], []
     part_dir = cache / f"rows-{a.paths}-every{a.every}-cat"  # with the counts by placement type
     part_dir.mkdir(exist_ok=True)
     order = list(enumerate(auths))
     for i, (code, name, n) in (order[::-1] if a.worker else order):
-        seed = FIRST_SEED + i
+        seed = a.first_seed + i
         f = part_dir / f"{code}-seed{seed}.csv"
         started = part_dir / f"{code}-seed{seed}.started"
         if a.worker and (f.exists() or started.exists()):
@@ -293,7 +301,7 @@ def main(argv: list[str]) -> int:
     used = with_used(raw)
     cat, cat_md = by_category(used)
     out["by_category_12_months"] = cat.to_dict(orient="records")
-    (dest / "bench_forecast_synthetic.json").write_text(json.dumps(out, indent=1, default=str))
+    (dest / f"bench_forecast_synthetic{tag}.json").write_text(json.dumps(out, indent=1, default=str))
     print(markdown(out))
     print("\nBy placement type, 12 months ahead (WAPE %):\n" + cat_md)
     return 0
