@@ -1,6 +1,6 @@
 """Model guards (issue 13): a window too short for the entrant GLM is widened or simplified, fitted
 entrants outside a sane band fall back to the observed level, the simulation refuses a run it cannot
-hold, the ETS cross-check never goes below zero, ``prepare`` takes ``ssda903.merge_returns`` output
+hold, ETS (one of the three forecasts averaged) never goes below zero, ``prepare`` takes ``ssda903.merge_returns`` output
 as it is (day-first dates), and statsmodels' warnings are captured, not printed."""
 
 import warnings

@@ -34,7 +34,7 @@ def baseline_points(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int,
     history as given (the caller cuts it to what was known at ``origin``): no change, the Markov
     stock-flow model, ETS on the month-end totals (up to eight years, from ``history_start``) and
     ``combined``, their average. ``ets_frame`` is ETS's frame (mean and 80% range, notes and warnings
-    in ``attrs``): the pack's cross-check and the combination's ETS are one computation."""
+    in ``attrs``): the pack's ETS line and the ETS in the average are one computation."""
     origin = pd.Timestamp(origin)
     h0 = max(pd.Timestamp(history_start) if history_start is not None else spells["start"].min(),
              origin - pd.DateOffset(years=8))

@@ -1,4 +1,4 @@
-"""Baselines and the cross-check for the projection: no change, a Markov stock-flow forecast and ETS."""
+"""The simple forecasts the projection averages: no change, a Markov stock-flow forecast and ETS."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pipeline.placements.model import MIN_GLM_MONTHS, child_months
 from pipeline.placements.simulation import state_at
 
 
-# ---- baselines and the cross-check ----------------------------------------------------------------------
+# ---- the simple forecasts -----------------------------------------------------------------------------
 def monthly_totals(spells: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """Children in care at each month end."""
     d = daily_stock(spells, start, end).sum(axis=1)
@@ -66,7 +66,7 @@ def markov_forecast(spells: pd.DataFrame, origin: pd.Timestamp, horizon: int, re
 
 def ets_forecast(totals: pd.Series, horizon: int) -> pd.DataFrame:
     """Holt's damped-trend exponential smoothing (statsmodels ETS) on the monthly totals, with its
-    simulated 80% interval: the aggregate cross-check. Never below zero (a count); with under two years
+    simulated 80% interval: one of the three simple forecasts the projection averages. Never below zero (a count); with under two years
     of months, or when ETS does not fit, the last total carried forward (said in ``attrs["notes"]``);
     statsmodels' warnings in ``attrs["warnings"]``."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
@@ -78,7 +78,7 @@ def ets_forecast(totals: pd.Series, horizon: int) -> pd.DataFrame:
     flat = pd.DataFrame({"mean": np.full(horizon, last), "low_80": np.full(horizon, last),
                          "high_80": np.full(horizon, last)})
     if len(values) < MIN_GLM_MONTHS:
-        notes.append(f"the cross-check needs two years of month-end totals ({len(values)} held): no change is shown")
+        notes.append(f"exponential smoothing needs two years of month-end totals ({len(values)} held): no change is used in its place")
         out = flat
     else:
         y = pd.Series(values, index=pd.period_range(end=totals.index[-1].to_period("M"), periods=len(values), freq="M"))
@@ -91,10 +91,10 @@ def ets_forecast(totals: pd.Series, horizon: int) -> pd.DataFrame:
             if not np.isfinite(out.to_numpy()).all():
                 raise ValueError("not finite")
         except Exception as exc:  # statsmodels fails only on degenerate series
-            notes.append(f"the cross-check could not be fitted ({type(exc).__name__}): no change is shown")
+            notes.append(f"exponential smoothing could not be fitted ({type(exc).__name__}): no change is used in its place")
             out = flat
     if (out < 0).any().any():
-        notes.append("the cross-check's forecast was cut at zero children")
+        notes.append("exponential smoothing's forecast was cut at zero children")
     out = out.clip(lower=0.0)
     out.attrs["notes"], out.attrs["warnings"] = notes, caught
     return out

@@ -125,7 +125,7 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     methods, scale = pl_backtest.horizon_plan(choice, horizon)
     total = sim["stock"].sum(axis=2)
     model_median = np.median(total, axis=0)
-    # no change, Markov, ETS and their average: one computation for the projection and the ETS cross-check
+    # no change, Markov, ETS and their average: one computation for the projection and the ETS line on the chart
     points = {"model": model_median, **pl_backtest.baseline_points(spells, origin, horizon, ret_start)}
     point = np.array([points[m][i] for i, m in enumerate(methods)])
     used_stock = pl_backtest.recentre(sim["stock"], point, scale, centre=model_median)
@@ -179,7 +179,7 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
                             "exit_sd": model.exit_sd, "entry_alpha": model.entry_alpha, "paths": paths, "seed": seed,
                             "inflation": inflation, "entries_per_month": float(model.entry_mean[:12].sum() / 12),
                             "notes": "; ".join(model.notes + ets_notes), "episodes_without_dob": no_dob}])
-    warn = pd.DataFrame({"source": ["placement model"] * len(model.warnings) + ["ETS cross-check"] * len(ets_warnings),
+    warn = pd.DataFrame({"source": ["placement model"] * len(model.warnings) + ["exponential smoothing (ETS)"] * len(ets_warnings),
                          "warning": model.warnings + ets_warnings})
     exits = pd.DataFrame(sim["exits"].mean(axis=0), columns=["returned_home", "special_guardianship", "adoption",
                                                             "other", "age_18"])
