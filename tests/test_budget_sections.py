@@ -92,7 +92,7 @@ def test_placements_line_uses_the_placement_projection_when_it_can(project, tmp_
     d = bv.view(ctx).detail.set_index("line_id")
     r = d.loc["placements"]
     rest = pb.current_year_cost(ctx)
-    assert r["forecast_source"] == "placement projection (SSDA903 stock-flow model)"
+    assert r["forecast_source"] == "placement projection (children in care from the SSDA903 returns; see Placements)"
     assert r["full_year_forecast_gbpm"] == pytest.approx(r["ytd_actual_gbpm"] + rest["median"])
     assert r["low_gbpm"] < r["full_year_forecast_gbpm"] < r["high_gbpm"]
     assert "forecast by the placement projection (see Placements)" in b.forecast_text(ctx).data

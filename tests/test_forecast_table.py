@@ -34,7 +34,7 @@ def _chosen_then(rows: pd.DataFrame) -> pd.Series:
         avg = (known["naive"] + known["markov"] + known["ets"]) / 3
         best = 0.0
         for m in ("naive", "markov", "ets"):
-            d = ((known[m] - a).abs() - (avg - a).abs()) / a * 100
+            d = ((known[m] - a).abs() - (avg - a).abs()) / a.mean() * 100
             if d.mean() < -2 * d.std(ddof=1) / np.sqrt(len(d)) and d.mean() < best:
                 out[i], best = m, d.mean()
     return pd.Series(out)

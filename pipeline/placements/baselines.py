@@ -91,7 +91,8 @@ def ets_forecast(totals: pd.Series, horizon: int) -> pd.DataFrame:
             if not np.isfinite(out.to_numpy()).all():
                 raise ValueError("not finite")
         except Exception as exc:  # statsmodels fails only on degenerate series
-            notes.append(f"exponential smoothing could not be fitted ({type(exc).__name__}): no change is used in its place")
+            notes.append("exponential smoothing could not be fitted: no change is used in its place")
+            caught.append(f"ETS fit failed: {type(exc).__name__}: {exc}")
             out = flat
     if (out < 0).any().any():
         notes.append("exponential smoothing's forecast was cut at zero children")

@@ -92,7 +92,7 @@ def _with_placement_projection(ctx: QuarterContext, detail: pd.DataFrame) -> pd.
     ytd = float(d.at[i, "ytd_actual_gbpm"])
     d.at[i, "full_year_forecast_gbpm"] = ytd + rest["median"]
     d.at[i, "low_gbpm"], d.at[i, "high_gbpm"] = ytd + rest["low"], ytd + rest["high"]
-    d.at[i, "forecast_source"] = "placement projection (SSDA903 stock-flow model)"
+    d.at[i, "forecast_source"] = "placement projection (children in care from the SSDA903 returns; see Placements)"
     d.at[i, "method"] = "placement projection: spend to date plus the simulated cost of the months left"
     return d
 

@@ -53,7 +53,7 @@ def cache_key(ctx: QuarterContext) -> str:
             [ctx.work_dir / "inputs" / "placement_unit_costs.parquet"] + _unit_cost_files(ctx):
         if f.exists():
             h.update(f.read_bytes())
-    folder_hash(h, "placements", "ingest/ssda903", "quarter/placement_bundle.py")
+    folder_hash(h, "placements", "ingest/ssda903", "ingest/ledger.py", "ingest/ledger_files.py", "quarter/placement_bundle.py")
     h.update(json.dumps({k: getattr(ctx.params.settings, k) for k in ("placement_inflation", "placement_paths",
                                                                    "placement_seed")}, sort_keys=True).encode())
     h.update(ctx.params.data_as_at.isoformat().encode())

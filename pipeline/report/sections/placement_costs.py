@@ -18,6 +18,8 @@ from pipeline.quarter.context import QuarterContext
 from pipeline.quarter.placement_bundle import bundle, model_settings
 from pipeline.report.render import table_html
 
+COST_TO_DATE = "Estimated cost to date (placement days times the weekly cost) £m"  # not the ledger's spend
+
 
 def unit_costs_frame(ctx: QuarterContext) -> pd.DataFrame:
     """Each placement type's weekly cost used (this financial year's prices), its 80% range where measured,
@@ -40,7 +42,7 @@ def unit_costs_frame(ctx: QuarterContext) -> pd.DataFrame:
                      "Where it comes from": pl_unit_costs.source_text(u),
                      "Council's assumed rate £": float(u["params_weekly_cost_gbp"]),
                      f"Placement days {ctx.quarter.fy} to date": int(days.get(c, 0)),
-                     "Cost to date £m": float(last4.loc[last4["category"] == c, "cost_gbpm"].sum())})
+                     COST_TO_DATE: float(last4.loc[last4["category"] == c, "cost_gbpm"].sum())})
     return pd.DataFrame(rows)
 
 
@@ -62,7 +64,7 @@ def render_unit_costs(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
                         for lo, hi in zip(t["80% range low £"], t["80% range high £"])],
         "Where it comes from": t["Where it comes from"],
         "Council's assumed rate £": t["Council's assumed rate £"].map(_pounds),
-        days_col: t[days_col].map(number), "Cost to date £m": t["Cost to date £m"].map(gbpm_plain)})
+        days_col: t[days_col].map(number), COST_TO_DATE: t[COST_TO_DATE].map(gbpm_plain)})
     ledger = unit[unit["source"] == "ledger"]
     assumed = unit[unit["source"] == "params"]
     parts = [f"Weekly costs in {fy} prices, uplifted by {pct(inflation * 100)} a year in later years."]
@@ -83,7 +85,7 @@ def render_unit_costs(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
         parts.append("The council's assumed rates are shown for comparison; the projection does not use them.")
     return HTML(table_html(shown, "Unit costs by placement type",
                            numeric=[f"Weekly cost used £ ({fy} prices)", "80% range £", "Council's assumed rate £",
-                                    days_col, "Cost to date £m"],
+                                    days_col, COST_TO_DATE],
                            note=" ".join(parts)))
 
 

@@ -15,8 +15,8 @@ from pipeline.report.render import table_html
 
 AVERAGE = "the average of no change, the Markov stock-flow model and exponential smoothing (ETS)"
 RULE = (f"The projection uses, at each distance ahead, {AVERAGE}, unless one of the three has been clearly more "
-        "accurate than the average there (its error lower by more than twice its standard error over the quarter "
-        "ends tested): averaging simple forecasts erred less on authorities the pack had never seen than picking "
+        "accurate than the average there (its error lower by more than twice the standard error of the difference "
+        "over the quarter ends tested): averaging simple forecasts erred less on authorities the pack had never seen than picking "
         "the one that happened to do best on a few quarter ends.")
 
 
@@ -45,7 +45,7 @@ def horizon_verdict(choice: pd.DataFrame, months_ahead: int) -> str:
                        if m != r["method"] and f"{m}_wape" in r and pd.notna(r[f"{m}_wape"]))
     if r["method"] == "combined":
         return (f"At {h} months none of the simple forecasts has been clearly more accurate than their average "
-                f"(average error {pct(r['combined_wape'])} for the average; {others}), so the projection is {AVERAGE}."
+                f"(average error {pct(r['combined_wape'])} for the average of the three; {others}), so the projection is {AVERAGE}."
                 + beyond)
     return (f"At {h} months {pl_backtest.METHOD_NAMES[r['method']]} has been clearly more accurate than the average of "
             f"the three (average error {pct(r[r['method'] + '_wape'])} against {pct(r['combined_wape'])}; {others}), "
