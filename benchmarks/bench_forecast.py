@@ -261,6 +261,18 @@ def by_category(bt: pd.DataFrame, horizon: int = 12) -> tuple[pd.DataFrame, str]
     return t, "\n".join(md)
 
 
+def write_results(used: pd.DataFrame, out: dict, path: Path, summary=None, table=None) -> None:
+    """Add ``summary(used)`` (default ``summarise``) and the accuracy by placement type to ``out``, write
+    it to ``path`` as JSON and print the tables (``table``, default ``markdown``): one ending for every
+    run of both forecast benchmarks."""
+    out.update((summary or summarise)(used))
+    cat, cat_md = by_category(used)
+    out["by_category_12_months"] = cat.to_dict(orient="records")
+    path.write_text(json.dumps(out, indent=1, default=str))
+    print((table or markdown)(out))
+    print("\nBy placement type, 12 months ahead (WAPE %):\n" + cat_md)
+
+
 def third_party(years: int = 2) -> pd.DataFrame:
     """Social Finance's five-year regional SSDA903 sample (tests/fixtures/ssda903/sf-regional-sample, MIT;
     three London boroughs pooled, April 2017 to March 2022), read by cspack's reader as a council's
@@ -304,27 +316,14 @@ def main() -> int:
         raw = pd.read_csv(f) if f.exists() and "--summarise" in sys.argv else third_party()
         raw = raw[[c for c in raw.columns if not c.startswith("used")]]
         raw.to_csv(f, index=False)
-        used = with_used(raw)
-        out = summarise(used)
-        cat, cat_md = by_category(used)
-        out["by_category_12_months"] = cat.to_dict(orient="records")
-        (dest / "bench_forecast_third_party.json").write_text(json.dumps(out, indent=1, default=str))
-        print(markdown(out))
-        print("\nBy placement type, 12 months ahead (WAPE %):\n" + cat_md)
+        write_results(with_used(raw), {}, dest / "bench_forecast_third_party.json")
         return 0
     if sys.argv[1:] == ["--summarise"]:  # the summary again from the saved rows (after a change to the choice)
         dest = ROOT / "benchmarks" / "results"
         raw = pd.read_csv(dest / "bench_forecast_rows.csv")
         raw = raw[[c for c in raw.columns if not c.startswith("used")]]
         f = dest / "bench_forecast.json"
-        out = json.loads(f.read_text()) if f.exists() else {}
-        used = with_used(raw)
-        out.update(summarise(used))
-        cat, cat_md = by_category(used)
-        out["by_category_12_months"] = cat.to_dict(orient="records")
-        (dest / "bench_forecast.json").write_text(json.dumps(out, indent=1, default=str))
-        print(markdown(out))
-        print("\nBy placement type, 12 months ahead (WAPE %):\n" + cat_md)
+        write_results(with_used(raw), json.loads(f.read_text()) if f.exists() else {}, f)
         return 0
     seeds = tuple(int(a) for a in sys.argv[1:]) or SEEDS
     t = time.perf_counter()
@@ -338,13 +337,12 @@ def main() -> int:
     raw = pd.concat(parts, ignore_index=True)
     raw.to_csv(dest / "bench_forecast_rows.csv", index=False)
     bt = with_used(raw)
-    out = {"seeds": list(seeds), "paths": PATHS, "horizons": list(HORIZONS), **summarise(bt),
+    out = {"seeds": list(seeds), "paths": PATHS, "horizons": list(HORIZONS),
            "authorities": [authority(s)[1] | {"children_at_end": int(bt.loc[bt["seed"] == s, "children_at_end"].iloc[0])}
                            for s in seeds],
            "seconds": round(time.perf_counter() - t, 1)}
-    (dest / "bench_forecast.json").write_text(json.dumps(out, indent=1, default=str))
+    write_results(bt, out, dest / "bench_forecast.json")
     bt.to_csv(dest / "bench_forecast_rows.csv", index=False)
-    print(markdown(out))
     return 0
 
 

@@ -45,7 +45,7 @@ from pipeline.placements import backtest as pl_backtest  # noqa: E402
 from pipeline.placements import history as pl_history  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_forecast import by_category  # noqa: E402  (accuracy by placement type, one definition)
+from bench_forecast import write_results  # noqa: E402  (summary, accuracy by placement type, JSON: one ending)
 
 HISTORY_START = pd.Timestamp(2019, 4, 1)  # the first collection year the generator writes
 DATA_END = pd.Timestamp(2026, 9, 30)
@@ -249,10 +249,8 @@ def main(argv: list[str]) -> int:
     if a.summarise:
         raw = pd.read_csv(rows_file)
         raw = raw[[c for c in raw.columns if not c.startswith("used")]]
-        out = json.loads((dest / f"bench_forecast_synthetic{tag}.json").read_text())
-        out.update(summarise(with_used(raw)))
-        (dest / f"bench_forecast_synthetic{tag}.json").write_text(json.dumps(out, indent=1, default=str))
-        print(markdown(out))
+        f = dest / f"bench_forecast_synthetic{tag}.json"
+        write_results(with_used(raw), json.loads(f.read_text()) if f.exists() else {}, f, summarise, markdown)
         return 0
     cache = cache_dir(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -295,15 +293,10 @@ def main(argv: list[str]) -> int:
         return 0
     raw = pd.concat(parts, ignore_index=True)
     raw.to_csv(rows_file, index=False)
-    out = {"paths": a.paths, "months_between_origins": a.every, "horizons": list(HORIZONS), "authorities": meta, **summarise(with_used(raw)),
+    out = {"paths": a.paths, "months_between_origins": a.every, "horizons": list(HORIZONS), "authorities": meta,
            "seconds_this_run": round(time.perf_counter() - t0, 1),
            "seconds_backtests": round(sum(m["seconds"] for m in meta), 1)}
-    used = with_used(raw)
-    cat, cat_md = by_category(used)
-    out["by_category_12_months"] = cat.to_dict(orient="records")
-    (dest / f"bench_forecast_synthetic{tag}.json").write_text(json.dumps(out, indent=1, default=str))
-    print(markdown(out))
-    print("\nBy placement type, 12 months ahead (WAPE %):\n" + cat_md)
+    write_results(with_used(raw), out, dest / f"bench_forecast_synthetic{tag}.json", summarise, markdown)
     return 0
 
 
