@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from pipeline.core.formatting import gbpm, gbpm_plain, num_range, number, pct, spend_phrase
+from pipeline.core.formatting import and_list, first_upper, gbpm, gbpm_plain, num_range, number, pct, spend_phrase
 from pipeline.core.quarters import Quarter, QuarterError
 
 
@@ -45,3 +45,8 @@ def test_spend_phrase():
     assert spend_phrase(14.768) == "an overspend of £14.768m"
     assert spend_phrase(-0.441) == "an underspend of £0.441m"
     assert spend_phrase(0.0001) == "on budget"
+
+
+def test_words_joined_for_a_sentence_and_a_capital_that_keeps_proper_nouns():
+    assert [and_list(x) for x in (["a"], ["a", "b"], ["a", "b", "c"], [])] == ["a", "a and b", "a, b and c", ""]
+    assert first_upper("the Markov model") == "The Markov model" and first_upper("") == ""

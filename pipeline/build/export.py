@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
+from pipeline.core.formatting import and_list
 from pipeline.quarter.context import QuarterContext
 from pipeline.quarter.freshness import assess, day_words, quarter_words, stale_inputs
 
@@ -264,10 +265,6 @@ def fix_heading_levels(page: str) -> str:
     return head + sep + body
 
 
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def stale_words(params, coverage) -> str:
     """The title block's "Not up to date" line: the quarter the pack is for, and what each input the
     params allow to be stale (``allow_stale``) covers, in words; returns for the same quarter are named
@@ -287,7 +284,7 @@ def stale_words(params, coverage) -> str:
             returns[period].append(what)
         else:
             parts.append(c.covers)
-    text = [(f"the {_and(returns[p])} {'return is' if len(returns[p]) == 1 else 'returns are'} for {p}"
+    text = [(f"the {and_list(returns[p])} {'return is' if len(returns[p]) == 1 else 'returns are'} for {p}"
              if p in returns else p) for p in parts]
     q = params.quarter
     return (f"this pack is for {quarter_words(q)} (to {day_words(q.end)}), but " + "; ".join(text)

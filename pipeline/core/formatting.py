@@ -69,6 +69,18 @@ def spend_phrase(variance_gbpm: float) -> str:
     return "on budget"
 
 
+def and_list(items) -> str:
+    """Words joined for a sentence: "a", "a and b", "a, b and c"."""
+    items = [str(x) for x in items]
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + (items[-1] if items else "")
+
+
+def first_upper(text: str) -> str:
+    """A sentence's first letter in capitals, the rest as written ("the Markov model" -> "The Markov model";
+    str.capitalize would lower "Markov")."""
+    return text[:1].upper() + text[1:]
+
+
 def plural(n: int, singular: str, plural_form: str | None = None) -> str:
     return f"{number(n)} {singular if n == 1 else (plural_form or singular + 's')}"
 

@@ -170,8 +170,7 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
                               "diff_low_gbpm": float(np.quantile(diff[y], 0.1)),
                               "diff_high_gbpm": float(np.quantile(diff[y], 0.9)),
                               "children_end_median": float(np.median(s_sim["stock"][:, -1].sum(axis=1)))})
-    ets = points["ets_frame"].copy()
-    ets.attrs = dict(points["ets_frame"].attrs)
+    ets = points["ets_frame"].copy()  # the copy keeps its notes and warnings (attrs)
     ets_notes, ets_warnings = ets.attrs.get("notes", []), ets.attrs.get("warnings", [])
     ets.insert(0, "month", model.months.to_timestamp(how="end").normalize())
     bt = pl_backtest.replay_choice(bt)

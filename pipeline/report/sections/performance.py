@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from pipeline.core.formatting import number, period_words, plural
+from pipeline.core.formatting import and_list, number, period_words, plural
 from pipeline.ingest.parsing import parse_target
 from pipeline.measures.benchmarks import SERIES, Benchmark, benchmark
 from pipeline.measures.ratings import RATINGS, SYMBOLS
@@ -153,7 +153,7 @@ def said_once(notes) -> list[str]:
             rest.append(n)
     out = []
     for (year, dfe), names in sorted(by.items(), key=lambda kv: kv[0][1], reverse=True):
-        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        listed = and_list(names)
         out.append(f"DfE's latest published figures are for {dfe} for {listed}: the {year} "
                    f"value{'s are' if len(names) > 1 else ' is'} placed among them")
     return out + sorted(rest)

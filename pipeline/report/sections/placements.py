@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, plural
+from pipeline.core.formatting import first_upper, gbpm, gbpm_plain, number, pct, plural
 from pipeline.ingest.ssda903 import CATEGORIES, CATEGORY_LABELS
 from pipeline.placements import backtest as pl_backtest
 from pipeline.placements import history as pl_history
@@ -48,11 +48,6 @@ TABLES = {"placements_projection": "Children in care: projection by month (media
                                   "and the change against the baseline"}
 
 
-
-def _first_upper(text: str) -> str:
-    """A sentence's first letter in capitals, the rest as written ("the Markov model" -> "The Markov model";
-    str.capitalize would lower "Markov")."""
-    return text[:1].upper() + text[1:]
 
 def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame) -> pd.DataFrame:
     """Publish ``df`` to tables.xlsx as ``sheet`` (one of ``TABLES`` or ``COUNTED``) in this section; returns
@@ -345,7 +340,7 @@ def cost_projection(ctx: QuarterContext) -> pd.DataFrame:
             r["Over (+) / under (-) budget £m (median)"] = float(np.median(v)) - budget
         if "method" in fan:
             end = fan[pl_history.fy_of(pd.DatetimeIndex(fan["month"])) == y]
-            r["Forecast used at the year end"] = _first_upper(str(pl_backtest.METHOD_NAMES[end["method"].iloc[-1]])) if len(end) else ""
+            r["Forecast used at the year end"] = first_upper(str(pl_backtest.METHOD_NAMES[end["method"].iloc[-1]])) if len(end) else ""
         rows.append(r)
     return pd.DataFrame(rows)
 

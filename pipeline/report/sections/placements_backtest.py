@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from pipeline.core.formatting import number, pct, plural
+from pipeline.core.formatting import and_list, first_upper, number, pct, plural
 from pipeline.placements import backtest as pl_backtest
 from pipeline.quarter.placement_bundle import BACKTEST_PATHS
 from pipeline.report.render import table_html
@@ -18,15 +18,6 @@ RULE = (f"The projection uses, at each distance ahead, {AVERAGE}, unless one of 
         "accurate than the average there (its error lower by more than twice the standard error of the difference "
         "over the quarter ends tested): averaging simple forecasts erred less on authorities the pack had never seen than picking "
         "the one that happened to do best on a few quarter ends.")
-
-
-def _first_upper(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _listed(xs) -> str:
-    xs = list(xs)
-    return ", ".join(xs[:-1]) + (" and " if len(xs) > 1 else "") + xs[-1]
 
 
 def horizon_verdict(choice: pd.DataFrame, months_ahead: int) -> str:
@@ -82,17 +73,17 @@ def replay_verdict(t: pd.DataFrame) -> str:
     if not len(t):
         return ""
     text = (f"Chosen as it would have been at each quarter end, from the outcomes known by then, the forecast used "
-            f"erred on average by {_listed(pct(v) for v in t['replayed_wape'])} at "
-            f"{_listed(str(int(h)) for h in t['horizon_months'])} months ahead, against "
-            f"{_listed(pct(v) for v in t['naive_wape'])} for no change and {_listed(pct(v) for v in t['markov_wape'])} "
+            f"erred on average by {and_list(pct(v) for v in t['replayed_wape'])} at "
+            f"{and_list(str(int(h)) for h in t['horizon_months'])} months ahead, against "
+            f"{and_list(pct(v) for v in t['naive_wape'])} for no change and {and_list(pct(v) for v in t['markov_wape'])} "
             "for the Markov model.")
     worse = []
     for r in t.itertuples():
         beaten = [f"{pct(v)} for {name}" for name, v in (("no change", r.naive_wape), ("the Markov model", r.markov_wape))
                   if r.replayed_wape > v + 1e-9]
         if beaten:
-            worse.append(f"at {r.horizon_months} months ({pct(r.replayed_wape)} against {_listed(beaten)})")
-    return text + (f" It did worse {_listed(worse)}." if worse else
+            worse.append(f"at {r.horizon_months} months ({pct(r.replayed_wape)} against {and_list(beaten)})")
+    return text + (f" It did worse {and_list(worse)}." if worse else
                    " It did no worse than either at any distance ahead.")
 
 
@@ -104,7 +95,7 @@ def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
     # error of the forecast used now on the same rows is already in that forecast's own column (it stays in
     # the workbook)
     shown = t.assign(used=t["used"].map(lambda u: "The average of the three" if u == pl_backtest.METHOD_NAMES["combined"]
-                                        else _first_upper(u)))[
+                                        else first_upper(u)))[
         ["horizon_months", "origins", "used", "replayed_wape", "combined_wape", "naive_wape", "markov_wape", "ets_wape",
          "model_wape", "model_coverage_80", "used_coverage_80"]].rename(columns={
         "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used now",
