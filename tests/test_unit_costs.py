@@ -9,6 +9,7 @@ import pytest
 from pipeline.ingest.ssda903 import CATEGORIES
 from pipeline.placements import simulation as pl_simulation
 from pipeline.placements import unit_costs as uc
+from pipeline.report.sections.placement_costs import source_text
 
 AS_AT = pd.Timestamp("2026-09-30")
 IH, AG, EXT, SEC = (CATEGORIES.index(c) for c in ("in_house_fostering", "agency_fostering",
@@ -82,7 +83,7 @@ def test_unit_cost_is_spend_over_days_with_plain_pandas():
     assert out.at["agency_fostering", "spend_gbp"] == pytest.approx(spend["agency_fostering"])  # two cost centres
     r = out.loc["in_house_fostering"].copy()
     r["category"] = "in_house_fostering"
-    assert uc.source_text(r) == "The ledger's spend over placement days, the 12 months to September 2026"
+    assert source_text(r) == "The ledger's spend over placement days, the 12 months to September 2026"
 
 
 def test_spend_of_earlier_financial_years_is_restated_to_this_years_prices():
@@ -111,7 +112,7 @@ def test_fallbacks_give_the_params_figure_with_the_reason():
         assert out.at[c, "weekly_cost_gbp"] == par[c] and out.at[c, "sigma"] == 0
     assert out.at["secure", "days"] == 0 and out.at["other", "days"] == 31
     r = out.loc["kinship_fostering"]
-    assert uc.source_text(r) == "The council's assumed rate (no ledger cost centre for this placement type)"
+    assert source_text(r) == "The council's assumed rate (no ledger cost centre for this placement type)"
     # spend not positive: a credit larger than the spend
     neg = led.copy()
     neg.loc[neg["cost_centre"] == "P3", "actual"] *= -1

@@ -168,22 +168,6 @@ def draw_factors(unit: pd.DataFrame, paths: int, seed: int) -> np.ndarray:
     return np.exp(z * sig[None, :])
 
 
-def source_text(r) -> str:
-    """Where one row's figure comes from, for a reader."""
-    if r["source"] == "ledger":
-        n = int(r["months"])
-        return (f"The ledger's spend over placement days, the {n} months to {pd.Timestamp(r['window_end']):%B %Y}"
-                if n == WINDOW_MONTHS else f"The ledger's spend over placement days, {n} months of the 12 to "
-                f"{pd.Timestamp(r['window_end']):%B %Y}")
-    why = {"no_ledger": "no finance ledger this quarter",
-           "no_column": "the ledger's cost centres are not linked to placement types",
-           "no_cost_centre": "no ledger cost centre for this placement type",
-           "few_days": "too few placement days in the last twelve months to measure it",
-           "spend_not_positive": "no spend in the ledger for it in the last twelve months",
-           "no_months": "the ledger has no month up to the quarter end"}.get(r["reason"], "")
-    return "The council's assumed rate" + (f" ({why})" if why else "")
-
-
 def developer_notes(unit: pd.DataFrame) -> list[str]:
     """For the build log and ``cspack check``: which placement types use the params figure, and why."""
     fb = unit[unit["source"] == "params"]

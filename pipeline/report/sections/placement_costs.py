@@ -39,11 +39,28 @@ def unit_costs_frame(ctx: QuarterContext) -> pd.DataFrame:
         rows.append({"Placement type": CATEGORY_LABELS[c], "Weekly cost £": float(u["weekly_cost_gbp"]),
                      "80% range low £": float(u["low_gbp"]) if measured else np.nan,
                      "80% range high £": float(u["high_gbp"]) if measured else np.nan,
-                     "Where it comes from": pl_unit_costs.source_text(u),
+                     "Where it comes from": source_text(u),
                      "Council's assumed rate £": float(u["params_weekly_cost_gbp"]),
                      f"Placement days {ctx.quarter.fy} to date": int(days.get(c, 0)),
                      COST_TO_DATE: float(last4.loc[last4["category"] == c, "cost_gbpm"].sum())})
     return pd.DataFrame(rows)
+
+
+def source_text(r) -> str:
+    """Where one row's figure comes from, for a reader."""
+    if r["source"] == "ledger":
+        n = int(r["months"])
+        return (f"The ledger's spend over placement days, the {n} months to {pd.Timestamp(r['window_end']):%B %Y}"
+                if n == pl_unit_costs.WINDOW_MONTHS else f"The ledger's spend over placement days, {n} months of the 12 to "
+                f"{pd.Timestamp(r['window_end']):%B %Y}")
+    why = {"no_ledger": "no finance ledger this quarter",
+           "no_column": "the ledger's cost centres are not linked to placement types",
+           "no_cost_centre": "no ledger cost centre for this placement type",
+           "few_days": "too few placement days in the last twelve months to measure it",
+           "spend_not_positive": "no spend in the ledger for it in the last twelve months",
+           "no_months": "the ledger has no month up to the quarter end"}.get(r["reason"], "")
+    return "The council's assumed rate" + (f" ({why})" if why else "")
+
 
 
 def _pounds(v) -> str:
