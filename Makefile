@@ -73,6 +73,7 @@ bench-placements: $(STAMP) ## the placement projection: speed, backtest, oracle,
 bench-forecast: $(STAMP) ## the forecast used against no change, Markov and ETS on unseen authorities
 	$(BIN)/python benchmarks/bench_forecast.py
 	$(BIN)/python benchmarks/bench_forecast_synthetic.py
+	$(BIN)/python benchmarks/bench_forecast.py --default-history
 
 bench-aggregate: $(STAMP) ## the aggregate projection from DfE counts, backtested on every authority
 	$(BIN)/python benchmarks/bench_aggregate.py
