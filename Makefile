@@ -74,6 +74,7 @@ bench-forecast: $(STAMP) ## the forecast used against no change, Markov and ETS 
 	$(BIN)/python benchmarks/bench_forecast.py
 	$(BIN)/python benchmarks/bench_forecast_synthetic.py
 	$(BIN)/python benchmarks/bench_forecast.py --default-history
+	$(BIN)/python benchmarks/bench_forecast.py --real-panel-by-change
 
 bench-aggregate: $(STAMP) ## the aggregate projection from DfE counts, backtested on every authority
 	$(BIN)/python benchmarks/bench_aggregate.py

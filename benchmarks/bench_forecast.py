@@ -19,6 +19,10 @@ rows' residuals (conformal). Metrics by horizon: WAPE and MAE over all authoriti
 many authorities each method beats naive in, the mean per-authority difference from naive with two
 standard errors, and the 80% ranges' coverage (the model's own range and the calibrated one).
 
+Two cheap side runs: ``--default-history`` backtests the simple forecasts at every quarter end of the default
+pack's synthetic authority; ``--real-panel-by-change`` asks, on DfE's counts for every authority, whether a
+stock that moved fast in the last year keeps moving (docs/forecast.md).
+
 The DfE validator's fake SSDA903 data holds one collection year: too short for any origin with three
 years of history, so it is not used here (see docs/forecast.md).
 """
@@ -345,6 +349,35 @@ def default_history(pack_origins: int = 12) -> tuple[pd.DataFrame, dict]:
     return long_used, out
 
 
+def real_panel_by_change() -> dict:
+    """DfE's published counts for every authority (the aggregate projection's panel, latest published value
+    of each year): next year's children in care forecast by no change, by carrying the last year's change
+    on (ratio), by half of it, and by carrying the last year's net flow (started minus ceased), by how much
+    the stock changed in the last year. Asks whether a stock that moved fast keeps moving, as the third
+    party's sample does (it falls by over a third every year), in real authorities."""
+    from pipeline.placements import aggregate as pl_aggregate
+
+    p = pl_aggregate.load_panel(ROOT)
+    p = p[p["level"] == "Local authority"]
+    t = (p.sort_values("release").groupby(["la_code", "measure", "year"])["value"].last().unstack("measure")
+         .reset_index().sort_values(["la_code", "year"]))
+    g = t.groupby("la_code")["cla_at_31_march"]
+    t["prev"], t["next"] = g.shift(1), g.shift(-1)
+    t = t.dropna(subset=["cla_at_31_march", "prev", "next", "cla_started", "cla_ceased"])
+    t = t[t["prev"] > 0]
+    s = t["cla_at_31_march"]
+    change = s / t["prev"] - 1
+    fc = {"no change": s, "the last year's change carried on": s * (1 + change),
+          "half of it": s * (1 + change / 2), "the last year's net flow carried on": s + t["cla_started"] - t["cla_ceased"]}
+    rows = []
+    for lo, hi in ((0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, np.inf)):
+        m = (change.abs() >= lo) & (change.abs() < hi)
+        rows.append({"change_in_last_year": f"{lo:.0%} to {hi:.0%}" if np.isfinite(hi) else f"{lo:.0%} or more",
+                     "authority_years": int(m.sum()), "median_children": float(s[m].median()),
+                     **{k: round(pl_backtest.wape(f[m], t.loc[m, "next"]), 1) for k, f in fc.items()}})
+    return {"years": [int(t["year"].min()), int(t["year"].max())], "rows": rows}
+
+
 def main() -> int:
     global GROUP
     if sys.argv[1:2] == ["--third-party"]:  # Social Finance's five-year sample: one pooled history
@@ -365,6 +398,13 @@ def main() -> int:
         (dest / "bench_forecast_default_history.json").write_text(json.dumps(out, indent=1))
         t = pd.DataFrame(out["rows"])
         print(t.to_string(index=False))
+        return 0
+    if sys.argv[1:2] == ["--real-panel-by-change"]:  # do fast-moving stocks keep moving in real authorities?
+        dest = ROOT / "benchmarks" / "results"
+        dest.mkdir(exist_ok=True)
+        out = real_panel_by_change()
+        (dest / "bench_forecast_real_panel_by_change.json").write_text(json.dumps(out, indent=1))
+        print(pd.DataFrame(out["rows"]).to_string(index=False))
         return 0
     if sys.argv[1:] == ["--summarise"]:  # the summary again from the saved rows (after a change to the choice)
         dest = ROOT / "benchmarks" / "results"
