@@ -21,10 +21,12 @@ def rows(origins, horizon, actual, naive, markov, model, half=10.0, ets=None):
 
 def plain_switch(g: pd.DataFrame, m: str) -> tuple[float, float]:
     """Plain numpy: mean and standard error of (|m - actual| - |average - actual|) / mean(actual) x 100,
-    whose mean is WAPE(m) - WAPE(average)."""
+    whose mean is WAPE(m) - WAPE(average); the error widened by sqrt(h / 3) for forecasts h months ahead
+    from consecutive quarter ends, whose windows overlap."""
     a = g["actual"].to_numpy(float)
     d = (np.abs(g[m].to_numpy(float) - a) - np.abs((g["naive"] + g["markov"] + g["ets"]).to_numpy(float) / 3 - a)) / a.mean() * 100
-    return d.mean(), d.std(ddof=1) / np.sqrt(len(d))
+    h = int(g["horizon"].iloc[0])
+    return d.mean(), d.std(ddof=1) / np.sqrt(len(d)) * np.sqrt(max(1, h / 3))  # quarter ends: h/3-fold overlap
 
 
 def test_choice_uses_the_average_unless_one_is_clearly_better_and_needs_three_origins():
@@ -176,3 +178,22 @@ def test_replay_verdict_names_where_the_forecast_used_lost():
             "Markov model) and at 24 months (3.0% against 2.9% for no change).") in v
     t2 = t.assign(replayed_wape=[1.0, 1.5, 1.9, 2.9])
     assert replay_verdict(t2).endswith("It did no worse than either at any distance ahead.")
+
+
+def test_overlap_factor_counts_the_months_forecasts_share():
+    q = pd.date_range("2020-03-31", periods=6, freq="QE")
+    half = pd.date_range("2020-03-31", periods=6, freq="2QE")
+    mk = lambda o, h: pd.DataFrame({"origin": [x.date() for x in o], "horizon": h})  # noqa: E731
+    assert pl_backtest.overlap_factor(mk(q, 3)) == 1.0
+    assert pl_backtest.overlap_factor(mk(q, 12)) == pytest.approx(2.0)
+    assert pl_backtest.overlap_factor(mk(q, 24)) == pytest.approx(np.sqrt(8))
+    assert pl_backtest.overlap_factor(mk(half, 24)) == pytest.approx(2.0)  # six months apart
+    assert pl_backtest.overlap_factor(mk(half, 3)) == 1.0  # no overlap: never narrower than independent
+    # a switch that independent rows would pass but overlapping ones do not: 12 months, 6 quarter ends
+    a = np.full(6, 100.0)
+    g = rows(q, 12, a, a + np.array([0.0, 8, 0, 8, 1, 7]), a + 9, a, ets=a + 9)
+    dd = (np.abs(g["naive"] - a) - np.abs(g["combined"] - a)).to_numpy()  # mean outcome 100: already in %
+    d, se = pl_backtest.switch_test(g, "naive")
+    assert d == pytest.approx(dd.mean()) and se == pytest.approx(dd.std(ddof=1) / np.sqrt(6) * 2.0)
+    assert dd.mean() < -2 * dd.std(ddof=1) / np.sqrt(6)  # as if independent: no change would be chosen
+    assert pl_backtest.choose(g, horizons=(12,))["method"].iloc[0] == "combined"  # with the overlap: not

@@ -149,15 +149,31 @@ PRIOR_ORIGINS = 5  # the conformal scale is shrunk toward 1 (the model's own ran
 
 
 
+def overlap_factor(g: pd.DataFrame) -> float:
+    """How much overlapping forecast windows widen the standard error of a mean over ``g``'s rows (one
+    horizon): sqrt(horizon / months between origins), at least 1. Forecasts 12 months ahead made at
+    consecutive quarter ends share nine of their twelve months, so their errors move together and the rows
+    hold about a quarter of the independent evidence their number says (the variance of a mean of
+    h/s-fold overlapping errors is at most h/s times the independent case's). Months between origins:
+    the median gap between consecutive distinct origins (3 when there is one origin)."""
+    if not len(g):
+        return 1.0
+    o = np.unique(pd.PeriodIndex(pd.to_datetime(g["origin"]), freq="M").asi8)
+    gap = float(np.median(np.diff(o))) if len(o) > 1 else 3.0
+    h = float(g["horizon"].iloc[0])
+    return float(np.sqrt(max(1.0, h / max(gap, 1.0))))
+
+
+
 def switch_test(g: pd.DataFrame, method: str, base: str = "combined") -> tuple[float, float]:
     """The paired comparison behind the choice, on the scale of the weighted absolute % error the pack
     prints: per row, (|``method`` - outcome| - |``base`` - outcome|) / (mean outcome of ``g``) x 100, whose
-    mean is exactly WAPE(``method``) - WAPE(``base``); returns that mean and its standard error (sample
-    sd / sqrt(n); rows from overlapping origins are treated as independent, so at 12 and 24 months the
-    error is understated). Negative = ``method`` better."""
+    mean is exactly WAPE(``method``) - WAPE(``base``); returns that mean and its standard error: sample
+    sd / sqrt(n), times ``overlap_factor`` (forecasts from consecutive quarter ends overlap at 6, 12 and 24
+    months, so they are not independent). Negative = ``method`` better. ``g`` holds one horizon."""
     a = g["actual"].to_numpy(dtype=float)
     d = (np.abs(g[method].to_numpy(dtype=float) - a) - np.abs(g[base].to_numpy(dtype=float) - a)) / max(a.mean(), 1e-9) * 100
-    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else np.inf
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) * overlap_factor(g) if len(d) > 1 else np.inf
     return float(d.mean()), se
 
 
