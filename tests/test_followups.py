@@ -263,7 +263,7 @@ def test_sources_read_as_sources_not_as_developer_notes():
     code names with underscores and seed numbers."""
     st = sections.source_text
     assert st("SYNTHETIC: cspack synthetic-authority generator, seed 2026 (data/raw/synthetic/README.md)") == \
-        "synthetic data: cspack synthetic-authority generator, seed 2026"
+        "synthetic data: cspack synthetic-authority generator"
     got = st("Derived from DfE CSC_outcomes_and_enablers files; DfE explore-education-statistics via "
              "dfe-analytical-services/CSC_outcomes_and_enablers; ONS mid-year estimates via the same repository")
     assert got == ("Derived from DfE CSC outcomes and enablers files; DfE explore-education-statistics; "

@@ -136,7 +136,9 @@ def test_verdict_in_words_names_the_forecast_used_and_its_errors():
                        "combined_wape": [0.9, 1.7, 3.1, 6.0], "model_wape": [0.8, 1.9, 3.7, 9.5]})
     t = horizon_verdict(ch, 10)
     assert t.startswith("At 12 months no change has been clearly more accurate than the average of the three")
-    assert "2.7% against 3.1%" in t and "the cspack model 3.7%" in t
+    assert "2.7% against 3.1%" in t and "the pack's own model 3.7%" in t
+    assert t.endswith("This is 10 months ahead, so it follows the backtest's 12-month result.")
+    assert "This is" not in horizon_verdict(ch, 12)  # exactly at a tested distance: no qualifier
     assert "Markov stock-flow model has been clearly more accurate" in horizon_verdict(ch, 5)
     t24 = horizon_verdict(ch, 18)
     assert "too few quarter ends with a known outcome (2)" in t24 and "the average of no change" in t24

@@ -216,6 +216,10 @@ def test_the_scenarios_baseline_is_the_projection(pack):
     assert (b["diff_median_gbpm"] == 0).all()
     for y, v in proj.items():
         assert b.at[y, "cost_median_gbpm"] == pytest.approx(v, abs=0.0005)
+    # a scenario that changes only prices changes no child's care: its children in care at the end are the
+    # baseline's (the director's review found 1,027 against 1,025: a median over fewer paths)
+    price = s[s["description"].str.startswith("unit-cost")]
+    assert len(price) and (price["children_end_median"] == b["children_end_median"].iloc[0]).all()
 
 
 def test_missing_commentary_is_one_marker_and_listed_for_the_analyst(pack):

@@ -247,8 +247,9 @@ def test_the_pack_table_says_where_each_rate_comes_from_without_developer_words(
     t = sec.unit_costs_frame(ctx)
     assert (t["Weekly cost £"].to_numpy() == PARAMS["weekly_cost_gbp"].to_numpy()).all()
     html = sec.render_unit_costs(ctx, t).data
-    assert html.count("The council&#x27;s assumed rate (the ledger&#x27;s cost centres are not linked to placement "
-                      "types)") == len(CATEGORIES)
+    # one source for every type: said once under the table, not repeated on every row
+    assert html.count("the council&#x27;s assumed rate (the ledger&#x27;s cost centres are not linked to placement "
+                      "types)") == 1 and "Where it comes from" not in html
     assert html.count(">not measured<") == len(CATEGORIES) and "1,000" in html and "1,900" in html
     for word in ("placement_unit_costs", "placement_category", "params", ".csv", "_"):
         assert word not in html.replace("cspack-table", "").replace("table-note", ""), word

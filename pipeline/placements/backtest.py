@@ -123,7 +123,7 @@ METHODS = ("combined",) + COMPONENTS  # the candidates; the average is used unle
 
 
 
-METHOD_NAMES = {"naive": "no change", "markov": "the Markov stock-flow model", "model": "the cspack stock-flow model",
+METHOD_NAMES = {"naive": "no change", "markov": "the Markov stock-flow model", "model": "the pack's own stock-flow model",
                 "ets": "exponential smoothing (ETS)",
                 "combined": "the average of no change, the Markov model and exponential smoothing"}
 

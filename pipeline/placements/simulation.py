@@ -38,7 +38,7 @@ class Scenario:
             parts.append(f"special guardianship orders {self.sgo_uplift:+.0%}")
         if self.inflation is not None:
             parts.append(f"unit-cost inflation {self.inflation:.1%} a year")
-        return "; ".join(parts) or "the fitted rates, unchanged"
+        return "; ".join(parts) or "the projection above: no change to policy or prices"
 
 
 

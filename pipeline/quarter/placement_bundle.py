@@ -169,7 +169,7 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
                               "diff_median_gbpm": float(np.median(diff[y])),
                               "diff_low_gbpm": float(np.quantile(diff[y], 0.1)),
                               "diff_high_gbpm": float(np.quantile(diff[y], 0.9)),
-                              "children_end_median": float(np.median(s_sim["stock"][:, -1].sum(axis=1)))})
+                              "children_end_median": children_end(used_stock, s_sim["stock"])})
     ets = points["ets_frame"].copy()  # the copy keeps its notes and warnings (attrs)
     ets_notes, ets_warnings = ets.attrs.get("notes", []), ets.attrs.get("warnings", [])
     ets.insert(0, "month", model.months.to_timestamp(how="end").normalize())
@@ -198,6 +198,16 @@ def _unit_cost_files(ctx: QuarterContext) -> list:
     if "cost_centres" in ctx.params.inputs:
         out.append(ctx.params.inputs["cost_centres"].path)
     return out
+
+
+def children_end(base: np.ndarray, scen: np.ndarray) -> float:
+    """Children in care at the projection's end in a scenario: the baseline's median (all its paths) plus the
+    median path-by-path change on the scenario's paths (the baseline's first ones), so a scenario that changes
+    only costs shows exactly the baseline's number, and one that changes flows shows its own effect, not the
+    chance of which paths it ran on."""
+    end = base[:, -1].sum(axis=1)
+    n = len(scen)
+    return float(np.median(end) + np.median(scen[:, -1].sum(axis=1) - end[:n]))
 
 
 def unit_costs(ctx: QuarterContext, spells: pd.DataFrame, origin: pd.Timestamp, inflation: float,

@@ -131,12 +131,13 @@ def source_text(src) -> str:
     """A params ``source:`` as a reader sees it: no file paths (``reader_text``), no source tag in capitals
     ("SYNTHETIC: cspack ..." -> "synthetic data: cspack ..."), no repository paths ("via owner/repo"), no
     code names with underscores ("CSC_outcomes_and_enablers" -> "CSC outcomes and enablers") and no
-    project-internal seed numbers ("(seed 004)")."""
+    project-internal seed numbers ("(seed 004)") or random seeds (", seed 2026")."""
     s = reader_text(src)
     s = re.sub(r"^SYNTHETIC:\s*", "synthetic data: ", s)
     s = re.sub(r"\s*via (?:[\w.-]+/[\w.-]+|the same repository)", "", s)
     s = re.sub(r"(?<=[A-Za-z])_(?=[A-Za-z])", " ", s)
     s = re.sub(r"\s*\(seeds? \d{3}(?: and \d{3})?\)", "", s)
+    s = re.sub(r",?\s*\bseed \d+\b", "", s)  # a generator's random seed: for the build log, not the reader
     return re.sub(r"\s{2,}", " ", s).strip()
 
 

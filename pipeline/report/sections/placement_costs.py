@@ -63,6 +63,11 @@ def source_text(r) -> str:
 
 
 
+def first_lower(s: str) -> str:
+    """``s`` with its first letter in lower case, for use after a colon."""
+    return s[:1].lower() + s[1:]
+
+
 def _pounds(v) -> str:
     return "" if pd.isna(v) else f"{number(v)}"
 
@@ -85,6 +90,9 @@ def render_unit_costs(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
     ledger = unit[unit["source"] == "ledger"]
     assumed = unit[unit["source"] == "params"]
     parts = [f"Weekly costs in {fy} prices, uplifted by {pct(inflation * 100)} a year in later years."]
+    if shown["Where it comes from"].nunique() == 1:  # one source for every row: said once, below the table
+        parts.append(f"Every weekly cost: {first_lower(shown['Where it comes from'].iloc[0])}.")
+        shown = shown.drop(columns="Where it comes from")
     if len(ledger):
         r = ledger.iloc[0]
         parts.append(f"From the ledger: the actual spend of the cost centres for that placement type divided by its "
@@ -92,7 +100,8 @@ def render_unit_costs(ctx: QuarterContext, t: pd.DataFrame) -> HTML:
                      f"{pd.Timestamp(r['window_end']):%B %Y} (spend in earlier financial years restated to {fy} prices). The 80% "
                      "range is how closely those months pin the rate down (from resampling the months); each simulated "
                      "future draws its own weekly cost within it, so the cost projection's range carries this "
-                     "uncertainty as well as that in the number of children.")
+                     "uncertainty as well as that in the number of children. It does not include future price changes "
+                     "beyond the uplift.")
     if len(assumed):
         costs = ctx.table("placement_unit_costs")
         src = "; ".join(dict.fromkeys(reader_text(x).rstrip(".") for x in costs["source"]))

@@ -148,13 +148,15 @@ def _owner_text(ctx, own: dict, b: dict) -> str:
                      + (", because this pack's settings ask for the budget holder's forecast and the ledger has none "
                         "for the line." if own["setting"] == "budget_holder" else "."))
     else:
-        why = horizon_verdict(b["choice"], max(left, 1)) if "choice" in b else ""
+        used = ""
+        if "choice" in b and len(b["choice"]):
+            hs = b["choice"]["horizon"].to_numpy()
+            r = b["choice"].iloc[min(int(np.searchsorted(hs, max(left, 1), side="left")), len(hs) - 1)]
+            used = f", which for these months follows {pl_backtest.METHOD_NAMES[r['method']]}, as set out above"
         lines.append("The budget total uses the projection (spend to date plus the projected cost of the "
-                     f"{plural(left, 'month')} left), the pack's default: it follows the average of no change, the Markov "
-                     "model and exponential smoothing, or one of them where the pack's own backtest found it clearly "
-                     f"more accurate. {why}")
+                     f"{plural(left, 'month')} left){used}.")
     if abs(own["model"] - own["projection"]) >= 0.0005:
-        lines.append(f"The cspack stock-flow model on its own forecasts {gbpm(own['model'])} (80% range "
+        lines.append(f"The pack's own stock-flow model on its own forecasts {gbpm(own['model'])} (80% range "
                      f"{gbpm(own['model_low'])} to {gbpm(own['model_high'])}).")
     return " ".join(lines)
 
@@ -175,9 +177,11 @@ def method_changes(fan: pd.DataFrame) -> list[str]:
         a, b = fan.iloc[i - 1], fan.iloc[i]
         step = (f"so the projection steps from {number(a['median'])} in {a['month']:%B %Y} to {number(b['median'])}"
                 if round(a["median"]) != round(b["median"]) else "with no step in the projection")
-        out.append(f"From {b['month']:%B %Y} ({plural(int(b['months_ahead']), 'month')} ahead) the projection follows "
-                   f"{pl_backtest.METHOD_NAMES[b['method']]} instead of {pl_backtest.METHOD_NAMES[a['method']]}, the backtest's choice at "
-                   f"that distance, {step} (marked on the chart).")
+        ahead = int(b["months_ahead"])
+        h = next((x for x in pl_backtest.CHOICE_HORIZONS if x >= ahead), pl_backtest.CHOICE_HORIZONS[-1])
+        out.append(f"From {b['month']:%B %Y} ({plural(ahead, 'month')} ahead) the projection follows "
+                   f"{pl_backtest.METHOD_NAMES[b['method']]} instead of {pl_backtest.METHOD_NAMES[a['method']]}, the backtest's choice "
+                   f"for {h}-month forecasts, {step} (marked on the chart).")
     return out
 
 
@@ -205,7 +209,7 @@ def render_fan(ctx: QuarterContext, fan: pd.DataFrame):
     ax.plot(fan["month"], fan["median"], color=DARK_BLUE, linewidth=1.8, label="Projection used (median)")
     mf = b.get("model_fan")
     if mf is not None and np.abs(mf["median"].to_numpy() - fan["median"].to_numpy()).max() >= 0.5:
-        ax.plot(mf["month"], mf["median"], color=TURQUOISE, linewidth=1.2, linestyle=":", label="cspack model on its own")
+        ax.plot(mf["month"], mf["median"], color=TURQUOISE, linewidth=1.2, linestyle=":", label="Stock-flow model on its own")
     ax.plot(ets["month"], ets["mean"], color=ORANGE, linewidth=1.2, linestyle="--", label="ETS on totals (one of the three averaged)")
     for j, i in enumerate(_changes(fan)):
         # a thin band between the last month of one forecast and the first of the next (a band, not a line,
@@ -222,7 +226,7 @@ def render_fan(ctx: QuarterContext, fan: pd.DataFrame):
            f"{number(total.iloc[-1])}), then the projected median reaching {number(end['median'])} by "
            f"{end['month']:%B %Y} with an 80% range of {number(end['low_80'])} to {number(end['high_80'])}; exponential "
            f"smoothing (ETS, one of the three forecasts averaged) ends at {number(ets['mean'].iloc[-1])}."
-           + (f" The cspack model on its own ends at {number(mf['median'].iloc[-1])}." if mf is not None else "")
+           + (f" The pack's own stock-flow model on its own ends at {number(mf['median'].iloc[-1])}." if mf is not None else "")
            + "".join(f" A vertical band marks {fan['month'].iloc[i]:%B %Y}, where the forecast used changes."
                      for i in _changes(fan)))
     return chart(fig, alt)
@@ -449,16 +453,17 @@ def method_note(ctx: QuarterContext, warnings: pd.DataFrame | None = None) -> Ma
         f"{number(p['entries_per_month'], 1)} a month); leaving care is a discrete-time logistic hazard on placement type, "
         "age band and time in care, fitted on the three years before the quarter end; moves between placement types, "
         "first placements and reasons for leaving use the shares seen in those years; children leave at 18. "
-        f"{number(p['paths'])} simulated futures (seed {int(p['seed'])}) give the median and ranges; on each, the entry "
+        f"{number(p['paths'])} simulated futures give the median and ranges; on each, the entry "
         f"and exit rates drift year to year by as much as they did historically (standard deviation "
         f"{pct(100 * p['entry_sd'])} and {pct(100 * p['exit_sd'])} a year), so the ranges carry the uncertainty of the "
-        "rates and not only chance. Costs are placement days times the weekly unit cost / 7 (from the ledger's "
+        "rates and not only chance. Costs are placement days times the daily cost (the weekly cost divided by seven; from the ledger's "
         "spend over placement days where the ledger links its cost centres to placement types, else the council's "
         "assumed rate; each simulated future draws its own weekly costs within their measured range), uplifted by "
         f"{pct(100 * p['inflation'])} a year. An exponential smoothing model (ETS, damped trend) on the monthly totals "
         "is shown beside it. The projection used at each distance ahead is the average of no change, a Markov "
         "stock-flow model and that exponential smoothing, unless the backtest found one of the three clearly more "
-        "accurate there (by more than twice the standard error); this model gives the spread, the placement mix and "
+        "accurate there (by more than twice the standard error, allowing for forecasts from consecutive quarter ends "
+        "sharing most of their months); this model gives the spread, the placement mix and "
         "the costs around it, and its 80% range is the model's, widened or narrowed by how far the backtest's outcomes fell from that forecast "
         "(a conformal calibration)."
         + (f" Adjustments to the model this quarter: {str(p['notes']).rstrip('.')}." if p.get("notes") else "")

@@ -10,13 +10,13 @@ from IPython.display import HTML, Markdown
 
 from pipeline.core.formatting import and_list, first_upper, number, pct, plural
 from pipeline.placements import backtest as pl_backtest
-from pipeline.quarter.placement_bundle import BACKTEST_PATHS
 from pipeline.report.render import table_html
 
 AVERAGE = "the average of no change, the Markov stock-flow model and exponential smoothing (ETS)"
 RULE = (f"The projection uses, at each distance ahead, {AVERAGE}, unless one of the three has been clearly more "
         "accurate than the average there (its error lower by more than twice the standard error of the difference "
-        "over the quarter ends tested): averaging simple forecasts erred less on authorities the pack had never seen than picking "
+        "over the quarter ends tested, widened because forecasts made a quarter apart share most of the months they "
+        "cover): averaging simple forecasts erred less on authorities the pack had never seen than picking "
         "the one that happened to do best on a few quarter ends.")
 
 
@@ -27,11 +27,13 @@ def horizon_verdict(choice: pd.DataFrame, months_ahead: int) -> str:
     r = choice.iloc[min(int(np.searchsorted(hs, months_ahead, side="left")), len(hs) - 1)]
     h = int(r["horizon"])
     beyond = (f" This is {months_ahead} months ahead, beyond the {h} months the backtest reaches, so it is indicative "
-              "only." if months_ahead > h else "")
+              "only." if months_ahead > h else
+              f" This is {months_ahead} months ahead, so it follows the backtest's {h}-month result." if months_ahead < h
+              else "")
     if not r["calibrated"]:
         return (f"At {h} months the backtest has too few quarter ends with a known outcome ({number(r['origins'])}) to "
                 f"judge the forecasts, so the projection is {AVERAGE}." + beyond)
-    names = {"naive": "no change", "markov": "the Markov model", "ets": "ETS", "model": "the cspack model"}
+    names = {"naive": "no change", "markov": "the Markov model", "ets": "ETS", "model": "the pack's own model"}
     others = ", ".join(f"{name} {pct(r[m + '_wape'])}" for m, name in names.items()
                        if m != r["method"] and f"{m}_wape" in r and pd.notna(r[f"{m}_wape"]))
     if r["method"] == "combined":
@@ -87,6 +89,20 @@ def replay_verdict(t: pd.DataFrame) -> str:
                    " It did no worse than either at any distance ahead.")
 
 
+def coverage_reading(r) -> str:
+    """What the 80% range's record at one distance ahead (a backtest table row) means, in a sentence."""
+    n, held = int(r["origins"]), float(r["used_coverage_80"])
+    if not np.isfinite(held):
+        return ""
+    few = f" on only {plural(n, 'quarter end')}" if n < 10 else ""
+    if held >= 95:
+        return (f" So the range there is probably wider than it needs to be" + (f"; {few.strip()} the calibration "
+                "narrows it only part of the way." if few else "."))
+    if held <= 60:
+        return f" So the range there has been too narrow{few}: treat it as a lower bound of the uncertainty."
+    return ""
+
+
 def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
     if not len(bt):
         return [Markdown("*Not enough history to backtest: three years before the first quarter end tested are "
@@ -101,7 +117,7 @@ def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
         "horizon_months": "Months ahead", "origins": "Quarter ends tested", "used": "Forecast used now",
         "replayed_wape": "Forecast used, as chosen at the time %", "combined_wape": "Average of the three %",
         "naive_wape": "No change %", "markov_wape": "Markov model %", "ets_wape": "ETS %",
-        "model_wape": "cspack model %",
+        "model_wape": "Pack's own model %",
         "model_coverage_80": "Model's 80% range held outcome %", "used_coverage_80": "Calibrated 80% range held outcome %"})
     r12 = t[t["horizon_months"] == 12].iloc[0] if 12 in set(t["horizon_months"]) else t.iloc[-1]
     words = []
@@ -118,7 +134,7 @@ def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
             f"{replay_verdict(t)} Its 80% range is widened or narrowed to what the backtest's errors show; chosen the "
             f"same way, it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at "
             f"{int(r12['horizon_months'])} months (the model's own range: {pct(r12['model_coverage_80'], 0)}; a "
-            "well-calibrated range holds about 80%).")
+            "well-calibrated range holds about 80%)." + coverage_reading(r12))
     fmt = {c: (lambda v: pct(v)) for c in shown.columns if c.endswith("%")}
     return [Markdown(text), HTML(table_html(shown, "Backtest: average error of children in care by months ahead, and "
                                             "range coverage", fmt, numeric=[c for c in shown.columns if c.endswith("%")]
@@ -128,6 +144,4 @@ def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
                                                  "the mean of no change, the Markov model and ETS. 'As chosen at the "
                                                  "time' is the error of the forecast that would have been used at each "
                                                  "quarter end, chosen from the outcomes known by then (where fewer than "
-                                                 "three were known, the average). "
-                                                 f"{BACKTEST_PATHS} simulated paths per quarter end for the cspack "
-                                                 "model."))]
+                                                 "three were known, the average)."))]

@@ -136,6 +136,7 @@ def render_position(ctx: QuarterContext, p: Position, df: pd.DataFrame) -> HTML:
     """The position table (``position_rows``) as the pack shows it, with the note on how totals were made."""
     money = [c for c in df.columns if c.endswith("£m")]
     fmt = {c: gbpm_plain for c in money} | {"Percentage Under (-)/Over Spend": lambda v: "" if pd.isna(v) else pct(v)}
+    df = df.rename(columns={"": "Position"})  # every column header names its column (screen readers)
     return HTML(table_html(df, f"Forecast outturn position, {ctx.params.portfolio}, {ctx.quarter.fy} Quarter {ctx.quarter.q}",
                            fmt, numeric=money + ["Percentage Under (-)/Over Spend"],
                            total_rows=[0, len(df) - 1] if len(df) > 1 else [0],
