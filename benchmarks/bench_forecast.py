@@ -312,33 +312,22 @@ def third_party(years: int = 2) -> pd.DataFrame:
 
 def default_history(pack_origins: int = 12) -> tuple[pd.DataFrame, dict]:
     """The default pack's synthetic authority (data/raw/synthetic, returns from April 2019 to September 2026)
-    backtested with the simple forecasts only (no change, Markov, ETS, their average: no simulation, so
-    cheap) at every quarter end with one year of history behind it, the forecast used replayed from the
-    outcomes known at each; and the same replay on the pack's own quarter ends only (the last
-    ``pack_origins`` with three years behind them, scored only from each other, as the pack does). Shows
-    whether the pack's own table, 12 quarter ends of one history, speaks for the longer history."""
+    backtested with the simple forecasts only (``placements.simple_backtest``: the pack's own longer record)
+    at every quarter end with one year of history behind it, the forecast used replayed from the outcomes
+    known at each; and the same replay on the pack's own quarter ends only (the last ``pack_origins`` with
+    three years behind them, scored only from each other, as the pack's main table does). Shows whether the
+    pack's own table, 12 quarter ends of one history, speaks for the longer history."""
     from bench_forecast_synthetic import spells_of
-
-    from pipeline.placements import history as pl_history
 
     spells = spells_of(ROOT / "data" / "raw" / "synthetic")
     start, end = pd.Timestamp(2019, 4, 1), pd.Timestamp(2026, 9, 30)
-    origins = list(pd.date_range(start + pd.DateOffset(years=1) - pd.Timedelta(days=1), end - pd.DateOffset(months=3),
-                                 freq="QE"))
-    actual = pl_history.daily_stock(spells, origins[0], end).sum(axis=1)
-    rows = []
-    for o in origins:
-        hs = [h for h in HORIZONS if pl_backtest._month_end(o, h) <= end]
-        pts = pl_backtest.baseline_points(pl_history.as_at(spells, o), o, max(hs), start)
-        for h in hs:
-            rows.append({"origin": str(o.date()), "horizon": h, "actual": int(actual.loc[pl_backtest._month_end(o, h)]),
-                         **{m: float(pts[m][h - 1]) for m in ("naive", "markov", "ets", "combined")},
-                         "low_80": np.nan, "high_80": np.nan, "authority": "default"})
-    bt = pd.DataFrame(rows)
-    pack = [str(o.date()) for o in origins if o >= start + pd.DateOffset(years=3)][-pack_origins:]
-    long_used = pl_backtest.replay_choice(bt)
-    pack_used = pl_backtest.replay_choice(bt[bt["origin"].isin(pack)].reset_index(drop=True))
-    out = {"origins_all": len(origins), "first_origin": str(origins[0].date()), "pack_origins": pack, "rows": []}
+    long_used = pl_backtest.simple_backtest(spells, end, start)
+    long_used["origin"] = long_used["origin"].astype(str)
+    origins = sorted(long_used["origin"].unique())
+    pack = [o for o in origins if pd.Timestamp(o) >= start + pd.DateOffset(years=3)][-pack_origins:]
+    raw = long_used[long_used["origin"].isin(pack)].drop(columns=["used", "used_method"]).reset_index(drop=True)
+    pack_used = pl_backtest.replay_choice(raw.assign(low_80=np.nan, high_80=np.nan))
+    out = {"origins_all": len(origins), "first_origin": origins[0], "pack_origins": pack, "rows": []}
     for label, frame in (("every quarter end", long_used), ("the pack's quarter ends, choice from them only", pack_used),
                          ("the pack's quarter ends, choice from every earlier quarter end",
                           long_used[long_used["origin"].isin(pack)])):
