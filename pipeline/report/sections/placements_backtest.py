@@ -96,7 +96,7 @@ def coverage_reading(r) -> str:
         return ""
     few = f" on only {plural(n, 'quarter end')}" if n < 10 else ""
     if held >= 95:
-        return (f" So the range there is probably wider than it needs to be" + (f"; {few.strip()} the calibration "
+        return (" So the range there is probably wider than it needs to be" + (f"; {few.strip()} the calibration "
                 "narrows it only part of the way." if few else "."))
     if held <= 60:
         return f" So the range there has been too narrow{few}: treat it as a lower bound of the uncertainty."
