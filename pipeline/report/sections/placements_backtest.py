@@ -133,10 +133,10 @@ def type_verdict(a: pd.DataFrame, total_wape: float | None = None, cost: pd.Seri
             elif has_total:
                 text += (" The cost ranges are set from the error on the total number of children; on these types the "
                          "forecast erred no more than on the total.")
-    few = int((~types["scored"]).sum())
-    if few:
-        text += (f" {first_upper(plural(few, 'placement type'))} had too few children on average (fewer than "
-                 f"{threshold}) to measure.")
+    few = types[~types["scored"]]
+    if len(few):
+        text += (f" There were too few children on average (fewer than {threshold}) to measure "
+                 f"{and_list(_lower(v) for v in few['label'])}.")
     return text
 
 
@@ -157,14 +157,14 @@ def last_quarter_cost(days_cost: pd.DataFrame | None) -> pd.Series:
     return g.groupby("category")["cost_gbpm"].sum()
 
 
-def render_type_accuracy(ctx, a: pd.DataFrame, total_wape: float | None = None) -> list:
-    """The accuracy by placement type (``type_accuracy``): the lead-in (``type_verdict``) and an
-    accessible table; a type not scored shows words, never a number."""
+def render_type_accuracy(ctx, a: pd.DataFrame, total_wape: float | None = None, cost: pd.Series | None = None) -> list:
+    """The accuracy by placement type (``type_accuracy``): the lead-in (``type_verdict``, with ``cost``
+    by type, e.g. ``last_quarter_cost``) and an accessible table; a type not scored shows words, never a
+    number."""
     if not len(a):
         return []
     threshold = ctx.params.settings.small_count_threshold
-    b = bundle(ctx)
-    text = type_verdict(a, total_wape, last_quarter_cost(b.get("days_cost")), threshold)
+    text = type_verdict(a, total_wape, cost, threshold)
     used, naive, markov = ("Forecast used (its total split by the cspack model's mix) %", "No change %",
                            "Markov model %")
     rows = []
@@ -232,4 +232,5 @@ def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
                                                  "three were known, the average). "
                                                  f"{BACKTEST_PATHS} simulated paths per quarter end for the cspack "
                                                  "model."))] + render_type_accuracy(
-        ctx, type_accuracy(ctx), float(r12["replayed_wape"]) if int(r12["horizon_months"]) == TYPE_HORIZON else None)
+        ctx, type_accuracy(ctx), float(r12["replayed_wape"]) if int(r12["horizon_months"]) == TYPE_HORIZON else None,
+        last_quarter_cost(bundle(ctx).get("days_cost")))
