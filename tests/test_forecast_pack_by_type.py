@@ -24,6 +24,14 @@ def _pct(x: float) -> str:
     return f"{Decimal(repr(float(x))).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP):,}%"
 
 
+def _rows(table: str) -> dict[str, list[str]]:
+    """A table's body rows: row header -> the cells' texts (attributes in any order, as the pack's HTML
+    writes them)."""
+    body = re.search(r"<tbody>(.*?)</tbody>", table, re.S).group(1)
+    return {re.search(r"<th[^>]*>(.*?)</th>", tr, re.S).group(1): re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)
+            for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)}
+
+
 def _frame(seed: int = 3, small: str = "secure", small_counts=(0, 4, 9, 2, 3, 1, 2, 4)) -> pd.DataFrame:
     """A backtest frame by placement type: 8 origins at 12 months (one with an empty model mix) and 8 at
     24 months with different numbers, every type large except ``small``."""
@@ -106,8 +114,8 @@ def test_a_small_type_is_not_scored_and_shows_words_not_numbers():
                                            cost=pd.Series({"external_childrens_home": 9.0, "agency_fostering": 3.0,
                                                            "secure": 20.0}))
     page = html.unescape(table.data)
-    row = re.search(r"<tr><th scope=\"row\"[^>]*>Secure children's homes</th>(.*?)</tr>", page).group(1)
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    row = _rows(page)["Secure children's homes"]
+    cells = row
     assert cells[0] == "Too few children to measure" and not any(re.search(r"\d", c) for c in cells)
     assert "<caption>Backtest: average error by placement type, 12 months ahead (8 quarter ends tested)" in page
     text = lead.data
@@ -132,11 +140,10 @@ def test_the_default_pack_shows_accuracy_by_type_recomputed_from_its_own_rows(bu
                   r"</caption>(.*?)</table>", page, re.S)
     assert m and int(m.group(1)) == len(g)
     table = m.group(2)
-    heads = re.findall(r"<th scope=\"col\"[^>]*>(.*?)</th>", table)
+    heads = re.findall(r"<th[^>]*scope=\"col\"[^>]*>(.*?)</th>", table)
     assert heads == ["Placement type", "Forecast used (its total split by the cspack model's mix) %", "No change %",
                      "Markov model %"]
-    body = {re.search(r"<th scope=\"row\"[^>]*>(.*?)</th>", tr).group(1): re.findall(r"<td[^>]*>(.*?)</td>", tr)
-            for tr in re.findall(r"<tr(?: class=\"total\")?>(<th scope=\"row\".*?)</tr>", table)}
+    body = _rows(table)
     labels = {CATEGORY_LABELS[c]: c for c in CATEGORIES}
     assert set(body) == set(labels) | {"All types"}
     threshold = load_params(result.quarter, root).settings.small_count_threshold

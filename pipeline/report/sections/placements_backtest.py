@@ -127,12 +127,12 @@ def type_verdict(a: pd.DataFrame, total_wape: float | None = None, cost: pd.Seri
                      f"cost, it erred by {and_list(pct(v) for v in dear['used_wape'])} (no change: "
                      f"{and_list(pct(v) for v in dear['naive_wape'])}).")
             if has_total and (dear["used_wape"] > total_wape).any():
-                text += (" The cost ranges are set from the error on the total number of children, not type by type, "
-                         "so where a costly type's error is larger than the total's, as here, its cost is less certain "
-                         "than its range suggests.")
+                text += (" The cost ranges are set from the backtest's error on the total number of children, not type "
+                         "by type, so where a costly type has been forecast less well than the total, as here, the cost "
+                         "range may understate how uncertain its part of the cost is.")
             elif has_total:
-                text += (" The cost ranges are set from the error on the total number of children; on these types the "
-                         "forecast erred no more than on the total.")
+                text += (" The cost ranges are set from the backtest's error on the total number of children; on "
+                         "these types the forecast has erred no more than on the total.")
     few = types[~types["scored"]]
     if len(few):
         text += (f" There were too few children on average (fewer than {threshold}) to measure "
