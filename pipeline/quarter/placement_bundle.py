@@ -120,7 +120,9 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     # known at this quarter end. It chooses, per horizon, the forecast used (see placements.choose)
     bt_origins = [o for o in pd.date_range(ret_start + pd.DateOffset(years=3), origin - pd.DateOffset(months=3),
                                            freq="QE")][-BACKTEST_ORIGINS:]
-    bt = pl_backtest.backtest(spells, bt_origins, origin, paths=BACKTEST_PATHS, seed=seed, history_start=ret_start)
+    # by placement type too (one more Markov run per quarter end): how well it did for each type
+    bt = pl_backtest.backtest(spells, bt_origins, origin, paths=BACKTEST_PATHS, seed=seed, history_start=ret_start,
+                              by_category=True)
     choice = pl_backtest.choose(bt)
     methods, scale = pl_backtest.horizon_plan(choice, horizon)
     total = sim["stock"].sum(axis=2)
@@ -174,6 +176,11 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     ets_notes, ets_warnings = ets.attrs.get("notes", []), ets.attrs.get("warnings", [])
     ets.insert(0, "month", model.months.to_timestamp(how="end").normalize())
     bt = pl_backtest.replay_choice(bt)
+    # the counts by placement type (small ones among them) stay out of the backtest rows the pack publishes:
+    # a table of their own, read only for the accuracy by type (placements.accuracy_by_type)
+    type_cols = [c for c in bt.columns if c.startswith("cat_")]
+    bt_types = bt[["origin", "horizon", "actual", "used"] + type_cols].copy() if type_cols else pd.DataFrame()
+    bt = bt.drop(columns=type_cols)
     params = pd.DataFrame([{"origin": origin, "window_start": model.window[0], "entry_sd": model.entry_sd,
                             "exit_sd": model.exit_sd, "entry_alpha": model.entry_alpha, "paths": paths, "seed": seed,
                             "inflation": inflation, "entries_per_month": float(model.entry_mean[:12].sum() / 12),
@@ -186,7 +193,7 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     days_cost = pl_history.days_and_cost(daily, costs, inflation)
     return {"history": history, "flows": flows, "fan": fan, "by_category": by_cat,
             "cost_paths": cost.reset_index(drop=True), "scenarios": pd.DataFrame(scen_rows), "ets": ets,
-            "backtest": bt, "params": params, "exits": exits, "days_cost": days_cost, "choice": choice,
+            "backtest": bt, "backtest_by_type": bt_types, "params": params, "exits": exits, "days_cost": days_cost, "choice": choice,
             "model_fan": model_fan, "model_cost_paths": model_cost.reset_index(drop=True), "model_warnings": warn,
             "unit_costs": unit, "cost_paths_units_fixed": fixed_cost.reset_index(drop=True)}
 

@@ -10,6 +10,8 @@ from IPython.display import HTML, Markdown
 
 from pipeline.core.formatting import and_list, first_upper, number, pct, plural
 from pipeline.placements import backtest as pl_backtest
+from pipeline.placements.accuracy_by_type import ALL, accuracy_by_type
+from pipeline.quarter.placement_bundle import bundle
 from pipeline.report.render import table_html
 
 AVERAGE = "the average of no change, the Markov stock-flow model and exponential smoothing (ETS)"
@@ -103,6 +105,106 @@ def coverage_reading(r) -> str:
     return ""
 
 
+TYPE_HORIZON = 12  # months ahead of the accuracy by placement type
+TOO_FEW = "too few children to measure"
+
+
+def type_accuracy(ctx, horizon: int = TYPE_HORIZON) -> pd.DataFrame:
+    """``accuracy_by_type`` of the quarter's backtest at ``horizon`` months, types with fewer children on
+    average than settings.small_count_threshold not scored (empty when there is no backtest by type)."""
+    rows = bundle(ctx).get("backtest_by_type")
+    if rows is None:
+        return pd.DataFrame()
+    return accuracy_by_type(rows, ctx.params.settings.small_count_threshold, horizon)
+
+
+def type_verdict(a: pd.DataFrame, total_wape: float | None = None, cost: pd.Series | None = None,
+                 threshold: int = 5) -> str:
+    """In words, for a director: the placement types the forecast used erred most on at the horizon of
+    ``a`` (``type_accuracy``), against its error on the total of children in care (``total_wape``); its
+    error on the two measured types that carry most of the cost (``cost``: category -> cost, e.g. the
+    last quarter's) and what that means for the cost ranges; how many types had too few children to
+    measure."""
+    types = a[a["category"] != ALL]
+    scored = types[types["scored"]].sort_values("used_wape", ascending=False, kind="stable")
+    n = int(a["origins"].iloc[0])
+    h = TYPE_HORIZON
+    if not len(scored):
+        return (f"By placement type, {h} months ahead, every type had too few children on average (fewer than "
+                f"{threshold}) to measure how well the forecast did.")
+    has_total = total_wape is not None and pd.notna(total_wape)
+    text = (f"By placement type, {h} months ahead at {plural(n, 'quarter end')}, the forecast used erred most on "
+            + and_list(f"{_lower(r.label)} ({pct(r.used_wape)})" for r in scored.head(2).itertuples())
+            + (f", against {pct(total_wape)} on the total of children in care." if has_total else "."))
+    if cost is not None and len(cost):
+        dear = scored.assign(cost=scored["category"].map(cost)).dropna(subset=["cost"])
+        dear = dear[dear["cost"] > 0].sort_values("cost", ascending=False, kind="stable").head(2)
+        if len(dear):
+            text += (f" On {and_list(_lower(r.label) for r in dear.itertuples())}, which carry most of the placement "
+                     f"cost, it erred by {and_list(pct(v) for v in dear['used_wape'])} (no change: "
+                     f"{and_list(pct(v) for v in dear['naive_wape'])}).")
+            if has_total and (dear["used_wape"] > total_wape).any():
+                text += (" The cost ranges are set from the backtest's error on the total number of children, not type "
+                         "by type, so where a costly type has been forecast less well than the total, as here, the cost "
+                         "range may understate how uncertain its part of the cost is.")
+            elif has_total:
+                text += (" The cost ranges are set from the backtest's error on the total number of children; on "
+                         "these types the forecast has erred no more than on the total.")
+    few = types[~types["scored"]]
+    if len(few):
+        text += (f" There were too few children on average (fewer than {threshold}) to measure "
+                 f"{and_list(_lower(v) for v in few['label'])}.")
+    return text
+
+
+def _lower(label: str) -> str:
+    """A placement type's label inside a sentence: "External children's homes" -> "external children's
+    homes"; "Placed for adoption" -> "children placed for adoption"."""
+    text = label[0].lower() + label[1:]
+    return "children " + text if text.startswith("placed ") else text
+
+
+def last_quarter_cost(days_cost: pd.DataFrame | None) -> pd.Series:
+    """Cost by placement type in the last quarter of ``days_cost`` (financial_year, quarter, category,
+    cost_gbpm): which types carry most of the placement cost now."""
+    if days_cost is None or not len(days_cost):
+        return pd.Series(dtype=float)
+    last = days_cost.sort_values(["financial_year", "quarter"]).iloc[-1]
+    g = days_cost[(days_cost["financial_year"] == last["financial_year"]) & (days_cost["quarter"] == last["quarter"])]
+    return g.groupby("category")["cost_gbpm"].sum()
+
+
+def render_type_accuracy(ctx, a: pd.DataFrame, total_wape: float | None = None, cost: pd.Series | None = None) -> list:
+    """The accuracy by placement type (``type_accuracy``): the lead-in (``type_verdict``, with ``cost``
+    by type, e.g. ``last_quarter_cost``) and an accessible table; a type not scored shows words, never a
+    number."""
+    if not len(a):
+        return []
+    threshold = ctx.params.settings.small_count_threshold
+    text = type_verdict(a, total_wape, cost, threshold)
+    used, naive, markov = ("Forecast used (its total split by the pack's own model's mix) %", "No change %",
+                           "Markov model %")
+    rows = []
+    for r in a.itertuples():
+        if r.scored:
+            rows.append({"Placement type": r.label, used: pct(r.used_wape), naive: pct(r.naive_wape),
+                         markov: pct(r.markov_wape)})
+        else:
+            rows.append({"Placement type": r.label, used: first_upper(TOO_FEW), naive: "", markov: ""})
+    shown = pd.DataFrame(rows)
+    n = int(a["origins"].iloc[0])
+    tbl = table_html(shown, f"Backtest: average error by placement type, {TYPE_HORIZON} months ahead "
+                             f"({plural(n, 'quarter end')} tested)", numeric=[used, naive, markov],
+                      total_rows=[len(shown) - 1],
+                      note="Average error of each type's number of children: the sum of |forecast - outcome| over "
+                           "the quarter ends tested, divided by the sum of outcomes. All types: the errors of every "
+                           "type added up, divided by the children in care. The forecast used has no mix of types of "
+                           "its own: the pack's own model's mix splits its total, as in the projection. A type with "
+                           f"fewer than {threshold} children on average is not measured, to protect the children it "
+                           "describes.")
+    return [Markdown(text), HTML(tbl)]
+
+
 def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
     if not len(bt):
         return [Markdown("*Not enough history to backtest: three years before the first quarter end tested are "
@@ -144,4 +246,6 @@ def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
                                                  "the mean of no change, the Markov model and ETS. 'As chosen at the "
                                                  "time' is the error of the forecast that would have been used at each "
                                                  "quarter end, chosen from the outcomes known by then (where fewer than "
-                                                 "three were known, the average)."))]
+                                                 "three were known, the average)."))] + render_type_accuracy(
+        ctx, type_accuracy(ctx), float(r12["replayed_wape"]) if int(r12["horizon_months"]) == TYPE_HORIZON else None,
+        last_quarter_cost(bundle(ctx).get("days_cost")))
