@@ -1,6 +1,8 @@
 """The budget section on every quarter of a synthetic year: every table published (so it reaches
 tables.xlsx), movements against the previous quarter, the forecast path and accuracy charts."""
 
+import re
+
 import pytest
 from IPython.display import Image
 
@@ -41,7 +43,8 @@ def test_every_table_for_every_quarter_of_a_year(project, tmp_path, label, monke
     assert len(images) == 3  # forecast by quarter, aged debt over time, forecast accuracy
     q = int(label[-1])
     moves = b.movement_view(ctx).data
-    assert (f"since Q{q - 1}" if q > 1 else "since 2024-25 Q4") in moves
+    assert (f"since Quarter {q - 1}." if q > 1 else "since Quarter 4 2024-25.") in moves
+    assert not re.search(r"\bQ\d\b|\d{4}-\d{2}-Q\d", moves)  # quarters in words, never codes
     by_q = ctx.tables.load("budget_forecast_by_quarter")
     assert set(by_q.loc[by_q["financial_year"] == "2025-26", "quarter"]) == set(range(1, q + 1))
     acc = ctx.tables.load("forecast_accuracy")
