@@ -267,7 +267,8 @@ def test_a_change_of_method_is_never_headlined_as_easing():
     mc = section.MethodChange("placements", "placements", total_now=21.907, total_old_way=23.321)
     title, note = section.path_headline(23.100, 21.907, 2, mc)
     assert title == "Like for like, the forecast overspend has grown by £0.221m since Quarter 1"
-    assert "eased" not in title and "-£1.193m, of which -£1.414m is the change of method" in note
+    assert "eased" not in title and note == (". Of the -£1.193m change, -£1.414m is the change of method (placements now forecast "
+                                             "by the placement projection)")
     # without a change of method the plain movement is the headline
     assert section.path_headline(23.100, 21.907, 2, None)[0] == "Forecast overspend has eased this year"
     # a method change that moves the same way as spending still headlines the like-for-like figure

@@ -450,7 +450,7 @@ def render_path(ctx: QuarterContext, by_quarter: pd.DataFrame | None):
                         ha="center", fontsize=8, color=DARK_GREY)
     ax.axhline(0, color=DARK_GREY, linewidth=0.8)
     ax.set_xticks([1, 2, 3, 4], ["Quarter 1", "Quarter 2", "Quarter 3", "Quarter 4"])
-    ax.set_ylabel("Forecast under (-) / over spend, £m")
+    ax.set_ylabel("Under (-) / over spend, £m")
     ax.legend(frameon=False, fontsize=8, ncol=len(years), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     ax.margins(y=0.15)
     cur = tot[tot["financial_year"] == ctx.quarter.fy]
@@ -478,9 +478,8 @@ def path_headline(first: float, last: float, n_quarters: int, mc: MethodChange |
     what = "overspend" if r3(first) > 0 and r3(mc.total_old_way) > 0 else "under (-)/over spend"
     title = (f"Like for like, the forecast {what} has {'grown' if lfl > 0 else 'eased'} by {gbpm(abs(lfl))} since "
              "Quarter 1" if r3(lfl) != 0 else f"Like for like, the forecast {what} is unchanged since Quarter 1")
-    note = (f". The total moved {gbpm(last - first, signed=True)}, of which {gbpm(mc.method_part, signed=True)} is "
-            f"the change of method: this quarter's {mc.name} forecast is the placement projection, earlier quarters' "
-            "the spending-profile projection")
+    note = (f". Of the {gbpm(last - first, signed=True)} change, {gbpm(mc.method_part, signed=True)} is the change of "
+            f"method ({mc.name} now forecast by the placement projection)")
     return title, note
 
 

@@ -166,7 +166,7 @@ def render_savings(sv: Savings | None) -> list:
     t, s = sv.table, sv.summary
     text = savings_sentence(s)
     if r3(s["shortfall"]) < 0:
-        text += f" {plural(s['n_shortfall'], 'initiative')} of {s['n']} {'is' if s['n_shortfall'] == 1 else 'are'} short."
+        text += f" {s['n_shortfall']} of {plural(s['n'], 'initiative')} {'is' if s['n_shortfall'] == 1 else 'are'} short."
     money = [c for c in t.columns if c.endswith("£m")]
     first_summary = next((i for i, n in enumerate(t["Initiative"]) if n == SAVINGS_ROWS["total"]), len(t))
     parts = [table_html(t, "Budget savings initiatives", {c: gbpm_plain for c in money}, numeric=money,
