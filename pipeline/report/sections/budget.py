@@ -368,7 +368,6 @@ def movement_view(ctx: QuarterContext):
 def movements_table(ctx: QuarterContext) -> Movements | None:
     """The movement of each line's forecast since the previous quarter end (``Quarter.previous()``); None
     when that quarter's forecast is not in the inputs."""
-    fy = ctx.quarter.fy
     path = position_path(ctx)
     pq = ctx.quarter.previous()
     before = path[(path["financial_year"] == pq.fy) & (path["quarter"] == pq.q)] if len(path) else path
