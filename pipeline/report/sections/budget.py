@@ -475,7 +475,8 @@ def path_headline(first: float, last: float, n_quarters: int, mc: MethodChange |
                 "Forecast position is steady this year"), ""
     lfl = mc.like_for_like(first)
     what = "overspend" if r3(first) > 0 and r3(mc.total_old_way) > 0 else "under (-)/over spend"
-    title = (f"Like for like, the forecast {what} has {'grown' if lfl > 0 else 'eased'} by {gbpm(abs(lfl))} since "
+    up, down = ("grown", "eased") if what == "overspend" else ("risen", "fallen")
+    title = (f"Like for like, the forecast {what} has {up if lfl > 0 else down} by {gbpm(abs(lfl))} since "
              "Quarter 1" if r3(lfl) != 0 else f"Like for like, the forecast {what} is unchanged since Quarter 1")
     note = (f". Of the {gbpm(last - first, signed=True)} change, {gbpm(mc.method_part, signed=True)} is the change of "
             f"method ({mc.name} now forecast by the placement projection)")
