@@ -60,16 +60,45 @@ def test_golden_seed004_casting_note(published):
 def test_golden_seed004_savings():
     raw, s = budget.savings_table(seed("savings_initiatives"), seed("savings_targets"))
     assert raw["mark"].iloc[:-2].isin(["achieved", "shortfall"]).all()  # words: the report adds the symbols
-    t = sra.savings_rows(raw)
-    total = t[t["Initiative"] == "Total Position"].iloc[0]
-    assert [gbpm_plain(total[c]) for c in ("Budget Reduction Amount £m", "Forecast to be Achieved £m",
-                                           "Shortfall (-)/Additional Savings Achieved £m")] == ["1.220", "0.411", "-0.809"]
-    gap = t[t["Initiative"] == "Shortfall/(Surplus) of Identified Savings"].iloc[0]
-    assert gbpm_plain(gap["Budget Reduction Amount £m"]) == "0.830" and gbpm_plain(s["target"]) == "2.050"
+    t = sra.savings_rows(raw, s)
+    money = ["Budget Reduction Amount £m", "Forecast to be Achieved £m", "Shortfall (-)/Additional Savings Achieved £m"]
+    rows = t.set_index("Initiative")
+    assert [gbpm_plain(rows.at["Total of identified initiatives", c]) for c in money] == ["1.220", "0.411", "-0.809"]
+    # the part of the target with no initiative, in the table's one convention: required positive, shortfall (-)
+    gap = rows.loc["Target not covered by identified initiatives"]
+    assert [gbpm_plain(gap[c]) for c in money] == ["0.830", "0.000", "-0.830"]
+    # the position against the whole target, recomputed here from the published targets and initiatives
+    ini, tg = seed("savings_initiatives"), seed("savings_targets")
+    target, achieved = tg["budget_reduction_gbpm"].sum(), ini["forecast_achieved_gbpm"].sum()
+    whole = rows.loc["Total against the savings target"]
+    assert [gbpm_plain(whole[c]) for c in money] == [gbpm_plain(target), gbpm_plain(achieved), gbpm_plain(achieved - target)]
+    assert whole["Mark"] == "✗ Shortfall" and gbpm_plain(target) == "2.050"
+    # every money column casts down the summary rows: identified + not covered = against the target
+    for c in money:
+        assert rows.at["Total of identified initiatives", c] + gap[c] == pytest.approx(whole[c])
     published = seed("savings_initiatives")
-    assert [m.split()[1].lower() for m in t["Mark"][:-2]] == list(published["published_mark"])
-    assert [gbpm_plain(v) for v in t["Shortfall (-)/Additional Savings Achieved £m"][:-2]] == \
+    n = len(published)
+    assert [m.split()[1].lower() for m in t["Mark"][:n]] == list(published["published_mark"])
+    assert [gbpm_plain(v) for v in t["Shortfall (-)/Additional Savings Achieved £m"][:n]] == \
         [gbpm_plain(v) for v in published["published_shortfall_gbpm"]]
+    # each shortfall is named by what it is measured against
+    text = sra.savings_sentence(s)
+    assert f"a shortfall of £{target - achieved:.3f}m against the target" in text
+    assert f"a shortfall of £{ini['budget_reduction_gbpm'].sum() - achieved:.3f}m against the identified initiatives" in text
+    assert "Of the target, £0.830m has no identified initiative" in text
+
+
+def test_savings_surplus_of_initiatives_keeps_the_convention():
+    ini = pd.DataFrame({"initiative": ["A", "B"], "note": ["", ""], "budget_reduction_gbpm": [0.6, 0.5],
+                        "forecast_achieved_gbpm": [0.6, 0.5]})
+    raw, s = budget.savings_table(ini, pd.DataFrame({"component": ["Current Year"], "budget_reduction_gbpm": [1.0]}))
+    rows = sra.savings_rows(raw, s).set_index("Initiative")
+    extra = rows.loc["Identified initiatives above the target"]
+    assert gbpm_plain(extra["Budget Reduction Amount £m"]) == "-0.100"
+    assert gbpm_plain(extra["Shortfall (-)/Additional Savings Achieved £m"]) == "0.100"
+    assert gbpm_plain(rows.at["Total against the savings target", "Shortfall (-)/Additional Savings Achieved £m"]) == "0.100"
+    text = sra.savings_sentence(s)
+    assert "£0.100m more than the target" in text and "shortfall" not in text
 
 
 def test_golden_seed004_debt_reserves_traded():
@@ -229,3 +258,73 @@ def test_vectorised_accuracy_equals_the_forecasts_made_quarter_by_quarter(projec
             f = budget.ledger_forecast(led, y, q, projected).set_index("line_id")
             for lid in ("a", "b"):
                 assert acc.at[(y, q, lid), "forecast_gbpm"] == pytest.approx(f.at[lid, "full_year_forecast_gbpm"])
+
+
+# ---- the review of the default pack (30 November 2026): method changes, casting, accuracy, signs ------
+def test_a_change_of_method_is_never_headlined_as_easing():
+    # the default pack's quarter: Quarter 1 total £23.100m; now £21.907m with the placement projection,
+    # £23.321m had the placements line still been forecast by the spending profile
+    mc = section.MethodChange("placements", "placements", total_now=21.907, total_old_way=23.321)
+    title, note = section.path_headline(23.100, 21.907, 2, mc)
+    assert title == "Like for like, the forecast overspend has grown by £0.221m since Quarter 1"
+    assert "eased" not in title and note == (". Of the -£1.193m change, -£1.414m is the change of method (placements now forecast "
+                                             "by the placement projection)")
+    # without a change of method the plain movement is the headline
+    assert section.path_headline(23.100, 21.907, 2, None)[0] == "Forecast overspend has eased this year"
+    # a method change that moves the same way as spending still headlines the like-for-like figure
+    same = section.MethodChange("placements", "placements", total_now=20.0, total_old_way=22.5)
+    assert section.path_headline(23.100, 20.0, 3, same)[0] == \
+        "Like for like, the forecast overspend has eased by £0.600m since Quarter 1"
+
+
+def test_the_line_whose_method_changed_gives_its_like_for_like_movement():
+    now = pd.DataFrame({"line_id": ["placements", "transport"], "service_line": ["Placements", "Transport"],
+                        "variance_gbpm": [19.877, 0.370]})
+    before = pd.DataFrame({"line_id": ["placements", "transport"], "variance_gbpm": [21.630, 0.804]})
+    mc = section.MethodChange("placements", "placements", total_now=21.907, total_old_way=23.321)
+    m = section.movements_with_text(now, before, "Quarter 1", mc).set_index("line_id")["text"]
+    lfl = (19.877 - 21.630) - (21.907 - 23.321)  # the line's change less the method's part
+    assert m["placements"] == ("The forecast overspend on placements fell by £1.753m since Quarter 1. Of that change, "
+                               f"-£1.414m is the change of forecasting method; like for like, the forecast overspend "
+                               f"fell by £{abs(lfl):.3f}m.")
+    assert m["transport"] == "The forecast overspend on transport fell by £0.434m since Quarter 1."
+
+
+def test_casting_difference_is_the_largest_gap_of_the_table_as_printed():
+    p = position(lines(("a", "A", 1.0004, 2.0004), ("b", "B", 1.0004, 2.0004), ("c", "C", 1.0004, 2.0004),
+                       ("d", "D", 1.0004, 2.0004)))
+    # printed lines: 1.000 x 4 = 4.000 against 4.002; 2.000 x 4 = 8.000 against 8.002; variances 1.000 x 4 = 4.000
+    shown = {c: sum(round(x, 3) for x in p.lines[c]) for c in ("controllable_budget_gbpm", "full_year_forecast_gbpm",
+                                                              "variance_gbpm")}
+    expected = max(abs(shown["controllable_budget_gbpm"] - round(p.budget, 3)),
+                   abs(shown["full_year_forecast_gbpm"] - round(p.forecast, 3)),
+                   abs(shown["variance_gbpm"] - round(p.variance, 3)))
+    assert section.casting_difference(p) == pytest.approx(expected) and round(expected, 3) == 0.002
+    assert "Rounded lines do not cast exactly, by at most £0.002m" in section.casting_note(p)
+    assert section.casting_difference(position(lines(("a", "A", 1.0, 2.0), ("b", "B", 3.0, 4.0)))) == 0.0
+
+
+def test_a_spend_word_carries_the_sign():
+    assert section.spend_with_share(-0.815, -39.3) == "an underspend of £0.815m (39.3% of budget)"
+    assert section.spend_with_share(19.877, 28.4) == "an overspend of £19.877m (28.4% of budget)"
+    assert section.spend_with_share(0.0002, 0.0) == "on budget"
+
+
+def test_accuracy_leaves_out_a_quarter_that_equals_the_outturn_by_construction():
+    tot = pd.DataFrame({"financial_year": ["2024-25"] * 4 + ["2025-26"] * 4, "quarter": [1, 2, 3, 4] * 2,
+                        "error_gbpm": [1.0, -0.8, 0.3, 0.0, -1.2, 0.9, -0.2, 0.0004],
+                        "error_pct": [0.6, -0.5, 0.2, 0.0, -0.8, 0.6, -0.1, 0.0]})
+    shown = sra.informative_quarters(tot)
+    assert shown == [1, 2, 3]
+    by_q = tot.groupby("quarter")["error_pct"].apply(lambda s: s.abs().mean())
+    assert sra.accuracy_headline(by_q, shown) == \
+        "Forecasts at Quarter 3 were closer to the outturn than at Quarter 1 (0.2% against 0.7% on average)"
+    # a year-end forecast that did differ from the outturn stays in the measure
+    tot.loc[7, "error_gbpm"] = 0.5
+    assert sra.informative_quarters(tot) == [1, 2, 3, 4]
+
+
+def test_quarter_codes_become_words():
+    assert sra.quarter_in_words("2024-25-Q3") == "Quarter 3 2024-25"
+    assert sra.debt_direction(pd.Series([0.05, 0.06, 0.07], index=["2024-25-Q3", "2024-25-Q4", "2025-26-Q1"]))[1] == \
+        "up from £0.050m in Quarter 3 2024-25"

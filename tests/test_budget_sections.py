@@ -1,6 +1,8 @@
 """The budget section on every quarter of a synthetic year: every table published (so it reaches
 tables.xlsx), movements against the previous quarter, the forecast path and accuracy charts."""
 
+import re
+
 import pytest
 from IPython.display import Image
 
@@ -41,11 +43,22 @@ def test_every_table_for_every_quarter_of_a_year(project, tmp_path, label, monke
     assert len(images) == 3  # forecast by quarter, aged debt over time, forecast accuracy
     q = int(label[-1])
     moves = b.movement_view(ctx).data
-    assert (f"since Q{q - 1}" if q > 1 else "since 2024-25 Q4") in moves
+    assert (f"since Quarter {q - 1}." if q > 1 else "since Quarter 4 2024-25.") in moves
+    assert not re.search(r"\bQ\d\b|\d{4}-\d{2}-Q\d", moves)  # quarters in words, never codes
     by_q = ctx.tables.load("budget_forecast_by_quarter")
     assert set(by_q.loc[by_q["financial_year"] == "2025-26", "quarter"]) == set(range(1, q + 1))
     acc = ctx.tables.load("forecast_accuracy")
     assert acc["financial_year"].max() == "2024-25"  # completed years only, before this one
+    # quarters whose total forecast is the outturn in every year (recomputed here) are not in the measure
+    tot = acc[acc["line_id"] == "total"]
+    zero = {q for q, e in tot.groupby("quarter")["error_gbpm"] if (e.abs() < 0.0005).all()}
+    text, table = sra.accuracy(ctx)[:2]
+    assert zero and all(f"Quarter {q} forecast less outturn" not in table.data for q in zero)
+    assert "the forecast equalled the outturn in every year" in text.data and "No published report" not in text.data
+    assert "budget holders' forecasts" in text.data and "tables.xlsx" not in table.data
+    # the savings initiatives carry note numbers but the synthetic inputs give no key: no Note column
+    sv = sra.savings_tables(ctx)
+    assert "Note" not in sv.table.columns and sv.notes is None
     # the table and the summary agree: one source of budget lines
     table = ctx.tables.load("budget_forecast")
     total = table[table["Service line"] == "Total"].iloc[0]
@@ -97,7 +110,29 @@ def test_placements_line_uses_the_placement_projection_when_it_can(project, tmp_
     assert r["low_gbpm"] < r["full_year_forecast_gbpm"] < r["high_gbpm"]
     assert "forecast by the placement projection (see Placements)" in b.forecast_text(ctx).data
     moves = b.movement_view(ctx).data
-    assert "of the change since Q1 is the change of method" in moves and "Forecast that way this quarter" in moves
+    assert "of the change since Quarter 1 is the change of method" in moves and "Forecast that way this quarter" in moves
+    # the change of method is stated with the like-for-like movement, on the line, in the key variances and the
+    # chart's headline, from the same figures (recomputed here from the path and the position)
+    mc = b.method_change(ctx)
+    path = bv.position_path(ctx)
+    q1 = path[(path["financial_year"] == "2026-27") & (path["quarter"] == 1)]["variance_gbpm"].sum()
+    lfl = bv.path_method_now(ctx) - q1
+    assert mc.like_for_like(q1) == pytest.approx(lfl) and mc.total_now == pytest.approx(bv.view(ctx).position.variance)
+    title, note = b.path_headline(q1, mc.total_now, 2, mc)
+    assert title.startswith("Like for like") and f"£{abs(lfl):.3f}m" in title and "change of method" in note
+    kv = b.key_variances(ctx).data
+    assert "is the change of forecasting method; like for like" in kv
+    # each 80% range beside its own figure: the placement projection's beside the forecast used, the profile
+    # projection's (which contains its own centre) beside the profile projection
+    src = b.sources_table(ctx).set_index("Service line").loc[r["service_line"]]
+    assert src["Forecast used: 80% range low £m"] == pytest.approx(r["low_gbpm"])
+    assert src["Profile projection: 80% range low £m"] <= src["Profile projection £m"] <= \
+        src["Profile projection: 80% range high £m"]
+    assert src["Profile projection: 80% range low £m"] != pytest.approx(r["low_gbpm"])
+    shown = b.render_sources(b.sources_table(ctx)).data
+    assert "Range of the forecast used (80%) £m" in shown and "Range of the profile projection (80%) £m" in shown
+    # the accuracy section says the placement projection is not what it tests
+    assert "which this table does not test" in sra.accuracy(ctx)[0].data
     # one figure per quarter: the path's current quarter is the total the pack prints (issue 14: the chart
     # showed the profile projection's total for Q2 beside the table's)
     b.path_figure(ctx)

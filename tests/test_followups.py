@@ -46,12 +46,12 @@ def test_debt_direction_is_against_the_previous_quarter():
                          "2026-27-Q1", "2026-27-Q2"])
     title, since = debt_direction(s)
     assert title == "Debt outstanding has fallen this quarter, from £0.082m to £0.072m"
-    assert since == "up from £0.052m in 2024-25 Q3"
+    assert since == "up from £0.052m in Quarter 3 2024-25"
     assert debt_direction(s.iloc[-3:-1])[0].startswith("Debt outstanding has risen this quarter")
     assert debt_direction(s.iloc[-3:-1])[1] == ""  # two quarters: no separate change since the start
     flat = pd.Series([0.05, 0.06, 0.06], index=["2025-26-Q1", "2025-26-Q2", "2025-26-Q3"])
     assert debt_direction(flat) == ("Debt outstanding is unchanged this quarter at £0.060m",
-                                    "up from £0.050m in 2025-26 Q1")
+                                    "up from £0.050m in Quarter 1 2025-26")
 
 
 def test_debt_chart_title_and_thousands_axis_on_the_bundled_history(monkeypatch, tmp_path):

@@ -91,6 +91,7 @@ def _with_placement_projection(ctx: QuarterContext, detail: pd.DataFrame) -> pd.
     i = d.index[d["line_id"] == line][0]
     ytd = float(d.at[i, "ytd_actual_gbpm"])
     d.at[i, "full_year_forecast_gbpm"] = ytd + rest["median"]
+    d["profile_low_gbpm"], d["profile_high_gbpm"] = d["low_gbpm"], d["high_gbpm"]  # the profile projection's own range
     d.at[i, "low_gbpm"], d.at[i, "high_gbpm"] = ytd + rest["low"], ytd + rest["high"]
     d.at[i, "forecast_source"] = "placement projection (children in care from the SSDA903 returns; see Placements)"
     d.at[i, "method"] = "placement projection: spend to date plus the simulated cost of the months left"

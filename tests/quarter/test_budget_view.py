@@ -90,5 +90,14 @@ def test_the_change_of_method_is_split_from_the_change_in_spending(toy, projecte
     assert bv.path_method_now(ctx) == pytest.approx(old_way, abs=1e-6)
     text = b.render_movements(ctx, b.movements_table(ctx)).data
     assert f"the total would be an overspend of £{old_way:.3f}m" in text
-    assert f"{b.gbpm(total_now - old_way, signed=True)} of the change since Q1 is the change of method" in text
-    assert f"{b.gbpm(old_way - 0.0, signed=True)} the change in spending" in text
+    assert f"{b.gbpm(total_now - old_way, signed=True)} of the change since Quarter 1 is the change of method" in text
+    assert f"{b.gbpm(old_way - 0.0, signed=True)} the like-for-like change in spending" in text
+    # the chart's headline is the like-for-like movement, with the method's share beside it: here the method
+    # lowers the total while spending raised it
+    title, note = b.path_headline(0.0, total_now, 2, b.method_change(ctx))
+    assert title == f"Like for like, the forecast under (-)/over spend has risen by {b.gbpm(old_way)} since Quarter 1"
+    assert f"{b.gbpm(total_now - old_way, signed=True)} is the change of method" in note
+    # and the placements line's sentence splits its own movement the same way
+    line = b.movements_table(ctx).table.set_index("line_id").at["placements", "text"]
+    assert (f"Of that change, {b.gbpm(total_now - old_way, signed=True)} is the change of forecasting method; like for "
+            f"like, the forecast overspend rose by {b.gbpm((13.5 - 12.0) - 0.0)}.") in line

@@ -54,6 +54,16 @@ def in_sentence(name: str) -> str:
     return str(name)
 
 
+# printed where a key variance has no budget holder commentary (and recorded for the build log and the check)
+NO_COMMENTARY = "No budget holder commentary was provided this quarter."
+
+
+def spend_with_share(variance: float, share_pct: float) -> str:
+    """An under (-)/over spend in words with its share of the budget: the word carries the direction, so the
+    figures are unsigned ("an underspend of £0.815m (39.3% of budget)"), never a word and a minus together."""
+    return f"{spend_phrase(variance)} ({pct(abs(share_pct))} of budget)" if r3(variance) != 0 else spend_phrase(variance)
+
+
 def _fmt_table():
     money = ["Controllable Budget £m", "Full Year Forecast £m", "Forecast Under (-)/Over Spend £m"]
     fmt = {c: gbpm_plain for c in money} | {"Percentage Under (-)/Over Spend": lambda v: "" if pd.isna(v) else pct(v)}
@@ -76,7 +86,7 @@ def render_forecast_text(ctx: QuarterContext, p: Position) -> Markdown:
     v = view(ctx)
     text = (f"The portfolio's forecast outturn for {ctx.quarter.fy} at Quarter {ctx.quarter.q} is "
             f"{gbpm(p.forecast)} against a controllable budget of {gbpm(p.budget)}: "
-            f"{spend_phrase(p.variance)} ({pct(p.variance_pct)}).")
+            f"{spend_with_share(p.variance, p.variance_pct)}.")
     text += f" {number(p.n_over)} of {plural(p.n_lines, 'service line')} are forecast to overspend."
     if v.source == "ledger":
         d = v.detail
@@ -149,18 +159,32 @@ def forecast_layout(p: Position) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def casting_note(p: Position) -> str:
-    """Say where rounded lines do not cast to the total (never force them)."""
+def casting_difference(p: Position) -> float:
+    """The largest difference (£m, as printed) between what a money column's rounded lines add to and its
+    rounded total, over the budget table's three money columns (budget, forecast, under (-)/over spend);
+    0.0 when every column casts."""
     c = casting_gaps(p)
+    shown_v = sum(r3(x) for x in p.lines["variance_gbpm"])
+    gaps = [c["shown_budget"] - c["budget"], c["shown_forecast"] - c["forecast"], shown_v - r3(p.variance)]
+    return round(max(abs(g) for g in gaps), 3)
+
+
+def casting_note(p: Position) -> str:
+    """Say where rounded lines do not cast to the total (never force them), and the largest difference."""
+    c = casting_gaps(p)
+    shown_v = sum(r3(x) for x in p.lines["variance_gbpm"])
     gaps = []
     if not c["budget_casts"]:
         gaps.append(f"budget lines add to £{c['shown_budget']:,.3f}m against the total £{c['budget']:,.3f}m")
     if not c["forecast_casts"]:
         gaps.append(f"forecast lines add to £{c['shown_forecast']:,.3f}m against the total £{c['forecast']:,.3f}m")
+    if abs(shown_v - r3(p.variance)) >= 0.0005:
+        gaps.append(f"under (-)/over spend lines add to £{shown_v:,.3f}m against the total £{r3(p.variance):,.3f}m")
     base = ("Totals are computed from unrounded figures, then rounded"
             + (" (as published by the council)" if p.total_source == "published" else "") + ".")
     if gaps:
-        base += " Rounded lines do not cast exactly: " + "; ".join(gaps) + "."
+        base += (f" Rounded lines do not cast exactly, by at most £{casting_difference(p):,.3f}m: "
+                 + "; ".join(gaps) + ".")
     return base + " Under (-) / over spend; percentages of the controllable budget."
 
 
@@ -181,40 +205,61 @@ def forecast_sources(ctx: QuarterContext):
 
 
 def sources_table(ctx: QuarterContext) -> pd.DataFrame | None:
-    """Per line: the forecast used, where it came from, and the profile projection with its range; None when
-    the quarter has no ledger (forecasts as published)."""
+    """Per line: the forecast used, where it came from and its own 80% range (when its method gives one), the
+    budget holder's forecast, and the profile projection with its own 80% range; None when the quarter has no
+    ledger (forecasts as published). Each range sits beside the figure it belongs to: the placement
+    projection's beside the forecast used, the profile projection's beside the profile projection."""
     v = view(ctx)
     if v.source != "ledger":
         return None
     d = v.detail
+    prof_low = d["profile_low_gbpm"] if "profile_low_gbpm" in d else d["low_gbpm"]
+    prof_high = d["profile_high_gbpm"] if "profile_high_gbpm" in d else d["high_gbpm"]
+    # the forecast used has a range when it is a projection (profile or placement), not a budget holder's figure
+    ranged = d["forecast_source"].str.startswith(("projection", "placement projection"))
     return pd.DataFrame({"Service line": d["service_line"], "Year-to-date actual £m": d["ytd_actual_gbpm"],
-                      "Forecast used £m": d["full_year_forecast_gbpm"], "Source of forecast": d["forecast_source"],
-                      "Budget holder's forecast £m": d["holder_forecast_gbpm"],
-                      "Profile projection £m": d["projection_gbpm"], "80% range low £m": d["low_gbpm"],
-                      "80% range high £m": d["high_gbpm"]})
+                         "Forecast used £m": d["full_year_forecast_gbpm"], "Source of forecast": d["forecast_source"],
+                         "Forecast used: 80% range low £m": d["low_gbpm"].where(ranged),
+                         "Forecast used: 80% range high £m": d["high_gbpm"].where(ranged),
+                         "Budget holder's forecast £m": d["holder_forecast_gbpm"],
+                         "Profile projection £m": d["projection_gbpm"], "Profile projection: 80% range low £m": prof_low,
+                         "Profile projection: 80% range high £m": prof_high})
+
+
+def _range_cells(low: pd.Series, high: pd.Series, none: str) -> list[str]:
+    return [f"{gbpm_plain(a)} to {gbpm_plain(b)}" if pd.notna(a) else none for a, b in zip(low, high)]
 
 
 def render_sources(t: pd.DataFrame | None):
     if t is None:
         return Markdown("*No ledger is among this quarter's inputs, so forecasts are as published and no "
                         "statistical cross-check is possible.*")
-    shown = t.drop(columns=["80% range low £m", "80% range high £m"]).assign(**{
-        "Projection range (80%) £m": [f"{gbpm_plain(a)} to {gbpm_plain(b)}" if pd.notna(a) else "none"
-                                      for a, b in zip(t["80% range low £m"], t["80% range high £m"])]})
-    shown["Source of forecast"] = shown["Source of forecast"].str.replace("projection: ", "", regex=False)
-    money = [c for c in shown.columns if c.endswith("£m") and c != "Projection range (80%) £m"]
+    used_range = "Range of the forecast used (80%) £m"
+    prof_range = "Range of the profile projection (80%) £m"
+    shown = pd.DataFrame({
+        "Service line": t["Service line"], "Year-to-date actual £m": t["Year-to-date actual £m"],
+        "Forecast used £m": t["Forecast used £m"],
+        "Source of forecast": t["Source of forecast"].str.replace("projection: ", "", regex=False),
+        used_range: _range_cells(t["Forecast used: 80% range low £m"], t["Forecast used: 80% range high £m"], "–"),
+        "Budget holder's forecast £m": t["Budget holder's forecast £m"],
+        "Profile projection £m": t["Profile projection £m"],
+        prof_range: _range_cells(t["Profile projection: 80% range low £m"], t["Profile projection: 80% range high £m"],
+                                 "none")})
+    money = [c for c in shown.columns if c.endswith("£m") and c not in (used_range, prof_range)]
     return HTML(table_html(shown, "Where each forecast comes from, with the profile projection as a cross-check",
-                           {c: gbpm_plain for c in money}, numeric=money + ["Projection range (80%) £m"],
-                           note="Profile projection: the year-to-date actual divided by the share of the year's spend "
-                                "reached by the same month in earlier complete years; the range is the 80% interval "
-                                "of the projections those years imply (their min to max when fewer than three)."))
+                           {c: gbpm_plain for c in money}, numeric=money + [used_range, prof_range],
+                           note="Range of the forecast used: the 80% range of the method that made it (none, shown –, for "
+                                "a budget holder's forecast). Profile projection: the year-to-date actual divided by the "
+                                "share of the year's spend reached by the same month in earlier complete years; its range "
+                                "is the 80% interval of the projections those years imply (their min to max when fewer "
+                                "than three)."))
 
 
 @dataclass
 class Movements:
     """Each line's forecast under (-) / over spend now against the previous quarter end (``table``, from
-    ``finance.budget.movements``, with a sentence per line in ``text``), that quarter's ``label`` (Q1, or
-    2025-26 Q4) and its total (``total_before``, £m)."""
+    ``finance.budget.movements``, with a sentence per line in ``text``), that quarter's ``label`` (Quarter 1,
+    or Quarter 4 2025-26: ``previous_label``) and its total (``total_before``, £m)."""
 
     table: pd.DataFrame
     label: str
@@ -227,13 +272,70 @@ class Movements:
             "previous_variance_gbpm": f"At {self.label} £m", "change_gbpm": "Change £m"})
 
 
-def movements_with_text(now: pd.DataFrame, before: pd.DataFrame, label_before: str) -> pd.DataFrame:
+def previous_label(ctx: QuarterContext) -> str:
+    """The previous quarter end in words, as the movement sentences name it: "Quarter 1" within the year,
+    "Quarter 4 2025-26" across a year end (never a code such as Q1 or 2025-26-Q4)."""
+    pq = ctx.quarter.previous()
+    return f"Quarter {pq.q}" if pq.fy == ctx.quarter.fy else f"Quarter {pq.q} {pq.fy}"
+
+
+@dataclass
+class MethodChange:
+    """A line forecast this quarter by a different method from the earlier quarter ends (the placement
+    projection replacing the spending-profile projection): ``line_id`` and its ``name`` in a sentence, the
+    total under (-)/over spend now (``total_now``) and as the earlier method gives it this quarter
+    (``total_old_way``), all £m. ``method_part`` is the change of method's effect (now less the old way);
+    it lies wholly on that line, the other lines being forecast the same way as before."""
+
+    line_id: str
+    name: str
+    total_now: float
+    total_old_way: float
+
+    @property
+    def method_part(self) -> float:
+        return self.total_now - self.total_old_way
+
+    def like_for_like(self, total_before: float) -> float:
+        """The movement since ``total_before`` (an earlier quarter end's total, forecast the old way) with the
+        method held the same: the old way's total now less ``total_before``."""
+        return self.total_old_way - total_before
+
+
+def _moved(change: float) -> str:
+    return "rose" if change > 0 else "fell"
+
+
+def method_sentence(change: float, method_part: float, what: str) -> str:
+    """How much of a movement ``change`` (£m) is a change of forecasting method (``method_part``), and the
+    like-for-like movement (the rest) of ``what`` ("the forecast overspend"); said whenever a method changed,
+    so a change of method is never read as spending easing or growing."""
+    lfl = change - method_part
+    words = f"Of that change, {gbpm(method_part, signed=True)} is the change of forecasting method; like for like, "
+    if r3(lfl) == 0:
+        return words + f"{what} is unchanged."
+    return words + f"{what} {'rose' if lfl > 0 else 'fell'} by {gbpm(abs(lfl))}."
+
+
+def _what(variance: float, old_way: float) -> str:
+    """The quantity a like-for-like movement is of: the overspend when both figures are overspends."""
+    return "the forecast overspend" if r3(variance) > 0 and r3(old_way) > 0 else "the forecast under (-)/over spend"
+
+
+def movements_with_text(now: pd.DataFrame, before: pd.DataFrame, label_before: str,
+                        method: MethodChange | None = None) -> pd.DataFrame:
     """``finance.budget.movements`` of the lines ``now`` since ``before``, with a sentence per line in ``text``
-    ("The forecast overspend on home to school transport rose by £0.412m since Q1")."""
+    ("The forecast overspend on home to school transport rose by £0.412m since Quarter 1"); the line whose
+    forecasting method changed (``method``) also says how much of its movement is the change of method."""
     m = budget.movements(now, before)
     names = [in_sentence(getattr(r, "short_name", None) or r.service_line) for r in now.itertuples()]
     m["text"] = [movement_sentence(r.service_line, name, r.variance_gbpm, r.previous_variance_gbpm, r.change_gbpm,
                                    label_before) for r, name in zip(m.itertuples(), names)]
+    if method is not None:
+        for i in m.index[(m["line_id"] == method.line_id) & m["change_gbpm"].notna()]:
+            var = float(m.at[i, "variance_gbpm"])
+            m.at[i, "text"] += " " + method_sentence(float(m.at[i, "change_gbpm"]), method.method_part,
+                                                      _what(var, var - method.method_part))
     return m
 
 
@@ -266,14 +368,13 @@ def movement_view(ctx: QuarterContext):
 def movements_table(ctx: QuarterContext) -> Movements | None:
     """The movement of each line's forecast since the previous quarter end (``Quarter.previous()``); None
     when that quarter's forecast is not in the inputs."""
-    fy = ctx.quarter.fy
     path = position_path(ctx)
     pq = ctx.quarter.previous()
     before = path[(path["financial_year"] == pq.fy) & (path["quarter"] == pq.q)] if len(path) else path
     if not len(before):
         return None
-    label = f"Q{pq.q}" if pq.fy == fy else f"{pq.fy} Q4"
-    m = movements_with_text(view(ctx).position.lines, before, label)
+    label = previous_label(ctx)
+    m = movements_with_text(view(ctx).position.lines, before, label, method_change(ctx))
     return Movements(m, label, float(before["variance_gbpm"].sum()))
 
 
@@ -289,20 +390,20 @@ def render_movements(ctx: QuarterContext, mv: Movements | None):
     head = (f"The total forecast is now {spend_phrase(total_now)}, against {spend_phrase(total_before)} at {label}: "
             f"a change of {gbpm(total_now - total_before, signed=True)}. By line, largest change first:")
     note = ""
-    if (method_change := _method_change(ctx)) is not None:
-        old_way, line = method_change
-        note = (f"\n\n*The {escape_md(in_sentence(line))} line is now forecast by the placement projection; at "
-                f"earlier quarter ends it was forecast from the year-to-date spend and the spending profile of earlier "
-                f"years. Forecast that way this quarter, the total would be {spend_phrase(old_way)}, so "
-                f"{gbpm(total_now - old_way, signed=True)} of the change since {label} is the change of method and "
-                f"{gbpm(old_way - total_before, signed=True)} the change in spending.*")
+    if (mc := method_change(ctx)) is not None:
+        note = (f"\n\n*The {escape_md(mc.name)} line is now forecast by the placement projection; at earlier quarter "
+                f"ends it was forecast from the year-to-date spend and the spending profile of earlier years. Forecast "
+                f"that way this quarter, the total would be {spend_phrase(mc.total_old_way)}, so "
+                f"{gbpm(mc.method_part, signed=True)} of the change since {label} is the change of method and "
+                f"{gbpm(mc.like_for_like(total_before), signed=True)} the like-for-like change in spending.*")
     return Markdown(head + "\n\n" + "\n".join(lines) + note)
 
 
-def _method_change(ctx: QuarterContext) -> tuple[float, str] | None:
-    """When the placement projection forecasts a line this quarter: the total under (-)/over spend the
-    earlier quarters' method (the profile projection) gives this quarter, and the line's name."""
-    d = view(ctx).detail
+def method_change(ctx: QuarterContext) -> MethodChange | None:
+    """When the placement projection forecasts a line this quarter: that line and the total under (-)/over
+    spend the earlier quarters' method (the profile projection) gives this quarter (``MethodChange``)."""
+    v = view(ctx)
+    d = v.detail
     if d is None:
         return None
     pp = d[d["forecast_source"].str.startswith("placement projection")]
@@ -310,7 +411,9 @@ def _method_change(ctx: QuarterContext) -> tuple[float, str] | None:
     now = path_method_now(ctx)
     if not len(pp) or now is None:
         return None
-    return now, str(pp.iloc[0].get("short_name") or pp.iloc[0]["service_line"])
+    r = pp.iloc[0]
+    return MethodChange(str(r["line_id"]), in_sentence(str(r.get("short_name") or r["service_line"])),
+                        float(v.position.variance), float(now))
 
 
 def path_figure(ctx: QuarterContext):
@@ -345,23 +448,39 @@ def render_path(ctx: QuarterContext, by_quarter: pd.DataFrame | None):
             ax.annotate(f"{val:,.3f}", (x, val), xytext=(0, 3 if val >= 0 else -10), textcoords="offset points",
                         ha="center", fontsize=8, color=DARK_GREY)
     ax.axhline(0, color=DARK_GREY, linewidth=0.8)
-    ax.set_xticks([1, 2, 3, 4], ["Q1", "Q2", "Q3", "Q4"])
-    ax.set_ylabel("Forecast under (-) / over spend, £m")
+    ax.set_xticks([1, 2, 3, 4], ["Quarter 1", "Quarter 2", "Quarter 3", "Quarter 4"])
+    ax.set_ylabel("Under (-) / over spend, £m")
     ax.legend(frameon=False, fontsize=8, ncol=len(years), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     ax.margins(y=0.15)
     cur = tot[tot["financial_year"] == ctx.quarter.fy]
     first, last = float(cur["variance_gbpm"].iloc[0]), float(cur["variance_gbpm"].iloc[-1])
-    title = ("Forecast overspend has grown this year" if last > first + 0.0005 else
-             "Forecast overspend has eased this year" if last < first - 0.0005 else "Forecast position is steady this year")
-    if len(cur) == 1:
-        title = f"Forecast {spend_phrase(last)} at Quarter 1"
-    sub = f"Total forecast under (-) / over spend at each quarter end, £m; {ctx.params.authority}"
-    if (mc := _method_change(ctx)) is not None:
-        sub += (f". This quarter's {in_sentence(mc[1])} forecast is the placement projection; earlier "
-                "quarters' the spending-profile projection")
+    title, note = path_headline(first, last, len(cur), method_change(ctx))
+    sub = f"Total forecast under (-) / over spend at each quarter end, £m; {ctx.params.authority}" + note
     titled(fig, ax, title, sub)
-    parts = "; ".join(f"{r.financial_year} Q{r.quarter} {gbpm(r.variance_gbpm)}" for r in tot.itertuples())
+    parts = "; ".join(f"Quarter {r.quarter} {r.financial_year} {gbpm(r.variance_gbpm)}" for r in tot.itertuples())
     return chart(fig, f"Bar chart of the total forecast under (-) or over spend at each quarter end: {parts}.")
+
+
+def path_headline(first: float, last: float, n_quarters: int, mc: MethodChange | None) -> tuple[str, str]:
+    """The forecast-by-quarter chart's headline and a note for its subtitle, from this year's first and
+    latest total under (-)/over spend (£m). When this quarter's forecast changed method (``mc``), the
+    headline is the like-for-like movement since Quarter 1 (the earlier method's total now against Quarter
+    1) and the note gives the method's share, so a change of method is never headlined as easing or
+    growth."""
+    if n_quarters == 1:
+        return f"Forecast {spend_phrase(last)} at Quarter 1", ""
+    if mc is None:
+        return ("Forecast overspend has grown this year" if last > first + 0.0005 else
+                "Forecast overspend has eased this year" if last < first - 0.0005 else
+                "Forecast position is steady this year"), ""
+    lfl = mc.like_for_like(first)
+    what = "overspend" if r3(first) > 0 and r3(mc.total_old_way) > 0 else "under (-)/over spend"
+    up, down = ("grown", "eased") if what == "overspend" else ("risen", "fallen")
+    title = (f"Like for like, the forecast {what} has {up if lfl > 0 else down} by {gbpm(abs(lfl))} since "
+             "Quarter 1" if r3(lfl) != 0 else f"Like for like, the forecast {what} is unchanged since Quarter 1")
+    note = (f". Of the {gbpm(last - first, signed=True)} change, {gbpm(mc.method_part, signed=True)} is the change of "
+            f"method ({mc.name} now forecast by the placement projection)")
+    return title, note
 
 
 # ---- key variances ---------------------------------------------------------------------------------
@@ -387,7 +506,7 @@ def key_variance_rows(ctx: QuarterContext) -> pd.DataFrame:
         mat["forecast_source"] = mat["line_id"].map(d["forecast_source"])
     moves = {}
     if len(before):
-        m = movements_with_text(mat, before, f"Q{pq.q}" if pq.fy == ctx.quarter.fy else f"{pq.fy} Q4")
+        m = movements_with_text(mat, before, previous_label(ctx), method_change(ctx))
         moves = dict(zip(m["line_id"], m["text"]))
     mat["movement"] = [moves.get(lid, "") for lid in mat["line_id"]]
     return mat
@@ -407,7 +526,7 @@ def render_key_variances(ctx: QuarterContext, mat: pd.DataFrame) -> Markdown:
         kind = "overspend" if r.variance_gbpm > 0 else "underspend"
         out.append(f"### {n}. {escape_md(r.service_line)}, {kind} {gbpm(abs(r.variance_gbpm))}")
         para = (f"Forecast {gbpm(r.full_year_forecast_gbpm)} against a budget of {gbpm(r.controllable_budget_gbpm)}: "
-                f"{spend_phrase(r.variance_gbpm)} ({pct(r.variance_pct)}).")
+                f"{spend_with_share(r.variance_gbpm, r.variance_pct)}.")
         if v.detail is not None:
             para += f" Spend to date {gbpm(r.ytd_actual_gbpm)}; forecast from {escape_md(r.forecast_source)}."
         if r.movement:
@@ -418,7 +537,7 @@ def render_key_variances(ctx: QuarterContext, mat: pd.DataFrame) -> Markdown:
         note = _line_commentary(ctx, r)
         if not note:
             missing_commentary(ctx, f"Key variances: {r.service_line}", f"## Key variances: {r.line_id}")
-        out.append(f"*Analyst's commentary:* {note}" if note else "*No commentary supplied.*")
+        out.append(f"*Analyst's commentary:* {note}" if note else f"*{NO_COMMENTARY}*")
     return Markdown("\n\n".join(out))
 
 

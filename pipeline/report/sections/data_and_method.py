@@ -38,15 +38,15 @@ def publish(ctx: QuarterContext, sheet: str, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def missing_commentary_view(ctx: QuarterContext) -> Markdown:
-    """For the analyst: the parts of the pack printed with "No commentary supplied"."""
+    """For the analyst: the parts of the pack printed without commentary (each says so where it stands)."""
     path = ctx.work_dir / "tables" / MISSING
     seen = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
     if not ctx.commentary(DATA):
         seen = seen + ([[DATA, f"## {DATA}"]] if DATA not in [w for w, _ in seen] else [])
     if not seen:
         return Markdown("Every part of the pack that takes commentary has it.")
-    return Markdown(f"{plural(len(seen), 'part')} of the pack {'is' if len(seen) == 1 else 'are'} printed with "
-                    "\"No commentary supplied\": " + "; ".join(escape_md(w) for w, _ in seen) + ".")
+    return Markdown(f"{plural(len(seen), 'part')} of the pack {'is' if len(seen) == 1 else 'are'} printed without "
+                    "commentary: " + "; ".join(escape_md(w) for w, _ in seen) + ".")
 
 
 # ---- data quality and method -------------------------------------------------------------------

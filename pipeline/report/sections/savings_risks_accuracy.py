@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import sys
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -19,8 +20,9 @@ import pandas as pd
 from IPython.display import HTML, Markdown
 from matplotlib.ticker import FuncFormatter
 
-from pipeline.core.formatting import gbpm, gbpm_plain, pct, period_words, plural, spend_phrase
+from pipeline.core.formatting import and_list, gbpm, gbpm_plain, pct, period_words, plural, spend_phrase
 from pipeline.finance import budget
+from pipeline.finance.position import r3
 from pipeline.quarter.budget_view import history, optional, previous, projected, view
 from pipeline.quarter.context import QuarterContext
 from pipeline.report.render import DARK_BLUE, DARK_GREY, chart, escape_md, table_html, titled
@@ -83,7 +85,9 @@ def savings(ctx: QuarterContext):
 
 
 def savings_tables(ctx: QuarterContext) -> Savings | None:
-    """The savings initiatives against their targets; None without the initiatives input."""
+    """The savings initiatives against their targets; None without the initiatives input. The initiatives'
+    Note column is kept only when the quarter's inputs give the notes' key (a number with no key means
+    nothing to a reader); a note number the key lacks is named in the build log."""
     ini = optional(ctx, "savings_initiatives")
     if ini is None:
         return None
@@ -96,35 +100,80 @@ def savings_tables(ctx: QuarterContext) -> Savings | None:
                                        "budget_reduction_gbpm": float(targets["budget_reduction_gbpm"].sum())}])])
         tt.columns = ["", "Budget Reduction Amount £m"]
     notes = optional(ctx, "savings_notes")
-    return Savings(savings_rows(t), s, tt, notes if notes is not None and len(notes) else None)
+    notes = notes if notes is not None and len(notes) else None
+    rows = savings_rows(t, s)
+    used = {str(n).strip() for n in t["note"] if str(n).strip()}
+    if notes is None or not used:
+        rows = rows.drop(columns="Note")
+        if used:
+            print(f"cspack: savings initiatives carry notes {', '.join(sorted(used))} but the inputs give no key to "
+                  "them (savings_notes): the Note column is left out of the pack", file=sys.stderr)
+    elif unkeyed := used - {str(n).strip() for n in notes["note"]}:
+        print(f"cspack: savings notes {', '.join(sorted(unkeyed))} have no text in savings_notes", file=sys.stderr)
+    return Savings(rows, s, tt, notes if "Note" in rows else None)
 
 
-def savings_rows(t: pd.DataFrame) -> pd.DataFrame:
-    """``finance.budget.savings_table``'s table with the report's row labels, column names and marks."""
-    label = {"total": "Total Position", "unidentified": "Shortfall/(Surplus) of Identified Savings"}
-    return pd.DataFrame({
-        "Initiative": [label.get(k, i) for k, i in zip(t["row_kind"], t["initiative"])], "Note": t["note"],
+# the savings table's summary rows: identified initiatives, the part of the target they leave (or exceed), and
+# the position against the whole target; every money column in one convention, shortfall (-)
+SAVINGS_ROWS = {"total": "Total of identified initiatives", "unidentified": "Target not covered by identified initiatives",
+                "surplus": "Identified initiatives above the target", "against_target": "Total against the savings target"}
+
+
+def savings_rows(t: pd.DataFrame, summary: dict | None = None) -> pd.DataFrame:
+    """``finance.budget.savings_table``'s table with the report's row labels, column names and marks, and,
+    with targets (``summary``), a row for the position against the whole target. The rows after the
+    initiatives keep the table's one convention: budget reductions positive, shortfall (-)."""
+    t = t.copy()
+    label = [SAVINGS_ROWS["surplus"] if k == "unidentified" and r3(b) < 0 else SAVINGS_ROWS.get(k, i)
+             for k, i, b in zip(t["row_kind"], t["initiative"], t["budget_reduction_gbpm"])]
+    out = pd.DataFrame({
+        "Initiative": label, "Note": t["note"],
         "Budget Reduction Amount £m": t["budget_reduction_gbpm"], "Forecast to be Achieved £m": t["forecast_achieved_gbpm"],
         "Shortfall (-)/Additional Savings Achieved £m": t["shortfall_gbpm"],
         "Mark": [SAVINGS_MARKS.get(m, "") for m in t["mark"]]})
+    if summary is not None and not math.isnan(summary["target"]):
+        gap = summary["achieved"] - summary["target"]
+        out = pd.concat([out, pd.DataFrame([{
+            "Initiative": SAVINGS_ROWS["against_target"], "Note": "", "Budget Reduction Amount £m": summary["target"],
+            "Forecast to be Achieved £m": summary["achieved"], "Shortfall (-)/Additional Savings Achieved £m": gap,
+            "Mark": SAVINGS_MARKS["shortfall" if r3(gap) < 0 else "achieved"]}])], ignore_index=True)
+    return out
+
+
+def savings_sentence(s: dict) -> str:
+    """The savings position in words (``finance.budget.savings_table``'s summary ``s``), each shortfall named
+    by what it is measured against: the whole target, and the identified initiatives."""
+    ini = s["shortfall"]  # achieved less identified: negative is a shortfall
+    ini_words = (f"a shortfall of {gbpm(-ini)} against the identified initiatives of {gbpm(s['identified'])}"
+                 if r3(ini) < 0 else f"the identified initiatives of {gbpm(s['identified'])} in full")
+    if math.isnan(s["target"]):
+        return f"{gbpm(s['achieved'])} of savings is forecast to be achieved this year: {ini_words}."
+    gap = s["achieved"] - s["target"]
+    head = (f"Against a savings target of {gbpm(s['target'])}, {gbpm(s['achieved'])} is forecast to be achieved this "
+            f"year: " + (f"a shortfall of {gbpm(-gap)} against the target" if r3(gap) < 0 else
+                         f"{gbpm(gap)} more than the target" if r3(gap) > 0 else "the target in full"))
+    un = s["unidentified"]
+    if r3(un) > 0:
+        return head + f". Of the target, {gbpm(un)} has no identified initiative, and the initiatives show {ini_words}."
+    if r3(un) < 0:
+        return head + f". Initiatives identified exceed the target by {gbpm(-un)}, and show {ini_words}."
+    return head + f", the initiatives covering the whole target, with {ini_words}."
 
 
 def render_savings(sv: Savings | None) -> list:
     if sv is None:
         return [Markdown("*No budget savings input among this quarter's inputs.*")]
     t, s = sv.table, sv.summary
-    text = ""
-    if not math.isnan(s["target"]):
-        text = (f"Savings targets total {gbpm(s['target'])}. Initiatives identified total {gbpm(s['identified'])}, "
-                f"leaving {gbpm(s['unidentified'])} of the target without an identified initiative. ")
-    text += (f"It is forecast that {gbpm(s['achieved'])} of savings will be achieved by the year end: a shortfall of "
-             f"{gbpm(-s['shortfall'])} against the initiatives, with {plural(s['n_shortfall'], 'initiative')} of "
-             f"{s['n']} short.") if s["shortfall"] < 0 else \
-        f"The initiatives are forecast to deliver {gbpm(s['achieved'])}, in full."
+    text = savings_sentence(s)
+    if r3(s["shortfall"]) < 0:
+        text += f" {s['n_shortfall']} of {plural(s['n'], 'initiative')} {'is' if s['n_shortfall'] == 1 else 'are'} short."
     money = [c for c in t.columns if c.endswith("£m")]
+    first_summary = next((i for i, n in enumerate(t["Initiative"]) if n == SAVINGS_ROWS["total"]), len(t))
     parts = [table_html(t, "Budget savings initiatives", {c: gbpm_plain for c in money}, numeric=money,
-                        total_rows=[i for i, n in enumerate(t["Initiative"]) if n.startswith(("Total", "Shortfall"))],
-                        note="Shortfall (-) / additional savings achieved. ✓ achieved in full; ✗ shortfall.")]
+                        total_rows=list(range(first_summary, len(t))),
+                        note="Shortfall (-) / additional savings achieved, against each initiative's budget reduction; "
+                             "the last rows compare the identified initiatives with the savings target. ✓ achieved in "
+                             "full; ✗ shortfall." + (" Notes are keyed below the table." if "Note" in t else ""))]
     if (tt := sv.targets) is not None:
         parts.append(table_html(tt, "Budget savings targets", {"Budget Reduction Amount £m": gbpm_plain},
                                 numeric=["Budget Reduction Amount £m"], total_rows=[len(tt) - 1]))
@@ -303,6 +352,11 @@ def _direction(a: float, b: float) -> str:
     return "risen" if b > a + 0.0005 else "fallen" if b < a - 0.0005 else "unchanged"
 
 
+def quarter_in_words(code) -> str:
+    """A quarter code as a reader says it: "2024-25-Q3" -> "Quarter 3 2024-25" (anything else unchanged)."""
+    return re.sub(r"^(\d{4}-\d{2})-Q(\d)$", r"Quarter \2 \1", str(code))
+
+
 def debt_direction(totals: pd.Series) -> tuple[str, str]:
     """The debt chart's title: the direction against the previous quarter (never against the start of
     the series); and, separately labelled, the change since the first quarter shown when there are more
@@ -313,7 +367,7 @@ def debt_direction(totals: pd.Series) -> tuple[str, str]:
              f"Debt outstanding has {d} this quarter, from {gbpm(prev)} to {gbpm(last)}")
     if len(totals) < 3:
         return title, ""
-    first, start = float(totals.iloc[0]), re.sub(r"-Q(\d)$", r" Q\1", str(totals.index[0]))
+    first, start = float(totals.iloc[0]), quarter_in_words(totals.index[0])
     d0 = _direction(first, last)
     since = (f"unchanged since {start}" if d0 == "unchanged" else
              f"{'up' if d0 == 'risen' else 'down'} from {gbpm(first)} in {start}")
@@ -338,11 +392,12 @@ def _debt_chart(ctx: QuarterContext, h: pd.DataFrame):
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v * 1000:,.0f}k"))
     ax.set_ylabel("Debt outstanding, " + ("£ thousands" if thousands else "£m"))
     ax.legend(frameon=False, fontsize=7, ncol=3, loc="upper left")
-    ax.tick_params(axis="x", labelsize=8, rotation=30)
+    ax.set_xticks(range(len(piv)), [quarter_in_words(q).replace(" 20", "\n20", 1) for q in piv.index])
+    ax.tick_params(axis="x", labelsize=7)
     title, since = debt_direction(bottom)
     titled(fig, ax, title, f"Aged debt by age band at each quarter end, {'£ thousands' if thousands else '£m'}"
                            f"{'; ' + since if since else ''}; {ctx.params.authority}")
-    totals = "; ".join(f"{q} {gbpm(v)}" for q, v in bottom.items())
+    totals = "; ".join(f"{quarter_in_words(q)} {gbpm(v)}" for q, v in bottom.items())
     return chart(fig, f"Stacked bar chart of aged debt by age band over the last {len(piv)} quarters; totals: {totals}.")
 
 
@@ -431,18 +486,34 @@ def render_accuracy(ctx: QuarterContext, acc: pd.DataFrame | None) -> list:
     if not len(acc):
         return [Markdown("*The ledger holds no complete earlier year, so forecast accuracy cannot be measured yet.*")]
     tot = acc[acc["line_id"] == "total"]
+    shown = informative_quarters(tot)
     by_q = tot.groupby("quarter")["error_pct"].apply(lambda s: s.abs().mean())
+    left_out = [q for q in sorted(tot["quarter"].unique()) if q not in shown]
     text = (f"Over {plural(tot['financial_year'].nunique(), 'completed year')} ({tot['financial_year'].min()} to "
-            f"{tot['financial_year'].max()}), the total forecast at Quarter 1 was on average {pct(by_q.get(1))} away "
-            f"from the final outturn, at Quarter 2 {pct(by_q.get(2))}, at Quarter 3 {pct(by_q.get(3))} and at Quarter 4 "
-            f"{pct(by_q.get(4))}. No published report shows this: it is how far to trust this quarter's forecast.")
+            f"{tot['financial_year'].max()}), the total forecast was on average "
+            + and_list(f"{pct(by_q.get(q))} away from the final outturn at Quarter {q}" if i == 0 else
+                       f"{pct(by_q.get(q))} at Quarter {q}" for i, q in enumerate(shown)) + ".")
+    if left_out:
+        text += (f" At {and_list(f'Quarter {q}' for q in left_out)} the forecast equalled the outturn in every year "
+                 "(the year's spend is complete by then), so it measures nothing and is left out.")
+    proj = [escape_md(n) for n in acc.loc[acc["line_id"].isin(projected(ctx)), "service_line"].unique()]
+    text += (" This measures the forecasts the ledger held at each quarter end: the budget holders' forecasts"
+             + (f", and for {and_list(proj)} the projection from the spending profile of earlier years" if proj else "")
+             + ".")
+    pp = view(ctx).detail
+    pp = pp[pp["forecast_source"].str.startswith("placement projection")] if pp is not None else pp
+    if pp is not None and len(pp):
+        text += (f" This quarter {escape_md(pp['service_line'].iloc[0])} is forecast by the placement projection, "
+                 "which this table does not test: its own accuracy, tested at earlier quarter ends, is in the "
+                 "Placements section.")
     lines = acc[acc["line_id"] != "total"]
     worst = lines[lines["quarter"] == 1].groupby("service_line")["error_pct"].apply(lambda s: s.abs().mean()).sort_values()
     if len(worst):
         text += (f" By line, Quarter 1 forecasts were least accurate for {escape_md(worst.index[-1])} (on average "
                  f"{pct(worst.iloc[-1])} from outturn) and most accurate for {escape_md(worst.index[0])} ({pct(worst.iloc[0])}).")
+    tot = tot[tot["quarter"].isin(shown)]
     t = tot.pivot_table(index="financial_year", columns="quarter", values="error_gbpm").reset_index()
-    t.columns = ["Year"] + [f"Q{c} forecast less outturn £m" for c in t.columns[1:]]
+    t.columns = ["Year"] + [f"Quarter {c} forecast less outturn £m" for c in t.columns[1:]]
     t.insert(1, "Final outturn £m", tot.groupby("financial_year")["outturn_gbpm"].first().to_numpy())
     money = [c for c in t.columns if c.endswith("£m")]
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
@@ -454,16 +525,40 @@ def render_accuracy(ctx: QuarterContext, acc: pd.DataFrame | None) -> list:
         ax.plot(d["quarter"], d["error_pct"], marker="o", color=DARK_BLUE if last else greys(0.35 + 0.5 * i / max(len(years), 1)),
                 linewidth=2 if last else 1, label=y)
     ax.axhline(0, color=DARK_GREY, linewidth=0.8)
-    ax.set_xticks([1, 2, 3, 4], ["Q1", "Q2", "Q3", "Q4"])
+    ax.set_xticks(shown, [f"Quarter {q}" for q in shown])
     ax.set_ylabel("Forecast less outturn, % of outturn")
     ax.legend(frameon=False, fontsize=7, ncol=4, loc="best")
-    titled(fig, ax, "Forecasts close in on the outturn through the year" if by_q.get(4, 0) <= by_q.get(1, 0)
-           else "Later forecasts were not more accurate", f"Total forecast error at each quarter end, % of outturn; "
-           f"{ctx.params.authority}, {years[0]} to {years[-1]}")
+    titled(fig, ax, accuracy_headline(by_q, shown), f"Total forecast error at each quarter end, % of outturn; "
+           f"{ctx.params.authority}, {years[0]} to {years[-1]}"
+           + (f"; {and_list(f'Quarter {q}' for q in left_out)} left out: the forecast is the outturn by then"
+              if left_out else ""))
     alt = "Line chart of total forecast error by quarter for each completed year: " + "; ".join(
-        f"{y} " + ", ".join(f"Q{r.quarter} {pct(r.error_pct, signed=True)}" for r in tot[tot["financial_year"] == y].itertuples())
+        f"{y} " + ", ".join(f"Quarter {r.quarter} {pct(r.error_pct, signed=True)}"
+                            for r in tot[tot["financial_year"] == y].itertuples())
         for y in years) + "."
     return [Markdown(text), HTML(table_html(t, "Total forecast error by year and quarter", {c: gbpm_plain for c in money},
                                             numeric=money, note="Forecast less final outturn: positive means the forecast "
-                                            "was too high. By line in tables.xlsx, sheet forecast_accuracy.")),
+                                            "was too high. The same comparison line by line is among the tables "
+                                            "published with this pack.")),
             chart(fig, alt)]
+
+
+def informative_quarters(tot: pd.DataFrame) -> list[int]:
+    """The quarters whose total forecast differed from the outturn (by £0.001m or more as printed) in at
+    least one year: a quarter whose forecast equals the outturn every year (the year end, when the ledger
+    holds the whole year's spend) measures nothing and is left out of the measure and its headline."""
+    return [int(q) for q, e in tot.groupby("quarter")["error_gbpm"] if (e.map(r3).abs() > 0).any()]
+
+
+def accuracy_headline(by_q: pd.Series, shown: list[int]) -> str:
+    """The accuracy chart's headline: the latest informative quarter's average error against Quarter 1's,
+    with both figures (never resting on a quarter that equals the outturn by construction)."""
+    if len(shown) < 2:
+        return f"Forecasts at Quarter {shown[0]} were on average {pct(by_q.get(shown[0]))} from the outturn" if shown \
+            else "Every forecast equalled the outturn"
+    a, b = shown[0], shown[-1]
+    ea, eb = round(float(by_q.get(a)), 1), round(float(by_q.get(b)), 1)
+    how = ("closer to the outturn than" if eb < ea else "further from the outturn than" if eb > ea
+           else "as close to the outturn as")
+    return (f"Forecasts at Quarter {b} were {how} at Quarter {a} "
+            f"({pct(by_q.get(b))} against {pct(by_q.get(a))} on average)")

@@ -78,15 +78,16 @@ def test_movements_since_quarter_1_are_computed_then_put_in_words(toy):
     e = expected_q2()
     m = b.movements_table(ctx)
     # at Quarter 1 both lines were on budget: the profile gives placements £12.000m, transport's holder £6.000m
-    assert m.label == "Q1" and m.total_before == pytest.approx(0.0, abs=1e-6)
+    assert m.label == "Quarter 1" and m.total_before == pytest.approx(0.0, abs=1e-6)
     t = m.table.set_index("line_id")
     assert t.at["placements", "change_gbpm"] == pytest.approx(e["placements"] - 12.0, abs=1e-6)
     assert t.at["transport", "change_gbpm"] == pytest.approx(e["transport"] - 6.0)
     change = round(e["placements"] - 12.0, 3)
-    assert t.at["placements", "text"] == (f"The forecast on placements moved from a balanced position of £0.000m at Q1 "
+    assert t.at["placements", "text"] == (f"The forecast on placements moved from a balanced position of £0.000m at Quarter 1 "
                                           f"to an overspend of £{change:.3f}m: a change of +£{change:.3f}m.")
     assert t.at["transport", "text"].startswith("The forecast on transport moved from a balanced position")
-    assert list(m.published().columns) == ["Service line", "Forecast under (-)/over spend now £m", "At Q1 £m", "Change £m"]
+    assert list(m.published().columns) == ["Service line", "Forecast under (-)/over spend now £m", "At Quarter 1 £m",
+                                          "Change £m"]
 
 
 def test_variance_by_quarter_totals_each_quarter_end(toy):
@@ -112,7 +113,7 @@ def test_key_variances_are_a_frame_then_sentences_with_the_commentary(toy):
     assert "2 lines of 2" in text and text.count("\n### ") == 2
     assert "### 1. Placements for children in care, overspend" in text
     assert "*Analyst's commentary:* More children came into care over the summer." in text
-    assert "*No commentary supplied.*" in text  # transport has none, and it is recorded for the data section
+    assert "*No budget holder commentary was provided this quarter.*" in text  # transport has none, and it is recorded for the data section
     missing = json.loads((ctx.work_dir / "tables" / "missing_commentary.json").read_text())
     assert ["Key variances: Home to school transport", "## Key variances: transport"] in missing
     # a higher threshold leaves transport (£0.300m) out
