@@ -241,8 +241,8 @@ def _prepare_history(ctx, key, spec, inputs_dir, quarantine, findings) -> dict:
     for family, parts in stacks.items():
         write_table(pd.concat(parts, ignore_index=True), inputs_dir / f"{key}_{family}.parquet", f"history_{family}")
     counts["columns"] = len(stacks)
-    findings.append(quality._f(key, "quarters of returns", f"{len(folders)} quarters ({folders[0][0].label} to "
-                               f"{folders[-1][0].label}) of {len(stacks)} tables read for movements and trends", 0))
+    findings.append(quality._f(key, "quarters of returns", f"{len(folders)} quarters (Quarter {folders[0][0].q} {folders[0][0].fy} to "
+                               f"Quarter {folders[-1][0].q} {folders[-1][0].fy}) of {len(stacks)} tables read for movements and trends", 0))
     return counts
 
 def _prepare_ssda903(ctx, entry, key, spec, inputs_dir, quarantine, findings) -> list[dict]:

@@ -124,7 +124,7 @@ def render_findings(df: pd.DataFrame) -> HTML:
                            note="Note: for information. Check: read before relying on the figures. "
                                 + ("Must fix: the input is wrong and the figures from it cannot be relied on. "
                                    if (df["Level"] == LEVEL_LABELS["error"]).any() else "")
-                                + "Every finding, file by file, is in tables.xlsx."))
+                                + "Every finding, file by file, is among the tables published with this pack."))
 
 
 def source_text(src) -> str:
@@ -181,7 +181,7 @@ def render_quarantine(q: pd.DataFrame):
     return HTML(table_html(summary.rename(columns={"input": "Input", "reason": "Reason"}),
                            f"Quarantined rows by input and reason ({number(len(q))} in all)",
                            {"Rows": number}, numeric=["Rows"],
-                           note="Row numbers, columns and values are listed in tables.xlsx, sheet data_quarantine."))
+                           note="Row numbers, columns and values are listed among the tables published with this pack."))
 
 
 def coverage_table(ctx: QuarterContext) -> HTML:

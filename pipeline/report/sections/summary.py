@@ -17,6 +17,7 @@ from pipeline.quarter.budget_view import optional, view
 from pipeline.quarter.context import QuarterContext
 from pipeline.report import narrative
 from pipeline.report.commentary import commentary, missing_commentary  # noqa: F401 (commentary: used by the notebook)
+from pipeline.report.sections.savings_risks_accuracy import savings_sentence
 from pipeline.report.render import chart, escape_md, table_html, variance_chart
 
 SUMMARY = "Summary"
@@ -67,10 +68,7 @@ def at_a_glance(ctx: QuarterContext) -> str:
     ini = optional(ctx, "savings_initiatives")
     if ini is not None and len(ini):
         _, sv = budget.savings_table(ini, optional(ctx, "savings_targets"))
-        target = f"against a savings target of {gbpm(sv['target'])}, " if sv["target"] == sv["target"] else ""
-        out.append(f"**Savings**: {target}initiatives of {gbpm(sv['identified'])} are forecast to deliver "
-                   f"{gbpm(sv['achieved'])} this year" + (f", a shortfall of {gbpm(-sv['shortfall'])}."
-                                                         if sv["shortfall"] < -0.0005 else ", in full."))
+        out.append(f"**Savings**: {savings_sentence(sv)}")  # the savings section's own sentence: one wording
     g = optional(ctx, "growth_items")
     if g is not None and len(g):
         by = g.groupby("kind")["amount_gbpm"].sum()
