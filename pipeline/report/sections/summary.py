@@ -17,8 +17,8 @@ from pipeline.quarter.budget_view import optional, view
 from pipeline.quarter.context import QuarterContext
 from pipeline.report import narrative
 from pipeline.report.commentary import commentary, missing_commentary  # noqa: F401 (commentary: used by the notebook)
-from pipeline.report.sections.savings_risks_accuracy import savings_sentence
 from pipeline.report.render import chart, escape_md, table_html, variance_chart
+from pipeline.report.sections.savings_risks_accuracy import savings_sentence
 
 SUMMARY = "Summary"
 
