@@ -199,3 +199,17 @@ def test_overlap_factor_counts_the_months_forecasts_share():
     assert d == pytest.approx(dd.mean()) and se == pytest.approx(dd.std(ddof=1) / np.sqrt(6) * 2.0)
     assert dd.mean() < -2 * dd.std(ddof=1) / np.sqrt(6)  # as if independent: no change would be chosen
     assert pl_backtest.choose(g, horizons=(12,))["method"].iloc[0] == "combined"  # with the overlap: not
+
+
+def test_longer_record_in_words_recomputes_the_errors():
+    from pipeline.report.sections.placements_backtest import longer_record
+    o = pd.date_range("2020-03-31", periods=8, freq="QE")
+    a = np.array([100, 102, 104, 106, 108, 110, 112, 114.0])
+    lr = pd.concat([rows(o, 3, a, a - 2, a + 1, a).assign(used=a + 1), rows(o[:6], 12, a[:6], a[:6] - 4, a[:6] + 2, a[:6]).assign(used=a[:6] - 1)])
+    text = longer_record(lr, 5)
+    w = lambda f, y: np.abs(f - y).sum() / y.sum() * 100  # noqa: E731
+    want_used = [w(a + 1, a), w(a[:6] - 1, a[:6])]
+    assert "the 8 quarter ends since March 2020" in text and "at 3 and 12 months ahead" in text
+    assert f"erred by {want_used[0]:.1f}% and {want_used[1]:.1f}%" in text
+    assert f"against {w(a - 2, a):.1f}% and {w(a[:6] - 4, a[:6]):.1f}% for no change" in text
+    assert longer_record(lr, 8) == "" and longer_record(None, 3) == ""  # no longer than the table: nothing

@@ -181,6 +181,8 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     type_cols = [c for c in bt.columns if c.startswith("cat_")]
     bt_types = bt[["origin", "horizon", "actual", "used"] + type_cols].copy() if type_cols else pd.DataFrame()
     bt = bt.drop(columns=type_cols)
+    # the longer record: the simple forecasts (no simulation) at every quarter end with a year of history
+    longer = pl_backtest.simple_backtest(spells, origin, ret_start)
     params = pd.DataFrame([{"origin": origin, "window_start": model.window[0], "entry_sd": model.entry_sd,
                             "exit_sd": model.exit_sd, "entry_alpha": model.entry_alpha, "paths": paths, "seed": seed,
                             "inflation": inflation, "entries_per_month": float(model.entry_mean[:12].sum() / 12),
@@ -193,7 +195,7 @@ def compute(ctx: QuarterContext) -> dict[str, pd.DataFrame]:
     days_cost = pl_history.days_and_cost(daily, costs, inflation)
     return {"history": history, "flows": flows, "fan": fan, "by_category": by_cat,
             "cost_paths": cost.reset_index(drop=True), "scenarios": pd.DataFrame(scen_rows), "ets": ets,
-            "backtest": bt, "backtest_by_type": bt_types, "params": params, "exits": exits, "days_cost": days_cost, "choice": choice,
+            "backtest": bt, "backtest_by_type": bt_types, "backtest_longer": longer, "params": params, "exits": exits, "days_cost": days_cost, "choice": choice,
             "model_fan": model_fan, "model_cost_paths": model_cost.reset_index(drop=True), "model_warnings": warn,
             "unit_costs": unit, "cost_paths_units_fixed": fixed_cost.reset_index(drop=True)}
 

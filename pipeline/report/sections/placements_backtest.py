@@ -91,6 +91,22 @@ def replay_verdict(t: pd.DataFrame) -> str:
                    " It did no worse than either at any distance ahead.")
 
 
+def longer_record(longer: pd.DataFrame | None, shown_origins: int) -> str:
+    """In words: the forecast used against no change and the Markov model over the longer record
+    (``placements.simple_backtest``: every quarter end with a year of history, the simple forecasts only),
+    when it holds more quarter ends than the table; empty otherwise."""
+    if longer is None or not len(longer) or longer["origin"].nunique() <= shown_origins:
+        return ""
+    hs = sorted(longer["horizon"].unique())
+    err = {m: [pl_backtest.wape(g[m], g["actual"]) for _, g in longer.groupby("horizon")] for m in ("used", "naive", "markov")}
+    first = pd.Timestamp(longer["origin"].min())
+    return (f" Over a longer record, the {plural(longer['origin'].nunique(), 'quarter end')} since {first:%B %Y} with "
+            "at least a year of history (the simple forecasts only, the choice made the same way), the forecast used "
+            f"erred by {and_list(pct(v) for v in err['used'])} at {and_list(str(int(h)) for h in hs)} months ahead, "
+            f"against {and_list(pct(v) for v in err['naive'])} for no change and "
+            f"{and_list(pct(v) for v in err['markov'])} for the Markov model.")
+
+
 def coverage_reading(r) -> str:
     """What the 80% range's record at one distance ahead (a backtest table row) means, in a sentence."""
     n, held = int(r["origins"]), float(r["used_coverage_80"])
@@ -233,7 +249,7 @@ def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
     text = (f"Backtest: at {plural(bt['origin'].nunique(), 'quarter end')} from {pd.Timestamp(bt['origin'].min()):%B %Y} "
             f"to {pd.Timestamp(bt['origin'].max()):%B %Y}, each forecast was made only from what was known then and "
             f"compared with what happened. {RULE} Used now: {'; '.join(words)}. "
-            f"{replay_verdict(t)} Its 80% range is widened or narrowed to what the backtest's errors show; chosen the "
+            f"{replay_verdict(t)}{longer_record(bundle(ctx).get('backtest_longer'), bt['origin'].nunique())} Its 80% range is widened or narrowed to what the backtest's errors show; chosen the "
             f"same way, it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at "
             f"{int(r12['horizon_months'])} months (the model's own range: {pct(r12['model_coverage_80'], 0)}; a "
             "well-calibrated range holds about 80%)." + coverage_reading(r12))
