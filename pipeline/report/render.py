@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.artist  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.text  # noqa: E402
 import matplotlib.transforms  # noqa: E402
@@ -45,12 +46,13 @@ def escape_md(text: str) -> str:
 
 # A quarter code as the data and params write it ("2024-25-Q3") or a chart drew it ("2024-25 Q3")
 _QUARTER_CODE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})[- ]Q([1-4])(?![\w-])")
+_SHORT_QUARTER = re.compile(r"(?<![\w-])Q([1-4]) (\d{4})-(\d{2})(?![\w-])")  # an axis' "Q3 2024-25"
 
 
 def quarter_text(text: str, short: bool = False) -> str:
     """Quarter codes in ``text`` written as the pack writes quarters (``quarter_words``): "2024-25-Q3" and
-    "2024-25 Q3" -> "Quarter 3 2024-25", or with ``short`` (a chart's axis) "Q3 2024-25". Anything that is not
-    a financial year ("2024-27 Q3") is left as it is."""
+    "2024-25 Q3" (and an axis' "Q3 2024-25") -> "Quarter 3 2024-25", or with ``short`` (a chart's axis)
+    "Q3 2024-25". Anything that is not a financial year ("2024-27 Q3") is left as it is."""
     def words(m):
         start, end = int(m.group(1)), int(m.group(2))
         if (start + 1) % 100 != end:
@@ -58,7 +60,11 @@ def quarter_text(text: str, short: bool = False) -> str:
         q = Quarter(start, int(m.group(3)))
         return f"{q.name} {q.fy}" if short else quarter_words(q)
 
-    return _QUARTER_CODE.sub(words, str(text))
+    text = _QUARTER_CODE.sub(words, str(text))
+    if short:
+        return text
+    return _SHORT_QUARTER.sub(lambda m: m.group(0) if (int(m.group(2)) + 1) % 100 != int(m.group(3))
+                              else f"Quarter {m.group(1)} {m.group(2)}-{m.group(3)}", text)
 
 
 def table_html(df: pd.DataFrame, caption: str, formats: dict[str, Callable] | None = None,
@@ -342,19 +348,15 @@ def _title_block_height(fig, renderer) -> float:
 def _quarters_in_figure(fig) -> None:
     """Quarter codes anywhere in a chart (axis labels, legend, titles, notes) as the pack writes them:
     "2024-25-Q3" or "2024-25 Q3" -> "Q3 2024-25" (see ``quarter_text``)."""
-    from matplotlib.category import StrCategoryFormatter
     from matplotlib.text import Text
-    from matplotlib.ticker import FixedFormatter
 
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            fmt = axis.get_major_formatter()
-            if isinstance(fmt, (FixedFormatter, StrCategoryFormatter)):
-                locs = list(axis.get_majorticklocs())
-                old = [t.get_text() for t in axis.get_majorticklabels()]
-                new = [quarter_text(t, short=True) for t in old]
-                if new != old:
-                    axis.set_ticks(locs, new)
+            locs = list(axis.get_majorticklocs())
+            old = [t.get_text() for t in axis.get_majorticklabels()]
+            new = [quarter_text(t, short=True) for t in old]
+            if new != old and len(locs) == len(new):
+                axis.set_ticks(locs, new)
     for t in fig.findobj(Text):
         text = t.get_text()
         if text and _QUARTER_CODE.search(text):
@@ -391,7 +393,7 @@ def _fit_ylabels(fig, renderer) -> bool:
         raw = " ".join(lab.get_text().split())
         if not raw or not ax.axison:
             continue
-        room = ax.get_window_extent(renderer).height
+        room = 0.9 * ax.get_window_extent(renderer).height  # some room to spare: the layout may shrink the panel
         lab.set_text(raw)
         if lab.get_window_extent(renderer).height <= room:
             continue
@@ -403,15 +405,21 @@ def _fit_ylabels(fig, renderer) -> bool:
     return changed
 
 
+def _across(artist, ax) -> bool:
+    """Drawn across the panel (axhline, axvline, axhspan, axvspan), by identity: ``in`` or ``==`` on
+    transforms can match a blended transform to the data transform."""
+    t = matplotlib.artist.Artist.get_transform(artist)  # a patch's own get_transform adds its patch transform
+    return t is ax.get_xaxis_transform() or t is ax.get_yaxis_transform()
+
+
 def _marks(ax, renderer, with_references: bool = True) -> list:
     """Small boxes (display pixels) over what a panel draws: each marker, points along each line, each bar;
     with ``with_references``, reference lines drawn across the panel too."""
     import numpy as np
 
     boxes = []
-    across = (ax.get_xaxis_transform(), ax.get_yaxis_transform())
     for line in ax.get_lines():
-        if not line.get_visible() or (line.get_transform() in across and not with_references):
+        if not line.get_visible() or (_across(line, ax) and not with_references):
             continue
         try:
             xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
@@ -449,7 +457,7 @@ def _notes_off_the_data(fig, renderer) -> None:
     data nor a reference line (else no data), and if every corner is taken the value range grows at the top
     to make room for it there."""
     for ax in fig.axes:
-        notes = [t for t in ax.texts if t.get_text().strip() and t.get_visible() and t.get_transform() == ax.transAxes
+        notes = [t for t in ax.texts if t.get_text().strip() and t.get_visible() and t.get_transform() is ax.transAxes
                  and not isinstance(t, matplotlib.text.Annotation)]
         if not notes:
             continue
@@ -502,8 +510,7 @@ def _distinct_series(fig) -> None:
     import numpy as np
 
     for ax in fig.axes:
-        across = (ax.get_xaxis_transform(), ax.get_yaxis_transform())
-        named = [ln for ln in ax.get_lines() if ln.get_transform() not in across
+        named = [ln for ln in ax.get_lines() if not _across(ln, ax)
                  and not ln.get_label().startswith("_") and ln.get_visible()]
         if len(named) < 2:
             continue
@@ -668,7 +675,9 @@ def chart_data(fig) -> pd.DataFrame:
                 return mdates.num2date(xf).strftime("%B %Y")
             if lab.get(round(xf, 6)):
                 return lab[round(xf, 6)]
-            if isinstance(axis.get_major_formatter(), (FixedFormatter, StrCategoryFormatter)) and any(texts):
+            named = isinstance(axis.get_major_formatter(), (FixedFormatter, StrCategoryFormatter)) or any(
+                t and not re.fullmatch(r"[\u2212+-]?[\d,.]+%?", t) for t in texts)
+            if named and any(texts):
                 # categories with bars set beside each tick (grouped bars): the nearest tick's label
                 near = min(range(len(locs)), key=lambda i: abs(locs[i] - xf))
                 gaps = [b - a for a, b in zip(sorted(locs), sorted(locs)[1:]) if b > a]
@@ -699,12 +708,11 @@ def chart_data(fig) -> pd.DataFrame:
                 if unnamed and i == marked:
                     cat += " (highlighted in the chart)"
                 rows.append({"Panel": panel, "Series": label, "Category or date": cat, "Value": _fmt(val, money, whole)})
-        across = (ax.get_xaxis_transform(), ax.get_yaxis_transform())
         whole = not money and children(ax.get_ylabel())
         for line in ax.get_lines():
             label = line.get_label()
             x, y = line.get_xdata(), line.get_ydata()
-            if line.get_transform() in across:
+            if _across(line, ax):
                 vertical = line.get_transform() is ax.get_xaxis_transform()
                 v = float(np.asarray(x if vertical else y, dtype=float)[0])
                 rows.append({"Panel": panel, "Series": label if not label.startswith("_") else "Reference line",
@@ -720,6 +728,19 @@ def chart_data(fig) -> pd.DataFrame:
                 if np.isfinite(yf):
                     rows.append({"Panel": panel, "Series": "" if label.startswith("_") else label,
                                  "Category or date": at(xi, ax.xaxis), "Value": _fmt(yf, money, whole)})
+        for p in ax.patches:  # a band across the panel (a target range: axhspan, or axvspan on a value axis)
+            label = p.get_label()
+            if not label or label.startswith("_") or not hasattr(p, "get_width"):
+                continue
+            t = matplotlib.artist.Artist.get_transform(p)  # without the patch's own (box) transform
+            if t is ax.get_yaxis_transform():
+                lo, hi = sorted((p.get_y(), p.get_y() + p.get_height()))
+            elif t is ax.get_xaxis_transform() and not dates:
+                lo, hi = sorted((p.get_x(), p.get_x() + p.get_width()))
+            else:
+                continue
+            rows.append({"Panel": panel, "Series": label, "Category or date": "(all)",
+                         "Value": f"{_fmt(float(lo), money)} to {_fmt(float(hi), money)}"})
         for coll in ax.collections:
             label = coll.get_label()
             if isinstance(coll, PathCollection) and len(coll.get_offsets()):
