@@ -168,8 +168,16 @@ def test_a_legend_under_the_panel_clears_rotated_quarter_labels():
     assert [t.get_text() for t in ticks][:2] == ["Q1 2023-24", "Q2 2023-24"]
     legend = ax.get_legend().get_window_extent(r)
     assert all(legend.y1 <= t.get_window_extent(r).y0 for t in ticks)  # wholly below the lowest label
-    height = fig.get_size_inches()[1] * fig.dpi
-    assert legend.y0 >= 0 and legend.y1 <= height
+    height, width = fig.get_size_inches()[1] * fig.dpi, fig.get_size_inches()[0] * fig.dpi
+    assert legend.y0 >= 0 and legend.y1 <= height and legend.x0 >= 0 and legend.x1 <= width
+    assert ax.get_window_extent(r).width >= 0.7 * width  # a wide legend does not squeeze the panel
+    crop = fig.get_tightbbox(r)  # what the saved picture keeps (in inches)
+    assert crop.y0 * fig.dpi <= legend.y0 + 0.5 and crop.x0 * fig.dpi <= legend.x0 + 0.5
+    # and the turned labels stay apart: at 45 degrees, labels one tick apart are dx * sin 45 apart across
+    # their lines, which must be at least a line of text
+    xs = [ax.transData.transform((x, 0))[0] for x in ax.get_xticks()]
+    line_px = ticks[0].get_fontsize() * fig.dpi / 72
+    assert min(b - a for a, b in zip(xs, xs[1:])) * np.sin(np.pi / 4) >= line_px
     plt.close("all")
 
 

@@ -211,9 +211,14 @@ def _relayout(fig, renderer, top_px: float = 0.0) -> None:
     figure legends drawn below the panels."""
     height = fig.get_size_inches()[1] * fig.dpi
     bottom = 0.0
-    for leg in fig.legends:
+    below = [ax.get_legend() for ax in fig.axes if getattr(ax.get_legend(), "_cspack_below", False)]
+    for leg in fig.legends + below:
         bottom = max(bottom, (leg.get_window_extent(renderer).height + 6) / height)
+    for leg in below:  # room is kept for these at the foot: the layout must not narrow the panel to them
+        leg.set_in_layout(False)
     fig.tight_layout(rect=(0, min(bottom, 0.4), 1, 1 - min(top_px / height, 0.5)))
+    for leg in below:  # but the saved picture's crop must include them
+        leg.set_in_layout(True)
 
 
 def _title_block(fig, renderer) -> float:
@@ -302,7 +307,7 @@ def _legend_off_the_data(fig, renderer) -> bool:
         size = leg.get_texts()[0].get_fontsize() if leg.get_texts() else MIN_FONT_PT
         new = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, _below(ax, renderer)),
                         ncol=min(len(labels), 3), frameon=False, fontsize=size)
-        new._cspack_below = True
+        _keep_below(ax, new, renderer)
         moved = True
     return moved
 
@@ -314,10 +319,37 @@ def _below(ax, renderer) -> float:
 
 
 def _reanchor_legends(fig, renderer) -> None:
+    """Legends kept under their panel go under its axis labels again, centred on the panel but never past
+    the figure's edges."""
+    fig_w = fig.get_size_inches()[0] * fig.dpi
     for ax in fig.axes:
         leg = ax.get_legend()
         if leg is not None and getattr(leg, "_cspack_below", False):
             leg.set_bbox_to_anchor((0.5, _below(ax, renderer)), transform=ax.transAxes)
+            box = leg.get_window_extent(renderer)
+            shift = max(0.0, 4 - box.x0) - max(0.0, box.x1 - (fig_w - 4))
+            if shift:
+                leg.set_bbox_to_anchor((0.5 + shift / max(ax.bbox.width, 1), _below(ax, renderer)),
+                                       transform=ax.transAxes)
+
+
+def _keep_below(ax, leg, renderer):
+    """Mark ``leg`` as kept under its panel (``_relayout`` keeps room for it at the foot instead of narrowing
+    the panel to its width), in as few columns more as it needs to fit the figure's width. Returns the legend (a new one if its columns changed)."""
+    fig = ax.figure
+    fig_w = fig.get_size_inches()[0] * fig.dpi
+    ncol = getattr(leg, "_ncols", 1)
+    while leg.get_window_extent(renderer).width > fig_w - 8 and ncol > 1:
+        ncol -= 1
+        texts = [t.get_text() for t in leg.get_texts()]
+        handles, labels = ax.get_legend_handles_labels()
+        if labels != texts:
+            handles, labels = list(leg.legend_handles), texts
+        size = leg.get_texts()[0].get_fontsize() if leg.get_texts() else MIN_FONT_PT
+        leg = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, _below(ax, renderer)),
+                        ncol=ncol, frameon=leg.get_frame_on(), fontsize=size)
+    leg._cspack_below = True
+    return leg
 
 
 def _untangle_ticks(fig, renderer) -> bool:
@@ -377,7 +409,7 @@ def _legends_below(fig, renderer) -> bool:
             continue
         if (anchor.y1 - ax.bbox.y0) / max(ax.bbox.height, 1) < 0:
             leg._loc = 9  # upper center: the anchor is the legend's top
-            leg._cspack_below = True
+            _keep_below(ax, leg, renderer)
             found = True
     return found
 
@@ -715,6 +747,8 @@ def chart_data(fig) -> pd.DataFrame:
             if _across(line, ax):
                 vertical = line.get_transform() is ax.get_xaxis_transform()
                 v = float(np.asarray(x if vertical else y, dtype=float)[0])
+                if v == 0 and label.startswith("_"):
+                    continue  # the zero line under bars of over and under spend: an axis, not a figure
                 rows.append({"Panel": panel, "Series": label if not label.startswith("_") else "Reference line",
                              "Category or date": "(all)", "Value": _fmt(v, money, whole and not vertical)})
                 continue
