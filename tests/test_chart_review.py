@@ -147,6 +147,18 @@ def test_a_long_value_axis_label_stays_beside_its_panel():
     assert label.height <= panel.height + 0.5 and " ".join(ax.get_ylabel().split()) == "Forecast under (-) / over spend, £m"
     titles = [t.get_window_extent(r) for t in fig.texts + [fig._suptitle] if t.get_text()]
     assert titles and not any(label.overlaps(t) for t in titles)
+    crop = fig.get_tightbbox(r)  # the saved picture keeps the title
+    assert crop.y1 * fig.dpi >= fig._suptitle.get_window_extent(r).y1 - 0.5
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))  # with no legend under the panel too (the accuracy chart)
+    ax.plot([1, 2, 3, 4], [1.6, 0.7, 0.4, 0.0], label="2025-26")
+    ax.set_ylabel("Forecast less outturn, % of outturn")
+    report.titled(fig, ax, "Forecasts close in on the outturn through the year",
+                  "Total forecast error at each quarter end, % of outturn; Synthetic County Council (synthetic data "
+                  "calibrated to Derbyshire), 2019-20 to 2025-26")
+    report.print_ready(fig)
+    r = fig.canvas.get_renderer()
+    assert "\n" in ax.get_ylabel()
+    assert fig.get_tightbbox(r).y1 * fig.dpi >= fig._suptitle.get_window_extent(r).y1 - 0.5
     plt.close("all")
 
 

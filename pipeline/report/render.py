@@ -626,6 +626,8 @@ def print_ready(fig):
         _relayout(fig, renderer)
     if _fit_ylabels(fig, renderer):
         _relayout(fig, renderer, _title_block_height(fig, renderer) if len(fig.axes) == 1 else 0.0)
+        if fig._suptitle is not None:
+            fig._suptitle.set_in_layout(True)  # out of the layout's reckoning, in the saved crop
     if _untangle_ticks(fig, renderer) | _legend_off_the_data(fig, renderer) | _legends_below(fig, renderer):
         top = _title_block_height(fig, renderer) if len(fig.axes) == 1 else 0.0
         _relayout(fig, renderer, top)
