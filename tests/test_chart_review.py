@@ -49,9 +49,10 @@ def test_quarter_codes_are_written_as_the_pack_writes_quarters():
     fig, ax = plt.subplots(figsize=(8, 3.6))  # categories on the axis, as the aged debt chart draws them
     ax.bar(quarters, [0.052, 0.054, 0.057], label="Debt")
     ax.set_ylabel("Debt outstanding, £m")
-    report.titled(fig, ax, "Debt outstanding has risen", "Aged debt at each quarter end, £m")
+    report.titled(fig, ax, "Debt outstanding has risen", "Aged debt at each quarter end, £m; up from 2024-25-Q3")
     img = report.chart(fig, "Stacked bar chart of aged debt: " + "; ".join(quarters))
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Q3 2024-25", "Q4 2024-25", "Q1 2025-26"]
+    assert any(" ".join(t.get_text().split()).endswith("up from Quarter 3 2024-25") for t in fig.texts)  # subtitle
     assert img.alt.endswith("Quarter 3 2024-25; Quarter 4 2024-25; Quarter 1 2025-26")
     assert [r["Category or date"] for r in _cells(img)] == ["Quarter 3 2024-25", "Quarter 4 2024-25", "Quarter 1 2025-26"]
 

@@ -378,8 +378,8 @@ def _title_block_height(fig, renderer) -> float:
 
 
 def _quarters_in_figure(fig) -> None:
-    """Quarter codes anywhere in a chart (axis labels, legend, titles, notes) as the pack writes them:
-    "2024-25-Q3" or "2024-25 Q3" -> "Q3 2024-25" (see ``quarter_text``)."""
+    """Quarter codes anywhere in a chart as the pack writes them (see ``quarter_text``): "2024-25-Q3" or
+    "2024-25 Q3" -> "Quarter 3 2024-25" in titles, "Q3 2024-25" on axes, in keys and in notes."""
     from matplotlib.text import Text
 
     for ax in fig.axes:
@@ -389,10 +389,12 @@ def _quarters_in_figure(fig) -> None:
             new = [quarter_text(t, short=True) for t in old]
             if new != old and len(locs) == len(new):
                 axis.set_ticks(locs, new)
-    for t in fig.findobj(Text):
+    titles = {id(t) for t in fig.texts + [fig._suptitle]} | {id(t) for ax in fig.axes
+                                                             for t in (ax.title, ax._left_title, ax._right_title)}
+    for t in fig.findobj(Text):  # titles in words ("Quarter 3 2024-25"), labels and keys short
         text = t.get_text()
-        if text and _QUARTER_CODE.search(text):
-            t.set_text(quarter_text(text, short=True))
+        if text and (_QUARTER_CODE.search(text) or (id(t) in titles and _SHORT_QUARTER.search(text))):
+            t.set_text(quarter_text(text, short=id(t) not in titles))
 
 
 def _legends_below(fig, renderer) -> bool:
@@ -425,9 +427,10 @@ def _fit_ylabels(fig, renderer) -> bool:
         raw = " ".join(lab.get_text().split())
         if not raw or not ax.axison:
             continue
-        room = 0.9 * ax.get_window_extent(renderer).height  # some room to spare: the layout may shrink the panel
+        panel = ax.get_window_extent(renderer).height
+        room = 0.9 * panel  # wrapped, with some room to spare: the layout may shrink the panel
         lab.set_text(raw)
-        if lab.get_window_extent(renderer).height <= room:
+        if lab.get_window_extent(renderer).height <= panel:
             continue
         for n in range(len(raw) - 2, 6, -2):
             lab.set_text("\n".join(textwrap.wrap(raw, n, break_long_words=False)))
