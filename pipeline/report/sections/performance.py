@@ -340,7 +340,7 @@ def render_benchmark_strip(ctx: QuarterContext, c: ClaPlace):
     fig, ax = plt.subplots(figsize=(9, 2.8))
     colours = [DARK_BLUE if n == b.authority else FOCUS_GREY for n in las["name"]]
     ax.bar(range(len(las)), las["value"], color=colours, width=1.0, label=list(las["name"]))  # names for the data table
-    ax.axhline(b.england, color=DARK_GREY, linestyle=":", linewidth=1.2)
+    ax.axhline(b.england, color=DARK_GREY, linestyle=":", linewidth=1.2, label="England")
     ax.text(len(las) * 0.01, b.england, f" England {b.england:g}", va="bottom", fontsize=8, color=DARK_GREY)
     i = list(las["name"]).index(b.authority)
     ax.annotate(f"{b.authority} {b.value:g} (band {b.band})", (i, b.value), xytext=(0, 18), textcoords="offset points",
