@@ -18,8 +18,17 @@ import matplotlib.text  # noqa: E402
 import matplotlib.transforms  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.core.quarters import Quarter  # noqa: E402
-from pipeline.quarter.freshness import quarter_words  # noqa: E402
+from pipeline.report.chart_fit import (  # noqa: E402, F401  (AXIS_BREAK_NOTE, honest_axis, quarter_text: API)
+    _QUARTER_CODE,
+    AXIS_BREAK_NOTE,
+    _distinct_series,
+    _fit_ylabels,
+    _notes_off_the_data,
+    _quarters_in_figure,
+    honest_axis,
+    quarter_text,
+)
+from pipeline.report.chart_table import _fmt, chart_data  # noqa: E402, F401  (_fmt: the tables' number form)
 
 # Government Analysis Function palette (DESIGN.md, Presentation), as in the Analysis Function's afcharts
 DARK_BLUE, TURQUOISE, DARK_PINK, ORANGE, DARK_GREY, LIGHT_PURPLE = (
@@ -42,29 +51,6 @@ def escape_md(text: str) -> str:
     """Make data text safe to place inside Markdown: no raw HTML, no accidental emphasis or links."""
     text = html.escape(str(text), quote=False)
     return re.sub(r"([\\`*_\[\]{}|#])", r"\\\1", text)
-
-
-# A quarter code as the data and params write it ("2024-25-Q3") or a chart drew it ("2024-25 Q3")
-_QUARTER_CODE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})[- ]Q([1-4])(?![\w-])")
-_SHORT_QUARTER = re.compile(r"(?<![\w-])Q([1-4]) (\d{4})-(\d{2})(?![\w-])")  # an axis' "Q3 2024-25"
-
-
-def quarter_text(text: str, short: bool = False) -> str:
-    """Quarter codes in ``text`` written as the pack writes quarters (``quarter_words``): "2024-25-Q3" and
-    "2024-25 Q3" (and an axis' "Q3 2024-25") -> "Quarter 3 2024-25", or with ``short`` (a chart's axis)
-    "Q3 2024-25". Anything that is not a financial year ("2024-27 Q3") is left as it is."""
-    def words(m):
-        start, end = int(m.group(1)), int(m.group(2))
-        if (start + 1) % 100 != end:
-            return m.group(0)
-        q = Quarter(start, int(m.group(3)))
-        return f"{q.name} {q.fy}" if short else quarter_words(q)
-
-    text = _QUARTER_CODE.sub(words, str(text))
-    if short:
-        return text
-    return _SHORT_QUARTER.sub(lambda m: m.group(0) if (int(m.group(2)) + 1) % 100 != int(m.group(3))
-                              else f"Quarter {m.group(1)} {m.group(2)}-{m.group(3)}", text)
 
 
 def table_html(df: pd.DataFrame, caption: str, formats: dict[str, Callable] | None = None,
@@ -98,8 +84,6 @@ PRINT_WIDTH_IN = 6.9
 MIN_FONT_PT = 8.0
 SAVE_DPI = 150
 CSS_DPI = 96
-_MONEY_OR_COUNT = re.compile(r"£|\bchildren\b|\bnumber\b|\bcount\b|\bcases\b", re.I)
-_RATE = re.compile(r"%|\bper\b|\brate\b|\bshare\b", re.I)
 
 
 def wrap_to_width(text_artist, width_px: float, renderer) -> None:
@@ -116,94 +100,6 @@ def wrap_to_width(text_artist, width_px: float, renderer) -> None:
         text_artist.set_text("\n".join(textwrap.wrap(raw, n, break_long_words=False)))
         if text_artist.get_window_extent(renderer).width <= width_px:
             return
-
-
-def _values(ax, axis: str) -> list[float]:
-    """The data values a chart draws on ``axis`` ('y' or 'x'): lines, bars and bands (fill_between)."""
-    import numpy as np
-    from matplotlib.collections import PolyCollection
-
-    vals: list[float] = []
-    across = ax.get_xaxis_transform() if axis == "y" else ax.get_yaxis_transform()
-    for line in ax.get_lines():
-        if line.get_transform() is across:  # a reference line drawn across the panel (axvline/axhline)
-            continue
-        d = line.get_ydata() if axis == "y" else line.get_xdata()
-        try:
-            vals += [float(v) for v in np.asarray(d, dtype=float).ravel() if np.isfinite(v)]
-        except (TypeError, ValueError):
-            continue
-    for c in ax.containers:
-        for r in getattr(c, "patches", []):
-            lo, hi = ((r.get_y(), r.get_y() + r.get_height()) if axis == "y" else (r.get_x(), r.get_x() + r.get_width()))
-            vals += [lo, hi]
-    for coll in ax.collections:
-        if isinstance(coll, PolyCollection) and coll.get_transform() is ax.transData:
-            for path in coll.get_paths():
-                v = path.vertices[:, 1 if axis == "y" else 0]
-                vals += [float(x) for x in v if np.isfinite(x)]
-    return vals
-
-
-AXIS_BREAK_NOTE = "the value axis does not start at zero"
-
-
-def honest_axis(ax) -> None:
-    """Axes that do not exaggerate. A line chart (rates, percentages, counts, money) spans at least a quarter
-    of its largest value, so a change from 69.2 to 70.2 is not drawn as a leap. A line chart of money or
-    counts whose values come near zero starts at zero; one whose values stay far from zero (a fan of 800 to
-    1,300 children) is fitted to its data, as the Analysis Function's guidance allows for line charts, and
-    says so: a break on the value axis and ``AXIS_BREAK_NOTE`` in its subtitle. A lower limit the chart set
-    itself is kept. Bars already start at zero (matplotlib keeps the bar base in view)."""
-    if not ax.axison or not ax.get_lines() or ax.get_yscale() != "linear":
-        return
-    if ax.containers:
-        return
-    vals = _values(ax, "y")
-    if not vals:
-        return
-    lo, hi = ax.get_ylim()
-    dmin, dmax = min(vals), max(vals)
-    label = ax.get_ylabel()
-    span = 0.25 * max(abs(dmin), abs(dmax))
-    if dmin >= 0 and label and _MONEY_OR_COUNT.search(label) and not _RATE.search(label):
-        if not ax.get_autoscaley_on():  # the chart chose its range (e.g. counts from zero): keep it
-            return
-        pad = 0.06 * max(dmax - dmin, span)
-        if dmin - pad <= 0.35 * dmax:  # near zero anyway: start at zero
-            ax.set_ylim(0, max(hi, dmax * 1.05))
-            return
-        mid = (dmin + dmax) / 2
-        half = max(dmax - dmin + 2 * pad, span) / 2
-        ax.set_ylim(mid - half, mid + half)
-        _mark_axis_break(ax)
-        return
-    if span and hi - lo < span:
-        mid = (hi + lo) / 2
-        lo, hi = mid - span / 2, mid + span / 2
-        if dmin >= 0 and lo < 0:
-            lo, hi = 0, span
-        ax.set_ylim(lo, hi)
-
-
-def _mark_axis_break(ax) -> None:
-    """Two short slanted strokes across the foot of the value axis (the usual sign of a broken axis), and
-    the note in the panel's subtitle that the axis does not start at zero."""
-    from matplotlib.patches import PathPatch
-    from matplotlib.path import Path
-
-    # a patch, not lines: the chart's data table and value ranges read lines, never loose patches
-    strokes = Path([(-0.012, 0.02), (0.012, 0.05), (-0.012, 0.055), (0.012, 0.085)],
-                   [Path.MOVETO, Path.LINETO, Path.MOVETO, Path.LINETO])
-    brk = PathPatch(strokes, transform=ax.transAxes, fill=False, edgecolor=DARK_GREY, linewidth=1.0, clip_on=False,
-                    zorder=7)
-    brk.set_gid("axis-break")
-    ax.add_patch(brk)
-    sub = ax._left_title.get_text()
-    if AXIS_BREAK_NOTE not in sub:
-        ax._left_title.set_text(f"{sub.rstrip('. ')}; {AXIS_BREAK_NOTE}" if sub
-                                else AXIS_BREAK_NOTE[0].upper() + AXIS_BREAK_NOTE[1:])
-    ax._cspack_axis_break = True
 
 
 def _relayout(fig, renderer, top_px: float = 0.0) -> None:
@@ -377,26 +273,6 @@ def _title_block_height(fig, renderer) -> float:
     return height - min(tops) + 8 if tops else 0.0
 
 
-def _quarters_in_figure(fig) -> None:
-    """Quarter codes anywhere in a chart as the pack writes them (see ``quarter_text``): "2024-25-Q3" or
-    "2024-25 Q3" -> "Quarter 3 2024-25" in titles, "Q3 2024-25" on axes, in keys and in notes."""
-    from matplotlib.text import Text
-
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            locs = list(axis.get_majorticklocs())
-            old = [t.get_text() for t in axis.get_majorticklabels()]
-            new = [quarter_text(t, short=True) for t in old]
-            if new != old and len(locs) == len(new):
-                axis.set_ticks(locs, new)
-    titles = {id(t) for t in fig.texts + [fig._suptitle]} | {id(t) for ax in fig.axes
-                                                             for t in (ax.title, ax._left_title, ax._right_title)}
-    for t in fig.findobj(Text):  # titles in words ("Quarter 3 2024-25"), labels and keys short
-        text = t.get_text()
-        if text and (_QUARTER_CODE.search(text) or (id(t) in titles and _SHORT_QUARTER.search(text))):
-            t.set_text(quarter_text(text, short=id(t) not in titles))
-
-
 def _legends_below(fig, renderer) -> bool:
     """Legends a chart anchored under its panel (``bbox_to_anchor`` below the axis) are kept under the axis'
     labels whatever the layout does to them (rotated quarter labels, wrapped titles). True if any."""
@@ -414,170 +290,6 @@ def _legends_below(fig, renderer) -> bool:
             _keep_below(ax, leg, renderer)
             found = True
     return found
-
-
-def _fit_ylabels(fig, renderer) -> bool:
-    """A value axis label longer than its panel is tall (it would run into the title above or the legend
-    below) is set on two or more lines. True if any was."""
-    import textwrap
-
-    changed = False
-    for ax in fig.axes:
-        lab = ax.yaxis.label
-        raw = " ".join(lab.get_text().split())
-        if not raw or not ax.axison:
-            continue
-        panel = ax.get_window_extent(renderer).height
-        room = 0.9 * panel  # wrapped, with some room to spare: the layout may shrink the panel
-        lab.set_text(raw)
-        if lab.get_window_extent(renderer).height <= panel:
-            continue
-        for n in range(len(raw) - 2, 6, -2):
-            lab.set_text("\n".join(textwrap.wrap(raw, n, break_long_words=False)))
-            if lab.get_window_extent(renderer).height <= room:
-                break
-        changed = True
-    return changed
-
-
-def _across(artist, ax) -> bool:
-    """Drawn across the panel (axhline, axvline, axhspan, axvspan), by identity: ``in`` or ``==`` on
-    transforms can match a blended transform to the data transform."""
-    t = matplotlib.artist.Artist.get_transform(artist)  # a patch's own get_transform adds its patch transform
-    return t is ax.get_xaxis_transform() or t is ax.get_yaxis_transform()
-
-
-def _marks(ax, renderer, with_references: bool = True) -> list:
-    """Small boxes (display pixels) over what a panel draws: each marker, points along each line, each bar;
-    with ``with_references``, reference lines drawn across the panel too."""
-    import numpy as np
-
-    boxes = []
-    for line in ax.get_lines():
-        if not line.get_visible() or (_across(line, ax) and not with_references):
-            continue
-        try:
-            xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
-        except (TypeError, ValueError):
-            continue
-        xy = xy[np.isfinite(xy).all(axis=1)]
-        if not len(xy):
-            continue
-        r = max(line.get_markersize() * fig_dpi(ax) / 72 / 2 if line.get_marker() not in (None, "", "None", " ") else 0,
-                line.get_linewidth() * fig_dpi(ax) / 72 / 2) + 1
-        pts = [xy[0]]
-        if line.get_linestyle() not in ("None", "", " "):
-            for a, b in zip(xy, xy[1:]):  # along each segment, a point every 3 pixels
-                n = int(max(abs(b - a)) // 3) + 1
-                pts += [a + (b - a) * k / n for k in range(1, n + 1)]
-        else:
-            pts = list(xy)
-        boxes += [matplotlib.transforms.Bbox([[x - r, y - r], [x + r, y + r]]) for x, y in pts]
-    for c in ax.containers:
-        boxes += [p.get_window_extent(renderer) for p in getattr(c, "patches", [])]
-    return boxes
-
-
-def fig_dpi(ax) -> float:
-    return ax.figure.dpi
-
-
-_CORNERS = ((0.98, 0.04, "right", "bottom"), (0.98, 0.96, "right", "top"), (0.02, 0.96, "left", "top"),
-            (0.02, 0.04, "left", "bottom"))
-
-
-def _notes_off_the_data(fig, renderer) -> None:
-    """A note placed in a panel's own coordinates (a rating such as "★ Strong") never covers a point or a line
-    of the panel: if it does where the chart put it, it goes to the first corner where it covers neither
-    data nor a reference line (else no data), and if every corner is taken the value range grows at the top
-    to make room for it there."""
-    for ax in fig.axes:
-        notes = [t for t in ax.texts if t.get_text().strip() and t.get_visible() and t.get_transform() is ax.transAxes
-                 and not isinstance(t, matplotlib.text.Annotation)]
-        if not notes:
-            continue
-        data, every = _marks(ax, renderer, with_references=False), _marks(ax, renderer)
-
-        def clear(t, marks):
-            box = t.get_window_extent(renderer).padded(2)
-            others = [o.get_window_extent(renderer) for o in notes if o is not t]
-            return not any(box.overlaps(m) for m in marks + others)
-
-        for t in notes:
-            if clear(t, data):
-                continue
-            home = (t.get_position(), t.get_ha(), t.get_va())
-            placed = False
-            for marks in (every, data):
-                for x, y, ha, va in _CORNERS:
-                    t.set_position((x, y))
-                    t.set_ha(ha)
-                    t.set_va(va)
-                    if clear(t, marks):
-                        placed = True
-                        break
-                if placed:
-                    break
-            if placed:
-                continue
-            t.set_position(home[0])
-            t.set_ha(home[1])
-            t.set_va(home[2])
-            for _ in range(4):  # no free corner: more room above the data, the note at the top right
-                lo, hi = ax.get_ylim()
-                h = t.get_window_extent(renderer).height + 8
-                ax.set_ylim(lo, hi + (hi - lo) * h / max(ax.get_window_extent(renderer).height - h, 1))
-                t.set_position((0.98, 0.96))
-                t.set_ha("right")
-                t.set_va("top")
-                if clear(t, _marks(ax, renderer, with_references=False)):
-                    break
-
-
-_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">"]
-_DASHES = ["-", "--", "-.", ":"]
-
-
-def _distinct_series(fig) -> None:
-    """Named lines of one panel that share a line style and marker over the same stretch of the axis (so
-    told apart only by colour or shade) are given each their own marker and dash pattern, the legend's
-    keys too: never colour alone. The thickest line (the one in focus) stays solid."""
-    import numpy as np
-
-    for ax in fig.axes:
-        named = [ln for ln in ax.get_lines() if not _across(ln, ax)
-                 and not ln.get_label().startswith("_") and ln.get_visible()]
-        if len(named) < 2:
-            continue
-
-        def xrange(ln):
-            try:
-                x = np.asarray(ln.get_xdata(), dtype=float)
-            except (TypeError, ValueError):
-                x = np.arange(len(ln.get_xdata()), dtype=float)
-            return (np.nanmin(x), np.nanmax(x)) if len(x) else (0.0, 0.0)
-
-        def clash(a, b):
-            (a0, a1), (b0, b1) = xrange(a), xrange(b)
-            same = (a.get_linestyle(), str(a.get_marker())) == (b.get_linestyle(), str(b.get_marker()))
-            return same and min(a1, b1) > max(a0, b0)
-
-        if not any(clash(a, b) for i, a in enumerate(named) for b in named[:i]):
-            continue
-        order = sorted(named, key=lambda ln: -ln.get_linewidth())
-        for k, ln in enumerate(order):
-            ln.set_linestyle(_DASHES[k % len(_DASHES)])
-            ln.set_marker(_MARKERS[k % len(_MARKERS)])
-            if len(ln.get_xdata()) > 24:  # a long series: a marker every few points
-                ln.set_markevery(max(len(ln.get_xdata()) // 6, 1))
-        leg = ax.get_legend()
-        if leg is not None:
-            style = {ln.get_label(): ln for ln in named}
-            for handle, text in zip(leg.legend_handles, leg.get_texts()):
-                ln = style.get(text.get_text())
-                if ln is not None and hasattr(handle, "set_marker"):
-                    handle.set_linestyle(ln.get_linestyle())
-                    handle.set_marker(ln.get_marker())
 
 
 def print_ready(fig):
@@ -663,153 +375,6 @@ def png_size(data: bytes) -> tuple[int, int]:
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG")
     return struct.unpack(">II", data[16:24])
-
-
-def _fmt(v: float, money: bool, whole: bool = False) -> str:
-    if money:
-        return f"{v:,.3f}"
-    if whole:  # counts of children: whole numbers (a projection's 1,026.194 children is shown as 1,026)
-        from pipeline.core.formatting import number
-
-        return number(v)
-    return f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 1e15 else str(v)
-
-
-def chart_data(fig) -> pd.DataFrame:
-    """The numbers a chart draws, read back from the figure, for the data table shown with it: every bar
-    (its category and value), every named line (each point) and every named band (its low and high at
-    each point). Reference lines (targets, England) are given once. Read before the figure is closed."""
-    import matplotlib.dates as mdates
-    import numpy as np
-    from matplotlib.collections import PathCollection, PolyCollection
-
-    from matplotlib.category import StrCategoryFormatter
-    from matplotlib.ticker import FixedFormatter
-
-    rows: list[dict] = []
-    many = len([a for a in fig.axes if a.axison]) > 1
-    for ax in fig.axes:
-        if not ax.axison:
-            continue
-        panel = " ".join(ax.get_title(loc="left").split()) or " ".join(ax.get_title().split())
-        money = "£" in ax.get_ylabel() + ax.get_xlabel() + panel
-        dates = isinstance(ax.xaxis.get_major_formatter(), (mdates.AutoDateFormatter, mdates.ConciseDateFormatter))
-
-        def children(label):  # a value axis of counts of children: whole numbers in the table
-            return bool(re.search(r"\bchildren\b", label, re.I)) and not _RATE.search(label)
-
-        def at(x, axis, ax=ax, dates=dates):
-            locs = [float(t) for t in axis.get_ticklocs()]
-            texts = [t_l.get_text() for t_l in axis.get_ticklabels()]
-            lab = {round(t, 6): tx for t, tx in zip(locs, texts)}
-            if not len(locs) and not dates:
-                return ""  # an axis drawn without labels (a strip of every authority): the order is the rank
-            try:
-                xf = float(x)
-            except (TypeError, ValueError):
-                return str(pd.Timestamp(x).strftime("%B %Y")) if hasattr(x, "year") or isinstance(x, np.datetime64) else str(x)
-            if dates and axis is ax.xaxis:
-                return mdates.num2date(xf).strftime("%B %Y")
-            if lab.get(round(xf, 6)):
-                return lab[round(xf, 6)]
-            named = isinstance(axis.get_major_formatter(), (FixedFormatter, StrCategoryFormatter)) or any(
-                t and not re.fullmatch(r"[\u2212+-]?[\d,.]+%?", t) for t in texts)
-            if named and any(texts):
-                # categories with bars set beside each tick (grouped bars): the nearest tick's label
-                near = min(range(len(locs)), key=lambda i: abs(locs[i] - xf))
-                gaps = [b - a for a, b in zip(sorted(locs), sorted(locs)[1:]) if b > a]
-                if abs(locs[near] - xf) <= (min(gaps) / 2 if gaps else 0.5) + 1e-9 and texts[near]:
-                    return texts[near]
-            return _fmt(xf, False)
-
-        for c in ax.containers:
-            bars = getattr(c, "patches", [])
-            label = c.get_label() if c.get_label() and not c.get_label().startswith("_") else ""
-            horizontal = getattr(c, "orientation", "vertical") == "horizontal"
-            whole = not money and children(ax.get_xlabel() if horizontal else ax.get_ylabel())
-            colours = [tuple(r.get_facecolor()) for r in bars]
-            odd = [i for i, col in enumerate(colours) if colours.count(col) == 1]
-            # one bar in a colour of its own among many with no name on the axis (the council among every
-            # authority): its row says so, since the reader of the table cannot see the colour
-            marked = odd[0] if len(bars) >= 3 and len(odd) == 1 and len(set(colours)) == 2 else None
-            unnamed = not any(t.get_text() for t in (ax.yaxis if horizontal else ax.xaxis).get_ticklabels())
-            for i, r in enumerate(bars):
-                own = r.get_label() if r.get_label() and not r.get_label().startswith("_") else ""
-                if horizontal:
-                    cat, val = at(r.get_y() + r.get_height() / 2, ax.yaxis), r.get_width()
-                else:
-                    cat, val = at(r.get_x() + r.get_width() / 2, ax.xaxis), r.get_height()
-                cat = own or cat
-                if unnamed and not cat:
-                    cat = f"{i + 1} of {len(bars)}"
-                if unnamed and i == marked:
-                    cat += " (highlighted in the chart)"
-                rows.append({"Panel": panel, "Series": label, "Category or date": cat, "Value": _fmt(val, money, whole)})
-        whole = not money and children(ax.get_ylabel())
-        for line in ax.get_lines():
-            label = line.get_label()
-            x, y = line.get_xdata(), line.get_ydata()
-            if _across(line, ax):
-                vertical = line.get_transform() is ax.get_xaxis_transform()
-                v = float(np.asarray(x if vertical else y, dtype=float)[0])
-                if v == 0 and label.startswith("_"):
-                    continue  # the zero line under bars of over and under spend: an axis, not a figure
-                rows.append({"Panel": panel, "Series": label if not label.startswith("_") else "Reference line",
-                             "Category or date": "(all)", "Value": _fmt(v, money, whole and not vertical)})
-                continue
-            if label.startswith("_") and len(fig.legends) == 0 and ax.get_legend() is None and len(ax.get_lines()) > 1:
-                label = ""
-            for xi, yi in zip(x, y):
-                try:
-                    yf = float(yi)
-                except (TypeError, ValueError):
-                    continue
-                if np.isfinite(yf):
-                    rows.append({"Panel": panel, "Series": "" if label.startswith("_") else label,
-                                 "Category or date": at(xi, ax.xaxis), "Value": _fmt(yf, money, whole)})
-        for p in ax.patches:  # a band across the panel (a target range: axhspan, or axvspan on a value axis)
-            label = p.get_label()
-            if not label or label.startswith("_") or not hasattr(p, "get_width"):
-                continue
-            t = matplotlib.artist.Artist.get_transform(p)  # without the patch's own (box) transform
-            if t is ax.get_yaxis_transform():
-                lo, hi = sorted((p.get_y(), p.get_y() + p.get_height()))
-            elif t is ax.get_xaxis_transform() and not dates:
-                lo, hi = sorted((p.get_x(), p.get_x() + p.get_width()))
-            else:
-                continue
-            rows.append({"Panel": panel, "Series": label, "Category or date": "(all)",
-                         "Value": f"{_fmt(float(lo), money)} to {_fmt(float(hi), money)}"})
-        for coll in ax.collections:
-            label = coll.get_label()
-            if isinstance(coll, PathCollection) and len(coll.get_offsets()):
-                xs = np.asarray(coll.get_offsets())[:, 0].astype(float)  # strip charts: values along x
-                name = label if label and not label.startswith("_") else ""
-                if len(xs) <= 3:
-                    for v in xs:
-                        rows.append({"Panel": panel, "Series": name or "Highlighted", "Category or date": "",
-                                     "Value": _fmt(float(v), money)})
-                else:
-                    for what, v in (("lowest", xs.min()), ("median", float(np.median(xs))), ("highest", xs.max())):
-                        rows.append({"Panel": panel, "Series": name or f"All {len(xs)} points",
-                                     "Category or date": what, "Value": _fmt(float(v), money)})
-                continue
-            if not isinstance(coll, PolyCollection) or not label or label.startswith("_"):
-                continue
-            for path in coll.get_paths():
-                v = path.vertices  # fill_between: start, one edge left to right, end, the other edge back, close
-                n = (len(v) - 3) // 2
-                if n < 1 or len(v) != 2 * n + 3:
-                    continue
-                lower, upper = v[1:n + 1], v[n + 2:2 * n + 2][::-1]
-                for (xu, yu), (_, yl) in zip(upper, lower):
-                    lo, hi = sorted((float(yl), float(yu)))
-                    rows.append({"Panel": panel, "Series": label, "Category or date": at(xu, ax.xaxis),
-                                 "Value": f"{_fmt(lo, money, whole)} to {_fmt(hi, money, whole)}"})
-    df = pd.DataFrame(rows, columns=["Panel", "Series", "Category or date", "Value"])
-    if not many:
-        df = df.drop(columns="Panel")
-    return df.loc[:, [c for c in df.columns if c == "Value" or df[c].astype(str).str.len().gt(0).any()]]
 
 
 def chart(fig, alt: str, data: pd.DataFrame | None = None):
