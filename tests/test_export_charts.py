@@ -42,6 +42,10 @@ def test_a_long_title_wraps_inside_the_figure_and_nothing_is_cut():
     assert fig.get_size_inches()[0] <= report.PRINT_WIDTH_IN
 
 
+def _breaks(ax):
+    return sum(p.get_gid() == "axis-break" for p in ax.patches)
+
+
 def test_every_text_is_at_least_8_pt_at_print_size():
     fig, axes = plt.subplots(2, 3, figsize=(9, 4.8))
     for ax in axes.flat:
@@ -68,11 +72,27 @@ def test_a_rate_axis_is_not_stretched_and_a_count_axis_starts_at_zero():
     report.honest_axis(ax)
     lo, hi = ax.get_ylim()
     assert hi - lo >= 0.25 * 70.2 - 1e-9 and lo <= 69.2 and hi >= 70.2
+    # a count far from zero is fitted to its data (line charts need not start at zero), still spanning a
+    # quarter of its largest value, with a break on the axis and a note in the subtitle
     fig, ax = plt.subplots()
     ax.plot(pd.date_range("2024-01-31", periods=3, freq="ME"), [1006, 1012, 1020])
     ax.set_ylabel("Children in care")
+    ax.set_title("Children looked after at each month end", loc="left")
     report.honest_axis(ax)
-    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 1020
+    lo, hi = ax.get_ylim()
+    assert 0 < lo <= 1006 and hi >= 1020 and hi - lo >= 0.25 * 1020 - 1e-9
+    assert ax.get_title(loc="left").endswith("; " + report.AXIS_BREAK_NOTE) and _breaks(ax) == 1
+    fig, ax = plt.subplots()  # a count that comes near zero starts at zero, with no break
+    ax.plot([1, 2, 3], [120, 400, 900])
+    ax.set_ylabel("Children in care")
+    report.honest_axis(ax)
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 900 and not _breaks(ax)
+    fig, ax = plt.subplots()  # a chart that set its own lower limit keeps it
+    ax.plot([1, 2, 3], [1006, 1012, 1020])
+    ax.set_ylabel("Number of children")
+    ax.set_ylim(bottom=0)
+    report.honest_axis(ax)
+    assert ax.get_ylim()[0] == 0 and not _breaks(ax)
     fig, ax = plt.subplots()  # a rate that already varies a lot is left alone
     ax.plot([1, 2, 3], [10, 40, 20])
     before = ax.get_ylim()

@@ -236,7 +236,8 @@ def cla_chart(f: AuthorityFigures):
                         label="80% range")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(bottom=0)
+    # no fixed zero: report.honest_axis starts a count near zero at zero and fits one far from it to its data,
+    # with an axis break and a note in the subtitle
     ax.set_ylabel("Children")
     yr0, yr1 = int(h["year"].min()), int(p["year"].max()) if len(p) else int(h["year"].max())
     titled(fig, ax, f"Children looked after on 31 March, {display_name(f.authority.name)}",

@@ -12,10 +12,23 @@ from collections.abc import Callable, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.artist  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.text  # noqa: E402
 import matplotlib.transforms  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from pipeline.report.chart_fit import (  # noqa: E402, F401  (AXIS_BREAK_NOTE, honest_axis, quarter_text: API)
+    _QUARTER_CODE,
+    AXIS_BREAK_NOTE,
+    _distinct_series,
+    _fit_ylabels,
+    _notes_off_the_data,
+    _quarters_in_figure,
+    honest_axis,
+    quarter_text,
+)
+from pipeline.report.chart_table import _fmt, chart_data  # noqa: E402, F401  (_fmt: the tables' number form)
 
 # Government Analysis Function palette (DESIGN.md, Presentation), as in the Analysis Function's afcharts
 DARK_BLUE, TURQUOISE, DARK_PINK, ORANGE, DARK_GREY, LIGHT_PURPLE = (
@@ -71,8 +84,6 @@ PRINT_WIDTH_IN = 6.9
 MIN_FONT_PT = 8.0
 SAVE_DPI = 150
 CSS_DPI = 96
-_MONEY_OR_COUNT = re.compile(r"£|\bchildren\b|\bnumber\b|\bcount\b|\bcases\b", re.I)
-_RATE = re.compile(r"%|\bper\b|\brate\b|\bshare\b", re.I)
 
 
 def wrap_to_width(text_artist, width_px: float, renderer) -> None:
@@ -91,61 +102,19 @@ def wrap_to_width(text_artist, width_px: float, renderer) -> None:
             return
 
 
-def _values(ax, axis: str) -> list[float]:
-    """The data values a chart draws on ``axis`` ('y' or 'x'): lines and bars."""
-    import numpy as np
-
-    vals: list[float] = []
-    across = ax.get_xaxis_transform() if axis == "y" else ax.get_yaxis_transform()
-    for line in ax.get_lines():
-        if line.get_transform() is across:  # a reference line drawn across the panel (axvline/axhline)
-            continue
-        d = line.get_ydata() if axis == "y" else line.get_xdata()
-        try:
-            vals += [float(v) for v in np.asarray(d, dtype=float).ravel() if np.isfinite(v)]
-        except (TypeError, ValueError):
-            continue
-    for c in ax.containers:
-        for r in getattr(c, "patches", []):
-            lo, hi = ((r.get_y(), r.get_y() + r.get_height()) if axis == "y" else (r.get_x(), r.get_x() + r.get_width()))
-            vals += [lo, hi]
-    return vals
-
-
-def honest_axis(ax) -> None:
-    """Axes that do not exaggerate: a value axis in money or counts starts at zero; any other line chart
-    (rates, percentages) spans at least a quarter of its largest value, so a change from 69.2 to 70.2 is
-    not drawn as a leap. Bars already start at zero (matplotlib keeps the bar base in view)."""
-    if not ax.axison or not ax.get_lines() or ax.get_yscale() != "linear":
-        return
-    if ax.containers:
-        return
-    vals = _values(ax, "y")
-    if not vals:
-        return
-    lo, hi = ax.get_ylim()
-    dmin, dmax = min(vals), max(vals)
-    label = ax.get_ylabel()
-    if dmin >= 0 and label and _MONEY_OR_COUNT.search(label) and not _RATE.search(label):
-        ax.set_ylim(0, max(hi, dmax * 1.05))
-        return
-    span = 0.25 * max(abs(dmin), abs(dmax))
-    if span and hi - lo < span:
-        mid = (hi + lo) / 2
-        lo, hi = mid - span / 2, mid + span / 2
-        if dmin >= 0 and lo < 0:
-            lo, hi = 0, span
-        ax.set_ylim(lo, hi)
-
-
 def _relayout(fig, renderer, top_px: float = 0.0) -> None:
     """Tight layout again, leaving ``top_px`` at the head for the title block and room at the foot for
     figure legends drawn below the panels."""
     height = fig.get_size_inches()[1] * fig.dpi
     bottom = 0.0
-    for leg in fig.legends:
+    below = [ax.get_legend() for ax in fig.axes if getattr(ax.get_legend(), "_cspack_below", False)]
+    for leg in fig.legends + below:
         bottom = max(bottom, (leg.get_window_extent(renderer).height + 6) / height)
+    for leg in below:  # room is kept for these at the foot: the layout must not narrow the panel to them
+        leg.set_in_layout(False)
     fig.tight_layout(rect=(0, min(bottom, 0.4), 1, 1 - min(top_px / height, 0.5)))
+    for leg in below:  # but the saved picture's crop must include them
+        leg.set_in_layout(True)
 
 
 def _title_block(fig, renderer) -> float:
@@ -234,7 +203,7 @@ def _legend_off_the_data(fig, renderer) -> bool:
         size = leg.get_texts()[0].get_fontsize() if leg.get_texts() else MIN_FONT_PT
         new = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, _below(ax, renderer)),
                         ncol=min(len(labels), 3), frameon=False, fontsize=size)
-        new._cspack_below = True
+        _keep_below(ax, new, renderer)
         moved = True
     return moved
 
@@ -246,10 +215,37 @@ def _below(ax, renderer) -> float:
 
 
 def _reanchor_legends(fig, renderer) -> None:
+    """Legends kept under their panel go under its axis labels again, centred on the panel but never past
+    the figure's edges."""
+    fig_w = fig.get_size_inches()[0] * fig.dpi
     for ax in fig.axes:
         leg = ax.get_legend()
         if leg is not None and getattr(leg, "_cspack_below", False):
             leg.set_bbox_to_anchor((0.5, _below(ax, renderer)), transform=ax.transAxes)
+            box = leg.get_window_extent(renderer)
+            shift = max(0.0, 4 - box.x0) - max(0.0, box.x1 - (fig_w - 4))
+            if shift:
+                leg.set_bbox_to_anchor((0.5 + shift / max(ax.bbox.width, 1), _below(ax, renderer)),
+                                       transform=ax.transAxes)
+
+
+def _keep_below(ax, leg, renderer):
+    """Mark ``leg`` as kept under its panel (``_relayout`` keeps room for it at the foot instead of narrowing
+    the panel to its width), in as few columns more as it needs to fit the figure's width. Returns the legend (a new one if its columns changed)."""
+    fig = ax.figure
+    fig_w = fig.get_size_inches()[0] * fig.dpi
+    ncol = getattr(leg, "_ncols", 1)
+    while leg.get_window_extent(renderer).width > fig_w - 8 and ncol > 1:
+        ncol -= 1
+        texts = [t.get_text() for t in leg.get_texts()]
+        handles, labels = ax.get_legend_handles_labels()
+        if labels != texts:
+            handles, labels = list(leg.legend_handles), texts
+        size = leg.get_texts()[0].get_fontsize() if leg.get_texts() else MIN_FONT_PT
+        leg = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, _below(ax, renderer)),
+                        ncol=ncol, frameon=leg.get_frame_on(), fontsize=size)
+    leg._cspack_below = True
+    return leg
 
 
 def _untangle_ticks(fig, renderer) -> bool:
@@ -277,6 +273,25 @@ def _title_block_height(fig, renderer) -> float:
     return height - min(tops) + 8 if tops else 0.0
 
 
+def _legends_below(fig, renderer) -> bool:
+    """Legends a chart anchored under its panel (``bbox_to_anchor`` below the axis) are kept under the axis'
+    labels whatever the layout does to them (rotated quarter labels, wrapped titles). True if any."""
+    found = False
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is None or getattr(leg, "_cspack_below", False):
+            found = found or (leg is not None)
+            continue
+        anchor = leg.get_bbox_to_anchor()
+        if anchor.bounds == ax.bbox.bounds:
+            continue
+        if (anchor.y1 - ax.bbox.y0) / max(ax.bbox.height, 1) < 0:
+            leg._loc = 9  # upper center: the anchor is the legend's top
+            _keep_below(ax, leg, renderer)
+            found = True
+    return found
+
+
 def print_ready(fig):
     """Make any chart readable on A4, whichever module drew it: at most the printed width, every text
     at least 8 pt, titles wrapped to the width instead of running off it, honest axes, value labels
@@ -294,6 +309,8 @@ def print_ready(fig):
     for t in fig.findobj(Text):
         if t.get_text() and t.get_fontsize() < MIN_FONT_PT:
             t.set_fontsize(MIN_FONT_PT)
+    _quarters_in_figure(fig)
+    _distinct_series(fig)
     for ax in fig.axes:
         honest_axis(ax)
         for t in ax.texts:  # notes inside a panel (a rating, a label) sit above the data on a white ground
@@ -322,7 +339,11 @@ def print_ready(fig):
                 if t.get_text():
                     wrap_to_width(t, cell, renderer)
         _relayout(fig, renderer)
-    if _untangle_ticks(fig, renderer) | _legend_off_the_data(fig, renderer):
+    if _fit_ylabels(fig, renderer):
+        _relayout(fig, renderer, _title_block_height(fig, renderer) if len(fig.axes) == 1 else 0.0)
+        if fig._suptitle is not None:
+            fig._suptitle.set_in_layout(True)  # out of the layout's reckoning, in the saved crop
+    if _untangle_ticks(fig, renderer) | _legend_off_the_data(fig, renderer) | _legends_below(fig, renderer):
         top = _title_block_height(fig, renderer) if len(fig.axes) == 1 else 0.0
         _relayout(fig, renderer, top)
         _reanchor_legends(fig, renderer)  # the layout moved the axis labels: put the legends under them again
@@ -330,6 +351,7 @@ def print_ready(fig):
         _reanchor_legends(fig, renderer)
         if fig._suptitle is not None:
             fig._suptitle.set_in_layout(True)
+    _notes_off_the_data(fig, renderer)
     _separate_labels(fig, renderer)
     fig._cspack_ready = True
     return fig
@@ -355,103 +377,6 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def _fmt(v: float, money: bool) -> str:
-    if money:
-        return f"{v:,.3f}"
-    return f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 1e15 else str(v)
-
-
-def chart_data(fig) -> pd.DataFrame:
-    """The numbers a chart draws, read back from the figure, for the data table shown with it: every bar
-    (its category and value), every named line (each point) and every named band (its low and high at
-    each point). Reference lines (targets, England) are given once. Read before the figure is closed."""
-    import matplotlib.dates as mdates
-    import numpy as np
-    from matplotlib.collections import PathCollection, PolyCollection
-
-    rows: list[dict] = []
-    many = len([a for a in fig.axes if a.axison]) > 1
-    for ax in fig.axes:
-        if not ax.axison:
-            continue
-        panel = " ".join(ax.get_title(loc="left").split()) or " ".join(ax.get_title().split())
-        money = "£" in ax.get_ylabel() + ax.get_xlabel() + panel
-        dates = isinstance(ax.xaxis.get_major_formatter(), (mdates.AutoDateFormatter, mdates.ConciseDateFormatter))
-
-        def at(x, axis, ax=ax, dates=dates):
-            lab = {round(float(t), 6): t_l.get_text() for t, t_l in zip(axis.get_ticklocs(), axis.get_ticklabels())}
-            if not len(axis.get_ticklocs()) and not dates:
-                return ""  # an axis drawn without labels (a strip of every authority): the order is the rank
-            try:
-                xf = float(x)
-            except (TypeError, ValueError):
-                return str(pd.Timestamp(x).strftime("%B %Y")) if hasattr(x, "year") or isinstance(x, np.datetime64) else str(x)
-            if dates and axis is ax.xaxis:
-                return mdates.num2date(xf).strftime("%B %Y")
-            return lab.get(round(xf, 6)) or _fmt(xf, False)
-
-        for c in ax.containers:
-            bars = getattr(c, "patches", [])
-            label = c.get_label() if c.get_label() and not c.get_label().startswith("_") else ""
-            horizontal = getattr(c, "orientation", "vertical") == "horizontal"
-            for r in bars:
-                if horizontal:
-                    cat, val = at(r.get_y() + r.get_height() / 2, ax.yaxis), r.get_width()
-                else:
-                    cat, val = at(r.get_x() + r.get_width() / 2, ax.xaxis), r.get_height()
-                rows.append({"Panel": panel, "Series": label, "Category or date": cat, "Value": _fmt(val, money)})
-        across = (ax.get_xaxis_transform(), ax.get_yaxis_transform())
-        for line in ax.get_lines():
-            label = line.get_label()
-            x, y = line.get_xdata(), line.get_ydata()
-            if line.get_transform() in across:
-                vertical = line.get_transform() is ax.get_xaxis_transform()
-                v = float(np.asarray(x if vertical else y, dtype=float)[0])
-                rows.append({"Panel": panel, "Series": label if not label.startswith("_") else "Reference line",
-                             "Category or date": "(all)", "Value": _fmt(v, money)})
-                continue
-            if label.startswith("_") and len(fig.legends) == 0 and ax.get_legend() is None and len(ax.get_lines()) > 1:
-                label = ""
-            for xi, yi in zip(x, y):
-                try:
-                    yf = float(yi)
-                except (TypeError, ValueError):
-                    continue
-                if np.isfinite(yf):
-                    rows.append({"Panel": panel, "Series": "" if label.startswith("_") else label,
-                                 "Category or date": at(xi, ax.xaxis), "Value": _fmt(yf, money)})
-        for coll in ax.collections:
-            label = coll.get_label()
-            if isinstance(coll, PathCollection) and len(coll.get_offsets()):
-                xs = np.asarray(coll.get_offsets())[:, 0].astype(float)  # strip charts: values along x
-                name = label if label and not label.startswith("_") else ""
-                if len(xs) <= 3:
-                    for v in xs:
-                        rows.append({"Panel": panel, "Series": name or "Highlighted", "Category or date": "",
-                                     "Value": _fmt(float(v), money)})
-                else:
-                    for what, v in (("lowest", xs.min()), ("median", float(np.median(xs))), ("highest", xs.max())):
-                        rows.append({"Panel": panel, "Series": name or f"All {len(xs)} points",
-                                     "Category or date": what, "Value": _fmt(float(v), money)})
-                continue
-            if not isinstance(coll, PolyCollection) or not label or label.startswith("_"):
-                continue
-            for path in coll.get_paths():
-                v = path.vertices  # fill_between: start, one edge left to right, end, the other edge back, close
-                n = (len(v) - 3) // 2
-                if n < 1 or len(v) != 2 * n + 3:
-                    continue
-                lower, upper = v[1:n + 1], v[n + 2:2 * n + 2][::-1]
-                for (xu, yu), (_, yl) in zip(upper, lower):
-                    lo, hi = sorted((float(yl), float(yu)))
-                    rows.append({"Panel": panel, "Series": label, "Category or date": at(xu, ax.xaxis),
-                                 "Value": f"{_fmt(lo, money)} to {_fmt(hi, money)}"})
-    df = pd.DataFrame(rows, columns=["Panel", "Series", "Category or date", "Value"])
-    if not many:
-        df = df.drop(columns="Panel")
-    return df.loc[:, [c for c in df.columns if c == "Value" or df[c].astype(str).str.len().gt(0).any()]]
-
-
 def chart(fig, alt: str, data: pd.DataFrame | None = None):
     """An IPython image carrying its alt text (the pack template writes it into ``alt``), shown at its
     drawn size (so its fonts print at the size they were drawn), with its numbers as a data table the
@@ -460,9 +385,13 @@ def chart(fig, alt: str, data: pd.DataFrame | None = None):
 
     if not alt or len(alt) < 20:
         raise ValueError("every chart needs alt text that says what it shows (at least 20 characters)")
+    alt = quarter_text(alt)
     print_ready(fig)
     table = data if data is not None else chart_data(fig)
+    table = table.map(lambda v: quarter_text(v) if isinstance(v, str) else v)  # "Quarter 3 2024-25", as the text
+    table.columns = [quarter_text(c) if isinstance(c, str) else c for c in table.columns]
     caption = " ".join((fig._suptitle.get_text() if fig._suptitle is not None else "").split()) or "Chart"
+    caption = quarter_text(caption)
     data_html = table_html(table, f"Data for the chart: {caption}", numeric=[c for c in table.columns if c == "Value"]) \
         if len(table) else ""
     png = figure_png(fig)

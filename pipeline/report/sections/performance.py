@@ -260,6 +260,8 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
         rule = parse_target(t.at[ref, "target"])
         if rule.kind == "threshold" and rule.value is not None:
             ax.axhline(rule.value, color=ORANGE, linestyle="--", linewidth=1, label="Target")
+        elif rule.kind == "range":
+            ax.axhspan(rule.value, rule.high, color=ORANGE, alpha=0.15, linewidth=0, label="Target range")
         if not math.isnan(t.at[ref, "national"]):
             ax.axhline(t.at[ref, "national"], color=DARK_GREY, linestyle=":", linewidth=1, label="England")
         name = t.at[ref, "measure"]
@@ -275,7 +277,9 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
     handles = [plt.Line2D([], [], color=DARK_BLUE, marker="o", label="Value"),
                plt.Line2D([], [], color=ORANGE, linestyle="--", label="Target"),
                plt.Line2D([], [], color=DARK_GREY, linestyle=":", label="England")]
-    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
+    if any(p.get_label() == "Target range" for ax in axes.flat for p in ax.patches):
+        handles.append(plt.Rectangle((0, 0), 1, 1, color=ORANGE, alpha=0.15, label="Target range"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8)
     fig.suptitle(title, x=0.02, ha="left", fontsize=12, fontweight="bold")
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     return chart(fig, "Small multiples of key measures over time with the target (dashed) and England (dotted): "
@@ -335,8 +339,8 @@ def render_benchmark_strip(ctx: QuarterContext, c: ClaPlace):
     b, las, period = c.benchmark, c.authorities, c.period
     fig, ax = plt.subplots(figsize=(9, 2.8))
     colours = [DARK_BLUE if n == b.authority else FOCUS_GREY for n in las["name"]]
-    ax.bar(range(len(las)), las["value"], color=colours, width=1.0)
-    ax.axhline(b.england, color=DARK_GREY, linestyle=":", linewidth=1.2)
+    ax.bar(range(len(las)), las["value"], color=colours, width=1.0, label=list(las["name"]))  # names for the data table
+    ax.axhline(b.england, color=DARK_GREY, linestyle=":", linewidth=1.2, label="England")
     ax.text(len(las) * 0.01, b.england, f" England {b.england:g}", va="bottom", fontsize=8, color=DARK_GREY)
     i = list(las["name"]).index(b.authority)
     ax.annotate(f"{b.authority} {b.value:g} (band {b.band})", (i, b.value), xytext=(0, 18), textcoords="offset points",
@@ -364,7 +368,7 @@ def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None):
     if not len(rows):
         return [Markdown("*No key measure here has a DfE series in the params, so none is placed among all "
                          "authorities.*")]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.1 * len(rows) + 1.4), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.35 * len(rows) + 1.4), squeeze=False)
     alt = []
     for ax, r in zip(axes[:, 0], rows.itertuples()):
         s = dfe_series(ctx, r.benchmark_series)
@@ -372,8 +376,14 @@ def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None):
         y = (np.arange(len(las)) * 0.618 % 1 - 0.5) * 0.6  # a fixed spread, no random jitter
         ax.scatter(las.to_numpy(), y, s=7, color=FOCUS_GREY, linewidths=0)
         if not math.isnan(r.national):
-            ax.axvline(r.national, color=DARK_GREY, linestyle=":", linewidth=1.2)
-        ax.scatter([r.latest], [0], marker="D", s=46, color=DARK_BLUE, zorder=3)
+            ax.axvline(r.national, color=DARK_GREY, linestyle=":", linewidth=1.2, label="England")
+        rule = parse_target(r.target)
+        if rule.kind == "range":
+            ax.axvspan(rule.value, rule.high, color=ORANGE, alpha=0.15, linewidth=0, label="Target range")
+        elif rule.kind == "threshold" and rule.value is not None:
+            ax.axvline(rule.value, color=ORANGE, linestyle="--", linewidth=1, label="Target")
+        ax.scatter([r.latest], [0], marker="D", s=46, color=DARK_BLUE, zorder=3, label=ctx.params.authority.split(" (")[0])
+        ax.set_xlabel(axis_unit(r.unit, r.measure), fontsize=8)
         ax.set_ylim(-0.6, 0.6)
         ax.set_yticks([])
         ax.tick_params(labelsize=7)
@@ -388,7 +398,10 @@ def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None):
                plt.Line2D([], [], color=DARK_BLUE, marker="D", linestyle="",
                           label=ctx.params.authority.split(" (")[0] + (" (synthetic)" if ctx.params.any_synthetic else "")),
                plt.Line2D([], [], color=DARK_GREY, linestyle=":", label="England")]
-    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
+    handles += [h for lab, h in (("Target", plt.Line2D([], [], color=ORANGE, linestyle="--", label="Target")),
+                                 ("Target range", plt.Rectangle((0, 0), 1, 1, color=ORANGE, alpha=0.15, label="Target range")))
+                if any(a.get_label() == lab for ax in axes[:, 0] for a in ax.lines[:] + ax.patches[:])]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8)
     top = rows.sort_values("quartile_band").iloc[0]
     lead = "best placed on " if len(rows) > 1 else ""
     fig.suptitle(f"Among all authorities: {lead}{top['measure']} in band {top['quartile_band'] or 'n/a'} (A best)",
