@@ -139,8 +139,8 @@ def type_verdict(a: pd.DataFrame, total_wape: float | None = None, cost: pd.Seri
     """In words, for a director: the placement types the forecast used erred most on at the horizon of
     ``a`` (``type_accuracy``), against its error on the total of children in care (``total_wape``); its
     error on the two measured types that carry most of the cost (``cost``: category -> cost, e.g. the
-    last quarter's) and what that means for the cost ranges; how many types had too few children to
-    measure."""
+    last quarter's) and what that means for the cost ranges; which types had too few children to
+    measure (named, never counted)."""
     types = a[a["category"] != ALL]
     scored = types[types["scored"]].sort_values("used_wape", ascending=False, kind="stable")
     n = int(a["origins"].iloc[0])
