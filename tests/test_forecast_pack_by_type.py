@@ -141,7 +141,7 @@ def test_the_default_pack_shows_accuracy_by_type_recomputed_from_its_own_rows(bu
     assert m and int(m.group(1)) == len(g)
     table = m.group(2)
     heads = re.findall(r"<th[^>]*scope=\"col\"[^>]*>(.*?)</th>", table)
-    assert heads == ["Placement type", "Forecast used (its total split by the pack's own model's mix) %", "No change %",
+    assert heads == ["Placement type", "Forecast used (its total split by the stock-flow model's mix) %", "No change %",
                      "Markov model %"]
     body = _rows(table)
     labels = {CATEGORY_LABELS[c]: c for c in CATEGORIES}

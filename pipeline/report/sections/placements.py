@@ -156,7 +156,7 @@ def _owner_text(ctx, own: dict, b: dict) -> str:
         lines.append("The budget total uses the projection (spend to date plus the projected cost of the "
                      f"{plural(left, 'month')} left){used}.")
     if abs(own["model"] - own["projection"]) >= 0.0005:
-        lines.append(f"The pack's own stock-flow model on its own forecasts {gbpm(own['model'])} (80% range "
+        lines.append(f"The pack's stock-flow model alone forecasts {gbpm(own['model'])} (80% range "
                      f"{gbpm(own['model_low'])} to {gbpm(own['model_high'])}).")
     return " ".join(lines)
 
@@ -226,7 +226,7 @@ def render_fan(ctx: QuarterContext, fan: pd.DataFrame):
            f"{number(total.iloc[-1])}), then the projected median reaching {number(end['median'])} by "
            f"{end['month']:%B %Y} with an 80% range of {number(end['low_80'])} to {number(end['high_80'])}; exponential "
            f"smoothing (ETS, one of the three forecasts averaged) ends at {number(ets['mean'].iloc[-1])}."
-           + (f" The pack's own stock-flow model on its own ends at {number(mf['median'].iloc[-1])}." if mf is not None else "")
+           + (f" The pack's stock-flow model alone ends at {number(mf['median'].iloc[-1])}." if mf is not None else "")
            + "".join(f" A vertical band marks {fan['month'].iloc[i]:%B %Y}, where the forecast used changes."
                      for i in _changes(fan)))
     return chart(fig, alt)

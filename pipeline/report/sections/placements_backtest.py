@@ -198,7 +198,7 @@ def render_type_accuracy(ctx, a: pd.DataFrame, total_wape: float | None = None, 
         return []
     threshold = ctx.params.settings.small_count_threshold
     text = type_verdict(a, total_wape, cost, threshold)
-    used, naive, markov = ("Forecast used (its total split by the pack's own model's mix) %", "No change %",
+    used, naive, markov = ("Forecast used (its total split by the stock-flow model's mix) %", "No change %",
                            "Markov model %")
     rows = []
     for r in a.itertuples():
@@ -215,7 +215,7 @@ def render_type_accuracy(ctx, a: pd.DataFrame, total_wape: float | None = None, 
                       note="Average error of each type's number of children: the sum of |forecast - outcome| over "
                            "the quarter ends tested, divided by the sum of outcomes. All types: the errors of every "
                            "type added up, divided by the children in care. The forecast used has no mix of types of "
-                           "its own: the pack's own model's mix splits its total, as in the projection. A type with "
+                           "its own: the stock-flow model's mix splits its total, as in the projection. A type with "
                            f"fewer than {threshold} children on average is not measured, to protect the children it "
                            "describes.")
     return [Markdown(text), HTML(tbl)]
