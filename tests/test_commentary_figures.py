@@ -141,3 +141,23 @@ def test_key_areas_name_every_strong_measure_beyond_the_three_described():
     good, _ = key_areas(t)
     assert len(good) == 4 and good[:3] == ["**A**: x", "**B**: x", "**C**: x"]
     assert "D (★ Strong)" in good[3] and "E (✓ Good)" in good[3] and "three furthest better" in good[3]
+
+
+def test_a_published_reports_own_commentary_raises_nothing_and_a_changed_figure_in_it_is_found():
+    """Derbyshire's published Quarter 1 2021-22 text (third party, transcribed): long sentences full of
+    counts, money and dates, none a contradiction of its measures; with one figure changed, that one is found."""
+    from pipeline.core.params import load_params
+    from pipeline.quarter.context import read_commentary
+
+    p = load_params(None, ROOT, path="params/derbyshire-2021-22-Q1-published.yaml")
+    raw = pd.read_csv(p.inputs["measures"].path, dtype=str, keep_default_na=False)
+    cat = catalogue.load(ROOT / "params" / "measures" / "catalogue.csv", set(SERIES))
+    t = measure_table(raw, p.quarter.fy, cat=cat)
+    f = measure_figures(t, raw, cat)
+    sections = read_commentary(p.commentary)
+    assert sum(len(x) for x in sections.values()) > 10_000
+    assert [w for text in sections.values() for w in commentary_mismatches(text, f)] == []
+    row = t[t["measure"].str.contains("returned home")].iloc[0]
+    said = f"The share of children ceasing care who returned home to parents was {row.latest + 4:.1f}% this year."
+    assert commentary_mismatches(sections["summary"] + "\n\n" + said, f) != []
+    assert commentary_mismatches(sections["summary"] + "\n\n" + said.replace(f"{row.latest + 4:.1f}", f"{row.latest:.1f}"), f) == []

@@ -108,8 +108,10 @@ _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augu
            "november", "december")
 _FALL = re.compile(r"\b(?:fell|fall(?:s|ing|en)?|decreas\w*|dropp?\w*|declin\w*|reduc\w*)\b", re.I)
 _RISE = re.compile(r"\b(?:rose|ris(?:e|es|ing|en)|increas\w*|grew|grow(?:s|ing|n)?)\b", re.I)
-_STEADY = re.compile(r"\b(?:held|hold(?:s|ing)?|steady|stable|unchanged|maintained|remain(?:s|ed)?|flat)\b", re.I)
-_SLIGHT = re.compile(r"\b(?:slight(?:ly)?|marginal(?:ly)?|a little|small)\b", re.I)
+_STEADY = re.compile(r"\b(?:held (?:at|steady|up|level)|holding (?:at|steady)|steady|stable|unchanged|flat|"
+                     r"maintained at|remain(?:s|ed)? (?:at|steady|stable|level|the same))\b", re.I)
+_SLIGHT = re.compile(r"\b(?:slight(?:ly)?|marginal(?:ly)?|a little|small (?:fall|rise|drop|dip|increase|decrease|"
+                     r"reduction|change|improvement))\b", re.I)
 _CLAUSE = re.compile(r"[;:!?]\s+|\.\s+|\s+(?:while|whereas|but|although|though)\s+", re.I)
 
 
@@ -161,10 +163,20 @@ def measure_figures(t: pd.DataFrame, raw: pd.DataFrame | None = None, cat: pd.Da
     return out
 
 
-def _named(clause: str, measures: list[MeasureFigures]) -> MeasureFigures | None:
-    """The measure a clause names: the one sharing the most distinctive words (word stems weighted by
-    how few measures use them) with the clause, at least one whole distinctive word's worth, and
-    clearly ahead of the next; None when no measure or more than one is named as well."""
+_NEAR = 10  # a number or a word about movement belongs to a measure named within this many words of it
+_FUNCTION = {"in", "at", "to", "from", "and", "by", "on", "for", "against", "with", "this", "last", "of", "or", "a",
+             "the", "compared", "than", "is", "was", "were", "are", "since", "over", "between", "year", "years",
+             "quarter", "points", "point", "percentage"}
+
+
+def _words(clause: str) -> list[tuple[int, str]]:
+    return [(x.start(), x.group(0).lower()) for x in re.finditer(r"[A-Za-z0-9]+(?:[.,]\d+)*", clause)]
+
+
+def _named(clause: str, measures: list[MeasureFigures]) -> tuple[MeasureFigures, list[int]] | None:
+    """The measure a clause names, and where (word positions): the one sharing the most distinctive words
+    with the clause (word stems weighted by how few measures use them), at least one and a half distinctive
+    words' worth, and clearly ahead of the next; None when no measure, or more than one as well, is named."""
     stems = [set().union(*(_stems(n) for n in m.names)) for m in measures]
     df: dict[str, int] = {}
     for s in stems:
@@ -172,30 +184,49 @@ def _named(clause: str, measures: list[MeasureFigures]) -> MeasureFigures | None
             df[w] = df.get(w, 0) + 1
     said = _stems(clause)
     scores = sorted(((sum(1 / df[w] for w in s & said), i) for i, s in enumerate(stems)), reverse=True)
-    if not scores or scores[0][0] < 1 or (len(scores) > 1 and scores[1][0] >= scores[0][0]):
+    if not scores or scores[0][0] < 1.5 or (len(scores) > 1 and scores[1][0] >= scores[0][0]):
         return None
-    return measures[scores[0][1]]
+    best = stems[scores[0][1]]
+    at = [i for i, (_, w) in enumerate(_words(clause)) if len(w) > 2 and w not in _STOP and w[:5] in best]
+    return measures[scores[0][1]], at
 
 
-def _quoted(clause: str, m: MeasureFigures):
-    """The numbers a clause quotes as figures (not years, dates, quarters or numbers inside the measure's
-    own name such as "within 15 days"): (text, value, decimals, is a percentage)."""
+def _near(clause: str, pos: int, at: list[int]) -> bool:
+    i = sum(1 for start, _ in _words(clause) if start < pos)
+    return any(abs(i - j) <= _NEAR for j in at)
+
+
+def _quoted(clause: str, m: MeasureFigures, at: list[int]):
+    """The numbers a clause quotes as the measure's figures, within ``_NEAR`` words of its name and in its
+    unit (a percentage for a percentage measure, a plain number for a count; never money): not years,
+    dates, quarters, numbers inside the measure's own name ("within 15 days"), or counts of something
+    else ("27 women"). Yields (text, value, decimals)."""
     names = " ".join(m.names).lower()
+    own = set().union(*(_stems(n) for n in m.names))
     low = clause.lower()
+    if m.unit == "gbp":
+        return
     for x in _NUM.finditer(clause):
         text, pct_sign = x.group(1), bool(x.group(2))
-        before, after = low[max(0, x.start() - 12):x.start()], low[x.end(1):x.end(1) + 14]
+        before, after = low[max(0, x.start() - 12):x.start()], low[x.end(1):x.end(1) + 20]
         nxt = re.match(r"\s*([a-z]+)", after)
-        if re.search(r"(?:quarter|q|outcome|deliverable|section|page|per|aged|age|under|over)\s*$", before) \
-                or re.match(r"\s*[-/]\s*\d", after) or re.match(r"(?:st|nd|rd|th)\b", after) \
+        if re.search(r"(?:quarter|q|outcome|deliverable|section|page|per|aged|age|under|over|£)\s*$", before) \
+                or re.match(r"\s*[-/]\s*\d", after) or re.match(r"(?:st|nd|rd|th|m|k|bn)\b", after) \
+                or re.match(r"\s*(?:million|billion|hours?|minutes?)\b", after) \
                 or (nxt and nxt.group(1) in _MONTHS) or any(before.rstrip().endswith(mo) for mo in _MONTHS):
             continue
-        value = float(text.replace(",", ""))
         if not pct_sign and re.fullmatch(r"(19|20)\d\d", text):
             continue  # a year
         if nxt and f"{text} {nxt.group(1)}" in names:
             continue  # part of the measure's name ("within 15 days")
-        yield x.group(0).strip(), value, len(text.split(".")[1]) if "." in text else 0, pct_sign
+        if pct_sign != (m.unit == "percent"):
+            continue  # another kind of number (a count beside a percentage measure, a share beside a count)
+        if not pct_sign and nxt and after.lstrip()[:1].isalpha() and nxt.group(1) not in _FUNCTION \
+                and nxt.group(1)[:5] not in own:
+            continue  # a count of something else: "27 women", "218 staff"
+        if not _near(clause, x.start(), at):
+            continue
+        yield x.group(0).strip(), float(text.replace(",", "")), len(text.split(".")[1]) if "." in text else 0
 
 
 def _shown(v: float, unit: str) -> str:
@@ -212,28 +243,30 @@ def commentary_mismatches(text: str, measures: list[MeasureFigures]) -> list[str
     plain = re.sub(r"[*_`#>]", " ", text)
     for sentence in re.split(r"\n\s*\n", plain):
         for clause in _CLAUSE.split(" ".join(sentence.split())):
-            m = _named(clause, measures) if clause.strip() else None
-            if m is None:
+            found = _named(clause, measures) if clause.strip() else None
+            if found is None:
                 continue
-            for shown, v, dp, _pct in _quoted(clause, m):
+            m, at = found
+            for shown, v, dp in _quoted(clause, m, at):
                 tol = 0.5 * 10 ** -dp + 1e-9
                 if not any(abs(v - f) <= tol for f in m.figures):
                     out.append(f"it quotes {shown} for {m.name}, which is none of its figures this quarter "
                                f"({_known(m)})")
-            if math.isnan(m.latest) or math.isnan(m.previous):
+            if math.isnan(m.latest) or math.isnan(m.previous) or m.unit == "gbp":
                 continue
             moved = m.latest - m.previous
             rel = abs(moved) / abs(m.previous) * 100 if m.previous else math.inf
             span = (f"from {_shown(m.previous, m.unit)} ({m.previous_label}) to {_shown(m.latest, m.unit)} "
                     f"({m.latest_label})")
-            fall, rise = bool(_FALL.search(clause)), bool(_RISE.search(clause))
+            near = lambda rx: any(_near(clause, x.start(), at) for x in rx.finditer(clause))  # noqa: E731
+            fall, rise, steady, slight = near(_FALL), near(_RISE), near(_STEADY), near(_SLIGHT)
             if fall and not rise and moved > 0:
                 out.append(f"it says {m.name} fell, but it rose {span}")
             elif rise and not fall and moved < 0:
                 out.append(f"it says {m.name} rose, but it fell {span}")
-            elif _STEADY.search(clause) and not (fall or rise) and rel > 5:
+            elif steady and not (fall or rise) and rel > 5:
                 out.append(f"it says {m.name} held steady, but it moved {span}, a change of {rel:.1f}%")
-            if _SLIGHT.search(clause) and rel > 10:
+            if slight and rel > 10:
                 out.append(f"it says {m.name} moved slightly, but it moved {span}, a change of {rel:.1f}%")
     return list(dict.fromkeys(out))
 

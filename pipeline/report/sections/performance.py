@@ -321,10 +321,12 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
     cols = 3
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(9, 2.4 * rows), squeeze=False)
+    this_fy = f"{ctx.quarter.fy_start}-{ctx.quarter.fy_start + 1}"
     lines = []
     for ax, ref in zip(axes.flat, refs):
         g = m[(m["measure_ref"] == ref) & m["period"].str.match(YEAR_RANGE)].sort_values("period")
-        x = [p[:4] + "-" + p[7:9] for p in g["period"]]
+        x = [p[:4] + "-" + p[7:9] + (f" to {ctx.quarter.end:%b}" if p == this_fy and ctx.quarter.q != 4 else "")
+             for p in g["period"]]  # this year before its last quarter is a part year
         y = g["value_raw"].map(value_of)
         ax.plot(x, y, marker="o", color=DARK_BLUE, linewidth=1.6)
         rule = parse_target(t.at[ref, "target"])
