@@ -42,7 +42,7 @@ TABLES = {"budget_savings": ("Budget savings initiatives", SAVINGS),
           "forecast_accuracy": ("Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)}
 # marks in the pack: a symbol and a word, never colour alone (``finance.budget`` gives the words)
 SAVINGS_MARKS = {"achieved": "✓ Achieved", "shortfall": "✗ Shortfall"}
-MOVEMENT_MARKS = {"increased": "↑ Increased", "unchanged": "= Unchanged", "decreased": "▼ Decreased"}
+MOVEMENT_MARKS = {"increased": "▲ Increased", "unchanged": "= Unchanged", "decreased": "▼ Decreased"}
 TRADED_MARKS = {"contribution": "✓ Contribution", "breakeven": "= Break-even", "deficit": "✗ Deficit"}
 INCOME_MARKS = {"excess": "✓ Excess", "on_target": "= On target", "shortfall": "✗ Shortfall"}
 
@@ -255,7 +255,7 @@ def render_reserves(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
     basis = "against the previous quarter's balances" if prev is not None else "as the return states them"
     text = f"Earmarked reserves totalling {gbpm(float(t['£m'].iloc[-1]))} are held to support future expenditure."
     return [Markdown(text), HTML(table_html(t, "Earmarked reserves", {"£m": gbpm_plain}, numeric=["£m"], total_rows=[len(t) - 1],
-                                            note=f"Movement over the quarter, {basis}: ↑ increased; = unchanged; ▼ decreased."))]
+                                            note=f"Movement over the quarter, {basis}: ▲ increased; = unchanged; ▼ decreased."))]
 
 
 def debt(ctx: QuarterContext):
@@ -288,7 +288,7 @@ def render_debt(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
         return [Markdown("*No aged debt input among this quarter's inputs.*")]
     out = [HTML(table_html(t, "Debt position", {"£m": gbpm_plain, "% of total": lambda v: "" if pd.isna(v) else pct(v)},
                            numeric=["£m", "% of total"], total_rows=[len(t) - 1],
-                           note="Movement against the previous quarter: ↑ increased; = unchanged; ▼ decreased."))]
+                           note="Movement against the previous quarter: ▲ increased; = unchanged; ▼ decreased."))]
     w = optional(ctx, "debt_written_off")
     if w is not None and len(w):
         out.append(Markdown(f"In the {escape_md(period_words(w['period'].iloc[-1]))} the value of debt written off totals "
