@@ -153,10 +153,10 @@ def with_periods(t: pd.DataFrame, quarter) -> pd.DataFrame:
             months = f"April to {quarter.end:%B %Y}"
             if s and r.target_rule == "trend":
                 e += f" This is a count at {quarter.end:%-d %B %Y} set against last year's count at 31 March."
-            elif not s and r.target_rule == "trend":
-                e += f" Part year: {months} only, set against last year's full-year figure."
             elif not s:
-                e += f" Part year: {months} only, set against a full-year target."
+                against = {"trend": "last year's full-year figure", "national": "England's full-year figure",
+                           "quartile": "other authorities' full-year figures"}.get(r.target_rule, "a full-year target")
+                e += f" Part year: {months} only, set against {against}."
         direction.append(d)
         why.append(e)
     t["direction"], t["explanation"] = direction, why
