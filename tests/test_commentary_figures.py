@@ -161,3 +161,15 @@ def test_a_published_reports_own_commentary_raises_nothing_and_a_changed_figure_
     said = f"The share of children ceasing care who returned home to parents was {row.latest + 4:.1f}% this year."
     assert commentary_mismatches(sections["summary"] + "\n\n" + said, f) != []
     assert commentary_mismatches(sections["summary"] + "\n\n" + said.replace(f"{row.latest + 4:.1f}", f"{row.latest:.1f}"), f) == []
+
+
+def test_abbreviations_in_a_table_are_spelled_out_under_it():
+    from pipeline.report import abbreviations
+
+    t = pd.read_csv(DEFAULT / "traded_partially.csv", dtype=str, keep_default_na=False)
+    words = abbreviations.used(t)
+    assert "SORE" in words and "SEMH" in words  # the default quarter's traded services use them
+    n = abbreviations.note(t)
+    assert "SORE: Sport, Outdoor and Residential Education" in n and "SEMH: social, emotional and mental health" in n
+    assert abbreviations.note(pd.DataFrame({"a": ["Swimming", "Sensory"]})) == ""  # whole words only
+    assert abbreviations.used(["School Catering + FSM checking"]) == ["FSM"]

@@ -23,6 +23,7 @@ from pipeline.core.formatting import gbpm, gbpm_plain, pct, period_words, plural
 from pipeline.finance import budget
 from pipeline.quarter.budget_view import history, optional, previous, projected, view
 from pipeline.quarter.context import QuarterContext
+from pipeline.report import abbreviations
 from pipeline.report.render import DARK_BLUE, DARK_GREY, chart, escape_md, table_html, titled
 
 SAVINGS = "Budget savings, growth, risks, reserves, debt and traded services"
@@ -176,7 +177,8 @@ def render_growth(ctx: QuarterContext, g: Growth | None) -> list:
     by = t.groupby("Kind")["£m"].sum()
     text = (f"The portfolio received {gbpm(float(t['£m'].sum()))} of additional budget allocations in "
             f"{ctx.quarter.fy}: " + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ".")
-    parts = [table_html(t, "Growth items and one-off funding", {"£m": gbpm_plain}, numeric=["£m"])]
+    parts = [table_html(t, "Growth items and one-off funding", {"£m": gbpm_plain}, numeric=["£m"],
+                        note=abbreviations.note(t) or None)]
     if (o := g.one_off) is not None:
         parts.append(table_html(o, "Significant one-off items in the forecast", {"£m": gbpm_plain}, numeric=["£m"]))
     return [Markdown(text), HTML("".join(parts))]
@@ -390,6 +392,7 @@ def traded_rows(f: pd.DataFrame, p: pd.DataFrame) -> Traded:
 
 def _traded_part(t: pd.DataFrame, title: str, sentence: str, note: str) -> list:
     money = [c for c in t.columns if c.endswith("£m")]
+    note = " ".join(x for x in (note, abbreviations.note(t)) if x)  # abbreviations spelled out
     return [Markdown(sentence), HTML(table_html(t, title, {c: gbpm_plain for c in money}, numeric=money, note=note))]
 
 
