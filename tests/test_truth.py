@@ -133,8 +133,8 @@ def test_children_in_care_have_one_value_and_say_what_they_are_compared_with(pac
                     r"and ([\d,]+) at the start of the year \(31 March 2026\)", kv)
     assert cmp, kv[:1500]
     prev_measure = int(m.loc["cla_number", "previous"])
-    assert int(cmp.group(2).replace(",", "")) == prev_measure  # the Performance section's "since 2025-26" figure
-    assert f"since 2025-26 ({prev_measure:,})" in sec["Performance"]
+    assert int(cmp.group(2).replace(",", "")) == prev_measure  # the Performance section's "since 31 March 2026" figure
+    assert f"since 31 March 2026 ({prev_measure:,})" in sec["Performance"]  # a count is compared by its date
 
 
 # ---- ratings follow the printed key ------------------------------------------------------------------
