@@ -173,3 +173,24 @@ def test_abbreviations_in_a_table_are_spelled_out_under_it():
     assert "SORE: Sport, Outdoor and Residential Education" in n and "SEMH: social, emotional and mental health" in n
     assert abbreviations.note(pd.DataFrame({"a": ["Swimming", "Sensory"]})) == ""  # whole words only
     assert abbreviations.used(["School Catering + FSM checking"]) == ["FSM"]
+
+
+def test_the_pack_prints_a_note_before_commentary_that_contradicts_the_figures(monkeypatch, capsys):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from pipeline.report import commentary as c
+
+    text = "Returns home to parents held at 18.0% while special guardianship orders rose to 14.4%."
+    ctx = SimpleNamespace(commentary=lambda section: text,
+                          params=SimpleNamespace(commentary=Path("2026-27-Q2.md"), inputs={}))
+    monkeypatch.setattr(c, "figures_of", lambda ctx: _figures())
+    shown = c.commentary(ctx, "Performance").data
+    assert shown.startswith("*Note: this commentary does not match this quarter's figures") and shown.endswith(text)
+    assert "held steady, but it moved from 18.5%" in shown and "rose, but it fell" in shown
+    log = capsys.readouterr().err
+    assert log.count("cspack: the commentary under '## Performance' in 2026-27-Q2.md does not match") == 2
+    monkeypatch.setattr(c, "figures_of", lambda ctx: _figures())
+    right = "Returns home to parents rose to 26.8%; special guardianship orders fell to 14.4%."
+    ctx.commentary = lambda section: right
+    assert c.commentary(ctx, "Performance").data == right
