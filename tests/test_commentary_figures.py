@@ -194,3 +194,18 @@ def test_the_pack_prints_a_note_before_commentary_that_contradicts_the_figures(m
     right = "Returns home to parents rose to 26.8%; special guardianship orders fell to 14.4%."
     ctx.commentary = lambda section: right
     assert c.commentary(ctx, "Performance").data == right
+
+
+def test_check_findings_name_the_heading_in_the_readers_words(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from pipeline.report import commentary as c
+
+    f = tmp_path / "2026-27-Q2.md"
+    f.write_text("## Summary\n\nAll well.\n\n## Performance\n\nReturns home to parents reached 21.4%.\n", encoding="utf-8")
+    ctx = SimpleNamespace(params=SimpleNamespace(commentary=f, inputs={}))
+    monkeypatch.setattr(c, "figures_of", lambda ctx: _figures())
+    got = c.commentary_findings(ctx)
+    assert len(got) == 1 and got[0]["level"] == "warning" and got[0]["input"] == "commentary"
+    assert got[0]["finding"].startswith("the commentary under the heading Performance: it quotes 21.4%")
+    assert ".md" not in got[0]["finding"] and "#" not in got[0]["finding"]

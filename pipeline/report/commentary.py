@@ -60,7 +60,8 @@ def content_findings(ctx: QuarterContext) -> list[dict]:
 
 
 def commentary_findings(ctx: QuarterContext) -> list[dict]:
-    """Findings for ``cspack check``: each place a section of the commentary file contradicts the figures."""
+    """Findings for ``cspack check`` (and the pack's data-quality findings, so in the reader's words: no
+    file name or Markdown): each place a section of the commentary file contradicts the figures."""
     try:
         sections = read_commentary(ctx.params.commentary)
         figures = figures_of(ctx)
@@ -71,7 +72,7 @@ def commentary_findings(ctx: QuarterContext) -> list[dict]:
     for heading, text in sections.items():
         for w in commentary_mismatches(text, figures):
             out.append({"input": "commentary", "check": "commentary matches the figures",
-                        "finding": f"under '## {heading}' in {ctx.params.commentary.name}: {w}", "count": 1,
+                        "finding": f"the commentary under the heading {heading[:1].upper() + heading[1:]}: {w}", "count": 1,
                         "level": "warning"})
     return out
 
@@ -196,6 +197,10 @@ def _near(clause: str, pos: int, at: list[int]) -> bool:
     return any(abs(i - j) <= _NEAR for j in at)
 
 
+def _said_near(rx: re.Pattern, clause: str, at: list[int]) -> bool:
+    return any(_near(clause, x.start(), at) for x in rx.finditer(clause))
+
+
 def _quoted(clause: str, m: MeasureFigures, at: list[int]):
     """The numbers a clause quotes as the measure's figures, within ``_NEAR`` words of its name and in its
     unit (a percentage for a percentage measure, a plain number for a count; never money): not years,
@@ -258,8 +263,7 @@ def commentary_mismatches(text: str, measures: list[MeasureFigures]) -> list[str
             rel = abs(moved) / abs(m.previous) * 100 if m.previous else math.inf
             span = (f"from {_shown(m.previous, m.unit)} ({m.previous_label}) to {_shown(m.latest, m.unit)} "
                     f"({m.latest_label})")
-            near = lambda rx: any(_near(clause, x.start(), at) for x in rx.finditer(clause))  # noqa: E731
-            fall, rise, steady, slight = near(_FALL), near(_RISE), near(_STEADY), near(_SLIGHT)
+            fall, rise, steady, slight = (_said_near(rx, clause, at) for rx in (_FALL, _RISE, _STEADY, _SLIGHT))
             if fall and not rise and moved > 0:
                 out.append(f"it says {m.name} fell, but it rose {span}")
             elif rise and not fall and moved < 0:
