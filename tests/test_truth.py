@@ -133,8 +133,8 @@ def test_children_in_care_have_one_value_and_say_what_they_are_compared_with(pac
                     r"and ([\d,]+) at the start of the year \(31 March 2026\)", kv)
     assert cmp, kv[:1500]
     prev_measure = int(m.loc["cla_number", "previous"])
-    assert int(cmp.group(2).replace(",", "")) == prev_measure  # the Performance section's "since 2025-26" figure
-    assert f"since 2025-26 ({prev_measure:,})" in sec["Performance"]
+    assert int(cmp.group(2).replace(",", "")) == prev_measure  # the Performance section's "since 31 March 2026" figure
+    assert f"since 31 March 2026 ({prev_measure:,})" in sec["Performance"]  # a count is compared by its date
 
 
 # ---- ratings follow the printed key ------------------------------------------------------------------
@@ -241,7 +241,8 @@ def test_no_sloppy_text(pack):
     assert not re.search(r"[\w)%]\. [a-z]", text), re.search(r".{80}[\w)%]\. [a-z].{40}", text)
     assert "added in later releases" not in text
     assert "rows read = rows kept + rows dropped by rule" in sec["Data quality and method"]
-    assert "(overdue)" in sec["Performance"] and "31 March 2022" in sec["Performance"]
+    # the default quarter's deliverables are its current plan: none overdue, due from 31 March 2027
+    assert "(overdue" not in sec["Performance"] and "31 March 2027" in sec["Performance"]
     # notes said once: no sentence of 40 characters or more repeated within one paragraph, even under
     # another measure's name ("A: DfE's latest published figures are for 2025, and ..." six times)
     for para in text.split("\n"):

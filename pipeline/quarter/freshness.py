@@ -137,6 +137,8 @@ def assess(params: QuarterParams, table=None) -> list[Coverage]:
             to = fq.end
             words = f"the {_describe(key)} return is for {quarter_words(fq)}"
             reaches = fq >= q
+            if reaches and table and (due := _all_past_due(table, key, q)):
+                words, reaches = words + f", but every item in it was due by {day_words(due)}", False
             kind = "quarter file"
         else:
             out.append(Coverage(key, "reference", None, f"{_describe(key)}: reference data, not tied to a quarter",
@@ -144,6 +146,19 @@ def assess(params: QuarterParams, table=None) -> list[Coverage]:
             continue
         out.append(Coverage(key, kind, to, words, reaches, key in allowed))
     return out
+
+
+def _all_past_due(table, key: str, q: Quarter) -> date | None:
+    """The latest due date of a return whose every item (its ``expected_completion``) was due before the
+    quarter began, such as Council Plan deliverables not refreshed from the current plan; else None."""
+    try:
+        t = table(key)
+    except Exception:  # noqa: BLE001 - a table that cannot be read is named by the preparation
+        return None
+    if t is None or "expected_completion" not in t or not len(t):
+        return None
+    due = pd.to_datetime(t["expected_completion"], errors="coerce").dropna()
+    return due.max().date() if len(due) and due.max().date() < q.start else None
 
 
 def stale_inputs(coverage: list[Coverage]) -> list[Coverage]:

@@ -92,12 +92,54 @@ def quarterly_returns(ledger: pd.DataFrame, episodes: pd.DataFrame, cfg: Config)
         tables["traded_fully"] = tf.drop(columns=["published_contribution_gbpm"]).assign(source=SYNTHETIC_SOURCE)
         tp = _perturb(seeds["traded_partially"], ["income_target_gbpm", "projected_income_gbpm"], rng, 0.1, cfg.scale)
         tables["traded_partially"] = tp.drop(columns=["published_excess_gbpm"]).assign(source=SYNTHETIC_SOURCE)
-        d = seeds["deliverables"].copy()
+        d = seeds["deliverables"].copy() if y <= 2021 else council_plan(y)
         d["rating"] = rng.choice(["Strong", "Good", "Good", "Good", "Review", "Action"], len(d))
         tables["deliverables"] = d.assign(source=SYNTHETIC_SOURCE)
         tables["measures"] = measure_return(episodes, y, q)
         out[label] = tables
     return out
+
+
+# The synthetic authority's Council Plan deliverables from 2022-23 on (seed 004's list, Derbyshire's plan
+# for 2021-25, is used up to 2021-22): written for the synthetic authority, none real, ten as in seed 004 so
+# the random stream draws the same ratings. Due dates are set from the quarter's financial year (years after
+# its start, month of the due date), so every quarter's return holds its current plan, none of it overdue.
+# priority, deliverable, years after the financial year's start, month
+COUNCIL_PLAN = [
+    ("Children are safe and supported in their families",
+     "Increase the number of the council's own foster carers, so that more children in care live with a family close to home",
+     1, 3),
+    ("Children are safe and supported in their families",
+     "Open two more council children's homes, so that fewer children are placed more than 20 miles from home", 2, 3),
+    ("Children are safe and supported in their families",
+     "Roll out the family help model in every locality, joining early help and children's social care", 1, 9),
+    ("Children are safe and supported in their families",
+     "Reduce the use of agency social workers through the recruitment and retention offer", 1, 3),
+    ("Children are safe and supported in their families",
+     "Extend the reunification programme, so that more children in care return home safely", 1, 12),
+    ("Effective early help for families and communities",
+     "Refresh the placement sufficiency strategy with partners, setting out the placements needed for the next five years",
+     1, 3),
+    ("Effective early help for families and communities",
+     "Put in place the support for children and young people in the domestic abuse strategy", 2, 3),
+    ("Effective early help for families and communities",
+     "Deliver the Pause programme with women who have had more than one child removed into care", 1, 9),
+    ("Good education and inclusion for every child",
+     "Agree with schools and partners what good inclusion looks like in mainstream schools, and the specialist "
+     "provision each locality should have", 2, 3),
+    ("Good education and inclusion for every child",
+     "Improve the timeliness of education, health and care plans, so that more are issued within 20 weeks", 1, 3),
+]
+
+
+def council_plan(fy_start: int) -> pd.DataFrame:
+    """The synthetic authority's Council Plan deliverables as the return for a quarter of the financial
+    year starting in ``fy_start`` holds them (seed 004's columns; ratings drawn by the caller)."""
+    rows = []
+    for priority, text, years, month in COUNCIL_PLAN:
+        yy = fy_start + years
+        rows.append((priority, text, "", date(yy, month, _days_in_month(date(yy, month, 1))).isoformat()))
+    return pd.DataFrame(rows, columns=["priority", "deliverable", "rating", "expected_completion"])
 
 
 MEASURES = [  # ref, name, polarity, unit, target as a service plan writes it

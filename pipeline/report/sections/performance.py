@@ -30,6 +30,7 @@ from pipeline.quarter.performance import (
     neighbour_models,
 )
 from pipeline.report.commentary import commentary  # noqa: F401 (used by the notebook)
+from pipeline.report.deliverables import deliverable_problems, long_overdue, overdue
 from pipeline.report.render import DARK_BLUE, DARK_GREY, FOCUS_GREY, ORANGE, chart, escape_md, table_html, titled
 
 SECTION = "Performance"
@@ -43,10 +44,16 @@ def key_areas(t: pd.DataFrame, n: int = 3, vs_england: int = 2) -> tuple[list[st
     better or worse, up to ``vs_england`` each. So a measure rated Good is never listed for consideration."""
     rated = t[t["rating"] != "Not available"].dropna(subset=["better_by"])
     good = rated[rated["rating"].isin(["Strong", "Good"]) & (rated["better_by"] > 0)]
-    good = good.sort_values("better_by", ascending=False).head(n)
-    bad = rated[rated["rating"].isin(["Review", "Action"])].sort_values("better_by").head(n)
+    good = good.sort_values("better_by", ascending=False)
+    bad = rated[rated["rating"].isin(["Review", "Action"])].sort_values("better_by")
     fmt = lambda r: f"**{escape_md(r.measure)}**: {escape_md(r.explanation)}"  # noqa: E731
-    out_good, out_bad = [fmt(r) for r in good.itertuples()], [fmt(r) for r in bad.itertuples()]
+    out_good, out_bad = [fmt(r) for r in good.head(n).itertuples()], [fmt(r) for r in bad.head(n).itertuples()]
+    if len(good) > n:  # the rest named, never dropped silently
+        out_good.append(f"Also better than target ({_furthest(n, 'better')}): "
+                        + escape_md(and_list([f"{m} ({SYMBOLS[r]})" for m, r in zip(good["measure"].iloc[n:], good["rating"].iloc[n:])])) + ".")
+    if len(bad) > n:
+        out_bad.append(f"Also worse than target ({_furthest(n, 'worse')}): "
+                       + escape_md(and_list([f"{m} ({SYMBOLS[r]})" for m, r in zip(bad["measure"].iloc[n:], bad["rating"].iloc[n:])])) + ".")
     e = t[(t["rating"] == "Not available") & t["national"].notna() & t["latest"].notna() & (t["national"] != 0)].copy()
     if len(e):
         sign = e["polarity"].map(lambda p: -1.0 if p == "lower" else 1.0)
@@ -61,6 +68,10 @@ def key_areas(t: pd.DataFrame, n: int = 3, vs_england: int = 2) -> tuple[list[st
                            f"against England's {shown_value(r.national, r.unit)} ({escape_md(src(r))}) is "
                            f"{abs(r.vs):.1f}% worse than England.")
     return out_good, out_bad
+
+
+def _furthest(n: int, way: str) -> str:
+    return f"the {'three' if n == 3 else number(n)} furthest {way} than target are listed in full above"
 
 
 def _who_name(ctx: QuarterContext) -> str:
@@ -82,8 +93,9 @@ RATING_KEY = ("Rating key: ★ Strong, more than 5% better than target (more tha
               "target range is Good inside it and rated against its nearer edge outside it; a quartile target "
               "is Good in the target band, Review one band short and Action two or more short. ")
 AREAS_RULE = ("Key areas: measures rated Strong, or Good and better than target, are areas of success; "
-              "measures rated Review or Action are for consideration; a measure without a target is listed "
-              "when it is more than 5% better or worse than England.")
+              "measures rated Review or Action are for consideration; the three furthest from target each way "
+              "are described and any others named; a measure without a target is listed when it is more than "
+              "5% better or worse than England (up to two each way).")
 
 
 def grouping(ctx: QuarterContext) -> str:
@@ -92,8 +104,63 @@ def grouping(ctx: QuarterContext) -> str:
 
 def measures(ctx: QuarterContext) -> pd.DataFrame | None:
     """The quarter's key measures, each rated against its target and benchmarked
-    (``quarter.performance.measures_table``); None without the key measures input."""
-    return measures_table(ctx)
+    (``quarter.performance.measures_table``), with each period in words (``with_periods``); None without
+    the key measures input."""
+    t = measures_table(ctx)
+    return None if t is None else with_periods(t, ctx.quarter)
+
+
+_AT_END = re.compile(r"\bat (?:the )?(?:period|year|quarter|month)[- ]end\b|\bat 31 march\b", re.I)
+
+
+def is_snapshot(definition: str, name: str = "") -> bool:
+    """A measure counted at a date (children looked after at the period end), not over a period: its
+    catalogue definition says "at the period end" (or at 31 March)."""
+    return bool(_AT_END.search(f"{definition} {name}"))
+
+
+def period_label(period: str, quarter, snapshot: bool) -> str:
+    """A measure's period in words: this financial year before its last quarter is a part year, "2026-27
+    to September" (a count: "at 30 September 2026"); an earlier year is "2025-26" (a count: "at 31 March
+    2026")."""
+    m = YEAR_RANGE.match(str(period))
+    if not m:
+        return str(period)
+    fy = f"{m.group(1)}-{m.group(2)[2:]}"
+    if fy == quarter.fy and quarter.q != 4:
+        return f"at {quarter.end:%-d %B %Y}" if snapshot else f"{fy} to {quarter.end:%B}"
+    return f"at 31 March {m.group(2)}" if snapshot else fy
+
+
+def with_periods(t: pd.DataFrame, quarter) -> pd.DataFrame:
+    """``t`` with ``latest_label`` and ``previous_label`` (``period_label``) and ``part_year`` (the latest
+    value covers only part of this financial year, or is a count part way through it); the direction and
+    the rating's sentence say when a part-year figure is set against a full-year target or last year's
+    full-year figure (or a count at 30 September against one at 31 March)."""
+    t = t.copy()
+    snap = [is_snapshot(str(d), str(n)) for d, n in zip(t.get("definition", [""] * len(t)), t["measure"])]
+    t["latest_label"] = [period_label(p, quarter, s) if p else "" for p, s in zip(t["latest_period"], snap)]
+    t["previous_label"] = [period_label(p, quarter, s) if p else "" for p, s in zip(t["previous_period"], snap)]
+    fy_period = f"{quarter.fy_start}-{quarter.fy_start + 1}"
+    t["part_year"] = (t["latest_period"] == fy_period) & (quarter.q != 4)
+    direction, why = [], []
+    for r, s in zip(t.itertuples(), snap):
+        d = str(r.direction)
+        if r.previous_period:
+            d = re.sub(r" since \d{4}-\d{2} \(", f" since {re.sub(r'^at ', '', r.previous_label)} (", d)
+        e = str(r.explanation)
+        if r.part_year and r.rating != "Not available":
+            months = f"April to {quarter.end:%B %Y}"
+            if s and r.target_rule == "trend":
+                e += f" This is a count at {quarter.end:%-d %B %Y} set against last year's count at 31 March."
+            elif not s:
+                against = {"trend": "last year's full-year figure", "national": "England's full-year figure",
+                           "quartile": "other authorities' full-year figures"}.get(r.target_rule, "a full-year target")
+                e += f" Part year: {months} only, set against {against}."
+        direction.append(d)
+        why.append(e)
+    t["direction"], t["explanation"] = direction, why
+    return t
 
 
 def summary(ctx: QuarterContext) -> Markdown:
@@ -128,7 +195,7 @@ def _display_table(t: pd.DataFrame, caption: str) -> str:
              zip(t["neighbours_mean"], t["neighbours_with_value"], t["unit"])]
     shown = pd.DataFrame({
         "Measure": t["measure"],
-        "Latest": [f"{shown_value(v, u)} ({p[:4]}-{p[7:9]})" if p else "" for v, u, p in zip(t["latest"], t["unit"], t["latest_period"])],
+        "Latest": [f"{shown_value(v, u)} ({lab})" if lab else "" for v, u, lab in zip(t["latest"], t["unit"], t["latest_label"])],
         "Target": t["target"], "Rating": t["rating"].map(SYMBOLS), "Why": t["explanation"],
         "England": [shown_value(v, u) for v, u in zip(t["national"], t["unit"])],
         "Neighbours (n)": bench,
@@ -168,8 +235,11 @@ def _sources_note(t: pd.DataFrame, ctx: QuarterContext) -> str:
             "(the council's list of key measures). England, statistical neighbours' mean (with how many of the ten have a value), "
             "quartile band (A best, following the measure's polarity) and rank among all authorities from DfE's "
             "published files where the catalogue names a series; otherwise England as the return gives it, and blank "
-            "where there is no national series. Direction compares the latest value with the previous period's "
-            "(the measures are annual, so the previous period is the same period last year). Ratings follow the "
+            "where there is no national series. Direction compares the latest value with last year's. "
+            "A value for this year before its last quarter is for part of the year: a figure over a period "
+            "is labelled with the month it runs to (April to the quarter's end) and a count with the date it "
+            "was taken, and the rating says when it is set against a full-year target or last year's "
+            "full-year figure. Ratings follow the "
             "council's rating key, never colour alone." + syn + (" " + " ".join(f"{n}." for n in notes) if notes else ""))
 
 
@@ -251,10 +321,12 @@ def _trend_figure(ctx: QuarterContext, sub: pd.DataFrame, title: str):
     cols = 3
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(9, 2.4 * rows), squeeze=False)
+    this_fy = f"{ctx.quarter.fy_start}-{ctx.quarter.fy_start + 1}"
     lines = []
     for ax, ref in zip(axes.flat, refs):
         g = m[(m["measure_ref"] == ref) & m["period"].str.match(YEAR_RANGE)].sort_values("period")
-        x = [p[:4] + "-" + p[7:9] for p in g["period"]]
+        x = [p[:4] + "-" + p[7:9] + (f" to {ctx.quarter.end:%b}" if p == this_fy and ctx.quarter.q != 4 else "")
+             for p in g["period"]]  # this year before its last quarter is a part year
         y = g["value_raw"].map(value_of)
         ax.plot(x, y, marker="o", color=DARK_BLUE, linewidth=1.6)
         rule = parse_target(t.at[ref, "target"])
@@ -355,7 +427,8 @@ def render_benchmark_strip(ctx: QuarterContext, c: ClaPlace):
            f"{b.authority} is {b.value:g}, rank {b.rank}, band {b.band}; England {b.england:g}.")
     said = (f" These are DfE's published figures for {b.authority}, the authority the synthetic data are calibrated to."
             if label else "")
-    return [Markdown(escape_md(b.sentence() + said)), chart(fig, alt)]
+    return [Markdown(escape_md(f"Children looked after per 10,000 children under 18, at 31 March each year. {b.sentence()}"
+                               + said)), chart(fig, alt)]
 
 
 def benchmark_strips(ctx: QuarterContext, sub: pd.DataFrame | None = None):
@@ -434,11 +507,12 @@ def deliverables_table(ctx: QuarterContext) -> pd.DataFrame | None:
         return None
     d = ctx.table("deliverables")
     rating = d["rating"].fillna("").astype(str).str.strip()
-    due = overdue(d, ctx.quarter)
+    due, late = overdue(d, ctx.quarter), long_overdue(d, ctx.quarter)
     completion = d.get("expected_completion", pd.Series("", index=d.index)).fillna("").astype(str)
     return pd.DataFrame({"No.": range(1, len(d) + 1), "Deliverable": d["deliverable"],
                          "Owner's rating": rating.map(lambda r: SYMBOLS.get(r, "– Not rated") if r else "– Not rated"),
-                         "Expected completion": [period_words(c) + (" (overdue)" if o else "") for c, o in zip(completion, due)],
+                         "Expected completion": [period_words(c) + (" (overdue by more than a year)" if lt else " (overdue)" if o else "")
+                                                 for c, o, lt in zip(completion, due, late)],
                          "Commentary": [_deliverable_commentary(ctx, i) for i in range(1, len(d) + 1)]})
 
 
@@ -452,10 +526,11 @@ def render_deliverables(ctx: QuarterContext, t: pd.DataFrame | None) -> HTML:
         note += (f" {plural(int(due.sum()), 'deliverable')} {'was' if due.sum() == 1 else 'were'} due before "
                  f"{ctx.quarter.start:%-d %B %Y}, when this quarter began, and {'is' if due.sum() == 1 else 'are'} "
                  "marked overdue: the owner's rating says how it went, not that it is on time.")
+    problems = deliverable_problems(ctx.table("deliverables"), ctx.quarter)
+    for p in problems:
+        print(f"cspack: Council Plan deliverables: {p}", file=sys.stderr)
+    if problems:
+        note += " Not current: " + "; ".join(problems) + "."
     return HTML(table_html(t, "Council Plan deliverables", note=note))
 
 
-def overdue(d: pd.DataFrame, quarter) -> pd.Series:
-    """Deliverables whose expected completion is before the quarter began."""
-    when = pd.to_datetime(d.get("expected_completion", pd.Series(pd.NA, index=d.index)), errors="coerce")
-    return (when < pd.Timestamp(quarter.start)).fillna(False).astype(bool)

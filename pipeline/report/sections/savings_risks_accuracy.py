@@ -25,6 +25,7 @@ from pipeline.finance import budget
 from pipeline.finance.position import r3
 from pipeline.quarter.budget_view import history, optional, previous, projected, view
 from pipeline.quarter.context import QuarterContext
+from pipeline.report import abbreviations
 from pipeline.report.render import DARK_BLUE, DARK_GREY, chart, escape_md, table_html, titled
 
 SAVINGS = "Budget savings, growth, risks, reserves, debt and traded services"
@@ -44,7 +45,7 @@ TABLES = {"budget_savings": ("Budget savings initiatives", SAVINGS),
           "forecast_accuracy": ("Forecast accuracy: each quarter's forecast against the final outturn", ACCURACY)}
 # marks in the pack: a symbol and a word, never colour alone (``finance.budget`` gives the words)
 SAVINGS_MARKS = {"achieved": "✓ Achieved", "shortfall": "✗ Shortfall"}
-MOVEMENT_MARKS = {"increased": "↑ Increased", "unchanged": "= Unchanged", "decreased": "▼ Decreased"}
+MOVEMENT_MARKS = {"increased": "▲ Increased", "unchanged": "= Unchanged", "decreased": "▼ Decreased"}
 TRADED_MARKS = {"contribution": "✓ Contribution", "breakeven": "= Break-even", "deficit": "✗ Deficit"}
 INCOME_MARKS = {"excess": "✓ Excess", "on_target": "= On target", "shortfall": "✗ Shortfall"}
 
@@ -225,7 +226,8 @@ def render_growth(ctx: QuarterContext, g: Growth | None) -> list:
     by = t.groupby("Kind")["£m"].sum()
     text = (f"The portfolio received {gbpm(float(t['£m'].sum()))} of additional budget allocations in "
             f"{ctx.quarter.fy}: " + ", ".join(f"{gbpm(v)} {escape_md(k)}" for k, v in by.items()) + ".")
-    parts = [table_html(t, "Growth items and one-off funding", {"£m": gbpm_plain}, numeric=["£m"])]
+    parts = [table_html(t, "Growth items and one-off funding", {"£m": gbpm_plain}, numeric=["£m"],
+                        note=abbreviations.note(t) or None)]
     if (o := g.one_off) is not None:
         parts.append(table_html(o, "Significant one-off items in the forecast", {"£m": gbpm_plain}, numeric=["£m"]))
     return [Markdown(text), HTML("".join(parts))]
@@ -304,7 +306,7 @@ def render_reserves(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
     basis = "against the previous quarter's balances" if prev is not None else "as the return states them"
     text = f"Earmarked reserves totalling {gbpm(float(t['£m'].iloc[-1]))} are held to support future expenditure."
     return [Markdown(text), HTML(table_html(t, "Earmarked reserves", {"£m": gbpm_plain}, numeric=["£m"], total_rows=[len(t) - 1],
-                                            note=f"Movement over the quarter, {basis}: ↑ increased; = unchanged; ▼ decreased."))]
+                                            note=f"Movement over the quarter, {basis}: ▲ increased; = unchanged; ▼ decreased."))]
 
 
 def debt(ctx: QuarterContext):
@@ -337,7 +339,7 @@ def render_debt(ctx: QuarterContext, t: pd.DataFrame | None) -> list:
         return [Markdown("*No aged debt input among this quarter's inputs.*")]
     out = [HTML(table_html(t, "Debt position", {"£m": gbpm_plain, "% of total": lambda v: "" if pd.isna(v) else pct(v)},
                            numeric=["£m", "% of total"], total_rows=[len(t) - 1],
-                           note="Movement against the previous quarter: ↑ increased; = unchanged; ▼ decreased."))]
+                           note="Movement against the previous quarter: ▲ increased; = unchanged; ▼ decreased."))]
     w = optional(ctx, "debt_written_off")
     if w is not None and len(w):
         out.append(Markdown(f"In the {escape_md(period_words(w['period'].iloc[-1]))} the value of debt written off totals "
@@ -445,6 +447,7 @@ def traded_rows(f: pd.DataFrame, p: pd.DataFrame) -> Traded:
 
 def _traded_part(t: pd.DataFrame, title: str, sentence: str, note: str) -> list:
     money = [c for c in t.columns if c.endswith("£m")]
+    note = " ".join(x for x in (note, abbreviations.note(t)) if x)  # abbreviations spelled out
     return [Markdown(sentence), HTML(table_html(t, title, {c: gbpm_plain for c in money}, numeric=money, note=note))]
 
 
