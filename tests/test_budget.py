@@ -271,6 +271,10 @@ def test_a_change_of_method_is_never_headlined_as_easing():
                                              "by the placement projection)")
     # without a change of method the plain movement is the headline
     assert section.path_headline(23.100, 21.907, 2, None)[0] == "Forecast overspend has eased this year"
+    # an underspend, or a move across zero, is never called an overspend
+    assert section.path_headline(-1.0, -0.5, 2, None)[0] == "Forecast under (-)/over spend has risen this year"
+    assert section.path_headline(-1.0, 0.5, 3, None)[0] == "Forecast under (-)/over spend has risen this year"
+    assert section.path_headline(0.5, -1.0, 3, None)[0] == "Forecast under (-)/over spend has fallen this year"
     # a method change that moves the same way as spending still headlines the like-for-like figure
     same = section.MethodChange("placements", "placements", total_now=20.0, total_old_way=22.5)
     assert section.path_headline(23.100, 20.0, 3, same)[0] == \

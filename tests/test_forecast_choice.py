@@ -213,3 +213,13 @@ def test_longer_record_in_words_recomputes_the_errors():
     assert f"erred by {want_used[0]:.1f}% and {want_used[1]:.1f}%" in text
     assert f"against {w(a - 2, a):.1f}% and {w(a[:6] - 4, a[:6]):.1f}% for no change" in text
     assert longer_record(lr, 8) == "" and longer_record(None, 3) == ""  # no longer than the table: nothing
+
+
+def test_coverage_reading_says_narrowed_only_when_the_calibration_narrowed():
+    from pipeline.report.sections.placements_backtest import coverage_reading
+    r = {"origins": 9, "used_coverage_80": 100.0}
+    assert "narrows it only part of the way" in coverage_reading(r, 0.78)
+    assert "does not narrow it" in coverage_reading(r, 1.2)
+    assert coverage_reading(r) == " So the range there is probably wider than it needs to be."
+    assert coverage_reading({"origins": 9, "used_coverage_80": 80.0}, 0.9) == ""
+    assert "too narrow" in coverage_reading({"origins": 12, "used_coverage_80": 50.0})

@@ -53,7 +53,7 @@ def accuracy_by_type(rows: pd.DataFrame, threshold: int, horizon: int = 12) -> p
         out.append(r)
     total = act.to_numpy().sum()
     scored = bool(total > 0 and total / len(g) >= threshold)
-    out.append({"category": ALL, "label": "All types", "origins": int(len(g)), "scored": scored,
+    out.append({"category": ALL, "label": "All types (each type's errors added up)", "origins": int(len(g)), "scored": scored,
                 **{f"{m}_wape": float(np.abs(fc[m] - act).to_numpy().sum() / total * 100) if scored else np.nan
                    for m in METHODS}})
     return pd.DataFrame(out, columns=cols)

@@ -104,12 +104,11 @@ def simple_backtest(spells: pd.DataFrame, data_end: pd.Timestamp, history_start:
     so cheap) at every quarter end with ``min_years`` of history behind it and at least one outcome by
     ``data_end``, each from the history as known then, with the forecast used replayed from the outcomes
     known at each (``replay_choice``; no ranges: the model is not run). One row per quarter end and horizon."""
-    from pipeline.placements.history import as_at, daily_stock
-
-    start = pd.Timestamp(history_start) + pd.DateOffset(years=min_years) - pd.Timedelta(days=1)
+    cols = ["origin", "horizon", "actual", *METHODS, "used", "used_method"]
+    start = pd.Timestamp(history_start) + pd.DateOffset(months=int(round(min_years * 12))) - pd.Timedelta(days=1)
     origins = [o for o in pd.date_range(start, pd.Timestamp(data_end) - pd.DateOffset(months=min(horizons)), freq="QE")]
     if not origins:
-        return pd.DataFrame(columns=["origin", "horizon", "actual", *METHODS, "used"])
+        return pd.DataFrame(columns=cols)
     actual = daily_stock(spells, origins[0], data_end).sum(axis=1)
     rows = []
     for o in origins:
@@ -117,8 +116,7 @@ def simple_backtest(spells: pd.DataFrame, data_end: pd.Timestamp, history_start:
         pts = baseline_points(as_at(spells, o), o, max(hs), history_start)
         rows += [{"origin": o.date(), "horizon": h, "actual": int(actual.loc[_month_end(o, h)]),
                   **{m: float(pts[m][h - 1]) for m in METHODS}, "low_80": np.nan, "high_80": np.nan} for h in hs]
-    bt = replay_choice(pd.DataFrame(rows))
-    return bt[["origin", "horizon", "actual", *METHODS, "used", "used_method"]]
+    return replay_choice(pd.DataFrame(rows))[cols]
 
 
 

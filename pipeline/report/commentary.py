@@ -23,13 +23,20 @@ def commentary(ctx: QuarterContext, section: str) -> Markdown:
     if not text:
         missing_commentary(ctx, section, f"## {section}")
         return Markdown("*No commentary supplied.*")
-    wrong = commentary_mismatches(text, figures_of(ctx))
+    try:
+        wrong = commentary_mismatches(text, figures_of(ctx))
+    except Exception as exc:  # noqa: BLE001 - the check must never stop the section: the text is printed as written
+        print(f"cspack: the commentary under '## {section}' could not be checked against the figures ({exc})",
+              file=sys.stderr)
+        wrong = []
     for w in wrong:
         print(f"cspack: the commentary under '## {section}' in {ctx.params.commentary.name} does not match the "
               f"figures: {w}", file=sys.stderr)
     if wrong:
+        from pipeline.report.render import escape_md
+
         note = ("*Note: this commentary does not match this quarter's figures, so read it with the tables: "
-                + "; ".join(wrong) + ".*")
+                + "; ".join(escape_md(w) for w in wrong) + ".*")
         return Markdown(note + "\n\n" + text)
     return Markdown(text)
 
@@ -44,8 +51,7 @@ def figures_of(ctx: QuarterContext) -> list:
     t = measures(ctx)
     if t is None or not len(t):
         return []
-    labels = dict(zip(t["latest_period"], t["latest_label"])) | dict(zip(t["previous_period"], t["previous_label"]))
-    return measure_figures(t, ctx.table("measures"), catalogue_of(ctx), lambda p: labels.get(p, p))
+    return measure_figures(t, ctx.table("measures"), catalogue_of(ctx))
 
 
 def content_findings(ctx: QuarterContext) -> list[dict]:
@@ -55,7 +61,12 @@ def content_findings(ctx: QuarterContext) -> list[dict]:
     if "deliverables" in ctx.params.inputs:
         from pipeline.report.deliverables import deliverable_findings
 
-        out += deliverable_findings(ctx.table("deliverables"), ctx.quarter)
+        try:
+            out += deliverable_findings(ctx.table("deliverables"), ctx.quarter)
+        except Exception as exc:  # noqa: BLE001 - a check that cannot run is a finding, never a traceback
+            print(f"cspack: the deliverables could not be checked ({exc})", file=sys.stderr)
+            out.append({"input": "deliverables", "check": "deliverables can be current", "finding": "could not be checked",
+                        "count": 1, "level": "warning"})
     return out
 
 
@@ -66,8 +77,9 @@ def commentary_findings(ctx: QuarterContext) -> list[dict]:
         sections = read_commentary(ctx.params.commentary)
         figures = figures_of(ctx)
     except Exception as exc:  # noqa: BLE001 - a check that cannot run is itself a finding, never a traceback
+        print(f"cspack: the commentary could not be checked against the figures ({exc})", file=sys.stderr)
         return [{"input": "commentary", "check": "commentary matches the figures",
-                 "finding": f"could not be checked ({exc})", "count": 1, "level": "warning"}]
+                 "finding": "could not be checked", "count": 1, "level": "warning"}]
     out = []
     for heading, text in sections.items():
         for w in commentary_mismatches(text, figures):
@@ -157,9 +169,11 @@ def measure_figures(t: pd.DataFrame, raw: pd.DataFrame | None = None, cat: pd.Da
             figs.append(abs(r.latest - r.previous))
             if r.previous:
                 figs.append(abs(r.latest - r.previous) / abs(r.previous) * 100)
+        # each row's own period labels where the table has them ("at 30 September 2026", "2026-27 to September")
+        lat = getattr(r, "latest_label", None) or (label(str(r.latest_period)) if r.latest_period else "")
+        prev = getattr(r, "previous_label", None) or (label(str(r.previous_period)) if r.previous_period else "")
         out.append(MeasureFigures(str(r.measure), list(dict.fromkeys(names)), str(r.unit), float(r.latest),
-                                  float(r.previous), label(str(r.latest_period)) if r.latest_period else "",
-                                  label(str(r.previous_period)) if r.previous_period else "",
+                                  float(r.previous), str(lat), str(prev),
                                   [float(f) for f in figs if f is not None and not math.isnan(float(f))]))
     return out
 
@@ -260,18 +274,20 @@ def commentary_mismatches(text: str, measures: list[MeasureFigures]) -> list[str
             if math.isnan(m.latest) or math.isnan(m.previous) or m.unit == "gbp":
                 continue
             moved = m.latest - m.previous
-            rel = abs(moved) / abs(m.previous) * 100 if m.previous else math.inf
+            # relative change; from zero, any move counts as large (and none as none), never "inf%"
+            rel = abs(moved) / abs(m.previous) * 100 if m.previous else (0.0 if moved == 0 else 100.0)
             span = (f"from {_shown(m.previous, m.unit)} ({m.previous_label}) to {_shown(m.latest, m.unit)} "
                     f"({m.latest_label})")
+            change = f", a change of {rel:.1f}%" if m.previous else ""
             fall, rise, steady, slight = (_said_near(rx, clause, at) for rx in (_FALL, _RISE, _STEADY, _SLIGHT))
             if fall and not rise and moved > 0:
                 out.append(f"it says {m.name} fell, but it rose {span}")
             elif rise and not fall and moved < 0:
                 out.append(f"it says {m.name} rose, but it fell {span}")
             elif steady and not (fall or rise) and rel > 5:
-                out.append(f"it says {m.name} held steady, but it moved {span}, a change of {rel:.1f}%")
+                out.append(f"it says {m.name} held steady, but it moved {span}{change}")
             if slight and rel > 10:
-                out.append(f"it says {m.name} moved slightly, but it moved {span}, a change of {rel:.1f}%")
+                out.append(f"it says {m.name} moved slightly, but it moved {span}{change}")
     return list(dict.fromkeys(out))
 
 

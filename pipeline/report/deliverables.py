@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.core.formatting import and_list, day_words, number, plural
+from pipeline.core.formatting import and_list, day_words, plural
 
 
 def due_dates(d: pd.DataFrame) -> pd.Series:
@@ -40,8 +40,8 @@ def deliverable_problems(d: pd.DataFrame, quarter) -> list[str]:
     if late.any():
         n = int(late.sum())
         every = n == len(d)
-        out.append(f"{'All ' + number(n) if every else plural(n, 'deliverable')} ({'' if every else 'no. '}"
-                   f"{'1 to ' + str(len(d)) if every else _nos(late)}) {'was' if n == 1 else 'were'} due more than a "
+        who = (f"all {plural(n, 'deliverable')}" if every else f"{plural(n, 'deliverable')} (no. {_nos(late)})")
+        out.append(f"{who[:1].upper() + who[1:]} {'was' if n == 1 else 'were'} due more than a "
                    f"year before this quarter began (before {day_words(pd.Timestamp(quarter.start) - pd.DateOffset(years=1))}): "
                    "the list may not have been refreshed from the current Council Plan")
     if strong.any():

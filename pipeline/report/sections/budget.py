@@ -302,10 +302,6 @@ class MethodChange:
         return self.total_old_way - total_before
 
 
-def _moved(change: float) -> str:
-    return "rose" if change > 0 else "fell"
-
-
 def method_sentence(change: float, method_part: float, what: str) -> str:
     """How much of a movement ``change`` (£m) is a change of forecasting method (``method_part``), and the
     like-for-like movement (the rest) of ``what`` ("the forecast overspend"); said whenever a method changed,
@@ -470,8 +466,10 @@ def path_headline(first: float, last: float, n_quarters: int, mc: MethodChange |
     if n_quarters == 1:
         return f"Forecast {spend_phrase(last)} at Quarter 1", ""
     if mc is None:
-        return ("Forecast overspend has grown this year" if last > first + 0.0005 else
-                "Forecast overspend has eased this year" if last < first - 0.0005 else
+        what = "overspend" if r3(first) > 0 and r3(last) > 0 else "under (-)/over spend"
+        up, down = ("grown", "eased") if what == "overspend" else ("risen", "fallen")
+        return (f"Forecast {what} has {up} this year" if last > first + 0.0005 else
+                f"Forecast {what} has {down} this year" if last < first - 0.0005 else
                 "Forecast position is steady this year"), ""
     lfl = mc.like_for_like(first)
     what = "overspend" if r3(first) > 0 and r3(mc.total_old_way) > 0 else "under (-)/over spend"

@@ -395,7 +395,8 @@ def render_scenarios(ctx: QuarterContext, s: pd.DataFrame) -> HTML:
     return HTML(table_html(t, "What-if scenarios", numeric=[c for c in t.columns if c.endswith("£m")] +
                            ["Children in care at the end (median)"],
                            note=f"Baseline: the cost projection above, median ({ctx.quarter.fy}: spend to date plus "
-                                "the months left), and the projection's children in care at its end. Scenarios: change in cost against the baseline, median and 80% range, "
+                                "the months left), and the projection's children in care at its end. Scenarios' children in care: the "
+                                "baseline's plus the scenario's own median change on the same futures. Scenarios: change in cost against the baseline, median and 80% range, "
                                 "from the same simulated futures (common random numbers: each scenario meets the same chance "
                                 "events on each path), so the difference is the scenario's own effect. Scenarios start at "
                                 "the quarter end and phase in over twelve months."))

@@ -107,15 +107,18 @@ def longer_record(longer: pd.DataFrame | None, shown_origins: int) -> str:
             f"{and_list(pct(v) for v in err['markov'])} for the Markov model.")
 
 
-def coverage_reading(r) -> str:
-    """What the 80% range's record at one distance ahead (a backtest table row) means, in a sentence."""
+def coverage_reading(r, scale: float | None = None) -> str:
+    """What the 80% range's record at one distance ahead (a backtest table row) means, in a sentence;
+    ``scale``: the calibration's multiple of the model's range there (``choose``), below 1 when it narrowed it."""
     n, held = int(r["origins"]), float(r["used_coverage_80"])
     if not np.isfinite(held):
         return ""
     few = f" on only {plural(n, 'quarter end')}" if n < 10 else ""
     if held >= 95:
-        return (" So the range there is probably wider than it needs to be" + (f"; {few.strip()} the calibration "
-                "narrows it only part of the way." if few else "."))
+        how = ("" if not few or scale is None else
+               f"; {few.strip()} the calibration narrows it only part of the way" if scale < 1 else
+               f"; {few.strip()} the calibration does not narrow it")
+        return " So the range there is probably wider than it needs to be" + how + "."
     if held <= 60:
         return f" So the range there has been too narrow{few}: treat it as a lower bound of the uncertainty."
     return ""
@@ -221,6 +224,14 @@ def render_type_accuracy(ctx, a: pd.DataFrame, total_wape: float | None = None, 
     return [Markdown(text), HTML(tbl)]
 
 
+def _scale(ctx, horizon: int) -> float | None:
+    """The calibration's multiple of the model's 80% range at ``horizon`` months (None when not known)."""
+    ch = bundle(ctx).get("choice")
+    if ch is None or not len(ch) or horizon not in set(ch["horizon"]):
+        return None
+    return float(ch.set_index("horizon").at[horizon, "scale"])
+
+
 def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
     if not len(bt):
         return [Markdown("*Not enough history to backtest: three years before the first quarter end tested are "
@@ -252,7 +263,7 @@ def render_backtest(ctx, bt: pd.DataFrame, t: pd.DataFrame):
             f"{replay_verdict(t)}{longer_record(bundle(ctx).get('backtest_longer'), bt['origin'].nunique())} Its 80% range is widened or narrowed to what the backtest's errors show; chosen the "
             f"same way, it held the outcome {pct(r12['used_coverage_80'], 0)} of the time at "
             f"{int(r12['horizon_months'])} months (the model's own range: {pct(r12['model_coverage_80'], 0)}; a "
-            "well-calibrated range holds about 80%)." + coverage_reading(r12))
+            "well-calibrated range holds about 80%)." + coverage_reading(r12, _scale(ctx, int(r12["horizon_months"]))))
     fmt = {c: (lambda v: pct(v)) for c in shown.columns if c.endswith("%")}
     return [Markdown(text), HTML(table_html(shown, "Backtest: average error of children in care by months ahead, and "
                                             "range coverage", fmt, numeric=[c for c in shown.columns if c.endswith("%")]

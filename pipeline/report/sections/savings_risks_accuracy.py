@@ -490,6 +490,9 @@ def render_accuracy(ctx: QuarterContext, acc: pd.DataFrame | None) -> list:
         return [Markdown("*The ledger holds no complete earlier year, so forecast accuracy cannot be measured yet.*")]
     tot = acc[acc["line_id"] == "total"]
     shown = informative_quarters(tot)
+    if not shown:  # e.g. a ledger whose forecast column was overwritten by the outturn after each year end
+        return [Markdown("*In every completed year the ledger's forecast at each quarter end equals the outturn, so "
+                         "forecast accuracy cannot be measured.*")]
     by_q = tot.groupby("quarter")["error_pct"].apply(lambda s: s.abs().mean())
     left_out = [q for q in sorted(tot["quarter"].unique()) if q not in shown]
     text = (f"Over {plural(tot['financial_year'].nunique(), 'completed year')} ({tot['financial_year'].min()} to "
