@@ -140,7 +140,9 @@ def check_quarter(quarter: str | None, root: Path | None = None, params_file: st
         if grouped:
             lines.append("Quarantined rows:")
             lines += [f"  {g}" for g in grouped]
-        checks = ctx.findings()
+        from pipeline.report.commentary import all_findings  # here only: it reads the performance section
+
+        checks = all_findings(ctx)
         checks = checks[checks["level"].isin(["warning", "error"])]
         if len(checks):
             lines.append("Findings to check:")

@@ -95,9 +95,6 @@ class QuarterContext:
 
         f = read_table(self.work_dir / "findings.parquet", "findings")
         extra = settings_findings(self.params)
-        from pipeline.report.commentary import content_findings  # here: the report layer imports this module
-
-        extra = extra + content_findings(self)
         return pd.concat([f, pd.DataFrame(extra, columns=f.columns)], ignore_index=True) if extra else f
 
     def quarantine(self) -> pd.DataFrame:

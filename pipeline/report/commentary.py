@@ -13,7 +13,11 @@ from dataclasses import dataclass
 import pandas as pd
 from IPython.display import Markdown
 
+from pipeline.measures.table import YEAR_RANGE, shown_value, value_of
 from pipeline.quarter.context import QuarterContext, read_commentary
+from pipeline.quarter.performance import catalogue_of, measures
+from pipeline.report.deliverables import deliverable_findings
+from pipeline.report.render import escape_md
 
 
 def commentary(ctx: QuarterContext, section: str) -> Markdown:
@@ -33,8 +37,6 @@ def commentary(ctx: QuarterContext, section: str) -> Markdown:
         print(f"cspack: the commentary under '## {section}' in {ctx.params.commentary.name} does not match the "
               f"figures: {w}", file=sys.stderr)
     if wrong:
-        from pipeline.report.render import escape_md
-
         note = ("*Note: this commentary does not match this quarter's figures, so read it with the tables: "
                 + "; ".join(escape_md(w) for w in wrong) + ".*")
         return Markdown(note + "\n\n" + text)
@@ -45,8 +47,6 @@ def figures_of(ctx: QuarterContext) -> list:
     """The quarter's measures as the commentary guard sees them (none without the key measures input)."""
     if "measures" not in ctx.params.inputs:
         return []
-    from pipeline.quarter.performance import catalogue_of
-    from pipeline.report.sections.performance import measures
 
     t = measures(ctx)
     if t is None or not len(t):
@@ -59,8 +59,6 @@ def content_findings(ctx: QuarterContext) -> list[dict]:
     the commentary against the figures, and deliverables that cannot be current."""
     out = commentary_findings(ctx)
     if "deliverables" in ctx.params.inputs:
-        from pipeline.report.deliverables import deliverable_findings
-
         try:
             out += deliverable_findings(ctx.table("deliverables"), ctx.quarter)
         except Exception as exc:  # noqa: BLE001 - a check that cannot run is a finding, never a traceback
@@ -151,7 +149,6 @@ def measure_figures(t: pd.DataFrame, raw: pd.DataFrame | None = None, cat: pd.Da
     """The figures of each measure of ``t`` (``measures.table.measure_table``): every year's value in the
     return ``raw``, the target's numbers, England's, the neighbours' and the region's figures, and the
     change since last year; named by its name, the catalogue's name and aliases (``cat``)."""
-    from pipeline.measures.table import YEAR_RANGE, value_of
 
     cat_i = cat.set_index("id") if cat is not None and len(cat) else None
     out = []
@@ -249,7 +246,6 @@ def _quoted(clause: str, m: MeasureFigures, at: list[int]):
 
 
 def _shown(v: float, unit: str) -> str:
-    from pipeline.measures.table import shown_value
 
     return shown_value(v, unit)
 
@@ -298,3 +294,12 @@ def _known(m: MeasureFigures) -> str:
     if not math.isnan(m.previous):
         parts.append(f"{_shown(m.previous, m.unit)} in {m.previous_label}")
     return ", ".join(parts) if parts else "no figures"
+
+
+def all_findings(ctx: QuarterContext):
+    """The quarter's findings (``QuarterContext.findings``: the preparation's and the params') with the
+    findings on what the analyst and the owners wrote (``content_findings``), for ``cspack check`` and the
+    data section. Here, not in the context: the checks read the performance section's figures."""
+    f = ctx.findings()
+    extra = content_findings(ctx)
+    return pd.concat([f, pd.DataFrame(extra, columns=f.columns)], ignore_index=True) if extra else f

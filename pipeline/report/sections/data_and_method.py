@@ -20,7 +20,7 @@ from pipeline.measures.table import source_conflicts
 from pipeline.quarter import freshness
 from pipeline.quarter.context import QuarterContext
 from pipeline.report import narrative
-from pipeline.report.commentary import MISSING, commentary  # noqa: F401 (commentary: the notebook's last cell)
+from pipeline.report.commentary import MISSING, all_findings, commentary  # noqa: F401 (commentary: the notebook's last cell)
 from pipeline.report.render import escape_md, table_html
 
 DATA = "Data quality and method"
@@ -104,7 +104,7 @@ def findings_table(ctx: QuarterContext) -> HTML:
 
 def findings_frame(ctx: QuarterContext) -> pd.DataFrame:
     """The data-quality findings with the report's column names (the level as the reader's label)."""
-    f = ctx.findings()
+    f = all_findings(ctx)  # with the checks of what the analyst and the owners wrote
     if "measures" in ctx.params.inputs:  # where the source report gives two figures for one value
 
         extra = pd.DataFrame(source_conflicts(ctx.table("measures")), columns=f.columns)

@@ -22,12 +22,16 @@ from pipeline.measures.benchmarks import SERIES, Benchmark, benchmark
 from pipeline.measures.ratings import RATINGS, SYMBOLS
 from pipeline.measures.table import YEAR_RANGE, shown_value, value_of
 from pipeline.quarter.context import QuarterContext, split_commentary
-from pipeline.quarter.performance import (
+from pipeline.quarter.performance import (  # noqa: F401 (measures, period_label, with_periods: the notebook's and tests' names)
     benchmark_who,
     catalogue_of,
     dfe_series,
+    is_snapshot,
+    measures,
     measures_table,
     neighbour_models,
+    period_label,
+    with_periods,
 )
 from pipeline.report.commentary import commentary  # noqa: F401 (used by the notebook)
 from pipeline.report.deliverables import deliverable_problems, long_overdue, overdue
@@ -100,67 +104,6 @@ AREAS_RULE = ("Key areas: measures rated Strong, or Good and better than target,
 
 def grouping(ctx: QuarterContext) -> str:
     return ctx.params.settings.measure_grouping
-
-
-def measures(ctx: QuarterContext) -> pd.DataFrame | None:
-    """The quarter's key measures, each rated against its target and benchmarked
-    (``quarter.performance.measures_table``), with each period in words (``with_periods``); None without
-    the key measures input."""
-    t = measures_table(ctx)
-    return None if t is None else with_periods(t, ctx.quarter)
-
-
-_AT_END = re.compile(r"\bat (?:the )?(?:period|year|quarter|month)[- ]end\b|\bat 31 march\b", re.I)
-
-
-def is_snapshot(definition: str, name: str = "") -> bool:
-    """A measure counted at a date (children looked after at the period end), not over a period: its
-    catalogue definition says "at the period end" (or at 31 March)."""
-    return bool(_AT_END.search(f"{definition} {name}"))
-
-
-def period_label(period: str, quarter, snapshot: bool) -> str:
-    """A measure's period in words: this financial year before its last quarter is a part year, "2026-27
-    to September" (a count: "at 30 September 2026"); an earlier year is "2025-26" (a count: "at 31 March
-    2026")."""
-    m = YEAR_RANGE.match(str(period))
-    if not m:
-        return str(period)
-    fy = f"{m.group(1)}-{m.group(2)[2:]}"
-    if fy == quarter.fy and quarter.q != 4:
-        return f"at {quarter.end:%-d %B %Y}" if snapshot else f"{fy} to {quarter.end:%B}"
-    return f"at 31 March {m.group(2)}" if snapshot else fy
-
-
-def with_periods(t: pd.DataFrame, quarter) -> pd.DataFrame:
-    """``t`` with ``latest_label`` and ``previous_label`` (``period_label``) and ``part_year`` (the latest
-    value covers only part of this financial year, or is a count part way through it); the direction and
-    the rating's sentence say when a part-year figure is set against a full-year target or last year's
-    full-year figure (or a count at 30 September against one at 31 March)."""
-    t = t.copy()
-    snap = [is_snapshot(str(d), str(n)) for d, n in zip(t.get("definition", [""] * len(t)), t["measure"])]
-    t["latest_label"] = [period_label(p, quarter, s) if p else "" for p, s in zip(t["latest_period"], snap)]
-    t["previous_label"] = [period_label(p, quarter, s) if p else "" for p, s in zip(t["previous_period"], snap)]
-    fy_period = f"{quarter.fy_start}-{quarter.fy_start + 1}"
-    t["part_year"] = (t["latest_period"] == fy_period) & (quarter.q != 4)
-    direction, why = [], []
-    for r, s in zip(t.itertuples(), snap):
-        d = str(r.direction)
-        if r.previous_period:
-            d = re.sub(r" since \d{4}-\d{2} \(", f" since {re.sub(r'^at ', '', r.previous_label)} (", d)
-        e = str(r.explanation)
-        if r.part_year and r.rating != "Not available":
-            months = f"April to {quarter.end:%B %Y}"
-            if s and r.target_rule == "trend":
-                e += f" This is a count at {quarter.end:%-d %B %Y} set against last year's count at 31 March."
-            elif not s:
-                against = {"trend": "last year's full-year figure", "national": "England's full-year figure",
-                           "quartile": "other authorities' full-year figures"}.get(r.target_rule, "a full-year target")
-                e += f" Part year: {months} only, set against {against}."
-        direction.append(d)
-        why.append(e)
-    t["direction"], t["explanation"] = direction, why
-    return t
 
 
 def summary(ctx: QuarterContext) -> Markdown:
