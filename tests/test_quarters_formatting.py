@@ -2,7 +2,17 @@ from datetime import date
 
 import pytest
 
-from pipeline.core.formatting import and_list, first_upper, gbpm, gbpm_plain, num_range, number, pct, spend_phrase
+from pipeline.core.formatting import (
+    and_list,
+    first_lower,
+    first_upper,
+    gbpm,
+    gbpm_plain,
+    num_range,
+    number,
+    pct,
+    spend_phrase,
+)
 from pipeline.core.quarters import Quarter, QuarterError
 
 
@@ -50,3 +60,4 @@ def test_spend_phrase():
 def test_words_joined_for_a_sentence_and_a_capital_that_keeps_proper_nouns():
     assert [and_list(x) for x in (["a"], ["a", "b"], ["a", "b", "c"], [])] == ["a", "a and b", "a, b and c", ""]
     assert first_upper("the Markov model") == "The Markov model" and first_upper("") == ""
+    assert first_lower("The ledger's spend") == "the ledger's spend" and first_lower("") == ""

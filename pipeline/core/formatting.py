@@ -81,6 +81,11 @@ def first_upper(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def first_lower(text: str) -> str:
+    """A sentence's first letter in lower case, for use after a colon ("The ledger's spend" -> "the ledger's spend")."""
+    return text[:1].lower() + text[1:]
+
+
 def plural(n: int, singular: str, plural_form: str | None = None) -> str:
     return f"{number(n)} {singular if n == 1 else (plural_form or singular + 's')}"
 

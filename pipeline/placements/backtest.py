@@ -260,6 +260,14 @@ def choose(bt: pd.DataFrame, horizons=CHOICE_HORIZONS, methods=METHODS, min_orig
 
 
 
+def covering_row(choice: pd.DataFrame, months_ahead: int) -> pd.Series:
+    """The row of ``choice`` (``choose``) whose evaluated horizon covers ``months_ahead``: the first horizon
+    at or beyond it, the last one beyond them all (as ``horizon_plan`` assigns months)."""
+    hs = choice["horizon"].to_numpy()
+    return choice.iloc[min(int(np.searchsorted(hs, months_ahead, side="left")), len(hs) - 1)]
+
+
+
 def horizon_plan(choice: pd.DataFrame, months: int) -> tuple[np.ndarray, np.ndarray]:
     """For months 1..``months`` ahead: the method (from the next evaluated horizon at or beyond it; the
     longest beyond the last) and the range scale (interpolated between evaluated horizons)."""

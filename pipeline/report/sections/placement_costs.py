@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML
 
-from pipeline.core.formatting import gbpm, gbpm_plain, number, pct, reader_text
+from pipeline.core.formatting import first_lower, gbpm, gbpm_plain, number, pct, reader_text
 from pipeline.ingest.ssda903 import CATEGORIES, CATEGORY_LABELS
 from pipeline.placements import unit_costs as pl_unit_costs
 from pipeline.quarter.context import QuarterContext
@@ -61,11 +61,6 @@ def source_text(r) -> str:
            "no_months": "the ledger has no month up to the quarter end"}.get(r["reason"], "")
     return "The council's assumed rate" + (f" ({why})" if why else "")
 
-
-
-def first_lower(s: str) -> str:
-    """``s`` with its first letter in lower case, for use after a colon."""
-    return s[:1].lower() + s[1:]
 
 
 def _pounds(v) -> str:

@@ -150,8 +150,7 @@ def _owner_text(ctx, own: dict, b: dict) -> str:
     else:
         used = ""
         if "choice" in b and len(b["choice"]):
-            hs = b["choice"]["horizon"].to_numpy()
-            r = b["choice"].iloc[min(int(np.searchsorted(hs, max(left, 1), side="left")), len(hs) - 1)]
+            r = pl_backtest.covering_row(b["choice"], max(left, 1))
             used = f", which for these months follows {pl_backtest.METHOD_NAMES[r['method']]}, as set out above"
         lines.append("The budget total uses the projection (spend to date plus the projected cost of the "
                      f"{plural(left, 'month')} left){used}.")

@@ -25,8 +25,7 @@ RULE = (f"The projection uses, at each distance ahead, {AVERAGE}, unless one of 
 def horizon_verdict(choice: pd.DataFrame, months_ahead: int) -> str:
     """In words: which forecast is used this far ahead and how it compared in the backtest at the
     evaluated horizon that covers it (3, 6, 12 or 24 months)."""
-    hs = choice["horizon"].to_numpy()
-    r = choice.iloc[min(int(np.searchsorted(hs, months_ahead, side="left")), len(hs) - 1)]
+    r = pl_backtest.covering_row(choice, months_ahead)
     h = int(r["horizon"])
     beyond = (f" This is {months_ahead} months ahead, beyond the {h} months the backtest reaches, so it is indicative "
               "only." if months_ahead > h else
